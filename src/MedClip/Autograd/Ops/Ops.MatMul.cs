@@ -1,0 +1,79 @@
+using MedClip.Backends;
+using MedClip.Tensors;
+
+namespace MedClip.Autograd;
+
+public static partial class Ops
+{
+    /// <summary>
+    /// op(a) @ op(b) over the last two axes. A rank-2 b is shared by every matrix of a (a's leading axes fold into rows);
+    /// otherwise a and b have the same leading (batch) axes.
+    /// With C = op(A) op(B): d op(A) = dC op(B)^T and d op(B) = op(A)^T dC, each written as one more GEMM with beta = 1.
+    /// </summary>
+    public static Tensor MatMul(Tensor a, Tensor b, bool transA = false, bool transB = false)
+    {
+        Require(a.Rank >= 2 && b.Rank >= 2 && a.DType == b.DType, $"MatMul: needs matrices of one dtype, got {a.Describe()} and {b.Describe()}.");
+        bool sharedB = b.Rank == 2 && !transA;
+        int k = transA ? a.Shape[-2] : a.Shape[-1];
+        int kb = transB ? b.Shape[-1] : b.Shape[-2];
+        int n = transB ? b.Shape[-2] : b.Shape[-1];
+        Require(k == kb, $"MatMul: inner dimensions differ: {a.Describe()}{(transA ? "^T" : "")} @ {b.Describe()}{(transB ? "^T" : "")}.");
+
+        int[] outDims;
+        GemmShape shape;
+        if (sharedB)
+        {
+            int m = (int)(a.Length / k);
+            outDims = [.. a.Shape.ToArray()[..^1], n];
+            shape = new GemmShape(false, transB, m, n, k);
+        }
+        else
+        {
+            Require(a.Rank == b.Rank && a.Shape.Dims[..^2].SequenceEqual(b.Shape.Dims[..^2]),
+                $"MatMul: batch axes differ: {a.Describe()} and {b.Describe()}.");
+            int m = transA ? a.Shape[-1] : a.Shape[-2];
+            int batch = (int)(a.Length / ((long)a.Shape[-1] * a.Shape[-2]));
+            outDims = [.. a.Shape.ToArray()[..^2], m, n];
+            shape = new GemmShape(transA, transB, m, n, k, Batch: batch, StrideA: (long)m * k, StrideB: (long)k * n, StrideC: (long)m * n);
+        }
+        var c = Tensor.Zeros(a.Backend, outDims, a.DType);
+        a.Backend.Gemm(a, b, c, shape);
+        return Tape.Record("MatMul", c, [a, b], dc =>
+        {
+            var s = shape;
+            if (a.RequiresGrad)
+            {
+                a.Backend.Gemm(s.TransA ? b : dc, s.TransA ? dc : b, a.GradOrZeros(), s.TransA
+                    ? s with { TransA = s.TransB, TransB = true, M = s.K, N = s.M, K = s.N, Beta = 1, StrideA = s.StrideB, StrideB = s.StrideC, StrideC = s.StrideA }
+                    : s with { TransA = false, TransB = !s.TransB, M = s.M, N = s.K, K = s.N, Beta = 1, StrideA = s.StrideC, StrideB = s.StrideB, StrideC = s.StrideA });
+            }
+            if (b.RequiresGrad)
+            {
+                a.Backend.Gemm(s.TransB ? dc : a, s.TransB ? a : dc, b.GradOrZeros(), s.TransB
+                    ? s with { TransA = true, TransB = s.TransA, M = s.N, N = s.K, K = s.M, Beta = 1, StrideA = s.StrideC, StrideB = s.StrideA, StrideC = s.StrideB }
+                    : s with { TransA = !s.TransA, TransB = false, M = s.K, N = s.N, K = s.M, Beta = 1, StrideA = s.StrideA, StrideB = s.StrideC, StrideC = s.StrideB });
+            }
+        });
+    }
+
+    /// <summary>y = x @ weight^T + bias with weight [out, in] as in torch.nn.Linear; x is [..., in].</summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
+    {
+        Require(weight.Rank == 2 && x.Shape.Last == weight.Shape[1] && x.DType == weight.DType,
+            $"Linear: input {x.Describe()} does not match weight {weight.Describe()} ([out, in]).");
+        Require(bias is null || (bias.Length == weight.Shape[0] && bias.DType == x.DType),
+            $"Linear: bias {bias?.Describe()} does not match weight {weight.Describe()}.");
+        int rows = (int)x.Shape.Rows, inFeatures = weight.Shape[1], outFeatures = weight.Shape[0];
+        var y = Tensor.Zeros(x.Backend, [.. x.Shape.ToArray()[..^1], outFeatures], x.DType);
+        var be = x.Backend;
+        be.Gemm(x, weight, y, new GemmShape(false, true, rows, outFeatures, inFeatures));
+        if (bias is not null) be.AddBias(y, bias, rows, outFeatures);
+        return Tape.Record("Linear", y, [x, weight, bias], dy =>
+        {
+            // dx = dy @ W; dW = dy^T @ x; db = column sums of dy
+            if (x.RequiresGrad) be.Gemm(dy, weight, x.GradOrZeros(), new GemmShape(false, false, rows, inFeatures, outFeatures, Beta: 1));
+            if (weight.RequiresGrad) be.Gemm(dy, x, weight.GradOrZeros(), new GemmShape(true, false, outFeatures, inFeatures, rows, Beta: 1));
+            if (bias is { RequiresGrad: true }) be.BiasBackward(dy, bias.GradOrZeros(), rows, outFeatures);
+        });
+    }
+}

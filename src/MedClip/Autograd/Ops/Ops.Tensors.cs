@@ -1,0 +1,102 @@
+using MedClip.Tensors;
+
+namespace MedClip.Autograd;
+
+/// <summary>
+/// Differentiable ops. Each computes its forward on the inputs' backend and records, next to it, the backward closure
+/// that adds the input gradients (+=). Shape errors name the op and the shapes involved.
+/// </summary>
+public static partial class Ops
+{
+    /// <summary>The same elements under another shape.</summary>
+    public static Tensor Reshape(Tensor x, Shape shape)
+    {
+        Require(shape.Elements == x.Length, $"Reshape: cannot view {x.Describe()} ({x.Length} elements) as {shape}.");
+        var y = new Tensor(x.Storage, shape);
+        return Tape.Record("Reshape", y, [x], dy => x.Backend.Axpy(1, dy, x.GradOrZeros()));
+    }
+
+    /// <summary>y = alpha*a + beta*b for tensors of one shape.</summary>
+    public static Tensor Add(Tensor a, Tensor b, double alpha = 1, double beta = 1)
+    {
+        SameShape("Add", a, b);
+        var y = Like(a);
+        a.Backend.AddScaled(a, alpha, b, beta, y);
+        return Tape.Record("Add", y, [a, b], dy =>
+        {
+            if (a.RequiresGrad) a.Backend.Axpy(alpha, dy, a.GradOrZeros());
+            if (b.RequiresGrad) b.Backend.Axpy(beta, dy, b.GradOrZeros());
+        });
+    }
+
+    /// <summary>Reorders axes: y's axis i is x's axis perm[i].</summary>
+    public static Tensor Permute(Tensor x, params int[] perm)
+    {
+        Require(perm.Length == x.Rank && perm.Order().SequenceEqual(Enumerable.Range(0, x.Rank)),
+            $"Permute: ({string.Join(", ", perm)}) is not a permutation of the axes of {x.Describe()}.");
+        var dims = x.Shape.ToArray();
+        var y = Tensor.Zeros(x.Backend, perm.Select(p => dims[p]).ToArray(), x.DType);
+        x.Backend.Permute(x, y, dims, perm, accumulate: false);
+        return Tape.Record("Permute", y, [x], dy =>
+        {
+            var inverse = new int[perm.Length];
+            for (int i = 0; i < perm.Length; i++) inverse[perm[i]] = i;
+            x.Backend.Permute(dy, x.GradOrZeros(), y.Shape.ToArray(), inverse, accumulate: true);
+        });
+    }
+
+    /// <summary>Token <paramref name="index"/> of each sequence: [B, T, D] -> [B, D] (CLS pooling).</summary>
+    public static Tensor SelectToken(Tensor x, int index)
+    {
+        Require(x.Rank == 3 && index >= 0 && index < x.Shape[1], $"SelectToken: token {index} of {x.Describe()} (expected [batch, tokens, width]).");
+        int batch = x.Shape[0], tokens = x.Shape[1], width = x.Shape[2];
+        var y = Tensor.Zeros(x.Backend, [batch, width], x.DType);
+        x.Backend.CopyBlocks(x, (long)index * width, (long)tokens * width, y, 0, width, width, batch, accumulate: false);
+        return Tape.Record("SelectToken", y, [x], dy =>
+            x.Backend.CopyBlocks(dy, 0, width, x.GradOrZeros(), (long)index * width, (long)tokens * width, width, batch, accumulate: true));
+    }
+
+    /// <summary>Prepends one learned token to every sequence: token [D] (any shape of D elements), x [B, N, D] -> [B, N+1, D].</summary>
+    public static Tensor PrependToken(Tensor token, Tensor x)
+    {
+        Require(x.Rank == 3 && token.Length == x.Shape[2], $"PrependToken: token {token.Describe()} does not fit sequences {x.Describe()}.");
+        int batch = x.Shape[0], n = x.Shape[1], width = x.Shape[2];
+        long rowStride = (long)(n + 1) * width;
+        var y = Tensor.Zeros(x.Backend, [batch, n + 1, width], x.DType);
+        x.Backend.CopyBlocks(token, 0, 0, y, 0, rowStride, width, batch, accumulate: false);
+        x.Backend.CopyBlocks(x, 0, (long)n * width, y, width, rowStride, n * width, batch, accumulate: false);
+        return Tape.Record("PrependToken", y, [token, x], dy =>
+        {
+            if (x.RequiresGrad)
+                x.Backend.CopyBlocks(dy, width, rowStride, x.GradOrZeros(), 0, (long)n * width, n * width, batch, accumulate: true);
+            if (token.RequiresGrad)
+            {
+                // d token = sum over the batch of dy[b, 0, :]: gather the rows, then reduce them like a bias gradient.
+                var rows = Tensor.Zeros(x.Backend, [batch, width], x.DType);
+                x.Backend.CopyBlocks(dy, 0, rowStride, rows, 0, width, width, batch, accumulate: false);
+                x.Backend.BiasBackward(rows, token.GradOrZeros(), batch, width);
+            }
+        });
+    }
+
+    /// <summary>Image [B, C, H, W] to patch rows [B, (H/P)*(W/P), C*P*P], each row ordered (c, py, px) like a Conv2d kernel.</summary>
+    public static Tensor Patchify(Tensor pixels, int patch)
+    {
+        Require(pixels.Rank == 4 && pixels.Shape[2] % patch == 0 && pixels.Shape[3] % patch == 0,
+            $"Patchify: image {pixels.Describe()} is not [batch, channels, height, width] with sides divisible by the patch size {patch}.");
+        int b = pixels.Shape[0], c = pixels.Shape[1], gh = pixels.Shape[2] / patch, gw = pixels.Shape[3] / patch;
+        var split = Reshape(pixels, [b, c, gh, patch, gw, patch]);
+        var patches = Permute(split, 0, 2, 4, 1, 3, 5);
+        return Reshape(patches, [b, gh * gw, c * patch * patch]);
+    }
+
+    internal static void Require(bool condition, string message)
+    {
+        if (!condition) throw new ArgumentException(message);
+    }
+
+    internal static void SameShape(string op, Tensor a, Tensor b) =>
+        Require(a.Shape == b.Shape && a.DType == b.DType, $"{op}: {a.Describe()} and {b.Describe()} differ in shape or dtype.");
+
+    internal static Tensor Like(Tensor x) => Tensor.Zeros(x.Backend, x.Shape, x.DType);
+}

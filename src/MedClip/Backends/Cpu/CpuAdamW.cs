@@ -1,0 +1,44 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+
+namespace MedClip.Backends.Cpu;
+
+/// <summary>Decoupled AdamW (Loshchilov and Hutter; torch.optim.AdamW's update order) and the squared-norm reduction.</summary>
+internal static class CpuAdamW<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public static void Update(T[] p, T[] g, T[] m, T[] v, long length, in AdamWStep step)
+    {
+        T lr = T.CreateChecked(step.LearningRate), b1 = T.CreateChecked(step.Beta1), b2 = T.CreateChecked(step.Beta2);
+        T eps = T.CreateChecked(step.Eps), decay = T.One - lr * T.CreateChecked(step.WeightDecay);
+        T bc1 = T.CreateChecked(step.BiasCorrection1), sqrtBc2 = T.Sqrt(T.CreateChecked(step.BiasCorrection2));
+        CpuParallel.ForElements(length, (s, e) =>
+        {
+            for (int i = s; i < e; i++)
+            {
+                T gi = g[i];
+                m[i] = b1 * m[i] + (T.One - b1) * gi;
+                v[i] = b2 * v[i] + (T.One - b2) * gi * gi;
+                p[i] = p[i] * decay - lr * (m[i] / bc1) / (T.Sqrt(v[i]) / sqrtBc2 + eps);
+            }
+        });
+    }
+
+    /// <summary>acc[0] += sum x^2, with per-chunk partials summed in order.</summary>
+    public static void SumOfSquares(T[] x, T[] acc, long length)
+    {
+        const int chunk = 1 << 14;
+        int chunks = (int)((length + chunk - 1) / chunk);
+        var partial = new T[chunks];
+        CpuParallel.ForRows(chunks, chunk, (start, end) =>
+        {
+            for (int c = start; c < end; c++)
+            {
+                int s = c * chunk;
+                partial[c] = TensorPrimitives.SumOfSquares<T>(x.AsSpan(s, (int)Math.Min(chunk, length - s)));
+            }
+        });
+        T sum = T.Zero;
+        foreach (var p in partial) sum += p;
+        acc[0] += sum;
+    }
+}

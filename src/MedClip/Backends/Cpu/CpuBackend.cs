@@ -1,0 +1,259 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using MedClip.Tensors;
+
+namespace MedClip.Backends.Cpu;
+
+/// <summary>
+/// The managed reference backend. Each op dispatches on the dtype to a kernel generic over float and double, so the
+/// same code serves training (F32) and gradient checks (F64). BF16 is a storage format here: cast it to F32 to compute.
+/// </summary>
+public sealed class CpuBackend : IBackend
+{
+    public static CpuBackend Instance { get; } = new();
+
+    public string Name => "cpu";
+
+    public Storage Allocate(DType dtype, long length) => dtype switch
+    {
+        DType.F32 => new CpuStorage<float>(this, length),
+        DType.F64 => new CpuStorage<double>(this, length),
+        DType.BF16 => new CpuStorage<ushort>(this, length),
+        DType.I32 => new CpuStorage<int>(this, length),
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null),
+    };
+
+    public void CopyFromHost<T>(ReadOnlySpan<T> source, Storage destination) where T : unmanaged =>
+        source.CopyTo(Array<T>(destination));
+
+    public void CopyToHost<T>(Storage source, Span<T> destination) where T : unmanaged =>
+        Array<T>(source).AsSpan(0, destination.Length).CopyTo(destination);
+
+    public void Fill(Tensor x, double value)
+    {
+        switch (x.DType)
+        {
+            case DType.F32: D<float>(x).AsSpan(0, (int)x.Length).Fill((float)value); break;
+            case DType.F64: D<double>(x).AsSpan(0, (int)x.Length).Fill(value); break;
+            case DType.BF16: D<ushort>(x).AsSpan(0, (int)x.Length).Fill(BFloat16.FromSingle((float)value)); break;
+            case DType.I32: D<int>(x).AsSpan(0, (int)x.Length).Fill(checked((int)value)); break;
+        }
+    }
+
+    public void Cast(Tensor source, Tensor destination)
+    {
+        SameLength(source, destination);
+        int n = (int)source.Length;
+        var wide = new double[n];
+        switch (source.DType)
+        {
+            case DType.F32: for (int i = 0; i < n; i++) wide[i] = D<float>(source)[i]; break;
+            case DType.F64: D<double>(source).AsSpan(0, n).CopyTo(wide); break;
+            case DType.BF16: for (int i = 0; i < n; i++) wide[i] = BFloat16.ToSingle(D<ushort>(source)[i]); break;
+            default: throw new NotSupportedException($"Cast: cannot cast {source.Describe()} to {destination.DType}.");
+        }
+        switch (destination.DType)
+        {
+            case DType.F32: for (int i = 0; i < n; i++) D<float>(destination)[i] = (float)wide[i]; break;
+            case DType.F64: wide.CopyTo(D<double>(destination), 0); break;
+            case DType.BF16: for (int i = 0; i < n; i++) D<ushort>(destination)[i] = BFloat16.FromSingle((float)wide[i]); break;
+            default: throw new NotSupportedException($"Cast: cannot cast {source.Describe()} to {destination.DType}.");
+        }
+    }
+
+    public void CopyBlocks(Tensor source, long sourceOffset, long sourceStride, Tensor destination, long destinationOffset,
+        long destinationStride, int blockLength, int blocks, bool accumulate)
+    {
+        if (Is64(source))
+            CpuElementwise<double>.CopyBlocks(D<double>(source), sourceOffset, sourceStride, D<double>(destination), destinationOffset, destinationStride, blockLength, blocks, accumulate);
+        else
+            CpuElementwise<float>.CopyBlocks(D<float>(source), sourceOffset, sourceStride, D<float>(destination), destinationOffset, destinationStride, blockLength, blocks, accumulate);
+    }
+
+    public void AddScaled(Tensor a, double alpha, Tensor b, double beta, Tensor y)
+    {
+        SameLength(a, b);
+        SameLength(a, y);
+        if (Is64(a)) CpuElementwise<double>.AddScaled(D<double>(a), alpha, D<double>(b), beta, D<double>(y), a.Length);
+        else CpuElementwise<float>.AddScaled(D<float>(a), (float)alpha, D<float>(b), (float)beta, D<float>(y), a.Length);
+    }
+
+    public void Axpy(double alpha, Tensor x, Tensor y)
+    {
+        SameLength(x, y);
+        if (Is64(x)) CpuElementwise<double>.Axpy(alpha, D<double>(x), D<double>(y), x.Length);
+        else CpuElementwise<float>.Axpy((float)alpha, D<float>(x), D<float>(y), x.Length);
+    }
+
+    public void Scale(Tensor x, double alpha)
+    {
+        if (Is64(x)) CpuElementwise<double>.Scale(D<double>(x), alpha, x.Length);
+        else CpuElementwise<float>.Scale(D<float>(x), (float)alpha, x.Length);
+    }
+
+    public void ScaleByTensor(Tensor x, Tensor factor) => Scale(x, factor.Item());
+
+    public void Gemm(Tensor a, Tensor b, Tensor c, in GemmShape s)
+    {
+        CheckGemmExtent(a, s.TransA ? (long)s.K * s.M : (long)s.M * s.K, s.StrideA, s.Batch, "A", s);
+        CheckGemmExtent(b, s.TransB ? (long)s.N * s.K : (long)s.K * s.N, s.StrideB, s.Batch, "B", s);
+        CheckGemmExtent(c, (long)s.M * s.N, s.StrideC, s.Batch, "C", s);
+        int lda = s.TransA ? s.M : s.K, ldb = s.TransB ? s.K : s.N;
+        if (Is64(a))
+            CpuGemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, s.Alpha, D<double>(a), 0, lda, s.StrideA, D<double>(b), 0, ldb, s.StrideB, s.Beta, D<double>(c), 0, s.N, s.StrideC, s.Batch);
+        else
+            CpuGemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, (float)s.Alpha, D<float>(a), 0, lda, s.StrideA, D<float>(b), 0, ldb, s.StrideB, (float)s.Beta, D<float>(c), 0, s.N, s.StrideC, s.Batch);
+    }
+
+    public void AddBias(Tensor x, Tensor bias, int rows, int cols)
+    {
+        if (Is64(x)) CpuElementwise<double>.AddBias(D<double>(x), D<double>(bias), rows, cols);
+        else CpuElementwise<float>.AddBias(D<float>(x), D<float>(bias), rows, cols);
+    }
+
+    public void BiasBackward(Tensor dy, Tensor dBias, int rows, int cols)
+    {
+        if (Is64(dy)) CpuElementwise<double>.BiasBackward(D<double>(dy), D<double>(dBias), rows, cols);
+        else CpuElementwise<float>.BiasBackward(D<float>(dy), D<float>(dBias), rows, cols);
+    }
+
+    public void LayerNormForward(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int rows, int cols, double eps)
+    {
+        if (Is64(x)) CpuLayerNorm<double>.Forward(D<double>(x), D<double>(gamma), D<double>(beta), D<double>(y), D<double>(mean), D<double>(rstd), rows, cols, eps);
+        else CpuLayerNorm<float>.Forward(D<float>(x), D<float>(gamma), D<float>(beta), D<float>(y), D<float>(mean), D<float>(rstd), rows, cols, (float)eps);
+    }
+
+    public void LayerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma, Tensor dBeta, int rows, int cols)
+    {
+        if (Is64(x)) CpuLayerNorm<double>.Backward(D<double>(dy), D<double>(x), D<double>(gamma), D<double>(mean), D<double>(rstd), D<double>(dx), D<double>(dGamma), D<double>(dBeta), rows, cols);
+        else CpuLayerNorm<float>.Backward(D<float>(dy), D<float>(x), D<float>(gamma), D<float>(mean), D<float>(rstd), D<float>(dx), D<float>(dGamma), D<float>(dBeta), rows, cols);
+    }
+
+    public void ActivationForward(Activation kind, Tensor x, Tensor y)
+    {
+        SameLength(x, y);
+        if (Is64(x)) CpuActivations<double>.Forward(kind, D<double>(x), D<double>(y), x.Length);
+        else CpuActivations<float>.Forward(kind, D<float>(x), D<float>(y), x.Length);
+    }
+
+    public void ActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx)
+    {
+        SameLength(x, dy);
+        SameLength(x, dx);
+        if (Is64(x)) CpuActivations<double>.Backward(kind, D<double>(x), D<double>(dy), D<double>(dx), x.Length);
+        else CpuActivations<float>.Backward(kind, D<float>(x), D<float>(dy), D<float>(dx), x.Length);
+    }
+
+    public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale)
+    {
+        var mask = keyMask is null ? null : D<int>(keyMask);
+        if (Is64(x)) CpuSoftmax<double>.Forward(D<double>(x), mask, D<double>(y), batch, heads, queries, keys, scale);
+        else CpuSoftmax<float>.Forward(D<float>(x), mask, D<float>(y), batch, heads, queries, keys, (float)scale);
+    }
+
+    public void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx, int rows, int keys, double scale)
+    {
+        if (Is64(y)) CpuSoftmax<double>.Backward(D<double>(y), D<double>(dy), D<double>(dx), rows, keys, scale);
+        else CpuSoftmax<float>.Backward(D<float>(y), D<float>(dy), D<float>(dx), rows, keys, (float)scale);
+    }
+
+    public void EmbeddingForward(Tensor table, Tensor ids, Tensor y, int count, int vocab, int width)
+    {
+        if (Is64(table)) CpuEmbedding<double>.Forward(D<double>(table), D<int>(ids), D<double>(y), count, vocab, width);
+        else CpuEmbedding<float>.Forward(D<float>(table), D<int>(ids), D<float>(y), count, vocab, width);
+    }
+
+    public void EmbeddingBackward(Tensor dy, Tensor ids, Tensor dTable, int count, int vocab, int width)
+    {
+        if (Is64(dy)) CpuEmbedding<double>.Backward(D<double>(dy), D<int>(ids), D<double>(dTable), count, vocab, width);
+        else CpuEmbedding<float>.Backward(D<float>(dy), D<int>(ids), D<float>(dTable), count, vocab, width);
+    }
+
+    public void Permute(Tensor x, Tensor y, ReadOnlySpan<int> sourceDims, ReadOnlySpan<int> perm, bool accumulate)
+    {
+        SameLength(x, y);
+        int[] dims = sourceDims.ToArray(), order = perm.ToArray();
+        switch (x.DType)
+        {
+            case DType.F64: CpuPermute<double>.Run(D<double>(x), D<double>(y), dims, order, accumulate); break;
+            case DType.I32: CpuPermute<int>.Run(D<int>(x), D<int>(y), dims, order, accumulate); break;
+            default: CpuPermute<float>.Run(D<float>(x), D<float>(y), dims, order, accumulate); break;
+        }
+    }
+
+    public void L2NormalizeForward(Tensor x, Tensor y, Tensor norms, int rows, int cols)
+    {
+        if (Is64(x)) CpuL2Normalize<double>.Forward(D<double>(x), D<double>(y), D<double>(norms), rows, cols);
+        else CpuL2Normalize<float>.Forward(D<float>(x), D<float>(y), D<float>(norms), rows, cols);
+    }
+
+    public void L2NormalizeBackward(Tensor y, Tensor dy, Tensor norms, Tensor dx, int rows, int cols)
+    {
+        if (Is64(y)) CpuL2Normalize<double>.Backward(D<double>(y), D<double>(dy), D<double>(norms), D<double>(dx), rows, cols);
+        else CpuL2Normalize<float>.Backward(D<float>(y), D<float>(dy), D<float>(norms), D<float>(dx), rows, cols);
+    }
+
+    public void CrossEntropyForward(Tensor logits, Tensor targets, Tensor loss, int rows, int cols, bool alongColumns, double weight)
+    {
+        if (Is64(logits)) CpuCrossEntropy<double>.Forward(D<double>(logits), D<int>(targets), D<double>(loss), rows, cols, alongColumns, weight);
+        else CpuCrossEntropy<float>.Forward(D<float>(logits), D<int>(targets), D<float>(loss), rows, cols, alongColumns, (float)weight);
+    }
+
+    public void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor dLoss, Tensor dLogits, int rows, int cols, bool alongColumns, double weight)
+    {
+        if (Is64(logits)) CpuCrossEntropy<double>.Backward(D<double>(logits), D<int>(targets), D<double>(dLoss), D<double>(dLogits), rows, cols, alongColumns, weight);
+        else CpuCrossEntropy<float>.Backward(D<float>(logits), D<int>(targets), D<float>(dLoss), D<float>(dLogits), rows, cols, alongColumns, (float)weight);
+    }
+
+    public void ExpScaleForward(Tensor x, Tensor logScale, Tensor y, double maxLogScale)
+    {
+        SameLength(x, y);
+        if (Is64(x)) CpuExpScale<double>.Forward(D<double>(x), D<double>(logScale), D<double>(y), x.Length, maxLogScale);
+        else CpuExpScale<float>.Forward(D<float>(x), D<float>(logScale), D<float>(y), x.Length, (float)maxLogScale);
+    }
+
+    public void ExpScaleBackward(Tensor x, Tensor logScale, Tensor dy, Tensor dx, Tensor? dLogScale, double maxLogScale)
+    {
+        if (Is64(x)) CpuExpScale<double>.Backward(D<double>(x), D<double>(logScale), D<double>(dy), D<double>(dx), dLogScale is null ? null : D<double>(dLogScale), x.Length, maxLogScale);
+        else CpuExpScale<float>.Backward(D<float>(x), D<float>(logScale), D<float>(dy), D<float>(dx), dLogScale is null ? null : D<float>(dLogScale), x.Length, (float)maxLogScale);
+    }
+
+    public void SumOfSquares(Tensor x, Tensor sumSquares)
+    {
+        if (Is64(x)) CpuAdamW<double>.SumOfSquares(D<double>(x), D<double>(sumSquares), x.Length);
+        else CpuAdamW<float>.SumOfSquares(D<float>(x), D<float>(sumSquares), x.Length);
+    }
+
+    public void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step)
+    {
+        SameLength(parameter, gradient);
+        if (Is64(parameter)) CpuAdamW<double>.Update(D<double>(parameter), D<double>(gradient), D<double>(m), D<double>(v), parameter.Length, step);
+        else CpuAdamW<float>.Update(D<float>(parameter), D<float>(gradient), D<float>(m), D<float>(v), parameter.Length, step);
+    }
+
+    private static bool Is64(Tensor t) => t.DType == DType.F64;
+
+    // The array behind a tensor, checked to hold T (a mixed-dtype call names the op and the tensor).
+    private static T[] D<T>(Tensor t, [CallerMemberName] string op = "") where T : unmanaged =>
+        t.Storage is CpuStorage<T> s
+            ? s.Data
+            : throw new ArgumentException(t.Storage is CpuStorage<ushort>
+                ? $"{op}: {t.Describe()} is BF16 storage; the CPU backend computes in F32 or F64, so cast it first."
+                : $"{op}: {t.Describe()} on {t.Backend.Name} is not {Tensor.HostDType<T>()} on the CPU as the op's other operands are.");
+
+    private static T[] Array<T>(Storage s) where T : unmanaged =>
+        s is CpuStorage<T> cpu ? cpu.Data : throw new ArgumentException($"Storage holds {s.DType} on {s.Backend.Name}, not {typeof(T).Name} on the CPU.");
+
+    private static void SameLength(Tensor a, Tensor b, [CallerMemberName] string op = "")
+    {
+        if (a.Length != b.Length)
+            throw new ArgumentException($"{op}: {a.Describe()} and {b.Describe()} differ in size.");
+    }
+
+    private static void CheckGemmExtent(Tensor t, long matrix, long stride, int batch, string which, in GemmShape s)
+    {
+        long needed = matrix + (batch - 1) * stride;
+        if (t.Length < needed)
+            throw new ArgumentException($"Gemm: operand {which} {t.Describe()} has {t.Length} elements but {s} needs {needed}.");
+    }
+}

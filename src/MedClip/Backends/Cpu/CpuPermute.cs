@@ -1,0 +1,63 @@
+namespace MedClip.Backends.Cpu;
+
+/// <summary>
+/// Axis permutation of a contiguous tensor (rank up to 6): y's axis i is x's axis perm[i]. The innermost output axis is
+/// copied as a run when it is also x's innermost axis (the common head split/merge case).
+/// </summary>
+internal static class CpuPermute<T> where T : unmanaged, System.Numerics.INumber<T>
+{
+    public static void Run(T[] x, T[] y, int[] sourceDims, int[] perm, bool accumulate)
+    {
+        int rank = sourceDims.Length;
+        var sourceStrides = new long[rank];
+        long stride = 1;
+        for (int a = rank - 1; a >= 0; a--)
+        {
+            sourceStrides[a] = stride;
+            stride *= sourceDims[a];
+        }
+        var outDims = new int[rank];
+        var strideOfOutAxis = new long[rank];
+        for (int i = 0; i < rank; i++)
+        {
+            outDims[i] = sourceDims[perm[i]];
+            strideOfOutAxis[i] = sourceStrides[perm[i]];
+        }
+        int inner = rank == 0 ? 1 : outDims[rank - 1];
+        long innerStride = rank == 0 ? 1 : strideOfOutAxis[rank - 1];
+        long total = stride;
+        int outerCount = inner == 0 ? 0 : (int)(total / inner);
+
+        CpuParallel.ForRows(outerCount, inner, (start, end) =>
+        {
+            var index = new int[rank];
+            for (int o = start; o < end; o++)
+            {
+                // Decompose the outer index into output coordinates (all axes but the last).
+                long rem = o, src = 0;
+                for (int a = rank - 2; a >= 0; a--)
+                {
+                    index[a] = (int)(rem % outDims[a]);
+                    rem /= outDims[a];
+                    src += index[a] * strideOfOutAxis[a];
+                }
+                long dst = (long)o * inner;
+                if (innerStride == 1)
+                {
+                    var s = x.AsSpan((int)src, inner);
+                    var d = y.AsSpan((int)dst, inner);
+                    if (accumulate) System.Numerics.Tensors.TensorPrimitives.Add(s, d, d);
+                    else s.CopyTo(d);
+                }
+                else if (accumulate)
+                {
+                    for (int i = 0; i < inner; i++) y[dst + i] += x[src + i * innerStride];
+                }
+                else
+                {
+                    for (int i = 0; i < inner; i++) y[dst + i] = x[src + i * innerStride];
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,167 @@
+using MedClip.Tensors;
+
+namespace MedClip.Backends;
+
+/// <summary>
+/// The op set at kernel granularity. Every tensor argument is contiguous; sizes are passed explicitly where a kernel
+/// would need them. Conventions, as in llm.c: forward ops overwrite their outputs (=); backward ops and everything
+/// named Accumulate add into their gradient outputs (+=), so a tensor used twice and gradient accumulation need nothing
+/// special. Floating-point tensors of one call share a dtype (F32 or F64 on the CPU); ids, targets and masks are I32.
+/// </summary>
+public interface IBackend
+{
+    string Name { get; }
+
+    /// <summary>A zero-filled buffer.</summary>
+    Storage Allocate(DType dtype, long length);
+    void CopyFromHost<T>(ReadOnlySpan<T> source, Storage destination) where T : unmanaged;
+    void CopyToHost<T>(Storage source, Span<T> destination) where T : unmanaged;
+
+    // ---- fill, copy, cast, elementwise ----------------------------------------------------------------------------
+
+    void Fill(Tensor x, double value);
+
+    /// <summary>Converts between floating dtypes (F32, F64, BF16 with round-to-nearest-even); lengths must match.</summary>
+    void Cast(Tensor source, Tensor destination);
+
+    /// <summary>
+    /// Copies <paramref name="blocks"/> runs of <paramref name="blockLength"/> elements: run i goes from
+    /// source[sourceOffset + i*sourceStride ..] to destination[destinationOffset + i*destinationStride ..], adding when
+    /// <paramref name="accumulate"/>. Serves concatenation, slicing, token selection and their gradients.
+    /// </summary>
+    void CopyBlocks(Tensor source, long sourceOffset, long sourceStride, Tensor destination, long destinationOffset,
+        long destinationStride, int blockLength, int blocks, bool accumulate);
+
+    /// <summary>y = alpha*a + beta*b, elementwise over equal lengths.</summary>
+    void AddScaled(Tensor a, double alpha, Tensor b, double beta, Tensor y);
+
+    /// <summary>y += alpha*x.</summary>
+    void Axpy(double alpha, Tensor x, Tensor y);
+
+    /// <summary>x *= alpha in place.</summary>
+    void Scale(Tensor x, double alpha);
+
+    /// <summary>x *= factor[0] in place, with the factor read from device memory (no host round trip).</summary>
+    void ScaleByTensor(Tensor x, Tensor factor);
+
+    // ---- matrix multiply ------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Strided-batched row-major GEMM: C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b]. op(A) is [m, k] (A stored
+    /// [k, m] when transposed), op(B) is [k, n]. Leading dimensions are the natural ones; a stride of 0 broadcasts.
+    /// beta = 0 overwrites C.
+    /// </summary>
+    void Gemm(Tensor a, Tensor b, Tensor c, in GemmShape shape);
+
+    // ---- bias ------------------------------------------------------------------------------------------------------
+
+    /// <summary>x[r, c] += bias[c] for a [rows, cols] x (position embeddings use cols = tokens*width).</summary>
+    void AddBias(Tensor x, Tensor bias, int rows, int cols);
+
+    /// <summary>dBias[c] += sum over r of dy[r, c].</summary>
+    void BiasBackward(Tensor dy, Tensor dBias, int rows, int cols);
+
+    // ---- layer norm ------------------------------------------------------------------------------------------------
+
+    /// <summary>y = (x - mean) * rstd * gamma + beta per row of [rows, cols]; saves mean and rstd = 1/sqrt(var + eps).</summary>
+    void LayerNormForward(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int rows, int cols, double eps);
+
+    /// <summary>
+    /// With xhat = (x - mean)*rstd and g = dy*gamma: dx += rstd * (g - mean(g) - xhat*mean(g*xhat)),
+    /// dGamma += sum over rows of dy*xhat, dBeta += sum over rows of dy.
+    /// </summary>
+    void LayerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma,
+        Tensor dBeta, int rows, int cols);
+
+    // ---- activations -----------------------------------------------------------------------------------------------
+
+    void ActivationForward(Activation kind, Tensor x, Tensor y);
+
+    /// <summary>dx += dy * f'(x).</summary>
+    void ActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx);
+
+    // ---- attention softmax -----------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// y = softmax over the last axis of scale * x, for x [batch*heads*queries, keys]. keyMask (I32 [batch, keys], 1 keep,
+    /// 0 padding) removes padded keys; a row with every key masked becomes zeros.
+    /// </summary>
+    void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale);
+
+    /// <summary>dx += scale * y * (dy - sum(dy*y)) per row.</summary>
+    void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx, int rows, int keys, double scale);
+
+    // ---- embeddings ------------------------------------------------------------------------------------------------
+
+    /// <summary>y[i, :] = table[ids[i], :] for a [vocab, width] table; an id outside the table is an error.</summary>
+    void EmbeddingForward(Tensor table, Tensor ids, Tensor y, int count, int vocab, int width);
+
+    /// <summary>dTable[ids[i], :] += dy[i, :] (scatter-add; repeated ids accumulate).</summary>
+    void EmbeddingBackward(Tensor dy, Tensor ids, Tensor dTable, int count, int vocab, int width);
+
+    // ---- permutes --------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// y = x with axes reordered: y's axis i is x's axis perm[i], for x of shape sourceDims (rank up to 6). Head split is
+    /// [B,T,H,d] -> [B,H,T,d] with perm (0,2,1,3); patchify is a rank-6 permute. Adds into y when accumulate.
+    /// </summary>
+    void Permute(Tensor x, Tensor y, ReadOnlySpan<int> sourceDims, ReadOnlySpan<int> perm, bool accumulate);
+
+    // ---- L2 normalisation ------------------------------------------------------------------------------------------
+
+    /// <summary>y = x / max(||x||, 1e-12) per row of [rows, cols]; saves the norms.</summary>
+    void L2NormalizeForward(Tensor x, Tensor y, Tensor norms, int rows, int cols);
+
+    /// <summary>dx += (dy - y * sum(dy*y)) / norm per row.</summary>
+    void L2NormalizeBackward(Tensor y, Tensor dy, Tensor norms, Tensor dx, int rows, int cols);
+
+    // ---- losses ----------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Cross-entropy of a [rows, cols] logits matrix, along rows (each row is a distribution over columns, target per
+    /// row) or along columns (each column a distribution over rows, target per column): loss[0] += weight * sum of
+    /// (logsumexp - logit of the target).
+    /// </summary>
+    void CrossEntropyForward(Tensor logits, Tensor targets, Tensor loss, int rows, int cols, bool alongColumns, double weight);
+
+    /// <summary>dLogits += dLoss[0] * weight * (softmax - onehot(target)) along the same axis.</summary>
+    void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor dLoss, Tensor dLogits, int rows, int cols,
+        bool alongColumns, double weight);
+
+    /// <summary>y = exp(min(logScale[0], maxLogScale)) * x: CLIP's temperature, clamped as open_clip does.</summary>
+    void ExpScaleForward(Tensor x, Tensor logScale, Tensor y, double maxLogScale);
+
+    /// <summary>dx += s*dy; dLogScale += s * sum(dy*x) when logScale is below the clamp (else 0), s = exp(min(logScale, max)).</summary>
+    void ExpScaleBackward(Tensor x, Tensor logScale, Tensor dy, Tensor dx, Tensor? dLogScale, double maxLogScale);
+
+    // ---- optimizer -------------------------------------------------------------------------------------------------
+
+    /// <summary>sumSquares[0] += sum of x^2 (accumulated over every gradient to get the global norm).</summary>
+    void SumOfSquares(Tensor x, Tensor sumSquares);
+
+    /// <summary>
+    /// Decoupled AdamW on one parameter: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
+    /// p -= lr * (m/biasCorrection1 / (sqrt(v/biasCorrection2) + eps) + weightDecay*p).
+    /// </summary>
+    void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step);
+}
+
+/// <summary>Shape of a strided-batched row-major GEMM (see <see cref="IBackend.Gemm"/>).</summary>
+public readonly record struct GemmShape(bool TransA, bool TransB, int M, int N, int K, double Alpha = 1, double Beta = 0,
+    int Batch = 1, long StrideA = 0, long StrideB = 0, long StrideC = 0);
+
+/// <summary>Hyperparameters of one AdamW update; bias corrections are 1 - beta^t.</summary>
+public readonly record struct AdamWStep(double LearningRate, double Beta1, double Beta2, double Eps, double WeightDecay,
+    double BiasCorrection1, double BiasCorrection2);
+
+public enum Activation
+{
+    /// <summary>0.5 x (1 + erf(x/sqrt 2)), HF "gelu".</summary>
+    GeluErf,
+    /// <summary>0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))), HF "gelu_new"/"gelu_pytorch_tanh".</summary>
+    GeluTanh,
+    /// <summary>x * sigmoid(1.702 x), CLIP's "quick_gelu".</summary>
+    QuickGelu,
+    Tanh,
+    Relu,
+}

@@ -1,0 +1,31 @@
+using MedClip.Autograd;
+using MedClip.Tensors;
+
+namespace MedClip.Losses;
+
+/// <summary>
+/// CLIP's symmetric InfoNCE loss on L2-normalised embeddings: logits = exp(min(logit_scale, ln 100)) * img @ txt^T,
+/// loss = (CE over rows + CE over columns) / 2 with pair i matching pair i.
+/// </summary>
+public static class InfoNceLoss
+{
+    /// <summary>open_clip clamps the learned temperature so that exp(logit_scale) stays at most 100.</summary>
+    public static readonly double MaxLogitScale = Math.Log(100);
+
+    public static Tensor Compute(Tensor imageEmbeds, Tensor textEmbeds, Tensor logitScale) =>
+        FromLogits(Logits(imageEmbeds, textEmbeds, logitScale));
+
+    /// <summary>Scaled similarities [images, texts] (logits_per_image in HF).</summary>
+    public static Tensor Logits(Tensor imageEmbeds, Tensor textEmbeds, Tensor logitScale) =>
+        Ops.ExpScale(Ops.MatMul(imageEmbeds, textEmbeds, transB: true), logitScale, MaxLogitScale);
+
+    public static Tensor FromLogits(Tensor logits)
+    {
+        int n = logits.Shape[0];
+        Ops.Require(logits.Rank == 2 && logits.Shape[1] == n, $"InfoNceLoss: logits {logits.Describe()} must be square (one text per image).");
+        var targets = Tensor.FromArray(logits.Backend, [n], Enumerable.Range(0, n).ToArray());
+        var imageToText = Ops.CrossEntropy(logits, targets);
+        var textToImage = Ops.CrossEntropy(logits, targets, alongColumns: true);
+        return Ops.Add(imageToText, textToImage, 0.5, 0.5);
+    }
+}

@@ -1,0 +1,41 @@
+using MedClip.Autograd;
+using MedClip.Losses;
+using MedClip.Nn;
+using MedClip.Tensors;
+
+namespace MedClip.Models;
+
+/// <summary>Sizes of an HF VisionTextDualEncoderModel.</summary>
+public sealed record DualEncoderConfig(VisionConfig Vision, TextConfig Text, int ProjectionDim, double LogitScaleInit = 2.6592);
+
+/// <summary>
+/// HF VisionTextDualEncoderModel: embeddings = L2-normalised, bias-free projections of each tower's pooler output;
+/// logits = exp(logit_scale) * img @ txt^T; loss = symmetric InfoNCE.
+/// </summary>
+public sealed class DualEncoder : Module
+{
+    public DualEncoder(Init init, DualEncoderConfig config)
+    {
+        Config = config;
+        Vision = Child("vision_model", new VisionTransformer(init, config.Vision));
+        Text = Child("text_model", new Bert(init, config.Text));
+        VisualProjection = Child("visual_projection", new Linear(init, config.Vision.Transformer.Width, config.ProjectionDim, config.Vision.Transformer.InitializerRange, bias: false));
+        TextProjection = Child("text_projection", new Linear(init, config.Text.Transformer.Width, config.ProjectionDim, config.Text.Transformer.InitializerRange, bias: false));
+        LogitScale = Parameter("logit_scale", init.Constant(new Shape(), config.LogitScaleInit));
+    }
+
+    public DualEncoderConfig Config { get; }
+    public VisionTransformer Vision { get; }
+    public Bert Text { get; }
+    public Linear VisualProjection { get; }
+    public Linear TextProjection { get; }
+    public Tensor LogitScale { get; }
+
+    public Tensor EncodeImages(Tensor pixels) => Ops.L2Normalize(VisualProjection.Forward(Vision.Forward(pixels)));
+
+    public Tensor EncodeTexts(Tensor ids, Tensor attentionMask) => Ops.L2Normalize(TextProjection.Forward(Text.Forward(ids, attentionMask)));
+
+    /// <summary>The training loss for a batch of matching (image, text) pairs.</summary>
+    public Tensor Loss(Tensor pixels, Tensor ids, Tensor attentionMask) =>
+        InfoNceLoss.Compute(EncodeImages(pixels), EncodeTexts(ids, attentionMask), LogitScale);
+}

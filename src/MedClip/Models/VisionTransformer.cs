@@ -1,0 +1,70 @@
+using MedClip.Autograd;
+using MedClip.Backends;
+using MedClip.Nn;
+using MedClip.Tensors;
+
+namespace MedClip.Models;
+
+/// <summary>Sizes of an HF ViTModel (config.json of model_type "vit").</summary>
+public sealed record VisionConfig(int ImageSize, int PatchSize, int Channels, int Layers, TransformerConfig Transformer)
+{
+    public int Patches => ImageSize / PatchSize * (ImageSize / PatchSize);
+
+    public void Validate()
+    {
+        Transformer.Validate("vision_config");
+        if (PatchSize <= 0 || ImageSize % PatchSize != 0)
+            throw new ArgumentException($"vision_config: image_size {ImageSize} must be a multiple of patch_size {PatchSize}.");
+    }
+}
+
+/// <summary>
+/// HF ViTModel: patch embedding (a stride-P convolution, done as patchify + GEMM), CLS token, absolute position
+/// embeddings, pre-LN layers, final layernorm, pooler = tanh(dense(CLS)).
+/// </summary>
+public sealed class VisionTransformer : Module
+{
+    private readonly VisionConfig _config;
+
+    public VisionTransformer(Init init, VisionConfig config)
+    {
+        config.Validate();
+        _config = config;
+        var t = config.Transformer;
+        var embeddings = Child("embeddings", new ModuleGroup());
+        ClassToken = embeddings.AddParameter("cls_token", init.Normal([1, 1, t.Width], t.InitializerRange));
+        PositionEmbeddings = embeddings.AddParameter("position_embeddings", init.Normal([1, config.Patches + 1, t.Width], t.InitializerRange));
+        var projection = embeddings.Add("patch_embeddings", new ModuleGroup()).Add("projection", new ModuleGroup());
+        PatchWeight = projection.AddParameter("weight", init.Normal([t.Width, config.Channels, config.PatchSize, config.PatchSize], t.InitializerRange));
+        PatchBias = projection.AddParameter("bias", init.Constant([t.Width], 0));
+        var encoder = Child("encoder", new ModuleGroup()).Add("layer", new ModuleGroup());
+        Layers = Enumerable.Range(0, config.Layers).Select(i => encoder.Add(i.ToString(), new PreNormLayer(init, t))).ToArray();
+        FinalLayerNorm = Child("layernorm", new LayerNorm(init, t.Width, t.LayerNormEps));
+        Pooler = Child("pooler", new ModuleGroup()).Add("dense", new Linear(init, t.Width, t.Width, t.InitializerRange));
+    }
+
+    public Tensor ClassToken { get; }
+    public Tensor PositionEmbeddings { get; }
+    public Tensor PatchWeight { get; }
+    public Tensor PatchBias { get; }
+    public PreNormLayer[] Layers { get; }
+    public LayerNorm FinalLayerNorm { get; }
+    public Linear Pooler { get; }
+    public int Width => _config.Transformer.Width;
+
+    /// <summary>pixels [B, C, H, W] (normalised) -> pooler output [B, D].</summary>
+    public Tensor Forward(Tensor pixels)
+    {
+        Ops.Require(pixels.Rank == 4 && pixels.Shape[1] == _config.Channels && pixels.Shape[2] == _config.ImageSize && pixels.Shape[3] == _config.ImageSize,
+            $"VisionTransformer: pixels {pixels.Describe()} must be [batch, {_config.Channels}, {_config.ImageSize}, {_config.ImageSize}].");
+        int width = Width;
+        var patches = Ops.Patchify(pixels, _config.PatchSize);
+        var weight = Ops.Reshape(PatchWeight, [width, (int)(PatchWeight.Length / width)]);
+        var x = Ops.Linear(patches, weight, PatchBias);
+        x = Ops.PrependToken(ClassToken, x);
+        x = Ops.AddPositionEmbedding(x, Ops.Reshape(PositionEmbeddings, [_config.Patches + 1, width]));
+        foreach (var layer in Layers) x = layer.Forward(x, null);
+        x = FinalLayerNorm.Forward(x);
+        return Ops.Activate(Pooler.Forward(Ops.SelectToken(x, 0)), Activation.Tanh);
+    }
+}

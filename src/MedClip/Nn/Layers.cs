@@ -1,0 +1,57 @@
+using MedClip.Autograd;
+using MedClip.Tensors;
+
+namespace MedClip.Nn;
+
+/// <summary>torch.nn.Linear: weight [out, in], optional bias [out].</summary>
+public sealed class Linear : Module
+{
+    public Linear(Init init, int inFeatures, int outFeatures, double std, bool bias = true)
+    {
+        Weight = Parameter("weight", init.Normal([outFeatures, inFeatures], std));
+        Bias = bias ? Parameter("bias", init.Constant([outFeatures], 0)) : null;
+    }
+
+    public Tensor Weight { get; }
+    public Tensor? Bias { get; }
+
+    public Tensor Forward(Tensor x) => Ops.Linear(x, Weight, Bias);
+}
+
+/// <summary>torch.nn.LayerNorm over the last axis (HF names weight/bias).</summary>
+public sealed class LayerNorm : Module
+{
+    public LayerNorm(Init init, int width, double eps)
+    {
+        Eps = eps;
+        Weight = Parameter("weight", init.Constant([width], 1));
+        Bias = Parameter("bias", init.Constant([width], 0));
+    }
+
+    public double Eps { get; }
+    public Tensor Weight { get; }
+    public Tensor Bias { get; }
+
+    public Tensor Forward(Tensor x) => Ops.LayerNorm(x, Weight, Bias, Eps);
+}
+
+/// <summary>torch.nn.Embedding: table [count, width].</summary>
+public sealed class Embedding : Module
+{
+    public Embedding(Init init, int count, int width, double std)
+    {
+        Weight = Parameter("weight", init.Normal([count, width], std));
+    }
+
+    public Tensor Weight { get; }
+
+    public Tensor Forward(Tensor ids) => Ops.Embedding(Weight, ids);
+}
+
+/// <summary>A named group of modules with no computation, mirroring a level of HF's module tree.</summary>
+public sealed class ModuleGroup : Module
+{
+    public T Add<T>(string name, T module) where T : Module => Child(name, module);
+
+    public Tensor AddParameter(string name, Tensor tensor) => Parameter(name, tensor);
+}

@@ -1,0 +1,43 @@
+using MedClip.Autograd;
+using MedClip.Tensors;
+
+namespace MedClip.Nn;
+
+/// <summary>
+/// HF BertLayer (post-LN): a = LN1(x + Wo Attn(x)); y = LN2(a + W2 act(W1 a)).
+/// Parameter names: attention.self.{query,key,value}, attention.output.{dense,LayerNorm}, intermediate.dense,
+/// output.{dense,LayerNorm}.
+/// </summary>
+public sealed class PostNormLayer : Module
+{
+    private readonly Backends.Activation _activation;
+
+    public PostNormLayer(Init init, TransformerConfig config)
+    {
+        _activation = config.Activation;
+        double std = config.InitializerRange;
+        var attention = Child("attention", new ModuleGroup());
+        Attention = attention.Add("self", new SelfAttention(init, config));
+        var attentionOutput = attention.Add("output", new ModuleGroup());
+        AttentionOutput = attentionOutput.Add("dense", new Linear(init, config.Width, config.Width, std));
+        AttentionLayerNorm = attentionOutput.Add("LayerNorm", new LayerNorm(init, config.Width, config.LayerNormEps));
+        Intermediate = Child("intermediate", new ModuleGroup()).Add("dense", new Linear(init, config.Width, config.IntermediateSize, std));
+        var output = Child("output", new ModuleGroup());
+        Output = output.Add("dense", new Linear(init, config.IntermediateSize, config.Width, std));
+        OutputLayerNorm = output.Add("LayerNorm", new LayerNorm(init, config.Width, config.LayerNormEps));
+    }
+
+    public SelfAttention Attention { get; }
+    public Linear AttentionOutput { get; }
+    public LayerNorm AttentionLayerNorm { get; }
+    public Linear Intermediate { get; }
+    public Linear Output { get; }
+    public LayerNorm OutputLayerNorm { get; }
+
+    public Tensor Forward(Tensor x, Tensor? keyMask)
+    {
+        var a = AttentionLayerNorm.Forward(Ops.Add(x, AttentionOutput.Forward(Attention.Forward(x, keyMask))));
+        var mlp = Output.Forward(Ops.Activate(Intermediate.Forward(a), _activation));
+        return OutputLayerNorm.Forward(Ops.Add(a, mlp));
+    }
+}

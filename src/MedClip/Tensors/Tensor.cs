@@ -1,0 +1,100 @@
+using MedClip.Autograd;
+using MedClip.Backends;
+
+namespace MedClip.Tensors;
+
+/// <summary>
+/// A contiguous, row-major n-dimensional array on one backend, with the autograd fields of the tape:
+/// a tensor produced by a recorded op has <see cref="GradFn"/>; a parameter is a leaf with <see cref="RequiresGrad"/>.
+/// </summary>
+public sealed class Tensor
+{
+    public Tensor(Storage storage, Shape shape)
+    {
+        if (shape.Elements > storage.Length)
+            throw new ArgumentException($"Shape {shape} needs {shape.Elements} elements but the storage holds {storage.Length}.");
+        Storage = storage;
+        Shape = shape;
+    }
+
+    public Storage Storage { get; }
+    public Shape Shape { get; }
+    public DType DType => Storage.DType;
+    public IBackend Backend => Storage.Backend;
+    public long Length => Shape.Elements;
+    public int Rank => Shape.Rank;
+
+    /// <summary>Name used in checkpoints and error messages (HF parameter name for parameters).</summary>
+    public string? Name { get; set; }
+
+    /// <summary>True for leaves that want a gradient (parameters) and for results of ops on them.</summary>
+    public bool RequiresGrad { get; set; }
+
+    /// <summary>Accumulated gradient (same shape); backward adds into it, so it is cleared by the optimizer step.</summary>
+    public Tensor? Grad { get; set; }
+
+    /// <summary>The recorded op that produced this tensor, or null for a leaf.</summary>
+    public Node? GradFn { get; internal set; }
+
+    public static Tensor Zeros(IBackend backend, Shape shape, DType dtype = DType.F32) =>
+        new(backend.Allocate(dtype, shape.Elements), shape);
+
+    public static Tensor FromArray<T>(IBackend backend, Shape shape, T[] data) where T : unmanaged
+    {
+        if (data.LongLength != shape.Elements)
+            throw new ArgumentException($"Shape {shape} needs {shape.Elements} elements but {data.Length} were given.");
+        var t = Zeros(backend, shape, HostDType<T>());
+        backend.CopyFromHost<T>(data, t.Storage);
+        return t;
+    }
+
+    public static Tensor Scalar(IBackend backend, double value, DType dtype = DType.F32)
+    {
+        var t = Zeros(backend, new Shape(), dtype);
+        backend.Fill(t, value);
+        return t;
+    }
+
+    public T[] ToArray<T>() where T : unmanaged
+    {
+        if (HostDType<T>() != DType)
+            throw new InvalidOperationException($"Tensor {Describe()} holds {DType}, not {typeof(T).Name}.");
+        var result = new T[Length];
+        Backend.CopyToHost<T>(Storage, result);
+        return result;
+    }
+
+    /// <summary>The value of a one-element tensor, converted to double.</summary>
+    public double Item()
+    {
+        if (Length != 1) throw new InvalidOperationException($"Item() needs one element but {Describe()} has {Length}.");
+        return DType switch
+        {
+            DType.F32 => ToArray<float>()[0],
+            DType.F64 => ToArray<double>()[0],
+            DType.I32 => ToArray<int>()[0],
+            _ => BFloat16.ToSingle(ToArray<ushort>()[0]),
+        };
+    }
+
+    /// <summary>A tensor of another shape over the same storage (no copy, no gradient link: use Ops.Reshape on the tape).</summary>
+    public Tensor View(Shape shape)
+    {
+        if (shape.Elements != Length)
+            throw new ArgumentException($"Cannot view {Describe()} with {Length} elements as {shape}.");
+        return new Tensor(Storage, shape);
+    }
+
+    /// <summary>The gradient buffer, created as zeros on first use.</summary>
+    public Tensor GradOrZeros() => Grad ??= Zeros(Backend, Shape, DType);
+
+    public string Describe() => Name is null ? $"{DType}{Shape}" : $"'{Name}' {DType}{Shape}";
+    public override string ToString() => $"Tensor {Describe()} on {Backend.Name}";
+
+    public static DType HostDType<T>() where T : unmanaged =>
+        typeof(T) == typeof(float) ? DType.F32
+        : typeof(T) == typeof(double) ? DType.F64
+        : typeof(T) == typeof(int) ? DType.I32
+        : typeof(T) == typeof(ushort) ? DType.BF16
+        : throw new NotSupportedException($"No tensor dtype stores {typeof(T).Name}.");
+}

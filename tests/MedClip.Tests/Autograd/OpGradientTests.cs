@@ -1,0 +1,201 @@
+using MedClip.Autograd;
+using MedClip.Backends;
+using MedClip.Losses;
+using MedClip.Tensors;
+using static MedClip.Tests.Autograd.GradientChecker;
+
+namespace MedClip.Tests.Autograd;
+
+/// <summary>Every differentiable op against central finite differences in double, on odd and non-multiple-of-8 shapes.</summary>
+public class OpGradientTests
+{
+    [Theory]
+    [InlineData(false, false, 5, 7, 3)]
+    [InlineData(true, false, 9, 1, 13)]
+    [InlineData(false, true, 1, 11, 6)]
+    [InlineData(true, true, 17, 5, 9)]
+    public void MatMul_Batched_AllTransposes(bool transA, bool transB, int m, int n, int k)
+    {
+        var rng = new Random(m * 31 + n);
+        var a = Random(rng, transA ? [3, k, m] : [3, m, k]);
+        var b = Random(rng, transB ? [3, n, k] : [3, k, n]);
+        Check(() => Ops.MatMul(a, b, transA, transB), [a, b]);
+    }
+
+    [Theory]
+    [InlineData(false, 7, 5, 3)]
+    [InlineData(true, 9, 10, 1)]
+    public void MatMul_SharedRightOperand_BroadcastsOverLeadingAxes(bool transB, int m, int n, int k)
+    {
+        var rng = new Random(5);
+        var a = Random(rng, [2, m, k]);
+        var b = Random(rng, transB ? [n, k] : [k, n]);
+        Check(() => Ops.MatMul(a, b, transB: transB), [a, b]);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Linear_WithAndWithoutBias(bool withBias)
+    {
+        var rng = new Random(2);
+        var x = Random(rng, [2, 5, 13]);
+        var w = Random(rng, [9, 13]);
+        var bias = withBias ? Random(rng, [9]) : null;
+        Check(() => Ops.Linear(x, w, bias), bias is null ? [x, w] : [x, w, bias]);
+    }
+
+    [Theory]
+    [InlineData(1, 1e-12)]
+    [InlineData(7, 1e-5)]
+    [InlineData(33, 1e-6)]
+    public void LayerNorm_AllInputs(int cols, double eps)
+    {
+        var rng = new Random(cols);
+        var x = Random(rng, [3, 5, cols], scale: 2);
+        var gamma = Random(rng, [cols]);
+        var beta = Random(rng, [cols]);
+        // A width of 1 normalises to exactly beta: only beta has a gradient there.
+        Check(() => Ops.LayerNorm(x, gamma, beta, eps), cols == 1 ? [beta] : [x, gamma, beta]);
+    }
+
+    [Theory]
+    [InlineData(Activation.GeluErf)]
+    [InlineData(Activation.GeluTanh)]
+    [InlineData(Activation.QuickGelu)]
+    [InlineData(Activation.Tanh)]
+    [InlineData(Activation.Relu)]
+    public void Activation_GeluErf_GeluTanh_QuickGelu_Tanh_Relu(Activation kind)
+    {
+        var x = Random(new Random(3), [7, 19], scale: 4);
+        Check(() => Ops.Activate(x, kind), [x]);
+    }
+
+    [Fact]
+    public void Softmax_MaskedScaled_WithPaddedKeys()
+    {
+        var rng = new Random(4);
+        var scores = Random(rng, [2, 3, 5, 7], scale: 3);
+        var mask = Ints([2, 7], 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0);
+        Check(() => Ops.Softmax(scores, mask, 0.37), [scores]);
+    }
+
+    [Fact]
+    public void Softmax_FullyMaskedRow_IsZeroWithZeroGradient()
+    {
+        var scores = Random(new Random(5), [1, 1, 2, 3]);
+        var mask = Ints([1, 3], 0, 0, 0);
+        var y = Ops.Softmax(scores, mask, 1.0);
+        Assert.All(y.ToArray<double>(), v => Assert.Equal(0.0, v));
+        Check(() => Ops.Softmax(scores, mask, 1.0), [scores], requireNonZero: false);
+    }
+
+    [Fact]
+    public void Embedding_RepeatedIdsAccumulate()
+    {
+        var table = Random(new Random(6), [11, 9]);
+        var ids = Ints([2, 4], 3, 0, 3, 10, 7, 3, 0, 5);
+        Check(() => Ops.Embedding(table, ids), [table]);
+    }
+
+    [Theory]
+    [InlineData(new[] { 2, 5, 3, 4 }, new[] { 0, 2, 1, 3 })]
+    [InlineData(new[] { 3, 7, 5 }, new[] { 2, 0, 1 })]
+    [InlineData(new[] { 2, 3, 2, 3, 2, 3 }, new[] { 0, 2, 4, 1, 3, 5 })]
+    public void Permute_HeadSplitAndPatchify(int[] dims, int[] perm)
+    {
+        var x = Random(new Random(7), dims);
+        Check(() => Ops.Permute(x, perm), [x]);
+    }
+
+    [Fact]
+    public void Patchify_ImageToPatchRows()
+    {
+        var pixels = Random(new Random(8), [2, 3, 6, 9]);
+        Check(() => Ops.Patchify(pixels, 3), [pixels]);
+    }
+
+    [Fact]
+    public void Reshape_And_Add_Broadcasting()
+    {
+        var rng = new Random(9);
+        var a = Random(rng, [3, 10]);
+        var b = Random(rng, [6, 5]);
+        Check(() => Ops.Add(Ops.Reshape(a, [6, 5]), b, 0.3, -1.7), [a, b]);
+    }
+
+    [Fact]
+    public void AddPositionEmbedding_UsesFirstRowsOfTable()
+    {
+        var rng = new Random(10);
+        var x = Random(rng, [3, 5, 7]);
+        var table = Random(rng, [9, 7]);
+        Check(() => Ops.AddPositionEmbedding(x, table), [x, table], maxProbesPerInput: 63);
+    }
+
+    [Fact]
+    public void SelectToken_And_PrependToken()
+    {
+        var rng = new Random(11);
+        var x = Random(rng, [3, 4, 5]);
+        var token = Random(rng, [1, 1, 5]);
+        Check(() => Ops.SelectToken(Ops.PrependToken(token, x), 0), [token]);
+        Check(() => Ops.SelectToken(Ops.PrependToken(token, x), 2), [x]);
+        Check(() => Ops.PrependToken(token, x), [x, token]);
+    }
+
+    [Fact]
+    public void L2Normalize_Rows()
+    {
+        var x = Random(new Random(12), [5, 13], scale: 3);
+        Check(() => Ops.L2Normalize(x), [x]);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void CrossEntropy_AlongRowsAndColumns(bool alongColumns)
+    {
+        var logits = Random(new Random(13), [5, 7], scale: 3);
+        var targets = alongColumns ? Ints([7], 0, 4, 2, 2, 1, 3, 0) : Ints([5], 6, 0, 3, 3, 1);
+        Check(() => Ops.CrossEntropy(logits, targets, alongColumns), [logits]);
+    }
+
+    [Theory]
+    [InlineData(2.6592, true)]
+    [InlineData(5.0, false)]
+    public void ExpScale_ClampedAtLn100(double logScale, bool scaleGetsGradient)
+    {
+        var x = Random(new Random(14), [4, 6]);
+        var s = Tensor.FromArray(Backends.Cpu.CpuBackend.Instance, new Shape(), new[] { logScale });
+        s.RequiresGrad = true;
+        Check(() => Ops.ExpScale(x, s, InfoNceLoss.MaxLogitScale), [x, s], requireNonZero: scaleGetsGradient);
+        if (!scaleGetsGradient) Assert.Equal(0.0, s.Grad!.Item());
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(6)]
+    [InlineData(11)]
+    public void InfoNceLoss_Symmetric(int batch)
+    {
+        var rng = new Random(15 + batch);
+        var images = Random(rng, [batch, 9]);
+        var texts = Random(rng, [batch, 9]);
+        var scale = Tensor.FromArray(Backends.Cpu.CpuBackend.Instance, new Shape(), new[] { 1.3 });
+        scale.RequiresGrad = true;
+        Check(() => InfoNceLoss.Compute(Ops.L2Normalize(images), Ops.L2Normalize(texts), scale), [images, texts, scale],
+            requireNonZero: batch > 1);
+    }
+
+    [Fact]
+    public void MultiHeadAttention_WithKeyPadding()
+    {
+        var rng = new Random(16);
+        var q = Random(rng, [2, 5, 12]);
+        var k = Random(rng, [2, 5, 12]);
+        var v = Random(rng, [2, 5, 12]);
+        var mask = Ints([2, 5], 1, 1, 1, 1, 1, 1, 1, 0, 0, 1);
+        Check(() => Ops.MultiHeadAttention(q, k, v, mask, heads: 3), [q, k, v]);
+    }
+}
