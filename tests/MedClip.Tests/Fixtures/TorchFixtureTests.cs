@@ -3,6 +3,7 @@ using MedClip.Backends;
 using MedClip.Backends.Cpu;
 using MedClip.IO;
 using MedClip.Losses;
+using MedClip.Nn;
 using MedClip.Tensors;
 using Xunit.Abstractions;
 
@@ -18,6 +19,14 @@ public sealed class TorchFixtureTests(ITestOutputHelper output)
     private const double Tolerance = 1e-5;
 
     private static IBackend Cpu => CpuBackend.Instance;
+
+    /// <summary>The fixtures' layer: hidden 24, 3 heads, intermediate 40, erf GELU, eps 1e-12.</summary>
+    private static TransformerConfig BlockConfig(SafetensorsFile f) => new(
+        Width: int.Parse(f.Metadata["hidden_size"]),
+        Heads: int.Parse(f.Metadata["num_attention_heads"]),
+        IntermediateSize: int.Parse(f.Metadata["intermediate_size"]),
+        Activation: Ops.ParseActivation(f.Metadata["hidden_act"]),
+        LayerNormEps: double.Parse(f.Metadata["layer_norm_eps"]));
 
     [Fact]
     public void LayerNorm_MatchesTorch()
@@ -49,6 +58,52 @@ public sealed class TorchFixtureTests(ITestOutputHelper output)
     /// <summary>logit_scale = 5 > ln 100: the scale is clamped at 100 and its gradient is exactly zero.</summary>
     [Fact]
     public void InfoNce_ClampedLogitScale_MatchesTorch() => AssertInfoNceMatches("infonce_clamped.safetensors");
+
+    [Fact]
+    public void PreLnBlock_MatchesTorchViTLayer()
+    {
+        SafetensorsFile f = Load("block_preln.safetensors");
+        var layer = new PreNormLayer(new Init(Cpu, DType.F32, seed: 0), BlockConfig(f));
+        AssertBlockMatches(f, layer, layer.Forward, "attention.attention.key.bias", "attention.attention.key.weight");
+    }
+
+    [Fact]
+    public void PostLnBlock_MatchesTorchBertLayer()
+    {
+        SafetensorsFile f = Load("block_postln.safetensors");
+        var layer = new PostNormLayer(new Init(Cpu, DType.F32, seed: 0), BlockConfig(f));
+        AssertBlockMatches(f, layer, layer.Forward, "attention.self.key.bias", "attention.self.key.weight");
+    }
+
+    /// <summary>
+    /// Loads every parameter from "param.{HF name}" (the names must match the fixture's exactly), runs the layer with
+    /// the padding mask, backpropagates dy and compares y, grad.x and every "grad.param.{HF name}".
+    /// The key bias's gradient is zero in exact arithmetic (q·b_k shifts a whole row of scores, and softmax ignores
+    /// shifts), so both sides hold rounding noise; its error is measured against the key weight's gradient.
+    /// </summary>
+    private void AssertBlockMatches(SafetensorsFile f, Module layer, Func<Tensor, Tensor?, Tensor> forward, string keyBias, string keyWeight)
+    {
+        var parameters = layer.NamedParameters().ToList();
+        Assert.Equal(
+            f.Tensors.Keys.Where(k => k.StartsWith("param.", StringComparison.Ordinal)).Select(k => k["param.".Length..]).Order(StringComparer.Ordinal),
+            parameters.Select(p => p.Name).Order(StringComparer.Ordinal));
+        foreach ((string name, Tensor parameter) in parameters)
+        {
+            Tensor stored = Input(f, "param." + name, requiresGrad: false);
+            Assert.Equal(stored.Shape, parameter.Shape);
+            Cpu.CopyFromHost<float>(stored.ToArray<float>(), parameter.Storage);
+        }
+        Tensor x = Input(f, "x");
+
+        Tensor y = forward(x, Input(f, "mask", requiresGrad: false));
+        y.Backward(Input(f, "dy", requiresGrad: false));
+
+        AssertClose(f, "y", y);
+        AssertClose(f, "grad.x", x.Grad);
+        double keyWeightScale = f["grad.param." + keyWeight].ToFloat32().Max(MathF.Abs);
+        foreach ((string name, Tensor parameter) in parameters)
+            AssertClose(f, "grad.param." + name, parameter.Grad, scale: name == keyBias ? keyWeightScale : null);
+    }
 
     private void AssertActivationMatches(string fixture, Activation kind)
     {
