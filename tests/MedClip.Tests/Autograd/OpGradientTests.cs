@@ -1,5 +1,6 @@
 using MedClip.Autograd;
 using MedClip.Backends;
+using MedClip.Backends.Cpu;
 using MedClip.Losses;
 using MedClip.Tensors;
 using static MedClip.Tests.Autograd.GradientChecker;
@@ -167,7 +168,7 @@ public class OpGradientTests
     public void ExpScale_ClampedAtLn100(double logScale, bool scaleGetsGradient)
     {
         var x = Random(new Random(14), [4, 6]);
-        var s = Tensor.FromArray(Backends.Cpu.CpuBackend.Instance, new Shape(), new[] { logScale });
+        var s = Tensor.FromArray(CpuBackend.Instance, new Shape(), new[] { logScale });
         s.RequiresGrad = true;
         Check(() => Ops.ExpScale(x, s, InfoNceLoss.MaxLogitScale), [x, s], requireNonZero: scaleGetsGradient);
         if (!scaleGetsGradient) Assert.Equal(0.0, s.Grad!.Item());
@@ -182,7 +183,7 @@ public class OpGradientTests
         var rng = new Random(15 + batch);
         var images = Random(rng, [batch, 9]);
         var texts = Random(rng, [batch, 9]);
-        var scale = Tensor.FromArray(Backends.Cpu.CpuBackend.Instance, new Shape(), new[] { 1.3 });
+        var scale = Tensor.FromArray(CpuBackend.Instance, new Shape(), new[] { 1.3 });
         scale.RequiresGrad = true;
         Check(() => InfoNceLoss.Compute(Ops.L2Normalize(images), Ops.L2Normalize(texts), scale), [images, texts, scale],
             requireNonZero: batch > 1);

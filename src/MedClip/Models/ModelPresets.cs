@@ -1,0 +1,35 @@
+using MedClip.Backends;
+using MedClip.Nn;
+
+namespace MedClip.Models;
+
+/// <summary>A named model size with the text context length it trains with.</summary>
+public sealed record ModelPreset(string Name, DualEncoderConfig Config, int ContextLength);
+
+/// <summary>The presets of ARCHITECTURE.md: tiny (CPU-sized), small, and base (ViT-B/16 + BERT-base).</summary>
+public static class ModelPresets
+{
+    public static readonly string[] Names = ["tiny", "small", "base"];
+
+    /// <param name="vocabSize">Size of the vocab.txt in use; null takes the benchmark default (2,000 for tiny, SciBERT's 31,090 otherwise).</param>
+    public static ModelPreset Get(string name, int? vocabSize = null) => name switch
+    {
+        "tiny" => Build(name, imageSize: 64, patch: 8, width: 128, layers: 4, heads: 4, textWidth: 128, textLayers: 4, textHeads: 4,
+            context: 64, maxPositions: 64, projection: 128, vocabSize ?? 2000),
+        "small" => Build(name, imageSize: 224, patch: 16, width: 384, layers: 6, heads: 6, textWidth: 384, textLayers: 6, textHeads: 6,
+            context: 128, maxPositions: 512, projection: 256, vocabSize ?? 31090),
+        "base" => Build(name, imageSize: 224, patch: 16, width: 768, layers: 12, heads: 12, textWidth: 768, textLayers: 12, textHeads: 12,
+            context: 128, maxPositions: 512, projection: 512, vocabSize ?? 31090),
+        _ => throw new ArgumentException($"Unknown model preset '{name}'; choose one of {string.Join(", ", Names)} or give a config.json."),
+    };
+
+    private static ModelPreset Build(string name, int imageSize, int patch, int width, int layers, int heads, int textWidth,
+        int textLayers, int textHeads, int context, int maxPositions, int projection, int vocabSize)
+    {
+        var vision = new VisionConfig(imageSize, patch, Channels: 3, layers,
+            new TransformerConfig(width, heads, 4 * width, Activation.GeluErf, LayerNormEps: 1e-12));
+        var text = new TextConfig(vocabSize, maxPositions, TypeVocabSize: 2, textLayers,
+            new TransformerConfig(textWidth, textHeads, 4 * textWidth, Activation.GeluErf, LayerNormEps: 1e-12));
+        return new ModelPreset(name, new DualEncoderConfig(vision, text, projection), context);
+    }
+}

@@ -1,0 +1,65 @@
+using MedClip.Backends;
+using MedClip.Backends.Cpu;
+using MedClip.Models;
+using MedClip.Nn;
+using MedClip.Tensors;
+using static MedClip.Tests.Autograd.GradientChecker;
+
+namespace MedClip.Tests.Models;
+
+/// <summary>Whole layers and the whole dual encoder against finite differences in double, every parameter probed.</summary>
+public class ModelGradientTests
+{
+    private static TransformerConfig Layer(Activation act) => new(Width: 8, Heads: 2, IntermediateSize: 12, act, LayerNormEps: 1e-12, InitializerRange: 0.4);
+
+    [Fact]
+    public void PreNormLayer_ViTLayer_EveryParameter()
+    {
+        var layer = new PreNormLayer(new Init(CpuBackend.Instance, DType.F64, 1), Layer(Activation.GeluErf));
+        var x = Random(new Random(2), [2, 5, 8]);
+        var mask = Ints([2, 5], 1, 1, 1, 1, 1, 1, 1, 1, 0, 0);
+        CheckExceptKeyBias(() => layer.Forward(x, mask), x, layer.NamedParameters());
+    }
+
+    [Fact]
+    public void PostNormLayer_BertLayer_EveryParameter()
+    {
+        var layer = new PostNormLayer(new Init(CpuBackend.Instance, DType.F64, 3), Layer(Activation.GeluTanh));
+        var x = Random(new Random(4), [2, 5, 8]);
+        var mask = Ints([2, 5], 1, 1, 1, 0, 0, 1, 1, 1, 1, 1);
+        CheckExceptKeyBias(() => layer.Forward(x, mask), x, layer.NamedParameters());
+    }
+
+    [Fact]
+    public void DualEncoder_TwoLayerViTAndBert_LossWithRespectToEveryParameter()
+    {
+        var vision = new VisionConfig(ImageSize: 8, PatchSize: 4, Channels: 3, Layers: 2, Layer(Activation.GeluErf));
+        var text = new TextConfig(VocabSize: 13, MaxPositions: 7, TypeVocabSize: 2, Layers: 2, Layer(Activation.GeluErf));
+        var model = new DualEncoder(new Init(CpuBackend.Instance, DType.F64, 5), new DualEncoderConfig(vision, text, ProjectionDim: 6, LogitScaleInit: 1.0));
+        var pixels = Random(new Random(6), [3, 3, 8, 8], requiresGrad: false);
+        var ids = Ints([3, 5], 2, 7, 7, 12, 3, 2, 5, 1, 3, 0, 2, 9, 3, 0, 0);
+        var mask = Ints([3, 5], 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0);
+
+        var parameters = model.NamedParameters().ToArray();
+        Assert.Contains(parameters, p => p.Name == "vision_model.encoder.layer.1.attention.attention.query.weight");
+        Assert.Contains(parameters, p => p.Name == "text_model.encoder.layer.1.output.LayerNorm.bias");
+        Assert.Contains(parameters, p => p.Name == "logit_scale");
+        // token_type_embeddings row 1 is never used by single-segment text, so that table is checked without the
+        // non-zero requirement below.
+        var tokenTypes = parameters.Single(p => p.Name == "text_model.embeddings.token_type_embeddings.weight").Tensor;
+        CheckExceptKeyBias(() => model.Loss(pixels, ids, mask), null, parameters.Where(p => p.Tensor != tokenTypes), maxProbes: 6);
+        Check(() => model.Loss(pixels, ids, mask), [tokenTypes], maxProbesPerInput: 16);
+    }
+
+    // softmax(q.(k + b)) = softmax(q.k) per query, so the key projection's bias has an exactly zero gradient and its
+    // finite differences are pure rounding noise: assert the zero instead of a relative error.
+    private static void CheckExceptKeyBias(Func<Tensor> f, Tensor? input, IEnumerable<(string Name, Tensor Tensor)> parameters, int maxProbes = 12)
+    {
+        var all = parameters.ToArray();
+        var keyBiases = all.Where(p => p.Name.EndsWith("key.bias")).Select(p => p.Tensor).ToArray();
+        Assert.NotEmpty(keyBiases);
+        var checkedInputs = all.Where(p => !p.Name.EndsWith("key.bias")).Select(p => p.Tensor);
+        Check(f, input is null ? checkedInputs.ToArray() : [input, .. checkedInputs], maxProbesPerInput: maxProbes);
+        Assert.All(keyBiases, b => Assert.All(b.Grad!.ToArray<double>(), g => Assert.True(Math.Abs(g) < 1e-12, $"key bias gradient {g}")));
+    }
+}
