@@ -70,6 +70,7 @@ public sealed class Trainer
                 return new TrainingSummary(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint, true, clock.Elapsed);
             }
 
+            var stepClock = Stopwatch.StartNew();
             double loss = 0;
             int images = 0;
             for (int micro = 0; micro < _options.AccumulationSteps; micro++)
@@ -124,7 +125,7 @@ public sealed class Trainer
                 imagesSinceLog = 0;
                 window.Restart();
             }
-            _observer?.OnStep(new StepReport(state.GlobalStep, state.TotalSteps, loss, lr, logitScale, imagesSinceLog == 0 ? 0 : imagesSinceLog / Math.Max(1e-9, window.Elapsed.TotalSeconds)));
+            _observer?.OnStep(new StepReport(state.GlobalStep, state.TotalSteps, loss, lr, logitScale, images / Math.Max(1e-9, stepClock.Elapsed.TotalSeconds)));
 
             if (validation is not null && (state.GlobalStep % _options.ValidateEvery == 0 || last))
             {
