@@ -14,7 +14,7 @@ namespace MedClip.Data.Images;
 /// with 0, bicubic resize to <see cref="Size"/> x <see cref="Size"/>, scale to [0, 1], replicate to 3 channels and
 /// normalise each channel with (x - mean) / std. The output is CHW, written into the caller's span.
 /// Unusable files raise <see cref="ImageRejectedException"/> with a short reason; nothing else a file can contain
-/// should escape as another exception.
+/// should escape as another exception. Immutable, so loader workers can share one instance.
 /// </summary>
 public sealed class ImagePreprocessor
 {

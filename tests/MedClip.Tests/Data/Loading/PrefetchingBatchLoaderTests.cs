@@ -108,7 +108,7 @@ public sealed class PrefetchingBatchLoaderTests
     }
 
     [Fact]
-    public void RealImageFiles_AreSkippedWithTheReasonsTheDecoderGives()
+    public void AugmentedImageFiles_AreReproducible_AndUnusableOnesSkippedWithTheDecodersReasons()
     {
         string folder = Directory.CreateTempSubdirectory("medclip-loader-").FullName;
         try
@@ -123,21 +123,18 @@ public sealed class PrefetchingBatchLoaderTests
             ];
             File.WriteAllBytes(paths[3], []);
             var preprocessor = new ImagePreprocessor(16, PreprocessorConfig.ClipMean, PreprocessorConfig.ClipStd);
-            var augmentation = new ImageAugmentation();
-            PreparedSample PrepareImage(string path, Random rng)
-            {
-                var pixels = new float[preprocessor.OutputLength];
-                preprocessor.Preprocess(path, pixels, augmentation, rng);
-                return new PreparedSample(pixels, [101, 102], [1, 1]);
-            }
-            using var loader = new PrefetchingBatchLoader<string>(paths, 2, seed: 3, PrepareImage, workerCount: 2, shuffle: false);
+            var preparer = new ImageTextPreparer<string>(preprocessor, new ImageAugmentation(), path => path, _ => ([101, 102], [1, 1]));
+            using var loader = new PrefetchingBatchLoader<string>(paths, 2, seed: 3, preparer.Prepare, workerCount: 2, shuffle: false);
 
             List<Batch> batches = [.. loader.Epoch(0)];
 
             Assert.Equal([0, 1, 4], batches.SelectMany(b => b.SampleIndices));
             Assert.Equal(2 * preprocessor.OutputLength, batches[0].Pixels.Length);
+            Assert.Equal([101, 102, 101, 102], batches[0].TokenIds);
             Assert.Equal("2 skipped (empty file: 1, missing file: 1)", loader.Skipped.Summary());
             Assert.Contains("missing.jpg", loader.Skipped.FirstMessage(ImageRejectedException.MissingFile));
+            using var serial = new PrefetchingBatchLoader<string>(paths, 2, seed: 3, preparer.Prepare, workerCount: 1, shuffle: false);
+            Assert.Equal(batches.SelectMany(b => b.Pixels), serial.Epoch(0).SelectMany(b => b.Pixels));
         }
         finally
         {
