@@ -18,7 +18,7 @@ namespace MedClip.Data.Images;
 /// </summary>
 public sealed class ImagePreprocessor
 {
-    /// <summary>60 megapixels: above any radiograph (MIMIC-CXR's largest are about 4,300 x 3,500) and about 120 MB decoded at 16 bits.</summary>
+    /// <summary>60 megapixels: several times a full-resolution radiograph, and about 120 MB once decoded at 16 bits.</summary>
     public const long DefaultMaxPixels = 60_000_000;
 
     // One decode per thread: the loader parallelises across images, so ImageSharp's own parallel loops would only
