@@ -15,7 +15,7 @@ namespace MedClip.Data.Loading;
 /// disposing the loader stops that epoch's workers and waits for them.</item>
 /// </list>
 /// </summary>
-public sealed class PrefetchingBatchLoader<TItem> : IDisposable
+public sealed class PrefetchingBatchLoader<TItem> : IBatchSource, IDisposable
 {
     private readonly IReadOnlyList<TItem> _items;
     private readonly Func<TItem, Random, PreparedSample> _prepare;
@@ -52,6 +52,9 @@ public sealed class PrefetchingBatchLoader<TItem> : IDisposable
     public int WorkerCount { get; }
     public int ItemCount => _items.Count;
 
+    /// <summary>Batches an epoch yields when no item is skipped.</summary>
+    public int BatchesPerEpoch => _dropLast ? _items.Count / BatchSize : (_items.Count + BatchSize - 1) / BatchSize;
+
     /// <summary>Samples skipped so far in the latest epoch, by reason.</summary>
     public SkipCounter Skipped { get; private set; } = new();
 
@@ -75,11 +78,18 @@ public sealed class PrefetchingBatchLoader<TItem> : IDisposable
     /// The batches of epoch <paramref name="epoch"/>. Workers start on the first MoveNext. Throws
     /// <see cref="InvalidDataException"/> at the end if no batch could be made because every item was skipped.
     /// </summary>
-    public IEnumerable<Batch> Epoch(int epoch)
+    public IEnumerable<Batch> Epoch(int epoch) => Epoch(epoch, 0);
+
+    /// <summary>
+    /// The batches of epoch <paramref name="epoch"/> from batch <paramref name="startBatch"/> on; the items of earlier
+    /// batches are not prepared (resume). The position is exact when no earlier item of the epoch is skipped.
+    /// </summary>
+    public IEnumerable<Batch> Epoch(int epoch, int startBatch)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(epoch);
+        ArgumentOutOfRangeException.ThrowIfNegative(startBatch);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return Batches(epoch);
+        return Batches(epoch, startBatch);
     }
 
     public void Dispose()
@@ -91,9 +101,9 @@ public sealed class PrefetchingBatchLoader<TItem> : IDisposable
         Stop(null);
     }
 
-    private IEnumerable<Batch> Batches(int epoch)
+    private IEnumerable<Batch> Batches(int epoch, int startBatch)
     {
-        int[] order = EpochOrder(epoch);
+        int[] order = EpochOrder(epoch)[Math.Min(_items.Count, startBatch * BatchSize)..];
         var skipped = new SkipCounter();
         SamplePrefetcher<TItem> prefetcher = Start(epoch, order, skipped);
         try
