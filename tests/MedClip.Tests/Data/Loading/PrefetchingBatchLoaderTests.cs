@@ -78,6 +78,28 @@ public sealed class PrefetchingBatchLoaderTests
     }
 
     [Fact]
+    public void StartingMidEpoch_GivesTheRemainingBatches_WithoutPreparingTheEarlierItems()
+    {
+        var prepared = new System.Collections.Concurrent.ConcurrentBag<int>();
+        using var loader = new PrefetchingBatchLoader<int>(Items(23), 4, seed: 9, (item, rng) =>
+        {
+            prepared.Add(item);
+            return Prepare(item, rng);
+        }, workerCount: 2);
+
+        List<Batch> whole = Run(loader, 2);
+        prepared.Clear();
+        List<Batch> resumed = [.. loader.Epoch(2, startBatch: 3)];
+
+        Assert.Equal(6, loader.BatchesPerEpoch);
+        Assert.Equal(whole.Skip(3).Select(b => b.SampleIndices), resumed.Select(b => b.SampleIndices));
+        Assert.Equal(whole.Skip(3).SelectMany(b => b.Pixels), resumed.SelectMany(b => b.Pixels));
+        Assert.Equal(loader.EpochOrder(2)[12..].Order(), prepared.Order());
+        Assert.Empty(loader.Epoch(2, startBatch: 6));
+        Assert.Empty(loader.Epoch(2, startBatch: int.MaxValue));
+    }
+
+    [Fact]
     public void WithoutShuffle_ItemsComeInListOrder()
     {
         using var loader = new PrefetchingBatchLoader<int>(Items(10), 3, seed: 5, Prepare, workerCount: 2, shuffle: false);
