@@ -2,7 +2,8 @@ namespace MedClip.Data.Images;
 
 /// <summary>
 /// Training-time augmentation of a square luminance image in [0, 1], applied before normalisation. Draws from the
-/// caller's <see cref="Random"/> in a fixed order, so the same seed gives the same pixels.
+/// caller's <see cref="Random"/> in a fixed order, so the same seed gives the same pixels; immutable, so loader
+/// workers can share one instance.
 /// <list type="bullet">
 /// <item>Random resized crop: a rectangle covering <see cref="MinAreaScale"/>..<see cref="MaxAreaScale"/> of the area
 /// with width/height ratio log-uniform in <see cref="MinAspectRatio"/>..<see cref="MaxAspectRatio"/> (torchvision's

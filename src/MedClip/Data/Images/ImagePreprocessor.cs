@@ -14,11 +14,11 @@ namespace MedClip.Data.Images;
 /// with 0, bicubic resize to <see cref="Size"/> x <see cref="Size"/>, scale to [0, 1], replicate to 3 channels and
 /// normalise each channel with (x - mean) / std. The output is CHW, written into the caller's span.
 /// Unusable files raise <see cref="ImageRejectedException"/> with a short reason; nothing else a file can contain
-/// should escape as another exception.
+/// should escape as another exception. Immutable, so loader workers can share one instance.
 /// </summary>
 public sealed class ImagePreprocessor
 {
-    /// <summary>60 megapixels: above any radiograph (MIMIC-CXR's largest are about 4,300 x 3,500) and about 120 MB decoded at 16 bits.</summary>
+    /// <summary>60 megapixels: several times a full-resolution radiograph, and about 120 MB once decoded at 16 bits.</summary>
     public const long DefaultMaxPixels = 60_000_000;
 
     // One decode per thread: the loader parallelises across images, so ImageSharp's own parallel loops would only

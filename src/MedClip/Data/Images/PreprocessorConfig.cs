@@ -1,4 +1,5 @@
 using System.Text.Json;
+using MedClip.IO;
 
 namespace MedClip.Data.Images;
 
@@ -84,13 +85,13 @@ public sealed record PreprocessorConfig(int ImageSize, IReadOnlyList<float> Imag
     /// <summary>
     /// Writes the file so that transformers reproduces this preprocessing on square inputs: an explicit square size,
     /// bicubic resampling (resample 3), rescaling by 1/255 and, for CLIP, a centre crop that is turned off. The write is
-    /// atomic (temporary file, flush to disk, rename).
+    /// atomic (<see cref="AtomicFile"/>).
     /// </summary>
     public void Write(string path)
     {
-        using var json = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(json, new JsonWriterOptions { Indented = true }))
+        AtomicFile.Write(path, stream =>
         {
+            using var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
             writer.WriteStartObject();
             writer.WriteString("image_processor_type", ImageProcessorType);
             writer.WriteBoolean("do_resize", DoResize);
@@ -107,24 +108,7 @@ public sealed record PreprocessorConfig(int ImageSize, IReadOnlyList<float> Imag
             WriteNumbers(writer, "image_mean", ImageMean);
             WriteNumbers(writer, "image_std", ImageStd);
             writer.WriteEndObject();
-        }
-
-        string fullPath = Path.GetFullPath(path);
-        string temporary = Path.Combine(Path.GetDirectoryName(fullPath)!, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
-            {
-                json.WriteTo(stream);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temporary, fullPath, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temporary);
-            throw;
-        }
+        });
     }
 
     /// <summary>image_processor_type, or the older feature_extractor_type with its ImageProcessor name.</summary>

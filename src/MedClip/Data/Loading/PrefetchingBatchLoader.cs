@@ -103,7 +103,7 @@ public sealed class PrefetchingBatchLoader<TItem> : IBatchSource, IDisposable
 
     private IEnumerable<Batch> Batches(int epoch, int startBatch)
     {
-        int[] order = EpochOrder(epoch)[Math.Min(_items.Count, startBatch * BatchSize)..];
+        int[] order = EpochOrder(epoch)[(int)Math.Min(_items.Count, (long)startBatch * BatchSize)..];
         var skipped = new SkipCounter();
         SamplePrefetcher<TItem> prefetcher = Start(epoch, order, skipped);
         try
@@ -134,7 +134,8 @@ public sealed class PrefetchingBatchLoader<TItem> : IBatchSource, IDisposable
                 yield return Assemble(pending);
                 batches++;
             }
-            if (batches == 0)
+            // A resume that starts past the last item has nothing left to do, which is not an error.
+            if (batches == 0 && order.Length > 0)
                 throw new InvalidDataException(usable == 0
                     ? $"None of the {order.Length} items could be prepared, {skipped.Summary()}; for example: {skipped.FirstMessage(skipped.Counts[0].Key)}"
                     : $"Only {usable} of the {order.Length} items could be prepared, fewer than one batch of {BatchSize} with drop-last on ({skipped.Summary()}); lower the batch size or fix the skipped items.");

@@ -78,6 +78,28 @@ public sealed class PrefetchingBatchLoaderTests
     }
 
     [Fact]
+    public void StartingMidEpoch_GivesTheRemainingBatches_WithoutPreparingTheEarlierItems()
+    {
+        var prepared = new System.Collections.Concurrent.ConcurrentBag<int>();
+        using var loader = new PrefetchingBatchLoader<int>(Items(23), 4, seed: 9, (item, rng) =>
+        {
+            prepared.Add(item);
+            return Prepare(item, rng);
+        }, workerCount: 2);
+
+        List<Batch> whole = Run(loader, 2);
+        prepared.Clear();
+        List<Batch> resumed = [.. loader.Epoch(2, startBatch: 3)];
+
+        Assert.Equal(6, loader.BatchesPerEpoch);
+        Assert.Equal(whole.Skip(3).Select(b => b.SampleIndices), resumed.Select(b => b.SampleIndices));
+        Assert.Equal(whole.Skip(3).SelectMany(b => b.Pixels), resumed.SelectMany(b => b.Pixels));
+        Assert.Equal(loader.EpochOrder(2)[12..].Order(), prepared.Order());
+        Assert.Empty(loader.Epoch(2, startBatch: 6));
+        Assert.Empty(loader.Epoch(2, startBatch: int.MaxValue));
+    }
+
+    [Fact]
     public void WithoutShuffle_ItemsComeInListOrder()
     {
         using var loader = new PrefetchingBatchLoader<int>(Items(10), 3, seed: 5, Prepare, workerCount: 2, shuffle: false);
@@ -108,7 +130,7 @@ public sealed class PrefetchingBatchLoaderTests
     }
 
     [Fact]
-    public void RealImageFiles_AreSkippedWithTheReasonsTheDecoderGives()
+    public void AugmentedImageFiles_AreReproducible_AndUnusableOnesSkippedWithTheDecodersReasons()
     {
         string folder = Directory.CreateTempSubdirectory("medclip-loader-").FullName;
         try
@@ -123,21 +145,18 @@ public sealed class PrefetchingBatchLoaderTests
             ];
             File.WriteAllBytes(paths[3], []);
             var preprocessor = new ImagePreprocessor(16, PreprocessorConfig.ClipMean, PreprocessorConfig.ClipStd);
-            var augmentation = new ImageAugmentation();
-            PreparedSample PrepareImage(string path, Random rng)
-            {
-                var pixels = new float[preprocessor.OutputLength];
-                preprocessor.Preprocess(path, pixels, augmentation, rng);
-                return new PreparedSample(pixels, [101, 102], [1, 1]);
-            }
-            using var loader = new PrefetchingBatchLoader<string>(paths, 2, seed: 3, PrepareImage, workerCount: 2, shuffle: false);
+            var preparer = new ImageTextPreparer<string>(preprocessor, new ImageAugmentation(), path => path, _ => ([101, 102], [1, 1]));
+            using var loader = new PrefetchingBatchLoader<string>(paths, 2, seed: 3, preparer.Prepare, workerCount: 2, shuffle: false);
 
             List<Batch> batches = [.. loader.Epoch(0)];
 
             Assert.Equal([0, 1, 4], batches.SelectMany(b => b.SampleIndices));
             Assert.Equal(2 * preprocessor.OutputLength, batches[0].Pixels.Length);
+            Assert.Equal([101, 102, 101, 102], batches[0].TokenIds);
             Assert.Equal("2 skipped (empty file: 1, missing file: 1)", loader.Skipped.Summary());
             Assert.Contains("missing.jpg", loader.Skipped.FirstMessage(ImageRejectedException.MissingFile));
+            using var serial = new PrefetchingBatchLoader<string>(paths, 2, seed: 3, preparer.Prepare, workerCount: 1, shuffle: false);
+            Assert.Equal(batches.SelectMany(b => b.Pixels), serial.Epoch(0).SelectMany(b => b.Pixels));
         }
         finally
         {
