@@ -34,12 +34,11 @@ internal sealed class BertPreTokenizer
     public void Split(string text, List<string> words)
     {
         var word = new StringBuilder();
-        var folded = new StringBuilder();
         int start = 0;
         while (start < text.Length)
         {
             (int specialAt, string? special) = NextSpecialToken(text, start);
-            SplitPlain(text.AsSpan(start, specialAt - start), words, word, folded);
+            SplitPlain(text.AsSpan(start, specialAt - start), words, word);
             if (special is null)
                 break;
             words.Add(special);
@@ -61,8 +60,9 @@ internal sealed class BertPreTokenizer
         return (at, found);
     }
 
-    private void SplitPlain(ReadOnlySpan<char> text, List<string> words, StringBuilder word, StringBuilder folded)
+    private void SplitPlain(ReadOnlySpan<char> text, List<string> words, StringBuilder word)
     {
+        Span<char> folded = stackalloc char[UncasedCharacterFolding.MaxFoldedLength];
         foreach (Rune rune in text.EnumerateRunes())
         {
             int codePoint = rune.Value;
@@ -75,31 +75,29 @@ internal sealed class BertPreTokenizer
             if (codePoint == 0 || codePoint == 0xFFFD || IsControl(category))
                 continue;
 
-            folded.Clear();
-            if (_lowerCase)
-                UncasedCharacterFolding.Append(rune, folded);
-            else
-                folded.Append(rune.ToString());
-
+            int length = _lowerCase ? UncasedCharacterFolding.Fold(rune, folded) : rune.EncodeToUtf16(folded);
             if (IsChineseCharacter(codePoint))
             {
                 EndWord(word, words);
-                word.Append(folded);
+                word.Append(folded[..length]);
                 EndWord(word, words);
                 continue;
             }
-            foreach (Rune part in folded.ToString().EnumerateRunes())
+            ReadOnlySpan<char> rest = folded[..length];
+            while (!rest.IsEmpty)
             {
+                Rune.DecodeFromUtf16(rest, out Rune part, out int used);
                 if (IsPunctuation(part))
                 {
                     EndWord(word, words);
-                    word.Append(part.ToString());
+                    word.Append(rest[..used]);
                     EndWord(word, words);
                 }
                 else
                 {
-                    word.Append(part.ToString());
+                    word.Append(rest[..used]);
                 }
+                rest = rest[used..];
             }
         }
         EndWord(word, words);

@@ -19,24 +19,35 @@ internal static class UncasedCharacterFolding
     private const int HangulFirst = 0xAC00, HangulLast = 0xD7A3, LeadingBase = 0x1100, VowelBase = 0x1161, TrailingBase = 0x11A7;
     private const int VowelCount = 21, TrailingCount = 28;
 
-    /// <summary>Appends what <paramref name="rune"/> becomes; nothing for a non-spacing mark.</summary>
-    public static void Append(Rune rune, StringBuilder output)
+    /// <summary>Room enough for any character's folded form (the longest in the table is 6 UTF-16 units).</summary>
+    public const int MaxFoldedLength = 8;
+
+    /// <summary>Writes what <paramref name="rune"/> becomes into <paramref name="destination"/> and returns its length: 0 for a non-spacing mark.</summary>
+    public static int Fold(Rune rune, Span<char> destination)
     {
         int codePoint = rune.Value;
+        if (rune.IsAscii)
+        {
+            destination[0] = (char)(codePoint is >= 'A' and <= 'Z' ? codePoint + ('a' - 'A') : codePoint);
+            return 1;
+        }
         if (Rune.GetUnicodeCategory(rune) == UnicodeCategory.NonSpacingMark)
-            return;
+            return 0;
         if (codePoint is >= HangulFirst and <= HangulLast)
         {
             int index = codePoint - HangulFirst;
-            output.Append((char)(LeadingBase + index / (VowelCount * TrailingCount)));
-            output.Append((char)(VowelBase + index % (VowelCount * TrailingCount) / TrailingCount));
-            if (index % TrailingCount != 0)
-                output.Append((char)(TrailingBase + index % TrailingCount));
-            return;
+            destination[0] = (char)(LeadingBase + index / (VowelCount * TrailingCount));
+            destination[1] = (char)(VowelBase + index % (VowelCount * TrailingCount) / TrailingCount);
+            if (index % TrailingCount == 0)
+                return 2;
+            destination[2] = (char)(TrailingBase + index % TrailingCount);
+            return 3;
         }
         if (Folded.TryGetValue(codePoint, out string? folded))
-            output.Append(folded);
-        else
-            output.Append(rune.ToString());
+        {
+            folded.CopyTo(destination);
+            return folded.Length;
+        }
+        return rune.EncodeToUtf16(destination);
     }
 }
