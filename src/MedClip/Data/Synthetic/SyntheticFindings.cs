@@ -73,7 +73,7 @@ internal sealed record SyntheticFindings(
                 leftEffusion = rng.Next(3);
         }
 
-        Finding pneumothorax = Sample(rng, prevalence: 0.12, negatedWhenAbsent: 0.65,
+        Finding pneumothorax = Sample(rng, prevalence: 0.18, negatedWhenAbsent: 0.65,
             finding => finding with { Side = PickSide(rng, bilateral: 0), Grade = rng.Next(3) });
         Finding consolidation = Sample(rng, prevalence: 0.2, negatedWhenAbsent: 0.55,
             finding => finding with { Lobe = (Lobe)rng.Next(6) });
@@ -83,7 +83,7 @@ internal sealed record SyntheticFindings(
             Mention.Negated when rng.NextDouble() < 0.4 => new Finding(Mention.Negated),
             _ => Finding.None,
         };
-        Finding lesion = Sample(rng, prevalence: 0.12, negatedWhenAbsent: 0.1, finding => finding with { Lobe = (Lobe)rng.Next(6) });
+        Finding lesion = Sample(rng, prevalence: 0.18, negatedWhenAbsent: 0.1, finding => finding with { Lobe = (Lobe)rng.Next(6) });
         int lesionSizeMm = rng.NextDouble() < 0.2 ? rng.Next(32, 46) : rng.Next(10, 21);
         Finding edema = Sample(rng, prevalence: 0.2, negatedWhenAbsent: 0.45, finding => finding with { Grade = rng.Next(3) });
         Finding atelectasis = Sample(rng, prevalence: 0.25, negatedWhenAbsent: 0.2,
@@ -124,7 +124,7 @@ internal sealed record SyntheticFindings(
     /// <summary>The 14 CheXpert values as MIMIC encodes them (1, 0, -1, null = not mentioned).</summary>
     public IReadOnlyDictionary<string, float?> Labels()
     {
-        var labels = new Dictionary<string, float?>(StringComparer.Ordinal)
+        return new Dictionary<string, float?>(StringComparer.Ordinal)
         {
             ["Atelectasis"] = Value(Atelectasis),
             ["Cardiomegaly"] = Value(Cardiomegaly),
@@ -141,7 +141,6 @@ internal sealed record SyntheticFindings(
             ["Pneumothorax"] = Value(Pneumothorax),
             ["Support Devices"] = SupportDevices.Count > 0 ? 1f : null,
         };
-        return labels;
     }
 
     private static float? Value(Finding finding) => finding.Mention switch

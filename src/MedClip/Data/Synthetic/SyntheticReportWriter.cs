@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace MedClip.Data.Synthetic;
@@ -132,7 +133,7 @@ internal static class SyntheticReportWriter
         if (groups.Count == 0)
             groups.Add(Pick(rng, "The lungs are well expanded.", "Lung volumes are normal."));
         if (rng.NextDouble() < 0.35)
-            rng.Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(groups));
+            rng.Shuffle(CollectionsMarshal.AsSpan(groups));
         return groups;
     }
 

@@ -41,32 +41,28 @@ internal sealed class ThoraxAnatomy
     private readonly float[] _lungCenterX = new float[2], _lungCenterY = new float[2], _lungRadiusX = new float[2], _lungRadiusY = new float[2];
     private readonly float[] _vessels; // per segment: x0, y0, x1, y1, half thickness, density
     private readonly ValueNoise _lungTexture;
+    private readonly float _halfWidth, _domeHeight, _clavicleY, _heartRadiusY;
 
-    public float HalfWidth { get; }
     public float ApexY { get; }
-    public float DomeHeight { get; }
     public float CarinaY { get; }
-    public float ClavicleY { get; }
     public float MediastinumHalfWidth { get; }
     public float BodyHalfWidth { get; }
-    public float CardiothoracicRatio { get; }
     public float HeartCenterX { get; }
     public float HeartCenterY { get; }
     public float HeartRadiusX { get; }
-    public float HeartRadiusY { get; }
     public float HeartHalfHeight { get; }
 
     public ThoraxAnatomy(PatientBuild patient, Acquisition acquisition, SyntheticFindings findings, Random rng)
     {
         _patient = patient;
-        HalfWidth = patient.HalfWidth;
+        _halfWidth = patient.HalfWidth;
         ApexY = patient.ApexY;
-        DomeHeight = patient.DomeHeight;
+        _domeHeight = patient.DomeHeight;
         MediastinumHalfWidth = patient.MediastinumHalfWidth;
-        BodyHalfWidth = HalfWidth + patient.SoftTissueMargin;
+        BodyHalfWidth = _halfWidth + patient.SoftTissueMargin;
         CarinaY = ApexY + 0.22f;
         // On a portable AP film the clavicles project higher, over the apices.
-        ClavicleY = ApexY + (acquisition.Portable ? -0.015f : 0.02f);
+        _clavicleY = ApexY + (acquisition.Portable ? -0.015f : 0.02f);
 
         // The left hemidiaphragm sits lower than the right; atelectasis with volume loss pulls its side up.
         for (int side = 0; side < 2; side++)
@@ -76,22 +72,22 @@ internal sealed class ThoraxAnatomy
                 _baseY[side] -= 0.035f;
             float sign = SideSign(side);
             float medialEdge = Midline + sign * MediastinumHalfWidth * 0.7f;
-            float lateralEdge = Midline + sign * HalfWidth;
+            float lateralEdge = Midline + sign * _halfWidth;
             _lungCenterX[side] = (medialEdge + lateralEdge) / 2;
             _lungRadiusX[side] = MathF.Abs(lateralEdge - medialEdge) / 2;
             _lungCenterY[side] = (ApexY + _baseY[side]) / 2 + 0.06f;
             _lungRadiusY[side] = _lungCenterY[side] - ApexY;
         }
 
-        CardiothoracicRatio = HeartRatio(patient, acquisition, findings.Cardiomegaly, rng);
-        float heartWidth = CardiothoracicRatio * 2 * HalfWidth;
+        float cardiothoracicRatio = HeartRatio(patient, acquisition, findings.Cardiomegaly, rng);
+        float heartWidth = cardiothoracicRatio * 2 * _halfWidth;
         // The heart is an ellipse tilted down to the left (the apex sits on the left hemidiaphragm), sized so that its
         // horizontal extent is the cardiothoracic ratio times the chest width; two thirds of it lie left of the midline.
         HeartRadiusX = heartWidth / 2 / MathF.Sqrt(HeartCos * HeartCos + HeartAspect * HeartAspect * HeartSin * HeartSin);
-        HeartRadiusY = HeartAspect * HeartRadiusX;
+        _heartRadiusY = HeartAspect * HeartRadiusX;
         HeartHalfHeight = HeartRadiusX * MathF.Sqrt(HeartSin * HeartSin + HeartAspect * HeartAspect * HeartCos * HeartCos);
         HeartCenterX = Midline + 0.2f * heartWidth;
-        HeartCenterY = _baseY[1] - DomeHeight + 0.04f - HeartHalfHeight;
+        HeartCenterY = _baseY[1] - _domeHeight + 0.04f - HeartHalfHeight;
 
         _vessels = BuildVessels(patient);
         _lungTexture = new ValueNoise(rng, 24);
@@ -131,17 +127,17 @@ internal sealed class ThoraxAnatomy
         float offset = (x - _lungCenterX[side]) * SideSign(side) / _lungRadiusX[side]; // > 0 lateral
         float u = offset > 0 ? offset : -offset * 0.75f;
         u = MathF.Min(u, 1f);
-        return _baseY[side] - DomeHeight * (1f - u * u);
+        return _baseY[side] - _domeHeight * (1f - u * u);
     }
 
-    public float LungRadius(int side, float x, float y) =>
+    private float LungRadius(int side, float x, float y) =>
         SuperellipseRadius(x - _lungCenterX[side], y - _lungCenterY[side], _lungRadiusX[side], _lungRadiusY[side], LungShape);
 
     /// <summary>Coverage of the tilted heart ellipse.</summary>
     public float Heart(float x, float y, float soft)
     {
         float dx = x - HeartCenterX, dy = y - HeartCenterY;
-        return Ellipse(HeartCos * dx + HeartSin * dy, -HeartSin * dx + HeartCos * dy, 0f, 0f, HeartRadiusX, HeartRadiusY, soft);
+        return Ellipse(HeartCos * dx + HeartSin * dy, -HeartSin * dx + HeartCos * dy, 0f, 0f, HeartRadiusX, _heartRadiusY, soft);
     }
 
     public ChestPoint Probe(float x, float y, float soft)
@@ -192,7 +188,7 @@ internal sealed class ThoraxAnatomy
         density += Ribs(x, y, side, soft) * MathF.Min(1f, 2f * body);
         ReadOnlySpan<float> clavicle =
         [
-            Midline + sign * 0.035f, ClavicleY + 0.025f, Midline + sign * 0.15f, ClavicleY, Midline + sign * 0.30f, ClavicleY - 0.02f,
+            Midline + sign * 0.035f, _clavicleY + 0.025f, Midline + sign * 0.15f, _clavicleY, Midline + sign * 0.30f, _clavicleY - 0.02f,
         ];
         density += 0.3f * Polyline(x, y, clavicle, 0.022f, soft);
         density += 0.3f * Ellipse(x, y, Midline + sign * (BodyHalfWidth + 0.06f), ApexY + 0.02f, 0.06f, 0.06f, soft);
@@ -231,7 +227,7 @@ internal sealed class ThoraxAnatomy
     private float Ribs(float x, float y, int side, float soft)
     {
         float sign = SideSign(side);
-        float t = (x - (Midline + sign * 0.035f)) * sign / (HalfWidth - 0.02f);
+        float t = (x - (Midline + sign * 0.035f)) * sign / (_halfWidth - 0.02f);
         if (t is < 0f or > 1.05f)
             return 0f;
         float spacing = (_baseY[side] - ApexY) / 9f;
