@@ -137,7 +137,7 @@ internal static class SyntheticReportWriter
         return groups;
     }
 
-    /// <summary>The positive and uncertain findings again, freshly phrased; or a normal impression when there are none.</summary>
+    /// <summary>The positive and uncertain findings again, freshly phrased, or a normal impression when there are none; then some of the negatives.</summary>
     private static string Impression(SyntheticFindings f, Random rng)
     {
         var items = new List<string>();
@@ -158,8 +158,17 @@ internal static class SyntheticReportWriter
         if (items.Count == 0)
             items.Add(Pick(rng, "No acute cardiopulmonary process.", "No acute intrathoracic process.",
                 "No acute cardiopulmonary abnormality.", "Normal chest radiograph."));
-        if (f.Pneumothorax.Mention == Mention.Negated && rng.NextDouble() < 0.3)
-            items.Add("No pneumothorax.");
+        // Impressions often restate the pertinent negatives.
+        if (f.Consolidation.Mention == Mention.Negated && rng.NextDouble() < 0.4)
+            Add(items, ConsolidationSentences(f, rng));
+        if (f.Edema.Mention == Mention.Negated && rng.NextDouble() < 0.4)
+            Add(items, EdemaSentence(f.Edema, rng));
+        if (f.PleuralEffusion.Mention == Mention.Negated && rng.NextDouble() < 0.4)
+            Add(items, EffusionSentence(f, rng));
+        if (f.Pneumothorax.Mention == Mention.Negated && rng.NextDouble() < 0.4)
+            Add(items, PneumothoraxSentence(f.Pneumothorax, rng));
+        if (f.Cardiomegaly.Mention == Mention.Negated && rng.NextDouble() < 0.3)
+            Add(items, HeartSentence(f, rng));
         if (items.Count > 1 && rng.NextDouble() < 0.5)
             return string.Join('\n', items.Select((item, i) => $"{i + 1}. {item}"));
         return string.Join(" ", items);
