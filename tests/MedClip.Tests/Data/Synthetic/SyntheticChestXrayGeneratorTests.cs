@@ -196,6 +196,28 @@ public sealed class SyntheticChestXrayGeneratorTests(SyntheticDatasetFixture dat
     }
 
     [Fact]
+    public void Effusion_IsOnTheSideTheReportNames_ThePatientsRightOnTheImagesLeft()
+    {
+        var differenceBySide = new Dictionary<string, List<double>> { ["right"] = [], ["left"] = [] };
+        foreach ((_, _, Dictionary<string, string> labels, string report, string imagePath) in data.StudyRows())
+        {
+            if (labels["Pleural Effusion"] != "1.0")
+                continue;
+            string[] sides = Regex.Split(Regex.Replace(report, @"\s+", " "), @"(?<=\.)\s+")
+                .Where(sentence => sentence.Contains("effusion") || sentence.Contains("fluid"))
+                .SelectMany(sentence => new[] { "right", "left", "bilateral", "both" }.Where(sentence.Contains))
+                .Distinct().ToArray();
+            if (sides is not ["right"] and not ["left"])
+                continue;
+            byte[] pixels = Decode(imagePath);
+            differenceBySide[sides[0]].Add(Zone(pixels, 0.62, 0.80, 0.12, 0.40) - Zone(pixels, 0.62, 0.80, 0.60, 0.88));
+        }
+        Assert.All(differenceBySide.Values, differences => Assert.True(differences.Count >= 10));
+        double right = differenceBySide["right"].Average(), left = differenceBySide["left"].Average();
+        Assert.True(right - left > 20, $"image-left minus image-right lower-zone brightness: {right:0.0} for right effusions, {left:0.0} for left ones");
+    }
+
+    [Fact]
     public void Cardiomegaly_WidensTheHeartPastHalfTheChest()
     {
         // Left of a normal heart's border (the image's right) there is lung; an enlarged heart covers it.
@@ -220,13 +242,18 @@ public sealed class SyntheticChestXrayGeneratorTests(SyntheticDatasetFixture dat
         {
             if (labels[label] == "-1.0")
                 continue;
-            using Image<L8> image = Image.Load<L8>(imagePath);
-            var pixels = new byte[image.Width * image.Height];
-            image.CopyPixelDataTo(pixels);
-            (labels[label] == "1.0" ? positive : negative).Add(measure(pixels));
+            (labels[label] == "1.0" ? positive : negative).Add(measure(Decode(imagePath)));
         }
         Assert.True(positive.Count >= 20 && negative.Count >= 20);
         return (positive.Average(), negative.Average());
+    }
+
+    private static byte[] Decode(string imagePath)
+    {
+        using Image<L8> image = Image.Load<L8>(imagePath);
+        var pixels = new byte[image.Width * image.Height];
+        image.CopyPixelDataTo(pixels);
+        return pixels;
     }
 
     /// <summary>Mean gray level (0-255) of a 64x64 image over rows and columns given as fractions of its side.</summary>
