@@ -150,6 +150,9 @@ internal sealed class ThoraxAnatomy
         var point = new ChestPoint { X = x, Y = y, Mediastinum = MathF.Max(heart, MathF.Max(upper, aorticKnob)) };
         for (int side = 0; side < 2; side++)
         {
+            // Far outside a lung's box its coverage is 0; skip the powers of the superellipse.
+            if (MathF.Abs(x - _lungCenterX[side]) > 1.2f * _lungRadiusX[side] || MathF.Abs(y - _lungCenterY[side]) > 1.2f * _lungRadiusY[side])
+                continue;
             float radius = LungRadius(side, x, y);
             float lung = Inside((radius - 1f) * _lungRadiusX[side], lungSoft) * Inside(y - DomeY(side, x), lungSoft);
             float air = lung * (0.6f + 0.4f * MathF.Max(0f, 1f - radius * radius)) * (1f - 0.9f * point.Mediastinum);
