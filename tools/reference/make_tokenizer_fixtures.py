@@ -83,6 +83,9 @@ UNCASED = [
 CASED = [
     "The Lung",
     "café CAFÉ",
+    "cafe\u0301",
+    "\u1112\u1161\u11ab",
+    "a\u0323\u0302 A\u0302\u0323",
     "T12-L1 ___ s/p",
     "a\tb\nc",
 ]
