@@ -21,9 +21,29 @@ public sealed record EncodedBatch(int[] Ids, int[] AttentionMask, int Count, int
 /// </remarks>
 public sealed class ReportTokenizer
 {
+    public const string VocabularyFileName = "vocab.txt";
+
     private readonly BertPreTokenizer _preTokenizer;
     private readonly WordPieceEncoder _wordPiece;
     private readonly HashSet<string> _specialTokens;
+
+    /// <summary>The tokenizer of a Hugging Face text encoder or checkpoint folder: its vocab.txt and, if present, tokenizer_config.json.</summary>
+    public static ReportTokenizer FromFolder(string folder)
+    {
+        string vocabularyPath = Path.Combine(folder, VocabularyFileName);
+        if (!File.Exists(vocabularyPath))
+            throw new FileNotFoundException($"Folder '{folder}' has no {VocabularyFileName}; a BERT text encoder folder holds one beside its config.json.", vocabularyPath);
+        string configPath = Path.Combine(folder, BertTokenizerConfigJson.FileName);
+        bool lowerCase = !File.Exists(configPath) || BertTokenizerConfigJson.ReadLowerCase(configPath);
+        return new ReportTokenizer(vocabularyPath, lowerCase);
+    }
+
+    /// <summary>Writes vocab.txt and tokenizer_config.json into <paramref name="folder"/>, so HF's BertTokenizer loads the same tokenizer.</summary>
+    public void Save(string folder)
+    {
+        Vocabulary.Save(Path.Combine(folder, VocabularyFileName));
+        BertTokenizerConfigJson.Write(Path.Combine(folder, BertTokenizerConfigJson.FileName), LowerCase);
+    }
 
     public ReportTokenizer(string vocabularyPath, bool lowerCase = true)
         : this(WordPieceVocabulary.Load(vocabularyPath), lowerCase)
