@@ -1,8 +1,5 @@
 namespace MedClip.Data.Text;
 
-/// <summary>Token ids and attention mask of one text, each exactly the context length long.</summary>
-public readonly record struct EncodedText(int[] Ids, int[] AttentionMask);
-
 /// <summary>Token ids and attention masks of several texts, row-major [Count, ContextLength].</summary>
 public sealed record EncodedBatch(int[] Ids, int[] AttentionMask, int Count, int ContextLength);
 
@@ -94,13 +91,14 @@ public sealed class ReportTokenizer
         return ids;
     }
 
-    public EncodedText Encode(string text, int contextLength)
+    /// <summary>Token ids and attention mask of one text, each exactly <paramref name="contextLength"/> long.</summary>
+    public (int[] Ids, int[] AttentionMask) Encode(string text, int contextLength)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(contextLength, 2);
         var ids = new int[contextLength];
         var mask = new int[contextLength];
         EncodeInto(text, ids, mask);
-        return new EncodedText(ids, mask);
+        return (ids, mask);
     }
 
     public EncodedBatch EncodeBatch(IReadOnlyList<string> texts, int contextLength)
