@@ -39,7 +39,7 @@ static constexpr int warpSize = 32;
 #define __restrict__ __restrict
 #define __shared__ static
 #define __launch_bounds__(...)
-#define __align__(n) alignas(n)
+#define __align__(n) __attribute__((aligned(n)))
 
 // ---- barriers and warp exchange ----
 

@@ -137,10 +137,14 @@ std::vector<std::string> find_kernel_names(const std::string& source) {
     return names;
 }
 
-std::string rewrite_dynamic_shared(const std::string& source) {
+std::string rewrite_shared_memory(const std::string& original) {
     static const std::regex declaration(R"(extern\s+__shared__\s+([^;{}]*?)\s*\[\s*\]\s*;)");
     static const std::regex alignment(R"((alignas|__align__)\s*\([^)]*\))");
     static const std::regex trailing_name(R"(^(.*?)\b([A-Za-z_]\w*)$)");
+    // `__shared__ alignas(16) T x[n]` is valid CUDA but `static alignas(16)` is not C++: swap the two.
+    static const std::regex shared_alignas(R"(__shared__(\s+)(alignas\s*\([^)]*\)))");
+    const std::string swapped = std::regex_replace(original, shared_alignas, "$2$1__shared__");
+    const std::string& source = swapped;
     const std::string text = blank_comments(source);
     std::string out;
     size_t copied = 0;
@@ -194,10 +198,10 @@ CompileResult compile_kernels(const std::string& name, const std::string& source
     std::vector<std::pair<std::string, std::string>> files = {
         {"emu_abi.h", kEmuAbiHeader},
         {"cuda_prelude.h", kCudaPreludeHeader},
-        {main_file, rewrite_dynamic_shared(source)},
+        {main_file, rewrite_shared_memory(source)},
     };
     for (const auto& [include_name, text] : headers)
-        files.emplace_back(safe_file_name(include_name, "header.h"), rewrite_dynamic_shared(text));
+        files.emplace_back(safe_file_name(include_name, "header.h"), rewrite_shared_memory(text));
     files.emplace_back("medclip_module.cpp", "#include \"cuda_prelude.h\"\n#include \"" + main_file + "\"\n" +
                                                  registration_code(find_kernel_names(source)));
 

@@ -24,9 +24,9 @@ CompileResult compile_kernels(const std::string& name, const std::string& source
 // Names of the `extern "C" __global__ void NAME(` kernels outside comments, in order, once each.
 std::vector<std::string> find_kernel_names(const std::string& source);
 
-// Turns each `extern __shared__ T name[];` into a name for the launch's dynamic shared memory,
-// keeping every line where it was.
-std::string rewrite_dynamic_shared(const std::string& source);
+// Turns each `extern __shared__ T name[];` into a name for the launch's dynamic shared memory and
+// moves alignas in front of __shared__, keeping every line where it was.
+std::string rewrite_shared_memory(const std::string& source);
 
 // Folder for compiled modules ($MEDCLIP_CUDA_EMULATOR_CACHE, else $TMPDIR/medclip-cuda-emulator-UID).
 std::string emulator_cache_directory();

@@ -75,6 +75,34 @@ extern "C" __global__ void builtins(float* f, double* d, int* i, unsigned int* u
     EXPECT_EQ(download<unsigned short>(bits, 1)[0], 0x3f80);
 }
 
+TEST_F(NvrtcTest, SharedMemoryDeclarationFormsAndWarpVotes) {
+    CUmodule module = load_module(R"(
+extern "C" __global__ void shared_forms(float* out) {
+    __shared__ alignas(16) float a[32];
+    __shared__ __align__(16) float b[32];
+    volatile __shared__ int flag;
+    extern __shared__ __align__(16) unsigned char raw[];
+    float4* vectors = reinterpret_cast<float4*>(raw);
+    const int t = threadIdx.x;
+    a[t] = (float)t;
+    if (t == 0) flag = 7;
+    __syncthreads();
+    b[t] = a[31 - t] + flag;
+    if (t < 8) vectors[t] = make_float4(b[t], 0.0f, 0.0f, (float)((size_t)a % 16 + (size_t)b % 16));
+    __syncthreads();
+    const unsigned odd = __ballot_sync(0xffffffffu, t & 1);
+    const float up = __shfl_up_sync(0xffffffffu, (float)t, 1);
+    out[t] = vectors[t / 4].x + (odd == 0xaaaaaaaau ? 100.0f : 0.0f) + (t > 0 ? up - (t - 1) : 0.0f) +
+             vectors[t / 4].w;
+}
+)");
+    ASSERT_NE(module, nullptr);
+    CUdeviceptr out = upload(std::vector<float>(32));
+    ASSERT_EQ(launch(get_function(module, "shared_forms"), 1, 32, {&out}, 8 * 16), CUDA_SUCCESS);
+    const auto values = download<float>(out, 32);
+    for (int t = 0; t < 32; ++t) EXPECT_EQ(values[t], float(31 - t / 4) + 7.0f + 100.0f) << t;
+}
+
 TEST_F(NvrtcTest, ImageIsAcceptedOnlyByTheEmulatorsModuleLoader) {
     const CompiledProgram compiled = compile_program("extern \"C\" __global__ void k(int* p) { p[0] = 1; }\n");
     ASSERT_EQ(compiled.result, NVRTC_SUCCESS) << compiled.log;
