@@ -1,5 +1,6 @@
 #include "kernel_launch.h"
 
+#include <sched.h>
 #include <sys/mman.h>
 
 #include <atomic>
@@ -17,6 +18,27 @@
 
 namespace medclip_emu {
 namespace {
+
+// The barrier bookkeeping holds its lock for a few dozen instructions. A sleeping mutex would put
+// every contending thread through the scheduler once more per barrier; spinning (and yielding the
+// core when the holder does not finish soon) is several times faster with hundreds of threads.
+class SpinLock {
+public:
+    void lock() {
+        for (int spins = 0; locked_.exchange(true, std::memory_order_acquire); ++spins) {
+            while (locked_.load(std::memory_order_relaxed)) {
+                if (++spins < 64)
+                    __builtin_ia32_pause();
+                else
+                    sched_yield();
+            }
+        }
+    }
+    void unlock() { locked_.store(false, std::memory_order_release); }
+
+private:
+    std::atomic<bool> locked_{false};
+};
 
 struct Launch;
 
@@ -43,7 +65,7 @@ struct Launch {
     std::unique_ptr<WarpState[]> warps;
     unsigned warp_count;
 
-    std::mutex mutex;  // guards the counters below, for the block barrier and all warps
+    SpinLock mutex;  // guards the counters below, for the block barrier and all warps
     unsigned expected = 0, arrived = 0, block_waiters = 0;
     unsigned waiting = 0;   // threads asleep in a barrier that has not been released
     unsigned finished = 0;  // threads that returned from the kernel in the current block
@@ -70,18 +92,21 @@ void reset_block(Launch& launch) {
     }
 }
 
-void release_block_barrier(Launch& launch) {
+// The release functions move a barrier to its next generation and return the word its sleepers
+// wait on. Callers wake them only after unlocking: woken threads would otherwise queue up at once
+// on the mutex that the releasing thread still holds.
+std::atomic<uint32_t>* release_block_barrier(Launch& launch) {
     launch.waiting -= launch.block_waiters;
     launch.block_waiters = launch.arrived = 0;
     launch.block_generation.fetch_add(1, std::memory_order_release);
-    futex_wake(launch.block_generation);
+    return &launch.block_generation;
 }
 
-void release_warp(Launch& launch, WarpState& warp) {
+std::atomic<uint32_t>* release_warp(Launch& launch, WarpState& warp) {
     launch.waiting -= warp.waiters;
     warp.waiters = warp.arrived = warp.mask = 0;
     warp.generation.fetch_add(1, std::memory_order_release);
-    futex_wake(warp.generation);
+    return &warp.generation;
 }
 
 bool warp_complete(const WarpState& warp) {
@@ -101,7 +126,7 @@ void check_deadlock(Launch& launch) {
 }
 
 // Sleeps until `generation` moves on; leaves the kernel when the block was found deadlocked.
-void sleep_in_barrier(Launch& launch, std::unique_lock<std::mutex>& lock, std::atomic<uint32_t>& generation) {
+void sleep_in_barrier(Launch& launch, std::unique_lock<SpinLock>& lock, std::atomic<uint32_t>& generation) {
     const uint32_t seen = generation.load(std::memory_order_relaxed);
     ++launch.waiting;
     check_deadlock(launch);
@@ -112,13 +137,15 @@ void sleep_in_barrier(Launch& launch, std::unique_lock<std::mutex>& lock, std::a
 
 void sync_block(const ThreadEnv* env) {
     Launch& launch = *reinterpret_cast<const ThreadState*>(env)->launch;
-    std::unique_lock<std::mutex> lock(launch.mutex);
+    std::unique_lock<SpinLock> lock(launch.mutex);
     if (launch.deadlocked.load(std::memory_order_relaxed)) {
         lock.unlock();
         abort_guarded();
     }
     if (++launch.arrived >= launch.expected) {
-        release_block_barrier(launch);
+        std::atomic<uint32_t>* sleepers = release_block_barrier(launch);
+        lock.unlock();
+        futex_wake(*sleepers);
         return;
     }
     ++launch.block_waiters;
@@ -129,7 +156,7 @@ const unsigned long long* warp_exchange(const ThreadEnv* env, unsigned mask, uns
     const ThreadState& state = *reinterpret_cast<const ThreadState*>(env);
     Launch& launch = *state.launch;
     WarpState& warp = launch.warps[state.warp];
-    std::unique_lock<std::mutex> lock(launch.mutex);
+    std::unique_lock<SpinLock> lock(launch.mutex);
     if (launch.deadlocked.load(std::memory_order_relaxed)) {
         lock.unlock();
         abort_guarded();
@@ -139,7 +166,9 @@ const unsigned long long* warp_exchange(const ThreadEnv* env, unsigned mask, uns
     warp.mask |= mask | (1u << env->lane);
     ++warp.arrived;
     if (warp_complete(warp)) {
-        release_warp(launch, warp);
+        std::atomic<uint32_t>* sleepers = release_warp(launch, warp);
+        lock.unlock();
+        futex_wake(*sleepers);
         return slots;
     }
     ++warp.waiters;
@@ -152,23 +181,27 @@ const Runtime kRuntime = {sync_block, warp_exchange};
 // The thread left the kernel (returned or faulted): it leaves the barriers, then waits for the rest
 // of the block, and the last thread prepares the next block.
 void finish_block(Launch& launch, ThreadState& state, bool last_block) {
-    std::unique_lock<std::mutex> lock(launch.mutex);
+    std::unique_lock<SpinLock> lock(launch.mutex);
     const uint32_t round = launch.blocks_done.load(std::memory_order_relaxed);
     ++launch.finished;
     --launch.expected;
     WarpState& warp = launch.warps[state.warp];
     warp.live &= ~(1u << state.env.lane);
-    if (launch.arrived > 0 && launch.arrived >= launch.expected) release_block_barrier(launch);
-    if (warp_complete(warp)) release_warp(launch, warp);
+    std::atomic<uint32_t>* sleepers[2] = {nullptr, nullptr};
+    if (launch.arrived > 0 && launch.arrived >= launch.expected) sleepers[0] = release_block_barrier(launch);
+    if (warp_complete(warp)) sleepers[1] = release_warp(launch, warp);
     if (launch.finished == launch.threads) {
         reset_block(launch);
         launch.stopped = launch.error.load(std::memory_order_relaxed) != CUDA_SUCCESS;
         launch.blocks_done.fetch_add(1, std::memory_order_release);
+        lock.unlock();
         futex_wake(launch.blocks_done);
         return;
     }
     check_deadlock(launch);
     lock.unlock();
+    for (std::atomic<uint32_t>* word : sleepers)
+        if (word) futex_wake(*word);
     if (last_block) return;  // nothing follows: the pool's own count tells the launcher when all are done
     wait_while_equal(launch.blocks_done, round);
 }
