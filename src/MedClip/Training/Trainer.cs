@@ -176,7 +176,6 @@ public sealed class Trainer
     {
         string checkpoint = CheckpointStore.Latest(from)
             ?? throw new DirectoryNotFoundException($"'{from}' holds no checkpoint to resume from.");
-        CheckpointStore.RequireModelFiles(checkpoint);
         IO.ModuleWeights.Load(_model, Path.Combine(checkpoint, CheckpointStore.WeightsFile));
         CheckpointStore.LoadOptimizer(checkpoint, _optimizer);
         var saved = TrainerState.Read(Path.Combine(checkpoint, CheckpointStore.StateFile));

@@ -32,6 +32,8 @@ public sealed record TrainingOptions
     public int MaxNonFiniteSteps { get; init; } = 5;
     public int Workers { get; init; } = Environment.ProcessorCount;
     public bool Augment { get; init; } = true;
+    /// <summary>Size of the generated dataset when <see cref="Data"/> is "synthetic".</summary>
+    public int SyntheticStudies { get; init; } = MedClip.Data.DatasetSpec.DefaultSyntheticStudies;
 
     public void Validate()
     {

@@ -5,20 +5,16 @@ namespace MedClip.Data.Text;
 
 /// <summary>
 /// Hugging Face's BasicTokenizer, the part of BertTokenizer before WordPiece, reproduced
-/// character class for character class so that WordPiece sees the same words:
-/// control characters, NUL and U+FFFD are removed; whitespace (space, tab, newline, carriage
-/// return, Zs, and the line/paragraph separators that Python's str.split also splits on)
-/// separates words; CJK ideographs become words of their own; when uncased, every character is
-/// lower-cased and stripped of accents (<see cref="UncasedCharacterFolding"/>); then every
-/// punctuation character (ASCII 33-47, 58-64, 91-96, 123-126 and Unicode P*) becomes a word of
-/// its own. Symbols such as ° or × are not punctuation and stay inside their word, as in HF.
-/// Special tokens are cut out of the text first and pass whole, as PreTrainedTokenizer.tokenize does.
+/// step for step so that WordPiece sees the same words: control characters, NUL and U+FFFD
+/// are removed and whitespace (space, tab, newline, carriage return, Zs) becomes a space;
+/// CJK ideographs get a space either side; cased text is put in NFC
+/// (<see cref="CanonicalComposition"/>); words are split at spaces and at the line and paragraph
+/// separators that Python's str.split also splits on; uncased, every character is lower-cased and
+/// stripped of accents (<see cref="UncasedCharacterFolding"/>); then every punctuation character
+/// (ASCII 33-47, 58-64, 91-96, 123-126 and Unicode P*) becomes a word of its own. Symbols such as
+/// ° or × are not punctuation and stay inside their word, as in HF. Special tokens are cut out of
+/// the text first and pass whole, as PreTrainedTokenizer.tokenize does.
 /// </summary>
-/// <remarks>
-/// One difference remains for cased vocabularies: HF applies NFC before splitting, which .NET
-/// cannot do under InvariantGlobalization, so text with decomposed accents tokenizes differently
-/// there. Uncased tokenization is unaffected (see <see cref="UncasedCharacterFolding"/>).
-/// </remarks>
 internal sealed class BertPreTokenizer
 {
     private readonly bool _lowerCase;
@@ -62,27 +58,18 @@ internal sealed class BertPreTokenizer
 
     private void SplitPlain(ReadOnlySpan<char> text, List<string> words, StringBuilder word)
     {
+        string cleaned = Clean(text);
+        // NFC leaves the uncased result unchanged (folding decomposes anyway), so only cased text pays for it.
+        string normalized = _lowerCase ? cleaned : CanonicalComposition.Normalize(cleaned);
         Span<char> folded = stackalloc char[UncasedCharacterFolding.MaxFoldedLength];
-        foreach (Rune rune in text.EnumerateRunes())
+        foreach (Rune rune in normalized.EnumerateRunes())
         {
-            int codePoint = rune.Value;
-            UnicodeCategory category = Rune.GetUnicodeCategory(rune);
-            if (IsWhitespace(codePoint, category))
+            if (rune.Value == ' ' || Rune.GetUnicodeCategory(rune) is UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator)
             {
                 EndWord(word, words);
                 continue;
             }
-            if (codePoint == 0 || codePoint == 0xFFFD || IsControl(category))
-                continue;
-
             int length = _lowerCase ? UncasedCharacterFolding.Fold(rune, folded) : rune.EncodeToUtf16(folded);
-            if (IsChineseCharacter(codePoint))
-            {
-                EndWord(word, words);
-                word.Append(folded[..length]);
-                EndWord(word, words);
-                continue;
-            }
             ReadOnlySpan<char> rest = folded[..length];
             while (!rest.IsEmpty)
             {
@@ -103,6 +90,28 @@ internal sealed class BertPreTokenizer
         EndWord(word, words);
     }
 
+    // _clean_text then _tokenize_chinese_chars: drop NUL, U+FFFD and control characters, turn
+    // whitespace into spaces, put spaces around CJK ideographs.
+    private static string Clean(ReadOnlySpan<char> text)
+    {
+        var cleaned = new StringBuilder(text.Length);
+        Span<char> utf16 = stackalloc char[2];
+        foreach (Rune rune in text.EnumerateRunes())
+        {
+            int codePoint = rune.Value;
+            UnicodeCategory category = Rune.GetUnicodeCategory(rune);
+            if (codePoint is ' ' or '\t' or '\n' or '\r' || category == UnicodeCategory.SpaceSeparator)
+                cleaned.Append(' ');
+            else if (codePoint == 0 || codePoint == 0xFFFD || IsControl(category))
+                continue;
+            else if (IsChineseCharacter(codePoint))
+                cleaned.Append(' ').Append(utf16[..rune.EncodeToUtf16(utf16)]).Append(' ');
+            else
+                cleaned.Append(utf16[..rune.EncodeToUtf16(utf16)]);
+        }
+        return cleaned.ToString();
+    }
+
     private static void EndWord(StringBuilder word, List<string> words)
     {
         if (word.Length == 0)
@@ -111,12 +120,7 @@ internal sealed class BertPreTokenizer
         word.Clear();
     }
 
-    // _is_whitespace, plus Zl and Zp: HF keeps those as characters but its str.split() splits on them.
-    private static bool IsWhitespace(int codePoint, UnicodeCategory category) =>
-        codePoint is ' ' or '\t' or '\n' or '\r'
-        || category is UnicodeCategory.SpaceSeparator or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator;
-
-    // _is_control: every C* category (tab, newline and carriage return are whitespace and tested first).
+    // _is_control: every C* category (tab, newline and carriage return are whitespace, tested first).
     private static bool IsControl(UnicodeCategory category) =>
         category is UnicodeCategory.Control or UnicodeCategory.Format or UnicodeCategory.Surrogate
             or UnicodeCategory.PrivateUse or UnicodeCategory.OtherNotAssigned;

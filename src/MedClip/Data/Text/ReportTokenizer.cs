@@ -1,8 +1,5 @@
 namespace MedClip.Data.Text;
 
-/// <summary>Token ids and attention mask of one text, each exactly the context length long.</summary>
-public readonly record struct EncodedText(int[] Ids, int[] AttentionMask);
-
 /// <summary>Token ids and attention masks of several texts, row-major [Count, ContextLength].</summary>
 public sealed record EncodedBatch(int[] Ids, int[] AttentionMask, int Count, int ContextLength);
 
@@ -21,9 +18,29 @@ public sealed record EncodedBatch(int[] Ids, int[] AttentionMask, int Count, int
 /// </remarks>
 public sealed class ReportTokenizer
 {
+    public const string VocabularyFileName = "vocab.txt";
+
     private readonly BertPreTokenizer _preTokenizer;
     private readonly WordPieceEncoder _wordPiece;
     private readonly HashSet<string> _specialTokens;
+
+    /// <summary>The tokenizer of a Hugging Face text encoder or checkpoint folder: its vocab.txt and, if present, tokenizer_config.json.</summary>
+    public static ReportTokenizer FromFolder(string folder)
+    {
+        string vocabularyPath = Path.Combine(folder, VocabularyFileName);
+        if (!File.Exists(vocabularyPath))
+            throw new FileNotFoundException($"Folder '{folder}' has no {VocabularyFileName}; a BERT text encoder folder holds one beside its config.json.", vocabularyPath);
+        string configPath = Path.Combine(folder, BertTokenizerConfigJson.FileName);
+        bool lowerCase = !File.Exists(configPath) || BertTokenizerConfigJson.ReadLowerCase(configPath);
+        return new ReportTokenizer(vocabularyPath, lowerCase);
+    }
+
+    /// <summary>Writes vocab.txt and tokenizer_config.json into <paramref name="folder"/>, so HF's BertTokenizer loads the same tokenizer.</summary>
+    public void Save(string folder)
+    {
+        Vocabulary.Save(Path.Combine(folder, VocabularyFileName));
+        BertTokenizerConfigJson.Write(Path.Combine(folder, BertTokenizerConfigJson.FileName), LowerCase);
+    }
 
     public ReportTokenizer(string vocabularyPath, bool lowerCase = true)
         : this(WordPieceVocabulary.Load(vocabularyPath), lowerCase)
@@ -74,13 +91,14 @@ public sealed class ReportTokenizer
         return ids;
     }
 
-    public EncodedText Encode(string text, int contextLength)
+    /// <summary>Token ids and attention mask of one text, each exactly <paramref name="contextLength"/> long.</summary>
+    public (int[] Ids, int[] AttentionMask) Encode(string text, int contextLength)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(contextLength, 2);
         var ids = new int[contextLength];
         var mask = new int[contextLength];
         EncodeInto(text, ids, mask);
-        return new EncodedText(ids, mask);
+        return (ids, mask);
     }
 
     public EncodedBatch EncodeBatch(IReadOnlyList<string> texts, int contextLength)

@@ -1,11 +1,12 @@
 using System.Text;
+using MedClip.IO;
 
 namespace MedClip.Data.Text;
 
 /// <summary>
 /// A BERT vocab.txt: one token a line, the id is the line number. Read as HF's load_vocab reads
-/// it (a token listed twice answers to its last line), written atomically (temporary file in the
-/// same folder, fsync, rename) so a crash never leaves half a vocabulary.
+/// it (a token listed twice answers to its last line), written atomically (<see cref="AtomicFile"/>)
+/// so a crash never leaves half a vocabulary.
 /// </summary>
 public sealed class WordPieceVocabulary
 {
@@ -62,27 +63,14 @@ public sealed class WordPieceVocabulary
             if (token.Contains('\n') || token.Contains('\r'))
                 throw new ArgumentException($"Token '{token.ReplaceLineEndings("\\n")}' contains a line break and cannot be stored one token a line.");
         }
-        string fullPath = Path.GetFullPath(path);
-        string temporary = Path.Combine(Path.GetDirectoryName(fullPath)!, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
-        try
+        AtomicFile.Write(path, stream =>
         {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            using (var writer = new StreamWriter(stream, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false)))
+            using var writer = new StreamWriter(stream, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false), leaveOpen: true);
+            foreach (string token in _tokens)
             {
-                foreach (string token in _tokens)
-                {
-                    writer.Write(token);
-                    writer.Write('\n');
-                }
-                writer.Flush();
-                stream.Flush(flushToDisk: true);
+                writer.Write(token);
+                writer.Write('\n');
             }
-            File.Move(temporary, fullPath, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temporary);
-            throw;
-        }
+        });
     }
 }

@@ -1,11 +1,9 @@
-using System.Text;
-
 namespace MedClip.Data.Text;
 
 /// <summary>
 /// Builds a WordPiece vocabulary from the training reports, for a text tower trained from
-/// scratch. The algorithm is the one Hugging Face's WordPiece trainer uses, byte-pair merging
-/// with "##" continuations:
+/// scratch, the way Hugging Face's WordPiece trainer does it (byte-pair merging with "##"
+/// continuations):
 /// <list type="number">
 /// <item>the words are those the tokenizer will see (<see cref="BertPreTokenizer"/>), counted;</item>
 /// <item>ids 0-4 are [PAD], [UNK], [CLS], [SEP], [MASK]; then every character seen at the start of a

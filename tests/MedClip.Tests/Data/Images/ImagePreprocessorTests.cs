@@ -1,4 +1,6 @@
 using MedClip.Data.Images;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Metadata.Profiles.Exif;
 using SixLabors.ImageSharp.PixelFormats;
 
 namespace MedClip.Tests.Data.Images;
@@ -49,6 +51,38 @@ public sealed class ImagePreprocessorTests : IDisposable
         for (int y = 0; y < 12; y++)
             for (int x = 0; x < 12; x++)
                 Assert.Equal(x is >= 4 and < 8 ? 1f : 0f, luminance[y * 12 + x], 3);
+    }
+
+    [Fact]
+    public void SmallImage_IsUpscaled()
+    {
+        // 4 x 2 white doubles to 8 x 4 on rows 2..5 of the 8 x 8 square.
+        string path = TestImages.WriteGrayPng(PathOf("small.png"), 4, 2, (_, _) => 255);
+        var luminance = new float[8 * 8];
+
+        new ImagePreprocessor(8, Identity, Unit).LoadLuminance(path, luminance);
+
+        for (int y = 0; y < 8; y++)
+            Assert.All(luminance.AsSpan(y * 8, 8).ToArray(), v => Assert.Equal(y is >= 2 and < 6 ? 1f : 0f, v, 3));
+    }
+
+    [Fact]
+    public void ExifOrientation_IsApplied()
+    {
+        // Stored 4 x 2, but EXIF orientation 6 (rotate 90 degrees clockwise) makes it 2 x 4: padding left and right.
+        using (var image = new Image<L8>(4, 2, new L8(255)))
+        {
+            image.Metadata.ExifProfile = new ExifProfile();
+            image.Metadata.ExifProfile.SetValue(ExifTag.Orientation, (ushort)6);
+            image.SaveAsJpeg(PathOf("rotated.jpg"));
+        }
+        var luminance = new float[4 * 4];
+
+        new ImagePreprocessor(4, Identity, Unit).LoadLuminance(PathOf("rotated.jpg"), luminance);
+
+        for (int y = 0; y < 4; y++)
+            for (int x = 0; x < 4; x++)
+                Assert.Equal(x is 1 or 2 ? 1f : 0f, luminance[y * 4 + x], 1);
     }
 
     [Fact]
@@ -142,6 +176,16 @@ public sealed class ImagePreprocessorTests : IDisposable
         byte[] png = File.ReadAllBytes(TestImages.WriteGrayPng(PathOf("whole.png"), 64, 64, (x, y) => (byte)(x * y)));
         File.WriteAllBytes(PathOf("truncated.png"), png[..(png.Length / 2)]);
         AssertRejected(PathOf("truncated.png"), ImageRejectedException.CorruptImage);
+    }
+
+    [Fact]
+    public void JpegWithPaddingAfterItsEndMarker_IsAccepted()
+    {
+        byte[] jpeg = File.ReadAllBytes(TestImages.WriteJpeg(PathOf("whole.jpg"), 64, 64));
+        File.WriteAllBytes(PathOf("padded.jpg"), [.. jpeg, .. new byte[1000]]);
+        var preprocessor = new ImagePreprocessor(8, Identity, Unit);
+
+        preprocessor.Preprocess(PathOf("padded.jpg"), new float[preprocessor.OutputLength]);
     }
 
     [Fact]
