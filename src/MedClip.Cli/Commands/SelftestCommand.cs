@@ -20,7 +20,7 @@ public static class SelftestCommand
         device.AcceptOnlyFromAmong(DeviceSelection.Names);
         var precision = new Option<string>("--precision") { Description = "fp32, or bf16 to add the BF16 storage and GEMM checks.", DefaultValueFactory = _ => "fp32" };
         precision.AcceptOnlyFromAmong("fp32", "bf16");
-        var model = new Option<string>("--model") { Description = "Preset trained for the two-step comparison (tiny, small, base).", DefaultValueFactory = _ => "tiny" };
+        var model = new Option<string>("--model") { Description = "Preset trained for the two-step comparison (tiny, small, base, or micro: 2+2 layers of width 16 for the emulator).", DefaultValueFactory = _ => "tiny" };
         var batch = new Option<int>("--batch-size") { Description = "Batch of the training comparison.", DefaultValueFactory = _ => 4 };
         var command = new Command("selftest", "Check every backend op, forward and backward, and a short training run against the CPU reference.")
         {
@@ -44,10 +44,10 @@ public static class SelftestCommand
         }
         Console.WriteLine($"selftest: {Describe(backend)} against the CPU reference, {precision}");
         var test = new BackendSelfTest(backend, CpuBackend.Instance, DType.F32);
-        var preset = ModelPresets.Get(modelName);
+        var (config, context) = modelName == "micro" ? BackendSelfTest.MicroModel() : Preset(modelName);
         var checks = test.OpChecks();
         if (precision == "bf16") checks = checks.Concat(test.Bf16Checks());
-        checks = checks.Concat(test.TrainingChecks(preset.Config, batch, Math.Min(16, preset.ContextLength)));
+        checks = checks.Concat(test.TrainingChecks(config, batch, context));
 
         int passed = 0, failed = 0;
         foreach (var check in checks)
@@ -66,6 +66,12 @@ public static class SelftestCommand
         }
         Console.WriteLine(failed == 0 ? $"selftest passed: {passed} checks" : $"selftest FAILED: {failed} of {passed + failed} checks");
         return failed == 0 ? 0 : 1;
+    }
+
+    private static (DualEncoderConfig, int) Preset(string name)
+    {
+        var preset = ModelPresets.Get(name);
+        return (preset.Config, Math.Min(16, preset.ContextLength));
     }
 
     private static string Describe(IBackend backend) => backend is CudaBackend cuda

@@ -199,7 +199,8 @@ public sealed partial class CudaBackend : IBackend, IDisposable
     };
 
     /// <summary>A scalar in the precision of the kernel variant chosen for <paramref name="like"/>.</summary>
-    private static KernelArg Scalar(Tensor like, double value) => like.DType == DType.F64 ? value : (float)value;
+    /// (Each branch converts on its own: in a plain conditional the float would be promoted back to double.)
+    private static KernelArg Scalar(Tensor like, double value) => like.DType == DType.F64 ? (KernelArg)value : (KernelArg)(float)value;
 
     private static void SameLength(Tensor a, Tensor b, [CallerMemberName] string op = "")
     {
