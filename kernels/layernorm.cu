@@ -2,8 +2,9 @@
 // Forward: one warp per row, two passes over the row (mean, then the centred sum of squares, which is exact where
 // E[x^2] - mean^2 would cancel); y = (x - mean) * rstd * gamma + beta; saves mean and rstd = 1/sqrt(var + eps).
 // Backward, as llm.c: activations' gradient with one warp per row, dx += rstd * (g - mean(g) - xhat * mean(g*xhat)) with
-// g = dy*gamma; the parameters' gradients by a second, column-wise kernel (dGamma += sum dy*xhat, dBeta += sum dy) whose
-// fixed-order reduction keeps them deterministic. Everything backward adds (+=).
+// g = dy*gamma; the parameters' gradients by a second, column-wise kernel (dGamma += sum dy*xhat, dBeta += sum dy) laid
+// out like reduce.cu's bias_backward (row slices along blockIdx.y meet by atomicAdd; one slice is deterministic).
+// Everything backward adds (+=).
 #include "common.cuh"
 
 template <typename T> __device__ void layernorm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd,
@@ -61,17 +62,18 @@ template <typename T> __device__ void layernorm_backward_input(const T* dy, cons
 extern "C" __global__ void layernorm_backward_input_f32(const float* dy, const float* x, const float* gamma, const float* mean, const float* rstd, float* dx, int rows, int cols) { layernorm_backward_input<float>(dy, x, gamma, mean, rstd, dx, rows, cols); }
 extern "C" __global__ void layernorm_backward_input_f64(const double* dy, const double* x, const double* gamma, const double* mean, const double* rstd, double* dx, int rows, int cols) { layernorm_backward_input<double>(dy, x, gamma, mean, rstd, dx, rows, cols); }
 
-// Block (32, 8) over 32 adjacent columns, as reduce.cu's bias_backward.
+// Block (32, 8) over 32 adjacent columns and one slice of rows, as reduce.cu's bias_backward.
 template <typename T> __device__ void layernorm_backward_params(const T* dy, const T* x, const T* mean, const T* rstd, T* dgamma,
-    T* dbeta, int rows, int cols)
+    T* dbeta, int rows, int cols, int rows_per_slice)
 {
     __shared__ T partial_gamma[8][32];
     __shared__ T partial_beta[8][32];
     int c = blockIdx.x * 32 + threadIdx.x;
+    int first = blockIdx.y * rows_per_slice, last = min(rows, first + rows_per_slice);
     T sum_gamma = 0, sum_beta = 0;
     if (c < cols)
     {
-        for (int r = threadIdx.y; r < rows; r += blockDim.y)
+        for (int r = first + threadIdx.y; r < last; r += blockDim.y)
         {
             long long at = (long long)r * cols + c;
             sum_gamma += dy[at] * ((x[at] - mean[r]) * rstd[r]);
@@ -89,10 +91,18 @@ template <typename T> __device__ void layernorm_backward_params(const T* dy, con
             total_gamma += partial_gamma[k][threadIdx.x];
             total_beta += partial_beta[k][threadIdx.x];
         }
-        dgamma[c] += total_gamma;
-        dbeta[c] += total_beta;
+        if (gridDim.y == 1)
+        {
+            dgamma[c] += total_gamma;
+            dbeta[c] += total_beta;
+        }
+        else
+        {
+            atomicAdd(dgamma + c, total_gamma);
+            atomicAdd(dbeta + c, total_beta);
+        }
     }
 }
 
-extern "C" __global__ void layernorm_backward_params_f32(const float* dy, const float* x, const float* mean, const float* rstd, float* dgamma, float* dbeta, int rows, int cols) { layernorm_backward_params<float>(dy, x, mean, rstd, dgamma, dbeta, rows, cols); }
-extern "C" __global__ void layernorm_backward_params_f64(const double* dy, const double* x, const double* mean, const double* rstd, double* dgamma, double* dbeta, int rows, int cols) { layernorm_backward_params<double>(dy, x, mean, rstd, dgamma, dbeta, rows, cols); }
+extern "C" __global__ void layernorm_backward_params_f32(const float* dy, const float* x, const float* mean, const float* rstd, float* dgamma, float* dbeta, int rows, int cols, int rows_per_slice) { layernorm_backward_params<float>(dy, x, mean, rstd, dgamma, dbeta, rows, cols, rows_per_slice); }
+extern "C" __global__ void layernorm_backward_params_f64(const double* dy, const double* x, const double* mean, const double* rstd, double* dgamma, double* dbeta, int rows, int cols, int rows_per_slice) { layernorm_backward_params<double>(dy, x, mean, rstd, dgamma, dbeta, rows, cols, rows_per_slice); }

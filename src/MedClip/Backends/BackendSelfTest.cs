@@ -69,6 +69,7 @@ public sealed class BackendSelfTest
 
         yield return Run("add_bias 91x130", () => Op([R(91 * 130), R(130)], [0], (b, t) => b.AddBias(t[0], t[1], 91, 130)));
         yield return Run("bias_backward 91x130", () => Op([R(91 * 130), R(130)], [1], (b, t) => b.BiasBackward(t[0], t[1], 91, 130)));
+        yield return Run("bias_backward 1031x33 (row slices)", () => Op([R(1031 * 33), R(33)], [1], (b, t) => b.BiasBackward(t[0], t[1], 1031, 33)));
 
         foreach (int cols in new[] { 33, 769 })
         {
@@ -76,6 +77,7 @@ public sealed class BackendSelfTest
                 (b, t) => b.LayerNormForward(t[0], t[1], t[2], t[3], t[4], t[5], 7, cols, 1e-5)));
             yield return Run($"layernorm backward 7x{cols}", () => LayerNormBackward(7, cols));
         }
+        yield return Run("layernorm backward 1031x33 (row slices)", () => LayerNormBackward(1031, 33));
 
         foreach (var kind in Enum.GetValues<Activation>())
         {

@@ -82,10 +82,19 @@ public sealed partial class CudaBackend
     {
         SameType(nameof(BiasBackward), dy, dBias);
         if (rows == 0 || cols == 0) return;
-        Launch("reduce.cu", "bias_backward_" + Suffix(dy), ColumnBlocks(cols), (32, 8), P(dy), P(dBias), rows, cols);
+        var (grid, rowsPerSlice) = ColumnSlices(rows, cols);
+        Launch("reduce.cu", "bias_backward_" + Suffix(dy), grid, (32, 8), P(dy), P(dBias), rows, cols, rowsPerSlice);
     }
 
-    private static (uint X, uint Y) ColumnBlocks(int cols) => ((uint)((cols + 31) / 32), 1);
+    // Column reductions: 32 columns per block along x, slices of rows along y so that narrow, tall inputs still launch a few
+    // blocks per multiprocessor; up to 256 rows stay in one slice (deterministic).
+    private ((uint X, uint Y) Grid, int RowsPerSlice) ColumnSlices(int rows, int cols)
+    {
+        long columnBlocks = (cols + 31) / 32;
+        long wanted = Math.Max(1, 4L * _device.Multiprocessors / columnBlocks);
+        int rowsPerSlice = (int)Math.Max(256, (rows + wanted - 1) / wanted);
+        return (((uint)columnBlocks, (uint)((rows + rowsPerSlice - 1) / rowsPerSlice)), rowsPerSlice);
+    }
 
     // ---- layer norm ----------------------------------------------------------------------------------------------------
 
@@ -104,8 +113,9 @@ public sealed partial class CudaBackend
         if (rows == 0) return;
         string t = Suffix(x);
         Launch("layernorm.cu", "layernorm_backward_input_" + t, WarpRows(rows), P(dy), P(x), P(gamma), P(mean), P(rstd), P(dx), rows, cols);
-        Launch("layernorm.cu", "layernorm_backward_params_" + t, ColumnBlocks(cols), (32, 8), P(dy), P(x), P(mean), P(rstd), P(dGamma),
-            P(dBeta), rows, cols);
+        var (grid, rowsPerSlice) = ColumnSlices(rows, cols);
+        Launch("layernorm.cu", "layernorm_backward_params_" + t, grid, (32, 8), P(dy), P(x), P(mean), P(rstd), P(dGamma),
+            P(dBeta), rows, cols, rowsPerSlice);
     }
 
     // ---- activations ---------------------------------------------------------------------------------------------------
