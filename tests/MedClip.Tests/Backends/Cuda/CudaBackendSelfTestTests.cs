@@ -8,15 +8,15 @@ namespace MedClip.Tests.Backends.Cuda;
 [Collection(EmulatorCollection.Name)]
 public class CudaBackendSelfTestTests(EmulatorFixture emulator)
 {
-    [Fact]
+    [EmulatorFact]
     public void EveryOp_ForwardAndBackward_MatchesCpu_F32() =>
         AssertAllPass(new BackendSelfTest(emulator.Backend, CpuBackend.Instance, DType.F32, seed: 3).OpChecks());
 
-    [Fact]
+    [EmulatorFact]
     public void EveryOp_ForwardAndBackward_MatchesCpu_F64() =>
         AssertAllPass(new BackendSelfTest(emulator.Backend, CpuBackend.Instance, DType.F64, seed: 4).OpChecks());
 
-    [Fact]
+    [EmulatorFact]
     public void Bf16AndTf32Gemms_MatchCpuOnRoundedInputs()
     {
         var test = new BackendSelfTest(emulator.Backend, CpuBackend.Instance, DType.F32, seed: 5);
@@ -24,7 +24,7 @@ public class CudaBackendSelfTestTests(EmulatorFixture emulator)
         Assert.False(emulator.Backend.AllowTf32);
     }
 
-    [Fact]
+    [EmulatorFact]
     public void TwoTrainingSteps_MatchCpu_LossesGradientsAndParameters()
     {
         var (config, context) = BackendSelfTest.MicroModel();

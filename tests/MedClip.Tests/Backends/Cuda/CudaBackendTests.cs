@@ -13,7 +13,7 @@ namespace MedClip.Tests.Backends.Cuda;
 [Collection(EmulatorCollection.Name)]
 public class CudaBackendTests(EmulatorFixture emulator)
 {
-    [Fact]
+    [EmulatorFact]
     public void SteadyStateTrainingStep_MakesNoDeviceAllocation()
     {
         using var backend = EmulatorFixture.Create();
@@ -51,7 +51,7 @@ public class CudaBackendTests(EmulatorFixture emulator)
         Assert.Equal(5 << 20, DeviceArena.BucketOf((4 << 20) + 7));
     }
 
-    [Fact]
+    [EmulatorFact]
     public void DeadTensors_ReturnTheirMemoryToTheArena()
     {
         using var backend = EmulatorFixture.Create();
@@ -60,7 +60,7 @@ public class CudaBackendTests(EmulatorFixture emulator)
         Assert.True(backend.Arena.Collections > 0);
     }
 
-    [Fact]
+    [EmulatorFact]
     public void KernelCompileError_NamesTheFileAndShowsTheCompilerLog()
     {
         const string source = "#include \"common.cuh\"\nextern \"C\" __global__ void broken(float* x) { x[0] = not_declared_anywhere; }\n";
@@ -69,7 +69,7 @@ public class CudaBackendTests(EmulatorFixture emulator)
         Assert.Contains("not_declared_anywhere", e.Message);
     }
 
-    [Fact]
+    [EmulatorFact]
     public void DiskCache_SecondBackendCompilesNothing()
     {
         string cache = Path.Combine(Path.GetTempPath(), "medclip-kernel-cache-" + Guid.NewGuid().ToString("N"));
@@ -98,7 +98,7 @@ public class CudaBackendTests(EmulatorFixture emulator)
         }
     }
 
-    [Fact]
+    [EmulatorFact]
     public void EmbeddingIdOutsideTheTable_IsReportedAtTheNextCopy()
     {
         var backend = emulator.Backend;
@@ -111,7 +111,7 @@ public class CudaBackendTests(EmulatorFixture emulator)
         Assert.Equal(new float[6], y.ToArray<float>()); // reported once; the backend goes on
     }
 
-    [Fact]
+    [EmulatorFact]
     public void OutOfMemory_NamesTheTensorAndSuggestsASmallerBatch()
     {
         var e = Assert.Throws<CudaOutOfMemoryException>(() => emulator.Backend.Allocate(DType.F32, 1L << 48));
@@ -136,7 +136,7 @@ public class CudaBackendTests(EmulatorFixture emulator)
         Assert.DoesNotContain("\n", e.Message);
     }
 
-    [Fact]
+    [EmulatorFact]
     public void TensorsOfTheCpuBackend_AreRejectedWithTheOpName()
     {
         var x = Tensor.Zeros(MedClip.Backends.Cpu.CpuBackend.Instance, [3]);

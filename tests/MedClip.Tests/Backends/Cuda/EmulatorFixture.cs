@@ -9,20 +9,20 @@ namespace MedClip.Tests.Backends.Cuda;
 /// </summary>
 public sealed class EmulatorFixture : IDisposable
 {
-    public EmulatorFixture()
-    {
-        Environment.SetEnvironmentVariable("MEDCLIP_CUDA", "emulator");
-        Backend = Create();
-    }
+    private CudaBackend? _backend;
 
     public static string CacheDirectory => Path.Combine(AppContext.BaseDirectory, "kernel-cache");
 
-    public CudaBackend Backend { get; }
+    /// <summary>The shared backend, opened on first use (so a run whose emulator tests are all skipped never loads it).</summary>
+    public CudaBackend Backend => _backend ??= Create();
 
-    public static CudaBackend Create(string? cacheDirectory = null) =>
-        new(new CudaBackendOptions(CacheDirectory: cacheDirectory ?? CacheDirectory));
+    public static CudaBackend Create(string? cacheDirectory = null)
+    {
+        Environment.SetEnvironmentVariable("MEDCLIP_CUDA", "emulator");
+        return new CudaBackend(new CudaBackendOptions(CacheDirectory: cacheDirectory ?? CacheDirectory));
+    }
 
-    public void Dispose() => Backend.Dispose();
+    public void Dispose() => _backend?.Dispose();
 }
 
 [CollectionDefinition(Name)]
