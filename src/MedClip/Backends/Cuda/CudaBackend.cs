@@ -9,7 +9,8 @@ namespace MedClip.Backends.Cuda;
 /// <param name="Device">GPU ordinal.</param>
 /// <param name="AllowTf32">F32 GEMMs on TF32 tensor cores (faster, about 1e-3 relative error) instead of pedantic FP32.</param>
 /// <param name="CacheDirectory">Kernel CUBIN cache; null takes MEDCLIP_CACHE or the user's cache folder.</param>
-public sealed record CudaBackendOptions(int Device = 0, bool AllowTf32 = false, string? CacheDirectory = null);
+/// <param name="ExactAllocations">Arena blocks of exactly the requested size (null: on under the emulator, to expose overruns).</param>
+public sealed record CudaBackendOptions(int Device = 0, bool AllowTf32 = false, string? CacheDirectory = null, bool? ExactAllocations = null);
 
 /// <summary>
 /// The CUDA backend: every op of <see cref="IBackend"/> as a hand-written kernel (kernels/*.cu, compiled by NVRTC once
@@ -32,7 +33,7 @@ public sealed partial class CudaBackend : IBackend, IDisposable
     {
         options ??= new CudaBackendOptions();
         _device = CudaDevice.Open(options.Device);
-        _arena = new DeviceArena(_device);
+        _arena = new DeviceArena(_device, options.ExactAllocations ?? _device.IsEmulator);
         var compiler = new KernelCompiler(_device.Architecture, _device.Name, options.CacheDirectory ?? KernelCompiler.DefaultCacheDirectory());
         _modules = new KernelModules(_device, compiler);
         _cublas = CreateCublas(options.AllowTf32);

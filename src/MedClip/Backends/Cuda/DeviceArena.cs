@@ -15,13 +15,16 @@ namespace MedClip.Backends.Cuda;
 /// if at least <see cref="CollectAfterRents"/> blocks were rented since the last time, forces a full collection so the
 /// previous step's dead activations come back; only then does it call cuMemAlloc. Reuse is safe without events: every
 /// kernel runs on the one stream, so work queued on a dead buffer finishes before the next user's work starts.</para>
+/// <para>Exact mode (the default under the emulator): every block is its own cuMemAlloc of exactly the requested size and
+/// is reused only for that size, so the emulator's guard page right after each allocation catches any kernel that
+/// writes or reads past the end of a tensor.</para>
 /// </summary>
 public sealed class DeviceArena : IDisposable
 {
     public const long MinBlock = 512;
     public const long SmallLimit = 1 << 20;
     public const long ChunkBytes = 8 << 20;
-    public const int CollectAfterRents = 256;
+    public const int CollectAfterRents = 32;
 
     private readonly CudaDevice _device;
     private readonly Dictionary<long, Stack<ulong>> _free = [];
@@ -32,7 +35,14 @@ public sealed class DeviceArena : IDisposable
     private int _rentsSinceCollect;
     private volatile bool _disposed;
 
-    public DeviceArena(CudaDevice device) => _device = device;
+    public DeviceArena(CudaDevice device, bool exact)
+    {
+        _device = device;
+        Exact = exact;
+    }
+
+    /// <summary>One allocation of exactly the requested size per block (see the class summary).</summary>
+    public bool Exact { get; }
 
     /// <summary>Number of cuMemAlloc calls so far (the steady-state test counts these).</summary>
     public long DeviceAllocations { get; private set; }
@@ -54,7 +64,7 @@ public sealed class DeviceArena : IDisposable
     public (ulong Pointer, long Bucket) Rent(long bytes, Func<string> describe)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        long bucket = BucketOf(bytes);
+        long bucket = Exact ? bytes : BucketOf(bytes);
         _rentsSinceCollect++;
         if (TryPop(bucket, out ulong pointer)) return (pointer, bucket);
         if (_rentsSinceCollect >= CollectAfterRents)
@@ -103,7 +113,7 @@ public sealed class DeviceArena : IDisposable
 
     private ulong Carve(long bucket, long requested, Func<string> describe)
     {
-        if (bucket > SmallLimit) return DeviceAlloc(bucket, requested, describe);
+        if (Exact || bucket > SmallLimit) return DeviceAlloc(bucket, requested, describe);
         if (_chunkUsed + bucket > ChunkBytes)
         {
             _chunk = DeviceAlloc(ChunkBytes, requested, describe);
@@ -141,7 +151,7 @@ public sealed class DeviceArena : IDisposable
 
     private void ReleaseCachedLargeBlocks()
     {
-        foreach (var (bucket, stack) in _free.Where(f => f.Key > SmallLimit))
+        foreach (var (bucket, stack) in _free.Where(f => Exact || f.Key > SmallLimit))
         {
             while (stack.Count > 0)
             {

@@ -14,9 +14,15 @@ namespace MedClip.Tests.Backends.Cuda;
 public class CudaBackendTests(EmulatorFixture emulator)
 {
     [EmulatorFact]
-    public void SteadyStateTrainingStep_MakesNoDeviceAllocation()
+    public void SteadyStateTrainingStep_MakesNoDeviceAllocation_ExactBlocks() => SteadyStateTrainingStep(exact: true);
+
+    [EmulatorFact]
+    public void SteadyStateTrainingStep_MakesNoDeviceAllocation_SizeBuckets() => SteadyStateTrainingStep(exact: false);
+
+    private static void SteadyStateTrainingStep(bool exact)
     {
-        using var backend = EmulatorFixture.Create();
+        using var backend = EmulatorFixture.Create(exactAllocations: exact);
+        Assert.Equal(exact, backend.Arena.Exact);
         var (config, context) = BackendSelfTest.MicroModel();
         var model = new DualEncoder(new Init(backend, DType.F32, 1), config);
         var optimizer = new AdamW(model.Parameters().Select(p => (p, p.Rank >= 2)));

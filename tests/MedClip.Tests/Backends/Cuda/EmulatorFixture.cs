@@ -16,10 +16,10 @@ public sealed class EmulatorFixture : IDisposable
     /// <summary>The shared backend, opened on first use (so a run whose emulator tests are all skipped never loads it).</summary>
     public CudaBackend Backend => _backend ??= Create();
 
-    public static CudaBackend Create(string? cacheDirectory = null)
+    public static CudaBackend Create(string? cacheDirectory = null, bool? exactAllocations = null)
     {
         Environment.SetEnvironmentVariable("MEDCLIP_CUDA", "emulator");
-        return new CudaBackend(new CudaBackendOptions(CacheDirectory: cacheDirectory ?? CacheDirectory));
+        return new CudaBackend(new CudaBackendOptions(CacheDirectory: cacheDirectory ?? CacheDirectory, ExactAllocations: exactAllocations));
     }
 
     public void Dispose() => _backend?.Dispose();
