@@ -71,7 +71,7 @@ public sealed class BackendSelfTest
         yield return Run("bias_backward 91x130", () => Op([R(91 * 130), R(130)], [1], (b, t) => b.BiasBackward(t[0], t[1], 91, 130)));
         yield return Run("bias_backward 1031x33 (row slices)", () => Op([R(1031 * 33), R(33)], [1], (b, t) => b.BiasBackward(t[0], t[1], 1031, 33)));
 
-        foreach (int cols in new[] { 33, 769 })
+        foreach (int cols in new[] { 33, 769, 132 })
         {
             yield return Run($"layernorm forward 7x{cols}", () => Op([R(7 * cols, 2, 0.5), R(cols), R(cols), R(7 * cols), R(7), R(7)], [3, 4, 5],
                 (b, t) => b.LayerNormForward(t[0], t[1], t[2], t[3], t[4], t[5], 7, cols, 1e-5)));
@@ -81,8 +81,11 @@ public sealed class BackendSelfTest
 
         foreach (var kind in Enum.GetValues<Activation>())
         {
-            yield return Run($"activation {kind} forward", () => Op([R(769, 4), R(769)], [1], (b, t) => b.ActivationForward(kind, t[0], t[1])));
-            yield return Run($"activation {kind} backward", () => Op([R(769, 4), R(769), R(769)], [2], (b, t) => b.ActivationBackward(kind, t[0], t[1], t[2])));
+            foreach (int n in new[] { 769, 1028 })
+            {
+                yield return Run($"activation {kind} forward n={n}", () => Op([R(n, 4), R(n)], [1], (b, t) => b.ActivationForward(kind, t[0], t[1])));
+                yield return Run($"activation {kind} backward n={n}", () => Op([R(n, 4), R(n), R(n)], [2], (b, t) => b.ActivationBackward(kind, t[0], t[1], t[2])));
+            }
         }
 
         yield return Run("softmax forward 3x5x7x13, no mask", () => Softmax(masked: false));

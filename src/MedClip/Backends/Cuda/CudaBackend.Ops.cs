@@ -58,7 +58,8 @@ public sealed partial class CudaBackend
         Launch("elementwise.cu", "scale_by_tensor_" + Suffix(x), Blocks(x.Length), P(x), P(factor), x.Length);
     }
 
-    // float4 paths: F32, a length that is a multiple of 4, 16-byte aligned addresses (arena blocks are 512-aligned).
+    // float4 paths: F32, a length that is a multiple of 4, 16-byte aligned addresses (arena blocks are 512-aligned; exact
+    // emulator blocks are aligned when their size is a multiple of 16).
     private bool Vectorizable(params ReadOnlySpan<Tensor> tensors)
     {
         foreach (var t in tensors)
@@ -102,8 +103,8 @@ public sealed partial class CudaBackend
     {
         SameType(nameof(LayerNormForward), x, gamma, beta, y, mean, rstd);
         if (rows == 0) return;
-        Launch("layernorm.cu", "layernorm_forward_" + Suffix(x), WarpRows(rows), P(x), P(gamma), P(beta), P(y), P(mean), P(rstd),
-            rows, cols, Scalar(x, eps));
+        string kernel = cols % 4 == 0 && Vectorizable(x, gamma, beta, y) ? "layernorm_forward_f32_vec4" : "layernorm_forward_" + Suffix(x);
+        Launch("layernorm.cu", kernel, WarpRows(rows), P(x), P(gamma), P(beta), P(y), P(mean), P(rstd), rows, cols, Scalar(x, eps));
     }
 
     public void LayerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma, Tensor dBeta,
@@ -112,7 +113,8 @@ public sealed partial class CudaBackend
         SameType(nameof(LayerNormBackward), x, dy, gamma, mean, rstd, dx, dGamma, dBeta);
         if (rows == 0) return;
         string t = Suffix(x);
-        Launch("layernorm.cu", "layernorm_backward_input_" + t, WarpRows(rows), P(dy), P(x), P(gamma), P(mean), P(rstd), P(dx), rows, cols);
+        string input = cols % 4 == 0 && Vectorizable(dy, x, gamma, dx) ? "layernorm_backward_input_f32_vec4" : "layernorm_backward_input_" + t;
+        Launch("layernorm.cu", input, WarpRows(rows), P(dy), P(x), P(gamma), P(mean), P(rstd), P(dx), rows, cols);
         var (grid, rowsPerSlice) = ColumnSlices(rows, cols);
         Launch("layernorm.cu", "layernorm_backward_params_" + t, grid, (32, 8), P(dy), P(x), P(mean), P(rstd), P(dGamma),
             P(dBeta), rows, cols, rowsPerSlice);
@@ -125,7 +127,10 @@ public sealed partial class CudaBackend
         SameLength(x, y);
         SameType(nameof(ActivationForward), x, y);
         if (x.Length == 0) return;
-        Launch("activation.cu", "activation_forward_" + Suffix(x), Blocks(x.Length), (int)kind, P(x), P(y), x.Length);
+        if (Vectorizable(x, y))
+            Launch("activation.cu", "activation_forward_f32_vec4", Blocks(x.Length / 4), (int)kind, P(x), P(y), x.Length / 4);
+        else
+            Launch("activation.cu", "activation_forward_" + Suffix(x), Blocks(x.Length), (int)kind, P(x), P(y), x.Length);
     }
 
     public void ActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx)
@@ -134,7 +139,10 @@ public sealed partial class CudaBackend
         SameLength(x, dx);
         SameType(nameof(ActivationBackward), x, dy, dx);
         if (x.Length == 0) return;
-        Launch("activation.cu", "activation_backward_" + Suffix(x), Blocks(x.Length), (int)kind, P(x), P(dy), P(dx), x.Length);
+        if (Vectorizable(x, dy, dx))
+            Launch("activation.cu", "activation_backward_f32_vec4", Blocks(x.Length / 4), (int)kind, P(x), P(dy), P(dx), x.Length / 4);
+        else
+            Launch("activation.cu", "activation_backward_" + Suffix(x), Blocks(x.Length), (int)kind, P(x), P(dy), P(dx), x.Length);
     }
 
     // ---- attention softmax ---------------------------------------------------------------------------------------------
