@@ -3,6 +3,11 @@
 // warp and block reductions, the grid-stride loop.
 #pragma once
 
+// NVRTC without headers may not define INFINITY (a <math.h> macro); the emulator's g++ gets it from math.h.
+#ifndef INFINITY
+#define INFINITY __int_as_float(0x7f800000)
+#endif
+
 // ---- bf16: the upper 16 bits of an IEEE float, carried as unsigned short ------------------------------------------------
 
 __device__ __forceinline__ float bf16_to_float(unsigned short bits) { return __uint_as_float(((unsigned int)bits) << 16); }
@@ -11,7 +16,7 @@ __device__ __forceinline__ float bf16_to_float(unsigned short bits) { return __u
 __device__ __forceinline__ unsigned short float_to_bf16(float value)
 {
     unsigned int bits = __float_as_uint(value);
-    if (isnan(value)) return (unsigned short)((bits >> 16) | 0x40u);
+    if (value != value) return (unsigned short)((bits >> 16) | 0x40u); // NaN
     bits += 0x7FFFu + ((bits >> 16) & 1u);
     return (unsigned short)(bits >> 16);
 }
