@@ -8,8 +8,8 @@
 # without one, `dotnet run` is used when dotnet is on PATH.
 #
 # Steps, each under its own time limit so a hang cannot eat the device time: nvidia-smi, `selftest --device cuda`,
-# `bench --device cuda` for tiny (then small and base while CHECK_BUDGET_S lasts), the PyTorch reference benchmark when
-# python3 has torch. Everything lands in $OUT (default ./gpu-check): the logs and one report, gpu-check.json.
+# `bench --device cuda` for tiny (then small and base while CHECK_BUDGET_S lasts), the PyTorch reference step
+# (tools/reference/torch_tiny_step.py) when python3 has torch. Everything lands in $OUT (default ./gpu-check): the logs and one report, gpu-check.json.
 # MEDCLIP_CUDA=emulator runs the same script against the emulator (no nvidia-smi, no PyTorch step needed).
 set -uo pipefail
 
@@ -55,9 +55,13 @@ run selftest "${SELFTEST_LIMIT_S:-240}" selftest --device cuda ${SELFTEST_ARGS:-
 run bench-tiny 90 bench --device cuda --model tiny --steps 10 --json
 run bench-small 120 bench --device cuda --model small --steps 5 --json
 run bench-base 150 bench --device cuda --model base --steps 5 --json
-if [[ -f "$root/tools/reference/torch_clip_bench.py" ]] && python3 -c "import torch" 2>/dev/null; then
-    echo "== torch reference"
-    timeout "$(( $(left) > 10 ? $(left) : 10 ))" python3 "$root/tools/reference/torch_clip_bench.py" --model tiny --json >"$out/torch.log" 2>&1
+# The PyTorch reference of `bench` (tools/reference/torch_tiny_step.py), on the GPU when the script takes --device.
+torch_step="$root/tools/reference/torch_tiny_step.py"
+if [[ -f "$torch_step" ]] && python3 -c "import torch" 2>/dev/null && (( $(left) > 20 )); then
+    torch_args=(--model tiny)
+    grep -q -- '"--device"' "$torch_step" && torch_args+=(--device cuda)
+    echo "== torch reference: python3 $torch_step ${torch_args[*]}"
+    timeout "$(left)" python3 "$torch_step" "${torch_args[@]}" >"$out/torch.log" 2>&1
     echo $? >"$out/torch.rc"
 fi
 
