@@ -1,1 +1,8 @@
-class P { static void Main(){} }
+using BenchmarkDotNet.Running;
+
+namespace MedClip.Benchmarks;
+
+public static class Program
+{
+    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+}

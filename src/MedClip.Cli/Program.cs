@@ -1,6 +1,32 @@
 using System.CommandLine;
+using MedClip.Cli;
 using MedClip.Cli.Commands;
 
-var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical images and reports.");
-root.Subcommands.Add(SelftestCommand.Create());
-return root.Parse(args).Invoke();
+// medclip-train: each command lives in Commands/; errors a user can cause are one sentence on stderr and exit code 2.
+var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical images and their reports. " +
+    "With no command: train the tiny model on generated synthetic chest X-rays, then evaluate it.")
+{
+    TrainCommand.Create(),
+    EvalCommand.Create(),
+    EmbedCommand.Create(),
+    SynthCommand.Create(),
+    BenchCommand.Create(),
+    SelftestCommand.Create(),
+};
+root.SetAction((_, cancel) => Task.FromResult(DefaultRun.Execute(cancel)));
+
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    Console.Error.WriteLine(parsed.Errors[0].Message);
+    return 2;
+}
+try
+{
+    return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Exception e) when (e is UsageException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or ArgumentException)
+{
+    Console.Error.WriteLine(e.Message);
+    return 2;
+}

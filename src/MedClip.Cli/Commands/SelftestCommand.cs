@@ -2,7 +2,6 @@ using System.CommandLine;
 using MedClip.Backends;
 using MedClip.Backends.Cpu;
 using MedClip.Backends.Cuda;
-using MedClip.Backends.Cuda.Native;
 using MedClip.Models;
 using MedClip.Tensors;
 
@@ -18,8 +17,7 @@ public static class SelftestCommand
     {
         var device = new Option<string>("--device") { Description = "Backend to check against the CPU: cuda, auto or cpu.", DefaultValueFactory = _ => "cuda" };
         device.AcceptOnlyFromAmong(DeviceSelection.Names);
-        var precision = new Option<string>("--precision") { Description = "fp32, or bf16 to add the BF16 storage and GEMM checks.", DefaultValueFactory = _ => "fp32" };
-        precision.AcceptOnlyFromAmong("fp32", "bf16");
+        var precision = CommonOptions.Precision();
         var model = new Option<string>("--model") { Description = "Preset trained for the two-step comparison (tiny, small, base, or micro: 2+2 layers of width 16 for the emulator).", DefaultValueFactory = _ => "tiny" };
         var batch = new Option<int>("--batch-size") { Description = "Batch of the training comparison.", DefaultValueFactory = _ => 4 };
         var command = new Command("selftest", "Check every backend op, forward and backward, and a short training run against the CPU reference.")
@@ -30,18 +28,10 @@ public static class SelftestCommand
         return command;
     }
 
+    // bf16 adds the BF16 storage and GEMM checks; the ops themselves are checked in F32.
     private static int Run(string deviceName, string precision, string modelName, int batch)
     {
-        IBackend backend;
-        try
-        {
-            backend = DeviceSelection.Create(deviceName);
-        }
-        catch (CudaUnavailableException e)
-        {
-            Console.Error.WriteLine(e.Message);
-            return 1;
-        }
+        var backend = DeviceSelection.Resolve(deviceName, "fp32");
         Console.WriteLine($"selftest: {Describe(backend)} against the CPU reference, {precision}");
         var test = new BackendSelfTest(backend, CpuBackend.Instance, DType.F32);
         var (config, context) = modelName == "micro" ? BackendSelfTest.MicroModel() : Preset(modelName);

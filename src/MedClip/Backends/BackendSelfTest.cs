@@ -218,7 +218,7 @@ public sealed class BackendSelfTest
     {
         var model = new DualEncoder(new Init(backend, _dtype, 7), config);
         var parameters = model.NamedParameters().ToArray();
-        var optimizer = new AdamW(parameters.Select(p => (p.Tensor, p.Tensor.Rank >= 2)), weightDecay: 0.1);
+        var optimizer = new AdamW(WeightDecayPolicy.Groups(model), weightDecay: 0.1);
         var data = new Random(11);
         int image = config.Vision.ImageSize;
         var pixels = Upload(backend, [batch, config.Vision.Channels, image, image],

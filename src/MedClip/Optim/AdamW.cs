@@ -9,11 +9,11 @@ namespace MedClip.Optim;
 /// </summary>
 public sealed class AdamW
 {
-    private readonly (Tensor Parameter, bool Decay, Tensor M, Tensor V)[] _state;
+    private readonly (string Name, Tensor Parameter, bool Decay, Tensor M, Tensor V)[] _state;
 
-    public AdamW(IEnumerable<(Tensor Parameter, bool Decay)> parameters, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0.1)
+    public AdamW(IEnumerable<(string Name, Tensor Parameter, bool Decay)> parameters, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0.1)
     {
-        _state = parameters.Select(p => (p.Parameter, p.Decay,
+        _state = parameters.Select(p => (p.Name, p.Parameter, p.Decay,
             Tensor.Zeros(p.Parameter.Backend, p.Parameter.Shape, p.Parameter.DType),
             Tensor.Zeros(p.Parameter.Backend, p.Parameter.Shape, p.Parameter.DType))).ToArray();
         Beta1 = beta1;
@@ -30,15 +30,15 @@ public sealed class AdamW
     /// <summary>Number of updates taken so far (the t of the bias corrections).</summary>
     public int Step { get; private set; }
 
-    /// <summary>First and second moments by parameter, for checkpoints.</summary>
-    public IEnumerable<(Tensor Parameter, Tensor M, Tensor V)> State => _state.Select(s => (s.Parameter, s.M, s.V));
+    /// <summary>First and second moments by parameter name, for checkpoints.</summary>
+    public IEnumerable<(string Name, Tensor M, Tensor V)> State => _state.Select(s => (s.Name, s.M, s.V));
 
     /// <summary>Applies one update with the given learning rate to every parameter that has a gradient, then clears the gradients.</summary>
     public void Update(double learningRate)
     {
         Step++;
         double bc1 = 1 - Math.Pow(Beta1, Step), bc2 = 1 - Math.Pow(Beta2, Step);
-        foreach (var (p, decay, m, v) in _state)
+        foreach (var (_, p, decay, m, v) in _state)
         {
             if (p.Grad is null) continue;
             var step = new AdamWStep(learningRate, Beta1, Beta2, Eps, decay ? WeightDecay : 0, bc1, bc2);

@@ -31,7 +31,7 @@ public class AdamWTests
         var grads = new[] { 0.3, -1.2, 0.05, 2.0, -0.7 };
         var p = Tensor.FromArray(CpuBackend.Instance, [1], new[] { 0.8 });
         p.RequiresGrad = true;
-        var opt = new AdamW([(p, decay)], weightDecay: 0.1);
+        var opt = new AdamW([("p", p, decay)], weightDecay: 0.1);
         var expected = Reference(0.8, grads, lr: 0.01, wd: decay ? 0.1 : 0);
         for (int t = 0; t < grads.Length; t++)
         {

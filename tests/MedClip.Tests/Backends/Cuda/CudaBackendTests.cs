@@ -25,7 +25,7 @@ public class CudaBackendTests(EmulatorFixture emulator)
         Assert.Equal(exact, backend.Arena.Exact);
         var (config, context) = BackendSelfTest.MicroModel();
         var model = new DualEncoder(new Init(backend, DType.F32, 1), config);
-        var optimizer = new AdamW(model.Parameters().Select(p => (p, p.Rank >= 2)));
+        var optimizer = new AdamW(WeightDecayPolicy.Groups(model));
         var pixels = Tensor.Zeros(backend, [2, 3, config.Vision.ImageSize, config.Vision.ImageSize]);
         backend.Fill(pixels, 0.25);
         var ids = Tensor.FromArray(backend, [2, context], Enumerable.Range(0, 2 * context).Select(i => i % config.Text.VocabSize).ToArray());

@@ -1,0 +1,41 @@
+using System.CommandLine;
+using MedClip.Models;
+
+namespace MedClip.Cli.Commands;
+
+/// <summary>Options that several commands share, declared once so that their names, defaults and checks agree.</summary>
+internal static class CommonOptions
+{
+    public static Option<string> Device() => Choice("--device", "Where to run: auto (CUDA when available, else CPU), cpu or cuda.", "auto", DeviceSelection.Names);
+
+    public static Option<string> Precision() => Choice("--precision", "Arithmetic: fp32, or bf16 mixed precision (CUDA).", "fp32", ["fp32", "bf16"]);
+
+    public static Option<string> ModelPreset() => Choice("--model", "Model preset: tiny, small or base.", "tiny", ModelPresets.Names);
+
+    public static Option<bool> Json() => new("--json") { Description = "Print one JSON line instead of a summary." };
+
+    /// <summary>An optional integer that must be at least 1 when given.</summary>
+    public static Option<int?> PositiveInt(string name, string description) => new(name)
+    {
+        Description = description,
+        CustomParser = result =>
+        {
+            string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : "";
+            if (int.TryParse(text, out int value) && value >= 1) return value;
+            result.AddError($"{name} must be a positive whole number, not '{text}'.");
+            return null;
+        },
+    };
+
+    private static Option<string> Choice(string name, string description, string defaultValue, string[] choices)
+    {
+        var option = new Option<string>(name) { Description = description, DefaultValueFactory = _ => defaultValue };
+        option.Validators.Add(result =>
+        {
+            string? value = result.GetValueOrDefault<string>();
+            if (value is not null && !choices.Contains(value))
+                result.AddError($"{name} '{value}' is not one of {string.Join(", ", choices)}.");
+        });
+        return option;
+    }
+}

@@ -1,0 +1,62 @@
+using System.CommandLine;
+using MedClip.IO;
+using MedClip.Models;
+
+namespace MedClip.Cli.Commands;
+
+/// <summary>
+/// medclip-train embed --checkpoint DIR [--images FILE|DIR] [--texts FILE] [--device] --out FILE.safetensors:
+/// L2-normalised image_embeds [N, D] and text_embeds [M, D], rows in input order (a folder's images sorted by path).
+/// </summary>
+internal static class EmbedCommand
+{
+    private static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png"];
+
+    public static Command Create()
+    {
+        var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint folder, or a run folder (its latest checkpoint).", Required = true };
+        var images = new Option<string?>("--images") { Description = "An image file, or a folder of images (sorted by path)." };
+        var texts = new Option<string?>("--texts") { Description = "A text file with one text per line." };
+        var device = CommonOptions.Device();
+        var output = new Option<string>("--out") { Description = "Output .safetensors file.", Required = true };
+        var command = new Command("embed", "Write L2-normalised image and text embeddings to a safetensors file.") { checkpoint, images, texts, device, output };
+        command.SetAction(parsed =>
+        {
+            string? imageArg = parsed.GetValue(images), textArg = parsed.GetValue(texts);
+            if (imageArg is null && textArg is null) throw new UsageException("embed needs --images, --texts or both.");
+            var model = CheckpointModel.Load(EvalCommand.ResolveCheckpoint(parsed.GetValue(checkpoint)!), DeviceSelection.Resolve(parsed.GetValue(device)!, "fp32"));
+            var tensors = new List<SafetensorsTensor>();
+            if (imageArg is not null)
+            {
+                var paths = ImagePaths(imageArg);
+                var e = model.EncodeImages(paths);
+                tensors.Add(SafetensorsTensor.FromFloat32("image_embeds", [e.Count, e.Dimension], e.Data));
+                Console.WriteLine($"{e.Count} images embedded.");
+            }
+            if (textArg is not null)
+            {
+                if (!File.Exists(textArg)) throw new UsageException($"Text file '{textArg}' does not exist.");
+                var lines = File.ReadAllLines(textArg);
+                var e = model.EncodeTexts(lines);
+                tensors.Add(SafetensorsTensor.FromFloat32("text_embeds", [e.Count, e.Dimension], e.Data));
+                Console.WriteLine($"{e.Count} texts embedded.");
+            }
+            string outPath = parsed.GetValue(output)!;
+            SafetensorsFile.Write(outPath, tensors);
+            Console.WriteLine($"Embeddings: {Path.GetFullPath(outPath)}");
+            return 0;
+        });
+        return command;
+    }
+
+    private static IReadOnlyList<string> ImagePaths(string arg)
+    {
+        if (File.Exists(arg)) return [arg];
+        if (!Directory.Exists(arg)) throw new UsageException($"--images '{arg}' is neither a file nor a folder.");
+        var paths = Directory.EnumerateFiles(arg, "*", SearchOption.AllDirectories)
+            .Where(p => ImageExtensions.Contains(Path.GetExtension(p).ToLowerInvariant()))
+            .OrderBy(p => p, StringComparer.Ordinal).ToList();
+        if (paths.Count == 0) throw new UsageException($"Folder '{arg}' holds no .jpg, .jpeg or .png images.");
+        return paths;
+    }
+}

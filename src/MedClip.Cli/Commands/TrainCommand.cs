@@ -1,0 +1,52 @@
+using System.CommandLine;
+using MedClip.Training;
+
+namespace MedClip.Cli.Commands;
+
+/// <summary>
+/// medclip-train train --data SPEC [--model PRESET] [--device] [--precision] [--batch-size N] [--steps N|--epochs N]
+/// [--lr X] [--warmup N] [--seed S] [--out DIR] [--resume DIR]: trains and checkpoints a dual encoder.
+/// </summary>
+internal static class TrainCommand
+{
+    public static Command Create()
+    {
+        var data = new Option<string>("--data") { Description = "Dataset: synthetic or mimic:DIR.", DefaultValueFactory = _ => "synthetic" };
+        var model = CommonOptions.ModelPreset();
+        var device = CommonOptions.Device();
+        var precision = CommonOptions.Precision();
+        var batchSize = CommonOptions.PositiveInt("--batch-size", "Image-text pairs per step (default 32).");
+        var steps = CommonOptions.PositiveInt("--steps", "Total optimizer steps (default: one epoch).");
+        var epochs = CommonOptions.PositiveInt("--epochs", "Epochs over the training split, when --steps is not given.");
+        var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default 5e-4)." };
+        var warmup = new Option<int?>("--warmup") { Description = "Linear warm-up steps (default 50)." };
+        var seed = new Option<int>("--seed") { Description = "Seed for initialisation, data order and augmentation.", DefaultValueFactory = _ => 0 };
+        var output = new Option<string?>("--out") { Description = "Run folder for metrics.jsonl and checkpoints (default runs/<time>)." };
+        var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its latest checkpoint." };
+        var command = new Command("train", "Train a dual encoder with the symmetric InfoNCE loss.")
+        {
+            data, model, device, precision, batchSize, steps, epochs, lr, warmup, seed, output, resume,
+        };
+        command.SetAction((parsed, cancel) =>
+        {
+            string? resumeDir = parsed.GetValue(resume);
+            var defaults = new TrainingOptions();
+            var options = defaults with
+            {
+                Data = parsed.GetValue(data)!,
+                Model = parsed.GetValue(model)!,
+                Device = parsed.GetValue(device)!,
+                Precision = parsed.GetValue(precision)!,
+                BatchSize = parsed.GetValue(batchSize) ?? defaults.BatchSize,
+                Steps = parsed.GetValue(steps),
+                Epochs = parsed.GetValue(epochs),
+                LearningRate = parsed.GetValue(lr) ?? defaults.LearningRate,
+                WarmupSteps = parsed.GetValue(warmup) ?? defaults.WarmupSteps,
+                Seed = parsed.GetValue(seed),
+                OutputDirectory = resumeDir ?? parsed.GetValue(output) ?? RunFolders.NewRun(),
+            };
+            return Task.FromResult(RunTraining.Train(options, resumeDir is not null, cancel) is null ? 1 : 0);
+        });
+        return command;
+    }
+}

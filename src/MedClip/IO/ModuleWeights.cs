@@ -1,0 +1,64 @@
+using MedClip.Nn;
+using MedClip.Tensors;
+
+namespace MedClip.IO;
+
+/// <summary>A module's parameters to and from safetensors, under their HF names.</summary>
+public static class ModuleWeights
+{
+    public static void Save(Module module, string path, IReadOnlyDictionary<string, string>? metadata = null) =>
+        SafetensorsFile.Write(path, module.NamedParameters().Select(p => ToSafetensors(p.Name, p.Tensor)), metadata ?? new Dictionary<string, string> { ["format"] = "pt" });
+
+    /// <summary>
+    /// Loads every parameter from <paramref name="path"/>. Missing tensors, unexpected tensors and shape mismatches are
+    /// all listed by name in one error.
+    /// </summary>
+    public static void Load(Module module, string path)
+    {
+        var file = SafetensorsFile.Read(path);
+        var parameters = module.NamedParameters().ToDictionary(p => p.Name, p => p.Tensor);
+        var missing = parameters.Keys.Where(n => !file.Tensors.ContainsKey(n)).ToList();
+        var unexpected = file.Tensors.Keys.Where(n => !parameters.ContainsKey(n)).ToList();
+        var mismatched = parameters
+            .Where(p => file.Tensors.TryGetValue(p.Key, out var s) && !s.Shape.Select(d => (int)d).SequenceEqual(p.Value.Shape.ToArray()))
+            .Select(p => $"{p.Key} (file {Format(file.Tensors[p.Key].Shape)}, model {p.Value.Shape})")
+            .ToList();
+        if (missing.Count + unexpected.Count + mismatched.Count > 0)
+        {
+            var parts = new List<string>();
+            if (missing.Count > 0) parts.Add($"missing {string.Join(", ", missing)}");
+            if (unexpected.Count > 0) parts.Add($"unexpected {string.Join(", ", unexpected)}");
+            if (mismatched.Count > 0) parts.Add($"shape mismatch {string.Join(", ", mismatched)}");
+            throw new InvalidDataException($"'{path}' does not fit the model: {string.Join("; ", parts)}.");
+        }
+        foreach (var (name, tensor) in parameters) CopyInto(file.Tensors[name], tensor);
+    }
+
+    public static SafetensorsTensor ToSafetensors(string name, Tensor t)
+    {
+        long[] shape = t.Shape.ToArray().Select(d => (long)d).ToArray();
+        return t.DType switch
+        {
+            DType.F32 => SafetensorsTensor.FromFloat32(name, shape, t.ToArray<float>()),
+            DType.F64 => SafetensorsTensor.FromFloat64(name, shape, t.ToArray<double>()),
+            DType.I32 => SafetensorsTensor.FromInt32(name, shape, t.ToArray<int>()),
+            _ => throw new NotSupportedException($"Saving {t.Describe()}: cast BF16 tensors to F32 first."),
+        };
+    }
+
+    /// <summary>Copies a stored tensor into <paramref name="target"/>, converting F16/BF16/F64 to the target's dtype.</summary>
+    public static void CopyInto(SafetensorsTensor source, Tensor target)
+    {
+        if (source.ElementCount != target.Length)
+            throw new InvalidDataException($"Tensor '{source.Name}' has {source.ElementCount} elements; {target.Describe()} needs {target.Length}.");
+        switch (target.DType)
+        {
+            case DType.F32: target.Backend.CopyFromHost<float>(source.ToFloat32(), target.Storage); break;
+            case DType.F64: target.Backend.CopyFromHost<double>(source.ToFloat64(), target.Storage); break;
+            case DType.I32: target.Backend.CopyFromHost<int>(source.ToInt32(), target.Storage); break;
+            default: throw new NotSupportedException($"Loading into {target.Describe()} is not supported.");
+        }
+    }
+
+    private static string Format(long[] shape) => "[" + string.Join(", ", shape) + "]";
+}

@@ -1,0 +1,146 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using MedClip.Autograd;
+using MedClip.Backends;
+using MedClip.IO;
+using MedClip.Nn;
+
+namespace MedClip.Models;
+
+/// <summary>
+/// Reads and writes Hugging Face config.json files: VisionTextDualEncoderConfig ("vision-text-dual-encoder") with a
+/// ViTConfig ("vit") and a BertConfig ("bert"), field names and defaults as in transformers.
+/// </summary>
+public static class DualEncoderConfigJson
+{
+    public static JsonObject ToJson(DualEncoderConfig config, int contextLength) => new()
+    {
+        ["architectures"] = new JsonArray("VisionTextDualEncoderModel"),
+        ["model_type"] = "vision-text-dual-encoder",
+        ["projection_dim"] = config.ProjectionDim,
+        ["logit_scale_init_value"] = config.LogitScaleInit,
+        ["context_length"] = contextLength,
+        ["torch_dtype"] = "float32",
+        ["vision_config"] = VisionJson(config.Vision),
+        ["text_config"] = TextJson(config.Text),
+    };
+
+    public static void Write(string path, DualEncoderConfig config, int contextLength) =>
+        AtomicFile.WriteAllText(path, ToJson(config, contextLength).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+
+    /// <summary>Reads a dual-encoder config.json; returns the config and the context length (text max positions when absent).</summary>
+    public static (DualEncoderConfig Config, int ContextLength) Read(string path)
+    {
+        var root = ParseFile(path);
+        if ((string?)root["model_type"] != "vision-text-dual-encoder")
+            throw new InvalidDataException($"'{path}' is not a vision-text-dual-encoder config (model_type is '{root["model_type"]}').");
+        var vision = ReadVision(Required<JsonObject>(root, "vision_config", path), path);
+        var text = ReadText(Required<JsonObject>(root, "text_config", path), path);
+        var config = new DualEncoderConfig(vision, text, Get(root, "projection_dim", 512), Get(root, "logit_scale_init_value", 2.6592));
+        return (config, Get(root, "context_length", Math.Min(text.MaxPositions, 128)));
+    }
+
+    public static JsonObject VisionJson(VisionConfig v) => new()
+    {
+        ["model_type"] = "vit",
+        ["hidden_size"] = v.Transformer.Width,
+        ["num_hidden_layers"] = v.Layers,
+        ["num_attention_heads"] = v.Transformer.Heads,
+        ["intermediate_size"] = v.Transformer.IntermediateSize,
+        ["hidden_act"] = ActivationName(v.Transformer.Activation),
+        ["layer_norm_eps"] = v.Transformer.LayerNormEps,
+        ["initializer_range"] = v.Transformer.InitializerRange,
+        ["image_size"] = v.ImageSize,
+        ["patch_size"] = v.PatchSize,
+        ["num_channels"] = v.Channels,
+        ["qkv_bias"] = true,
+        ["hidden_dropout_prob"] = 0.0,
+        ["attention_probs_dropout_prob"] = 0.0,
+    };
+
+    public static JsonObject TextJson(TextConfig t) => new()
+    {
+        ["model_type"] = "bert",
+        ["vocab_size"] = t.VocabSize,
+        ["hidden_size"] = t.Transformer.Width,
+        ["num_hidden_layers"] = t.Layers,
+        ["num_attention_heads"] = t.Transformer.Heads,
+        ["intermediate_size"] = t.Transformer.IntermediateSize,
+        ["hidden_act"] = ActivationName(t.Transformer.Activation),
+        ["layer_norm_eps"] = t.Transformer.LayerNormEps,
+        ["initializer_range"] = t.Transformer.InitializerRange,
+        ["max_position_embeddings"] = t.MaxPositions,
+        ["type_vocab_size"] = t.TypeVocabSize,
+        ["pad_token_id"] = 0,
+        ["position_embedding_type"] = "absolute",
+        ["hidden_dropout_prob"] = 0.0,
+        ["attention_probs_dropout_prob"] = 0.0,
+    };
+
+    /// <summary>A ViT config object (transformers' ViTConfig defaults for absent fields).</summary>
+    public static VisionConfig ReadVision(JsonObject o, string path) => new(
+        Get(o, "image_size", 224), Get(o, "patch_size", 16), Get(o, "num_channels", 3), Get(o, "num_hidden_layers", 12),
+        ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072));
+
+    /// <summary>A BERT config object (transformers' BertConfig defaults for absent fields).</summary>
+    public static TextConfig ReadText(JsonObject o, string path) => new(
+        Get(o, "vocab_size", 30522), Get(o, "max_position_embeddings", 512), Get(o, "type_vocab_size", 2), Get(o, "num_hidden_layers", 12),
+        ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072));
+
+    private static TransformerConfig ReadTransformer(JsonObject o, string path, int width, int heads, int intermediate)
+    {
+        string act = Get(o, "hidden_act", "gelu");
+        Activation activation;
+        try
+        {
+            activation = Ops.ParseActivation(act);
+        }
+        catch (NotSupportedException e)
+        {
+            throw new InvalidDataException($"'{path}': {e.Message}");
+        }
+        return new TransformerConfig(Get(o, "hidden_size", width), Get(o, "num_attention_heads", heads), Get(o, "intermediate_size", intermediate),
+            activation, Get(o, "layer_norm_eps", 1e-12), Get(o, "initializer_range", 0.02));
+    }
+
+    private static string ActivationName(Activation a) => a switch
+    {
+        Activation.GeluErf => "gelu",
+        Activation.GeluTanh => "gelu_pytorch_tanh",
+        Activation.QuickGelu => "quick_gelu",
+        Activation.Tanh => "tanh",
+        Activation.Relu => "relu",
+        _ => throw new ArgumentOutOfRangeException(nameof(a), a, null),
+    };
+
+    public static JsonObject ParseFile(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"Config file '{path}' does not exist.", path);
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(path)) as JsonObject
+                ?? throw new InvalidDataException($"'{path}' does not hold a JSON object.");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"'{path}' is not valid JSON: {e.Message}");
+        }
+    }
+
+    private static T Required<T>(JsonObject o, string key, string path) where T : JsonNode =>
+        o[key] as T ?? throw new InvalidDataException($"'{path}' has no '{key}' object.");
+
+    private static T Get<T>(JsonObject o, string key, T fallback)
+    {
+        var node = o[key];
+        if (node is null) return fallback;
+        try
+        {
+            return node.GetValue<T>();
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"Config field '{key}' has value {node.ToJsonString()}, which is not a {typeof(T).Name}.");
+        }
+    }
+}

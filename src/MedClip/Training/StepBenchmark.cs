@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using MedClip.Autograd;
+using MedClip.Backends;
+using MedClip.Models;
+using MedClip.Nn;
+using MedClip.Optim;
+using MedClip.Tensors;
+
+namespace MedClip.Training;
+
+/// <summary>
+/// Times full training steps of a preset on random data: forward, symmetric InfoNCE, backward, global-norm clipping
+/// at 1.0 and an AdamW update (decay as the trainer's <see cref="WeightDecayPolicy"/>). Pixels are standard normal [B, 3, S, S]; texts are full-context random token ids with
+/// an all-ones attention mask. Warm-up steps are excluded and each figure is the median over the timed steps.
+/// tools/reference/torch_tiny_step.py times the same step in PyTorch.
+/// </summary>
+public static class StepBenchmark
+{
+    public const int DefaultSteps = 10;
+    public const int DefaultWarmupSteps = 2;
+    private const double LearningRate = 1e-4;
+    private const double MaxGradNorm = 1.0;
+
+    /// <summary>
+    /// Batch size when none is given: 32 for tiny (a CPU step of a few hundred milliseconds on two cores, with a
+    /// 32 x 32 similarity matrix), 64 for small, 256 for base (a usual per-GPU contrastive batch).
+    /// </summary>
+    public static int DefaultBatchSize(string preset) => preset switch
+    {
+        "tiny" => 32,
+        "small" => 64,
+        _ => 256,
+    };
+
+    public static StepBenchmarkResult Run(IBackend backend, ModelPreset preset, int batchSize, int steps = DefaultSteps,
+        int warmupSteps = DefaultWarmupSteps, int seed = 0)
+    {
+        if (batchSize < 1 || steps < 1 || warmupSteps < 0)
+            throw new ArgumentException($"StepBenchmark: batch size {batchSize} and steps {steps} must be positive and warm-up steps {warmupSteps} non-negative.");
+        var config = preset.Config;
+        var model = new DualEncoder(new Init(backend, DType.F32, seed), config);
+        // Weight decay on 2-D weights only (linear layers, embedding tables); vectors, the logit scale and the rank-3/4
+        // CLS token, ViT position table and patch kernel go undecayed. The PyTorch script uses the same rule.
+        var optimizer = new AdamW(WeightDecayPolicy.Groups(model));
+        var (pixels, ids, mask) = RandomBatch(backend, config, preset.ContextLength, batchSize, seed);
+
+        var forward = new List<double>();
+        var backward = new List<double>();
+        var update = new List<double>();
+        var total = new List<double>();
+        for (int step = 0; step < warmupSteps + steps; step++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            var loss = model.Loss(pixels, ids, mask);
+            long afterForward = Stopwatch.GetTimestamp();
+            loss.Backward();
+            long afterBackward = Stopwatch.GetTimestamp();
+            GradientClipping.ClipByGlobalNorm(model.Parameters(), MaxGradNorm);
+            optimizer.Update(LearningRate);
+            long end = Stopwatch.GetTimestamp();
+            if (step < warmupSteps) continue;
+            forward.Add(Milliseconds(start, afterForward));
+            backward.Add(Milliseconds(afterForward, afterBackward));
+            update.Add(Milliseconds(afterBackward, end));
+            total.Add(Milliseconds(start, end));
+        }
+
+        double stepMs = Median(total);
+        double tflops = ModelFlops.TrainingStepFlops(config, batchSize, preset.ContextLength) / (stepMs * 1e-3) / 1e12;
+        return new StepBenchmarkResult(backend.Name, preset.Name, batchSize, "fp32", stepMs, batchSize / (stepMs * 1e-3),
+            tflops, Mfu: null, model.Parameters().Sum(p => p.Length), Median(forward), Median(backward), Median(update), steps);
+    }
+
+    private static (Tensor Pixels, Tensor Ids, Tensor Mask) RandomBatch(IBackend backend, DualEncoderConfig config, int context,
+        int batchSize, int seed)
+    {
+        var vision = config.Vision;
+        var pixels = new Init(backend, DType.F32, seed + 1).Normal([batchSize, vision.Channels, vision.ImageSize, vision.ImageSize], 1.0);
+        var random = new Random(seed + 2);
+        var ids = Enumerable.Range(0, batchSize * context).Select(_ => random.Next(config.Text.VocabSize)).ToArray();
+        return (pixels, Tensor.FromArray(backend, [batchSize, context], ids),
+            Tensor.FromArray(backend, [batchSize, context], Enumerable.Repeat(1, batchSize * context).ToArray()));
+    }
+
+    private static double Milliseconds(long start, long end) => (end - start) * 1000.0 / Stopwatch.Frequency;
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        int mid = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    }
+}
+
+/// <summary>
+/// One benchmark outcome. Times are medians in milliseconds; Tflops is the achieved rate by <see cref="ModelFlops"/>'s
+/// count; Mfu is null where the device's peak is unknown (the CPU).
+/// </summary>
+public sealed record StepBenchmarkResult(string Device, string Model, int BatchSize, string Precision, double StepMs,
+    double ImagesPerSecond, double Tflops, double? Mfu, long Parameters, double ForwardMs, double BackwardMs,
+    double UpdateMs, int Steps)
+{
+    /// <summary>The contract's single JSON line: device, model, batch_size, precision, step_ms, images_per_s, tflops, mfu.</summary>
+    public string ToJson()
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("device", Device);
+            json.WriteString("model", Model);
+            json.WriteNumber("batch_size", BatchSize);
+            json.WriteString("precision", Precision);
+            json.WriteNumber("step_ms", Math.Round(StepMs, 2));
+            json.WriteNumber("images_per_s", Math.Round(ImagesPerSecond, 1));
+            json.WriteNumber("tflops", Math.Round(Tflops, 4));
+            if (Mfu is double mfu) json.WriteNumber("mfu", Math.Round(mfu, 4));
+            else json.WriteNull("mfu");
+            json.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+}

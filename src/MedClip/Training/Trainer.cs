@@ -1,0 +1,193 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using MedClip.Autograd;
+using MedClip.Data.Loading;
+using MedClip.Models;
+using MedClip.Optim;
+using MedClip.Tensors;
+
+namespace MedClip.Training;
+
+/// <summary>How a run ended.</summary>
+public sealed record TrainingSummary(int Steps, double? LastLoss, double? LastValidationLoss, string? LastCheckpoint, bool Interrupted, TimeSpan Elapsed);
+
+/// <summary>Training stopped on purpose with a reason the user should read (e.g. repeated non-finite losses).</summary>
+public sealed class TrainingStoppedException(string message) : Exception(message);
+
+/// <summary>
+/// The training loop: micro-batches -> InfoNCE loss -> backward (gradients summed over the accumulation steps) ->
+/// global-norm clip -> AdamW with warm-up + cosine learning rate. Logs metrics.jsonl, validates and checkpoints
+/// periodically, and on cancellation writes a resumable checkpoint before returning. Resuming restores weights,
+/// optimizer moments, the step and the data position, so on the CPU the continued run repeats the uninterrupted one.
+/// </summary>
+public sealed class Trainer
+{
+    private readonly TrainingOptions _options;
+    private readonly DualEncoder _model;
+    private readonly int _contextLength;
+    private readonly IReadOnlyList<string> _filesForCheckpoints;
+    private readonly ITrainingObserver? _observer;
+    private readonly AdamW _optimizer;
+
+    /// <param name="filesForCheckpoints">Files copied into every checkpoint (vocab.txt, preprocessor_config.json).</param>
+    public Trainer(TrainingOptions options, DualEncoder model, int contextLength, IReadOnlyList<string> filesForCheckpoints, ITrainingObserver? observer = null)
+    {
+        options.Validate();
+        _options = options;
+        _model = model;
+        _contextLength = contextLength;
+        _filesForCheckpoints = filesForCheckpoints;
+        _observer = observer;
+        _optimizer = new AdamW(WeightDecayPolicy.Groups(model), options.Beta1, options.Beta2, options.Eps, options.WeightDecay);
+    }
+
+    public int TotalSteps(IBatchSource train) =>
+        _options.Steps ?? Math.Max(1, (_options.Epochs ?? 1) * train.BatchesPerEpoch / _options.AccumulationSteps);
+
+    public TrainingSummary Run(IBatchSource train, IBatchSource? validation, string? resumeFrom, CancellationToken cancel)
+    {
+        if (train.BatchesPerEpoch == 0)
+            throw new InvalidOperationException($"The training split has fewer samples than one batch of {_options.BatchSize}; lower --batch-size or add data.");
+        string output = _options.OutputDirectory;
+        Directory.CreateDirectory(output);
+        var state = new TrainerState { TotalSteps = TotalSteps(train), BatchesPerEpoch = train.BatchesPerEpoch, Seed = _options.Seed };
+        if (resumeFrom is not null) state = Resume(resumeFrom, state);
+
+        var schedule = new LearningRateSchedule(_options.LearningRate, _options.WarmupSteps, state.TotalSteps);
+        var clock = Stopwatch.StartNew();
+        string? lastCheckpoint = null;
+        int nonFinite = 0, imagesSinceLog = 0;
+        var window = Stopwatch.StartNew();
+        using var metrics = new MetricsLog(Path.Combine(output, "metrics.jsonl"), append: resumeFrom is not null);
+
+        using var batches = MicroBatches(train, state.ConsumedBatches).GetEnumerator();
+        while (state.GlobalStep < state.TotalSteps)
+        {
+            if (cancel.IsCancellationRequested)
+            {
+                lastCheckpoint = SaveCheckpoint(state);
+                _observer?.OnMessage($"Interrupted: resumable checkpoint written to {lastCheckpoint}.");
+                return new TrainingSummary(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint, true, clock.Elapsed);
+            }
+
+            var stepClock = Stopwatch.StartNew();
+            double loss = 0;
+            int images = 0;
+            for (int micro = 0; micro < _options.AccumulationSteps; micro++)
+            {
+                if (!batches.MoveNext()) throw new InvalidOperationException("The batch stream ended early.");
+                var batch = batches.Current;
+                var lossTensor = ForwardLoss(batch);
+                var seed = Tensor.Scalar(lossTensor.Backend, 1.0 / _options.AccumulationSteps, lossTensor.DType);
+                lossTensor.Backward(seed);
+                loss += lossTensor.Item() / _options.AccumulationSteps;
+                images += batch.Count;
+            }
+            state = state with { ConsumedBatches = state.ConsumedBatches + _options.AccumulationSteps };
+
+            if (!double.IsFinite(loss))
+            {
+                _model.ZeroGrad();
+                nonFinite++;
+                metrics.Write(new JsonObject { ["step"] = state.GlobalStep, ["loss"] = null, ["skipped"] = "non-finite loss" });
+                _observer?.OnMessage($"Step {state.GlobalStep + 1}: loss is {loss}; the step was skipped.");
+                if (nonFinite >= _options.MaxNonFiniteSteps)
+                {
+                    throw new TrainingStoppedException($"Training stopped: {nonFinite} consecutive non-finite losses (lower --lr or check the data); " +
+                        (lastCheckpoint is null ? "no checkpoint was written." : $"the last good checkpoint is {lastCheckpoint}."));
+                }
+                continue;
+            }
+            nonFinite = 0;
+
+            double gradNorm = GradientClipping.ClipByGlobalNorm(_model.Parameters(), _options.MaxGradNorm);
+            double lr = schedule.At(state.GlobalStep);
+            _optimizer.Update(lr);
+            state = state with { GlobalStep = state.GlobalStep + 1, LastLoss = loss };
+            imagesSinceLog += images;
+
+            double logitScale = Math.Exp(Math.Min(_model.LogitScale.Item(), Losses.InfoNceLoss.MaxLogitScale));
+            bool last = state.GlobalStep == state.TotalSteps;
+            if (state.GlobalStep % _options.LogEvery == 0 || last)
+            {
+                double imagesPerSecond = imagesSinceLog / Math.Max(1e-9, window.Elapsed.TotalSeconds);
+                metrics.Write(new JsonObject
+                {
+                    ["step"] = state.GlobalStep,
+                    ["epoch"] = Math.Round((double)state.ConsumedBatches / train.BatchesPerEpoch, 4),
+                    ["loss"] = loss,
+                    ["lr"] = lr,
+                    ["logit_scale"] = logitScale,
+                    ["grad_norm"] = gradNorm,
+                    ["images_per_s"] = Math.Round(imagesPerSecond, 2),
+                    ["elapsed_s"] = Math.Round(clock.Elapsed.TotalSeconds, 2),
+                });
+                imagesSinceLog = 0;
+                window.Restart();
+            }
+            _observer?.OnStep(new StepReport(state.GlobalStep, state.TotalSteps, loss, lr, logitScale, images / Math.Max(1e-9, stepClock.Elapsed.TotalSeconds)));
+
+            if (validation is not null && (state.GlobalStep % _options.ValidateEvery == 0 || last))
+            {
+                double validationLoss = ValidationLoss(validation);
+                state = state with { LastValidationLoss = validationLoss };
+                metrics.Write(new JsonObject { ["step"] = state.GlobalStep, ["val_loss"] = validationLoss });
+            }
+            if (state.GlobalStep % _options.CheckpointEvery == 0 || last) lastCheckpoint = SaveCheckpoint(state);
+        }
+        return new TrainingSummary(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint ?? CheckpointStore.Latest(output), false, clock.Elapsed);
+    }
+
+    /// <summary>Mean InfoNCE loss over the validation batches, without gradients.</summary>
+    public double ValidationLoss(IBatchSource validation)
+    {
+        using var noGrad = GradMode.Disable();
+        double sum = 0;
+        int count = 0;
+        foreach (var batch in validation.Epoch(0, 0))
+        {
+            if (batch.Count < 2) continue;
+            sum += ForwardLoss(batch).Item() * batch.Count;
+            count += batch.Count;
+        }
+        return count == 0 ? double.NaN : sum / count;
+    }
+
+    private Tensor ForwardLoss(Batch batch)
+    {
+        var (pixels, ids, mask) = BatchTensors.From(batch, _model.LogitScale.Backend, _model.Config.Vision.ImageSize, _contextLength);
+        return _model.Loss(pixels, ids, mask);
+    }
+
+    // Micro-batches from a position counted from the start of training, crossing epoch boundaries.
+    private static IEnumerable<Batch> MicroBatches(IBatchSource source, long consumed)
+    {
+        int epoch = (int)(consumed / source.BatchesPerEpoch);
+        int start = (int)(consumed % source.BatchesPerEpoch);
+        while (true)
+        {
+            foreach (var batch in source.Epoch(epoch, start)) yield return batch;
+            epoch++;
+            start = 0;
+        }
+    }
+
+    private TrainerState Resume(string from, TrainerState fresh)
+    {
+        string checkpoint = CheckpointStore.Latest(from)
+            ?? throw new DirectoryNotFoundException($"'{from}' holds no checkpoint to resume from.");
+        IO.ModuleWeights.Load(_model, Path.Combine(checkpoint, CheckpointStore.WeightsFile));
+        CheckpointStore.LoadOptimizer(checkpoint, _optimizer);
+        var saved = TrainerState.Read(Path.Combine(checkpoint, CheckpointStore.StateFile));
+        if (saved.BatchesPerEpoch != fresh.BatchesPerEpoch || saved.Seed != fresh.Seed)
+        {
+            throw new InvalidOperationException(
+                $"'{checkpoint}' was trained with {saved.BatchesPerEpoch} batches per epoch and seed {saved.Seed}; this run has {fresh.BatchesPerEpoch} and {fresh.Seed}. Resume with the same data, --batch-size and --seed.");
+        }
+        _observer?.OnMessage($"Resuming from {checkpoint} at step {saved.GlobalStep}.");
+        return saved with { TotalSteps = fresh.TotalSteps };
+    }
+
+    private string SaveCheckpoint(TrainerState state) =>
+        CheckpointStore.Save(_options.OutputDirectory, _model, _contextLength, _optimizer, state, _filesForCheckpoints, _options.KeepCheckpoints);
+}

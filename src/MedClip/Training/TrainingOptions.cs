@@ -1,0 +1,47 @@
+namespace MedClip.Training;
+
+/// <summary>Every option of a training run, in one place (open_clip's params.py). Saved as the run's config.</summary>
+public sealed record TrainingOptions
+{
+    public string Data { get; init; } = "synthetic";
+    public string Model { get; init; } = "tiny";
+    public string? ImageEncoder { get; init; }
+    public string? TextEncoder { get; init; }
+    public string Device { get; init; } = "auto";
+    public string Precision { get; init; } = "fp32";
+    public int BatchSize { get; init; } = 32;
+    /// <summary>Micro-batches whose gradients are summed before one optimizer step.</summary>
+    public int AccumulationSteps { get; init; } = 1;
+    /// <summary>Total optimizer steps; when null, <see cref="Epochs"/> decides.</summary>
+    public int? Steps { get; init; }
+    public int? Epochs { get; init; }
+    public double LearningRate { get; init; } = 5e-4;
+    public int WarmupSteps { get; init; } = 50;
+    public double WeightDecay { get; init; } = 0.1;
+    public double Beta1 { get; init; } = 0.9;
+    public double Beta2 { get; init; } = 0.98;
+    public double Eps { get; init; } = 1e-6;
+    public double MaxGradNorm { get; init; } = 1.0;
+    public int Seed { get; init; } = 0;
+    public string OutputDirectory { get; init; } = "runs/default";
+    public int LogEvery { get; init; } = 10;
+    public int ValidateEvery { get; init; } = 200;
+    public int CheckpointEvery { get; init; } = 500;
+    public int KeepCheckpoints { get; init; } = 2;
+    /// <summary>Consecutive non-finite losses after which training stops.</summary>
+    public int MaxNonFiniteSteps { get; init; } = 5;
+    public int Workers { get; init; } = Environment.ProcessorCount;
+    public bool Augment { get; init; } = true;
+    /// <summary>Size of the generated dataset when <see cref="Data"/> is "synthetic".</summary>
+    public int SyntheticStudies { get; init; } = MedClip.Data.DatasetSpec.DefaultSyntheticStudies;
+
+    public void Validate()
+    {
+        if (BatchSize < 2) throw new ArgumentException($"--batch-size {BatchSize}: the contrastive loss needs at least 2 pairs per batch.");
+        if (AccumulationSteps < 1) throw new ArgumentException($"Gradient accumulation steps must be at least 1, not {AccumulationSteps}.");
+        if (Steps is <= 0) throw new ArgumentException($"--steps {Steps} must be positive.");
+        if (Epochs is <= 0) throw new ArgumentException($"--epochs {Epochs} must be positive.");
+        if (LearningRate <= 0 || !double.IsFinite(LearningRate)) throw new ArgumentException($"--lr {LearningRate} must be a positive number.");
+        if (WarmupSteps < 0) throw new ArgumentException($"--warmup {WarmupSteps} must not be negative.");
+    }
+}

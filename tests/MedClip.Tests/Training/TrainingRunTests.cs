@@ -1,0 +1,60 @@
+using MedClip.Backends.Cpu;
+using MedClip.Data;
+using MedClip.Evaluation;
+using MedClip.IO;
+using MedClip.Models;
+using MedClip.Training;
+
+namespace MedClip.Tests.Training;
+
+/// <summary>The whole job on a small generated set: train, checkpoint, resume, evaluate, embed.</summary>
+public sealed class TrainingRunTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("medclip-run-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private TrainingOptions Options(int steps) => new()
+    {
+        Data = "synthetic", Model = "tiny", SyntheticStudies = 120, BatchSize = 8, Steps = steps, WarmupSteps = 1,
+        LogEvery = 1, ValidateEvery = 2, CheckpointEvery = 2, OutputDirectory = _dir, Workers = 2,
+    };
+
+    [Fact]
+    public void TrainResumeEvaluateEmbed_OnGeneratedSyntheticSet()
+    {
+        var first = TrainingRun.Execute(Options(2), CpuBackend.Instance, null, resume: false, CancellationToken.None);
+        Assert.Equal(2, first.Steps);
+        var resumed = TrainingRun.Execute(Options(3), CpuBackend.Instance, null, resume: true, CancellationToken.None);
+        Assert.Equal(3, resumed.Steps);
+        Assert.Equal([1, 2, 3], MetricsLog.Read(Path.Combine(_dir, "metrics.jsonl")).Where(l => l["loss"] is not null).Select(l => (int)l["step"]!));
+
+        string checkpoint = CheckpointStore.Latest(_dir)!;
+        Assert.EndsWith("checkpoint-0000003", checkpoint);
+        foreach (var file in CheckpointStore.ModelFiles.Append("tokenizer_config.json"))
+            Assert.True(File.Exists(Path.Combine(checkpoint, file)), file);
+
+        var model = CheckpointModel.Load(checkpoint, CpuBackend.Instance);
+        var data = DatasetSpec.Parse("synthetic").Load(_dir, model.Images.Size, seed: 0);
+        string evalDir = Path.Combine(_dir, "eval");
+        var report = ZeroShotEvaluation.Run(model, data.Test, evalDir);
+        Assert.Equal(data.Test.Count, report.Images);
+        Assert.Contains(report.Labels, l => l.Label == "Pleural Effusion");
+        var header = File.ReadLines(Path.Combine(evalDir, "predictions.csv")).First().Split(',');
+        Assert.Equal(["image", "study_id"], header[..2]);
+        Assert.Contains("score_Pleural Effusion", header);
+        Assert.Contains("true_Pleural Effusion", header);
+        Assert.True(File.Exists(Path.Combine(evalDir, "metrics.json")));
+
+        var texts = model.EncodeTexts(["no pleural effusion", "large right pleural effusion"]);
+        Assert.Equal(2, texts.Count);
+        Assert.Equal(1.0, Math.Sqrt(EmbeddingMatrix.Dot(texts.Row(0), texts.Row(0))), 5);
+    }
+
+    [Fact]
+    public void DatasetSpec_UnknownKind_IsOneClearSentence()
+    {
+        var e = Assert.Throws<ArgumentException>(() => DatasetSpec.Parse("imagenet"));
+        Assert.Contains("synthetic or mimic:DIR", e.Message);
+    }
+}
