@@ -1,5 +1,7 @@
 using MedClip.Backends;
 using MedClip.Backends.Cpu;
+using MedClip.Backends.Cuda;
+using MedClip.Backends.Cuda.Native;
 
 namespace MedClip.Cli;
 
@@ -8,13 +10,40 @@ internal static class DeviceSelection
 {
     public static readonly string[] Names = ["auto", "cpu", "cuda"];
 
-    /// <summary>auto picks CUDA when it exists and works, else the CPU; only the CPU backend exists so far.</summary>
+    /// <summary>cuda opens the GPU (MEDCLIP_CUDA=emulator: the emulator); auto picks CUDA when it exists and works, else the CPU.</summary>
     public static IBackend Resolve(string device, string precision)
     {
-        if (device == "cuda")
-            throw new UsageException("The CUDA backend is not available in this build yet; use --device cpu (or auto).");
         if (precision == "bf16")
-            throw new UsageException("bf16 precision is not supported on the CPU backend yet; use --precision fp32.");
-        return CpuBackend.Instance;
+            throw new UsageException("bf16 mixed precision is not supported by the training code yet; use --precision fp32.");
+        return device switch
+        {
+            "cpu" => CpuBackend.Instance,
+            "cuda" => OpenCuda(),
+            _ => TryOpenCuda() ?? (IBackend)CpuBackend.Instance,
+        };
+    }
+
+    private static CudaBackend OpenCuda()
+    {
+        try
+        {
+            return new CudaBackend();
+        }
+        catch (CudaUnavailableException e)
+        {
+            throw new UsageException(e.Message);
+        }
+    }
+
+    private static CudaBackend? TryOpenCuda()
+    {
+        try
+        {
+            return new CudaBackend();
+        }
+        catch (CudaUnavailableException)
+        {
+            return null;
+        }
     }
 }

@@ -11,6 +11,7 @@ var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical 
     EmbedCommand.Create(),
     SynthCommand.Create(),
     BenchCommand.Create(),
+    SelftestCommand.Create(),
 };
 root.SetAction((_, cancel) => Task.FromResult(DefaultRun.Execute(cancel)));
 

@@ -1,0 +1,22 @@
+// adamw.cu: decoupled AdamW on one parameter, torch.optim.AdamW's update order:
+// m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p = p * decay - lr * (m / bc1) / (sqrt(v) / sqrt(bc2) + eps),
+// with decay = 1 - lr * weight_decay and the bias corrections bc = 1 - beta^t computed on the host in the parameter's
+// precision (as the CPU backend does). One thread per element, grid-stride; memory-bound (4 reads, 3 writes).
+#include "common.cuh"
+
+template <typename T> __device__ void adamw(T* p, const T* g, T* m, T* v, long long n, T lr, T beta1, T beta2, T eps, T decay,
+    T bias_correction1, T sqrt_bias_correction2)
+{
+    GRID_STRIDE_LOOP(i, n)
+    {
+        T gi = g[i];
+        T mi = beta1 * m[i] + ((T)1 - beta1) * gi;
+        T vi = beta2 * v[i] + ((T)1 - beta2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = p[i] * decay - lr * (mi / bias_correction1) / (sqrt_of(vi) / sqrt_bias_correction2 + eps);
+    }
+}
+
+extern "C" __global__ void adamw_f32(float* p, const float* g, float* m, float* v, long long n, float lr, float beta1, float beta2, float eps, float decay, float bias_correction1, float sqrt_bias_correction2) { adamw<float>(p, g, m, v, n, lr, beta1, beta2, eps, decay, bias_correction1, sqrt_bias_correction2); }
+extern "C" __global__ void adamw_f64(double* p, const double* g, double* m, double* v, long long n, double lr, double beta1, double beta2, double eps, double decay, double bias_correction1, double sqrt_bias_correction2) { adamw<double>(p, g, m, v, n, lr, beta1, beta2, eps, decay, bias_correction1, sqrt_bias_correction2); }

@@ -1,0 +1,92 @@
+// common.cuh: what every kernel file shares, written only with the built-ins of the binding contract so that one source
+// compiles under NVRTC and under the emulator's g++: bf16 conversion, math overloads for templates over float/double,
+// warp and block reductions, the grid-stride loop.
+#pragma once
+
+// NVRTC without headers may not define INFINITY (a <math.h> macro); the emulator's g++ gets it from math.h.
+#ifndef INFINITY
+#define INFINITY __int_as_float(0x7f800000)
+#endif
+
+// ---- bf16: the upper 16 bits of an IEEE float, carried as unsigned short ------------------------------------------------
+
+__device__ __forceinline__ float bf16_to_float(unsigned short bits) { return __uint_as_float(((unsigned int)bits) << 16); }
+
+// Round to nearest even; a NaN stays a quiet NaN (as BFloat16.FromSingle on the host).
+__device__ __forceinline__ unsigned short float_to_bf16(float value)
+{
+    unsigned int bits = __float_as_uint(value);
+    if (value != value) return (unsigned short)((bits >> 16) | 0x40u); // NaN
+    bits += 0x7FFFu + ((bits >> 16) & 1u);
+    return (unsigned short)(bits >> 16);
+}
+
+// ---- math overloads, so templates over T pick the float or the double function -----------------------------------------
+
+__device__ __forceinline__ float exp_of(float x) { return expf(x); }
+__device__ __forceinline__ double exp_of(double x) { return exp(x); }
+__device__ __forceinline__ float log_of(float x) { return logf(x); }
+__device__ __forceinline__ double log_of(double x) { return log(x); }
+__device__ __forceinline__ float sqrt_of(float x) { return sqrtf(x); }
+__device__ __forceinline__ double sqrt_of(double x) { return sqrt(x); }
+__device__ __forceinline__ float tanh_of(float x) { return tanhf(x); }
+__device__ __forceinline__ double tanh_of(double x) { return tanh(x); }
+__device__ __forceinline__ float erf_of(float x) { return erff(x); }
+__device__ __forceinline__ double erf_of(double x) { return erf(x); }
+__device__ __forceinline__ float max_of(float a, float b) { return fmaxf(a, b); }
+__device__ __forceinline__ double max_of(double a, double b) { return fmax(a, b); }
+__device__ __forceinline__ float min_of(float a, float b) { return fminf(a, b); }
+__device__ __forceinline__ double min_of(double a, double b) { return fmin(a, b); }
+
+// ---- reductions -----------------------------------------------------------------------------------------------------------
+
+// Butterfly over the 32 lanes: every lane ends with the total. All 32 lanes must be present.
+template <typename T> __device__ __forceinline__ T warp_sum(T v)
+{
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+
+template <typename T> __device__ __forceinline__ T warp_max(T v)
+{
+    for (int offset = 16; offset > 0; offset >>= 1) v = max_of(v, __shfl_xor_sync(0xffffffffu, v, offset));
+    return v;
+}
+
+// Sum over a 1-D block whose size is a multiple of 32; every thread gets the total. Every thread of the block must call it.
+template <typename T> __device__ T block_sum(T v)
+{
+    __shared__ T partial[32];
+    int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    v = warp_sum(v);
+    __syncthreads(); // the previous call's readers are done with partial
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    T total = lane < warps ? partial[lane] : (T)0;
+    return warp_sum(total);
+}
+
+// ---- loops ----------------------------------------------------------------------------------------------------------------
+
+// i runs over [0, n) spread across the whole grid; the host caps the grid at a few waves.
+#define GRID_STRIDE_LOOP(i, n) \
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
+
+// One warp per row: the row this warp owns and the thread's lane (blockDim.x a multiple of 32, rows along blockIdx.x).
+#define WARP_ROW(row, lane) \
+    int row = (int)(blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32); \
+    int lane = (int)(threadIdx.x % 32)
+
+// Error word codes (int[4] on the device: code, position, value, limit), checked by the host at its next synchronisation.
+#define ERROR_EMBEDDING_ID 1
+#define ERROR_TARGET 2
+
+__device__ __forceinline__ void report_error(int* err, int code, int position, int value, int limit)
+{
+    if (atomicMax(err, code) == 0)
+    {
+        err[1] = position;
+        err[2] = value;
+        err[3] = limit;
+    }
+}

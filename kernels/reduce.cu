@@ -1,0 +1,42 @@
+// reduce.cu: reductions used by the optimizer and the bias gradient.
+// bias_backward: dBias[c] += sum over r of dy[r, c]. Block (32, 8): threadIdx.x picks one of 32 adjacent columns (reads
+// coalesced), threadIdx.y strides over the rows of the block's slice (blockIdx.y: rows_per_slice rows each, so a 768-wide
+// bias still fills a large GPU); the 8 partial sums of a column are added in shared memory in a fixed order and the
+// slices meet in dBias by atomicAdd. With one slice (the host's choice for few rows) the result is deterministic.
+// sum_of_squares: acc[0] += sum x^2: grid-stride partials, a block reduction, one atomicAdd per block.
+#include "common.cuh"
+
+template <typename T> __device__ void bias_backward(const T* dy, T* dbias, int rows, int cols, int rows_per_slice)
+{
+    __shared__ T partial[8][32];
+    int c = blockIdx.x * 32 + threadIdx.x;
+    int first = blockIdx.y * rows_per_slice, last = min(rows, first + rows_per_slice);
+    T sum = 0;
+    if (c < cols)
+    {
+        for (int r = first + threadIdx.y; r < last; r += blockDim.y) sum += dy[(long long)r * cols + c];
+    }
+    partial[threadIdx.y][threadIdx.x] = sum;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < cols)
+    {
+        T total = 0;
+        for (int k = 0; k < (int)blockDim.y; k++) total += partial[k][threadIdx.x];
+        if (gridDim.y == 1) dbias[c] += total;
+        else atomicAdd(dbias + c, total);
+    }
+}
+
+extern "C" __global__ void bias_backward_f32(const float* dy, float* dbias, int rows, int cols, int rows_per_slice) { bias_backward<float>(dy, dbias, rows, cols, rows_per_slice); }
+extern "C" __global__ void bias_backward_f64(const double* dy, double* dbias, int rows, int cols, int rows_per_slice) { bias_backward<double>(dy, dbias, rows, cols, rows_per_slice); }
+
+template <typename T> __device__ void sum_of_squares(const T* x, long long n, T* acc)
+{
+    T sum = 0;
+    GRID_STRIDE_LOOP(i, n) sum += x[i] * x[i];
+    sum = block_sum(sum);
+    if (threadIdx.x == 0) atomicAdd(acc, sum);
+}
+
+extern "C" __global__ void sum_of_squares_f32(const float* x, long long n, float* acc) { sum_of_squares<float>(x, n, acc); }
+extern "C" __global__ void sum_of_squares_f64(const double* x, long long n, double* acc) { sum_of_squares<double>(x, n, acc); }

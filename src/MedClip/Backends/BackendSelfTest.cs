@@ -1,0 +1,469 @@
+using MedClip.Autograd;
+using MedClip.Backends.Cuda;
+using MedClip.Models;
+using MedClip.Nn;
+using MedClip.Optim;
+using MedClip.Tensors;
+
+namespace MedClip.Backends;
+
+/// <summary>One comparison of a backend against the reference: the relative error and the tolerance it had to meet.</summary>
+public sealed record SelfTestCheck(string Name, double Error, double Tolerance, string? Failure = null)
+{
+    public bool Passed => Failure is null && Error <= Tolerance;
+
+    public override string ToString() => Failure is not null
+        ? $"FAIL {Name}: {Failure}"
+        : $"{(Passed ? "ok  " : "FAIL")} {Name}: relative error {Error:0.00e+00} (tolerance {Tolerance:0e+00})";
+}
+
+/// <summary>
+/// Runs every op of a backend forward and backward against the CPU reference on random inputs of awkward sizes, then
+/// trains a small dual encoder on both for a few steps and compares losses, every gradient and parameter checksums. The
+/// error of a tensor is max |device - reference| / max |reference|. Forward outputs start filled with noise (so "="
+/// is checked) and gradient outputs with random values (so "+=" is checked). Shared by `medclip-train selftest` and the
+/// tests.
+/// </summary>
+public sealed class BackendSelfTest
+{
+    private readonly IBackend _device;
+    private readonly IBackend _reference;
+    private readonly DType _dtype;
+    private readonly Random _random;
+
+    public BackendSelfTest(IBackend device, IBackend reference, DType dtype = DType.F32, int seed = 1)
+    {
+        if (dtype is not (DType.F32 or DType.F64)) throw new ArgumentException($"The self-test computes in F32 or F64, not {dtype}.");
+        _device = device;
+        _reference = reference;
+        _dtype = dtype;
+        _random = new Random(seed);
+        Tolerance = dtype == DType.F64 ? 1e-10 : 1e-5;
+    }
+
+    /// <summary>Allowed relative error of one op (1e-5 in F32, 1e-10 in F64).</summary>
+    public double Tolerance { get; }
+
+    /// <summary>Every op of <see cref="IBackend"/>, forward and backward.</summary>
+    public IEnumerable<SelfTestCheck> OpChecks()
+    {
+        yield return Run("fill", Fill);
+        yield return Run("cast F32/F64/BF16 round trips", Casts);
+        yield return Run("copy_blocks (=, strided)", () => CopyBlocks(false));
+        yield return Run("copy_blocks (+=, broadcast source)", () => CopyBlocks(true));
+        foreach (int n in new[] { 769, 1028 })
+        {
+            yield return Run($"add_scaled n={n}", () => Op([R(n), R(n), R(n)], [2], (b, t) => b.AddScaled(t[0], 0.7, t[1], -1.3, t[2])));
+            yield return Run($"axpy n={n}", () => Op([R(n), R(n)], [1], (b, t) => b.Axpy(-0.45, t[0], t[1])));
+        }
+        yield return Run("scale", () => Op([R(769)], [0], (b, t) => b.Scale(t[0], 1.7)));
+        yield return Run("scale_by_tensor", () => Op([R(769), R(1)], [0], (b, t) => b.ScaleByTensor(t[0], t[1])));
+
+        foreach (var (ta, tb) in new[] { (false, false), (false, true), (true, false), (true, true) })
+        {
+            var s = new GemmShape(ta, tb, M: 7, N: 33, K: 130, Alpha: 0.7, Beta: 0.3);
+            yield return Run($"gemm {(ta ? "T" : "N")}{(tb ? "T" : "N")} 7x33x130 beta=0.3", () => Gemm(s, nanInC: false));
+        }
+        yield return Run("gemm batched 3 x 13x7x33, B shared (stride 0), beta=0 over NaN",
+            () => Gemm(new GemmShape(false, true, 13, 7, 33, Batch: 3, StrideA: 13 * 33, StrideB: 0, StrideC: 13 * 7), nanInC: true));
+
+        yield return Run("add_bias 91x130", () => Op([R(91 * 130), R(130)], [0], (b, t) => b.AddBias(t[0], t[1], 91, 130)));
+        yield return Run("bias_backward 91x130", () => Op([R(91 * 130), R(130)], [1], (b, t) => b.BiasBackward(t[0], t[1], 91, 130)));
+        yield return Run("bias_backward 1031x33 (row slices)", () => Op([R(1031 * 33), R(33)], [1], (b, t) => b.BiasBackward(t[0], t[1], 1031, 33)));
+
+        foreach (int cols in new[] { 33, 769, 132 })
+        {
+            yield return Run($"layernorm forward 7x{cols}", () => Op([R(7 * cols, 2, 0.5), R(cols), R(cols), R(7 * cols), R(7), R(7)], [3, 4, 5],
+                (b, t) => b.LayerNormForward(t[0], t[1], t[2], t[3], t[4], t[5], 7, cols, 1e-5)));
+            yield return Run($"layernorm backward 7x{cols}", () => LayerNormBackward(7, cols));
+        }
+        yield return Run("layernorm backward 1031x33 (row slices)", () => LayerNormBackward(1031, 33));
+
+        foreach (var kind in Enum.GetValues<Activation>())
+        {
+            foreach (int n in new[] { 769, 1028 })
+            {
+                yield return Run($"activation {kind} forward n={n}", () => Op([R(n, 4), R(n)], [1], (b, t) => b.ActivationForward(kind, t[0], t[1])));
+                yield return Run($"activation {kind} backward n={n}", () => Op([R(n, 4), R(n), R(n)], [2], (b, t) => b.ActivationBackward(kind, t[0], t[1], t[2])));
+            }
+        }
+
+        yield return Run("softmax forward 3x5x7x13, no mask", () => Softmax(masked: false));
+        yield return Run("softmax forward 3x5x7x13, padded keys and a fully padded sequence", () => Softmax(masked: true));
+        yield return Run("softmax backward 105x13", () => Op([Probabilities(105, 13), R(105 * 13), R(105 * 13)], [2],
+            (b, t) => b.SoftmaxBackward(t[0], t[1], t[2], 105, 13, 0.37)));
+
+        yield return Run("embedding forward 21 ids, 37x33 table", () => Op([R(37 * 33), Ints(21, 37), R(21 * 33)], [2],
+            (b, t) => b.EmbeddingForward(t[0], t[1], t[2], 21, 37, 33)));
+        yield return Run("embedding backward, repeated ids", () => Op([R(21 * 33), Ints(21, 5), R(37 * 33)], [2],
+            (b, t) => b.EmbeddingBackward(t[0], t[1], t[2], 21, 37, 33)));
+
+        yield return Run("permute head split [3,7,5,6] (0,2,1,3)", () => Op([R(3 * 7 * 5 * 6), R(3 * 7 * 5 * 6)], [1],
+            (b, t) => b.Permute(t[0], t[1], [3, 7, 5, 6], [0, 2, 1, 3], accumulate: false)));
+        yield return Run("permute patchify rank 6 (0,2,4,1,3,5) +=", () => Op([R(2 * 3 * 2 * 4 * 3 * 4), R(2 * 3 * 2 * 4 * 3 * 4)], [1],
+            (b, t) => b.Permute(t[0], t[1], [2, 3, 2, 4, 3, 4], [0, 2, 4, 1, 3, 5], accumulate: true)));
+        yield return Run("permute I32 [5,3,7] (2,0,1)", () => Op([Ints(105, 1000), Ints(105, 1)], [1],
+            (b, t) => b.Permute(t[0], t[1], [5, 3, 7], [2, 0, 1], accumulate: false)));
+
+        yield return Run("l2norm forward 7x130", () => Op([R(7 * 130), R(7 * 130), R(7)], [1, 2], (b, t) => b.L2NormalizeForward(t[0], t[1], t[2], 7, 130)));
+        yield return Run("l2norm backward 7x130", L2NormalizeBackward);
+
+        foreach (var (rows, cols) in new[] { (7, 7), (7, 13) })
+        {
+            foreach (bool alongColumns in new[] { false, true })
+            {
+                string axis = alongColumns ? "columns" : "rows";
+                int count = alongColumns ? cols : rows, length = alongColumns ? rows : cols;
+                yield return Run($"cross-entropy forward {rows}x{cols} along {axis}", () => Op([R(rows * cols, 5), Ints(count, length), R(1)], [2],
+                    (b, t) => b.CrossEntropyForward(t[0], t[1], t[2], rows, cols, alongColumns, 1.0 / count)));
+                yield return Run($"cross-entropy backward {rows}x{cols} along {axis}", () => Op([R(rows * cols, 5), Ints(count, length), R(1), R(rows * cols)], [3],
+                    (b, t) => b.CrossEntropyBackward(t[0], t[1], t[2], t[3], rows, cols, alongColumns, 1.0 / count)));
+            }
+        }
+        foreach (double logScale in new[] { 2.6592, 5.0 })
+        {
+            string clamp = logScale > Math.Log(100) ? "clamped" : "unclamped";
+            yield return Run($"exp_scale forward, {clamp}", () => Op([R(91), Constant(logScale), R(91)], [2], (b, t) => b.ExpScaleForward(t[0], t[1], t[2], Math.Log(100))));
+            yield return Run($"exp_scale backward, {clamp}", () => Op([R(91), Constant(logScale), R(91), R(91), R(1)], [3, 4],
+                (b, t) => b.ExpScaleBackward(t[0], t[1], t[2], t[3], t[4], Math.Log(100))));
+        }
+
+        yield return Run("sum_of_squares n=2307", () => Op([R(2307), R(1)], [1], (b, t) => b.SumOfSquares(t[0], t[1])));
+        yield return Run("adamw two steps n=769", AdamW);
+    }
+
+    /// <summary>F32 GEMM on TF32 tensor cores against the FP32 reference (CUDA only), at a TF32-sized tolerance.</summary>
+    public IEnumerable<SelfTestCheck> Tf32Checks()
+    {
+        if (_device is not CudaBackend cuda || _dtype != DType.F32) yield break;
+        bool previous = cuda.AllowTf32;
+        cuda.AllowTf32 = true;
+        try
+        {
+            yield return Run("gemm TF32 NT 7x33x130", () => Gemm(new GemmShape(false, true, 7, 33, 130), nanInC: false), tolerance: 1e-2);
+        }
+        finally
+        {
+            cuda.AllowTf32 = previous;
+        }
+    }
+
+    /// <summary>BF16 storage: casts and GEMMs with BF16 inputs accumulated in FP32 (against the CPU on the same rounded inputs).</summary>
+    public IEnumerable<SelfTestCheck> Bf16Checks()
+    {
+        if (_device is not CudaBackend) yield break;
+        yield return Run("gemm BF16 inputs -> F32, NT 7x33x130", () => Bf16Gemm(DType.F32), tolerance: 1e-5);
+        yield return Run("gemm BF16 inputs -> BF16, NN 7x33x130", () => Bf16Gemm(DType.BF16), tolerance: 1e-2);
+    }
+
+    // ---- training ------------------------------------------------------------------------------------------------------
+
+    /// <summary>A dual encoder small enough for the emulator: 2+2 layers of width 16, 16 px images, context 9.</summary>
+    public static (DualEncoderConfig Config, int Context) MicroModel()
+    {
+        var layer = new TransformerConfig(Width: 16, Heads: 2, IntermediateSize: 24, Activation.GeluErf, LayerNormEps: 1e-12);
+        var vision = new VisionConfig(ImageSize: 16, PatchSize: 8, Channels: 3, Layers: 2, layer);
+        var text = new TextConfig(VocabSize: 31, MaxPositions: 12, TypeVocabSize: 2, Layers: 2, layer with { Activation = Activation.GeluTanh });
+        return (new DualEncoderConfig(vision, text, ProjectionDim: 8), 9);
+    }
+
+    /// <summary>
+    /// Trains the same model from the same initialisation on both backends for <paramref name="steps"/> AdamW steps and
+    /// compares each step's loss, every parameter gradient of the first step, and parameter checksums at the end.
+    /// </summary>
+    public IEnumerable<SelfTestCheck> TrainingChecks(DualEncoderConfig config, int batch, int context, int steps = 2, double tolerance = 1e-4)
+    {
+        TrainingRun? reference = null, device = null;
+        string? failure = null;
+        try
+        {
+            reference = Train(_reference, config, batch, context, steps);
+            device = Train(_device, config, batch, context, steps);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            failure = $"{e.GetType().Name}: {e.Message}";
+        }
+        if (failure is not null)
+        {
+            yield return new SelfTestCheck("training run", double.NaN, tolerance, failure);
+            yield break;
+        }
+        for (int s = 0; s < steps; s++)
+        {
+            double error = Math.Abs(device!.Losses[s] - reference!.Losses[s]) / Math.Abs(reference.Losses[s]);
+            yield return new SelfTestCheck($"training step {s + 1} loss {device.Losses[s]:F6} (cpu {reference.Losses[s]:F6})", error, tolerance);
+        }
+        // Gradients: each tensor relative to its own largest reference value; tensors whose gradient is zero up to
+        // rounding (the attention key bias) are measured against the largest gradient overall instead.
+        double largest = reference!.Gradients.Values.Max(g => g.Max(Math.Abs));
+        var (worstName, worstError) = ("", 0.0);
+        foreach (var (name, expected) in reference.Gradients)
+        {
+            double own = expected.Max(Math.Abs);
+            double error = RelativeError(device!.Gradients[name], expected, Math.Max(own, 1e-3 * largest));
+            if (error >= worstError) (worstName, worstError) = (name, error);
+        }
+        yield return new SelfTestCheck($"step 1 gradients of {reference.Gradients.Count} parameters (worst: {worstName})", worstError, tolerance);
+        foreach (var (name, expected) in reference.Checksums)
+        {
+            double actual = device!.Checksums[name];
+            yield return new SelfTestCheck($"after {steps} steps: sum|{name}| = {actual:F6}", Math.Abs(actual - expected) / Math.Abs(expected), tolerance);
+        }
+    }
+
+    private sealed record TrainingRun(List<double> Losses, Dictionary<string, double[]> Gradients, Dictionary<string, double> Checksums);
+
+    private TrainingRun Train(IBackend backend, DualEncoderConfig config, int batch, int context, int steps)
+    {
+        var model = new DualEncoder(new Init(backend, _dtype, 7), config);
+        var parameters = model.NamedParameters().ToArray();
+        var optimizer = new AdamW(WeightDecayPolicy.Groups(model), weightDecay: 0.1);
+        var data = new Random(11);
+        int image = config.Vision.ImageSize;
+        var pixels = Upload(backend, [batch, config.Vision.Channels, image, image],
+            Enumerable.Range(0, batch * config.Vision.Channels * image * image).Select(_ => data.NextDouble() * 2 - 1).ToArray());
+        var ids = Tensor.FromArray(backend, [batch, context], Enumerable.Range(0, batch * context).Select(_ => data.Next(config.Text.VocabSize)).ToArray());
+        // Sequence b keeps its first context - b tokens (at least 2): padding in every sequence but the first.
+        var mask = Tensor.FromArray(backend, [batch, context],
+            Enumerable.Range(0, batch * context).Select(i => i % context < Math.Max(2, context - i / context) ? 1 : 0).ToArray());
+
+        var run = new TrainingRun([], [], []);
+        for (int step = 0; step < steps; step++)
+        {
+            var loss = model.Loss(pixels, ids, mask);
+            run.Losses.Add(loss.Item());
+            loss.Backward();
+            if (step == 0)
+            {
+                foreach (var (name, p) in parameters)
+                    run.Gradients[name] = p.Grad is null ? new double[p.Length] : Download(p.Grad);
+            }
+            optimizer.Update(1e-3);
+        }
+        foreach (var (name, p) in parameters.Where(p => p.Name is "logit_scale" or "visual_projection.weight" or "text_projection.weight"
+                     || p.Name.EndsWith("embeddings.word_embeddings.weight") || p.Name.EndsWith("patch_embeddings.projection.weight")
+                     || p.Name.EndsWith("layer.0.intermediate.dense.weight")))
+            run.Checksums[name] = Download(p).Sum(Math.Abs);
+        return run;
+    }
+
+    // ---- op checks -----------------------------------------------------------------------------------------------------
+
+    /// <summary>An operand on both backends with the same values.</summary>
+    private readonly record struct Pair(Tensor Reference, Tensor Device);
+
+    private SelfTestCheck Run(string name, Func<double> check, double? tolerance = null)
+    {
+        double limit = tolerance ?? Tolerance;
+        try
+        {
+            return new SelfTestCheck(name, check(), limit);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return new SelfTestCheck(name, double.NaN, limit, $"{e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    /// <summary>Runs <paramref name="op"/> on both backends and returns the worst error over the outputs.</summary>
+    private static double Op(Pair[] operands, int[] outputs, Action<IBackend, Tensor[]> op)
+    {
+        op(operands[0].Reference.Backend, operands.Select(p => p.Reference).ToArray());
+        op(operands[0].Device.Backend, operands.Select(p => p.Device).ToArray());
+        return outputs.Max(i => RelativeError(Download(operands[i].Device), Download(operands[i].Reference)));
+    }
+
+    public static double RelativeError(double[] actual, double[] expected, double? scale = null)
+    {
+        if (actual.Length != expected.Length) return double.PositiveInfinity;
+        double worst = 0, largest = 0;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            double d = Math.Abs(actual[i] - expected[i]);
+            if (double.IsNaN(d)) d = double.IsNaN(actual[i]) && double.IsNaN(expected[i]) ? 0 : double.PositiveInfinity;
+            worst = Math.Max(worst, d);
+            largest = Math.Max(largest, Math.Abs(expected[i]));
+        }
+        double denominator = scale ?? largest;
+        return worst == 0 ? 0 : denominator == 0 ? double.PositiveInfinity : worst / denominator;
+    }
+
+    private Pair R(int n, double scale = 1, double offset = 0)
+    {
+        var values = new double[n];
+        for (int i = 0; i < n; i++) values[i] = offset + scale * (_random.NextDouble() * 2 - 1);
+        return Both(values);
+    }
+
+    private Pair Constant(double value) => Both([value]);
+
+    private Pair Both(double[] values) => new(Upload(_reference, [values.Length], values), Upload(_device, [values.Length], values));
+
+    private Pair Ints(int n, int below)
+    {
+        var values = Enumerable.Range(0, n).Select(_ => _random.Next(below)).ToArray();
+        return new(Tensor.FromArray(_reference, [n], values), Tensor.FromArray(_device, [n], values));
+    }
+
+    // Rows of non-negative values summing to 1 (softmax outputs).
+    private Pair Probabilities(int rows, int cols)
+    {
+        var values = new double[rows * cols];
+        for (int r = 0; r < rows; r++)
+        {
+            double sum = 0;
+            for (int c = 0; c < cols; c++) sum += values[r * cols + c] = _random.NextDouble();
+            for (int c = 0; c < cols; c++) values[r * cols + c] /= sum;
+        }
+        return Both(values);
+    }
+
+    private Tensor Upload(IBackend backend, Shape shape, double[] values) => _dtype == DType.F64
+        ? Tensor.FromArray(backend, shape, values)
+        : Tensor.FromArray(backend, shape, Array.ConvertAll(values, v => (float)v));
+
+    private static double[] Download(Tensor t) => t.DType switch
+    {
+        DType.F32 => Array.ConvertAll(t.ToArray<float>(), v => (double)v),
+        DType.F64 => t.ToArray<double>(),
+        DType.BF16 => Array.ConvertAll(t.ToArray<ushort>(), v => (double)BFloat16.ToSingle(v)),
+        _ => Array.ConvertAll(t.ToArray<int>(), v => (double)v),
+    };
+
+    private double Fill()
+    {
+        double worst = 0;
+        foreach (var dtype in new[] { DType.F32, DType.F64, DType.BF16, DType.I32 })
+        {
+            var a = Tensor.Zeros(_reference, [37], dtype);
+            var b = Tensor.Zeros(_device, [37], dtype);
+            _reference.Fill(a, -3.25);
+            _device.Fill(b, -3.25);
+            worst = Math.Max(worst, RelativeError(Download(b), Download(a)));
+        }
+        return worst;
+    }
+
+    private double Casts()
+    {
+        double worst = 0;
+        DType[] types = [DType.F32, DType.F64, DType.BF16];
+        var values = Enumerable.Range(0, 130).Select(_ => (_random.NextDouble() * 2 - 1) * 1e3).Append(double.NaN).ToArray();
+        foreach (var from in types)
+        {
+            foreach (var to in types)
+            {
+                var source = (Reference: Tensor.Zeros(_reference, [values.Length], DType.F64), Device: Tensor.Zeros(_device, [values.Length], DType.F64));
+                _reference.CopyFromHost<double>(values, source.Reference.Storage);
+                _device.CopyFromHost<double>(values, source.Device.Storage);
+                var middle = (Reference: Tensor.Zeros(_reference, [values.Length], from), Device: Tensor.Zeros(_device, [values.Length], from));
+                _reference.Cast(source.Reference, middle.Reference);
+                _device.Cast(source.Device, middle.Device);
+                var result = (Reference: Tensor.Zeros(_reference, [values.Length], to), Device: Tensor.Zeros(_device, [values.Length], to));
+                _reference.Cast(middle.Reference, result.Reference);
+                _device.Cast(middle.Device, result.Device);
+                worst = Math.Max(worst, RelativeError(Download(result.Device), Download(result.Reference)));
+            }
+        }
+        return worst;
+    }
+
+    private double CopyBlocks(bool accumulate)
+    {
+        // 5 runs of 33 from a [5, 41] source at offset 3 into a [6, 40] destination at offset 7; += with a broadcast source.
+        var source = R(5 * 41);
+        var destination = R(6 * 40);
+        return Op([source, destination], [1], (b, t) => b.CopyBlocks(t[0], 3, accumulate ? 0 : 41, t[1], 7, 40, 33, 5, accumulate));
+    }
+
+    private double Gemm(GemmShape s, bool nanInC)
+    {
+        int aLength = s.M * s.K + (s.Batch - 1) * (int)s.StrideA, bLength = s.K * s.N + (s.Batch - 1) * (int)s.StrideB;
+        int cLength = s.M * s.N + (s.Batch - 1) * (int)s.StrideC;
+        var c = nanInC ? Both(Enumerable.Repeat(double.NaN, cLength).ToArray()) : R(cLength);
+        return Op([R(aLength), R(bLength), c], [2], (b, t) => b.Gemm(t[0], t[1], t[2], s));
+    }
+
+    private double Bf16Gemm(DType output)
+    {
+        var s = output == DType.F32 ? new GemmShape(false, true, 7, 33, 130) : new GemmShape(false, false, 7, 33, 130);
+        var a = R(7 * 130);
+        var b = R(130 * 33);
+        Tensor ToBf16(Tensor x)
+        {
+            var y = Tensor.Zeros(_device, x.Shape, DType.BF16);
+            _device.Cast(x, y);
+            return y;
+        }
+        Tensor Rounded(Tensor x)
+        {
+            var y = Tensor.Zeros(_reference, x.Shape, DType.F32);
+            _reference.Cast(x, y);
+            var bits = Tensor.Zeros(_reference, x.Shape, DType.BF16);
+            _reference.Cast(y, bits);
+            _reference.Cast(bits, y);
+            return y;
+        }
+        var expected = Tensor.Zeros(_reference, [7 * 33], DType.F32);
+        _reference.Gemm(Rounded(a.Reference), Rounded(b.Reference), expected, s);
+        var actual = Tensor.Zeros(_device, [7 * 33], output);
+        _device.Gemm(ToBf16(a.Device), ToBf16(b.Device), actual, s);
+        return RelativeError(Download(actual), Download(expected));
+    }
+
+    private double LayerNormBackward(int rows, int cols)
+    {
+        // mean and rstd come from a reference forward so the backward sees consistent statistics.
+        var x = R(rows * cols, 2, 0.5);
+        var gamma = R(cols);
+        var mean = Tensor.Zeros(_reference, [rows], _dtype);
+        var rstd = Tensor.Zeros(_reference, [rows], _dtype);
+        _reference.LayerNormForward(x.Reference, gamma.Reference, R(cols).Reference, Tensor.Zeros(_reference, [rows * cols], _dtype), mean, rstd, rows, cols, 1e-5);
+        var meanPair = Both(Download(mean));
+        var rstdPair = Both(Download(rstd));
+        return Op([R(rows * cols), x, gamma, meanPair, rstdPair, R(rows * cols), R(cols), R(cols)], [5, 6, 7],
+            (b, t) => b.LayerNormBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], rows, cols));
+    }
+
+    private double Softmax(bool masked)
+    {
+        const int batch = 3, heads = 5, queries = 7, keys = 13;
+        int[] mask = new int[batch * keys];
+        for (int k = 0; k < keys; k++)
+        {
+            mask[k] = 1;                     // sequence 0: no padding
+            mask[keys + k] = k < 9 ? 1 : 0;  // sequence 1: 4 padded keys
+            mask[2 * keys + k] = 0;          // sequence 2: every key padded -> zero rows
+        }
+        var maskPair = new Pair(Tensor.FromArray(_reference, [batch, keys], mask), Tensor.FromArray(_device, [batch, keys], mask));
+        int n = batch * heads * queries * keys;
+        return Op([R(n, 3), R(n), maskPair], [1],
+            (b, t) => b.SoftmaxForward(t[0], masked ? t[2] : null, t[1], batch, heads, queries, keys, 0.41));
+    }
+
+    private double L2NormalizeBackward()
+    {
+        var x = R(7 * 130);
+        var y = Tensor.Zeros(_reference, [7 * 130], _dtype);
+        var norms = Tensor.Zeros(_reference, [7], _dtype);
+        _reference.L2NormalizeForward(x.Reference, y, norms, 7, 130);
+        return Op([Both(Download(y)), R(7 * 130), Both(Download(norms)), R(7 * 130)], [3],
+            (b, t) => b.L2NormalizeBackward(t[0], t[1], t[2], t[3], 7, 130));
+    }
+
+    private double AdamW()
+    {
+        var p = R(769);
+        var m = R(769, 0.1);
+        var v = R(769, 0.01, 0.01);
+        double worst = 0;
+        for (int step = 1; step <= 2; step++)
+        {
+            var g = R(769);
+            var hyper = new AdamWStep(1e-3, 0.9, 0.999, 1e-8, 0.1, 1 - Math.Pow(0.9, step), 1 - Math.Pow(0.999, step));
+            worst = Math.Max(worst, Op([p, g, m, v], [0, 2, 3], (b, t) => b.AdamW(t[0], t[1], t[2], t[3], hyper)));
+        }
+        return worst;
+    }
+}

@@ -1,0 +1,303 @@
+using MedClip.Tensors;
+
+namespace MedClip.Backends.Cuda;
+
+/// <summary>The kernel-backed ops: each picks the F32 or F64 variant of its kernel and a launch shape (grid-stride for flat
+/// ops, one warp per row for row ops, 32-column blocks for column reductions).</summary>
+public sealed partial class CudaBackend
+{
+    // ---- elementwise ---------------------------------------------------------------------------------------------------
+
+    public void CopyBlocks(Tensor source, long sourceOffset, long sourceStride, Tensor destination, long destinationOffset,
+        long destinationStride, int blockLength, int blocks, bool accumulate)
+    {
+        SameType(nameof(CopyBlocks), source, destination);
+        if (blocks <= 0 || blockLength <= 0) return;
+        long sourceEnd = sourceOffset + (blocks - 1) * sourceStride + blockLength;
+        long destinationEnd = destinationOffset + (blocks - 1) * destinationStride + blockLength;
+        if (sourceOffset < 0 || destinationOffset < 0 || sourceEnd > source.Length || destinationEnd > destination.Length)
+            throw new ArgumentException($"CopyBlocks: {blocks} runs of {blockLength} reach past {source.Describe()} or {destination.Describe()}.");
+        var grid = ((uint)Math.Min((blockLength + Threads - 1) / Threads, 64), (uint)Math.Min(blocks, 65535));
+        Launch("elementwise.cu", "copy_blocks_" + Suffix(source), grid, P(source), sourceOffset, sourceStride, P(destination),
+            destinationOffset, destinationStride, blockLength, blocks, accumulate);
+    }
+
+    public void AddScaled(Tensor a, double alpha, Tensor b, double beta, Tensor y)
+    {
+        SameLength(a, b);
+        SameLength(a, y);
+        SameType(nameof(AddScaled), a, b, y);
+        if (a.Length == 0) return;
+        if (Vectorizable(a, b, y))
+            Launch("elementwise.cu", "add_scaled_f32_vec4", Blocks(a.Length / 4), P(a), (float)alpha, P(b), (float)beta, P(y), a.Length / 4);
+        else
+            Launch("elementwise.cu", "add_scaled_" + Suffix(a), Blocks(a.Length), P(a), Scalar(a, alpha), P(b), Scalar(a, beta), P(y), a.Length);
+    }
+
+    public void Axpy(double alpha, Tensor x, Tensor y)
+    {
+        SameLength(x, y);
+        SameType(nameof(Axpy), x, y);
+        if (x.Length == 0) return;
+        if (Vectorizable(x, y))
+            Launch("elementwise.cu", "axpy_f32_vec4", Blocks(x.Length / 4), (float)alpha, P(x), P(y), x.Length / 4);
+        else
+            Launch("elementwise.cu", "axpy_" + Suffix(x), Blocks(x.Length), Scalar(x, alpha), P(x), P(y), x.Length);
+    }
+
+    public void Scale(Tensor x, double alpha)
+    {
+        if (x.Length == 0) return;
+        Launch("elementwise.cu", "scale_" + Suffix(x), Blocks(x.Length), P(x), Scalar(x, alpha), x.Length);
+    }
+
+    public void ScaleByTensor(Tensor x, Tensor factor)
+    {
+        SameType(nameof(ScaleByTensor), x, factor);
+        if (x.Length == 0) return;
+        Launch("elementwise.cu", "scale_by_tensor_" + Suffix(x), Blocks(x.Length), P(x), P(factor), x.Length);
+    }
+
+    // float4 paths: F32, a length that is a multiple of 4, 16-byte aligned addresses (arena blocks are 512-aligned; exact
+    // emulator blocks are aligned when their size is a multiple of 16).
+    private bool Vectorizable(params ReadOnlySpan<Tensor> tensors)
+    {
+        foreach (var t in tensors)
+        {
+            if (t.DType != DType.F32 || t.Length % 4 != 0 || DeviceStorage(t).Pointer % 16 != 0) return false;
+        }
+        return true;
+    }
+
+    // ---- bias ----------------------------------------------------------------------------------------------------------
+
+    public void AddBias(Tensor x, Tensor bias, int rows, int cols)
+    {
+        SameType(nameof(AddBias), x, bias);
+        if (rows == 0 || cols == 0) return;
+        var grid = ((uint)Math.Min((cols + Threads - 1) / Threads, 64), (uint)Math.Min(rows, 65535));
+        Launch("elementwise.cu", "add_bias_" + Suffix(x), grid, P(x), P(bias), rows, cols);
+    }
+
+    public void BiasBackward(Tensor dy, Tensor dBias, int rows, int cols)
+    {
+        SameType(nameof(BiasBackward), dy, dBias);
+        if (rows == 0 || cols == 0) return;
+        var (grid, rowsPerSlice) = ColumnSlices(rows, cols);
+        Launch("reduce.cu", "bias_backward_" + Suffix(dy), grid, (32, 8), P(dy), P(dBias), rows, cols, rowsPerSlice);
+    }
+
+    // Column reductions: 32 columns per block along x, slices of rows along y so that narrow, tall inputs still launch a few
+    // blocks per multiprocessor; up to 256 rows stay in one slice (deterministic).
+    private ((uint X, uint Y) Grid, int RowsPerSlice) ColumnSlices(int rows, int cols)
+    {
+        long columnBlocks = (cols + 31) / 32;
+        long wanted = Math.Max(1, 4L * _device.Multiprocessors / columnBlocks);
+        int rowsPerSlice = (int)Math.Max(256, (rows + wanted - 1) / wanted);
+        return (((uint)columnBlocks, (uint)((rows + rowsPerSlice - 1) / rowsPerSlice)), rowsPerSlice);
+    }
+
+    // ---- layer norm ----------------------------------------------------------------------------------------------------
+
+    public void LayerNormForward(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int rows, int cols, double eps)
+    {
+        SameType(nameof(LayerNormForward), x, gamma, beta, y, mean, rstd);
+        if (rows == 0) return;
+        string kernel = cols % 4 == 0 && Vectorizable(x, gamma, beta, y) ? "layernorm_forward_f32_vec4" : "layernorm_forward_" + Suffix(x);
+        Launch("layernorm.cu", kernel, WarpRows(rows), P(x), P(gamma), P(beta), P(y), P(mean), P(rstd), rows, cols, Scalar(x, eps));
+    }
+
+    public void LayerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma, Tensor dBeta,
+        int rows, int cols)
+    {
+        SameType(nameof(LayerNormBackward), x, dy, gamma, mean, rstd, dx, dGamma, dBeta);
+        if (rows == 0) return;
+        string t = Suffix(x);
+        string input = cols % 4 == 0 && Vectorizable(dy, x, gamma, dx) ? "layernorm_backward_input_f32_vec4" : "layernorm_backward_input_" + t;
+        Launch("layernorm.cu", input, WarpRows(rows), P(dy), P(x), P(gamma), P(mean), P(rstd), P(dx), rows, cols);
+        var (grid, rowsPerSlice) = ColumnSlices(rows, cols);
+        Launch("layernorm.cu", "layernorm_backward_params_" + t, grid, (32, 8), P(dy), P(x), P(mean), P(rstd), P(dGamma),
+            P(dBeta), rows, cols, rowsPerSlice);
+    }
+
+    // ---- activations ---------------------------------------------------------------------------------------------------
+
+    public void ActivationForward(Activation kind, Tensor x, Tensor y)
+    {
+        SameLength(x, y);
+        SameType(nameof(ActivationForward), x, y);
+        if (x.Length == 0) return;
+        if (Vectorizable(x, y))
+            Launch("activation.cu", "activation_forward_f32_vec4", Blocks(x.Length / 4), (int)kind, P(x), P(y), x.Length / 4);
+        else
+            Launch("activation.cu", "activation_forward_" + Suffix(x), Blocks(x.Length), (int)kind, P(x), P(y), x.Length);
+    }
+
+    public void ActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx)
+    {
+        SameLength(x, dy);
+        SameLength(x, dx);
+        SameType(nameof(ActivationBackward), x, dy, dx);
+        if (x.Length == 0) return;
+        if (Vectorizable(x, dy, dx))
+            Launch("activation.cu", "activation_backward_f32_vec4", Blocks(x.Length / 4), (int)kind, P(x), P(dy), P(dx), x.Length / 4);
+        else
+            Launch("activation.cu", "activation_backward_" + Suffix(x), Blocks(x.Length), (int)kind, P(x), P(dy), P(dx), x.Length);
+    }
+
+    // ---- attention softmax ---------------------------------------------------------------------------------------------
+
+    public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale)
+    {
+        SameType(nameof(SoftmaxForward), x, y);
+        if (keyMask is not null && keyMask.DType != DType.I32)
+            throw new ArgumentException($"SoftmaxForward: the key mask {keyMask.Describe()} must be I32.");
+        int rows = batch * heads * queries;
+        if (rows == 0 || keys == 0) return;
+        Launch("softmax.cu", "softmax_forward_" + Suffix(x), WarpRows(rows), P(x), OptionalP(keyMask), P(y), rows, heads * queries, keys,
+            Scalar(x, scale));
+    }
+
+    public void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx, int rows, int keys, double scale)
+    {
+        SameType(nameof(SoftmaxBackward), y, dy, dx);
+        if (rows == 0 || keys == 0) return;
+        Launch("softmax.cu", "softmax_backward_" + Suffix(y), WarpRows(rows), P(y), P(dy), P(dx), rows, keys, Scalar(y, scale));
+    }
+
+    // ---- embeddings ----------------------------------------------------------------------------------------------------
+
+    public void EmbeddingForward(Tensor table, Tensor ids, Tensor y, int count, int vocab, int width)
+    {
+        SameType(nameof(EmbeddingForward), table, y);
+        if (count == 0 || width == 0) return;
+        Launch("embedding.cu", "embedding_forward_" + Suffix(table), RowGrid(count, width), P(table), P(ids), P(y), count, vocab, width, ErrorWord());
+    }
+
+    public void EmbeddingBackward(Tensor dy, Tensor ids, Tensor dTable, int count, int vocab, int width)
+    {
+        SameType(nameof(EmbeddingBackward), dy, dTable);
+        if (count == 0 || width == 0) return;
+        Launch("embedding.cu", "embedding_backward_" + Suffix(dy), RowGrid(count, width), P(dy), P(ids), P(dTable), count, vocab, width, ErrorWord());
+    }
+
+    // Rows along y, columns along x.
+    private static (uint X, uint Y) RowGrid(int rows, int cols) => ((uint)Math.Min((cols + Threads - 1) / Threads, 64), (uint)Math.Min(rows, 65535));
+
+    // ---- permutes ------------------------------------------------------------------------------------------------------
+
+    public void Permute(Tensor x, Tensor y, ReadOnlySpan<int> sourceDims, ReadOnlySpan<int> perm, bool accumulate)
+    {
+        SameLength(x, y);
+        SameType(nameof(Permute), x, y);
+        int rank = sourceDims.Length;
+        if (rank > 6 || perm.Length != rank)
+            throw new ArgumentException($"Permute: rank {rank} with {perm.Length} axes; the CUDA kernel handles rank up to 6.");
+        if (x.Length == 0) return;
+        var sourceStrides = new long[rank];
+        long stride = 1;
+        for (int a = rank - 1; a >= 0; a--)
+        {
+            sourceStrides[a] = stride;
+            stride *= sourceDims[a];
+        }
+        // Output axis i (padded to 6 with leading size-1 axes) and the source stride of the axis that lands there.
+        Span<int> d = [1, 1, 1, 1, 1, 1];
+        Span<long> s = [0, 0, 0, 0, 0, 0];
+        for (int i = 0; i < rank; i++)
+        {
+            d[6 - rank + i] = sourceDims[perm[i]];
+            s[6 - rank + i] = sourceStrides[perm[i]];
+        }
+        string variant = x.DType switch
+        {
+            DType.I32 => "i32",
+            _ => Suffix(x),
+        };
+        Launch("permute.cu", "permute_" + variant, Blocks(x.Length), P(x), P(y), x.Length, d[0], d[1], d[2], d[3], d[4], d[5],
+            s[0], s[1], s[2], s[3], s[4], s[5], accumulate);
+    }
+
+    // ---- L2 normalisation ----------------------------------------------------------------------------------------------
+
+    public void L2NormalizeForward(Tensor x, Tensor y, Tensor norms, int rows, int cols)
+    {
+        SameType(nameof(L2NormalizeForward), x, y, norms);
+        if (rows == 0) return;
+        Launch("l2norm.cu", "l2norm_forward_" + Suffix(x), WarpRows(rows), P(x), P(y), P(norms), rows, cols);
+    }
+
+    public void L2NormalizeBackward(Tensor y, Tensor dy, Tensor norms, Tensor dx, int rows, int cols)
+    {
+        SameType(nameof(L2NormalizeBackward), y, dy, norms, dx);
+        if (rows == 0) return;
+        Launch("l2norm.cu", "l2norm_backward_" + Suffix(y), WarpRows(rows), P(y), P(dy), P(norms), P(dx), rows, cols);
+    }
+
+    // ---- losses --------------------------------------------------------------------------------------------------------
+
+    public void CrossEntropyForward(Tensor logits, Tensor targets, Tensor loss, int rows, int cols, bool alongColumns, double weight)
+    {
+        SameType(nameof(CrossEntropyForward), logits, loss);
+        int count = alongColumns ? cols : rows;
+        if (count == 0) return;
+        Launch("crossentropy.cu", "crossentropy_forward_" + Suffix(logits), WarpRows(count), P(logits), P(targets), P(loss), rows, cols,
+            alongColumns, Scalar(logits, weight), ErrorWord());
+    }
+
+    public void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor dLoss, Tensor dLogits, int rows, int cols, bool alongColumns,
+        double weight)
+    {
+        SameType(nameof(CrossEntropyBackward), logits, dLoss, dLogits);
+        int count = alongColumns ? cols : rows;
+        if (count == 0) return;
+        Launch("crossentropy.cu", "crossentropy_backward_" + Suffix(logits), WarpRows(count), P(logits), P(targets), P(dLoss), P(dLogits),
+            rows, cols, alongColumns, Scalar(logits, weight), ErrorWord());
+    }
+
+    public void ExpScaleForward(Tensor x, Tensor logScale, Tensor y, double maxLogScale)
+    {
+        SameLength(x, y);
+        SameType(nameof(ExpScaleForward), x, logScale, y);
+        if (x.Length == 0) return;
+        Launch("crossentropy.cu", "exp_scale_forward_" + Suffix(x), Blocks(x.Length), P(x), P(logScale), P(y), x.Length, Scalar(x, maxLogScale));
+    }
+
+    public void ExpScaleBackward(Tensor x, Tensor logScale, Tensor dy, Tensor dx, Tensor? dLogScale, double maxLogScale)
+    {
+        SameLength(x, dy);
+        SameLength(x, dx);
+        SameType(nameof(ExpScaleBackward), x, logScale, dy, dx, dLogScale);
+        if (x.Length == 0) return;
+        Launch("crossentropy.cu", "exp_scale_backward_" + Suffix(x), Blocks(x.Length), P(x), P(logScale), P(dy), P(dx), OptionalP(dLogScale),
+            x.Length, Scalar(x, maxLogScale));
+    }
+
+    // ---- optimizer -----------------------------------------------------------------------------------------------------
+
+    public void SumOfSquares(Tensor x, Tensor sumSquares)
+    {
+        SameType(nameof(SumOfSquares), x, sumSquares);
+        if (x.Length == 0) return;
+        Launch("reduce.cu", "sum_of_squares_" + Suffix(x), Blocks(x.Length), P(x), x.Length, P(sumSquares));
+    }
+
+    public void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step)
+    {
+        SameLength(parameter, gradient);
+        SameType(nameof(AdamW), parameter, gradient, m, v);
+        if (parameter.Length == 0) return;
+        var k = Blocks(parameter.Length);
+        if (parameter.DType == DType.F64)
+        {
+            Launch("adamw.cu", "adamw_f64", k, P(parameter), P(gradient), P(m), P(v), parameter.Length, step.LearningRate, step.Beta1,
+                step.Beta2, step.Eps, 1 - step.LearningRate * step.WeightDecay, step.BiasCorrection1, Math.Sqrt(step.BiasCorrection2));
+            return;
+        }
+        // The derived constants in float, exactly as the CPU backend forms them.
+        float lr = (float)step.LearningRate;
+        float decay = 1f - lr * (float)step.WeightDecay;
+        Launch("adamw.cu", "adamw_" + Suffix(parameter), k, P(parameter), P(gradient), P(m), P(v), parameter.Length, lr, (float)step.Beta1,
+            (float)step.Beta2, (float)step.Eps, decay, (float)step.BiasCorrection1, MathF.Sqrt((float)step.BiasCorrection2));
+    }
+}

@@ -1,0 +1,258 @@
+using System.Runtime.CompilerServices;
+using MedClip.Backends.Cuda.Native;
+using MedClip.Tensors;
+using static MedClip.Backends.Cuda.Native.CudaDriver;
+
+namespace MedClip.Backends.Cuda;
+
+/// <summary>Construction options of a <see cref="CudaBackend"/>.</summary>
+/// <param name="Device">GPU ordinal.</param>
+/// <param name="AllowTf32">F32 GEMMs on TF32 tensor cores (faster, about 1e-3 relative error) instead of pedantic FP32.</param>
+/// <param name="CacheDirectory">Kernel CUBIN cache; null takes MEDCLIP_CACHE or the user's cache folder.</param>
+/// <param name="ExactAllocations">Arena blocks of exactly the requested size (null: on under the emulator, to expose overruns).</param>
+public sealed record CudaBackendOptions(int Device = 0, bool AllowTf32 = false, string? CacheDirectory = null, bool? ExactAllocations = null);
+
+/// <summary>
+/// The CUDA backend: every op of <see cref="IBackend"/> as a hand-written kernel (kernels/*.cu, compiled by NVRTC once
+/// per architecture and cached on disk) or a cuBLAS GEMM, all queued on one stream of the device's primary context.
+/// Device memory comes from a <see cref="DeviceArena"/>. Ops run asynchronously; copies to the host synchronise and
+/// then report errors that kernels flagged on the device (an embedding id or a target outside its range).
+/// F32 and F64 everywhere; BF16 for storage, casts and GEMM inputs (FP32 accumulation).
+/// </summary>
+public sealed partial class CudaBackend : IBackend, IDisposable
+{
+    private const int ErrorWordLength = 4;
+    private readonly CudaDevice _device;
+    private readonly DeviceArena _arena;
+    private readonly KernelModules _modules;
+    private readonly CudaStorage _errorWord;
+    private bool _errorWordArmed;
+    private bool _disposed;
+
+    public CudaBackend(CudaBackendOptions? options = null)
+    {
+        options ??= new CudaBackendOptions();
+        _device = CudaDevice.Open(options.Device);
+        _arena = new DeviceArena(_device, options.ExactAllocations ?? _device.IsEmulator);
+        var compiler = new KernelCompiler(_device.Architecture, _device.Name, options.CacheDirectory ?? KernelCompiler.DefaultCacheDirectory());
+        _modules = new KernelModules(_device, compiler);
+        _cublas = CreateCublas(options.AllowTf32);
+        _errorWord = (CudaStorage)Allocate(DType.I32, ErrorWordLength);
+    }
+
+    public string Name => "cuda";
+    public CudaDevice Device => _device;
+    public DeviceArena Arena => _arena;
+    public KernelCompiler Compiler => _modules.Compiler;
+
+    // ---- memory ------------------------------------------------------------------------------------------------------
+
+    public Storage Allocate(DType dtype, long length)
+    {
+        _device.MakeCurrent();
+        if (length == 0) return new CudaStorage(this, dtype, 0, 0, null, 0);
+        long bytes = length * dtype.SizeInBytes();
+        var (pointer, bucket) = _arena.Rent(bytes, () => $"a {dtype} tensor of {length:N0} elements");
+        Check(cuMemsetD8Async(pointer, 0, (nuint)bytes, _device.Stream), "cuMemsetD8Async");
+        return new CudaStorage(this, dtype, length, pointer, _arena, bucket);
+    }
+
+    public unsafe void CopyFromHost<T>(ReadOnlySpan<T> source, Storage destination) where T : unmanaged
+    {
+        var d = DeviceStorage(destination, typeof(T));
+        if (source.Length > d.Length)
+            throw new ArgumentException($"CopyFromHost: {source.Length} elements do not fit a {d.DType} storage of {d.Length}.");
+        if (source.IsEmpty) return;
+        _device.MakeCurrent();
+        fixed (T* p = source)
+        {
+            Check(cuMemcpyHtoDAsync_v2(d.Pointer, p, (nuint)(source.Length * sizeof(T)), _device.Stream), "cuMemcpyHtoDAsync_v2");
+            Check(cuStreamSynchronize(_device.Stream), "cuStreamSynchronize");
+        }
+    }
+
+    public unsafe void CopyToHost<T>(Storage source, Span<T> destination) where T : unmanaged
+    {
+        var s = DeviceStorage(source, typeof(T));
+        if (destination.Length > s.Length)
+            throw new ArgumentException($"CopyToHost: a {s.DType} storage of {s.Length} elements cannot fill {destination.Length}.");
+        _device.MakeCurrent();
+        if (!destination.IsEmpty)
+        {
+            fixed (T* p = destination)
+            {
+                Check(cuMemcpyDtoHAsync_v2(p, s.Pointer, (nuint)(destination.Length * sizeof(T)), _device.Stream), "cuMemcpyDtoHAsync_v2");
+                Check(cuStreamSynchronize(_device.Stream), "cuStreamSynchronize");
+            }
+        }
+        ThrowFlaggedErrors();
+    }
+
+    /// <summary>Waits for every queued op and reports errors flagged on the device.</summary>
+    public void Synchronize()
+    {
+        _device.Synchronize();
+        ThrowFlaggedErrors();
+    }
+
+    // ---- fill and cast -------------------------------------------------------------------------------------------------
+
+    public void Fill(Tensor x, double value)
+    {
+        var s = DeviceStorage(x);
+        if (x.Length == 0) return;
+        _device.MakeCurrent();
+        switch (x.DType)
+        {
+            case DType.F32:
+                Check(cuMemsetD32Async(s.Pointer, BitConverter.SingleToUInt32Bits((float)value), (nuint)x.Length, _device.Stream), "cuMemsetD32Async");
+                break;
+            case DType.I32:
+                Check(cuMemsetD32Async(s.Pointer, (uint)checked((int)value), (nuint)x.Length, _device.Stream), "cuMemsetD32Async");
+                break;
+            case DType.F64:
+                Launch("elementwise.cu", "fill_f64", Blocks(x.Length), P(x), x.Length, value);
+                break;
+            case DType.BF16:
+                Launch("elementwise.cu", "fill_bf16", Blocks(x.Length), P(x), x.Length, (uint)BFloat16.FromSingle((float)value));
+                break;
+        }
+    }
+
+    public void Cast(Tensor source, Tensor destination)
+    {
+        SameLength(source, destination);
+        if (source.Length == 0) return;
+        if (source.DType == destination.DType)
+        {
+            _device.MakeCurrent();
+            Check(cuMemcpyDtoDAsync_v2(DeviceStorage(destination).Pointer, DeviceStorage(source).Pointer,
+                (nuint)(source.Length * source.DType.SizeInBytes()), _device.Stream), "cuMemcpyDtoDAsync_v2");
+            return;
+        }
+        string kernel = $"cast_{CastName(source)}_to_{CastName(destination)}";
+        Launch("elementwise.cu", kernel, Blocks(source.Length), P(source), P(destination), source.Length);
+    }
+
+    private static string CastName(Tensor t) => t.DType switch
+    {
+        DType.F32 => "f32",
+        DType.F64 => "f64",
+        DType.BF16 => "bf16",
+        _ => throw new NotSupportedException($"Cast: {t.Describe()} is not a floating-point tensor."),
+    };
+
+    // ---- launching -----------------------------------------------------------------------------------------------------
+
+    private const int Threads = 256;
+
+    /// <summary>A grid-stride grid for n elements: enough blocks to fill the device a few times over, at least one.</summary>
+    private (uint X, uint Y) Blocks(long n) => ((uint)Math.Clamp((n + Threads - 1) / Threads, 1, _device.Multiprocessors * 16L), 1);
+
+    /// <summary>One warp per row, 8 rows per block.</summary>
+    private static (uint X, uint Y) WarpRows(long rows) => ((uint)Math.Max(1, (rows + 7) / 8), 1);
+
+    private void Launch(string file, string kernel, (uint X, uint Y) grid, params ReadOnlySpan<KernelArg> args) =>
+        Launch(file, kernel, grid, (Threads, 1), args);
+
+    private unsafe void Launch(string file, string kernel, (uint X, uint Y) grid, (uint X, uint Y) block, params ReadOnlySpan<KernelArg> args)
+    {
+        _device.MakeCurrent();
+        var function = _modules.Function(file, kernel);
+        fixed (KernelArg* first = args)
+        {
+            void** pointers = stackalloc void*[Math.Max(1, args.Length)];
+            for (int i = 0; i < args.Length; i++) pointers[i] = first + i;
+            Check(cuLaunchKernel(function, grid.X, grid.Y, 1, block.X, block.Y, 1, 0, _device.Stream, pointers, null), $"cuLaunchKernel({kernel})");
+        }
+    }
+
+    // ---- operands ------------------------------------------------------------------------------------------------------
+
+    private CudaStorage DeviceStorage(Storage storage, Type? hostType = null, [CallerMemberName] string op = "")
+    {
+        if (storage is not CudaStorage s || !ReferenceEquals(s.Backend, this))
+            throw new ArgumentException($"{op}: a {storage.DType} storage on {storage.Backend.Name} is not on this CUDA device; copy it first.");
+        if (hostType is not null && HostDTypeOf(hostType) != s.DType)
+            throw new ArgumentException($"{op}: the storage holds {s.DType}, not {hostType.Name}.");
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return s;
+    }
+
+    private static DType HostDTypeOf(Type t) =>
+        t == typeof(float) ? DType.F32 : t == typeof(double) ? DType.F64 : t == typeof(int) ? DType.I32 : t == typeof(ushort) ? DType.BF16
+        : throw new NotSupportedException($"No tensor dtype stores {t.Name}.");
+
+    private CudaStorage DeviceStorage(Tensor t, [CallerMemberName] string op = "") => DeviceStorage(t.Storage, null, op);
+
+    /// <summary>The device address of a tensor as a kernel argument.</summary>
+    private KernelArg P(Tensor t, [CallerMemberName] string op = "") => KernelArg.Pointer(DeviceStorage(t, op).Pointer);
+
+    /// <summary>A null pointer for an absent optional tensor.</summary>
+    private KernelArg OptionalP(Tensor? t, [CallerMemberName] string op = "") => t is null ? KernelArg.Pointer(0) : P(t, op);
+
+    /// <summary>"f32" or "f64": the kernel variant for a floating-point tensor's dtype.</summary>
+    private static string Suffix(Tensor t, [CallerMemberName] string op = "") => t.DType switch
+    {
+        DType.F32 => "f32",
+        DType.F64 => "f64",
+        _ => throw new NotSupportedException($"{op}: {t.Describe()} is {t.DType}; the CUDA kernels compute in F32 or F64 (cast BF16 first)."),
+    };
+
+    /// <summary>A scalar in the precision of the kernel variant chosen for <paramref name="like"/>.</summary>
+    /// (Each branch converts on its own: in a plain conditional the float would be promoted back to double.)
+    private static KernelArg Scalar(Tensor like, double value) => like.DType == DType.F64 ? (KernelArg)value : (KernelArg)(float)value;
+
+    private static void SameLength(Tensor a, Tensor b, [CallerMemberName] string op = "")
+    {
+        if (a.Length != b.Length)
+            throw new ArgumentException($"{op}: {a.Describe()} and {b.Describe()} differ in size.");
+    }
+
+    private static void SameType(string op, Tensor first, params ReadOnlySpan<Tensor?> others)
+    {
+        foreach (var t in others)
+        {
+            if (t is not null && t.DType != first.DType)
+                throw new ArgumentException($"{op}: {t.Describe()} is not {first.DType} like {first.Describe()}.");
+        }
+    }
+
+    // ---- errors flagged by kernels -------------------------------------------------------------------------------------
+
+    private KernelArg ErrorWord()
+    {
+        _errorWordArmed = true;
+        return KernelArg.Pointer(_errorWord.Pointer);
+    }
+
+    private unsafe void ThrowFlaggedErrors()
+    {
+        if (!_errorWordArmed) return;
+        _errorWordArmed = false;
+        int* word = stackalloc int[ErrorWordLength];
+        Check(cuMemcpyDtoHAsync_v2(word, _errorWord.Pointer, ErrorWordLength * sizeof(int), _device.Stream), "cuMemcpyDtoHAsync_v2");
+        Check(cuStreamSynchronize(_device.Stream), "cuStreamSynchronize");
+        if (word[0] == 0) return;
+        Check(cuMemsetD32Async(_errorWord.Pointer, 0, ErrorWordLength, _device.Stream), "cuMemsetD32Async");
+        throw word[0] switch
+        {
+            1 => new ArgumentOutOfRangeException("ids", $"Embedding: id {word[2]} at position {word[1]} is outside the table of {word[3]} rows."),
+            _ => new ArgumentOutOfRangeException("targets", $"CrossEntropy: target {word[2]} at position {word[1]} is outside [0, {word[3]})."),
+        };
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _device.MakeCurrent();
+        _device.Synchronize();
+        Cublas.cublasDestroy_v2(_cublas);
+        _modules.Dispose();
+        _arena.Dispose();
+        _device.Dispose();
+        _disposed = true;
+    }
+
+    public override string ToString() => $"cuda: {_device}";
+}

@@ -1,0 +1,42 @@
+using MedClip.Backends;
+using MedClip.Backends.Cpu;
+using MedClip.Tensors;
+
+namespace MedClip.Tests.Backends.Cuda;
+
+/// <summary>The selftest's checks (the same code as `medclip-train selftest`) against the CPU backend, under the emulator.</summary>
+[Collection(EmulatorCollection.Name)]
+public class CudaBackendSelfTestTests(EmulatorFixture emulator)
+{
+    [EmulatorFact]
+    public void EveryOp_ForwardAndBackward_MatchesCpu_F32() =>
+        AssertAllPass(new BackendSelfTest(emulator.Backend, CpuBackend.Instance, DType.F32, seed: 3).OpChecks());
+
+    [EmulatorFact]
+    public void EveryOp_ForwardAndBackward_MatchesCpu_F64() =>
+        AssertAllPass(new BackendSelfTest(emulator.Backend, CpuBackend.Instance, DType.F64, seed: 4).OpChecks());
+
+    [EmulatorFact]
+    public void Bf16AndTf32Gemms_MatchCpuOnRoundedInputs()
+    {
+        var test = new BackendSelfTest(emulator.Backend, CpuBackend.Instance, DType.F32, seed: 5);
+        AssertAllPass(test.Bf16Checks().Concat(test.Tf32Checks()), expected: 3);
+        Assert.False(emulator.Backend.AllowTf32);
+    }
+
+    [EmulatorFact]
+    public void TwoTrainingSteps_MatchCpu_LossesGradientsAndParameters()
+    {
+        var (config, context) = BackendSelfTest.MicroModel();
+        AssertAllPass(new BackendSelfTest(emulator.Backend, CpuBackend.Instance).TrainingChecks(config, batch: 3, context));
+    }
+
+    private static void AssertAllPass(IEnumerable<SelfTestCheck> checks, int? expected = null)
+    {
+        var all = checks.ToList();
+        Assert.NotEmpty(all);
+        if (expected is not null) Assert.Equal(expected, all.Count);
+        var failed = all.Where(c => !c.Passed).Select(c => c.ToString()).ToList();
+        Assert.True(failed.Count == 0, string.Join("\n", failed));
+    }
+}

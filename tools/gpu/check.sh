@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# tools/gpu/check.sh: the one-call device check of ARCHITECTURE.md ("GPU time is scarce").
+#
+# Build on the development machine (the GPU image most likely has no dotnet), from the repository root:
+#   dotnet publish src/MedClip.Cli -c Release -r linux-x64 --self-contained -p:PublishTrimmed=true \
+#       -p:InvariantGlobalization=true -o publish
+# then carry `publish` along to the device and run `tools/gpu/check.sh` there. MEDCLIP_BIN overrides where the build is;
+# without one, `dotnet run` is used when dotnet is on PATH.
+#
+# Steps, each under its own time limit so a hang cannot eat the device time: nvidia-smi, `selftest --device cuda`,
+# `bench --device cuda` for tiny (then small and base while CHECK_BUDGET_S lasts), the PyTorch reference step
+# (tools/reference/torch_tiny_step.py) when python3 has torch. Everything lands in $OUT (default ./gpu-check): the logs and one report, gpu-check.json.
+# MEDCLIP_CUDA=emulator runs the same script against the emulator (no nvidia-smi, no PyTorch step needed).
+set -uo pipefail
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+out="${OUT:-$root/gpu-check}"
+budget="${CHECK_BUDGET_S:-480}"
+mkdir -p "$out"
+start=$(date +%s)
+export MEDCLIP_CACHE="${MEDCLIP_CACHE:-/tmp/medclip-kernels}" DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+bin="${MEDCLIP_BIN:-$root/publish/medclip-train}"
+if [[ -x "$bin" ]]; then
+    cli=("$bin")
+elif command -v dotnet >/dev/null; then
+    dotnet build "$root/src/MedClip.Cli" -c Release >"$out/build.log" 2>&1 || { echo "check.sh: the build failed, see $out/build.log" >&2; exit 1; }
+    cli=(dotnet "$root/src/MedClip.Cli/bin/Release/net10.0/medclip-train.dll")
+else
+    echo "check.sh: no build at $bin and no dotnet on PATH: publish one (see the top of this script) and carry it along." >&2
+    exit 1
+fi
+
+left() { echo $(( budget - ($(date +%s) - start) )); }
+
+# run NAME LIMIT_S ARGS...: runs the CLI with a time limit, log in $out/NAME.log, exit status in $out/NAME.rc.
+run() {
+    local name=$1 limit=$2
+    shift 2
+    if (( $(left) < limit / 2 )); then echo "skipped: out of time" >"$out/$name.log"; echo 125 >"$out/$name.rc"; return; fi
+    (( limit > $(left) )) && limit=$(left)
+    echo "== $name (limit ${limit}s): ${cli[*]} $*"
+    timeout "$limit" "${cli[@]}" "$@" >"$out/$name.log" 2>&1
+    echo $? >"$out/$name.rc"
+    tail -n 3 "$out/$name.log"
+}
+
+if command -v nvidia-smi >/dev/null; then
+    nvidia-smi >"$out/nvidia-smi.log" 2>&1
+    nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader >"$out/gpu.csv" 2>/dev/null
+    cat "$out/gpu.csv"
+fi
+
+run selftest "${SELFTEST_LIMIT_S:-240}" selftest --device cuda ${SELFTEST_ARGS:-}
+run bench-tiny 90 bench --device cuda --model tiny --steps 10 --json
+run bench-small 120 bench --device cuda --model small --steps 5 --json
+run bench-base 150 bench --device cuda --model base --steps 5 --json
+# The PyTorch reference of `bench` (tools/reference/torch_tiny_step.py), on the GPU when the script takes --device.
+torch_step="$root/tools/reference/torch_tiny_step.py"
+if [[ -f "$torch_step" ]] && python3 -c "import torch" 2>/dev/null && (( $(left) > 20 )); then
+    torch_args=(--model tiny)
+    grep -q -- '"--device"' "$torch_step" && torch_args+=(--device cuda)
+    echo "== torch reference: python3 $torch_step ${torch_args[*]}"
+    timeout "$(left)" python3 "$torch_step" "${torch_args[@]}" >"$out/torch.log" 2>&1
+    echo $? >"$out/torch.rc"
+fi
+
+commit="${MEDCLIP_COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)}"
+python3 - "$out" "$commit" "$(( $(date +%s) - start ))" <<'PY'
+import json, os, sys, datetime
+out, commit, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def text(name):
+    path = os.path.join(out, name)
+    return open(path, errors="replace").read() if os.path.exists(path) else None
+def step(name):
+    log, rc = text(name + ".log"), text(name + ".rc")
+    if log is None: return None
+    result = {"rc": int(rc) if rc else None, "log_tail": log.strip().splitlines()[-40:]}
+    lines = [l for l in log.splitlines() if l.startswith("{")]
+    if lines:
+        try: result["result"] = json.loads(lines[-1])
+        except ValueError: pass
+    return result
+gpu = (text("gpu.csv") or "").strip()
+selftest = step("selftest")
+if selftest:
+    log = text("selftest.log")
+    selftest["passed"] = sum(l.startswith("ok ") for l in log.splitlines())
+    selftest["failed"] = [l for l in log.splitlines() if l.startswith("FAIL")]
+report = {
+    "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    "commit": commit,
+    "gpu": gpu or os.environ.get("MEDCLIP_CUDA", "unknown"),
+    "seconds": seconds,
+    "selftest": selftest,
+    "bench": {m: step("bench-" + m) for m in ("tiny", "small", "base")},
+    "torch": step("torch"),
+}
+with open(os.path.join(out, "gpu-check.json"), "w") as f:
+    json.dump(report, f, indent=2)
+print("report:", os.path.join(out, "gpu-check.json"))
+PY
+selftest_rc=$(cat "$out/selftest.rc" 2>/dev/null || echo 1)
+exit "$selftest_rc"
