@@ -25,7 +25,7 @@ internal static class BenchCommand
         command.SetAction(parsed =>
         {
             var backend = DeviceSelection.Resolve(parsed.GetValue(device)!, parsed.GetValue(precision)!);
-            var preset = ModelPresets.Get(parsed.GetValue(model)!);
+            var preset = ModelPresets.Resolve(parsed.GetValue(model)!);
             var result = StepBenchmark.Run(backend, preset, parsed.GetValue(batchSize) ?? StepBenchmark.DefaultBatchSize(preset.Name),
                 parsed.GetValue(steps) ?? StepBenchmark.DefaultSteps);
             Console.WriteLine(parsed.GetValue(json) ? result.ToJson() : Summary(result));

@@ -10,7 +10,8 @@ internal static class CommonOptions
 
     public static Option<string> Precision() => Choice("--precision", "Arithmetic: fp32, or bf16 mixed precision (CUDA).", "fp32", ["fp32", "bf16"]);
 
-    public static Option<string> ModelPreset() => Choice("--model", "Model preset: tiny, small or base.", "tiny", ModelPresets.Names);
+    public static Option<string> ModelPreset() => Choice("--model", "Model preset: tiny, small or base (train also takes a dual-encoder config.json).", "tiny",
+        ModelPresets.Names, allowJsonFile: true);
 
     public static Option<bool> Json() => new("--json") { Description = "Print one JSON line instead of a summary." };
 
@@ -27,13 +28,13 @@ internal static class CommonOptions
         },
     };
 
-    private static Option<string> Choice(string name, string description, string defaultValue, string[] choices)
+    private static Option<string> Choice(string name, string description, string defaultValue, string[] choices, bool allowJsonFile = false)
     {
         var option = new Option<string>(name) { Description = description, DefaultValueFactory = _ => defaultValue };
         option.Validators.Add(result =>
         {
             string? value = result.GetValueOrDefault<string>();
-            if (value is not null && !choices.Contains(value))
+            if (value is not null && !choices.Contains(value) && !(allowJsonFile && value.EndsWith(".json", StringComparison.OrdinalIgnoreCase)))
                 result.AddError($"{name} '{value}' is not one of {string.Join(", ", choices)}.");
         });
         return option;

@@ -17,7 +17,8 @@ public sealed class DualEncoder : Module
     public DualEncoder(Init init, DualEncoderConfig config)
     {
         Config = config;
-        Vision = Child("vision_model", new VisionTransformer(init, config.Vision));
+        var vision = Child("vision_model", IVisionTower.Create(init, config.Vision));
+        Vision = (IVisionTower)vision;
         Text = Child("text_model", new Bert(init, config.Text));
         VisualProjection = Child("visual_projection", new Linear(init, config.Vision.Transformer.Width, config.ProjectionDim, config.Vision.Transformer.InitializerRange, bias: false));
         TextProjection = Child("text_projection", new Linear(init, config.Text.Transformer.Width, config.ProjectionDim, config.Text.Transformer.InitializerRange, bias: false));
@@ -25,7 +26,7 @@ public sealed class DualEncoder : Module
     }
 
     public DualEncoderConfig Config { get; }
-    public VisionTransformer Vision { get; }
+    public IVisionTower Vision { get; }
     public Bert Text { get; }
     public Linear VisualProjection { get; }
     public Linear TextProjection { get; }

@@ -42,7 +42,7 @@ public static class DualEncoderConfigJson
 
     public static JsonObject VisionJson(VisionConfig v) => new()
     {
-        ["model_type"] = "vit",
+        ["model_type"] = v.ModelType == VisionModelType.ClipVision ? "clip_vision_model" : "vit",
         ["hidden_size"] = v.Transformer.Width,
         ["num_hidden_layers"] = v.Layers,
         ["num_attention_heads"] = v.Transformer.Heads,
@@ -77,19 +77,28 @@ public static class DualEncoderConfigJson
         ["attention_probs_dropout_prob"] = 0.0,
     };
 
-    /// <summary>A ViT config object (transformers' ViTConfig defaults for absent fields).</summary>
-    public static VisionConfig ReadVision(JsonObject o, string path) => new(
-        Get(o, "image_size", 224), Get(o, "patch_size", 16), Get(o, "num_channels", 3), Get(o, "num_hidden_layers", 12),
-        ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072));
+    /// <summary>A ViT or CLIP vision config object (transformers' ViTConfig / CLIPVisionConfig defaults for absent fields).</summary>
+    public static VisionConfig ReadVision(JsonObject o, string path)
+    {
+        string modelType = Get(o, "model_type", "vit");
+        return modelType switch
+        {
+            "vit" => new VisionConfig(Get(o, "image_size", 224), Get(o, "patch_size", 16), Get(o, "num_channels", 3), Get(o, "num_hidden_layers", 12),
+                ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072, act: "gelu", eps: 1e-12)),
+            "clip_vision_model" => new VisionConfig(Get(o, "image_size", 224), Get(o, "patch_size", 32), Get(o, "num_channels", 3), Get(o, "num_hidden_layers", 12),
+                ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072, act: "quick_gelu", eps: 1e-5), VisionModelType.ClipVision),
+            _ => throw new InvalidDataException($"'{path}': vision model_type '{modelType}' is not supported; use vit or clip_vision_model."),
+        };
+    }
 
     /// <summary>A BERT config object (transformers' BertConfig defaults for absent fields).</summary>
     public static TextConfig ReadText(JsonObject o, string path) => new(
         Get(o, "vocab_size", 30522), Get(o, "max_position_embeddings", 512), Get(o, "type_vocab_size", 2), Get(o, "num_hidden_layers", 12),
-        ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072));
+        ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072, act: "gelu", eps: 1e-12));
 
-    private static TransformerConfig ReadTransformer(JsonObject o, string path, int width, int heads, int intermediate)
+    private static TransformerConfig ReadTransformer(JsonObject o, string path, int width, int heads, int intermediate, string act, double eps)
     {
-        string act = Get(o, "hidden_act", "gelu");
+        act = Get(o, "hidden_act", act);
         Activation activation;
         try
         {
@@ -100,7 +109,7 @@ public static class DualEncoderConfigJson
             throw new InvalidDataException($"'{path}': {e.Message}");
         }
         return new TransformerConfig(Get(o, "hidden_size", width), Get(o, "num_attention_heads", heads), Get(o, "intermediate_size", intermediate),
-            activation, Get(o, "layer_norm_eps", 1e-12), Get(o, "initializer_range", 0.02));
+            activation, Get(o, "layer_norm_eps", eps), Get(o, "initializer_range", 0.02));
     }
 
     private static string ActivationName(Activation a) => a switch

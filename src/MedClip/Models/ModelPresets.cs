@@ -11,6 +11,14 @@ public static class ModelPresets
 {
     public static readonly string[] Names = ["tiny", "small", "base"];
 
+    /// <summary>A preset name, or the path of a dual-encoder config.json (its context_length, or 128, is used).</summary>
+    public static ModelPreset Resolve(string presetOrConfig, int? vocabSize = null)
+    {
+        if (!presetOrConfig.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return Get(presetOrConfig, vocabSize);
+        var (config, context) = DualEncoderConfigJson.Read(presetOrConfig);
+        return new ModelPreset(Path.GetFileName(presetOrConfig), config, context);
+    }
+
     /// <param name="vocabSize">Size of the vocab.txt in use; null takes the benchmark default (2,000 for tiny, SciBERT's 31,090 otherwise).</param>
     public static ModelPreset Get(string name, int? vocabSize = null) => name switch
     {

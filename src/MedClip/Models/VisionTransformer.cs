@@ -5,8 +5,16 @@ using MedClip.Tensors;
 
 namespace MedClip.Models;
 
-/// <summary>Sizes of an HF ViTModel (config.json of model_type "vit").</summary>
-public sealed record VisionConfig(int ImageSize, int PatchSize, int Channels, int Layers, TransformerConfig Transformer)
+/// <summary>Which HF vision model a config describes (config.json model_type "vit" or "clip_vision_model").</summary>
+public enum VisionModelType
+{
+    Vit,
+    ClipVision,
+}
+
+/// <summary>Sizes of an HF ViTModel or CLIPVisionModel.</summary>
+public sealed record VisionConfig(int ImageSize, int PatchSize, int Channels, int Layers, TransformerConfig Transformer,
+    VisionModelType ModelType = VisionModelType.Vit)
 {
     public int Patches => ImageSize / PatchSize * (ImageSize / PatchSize);
 
@@ -22,7 +30,7 @@ public sealed record VisionConfig(int ImageSize, int PatchSize, int Channels, in
 /// HF ViTModel: patch embedding (a stride-P convolution, done as patchify + GEMM), CLS token, absolute position
 /// embeddings, pre-LN layers, final layernorm, pooler = tanh(dense(CLS)).
 /// </summary>
-public sealed class VisionTransformer : Module
+public sealed class VisionTransformer : Module, IVisionTower
 {
     private readonly VisionConfig _config;
 

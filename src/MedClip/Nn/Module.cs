@@ -25,6 +25,28 @@ public abstract class Module
         return module;
     }
 
+    /// <summary>
+    /// Registers <paramref name="module"/> under a dotted path such as "attention.output.dense", creating (or reusing)
+    /// the empty groups on the way, so a layer can mirror whichever HF module tree it loads from.
+    /// </summary>
+    protected T ChildAt<T>(string path, T module) where T : Module
+    {
+        var parts = path.Split('.');
+        Module parent = this;
+        foreach (var part in parts[..^1])
+        {
+            var existing = parent._children.FirstOrDefault(c => c.Name == part).Module;
+            if (existing is null)
+            {
+                existing = new ModuleGroup();
+                parent._children.Add((part, existing));
+            }
+            parent = existing;
+        }
+        parent._children.Add((parts[^1], module));
+        return module;
+    }
+
     /// <summary>Every parameter with its full dotted name, in registration order.</summary>
     public IEnumerable<(string Name, Tensor Tensor)> NamedParameters(string prefix = "")
     {

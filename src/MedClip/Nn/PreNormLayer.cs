@@ -3,26 +3,36 @@ using MedClip.Tensors;
 
 namespace MedClip.Nn;
 
+/// <summary>Where a pre-LN layer's parts live in an HF module tree (ViTLayer or CLIPEncoderLayer).</summary>
+public sealed record PreNormLayerNames(string LayerNormBefore, string Attention, (string Query, string Key, string Value) Projections,
+    string AttentionOutput, string LayerNormAfter, string Intermediate, string Output)
+{
+    public static readonly PreNormLayerNames Vit = new("layernorm_before", "attention.attention", ("query", "key", "value"),
+        "attention.output.dense", "layernorm_after", "intermediate.dense", "output.dense");
+
+    public static readonly PreNormLayerNames Clip = new("layer_norm1", "self_attn", ("q_proj", "k_proj", "v_proj"),
+        "self_attn.out_proj", "layer_norm2", "mlp.fc1", "mlp.fc2");
+}
+
 /// <summary>
-/// HF ViTLayer (pre-LN): h = x + Wo Attn(LN_before(x)); y = h + W2 act(W1 LN_after(h)).
-/// Parameter names: layernorm_before, attention.attention.{query,key,value}, attention.output.dense, layernorm_after,
-/// intermediate.dense, output.dense.
+/// A pre-LN transformer layer, HF ViTLayer or CLIPEncoderLayer (same computation, different names):
+/// h = x + Wo Attn(LN_before(x)); y = h + W2 act(W1 LN_after(h)).
 /// </summary>
 public sealed class PreNormLayer : Module
 {
     private readonly Backends.Activation _activation;
 
-    public PreNormLayer(Init init, TransformerConfig config)
+    public PreNormLayer(Init init, TransformerConfig config, PreNormLayerNames? names = null)
     {
+        names ??= PreNormLayerNames.Vit;
         _activation = config.Activation;
         double std = config.InitializerRange;
-        LayerNormBefore = Child("layernorm_before", new LayerNorm(init, config.Width, config.LayerNormEps));
-        var attention = Child("attention", new ModuleGroup());
-        Attention = attention.Add("attention", new SelfAttention(init, config));
-        AttentionOutput = attention.Add("output", new ModuleGroup()).Add("dense", new Linear(init, config.Width, config.Width, std));
-        LayerNormAfter = Child("layernorm_after", new LayerNorm(init, config.Width, config.LayerNormEps));
-        Intermediate = Child("intermediate", new ModuleGroup()).Add("dense", new Linear(init, config.Width, config.IntermediateSize, std));
-        Output = Child("output", new ModuleGroup()).Add("dense", new Linear(init, config.IntermediateSize, config.Width, std));
+        LayerNormBefore = ChildAt(names.LayerNormBefore, new LayerNorm(init, config.Width, config.LayerNormEps));
+        Attention = ChildAt(names.Attention, new SelfAttention(init, config, names.Projections));
+        AttentionOutput = ChildAt(names.AttentionOutput, new Linear(init, config.Width, config.Width, std));
+        LayerNormAfter = ChildAt(names.LayerNormAfter, new LayerNorm(init, config.Width, config.LayerNormEps));
+        Intermediate = ChildAt(names.Intermediate, new Linear(init, config.Width, config.IntermediateSize, std));
+        Output = ChildAt(names.Output, new Linear(init, config.IntermediateSize, config.Width, std));
     }
 
     public LayerNorm LayerNormBefore { get; }

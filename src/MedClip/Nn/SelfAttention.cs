@@ -8,12 +8,14 @@ public sealed class SelfAttention : Module
 {
     private readonly int _heads;
 
-    public SelfAttention(Init init, TransformerConfig config)
+    /// <param name="names">The projections' names: BERT/ViT's query, key, value or CLIP's q_proj, k_proj, v_proj.</param>
+    public SelfAttention(Init init, TransformerConfig config, (string Query, string Key, string Value)? names = null)
     {
         _heads = config.Heads;
-        Query = Child("query", new Linear(init, config.Width, config.Width, config.InitializerRange));
-        Key = Child("key", new Linear(init, config.Width, config.Width, config.InitializerRange));
-        Value = Child("value", new Linear(init, config.Width, config.Width, config.InitializerRange));
+        var (q, k, v) = names ?? ("query", "key", "value");
+        Query = Child(q, new Linear(init, config.Width, config.Width, config.InitializerRange));
+        Key = Child(k, new Linear(init, config.Width, config.Width, config.InitializerRange));
+        Value = Child(v, new Linear(init, config.Width, config.Width, config.InitializerRange));
     }
 
     public Linear Query { get; }

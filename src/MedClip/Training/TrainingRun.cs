@@ -23,7 +23,7 @@ public static class TrainingRun
     {
         string output = options.OutputDirectory;
         Directory.CreateDirectory(output);
-        var preset = ModelPresets.Get(options.Model);
+        var preset = ModelPresets.Resolve(options.Model);
         int imageSize = preset.Config.Vision.ImageSize;
 
         var data = DatasetSpec.Parse(options.Data).Load(output, imageSize, options.Seed, observer is null ? null : observer.OnMessage, options.SyntheticStudies);

@@ -51,14 +51,45 @@ public class ModelGradientTests
         Check(() => model.Loss(pixels, ids, mask), [tokenTypes], maxProbesPerInput: 16);
     }
 
+    [Fact]
+    public void DualEncoder_ClipVisionTower_HfNamesAndEveryParameter()
+    {
+        var vision = new VisionConfig(ImageSize: 8, PatchSize: 4, Channels: 3, Layers: 1, Layer(Activation.QuickGelu), VisionModelType.ClipVision);
+        var text = new TextConfig(VocabSize: 11, MaxPositions: 5, TypeVocabSize: 2, Layers: 1, Layer(Activation.GeluErf));
+        var model = new DualEncoder(new Init(CpuBackend.Instance, DType.F64, 8), new DualEncoderConfig(vision, text, ProjectionDim: 5, LogitScaleInit: 1.0));
+        var names = model.NamedParameters().Select(p => p.Name).ToHashSet();
+        foreach (var expected in new[]
+        {
+            "vision_model.vision_model.embeddings.class_embedding",
+            "vision_model.vision_model.embeddings.patch_embedding.weight",
+            "vision_model.vision_model.embeddings.position_embedding.weight",
+            "vision_model.vision_model.pre_layrnorm.weight",
+            "vision_model.vision_model.encoder.layers.0.self_attn.q_proj.weight",
+            "vision_model.vision_model.encoder.layers.0.self_attn.out_proj.bias",
+            "vision_model.vision_model.encoder.layers.0.layer_norm2.bias",
+            "vision_model.vision_model.encoder.layers.0.mlp.fc2.weight",
+            "vision_model.vision_model.post_layernorm.weight",
+        })
+        {
+            Assert.Contains(expected, names);
+        }
+        Assert.DoesNotContain(names, n => n.Contains("patch_embedding.bias"));
+        var pixels = Random(new Random(9), [3, 3, 8, 8], requiresGrad: false);
+        var ids = Ints([3, 4], 2, 7, 3, 0, 2, 5, 1, 3, 2, 9, 0, 0);
+        var mask = Ints([3, 4], 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 0, 0);
+        var tokenTypes = model.NamedParameters().Single(p => p.Name.EndsWith("token_type_embeddings.weight")).Tensor;
+        CheckExceptKeyBias(() => model.Loss(pixels, ids, mask), null, model.NamedParameters().Where(p => p.Tensor != tokenTypes), maxProbes: 5);
+    }
+
     // softmax(q.(k + b)) = softmax(q.k) per query, so the key projection's bias has an exactly zero gradient and its
     // finite differences are pure rounding noise: assert the zero instead of a relative error.
     private static void CheckExceptKeyBias(Func<Tensor> f, Tensor? input, IEnumerable<(string Name, Tensor Tensor)> parameters, int maxProbes = 12)
     {
         var all = parameters.ToArray();
-        var keyBiases = all.Where(p => p.Name.EndsWith("key.bias")).Select(p => p.Tensor).ToArray();
+        static bool IsKeyBias(string name) => name.EndsWith("key.bias") || name.EndsWith("k_proj.bias");
+        var keyBiases = all.Where(p => IsKeyBias(p.Name)).Select(p => p.Tensor).ToArray();
         Assert.NotEmpty(keyBiases);
-        var checkedInputs = all.Where(p => !p.Name.EndsWith("key.bias")).Select(p => p.Tensor);
+        var checkedInputs = all.Where(p => !IsKeyBias(p.Name)).Select(p => p.Tensor);
         Check(f, input is null ? checkedInputs.ToArray() : [input, .. checkedInputs], maxProbesPerInput: maxProbes);
         Assert.All(keyBiases, b => Assert.All(b.Grad!.ToArray<double>(), g => Assert.True(Math.Abs(g) < 1e-12, $"key bias gradient {g}")));
     }

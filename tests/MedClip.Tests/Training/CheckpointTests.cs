@@ -38,6 +38,18 @@ public sealed class CheckpointTests : IDisposable
     }
 
     [Fact]
+    public void ConfigJson_ClipVisionTower_RoundTrips()
+    {
+        var preset = ModelPresets.Get("tiny");
+        var config = preset.Config with { Vision = preset.Config.Vision with { ModelType = VisionModelType.ClipVision } };
+        string path = Path.Combine(_dir, "clip.json");
+        DualEncoderConfigJson.Write(path, config, contextLength: 64);
+        Assert.Equal(config, DualEncoderConfigJson.Read(path).Config);
+        Assert.Contains("\"clip_vision_model\"", File.ReadAllText(path));
+        Assert.Equal(config, ModelPresets.Resolve(path).Config);
+    }
+
+    [Fact]
     public void ModuleWeights_SaveLoad_RestoresEveryParameterExactly()
     {
         var a = TinyModel(1);

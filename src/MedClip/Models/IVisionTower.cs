@@ -1,0 +1,19 @@
+using MedClip.Tensors;
+
+namespace MedClip.Models;
+
+/// <summary>An image encoder whose pooled output feeds the dual encoder's visual projection.</summary>
+public interface IVisionTower
+{
+    int Width { get; }
+
+    /// <summary>pixels [B, C, H, W] (normalised) -> pooled output [B, Width].</summary>
+    Tensor Forward(Tensor pixels);
+
+    /// <summary>Builds the tower the config names.</summary>
+    static Nn.Module Create(Nn.Init init, VisionConfig config) => config.ModelType switch
+    {
+        VisionModelType.ClipVision => new ClipVisionTransformer(init, config),
+        _ => new VisionTransformer(init, config),
+    };
+}
