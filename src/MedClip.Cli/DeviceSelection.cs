@@ -41,8 +41,9 @@ internal static class DeviceSelection
         {
             return new CudaBackend();
         }
-        catch (CudaUnavailableException)
+        catch (CudaUnavailableException e)
         {
+            Console.Error.WriteLine($"Using the CPU: {e.Message}");
             return null;
         }
     }
