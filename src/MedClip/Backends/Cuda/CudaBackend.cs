@@ -158,7 +158,9 @@ public sealed partial class CudaBackend : IBackend, IDisposable
     private unsafe void Launch(string file, string kernel, (uint X, uint Y) grid, (uint X, uint Y) block, params ReadOnlySpan<KernelArg> args)
     {
         _device.MakeCurrent();
-        var function = _modules.Function(file, kernel);
+        var (function, parameters) = _modules.Function(file, kernel);
+        if (parameters != args.Length)
+            throw new InvalidOperationException($"Kernel {kernel} in {file} takes {parameters} arguments but was launched with {args.Length}.");
         fixed (KernelArg* first = args)
         {
             void** pointers = stackalloc void*[Math.Max(1, args.Length)];
