@@ -8,10 +8,11 @@ namespace MedClip.Backends.Cpu;
 
 /// <summary>
 /// Row-major strided-batched GEMM for the CPU backend, generic over float and double.
-/// Goto/BLIS design: C is cut into tiles that the cores take in turn; for each slice of k a tile packs its rows of
-/// op(A) into MR-row panels and its columns of op(B) into NR-column panels (zero-padded, contiguous, in the order the
-/// micro-kernel reads them), then an MR x NR register-blocked FMA kernel sweeps them. Transposes only change the
-/// strides the packing reads with, so the kernel sees one layout. Small products skip all of this (direct loop).
+/// Goto/BLIS design: for each slice of k, op(B) is packed once into NR-column panels and op(A), block of rows by block
+/// of rows, into MR-row panels (zero-padded, contiguous, in the order the micro-kernel reads them); an MR x NR
+/// register-blocked FMA kernel then sweeps them. The cores share the packed B and take row blocks in turn (or whole
+/// matrices of a large batch). Transposes only change the strides the packing reads with, so the kernel sees one
+/// layout. Small products skip all of this (a direct loop).
 /// </summary>
 internal static class CpuGemm
 {
@@ -19,18 +20,21 @@ internal static class CpuGemm
     private const int MR = 6;
     // Depth of one packed slice: an MR x KC panel of A and a KC x NR panel of B (16 KiB each in float) sit in L1.
     private const int KC = 256;
-    // Largest tile: its MC x KC block of packed A stays in L2 while the B panels stream past it.
+    // Rows per block: an MC x KC block of packed A (120 KiB in float) stays in L2 while the B panels stream past it.
     private const int MCMax = 120;
-    private const int NCMax = 512;
+    // Columns per block: a KC x NC block of packed B (4 MiB in float) is packed once and shared from L3.
+    private const int NC = 4096;
     // Below this many multiply-adds per matrix, packing costs more than it saves.
     private const long DirectMaxWork = 1 << 15;
     // Below this many multiply-adds in total, handing work to other cores costs more than it saves.
     private const long ParallelMinWork = 1 << 18;
 
+    /// <summary>
     /// C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b] for b in [0, batch), all row-major.
     /// op(A) is [m, k]: A is stored [m, k] (lda >= k) or, when transA, [k, m] (lda >= m). op(B) is [k, n]: B stored [k, n] or, when transB, [n, k].
     /// Batch b's matrices start at aOffset + b*strideA etc. (a stride of 0 broadcasts one matrix over the batch).
     /// beta == 0 means C is overwritten (its old contents, even NaN, are ignored).
+    /// </summary>
     public static void Gemm<T>(bool transA, bool transB, int m, int n, int k, T alpha,
         T[] a, long aOffset, int lda, long strideA,
         T[] b, long bOffset, int ldb, long strideB,
@@ -109,6 +113,7 @@ internal static class CpuGemm
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void DirectRows<T>(in Operands<T> g, int bi, int rowStart, int rowEnd)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -136,81 +141,116 @@ internal static class CpuGemm
 
     private static void RunPacked<T>(Operands<T> g, int batch) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int nr = 2 * Vector256<T>.Count;
+        long work = (long)g.M * g.N * g.K;
         int threads = Environment.ProcessorCount;
-        long work = (long)batch * g.M * g.N * g.K;
-
-        // Cut until every core gets several tiles, so that taking them in turn evens out the load,
-        // but not below 4 micro-tiles a side, where packing would start to show.
-        int tilesM = CeilDiv(g.M, MCMax), tilesN = CeilDiv(g.N, NCMax);
-        while (work >= ParallelMinWork && (long)batch * tilesM * tilesN < 4 * threads)
+        if (threads == 1 || batch * work < ParallelMinWork)
         {
-            int rows = CeilDiv(g.M, tilesM), cols = CeilDiv(g.N, tilesN);
-            if (cols >= rows && cols > 4 * nr) tilesN++;
-            else if (rows > 4 * MR) tilesM++;
-            else if (cols > 4 * nr) tilesN++;
-            else break;
+            for (int bi = 0; bi < batch; bi++) GemmPacked(g, bi, parallel: false);
         }
-        int mc = CeilDiv(CeilDiv(g.M, tilesM), MR) * MR;
-        int nc = CeilDiv(CeilDiv(g.N, tilesN), nr) * nr;
-        tilesM = CeilDiv(g.M, mc);
-        tilesN = CeilDiv(g.N, nc);
-        int tiles = batch * tilesM * tilesN;
-
-        if (tiles == 1 || work < ParallelMinWork)
+        else if (batch >= 2 * threads || work < ParallelMinWork)
         {
-            for (int t = 0; t < tiles; t++) RunTile(g, t, tilesM, tilesN, mc, nc);
-            return;
+            // Many matrices: each core takes whole ones, with no hand-offs inside a product.
+            Parallel.For(0, batch, bi => GemmPacked(g, bi, parallel: false));
         }
-        Parallel.For(0, tiles, t => RunTile(g, t, tilesM, tilesN, mc, nc));
+        else
+        {
+            for (int bi = 0; bi < batch; bi++) GemmPacked(g, bi, parallel: true);
+        }
     }
 
-    private static unsafe void RunTile<T>(in Operands<T> g, int tile, int tilesM, int tilesN, int mc, int nc)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// One product. For each NC-wide block of columns and KC-deep slice of k, B is packed once into the calling
+    /// thread's buffer (shared by all cores, read-only once packed); then blocks of rows, each packing its own A,
+    /// sweep it. When parallel, both phases are split over the cores and there are enough row blocks for all of them.
+    /// </summary>
+    private static unsafe void GemmPacked<T>(Operands<T> g, int bi, bool parallel) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int nr = 2 * Vector256<T>.Count;
-        int bi = tile / (tilesM * tilesN);
-        int i0 = tile % (tilesM * tilesN) / tilesN * mc;
-        int j0 = tile % tilesN * nc;
-        int rows = Math.Min(mc, g.M - i0);
-        int cols = Math.Min(nc, g.N - j0);
-
-        T* packedA = PackBuffer<T>.Get(MCMax * KC + KC * NCMax + MR * nr);
-        T* packedB = packedA + MCMax * KC;
-        T* edge = packedB + KC * NCMax;
-        fixed (T* pa = g.A, pb = g.B, pc = g.C)
+        int units = parallel ? 2 * Environment.ProcessorCount : 1;
+        int rowBlocks = Math.Max(CeilDiv(g.M, MCMax), Math.Min(CeilDiv(g.M, MR), units));
+        int mc = CeilDiv(CeilDiv(g.M, rowBlocks), MR) * MR;
+        rowBlocks = CeilDiv(g.M, mc);
+        for (int j0 = 0; j0 < g.N; j0 += NC)
         {
-            T* a = pa + g.AOffset + bi * g.AStride + i0 * g.RowA;
-            T* b = pb + g.BOffset + bi * g.BStride + j0 * g.ColB;
-            T* c = pc + g.COffset + bi * g.CStride + i0 * g.Ldc + j0;
+            int cols = Math.Min(NC, g.N - j0);
+            int panels = CeilDiv(cols, nr);
+            // Too few rows to keep every core busy: split the panels too (each piece packs the same A).
+            int panelChunks = Math.Min(panels, CeilDiv(units, rowBlocks));
+            int packChunks = Math.Min(panels, units);
+            T* packedB = PackBuffer<T>.ForB(KC * panels * nr);
             for (int p0 = 0; p0 < g.K; p0 += KC)
             {
                 int kc = Math.Min(KC, g.K - p0);
-                // Later slices of k add onto what the first one wrote.
-                T beta = p0 == 0 ? g.Beta : T.One;
-                PackPanels(b + p0 * g.DepthB, g.ColB, g.DepthB, cols, kc, nr, packedB);
-                PackPanels(a + p0 * g.DepthA, g.RowA, g.DepthA, rows, kc, MR, packedA);
-                for (int jr = 0; jr < cols; jr += nr)
-                for (int ir = 0; ir < rows; ir += MR)
+                ForEach(parallel, packChunks, chunk =>
+                    PackB(g, bi, j0, cols, p0, kc, panels * chunk / packChunks, panels * (chunk + 1) / packChunks, packedB));
+                ForEach(parallel, rowBlocks * panelChunks, block =>
                 {
-                    T* ap = packedA + ir * kc;
-                    T* bp = packedB + jr * kc;
-                    T* cTile = c + ir * g.Ldc + jr;
-                    int tileRows = Math.Min(MR, rows - ir), tileCols = Math.Min(nr, cols - jr);
-                    if (tileRows == MR && tileCols == nr)
-                    {
-                        MicroKernel(kc, ap, bp, cTile, g.Ldc, g.Alpha, beta);
-                        continue;
-                    }
-                    // Ragged edge: full tile into scratch, then only the valid part into C.
-                    MicroKernel(kc, ap, bp, edge, nr, T.One, T.Zero);
-                    for (int r = 0; r < tileRows; r++)
-                    for (int j = 0; j < tileCols; j++)
-                    {
-                        T* cij = cTile + r * g.Ldc + j;
-                        T v = g.Alpha * edge[r * nr + j];
-                        *cij = beta == T.Zero ? v : v + beta * *cij;
-                    }
+                    int chunk = block % panelChunks, i0 = block / panelChunks * mc;
+                    MultiplyBlock(g, bi, i0, Math.Min(mc, g.M - i0), j0, cols, p0, kc,
+                        panels * chunk / panelChunks, panels * (chunk + 1) / panelChunks, packedB);
+                });
+            }
+        }
+    }
+
+    private static void ForEach(bool parallel, int count, Action<int> body)
+    {
+        if (parallel && count > 1) Parallel.For(0, count, body);
+        else for (int i = 0; i < count; i++) body(i);
+    }
+
+    /// <summary>Packs panels [panel0, panel1) of op(B)[p0 .. p0+kc, j0 .. j0+cols) into their slots of packedB.</summary>
+    private static unsafe void PackB<T>(in Operands<T> g, int bi, int j0, int cols, int p0, int kc, int panel0, int panel1, T* packedB)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int nr = 2 * Vector256<T>.Count;
+        int first = panel0 * nr, count = Math.Min(cols, panel1 * nr) - first;
+        fixed (T* pb = g.B)
+        {
+            T* b = pb + g.BOffset + bi * g.BStride + p0 * g.DepthB + (j0 + first) * g.ColB;
+            PackPanels(b, g.ColB, g.DepthB, count, kc, nr, packedB + first * kc);
+        }
+    }
+
+    /// <summary>
+    /// C[i0 .. i0+rows, panels panel0 .. panel1 of the column block at j0] (+)= alpha * A-slice @ packed B-slice:
+    /// packs the rows' slice of op(A), then runs the micro-kernel over every MR x NR tile, B panel by B panel, so each
+    /// B panel is read from L1 by all the row panels while the packed A block stays in L2.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void MultiplyBlock<T>(in Operands<T> g, int bi, int i0, int rows, int j0, int cols, int p0, int kc,
+        int panel0, int panel1, T* packedB) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int nr = 2 * Vector256<T>.Count;
+        T* packedA = PackBuffer<T>.ForA(MCMax * KC + MR * nr);
+        T* edge = packedA + MCMax * KC;
+        // Later slices of k add onto what the first one wrote.
+        T beta = p0 == 0 ? g.Beta : T.One;
+        fixed (T* pa = g.A, pc = g.C)
+        {
+            T* a = pa + g.AOffset + bi * g.AStride + i0 * g.RowA + p0 * g.DepthA;
+            PackPanels(a, g.RowA, g.DepthA, rows, kc, MR, packedA);
+            T* c = pc + g.COffset + bi * g.CStride + i0 * g.Ldc + j0;
+            for (int jr = panel0 * nr; jr < Math.Min(cols, panel1 * nr); jr += nr)
+            for (int ir = 0; ir < rows; ir += MR)
+            {
+                T* ap = packedA + ir * kc;
+                T* bp = packedB + jr * kc;
+                T* cTile = c + ir * g.Ldc + jr;
+                int tileRows = Math.Min(MR, rows - ir), tileCols = Math.Min(nr, cols - jr);
+                if (tileRows == MR && tileCols == nr)
+                {
+                    MicroKernel(kc, ap, bp, cTile, g.Ldc, g.Alpha, beta);
+                    continue;
+                }
+                // Ragged edge: full tile into scratch, then only the valid part into C.
+                MicroKernel(kc, ap, bp, edge, nr, T.One, T.Zero);
+                for (int r = 0; r < tileRows; r++)
+                for (int j = 0; j < tileCols; j++)
+                {
+                    T* cij = cTile + r * g.Ldc + j;
+                    T v = g.Alpha * edge[r * nr + j];
+                    *cij = beta == T.Zero ? v : v + beta * *cij;
                 }
             }
         }
@@ -220,6 +260,7 @@ internal static class CpuGemm
     /// Packs `count` rows (of A) or columns (of B), `kc` deep, into panels of `width`: panel q holds, for each depth p,
     /// the `width` values src[(q*width + r)*across + p*depth], with zeros past `count`.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void PackPanels<T>(T* src, long across, long depth, int count, int kc, int width, T* dst)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -228,11 +269,21 @@ internal static class CpuGemm
             int w = Math.Min(width, count - q0);
             T* s = src + q0 * across;
             if (w < width) new Span<T>(dst, kc * width).Clear();
-            if (across == 1)
+            if (across == 1 && w == 2 * Vector256<T>.Count)
             {
-                // The panel's values are contiguous at each depth (A transposed, or B as stored).
+                // A full B panel, contiguous at each depth (B as stored): two vector copies per depth.
+                int v = Vector256<T>.Count;
                 for (int p = 0; p < kc; p++)
-                    new ReadOnlySpan<T>(s + p * depth, w).CopyTo(new Span<T>(dst + p * width, w));
+                {
+                    Vector256.Load(s + p * depth).Store(dst + p * width);
+                    Vector256.Load(s + p * depth + v).Store(dst + p * width + v);
+                }
+            }
+            else if (across == 1)
+            {
+                // Contiguous at each depth but narrow (A transposed, or a ragged B panel).
+                for (int p = 0; p < kc; p++)
+                for (int r = 0; r < w; r++) dst[p * width + r] = s[p * depth + r];
             }
             else
             {
@@ -312,12 +363,20 @@ internal static class CpuGemm
 
     private static int CeilDiv(int x, int y) => (x + y - 1) / y;
 
-    /// <summary>One pinned, 64-byte-aligned scratch area per thread and element type, grown on demand, never freed.</summary>
+    /// <summary>
+    /// Pinned, 64-byte-aligned scratch per thread and element type, grown on demand, never freed. Two areas: packed A
+    /// (used within one block's work) and packed B (held by the thread that runs a product, read by all cores).
+    /// </summary>
     private static class PackBuffer<T> where T : unmanaged
     {
-        [ThreadStatic] private static T[]? storage;
+        [ThreadStatic] private static T[]? a;
+        [ThreadStatic] private static T[]? b;
 
-        public static unsafe T* Get(int elements)
+        public static unsafe T* ForA(int elements) => Get(ref a, elements);
+
+        public static unsafe T* ForB(int elements) => Get(ref b, elements);
+
+        private static unsafe T* Get(ref T[]? storage, int elements)
         {
             int pad = 64 / sizeof(T);
             if (storage is null || storage.Length < elements + pad)
