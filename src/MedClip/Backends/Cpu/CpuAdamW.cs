@@ -13,7 +13,24 @@ internal static class CpuAdamW<T> where T : unmanaged, IFloatingPointIeee754<T>
         T bc1 = T.CreateChecked(step.BiasCorrection1), sqrtBc2 = T.Sqrt(T.CreateChecked(step.BiasCorrection2));
         CpuParallel.ForElements(length, (s, e) =>
         {
-            for (int i = s; i < e; i++)
+            // Vectors first, then the scalar remainder; both do the same operations in the same order, so every
+            // element gets the same bits either way.
+            int i = s;
+            if (Vector.IsHardwareAccelerated)
+            {
+                Vector<T> vb1 = new(b1), vc1 = new(T.One - b1), vb2 = new(b2), vc2 = new(T.One - b2);
+                Vector<T> vDecay = new(decay), vLr = new(lr), vBc1 = new(bc1), vSqrtBc2 = new(sqrtBc2), vEps = new(eps);
+                for (; i + Vector<T>.Count <= e; i += Vector<T>.Count)
+                {
+                    var gi = new Vector<T>(g, i);
+                    var mi = vb1 * new Vector<T>(m, i) + vc1 * gi;
+                    var vi = vb2 * new Vector<T>(v, i) + vc2 * gi * gi;
+                    mi.CopyTo(m, i);
+                    vi.CopyTo(v, i);
+                    (new Vector<T>(p, i) * vDecay - vLr * (mi / vBc1) / (Vector.SquareRoot(vi) / vSqrtBc2 + vEps)).CopyTo(p, i);
+                }
+            }
+            for (; i < e; i++)
             {
                 T gi = g[i];
                 m[i] = b1 * m[i] + (T.One - b1) * gi;

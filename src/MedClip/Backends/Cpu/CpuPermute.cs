@@ -30,17 +30,18 @@ internal static class CpuPermute<T> where T : unmanaged, System.Numerics.INumber
 
         CpuParallel.ForRows(outerCount, inner, (start, end) =>
         {
+            // Output coordinates of run `start` (all axes but the last), then stepped like an odometer, so the source
+            // offset is updated by additions rather than recomputed with a division per axis for every run.
             var index = new int[rank];
+            long rem = start, src = 0;
+            for (int a = rank - 2; a >= 0; a--)
+            {
+                index[a] = (int)(rem % outDims[a]);
+                rem /= outDims[a];
+                src += index[a] * strideOfOutAxis[a];
+            }
             for (int o = start; o < end; o++)
             {
-                // Decompose the outer index into output coordinates (all axes but the last).
-                long rem = o, src = 0;
-                for (int a = rank - 2; a >= 0; a--)
-                {
-                    index[a] = (int)(rem % outDims[a]);
-                    rem /= outDims[a];
-                    src += index[a] * strideOfOutAxis[a];
-                }
                 long dst = (long)o * inner;
                 if (innerStride == 1)
                 {
@@ -56,6 +57,13 @@ internal static class CpuPermute<T> where T : unmanaged, System.Numerics.INumber
                 else
                 {
                     for (int i = 0; i < inner; i++) y[dst + i] = x[src + i * innerStride];
+                }
+                for (int a = rank - 2; a >= 0; a--)
+                {
+                    src += strideOfOutAxis[a];
+                    if (++index[a] < outDims[a]) break;
+                    src -= outDims[a] * strideOfOutAxis[a];
+                    index[a] = 0;
                 }
             }
         });

@@ -4,8 +4,9 @@ using System.Numerics.Tensors;
 namespace MedClip.Backends.Cpu;
 
 /// <summary>
-/// Masked, scaled softmax over the last axis of attention scores [batch*heads*queries, keys]. Padded keys get
-/// probability 0 exactly (they are skipped, not given a large negative score), so a fully padded row is all zeros.
+/// Masked, scaled softmax over the last axis of attention scores [batch*heads*queries, keys], vectorised per row.
+/// Padded keys get probability 0 exactly (their score becomes -inf, not a large negative number), so a fully padded
+/// row is all zeros.
 /// </summary>
 internal static class CpuSoftmax<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -16,28 +17,26 @@ internal static class CpuSoftmax<T> where T : unmanaged, IFloatingPointIeee754<T
         {
             for (int r = start; r < end; r++)
             {
-                var xr = x.AsSpan(r * keys, keys);
                 var yr = y.AsSpan(r * keys, keys);
-                if (keyMask is null)
+                TensorPrimitives.Multiply(x.AsSpan(r * keys, keys), scale, yr);
+                if (keyMask is not null)
                 {
-                    TensorPrimitives.Multiply(xr, scale, yr);
-                    TensorPrimitives.SoftMax<T>(yr, yr);
+                    var mask = keyMask.AsSpan(r / (heads * queries) * keys, keys);
+                    for (int k = 0; k < keys; k++)
+                    {
+                        if (mask[k] == 0) yr[k] = T.NegativeInfinity;
+                    }
+                }
+                // Subtracting the row's maximum keeps exp from overflowing; exp(-inf) = 0 drops the padded keys.
+                T max = TensorPrimitives.Max<T>(yr);
+                if (T.IsNegativeInfinity(max))
+                {
+                    yr.Clear();
                     continue;
                 }
-                var mask = keyMask.AsSpan(r / (heads * queries) * keys, keys);
-                T max = T.NegativeInfinity;
-                for (int k = 0; k < keys; k++)
-                {
-                    if (mask[k] != 0) max = T.Max(max, xr[k] * scale);
-                }
-                T sum = T.Zero;
-                for (int k = 0; k < keys; k++)
-                {
-                    T e = mask[k] != 0 ? T.Exp(xr[k] * scale - max) : T.Zero;
-                    yr[k] = e;
-                    sum += e;
-                }
-                if (sum > T.Zero) TensorPrimitives.Divide(yr, sum, yr);
+                TensorPrimitives.Subtract(yr, max, yr);
+                TensorPrimitives.Exp<T>(yr, yr);
+                TensorPrimitives.Divide(yr, TensorPrimitives.Sum<T>(yr), yr);
             }
         });
     }

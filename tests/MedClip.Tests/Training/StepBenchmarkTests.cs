@@ -1,0 +1,37 @@
+using System.Text.Json;
+using MedClip.Backends.Cpu;
+using MedClip.Models;
+using MedClip.Training;
+
+namespace MedClip.Tests.Training;
+
+public class StepBenchmarkTests
+{
+    [Fact]
+    public void Tiny_PrintsTheContractsJsonKeysInOrder()
+    {
+        var result = StepBenchmark.Run(CpuBackend.Instance, ModelPresets.Get("tiny"), batchSize: 2, steps: 1, warmupSteps: 0);
+
+        using var json = JsonDocument.Parse(result.ToJson());
+        Assert.Equal(["device", "model", "batch_size", "precision", "step_ms", "images_per_s", "tflops", "mfu"],
+            json.RootElement.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("cpu", json.RootElement.GetProperty("device").GetString());
+        Assert.Equal(2, json.RootElement.GetProperty("batch_size").GetInt32());
+        Assert.True(json.RootElement.GetProperty("step_ms").GetDouble() > 0);
+        Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("mfu").ValueKind);
+        // tools/reference/torch_tiny_step.py builds the same model in PyTorch and prints the same count.
+        Assert.Equal(1_950_081, result.Parameters);
+    }
+
+    [Fact]
+    public void ModelFlops_CountsEveryMatmulOfTheForward()
+    {
+        var tiny = ModelPresets.Get("tiny");
+        // Per image: patch embedding 64*192*128, 4 layers of 65 tokens x (4*128^2 + 2*128*512) + 2*65^2*128, pooler
+        // and projection 2*128^2. Per text: 4 layers of 64 tokens likewise, pooler and projection. Per pair: 32*128 logits.
+        long image = 64L * 192 * 128 + 4 * (65L * (4 * 128 * 128 + 2 * 128 * 512) + 2L * 65 * 65 * 128) + 2L * 128 * 128;
+        long text = 4 * (64L * (4 * 128 * 128 + 2 * 128 * 512) + 2L * 64 * 64 * 128) + 2L * 128 * 128;
+        Assert.Equal(32 * (image + text + 32L * 128), ModelFlops.ForwardMultiplyAdds(tiny.Config, 32, tiny.ContextLength));
+        Assert.Equal(6.0 * 32 * (image + text + 32L * 128), ModelFlops.TrainingStepFlops(tiny.Config, 32, tiny.ContextLength));
+    }
+}
