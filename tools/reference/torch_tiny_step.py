@@ -28,28 +28,40 @@ import torch.nn.functional as F
 from torch import nn
 
 LAYER_NORM_EPS = 1e-12
-INIT_STD = 0.02
 LOGIT_SCALE_INIT = 2.6592
 MAX_LOGIT_SCALE = math.log(100)
 
-# Mirrors src/MedClip/Models/ModelPresets.cs (vocabulary: the bench default, 2,000 for tiny, SciBERT's 31,090 otherwise).
+# Mirrors src/MedClip/Models/ModelPresets.cs (vocabulary: the bench default, 2,000 for tiny, SciBERT's 31,090 otherwise;
+# initializer range: ModelPresets.TinyInitializerRange for tiny, HF's 0.02 otherwise).
 PRESETS = {
     "tiny": dict(image_size=64, patch=8, width=128, layers=4, heads=4, text_width=128, text_layers=4, text_heads=4,
-                 context=64, max_positions=64, projection=128, vocab=2000),
+                 context=64, max_positions=64, projection=128, vocab=2000, init_std=0.1),
     "small": dict(image_size=224, patch=16, width=384, layers=6, heads=6, text_width=384, text_layers=6, text_heads=6,
-                  context=128, max_positions=512, projection=256, vocab=31090),
+                  context=128, max_positions=512, projection=256, vocab=31090, init_std=0.02),
     "base": dict(image_size=224, patch=16, width=768, layers=12, heads=12, text_width=768, text_layers=12, text_heads=12,
-                 context=128, max_positions=512, projection=512, vocab=31090),
+                 context=128, max_positions=512, projection=512, vocab=31090, init_std=0.02),
 }
 DEFAULT_BATCH = {"tiny": 32, "small": 64, "base": 256}
 
 
 def linear(n_in, n_out, bias=True):
-    layer = nn.Linear(n_in, n_out, bias=bias)
-    nn.init.normal_(layer.weight, std=INIT_STD)
-    if bias:
-        nn.init.zeros_(layer.bias)
-    return layer
+    return nn.Linear(n_in, n_out, bias=bias)
+
+
+def init_like_hf(model, std):
+    """HF's _init_weights: normal(0, std) weights for Linear, Conv2d and Embedding, zero biases, LayerNorm 1 and 0,
+    and normal(0, std) for ViT's CLS token and position table."""
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d, nn.Embedding)):
+            nn.init.normal_(module.weight, std=std)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    embeddings = model.vision_model.embeddings
+    nn.init.normal_(embeddings.cls_token, std=std)
+    nn.init.normal_(embeddings.position_embeddings, std=std)
 
 
 class SelfAttention(nn.Module):
@@ -121,11 +133,9 @@ class ViTModel(nn.Module):
         super().__init__()
         width, patches = p["width"], (p["image_size"] // p["patch"]) ** 2
         conv = nn.Conv2d(3, width, kernel_size=p["patch"], stride=p["patch"])
-        nn.init.normal_(conv.weight, std=INIT_STD)
-        nn.init.zeros_(conv.bias)
         self.embeddings = Group(patch_embeddings=Group(projection=conv))
-        self.embeddings.cls_token = nn.Parameter(torch.randn(1, 1, width) * INIT_STD)
-        self.embeddings.position_embeddings = nn.Parameter(torch.randn(1, patches + 1, width) * INIT_STD)
+        self.embeddings.cls_token = nn.Parameter(torch.zeros(1, 1, width))
+        self.embeddings.position_embeddings = nn.Parameter(torch.zeros(1, patches + 1, width))
         self.encoder = Group(layer=nn.ModuleList(ViTLayer(width, p["heads"]) for _ in range(p["layers"])))
         self.layernorm = layer_norm(width)
         self.pooler = Group(dense=linear(width, width))
@@ -147,8 +157,6 @@ class BertModel(nn.Module):
                                 position_embeddings=nn.Embedding(p["max_positions"], width),
                                 token_type_embeddings=nn.Embedding(2, width),
                                 LayerNorm=layer_norm(width))
-        for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
-            nn.init.normal_(getattr(self.embeddings, name).weight, std=INIT_STD)
         self.encoder = Group(layer=nn.ModuleList(BertLayer(width, p["text_heads"]) for _ in range(p["text_layers"])))
         self.pooler = Group(dense=linear(width, width))
 
@@ -172,6 +180,7 @@ class DualEncoder(nn.Module):
         self.visual_projection = linear(p["width"], p["projection"], bias=False)
         self.text_projection = linear(p["text_width"], p["projection"], bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(LOGIT_SCALE_INIT))
+        init_like_hf(self, p["init_std"])
 
     def loss(self, pixels, ids, mask):
         img = F.normalize(self.visual_projection(self.vision_model(pixels)), dim=-1)
