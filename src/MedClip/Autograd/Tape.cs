@@ -51,6 +51,14 @@ public static class Tape
         if (gradient.Shape != output.Shape)
             throw new ArgumentException($"Backward(): gradient {gradient.Describe()} does not match output {output.Describe()}.");
 
+        RunBackward(output, gradient);
+        output.Backend.ReclaimUnreachable();
+    }
+
+    // Apart from Backward so that none of the graph's tensors is held by a local when the backend reclaims memory.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void RunBackward(Tensor output, Tensor gradient)
+    {
         var order = TopologicalOrder(output);
         output.Backend.Axpy(1.0, gradient, output.GradOrZeros());
         for (int i = order.Count - 1; i >= 0; i--)

@@ -14,6 +14,12 @@ public interface IBackend
 
     /// <summary>A zero-filled buffer.</summary>
     Storage Allocate(DType dtype, long length);
+
+    /// <summary>
+    /// Called when a backward pass has freed its graph, so the step's activations are unreachable: a backend that caches
+    /// device memory takes their blocks back now, and the next step finds them without a new device allocation.
+    /// </summary>
+    void ReclaimUnreachable();
     void CopyFromHost<T>(ReadOnlySpan<T> source, Storage destination) where T : unmanaged;
     void CopyToHost<T>(Storage source, Span<T> destination) where T : unmanaged;
 

@@ -14,6 +14,11 @@ public sealed class CpuBackend : IBackend
 
     public string Name => "cpu";
 
+    /// <summary>Managed arrays go back to the GC on its own schedule; nothing is cached here.</summary>
+    public void ReclaimUnreachable()
+    {
+    }
+
     public Storage Allocate(DType dtype, long length) => dtype switch
     {
         DType.F32 => new CpuStorage<float>(this, length),

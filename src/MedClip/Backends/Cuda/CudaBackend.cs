@@ -47,6 +47,8 @@ public sealed partial class CudaBackend : IBackend, IDisposable
 
     // ---- memory ------------------------------------------------------------------------------------------------------
 
+    public void ReclaimUnreachable() => _arena.ReclaimUnreachable();
+
     public Storage Allocate(DType dtype, long length)
     {
         _device.MakeCurrent();

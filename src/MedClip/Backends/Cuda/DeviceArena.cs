@@ -11,9 +11,12 @@ namespace MedClip.Backends.Cuda;
 /// larger ones round up to a whole MiB and get their own cuMemAlloc. A block never changes bucket and is never freed
 /// back to the driver while the arena lives (except to retry an allocation that ran out of memory).</para>
 /// <para>Release: tensors are GC-managed, so a <see cref="CudaStorage"/>'s finalizer hands its block back through a
-/// lock-free queue (no CUDA call on the finalizer thread). When a bucket is empty the arena first drains that queue and,
-/// if at least <see cref="CollectAfterRents"/> blocks were rented since the last time, forces a full collection so the
-/// previous step's dead activations come back; only then does it call cuMemAlloc. Reuse is safe without events: every
+/// lock-free queue (no CUDA call on the finalizer thread). That queue is drained only at a collection the arena forces
+/// itself, never after one the GC chose to run, so whether a step calls cuMemAlloc does not depend on the GC's timing:
+/// the tape calls <see cref="ReclaimUnreachable"/> after each backward pass, once the graph is freed, so every dead
+/// activation of the step is back in the free lists before the next step starts; and when a bucket is empty and at
+/// least <see cref="CollectAfterRents"/> blocks were rented since the last collection (gradients that died during the
+/// backward pass), the arena forces one more before it calls cuMemAlloc. Reuse is safe without events: every
 /// kernel runs on the one stream, so work queued on a dead buffer finishes before the next user's work starts.</para>
 /// <para>Exact mode (the default under the emulator): every block is its own cuMemAlloc of exactly the requested size and
 /// is reused only for that size, so the emulator's guard page right after each allocation catches any kernel that
@@ -83,7 +86,6 @@ public sealed class DeviceArena : IDisposable
 
     private bool TryPop(long bucket, out ulong pointer)
     {
-        DrainReturned();
         if (_free.TryGetValue(bucket, out var stack) && stack.Count > 0)
         {
             pointer = stack.Pop();
@@ -100,6 +102,13 @@ public sealed class DeviceArena : IDisposable
             if (!_free.TryGetValue(block.Bucket, out var stack)) _free[block.Bucket] = stack = new Stack<ulong>();
             stack.Push(block.Pointer);
         }
+    }
+
+    /// <summary>Forces a full collection and takes back the blocks of every storage it finalised.</summary>
+    public void ReclaimUnreachable()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        CollectDead();
     }
 
     private void CollectDead()

@@ -20,6 +20,20 @@ public sealed class PrefetchingBatchLoaderTests
 
     private static int[] Items(int count) => [.. Enumerable.Range(0, count)];
 
+    // Epoch() checks for disposal before it starts anything, so asking for an enumeration (never run) is a safe probe.
+    private static bool IsDisposed(PrefetchingBatchLoader<int> loader)
+    {
+        try
+        {
+            loader.Epoch(0);
+            return false;
+        }
+        catch (ObjectDisposedException)
+        {
+            return true;
+        }
+    }
+
     [Fact]
     public void OneAndThreeWorkers_GiveIdenticalBatches()
     {
@@ -254,6 +268,9 @@ public sealed class PrefetchingBatchLoaderTests
         await Task.Delay(50);
 
         Task disposing = Task.Run(loader.Dispose);
+        // Release the worker only once the loader is marked disposed; otherwise, on a busy machine, the worker could
+        // prepare every item before Dispose runs and the consumer would finish normally.
+        Assert.True(SpinWait.SpinUntil(() => IsDisposed(loader), Patience));
         release.Set();
 
         await disposing.WaitAsync(Patience);
