@@ -15,7 +15,7 @@ public static class ModuleWeights
     /// </summary>
     public static void Load(Module module, string path)
     {
-        var file = SafetensorsFile.Read(path);
+        using var file = SafetensorsFile.Read(path);
         var parameters = module.NamedParameters().ToDictionary(p => p.Name, p => p.Tensor);
         var missing = parameters.Keys.Where(n => !file.Tensors.ContainsKey(n)).ToList();
         var unexpected = file.Tensors.Keys.Where(n => !parameters.ContainsKey(n)).ToList();

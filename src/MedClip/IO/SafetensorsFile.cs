@@ -4,17 +4,22 @@ namespace MedClip.IO;
 /// A safetensors file (https://github.com/huggingface/safetensors): an 8-byte little-endian
 /// header length N, N bytes of JSON mapping each tensor name to its dtype, shape and
 /// data_offsets (relative to the data section), an optional "__metadata__" string map, then the
-/// data section. The whole file is read into memory; tensors are looked up by name.
+/// data section. The file is memory-mapped and each tensor's bytes are a view of the mapping, so dispose the file
+/// once its tensors have been copied out; until then it keeps the mapping open.
 /// </summary>
-public sealed class SafetensorsFile
+public sealed class SafetensorsFile : IDisposable
 {
+    private readonly IDisposable? _mapping;
+
     public const string MetadataKey = "__metadata__";
 
     /// <summary>The reference implementation's bound on the JSON header (100 MB).</summary>
     public const long MaxHeaderBytes = 100_000_000;
 
-    internal SafetensorsFile(string path, IReadOnlyDictionary<string, string> metadata, IReadOnlyDictionary<string, SafetensorsTensor> tensors)
+    internal SafetensorsFile(string path, IReadOnlyDictionary<string, string> metadata, IReadOnlyDictionary<string, SafetensorsTensor> tensors,
+        IDisposable? mapping)
     {
+        _mapping = mapping;
         Path = path;
         Metadata = metadata;
         Tensors = tensors;
@@ -33,6 +38,9 @@ public sealed class SafetensorsFile
         Tensors.TryGetValue(name, out SafetensorsTensor? tensor)
             ? tensor
             : throw new KeyNotFoundException($"'{Path}' has no tensor named '{name}'.");
+
+    /// <summary>Unmaps the file; reading a tensor's data afterwards throws <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose() => _mapping?.Dispose();
 
     /// <summary>Reads and validates the file; any corruption is an <see cref="InvalidDataException"/> naming the file.</summary>
     public static SafetensorsFile Read(string path) => SafetensorsReader.Read(path);

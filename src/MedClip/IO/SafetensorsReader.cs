@@ -8,7 +8,8 @@ namespace MedClip.IO;
 /// Reads a safetensors file, checking everything a corrupt or truncated file could get wrong:
 /// the header length fits the file and the 100 MB bound, the header is a JSON object of
 /// well-formed entries, each tensor's byte count is product(shape) * dtype size, and the
-/// data_offsets lie inside the data section without overlapping.
+/// data_offsets tile the data section without gaps or overlaps. The file is memory-mapped: tensors are views of the
+/// mapping, valid until the <see cref="SafetensorsFile"/> is disposed.
 /// </summary>
 internal static class SafetensorsReader
 {
@@ -18,44 +19,49 @@ internal static class SafetensorsReader
 
     public static SafetensorsFile Read(string path)
     {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
-        long fileLength = stream.Length;
+        long fileLength = new FileInfo(path) is { Exists: true } info
+            ? info.Length
+            : throw new FileNotFoundException($"Safetensors file '{path}' does not exist.", path);
         if (fileLength < 8)
             throw Invalid(path, $"it is {fileLength} bytes long, too short to hold the 8-byte header length");
 
-        Span<byte> lengthBytes = stackalloc byte[8];
-        stream.ReadExactly(lengthBytes);
-        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
-        if (headerLength >= MaxHeaderBytes)
-            throw Invalid(path, $"its header length {headerLength} is not below the {MaxHeaderBytes}-byte limit");
-        if (headerLength > (ulong)(fileLength - 8))
-            throw Invalid(path, $"its header length {headerLength} runs past the end of the {fileLength}-byte file, which is probably truncated");
-
-        var header = new byte[headerLength];
-        stream.ReadExactly(header);
-        long dataStart = 8 + (long)headerLength;
-        long dataLength = fileLength - dataStart;
-
-        List<Entry> entries = ParseHeader(path, header, out Dictionary<string, string> metadata);
-        CheckLayout(path, entries, dataLength);
-
-        var tensors = new Dictionary<string, SafetensorsTensor>(entries.Count, StringComparer.Ordinal);
-        foreach (Entry entry in entries)
+        var mapped = new MappedFile(path, fileLength);
+        try
         {
-            long byteCount = entry.End - entry.Begin;
-            if (byteCount > Array.MaxLength)
-                throw new NotSupportedException($"Tensor '{entry.Name}' in '{path}' is {byteCount} bytes, more than one array can hold.");
-            var bytes = new byte[byteCount];
-            stream.Position = dataStart + entry.Begin;
-            stream.ReadExactly(bytes);
-            tensors[entry.Name] = new SafetensorsTensor(entry.Name, entry.DType, entry.Shape, bytes) { SourcePath = path };
+            ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(mapped.Span(0, 8));
+            if (headerLength >= MaxHeaderBytes)
+                throw Invalid(path, $"its header length {headerLength} is not below the {MaxHeaderBytes}-byte limit");
+            if (headerLength > (ulong)(fileLength - 8))
+                throw Invalid(path, $"its header length {headerLength} runs past the end of the {fileLength}-byte file, which is probably truncated");
+
+            long dataStart = 8 + (long)headerLength;
+            long dataLength = fileLength - dataStart;
+            List<Entry> entries = ParseHeader(path, mapped.Slice(8, (int)headerLength), out Dictionary<string, string> metadata);
+            CheckLayout(path, entries, dataLength);
+
+            var tensors = new Dictionary<string, SafetensorsTensor>(entries.Count, StringComparer.Ordinal);
+            foreach (Entry entry in entries)
+            {
+                long byteCount = entry.End - entry.Begin;
+                if (byteCount > int.MaxValue)
+                    throw new NotSupportedException($"Tensor '{entry.Name}' in '{path}' is {byteCount} bytes; tensors over 2 GiB are not supported.");
+                tensors[entry.Name] = new SafetensorsTensor(entry.Name, entry.DType, entry.Shape, mapped.Slice(dataStart + entry.Begin, (int)byteCount))
+                {
+                    SourcePath = path,
+                };
+            }
+            return new SafetensorsFile(path, metadata, tensors, mapped);
         }
-        return new SafetensorsFile(path, metadata, tensors);
+        catch
+        {
+            mapped.Dispose();
+            throw;
+        }
     }
 
-    private static List<Entry> ParseHeader(string path, byte[] header, out Dictionary<string, string> metadata)
+    private static List<Entry> ParseHeader(string path, ReadOnlyMemory<byte> header, out Dictionary<string, string> metadata)
     {
-        if (!Utf8.IsValid(header))
+        if (!Utf8.IsValid(header.Span))
             throw Invalid(path, "its header is not valid UTF-8");
         JsonDocument document;
         try
@@ -150,6 +156,10 @@ internal static class SafetensorsReader
         return values;
     }
 
+    /// <summary>
+    /// As the reference implementation: sorted by offset, the tensors tile the data section exactly, each starting where
+    /// the previous one ends, from byte 0 to the last byte of the file.
+    /// </summary>
     private static void CheckLayout(string path, List<Entry> entries, long dataLength)
     {
         Entry? previous = null;
@@ -161,8 +171,15 @@ internal static class SafetensorsReader
             if (previous is { } p && entry.Begin < p.End)
                 throw Invalid(path,
                     $"tensors '{p.Name}' [{p.Begin}, {p.End}] and '{entry.Name}' [{entry.Begin}, {entry.End}] overlap in the data section");
+            long expectedBegin = previous?.End ?? 0;
+            if (entry.Begin != expectedBegin)
+                throw Invalid(path,
+                    $"tensor '{entry.Name}' starts at data offset {entry.Begin} but the previous tensor ends at {expectedBegin}, leaving a gap the header does not account for");
             previous = entry;
         }
+        long covered = previous?.End ?? 0;
+        if (covered != dataLength)
+            throw Invalid(path, $"its tensors cover {covered} bytes of the {dataLength}-byte data section, leaving {dataLength - covered} bytes the header does not account for");
     }
 
     private static InvalidDataException Invalid(string path, string problem) =>

@@ -77,7 +77,7 @@ public static class CheckpointStore
     {
         string path = Path.Combine(checkpoint, OptimizerFile);
         if (!File.Exists(path)) throw new InvalidDataException($"Checkpoint '{checkpoint}' has no {OptimizerFile}, so it cannot be resumed.");
-        var file = SafetensorsFile.Read(path);
+        using var file = SafetensorsFile.Read(path);
         foreach (var (name, m, v) in optimizer.State)
         {
             ModuleWeights.CopyInto(file["exp_avg." + name], m);

@@ -171,6 +171,9 @@ public sealed class SafetensorsFileTests : IDisposable
         { "no-dtype", "{\"x\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "no dtype" },
         { "one-offset", "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", 8, "two non-negative integers" },
         { "duplicate-name", "{" + ValidEntry + "," + ValidEntry + "}", 8, "twice" },
+        { "gap", "{" + ValidEntry + ",\"y\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}", 20, "leaving a gap" },
+        { "not-from-zero", "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, "starts at data offset 4" },
+        { "trailing-bytes", "{" + ValidEntry + "}", 12, "leaving 4 bytes" },
         { "metadata-not-strings", "{\"__metadata__\":{\"epoch\":3}," + ValidEntry + "}", 8, "instead of a string" },
     };
 
@@ -231,6 +234,38 @@ public sealed class SafetensorsFileTests : IDisposable
         File.WriteAllBytes(path, bytes[..^4]);
 
         AssertInvalid(path, "truncated");
+    }
+
+    [Fact]
+    public void Read_ConvertsF16AndBF16ToFloat32()
+    {
+        string path = PathOf("half.safetensors");
+        float[] values = [1.5f, -2.25f, 0.0078125f, 384f];
+        ushort[] bf16 = values.Select(v => (ushort)(BitConverter.SingleToInt32Bits(v) >> 16)).ToArray();
+        SafetensorsFile.Write(path,
+        [
+            new SafetensorsTensor("h", SafetensorsDType.F16, [4], MemoryMarshal.AsBytes<Half>(values.Select(v => (Half)v).ToArray()).ToArray()),
+            new SafetensorsTensor("b", SafetensorsDType.BF16, [2, 2], MemoryMarshal.AsBytes<ushort>(bf16).ToArray()),
+        ]);
+
+        using var file = SafetensorsFile.Read(path);
+        Assert.Equal(values, file["h"].ToFloat32());
+        Assert.Equal(values, file["b"].ToFloat32());
+    }
+
+    [Fact]
+    public void Read_MapsTheFileAndRefusesReadsAfterDispose()
+    {
+        string path = PathOf("mapped.safetensors");
+        SafetensorsFile.Write(path, [SafetensorsTensor.FromFloat32("x", [3], [1f, 2f, 3f])]);
+
+        var file = SafetensorsFile.Read(path);
+        SafetensorsTensor x = file["x"];
+        Assert.Equal([1f, 2f, 3f], x.ToFloat32());
+        Assert.False(MemoryMarshal.TryGetArray(x.Data, out _));
+        file.Dispose();
+
+        Assert.Throws<ObjectDisposedException>(() => x.ToFloat32());
     }
 
     /// <summary>An 8-byte little-endian <paramref name="declaredHeaderLength"/>, then the header bytes, then the data.</summary>
