@@ -12,6 +12,7 @@ var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical 
     SynthCommand.Create(),
     BenchCommand.Create(),
     SelftestCommand.Create(),
+    ConvertCommand.Create(),
 };
 root.SetAction((_, cancel) => Task.FromResult(DefaultRun.Execute(cancel)));
 
