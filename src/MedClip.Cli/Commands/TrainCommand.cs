@@ -4,7 +4,7 @@ using MedClip.Training;
 namespace MedClip.Cli.Commands;
 
 /// <summary>
-/// medclip-train train --data SPEC [--model PRESET] [--device] [--precision] [--batch-size N] [--steps N|--epochs N]
+/// medclip-train train --data SPEC [--model PRESET] [--image-encoder HF_DIR] [--text-encoder HF_DIR] [--device] [--precision] [--batch-size N] [--steps N|--epochs N]
 /// [--lr X] [--warmup N] [--seed S] [--out DIR] [--resume DIR]: trains and checkpoints a dual encoder.
 /// </summary>
 internal static class TrainCommand
@@ -13,6 +13,14 @@ internal static class TrainCommand
     {
         var data = new Option<string>("--data") { Description = "Dataset: synthetic or mimic:DIR.", DefaultValueFactory = _ => "synthetic" };
         var model = CommonOptions.ModelPreset();
+        var imageEncoder = new Option<string?>("--image-encoder")
+        {
+            Description = "Start the image tower from a Hugging Face ViT or CLIP folder (config.json, model.safetensors or pytorch_model.bin).",
+        };
+        var textEncoder = new Option<string?>("--text-encoder")
+        {
+            Description = "Start the text tower from a Hugging Face BERT-family folder (config.json, weights, vocab.txt); its vocabulary is used.",
+        };
         var device = CommonOptions.Device();
         var precision = CommonOptions.Precision();
         var batchSize = CommonOptions.PositiveInt("--batch-size", "Image-text pairs per step (default 32).");
@@ -25,7 +33,7 @@ internal static class TrainCommand
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its latest checkpoint." };
         var command = new Command("train", "Train a dual encoder with the symmetric InfoNCE loss.")
         {
-            data, model, device, precision, batchSize, steps, epochs, lr, warmup, seed, output, resume,
+            data, model, imageEncoder, textEncoder, device, precision, batchSize, steps, epochs, lr, warmup, seed, output, resume,
         };
         command.SetAction((parsed, cancel) =>
         {
@@ -35,6 +43,8 @@ internal static class TrainCommand
             {
                 Data = parsed.GetValue(data)!,
                 Model = parsed.GetValue(model)!,
+                ImageEncoder = parsed.GetValue(imageEncoder),
+                TextEncoder = parsed.GetValue(textEncoder),
                 Device = parsed.GetValue(device)!,
                 Precision = parsed.GetValue(precision)!,
                 BatchSize = parsed.GetValue(batchSize) ?? defaults.BatchSize,

@@ -16,22 +16,44 @@ public static class ModuleWeights
     public static void Load(Module module, string path)
     {
         using var file = SafetensorsFile.Read(path);
+        Assign(module, file.Tensors.Values.Select(t => (t.Name, t)), path, optional: _ => false);
+    }
+
+    /// <summary>
+    /// Copies <paramref name="tensors"/> (each under the parameter name it maps to) into <paramref name="module"/>'s
+    /// parameters after checking them all: missing, unexpected, duplicated and wrongly shaped tensors are listed by name
+    /// in one error naming <paramref name="source"/>, and nothing is copied. Missing parameters for which
+    /// <paramref name="optional"/> holds keep their values and are returned.
+    /// </summary>
+    public static IReadOnlyList<string> Assign(Module module, IEnumerable<(string Name, SafetensorsTensor Tensor)> tensors, string source,
+        Func<string, bool> optional)
+    {
         var parameters = module.NamedParameters().ToDictionary(p => p.Name, p => p.Tensor);
-        var missing = parameters.Keys.Where(n => !file.Tensors.ContainsKey(n)).ToList();
-        var unexpected = file.Tensors.Keys.Where(n => !parameters.ContainsKey(n)).ToList();
-        var mismatched = parameters
-            .Where(p => file.Tensors.TryGetValue(p.Key, out var s) && !s.Shape.Select(d => (int)d).SequenceEqual(p.Value.Shape.ToArray()))
-            .Select(p => $"{p.Key} (file {Format(file.Tensors[p.Key].Shape)}, model {p.Value.Shape})")
+        var given = new Dictionary<string, SafetensorsTensor>(StringComparer.Ordinal);
+        var unexpected = new List<string>();
+        var duplicated = new List<string>();
+        foreach (var (name, tensor) in tensors)
+        {
+            if (!parameters.ContainsKey(name)) unexpected.Add(tensor.Name == name ? name : $"{tensor.Name} (as {name})");
+            else if (!given.TryAdd(name, tensor)) duplicated.Add($"{name} (from {given[name].Name} and {tensor.Name})");
+        }
+        var absent = parameters.Keys.Where(n => !given.ContainsKey(n)).ToList();
+        var missing = absent.Where(n => !optional(n)).ToList();
+        var mismatched = given
+            .Where(g => parameters.TryGetValue(g.Key, out var p) && !g.Value.Shape.Select(d => (int)d).SequenceEqual(p.Shape.ToArray()))
+            .Select(g => $"{g.Key} (file {Format(g.Value.Shape)}, model {parameters[g.Key].Shape})")
             .ToList();
-        if (missing.Count + unexpected.Count + mismatched.Count > 0)
+        if (missing.Count + unexpected.Count + duplicated.Count + mismatched.Count > 0)
         {
             var parts = new List<string>();
             if (missing.Count > 0) parts.Add($"missing {string.Join(", ", missing)}");
             if (unexpected.Count > 0) parts.Add($"unexpected {string.Join(", ", unexpected)}");
+            if (duplicated.Count > 0) parts.Add($"given twice {string.Join(", ", duplicated)}");
             if (mismatched.Count > 0) parts.Add($"shape mismatch {string.Join(", ", mismatched)}");
-            throw new InvalidDataException($"'{path}' does not fit the model: {string.Join("; ", parts)}.");
+            throw new InvalidDataException($"'{source}' does not fit the model: {string.Join("; ", parts)}.");
         }
-        foreach (var (name, tensor) in parameters) CopyInto(file.Tensors[name], tensor);
+        foreach (var (name, tensor) in given) CopyInto(tensor, parameters[name]);
+        return absent;
     }
 
     public static SafetensorsTensor ToSafetensors(string name, Tensor t)

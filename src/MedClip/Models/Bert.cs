@@ -48,7 +48,10 @@ public sealed class Bert : Module
     public int Width => _config.Transformer.Width;
 
     /// <summary>ids and attentionMask I32 [B, T] (mask 1 for tokens, 0 for padding) -> pooler output [B, D].</summary>
-    public Tensor Forward(Tensor ids, Tensor attentionMask)
+    public Tensor Forward(Tensor ids, Tensor attentionMask) => Encode(ids, attentionMask).PoolerOutput;
+
+    /// <summary>HF's last_hidden_state [B, T, D] and pooler_output = tanh(dense(CLS)) [B, D].</summary>
+    public (Tensor LastHiddenState, Tensor PoolerOutput) Encode(Tensor ids, Tensor attentionMask)
     {
         Ops.Require(ids.Rank == 2 && ids.DType == DType.I32 && attentionMask.Shape == ids.Shape && attentionMask.DType == DType.I32,
             $"Bert: ids {ids.Describe()} and attention mask {attentionMask.Describe()} must both be I32 [batch, tokens].");
@@ -59,6 +62,6 @@ public sealed class Bert : Module
         x = Ops.AddPositionEmbedding(x, PositionEmbeddings.Weight);
         x = EmbeddingLayerNorm.Forward(x);
         foreach (var layer in Layers) x = layer.Forward(x, attentionMask);
-        return Ops.Activate(Pooler.Forward(Ops.SelectToken(x, 0)), Activation.Tanh);
+        return (x, Ops.Activate(Pooler.Forward(Ops.SelectToken(x, 0)), Activation.Tanh));
     }
 }

@@ -39,8 +39,9 @@ public sealed class CheckpointModel
         var model = new DualEncoder(new Init(backend, DType.F32, 0), config);
         ModuleWeights.Load(model, Path.Combine(checkpoint, CheckpointStore.WeightsFile));
         var tokenizer = ReportTokenizer.FromFolder(checkpoint);
-        if (tokenizer.VocabularySize != config.Text.VocabSize)
-            throw new InvalidDataException($"Checkpoint '{checkpoint}': vocab.txt has {tokenizer.VocabularySize} tokens but the text model has {config.Text.VocabSize}.");
+        // A pretrained BERT's embedding table may have more rows than its vocab.txt has tokens (padded vocab_size).
+        if (tokenizer.VocabularySize > config.Text.VocabSize)
+            throw new InvalidDataException($"Checkpoint '{checkpoint}': vocab.txt has {tokenizer.VocabularySize} tokens but the text model has only {config.Text.VocabSize}.");
         var preprocessor = PreprocessorConfig.Read(Path.Combine(checkpoint, CheckpointStore.PreprocessorFile));
         return new CheckpointModel(model, tokenizer, ImagePreprocessor.FromConfig(preprocessor with { ImageSize = config.Vision.ImageSize }), contextLength);
     }

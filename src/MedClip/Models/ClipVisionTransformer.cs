@@ -36,7 +36,10 @@ public sealed class ClipVisionTransformer : Module, IVisionTower
     public LayerNorm PostLayerNorm { get; }
     public int Width => _config.Transformer.Width;
 
-    public Tensor Forward(Tensor pixels)
+    public Tensor Forward(Tensor pixels) => Encode(pixels).PoolerOutput;
+
+    /// <summary>pixels [B, C, H, W] -> HF's last_hidden_state [B, 1 + patches, D] (the encoder's output) and pooler_output = post_layernorm(CLS).</summary>
+    public (Tensor LastHiddenState, Tensor PoolerOutput) Encode(Tensor pixels)
     {
         Ops.Require(pixels.Rank == 4 && pixels.Shape[1] == _config.Channels && pixels.Shape[2] == _config.ImageSize && pixels.Shape[3] == _config.ImageSize,
             $"ClipVisionTransformer: pixels {pixels.Describe()} must be [batch, {_config.Channels}, {_config.ImageSize}, {_config.ImageSize}].");
@@ -46,6 +49,6 @@ public sealed class ClipVisionTransformer : Module, IVisionTower
         x = Ops.AddPositionEmbedding(x, PositionEmbedding.Weight);
         x = PreLayerNorm.Forward(x);
         foreach (var layer in Layers) x = layer.Forward(x, null);
-        return PostLayerNorm.Forward(Ops.SelectToken(x, 0));
+        return (x, PostLayerNorm.Forward(Ops.SelectToken(x, 0)));
     }
 }

@@ -10,6 +10,9 @@ public interface IVisionTower
     /// <summary>pixels [B, C, H, W] (normalised) -> pooled output [B, Width].</summary>
     Tensor Forward(Tensor pixels);
 
+    /// <summary>pixels -> HF's last_hidden_state [B, 1 + patches, Width] and pooler_output [B, Width].</summary>
+    (Tensor LastHiddenState, Tensor PoolerOutput) Encode(Tensor pixels);
+
     /// <summary>Builds the tower the config names.</summary>
     static Nn.Module Create(Nn.Init init, VisionConfig config) => config.ModelType switch
     {

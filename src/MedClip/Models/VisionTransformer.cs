@@ -61,7 +61,10 @@ public sealed class VisionTransformer : Module, IVisionTower
     public int Width => _config.Transformer.Width;
 
     /// <summary>pixels [B, C, H, W] (normalised) -> pooler output [B, D].</summary>
-    public Tensor Forward(Tensor pixels)
+    public Tensor Forward(Tensor pixels) => Encode(pixels).PoolerOutput;
+
+    /// <summary>pixels [B, C, H, W] -> HF's last_hidden_state [B, 1 + patches, D] (after the final layernorm) and pooler_output [B, D].</summary>
+    public (Tensor LastHiddenState, Tensor PoolerOutput) Encode(Tensor pixels)
     {
         Ops.Require(pixels.Rank == 4 && pixels.Shape[1] == _config.Channels && pixels.Shape[2] == _config.ImageSize && pixels.Shape[3] == _config.ImageSize,
             $"VisionTransformer: pixels {pixels.Describe()} must be [batch, {_config.Channels}, {_config.ImageSize}, {_config.ImageSize}].");
@@ -73,6 +76,6 @@ public sealed class VisionTransformer : Module, IVisionTower
         x = Ops.AddPositionEmbedding(x, Ops.Reshape(PositionEmbeddings, [_config.Patches + 1, width]));
         foreach (var layer in Layers) x = layer.Forward(x, null);
         x = FinalLayerNorm.Forward(x);
-        return Ops.Activate(Pooler.Forward(Ops.SelectToken(x, 0)), Activation.Tanh);
+        return (x, Ops.Activate(Pooler.Forward(Ops.SelectToken(x, 0)), Activation.Tanh));
     }
 }

@@ -13,7 +13,8 @@ namespace MedClip.Training;
 
 /// <summary>
 /// A training run from options to checkpoints: loads (or generates) the data, builds or reuses the run's vocab.txt and
-/// preprocessor_config.json, builds the model from the preset, and trains with prefetching loaders.
+/// preprocessor_config.json, builds the model from the preset (with pretrained towers from Hugging Face folders when
+/// --image-encoder or --text-encoder is given), and trains with prefetching loaders.
 /// </summary>
 public static class TrainingRun
 {
@@ -24,30 +25,53 @@ public static class TrainingRun
         string output = options.OutputDirectory;
         Directory.CreateDirectory(output);
         var preset = ModelPresets.Resolve(options.Model);
-        int imageSize = preset.Config.Vision.ImageSize;
+        var pretrainedVision = options.ImageEncoder is null ? null : PretrainedTowers.ReadVision(options.ImageEncoder);
+        var pretrainedText = options.TextEncoder is null ? null : PretrainedTowers.ReadText(options.TextEncoder);
+        var vision = pretrainedVision?.Config ?? preset.Config.Vision;
+        int imageSize = vision.ImageSize;
+        int contextLength = Math.Min(preset.ContextLength, pretrainedText?.MaxPositions ?? int.MaxValue);
 
         var data = DatasetSpec.Parse(options.Data).Load(output, imageSize, options.Seed, observer is null ? null : observer.OnMessage, options.SyntheticStudies);
         observer?.OnMessage($"Data: {data}");
         if (data.Train.Count < options.BatchSize)
             throw new InvalidOperationException($"Only {data.Train.Count} usable training samples, fewer than one batch of {options.BatchSize}; lower --batch-size or add data.");
 
+        // A pretrained text encoder brings its own vocab.txt and casing; otherwise a vocabulary is built from the reports.
         string vocabPath = Path.Combine(output, CheckpointStore.VocabFile);
         if (!resume || !File.Exists(vocabPath))
-            new ReportTokenizer(WordPieceVocabularyBuilder.Build(data.Train.Select(s => s.Text))).Save(output);
+        {
+            var fresh = options.TextEncoder is null
+                ? new ReportTokenizer(WordPieceVocabularyBuilder.Build(data.Train.Select(s => s.Text)))
+                : ReportTokenizer.FromFolder(options.TextEncoder);
+            fresh.Save(output);
+        }
         var tokenizer = ReportTokenizer.FromFolder(output);
+        var text = pretrainedText ?? preset.Config.Text with { VocabSize = tokenizer.VocabularySize };
+        if (tokenizer.VocabularySize > text.VocabSize)
+            throw new InvalidDataException($"'{vocabPath}' has {tokenizer.VocabularySize} tokens but the text encoder's vocab_size is {text.VocabSize}.");
         string tokenizerConfigPath = Path.Combine(output, BertTokenizerConfigJson.FileName);
         string preprocessorPath = Path.Combine(output, PreprocessorConfig.FileName);
-        PreprocessorConfig.ForViT(imageSize).Write(preprocessorPath);
+        (pretrainedVision?.Preprocessor ?? PreprocessorConfig.ForViT(imageSize)).Write(preprocessorPath);
         File.WriteAllText(Path.Combine(output, OptionsFile), JsonSerializer.Serialize(options, new JsonSerializerOptions { WriteIndented = true }));
 
-        var config = preset.Config with { Text = preset.Config.Text with { VocabSize = tokenizer.VocabularySize } };
+        var config = preset.Config with { Vision = vision, Text = text };
         var model = new DualEncoder(new Init(backend, DType.F32, options.Seed), config);
-        observer?.OnMessage($"Model: {preset.Name}, {model.Parameters().Sum(p => p.Length):N0} parameters on {backend.Name}");
+        if (!resume)
+        {
+            // The projections and logit scale keep their fresh initialisation; a resumed run reloads everything from its checkpoint.
+            var notices = new List<string>();
+            if (options.ImageEncoder is not null) notices.AddRange(PretrainedTowers.LoadVision(model.Vision, vision, options.ImageEncoder));
+            if (options.TextEncoder is not null) notices.AddRange(PretrainedTowers.LoadText(model.Text, options.TextEncoder));
+            foreach (string notice in notices) observer?.OnMessage(notice);
+        }
+        string towers = string.Join(", ", new[] { ("image", options.ImageEncoder), ("text", options.TextEncoder) }
+            .Where(t => t.Item2 is not null).Select(t => $"{t.Item1} tower from {t.Item2}"));
+        observer?.OnMessage($"Model: {preset.Name}{(towers.Length > 0 ? $" with the {towers}" : "")}, {model.Parameters().Sum(p => p.Length):N0} parameters on {backend.Name}");
 
         var images = ImagePreprocessor.FromConfig(PreprocessorConfig.Read(preprocessorPath));
         (int[], int[]) Tokenize(ImageTextSample s)
         {
-            var encoded = tokenizer.Encode(s.Text, preset.ContextLength);
+            var encoded = tokenizer.Encode(s.Text, contextLength);
             return (encoded.Ids, encoded.AttentionMask);
         }
         var trainPreparer = new ImageTextPreparer<ImageTextSample>(images, options.Augment ? new ImageAugmentation() : null, s => s.ImagePath, Tokenize);
@@ -58,7 +82,7 @@ public static class TrainingRun
             ? new PrefetchingBatchLoader<ImageTextSample>(data.Validation, options.BatchSize, options.Seed, evalPreparer.Prepare, options.Workers, shuffle: false)
             : null;
 
-        var trainer = new Trainer(options, model, preset.ContextLength, [vocabPath, tokenizerConfigPath, preprocessorPath], observer);
+        var trainer = new Trainer(options, model, contextLength, [vocabPath, tokenizerConfigPath, preprocessorPath], observer);
         var summary = trainer.Run(train, validation, resume ? output : null, cancel);
         if (train.Skipped.Total > 0) observer?.OnMessage($"Skipped while loading: {train.Skipped.Summary()}");
         return summary;
