@@ -176,7 +176,7 @@ def vit_forward(sd, c, pixels):
 
 CLIP_VISION = {
     "hidden_size": 16, "intermediate_size": 40, "num_hidden_layers": 2, "num_attention_heads": 4,
-    "image_size": 16, "patch_size": 4, "num_channels": 3, "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5,
+    "image_size": 32, "patch_size": 8, "num_channels": 3, "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5,
     "projection_dim": 8,
 }
 CLIP_TEXT = {
@@ -341,13 +341,13 @@ def make_clip(g):
     sd = clip_weights(g)
     write_json(os.path.join(folder, "config.json"), CLIP_CONFIG)
     write_json(os.path.join(folder, "preprocessor_config.json"), {
-        "image_processor_type": "CLIPImageProcessor", "do_resize": True, "size": {"shortest_edge": 16},
-        "do_center_crop": True, "crop_size": {"height": 16, "width": 16}, "do_normalize": True,
+        "image_processor_type": "CLIPImageProcessor", "do_resize": True, "size": {"shortest_edge": 32},
+        "do_center_crop": True, "crop_size": {"height": 32, "width": 32}, "do_normalize": True,
         "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
         "resample": 3, "do_rescale": True, "rescale_factor": 1 / 255})
     write_safetensors(os.path.join(folder, "model.safetensors"), sd, {"format": "pt"})
     torch.save(sd, os.path.join(folder, "pytorch_model.bin"), _use_new_zipfile_serialization=False)
-    pixels = normal(g, 2, 3, 16, 16, std=1.0)
+    pixels = normal(g, 2, 3, 32, 32, std=1.0)
     last, pooled = clip_vision_forward(as_double(sd), pixels.double())
     return sd, pixels, last, pooled
 

@@ -132,10 +132,10 @@ public sealed class PretrainedTowerTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(VisionModelType.ClipVision, clip.Config.ModelType);
         Assert.Equal(MedClip.Backends.Activation.QuickGelu, clip.Config.Transformer.Activation);
         Assert.Equal(1e-5, clip.Config.Transformer.LayerNormEps);
-        Assert.Equal((16, 4, 40, 4), (clip.Config.ImageSize, clip.Config.PatchSize, clip.Config.Transformer.IntermediateSize, clip.Config.Transformer.Heads));
+        Assert.Equal((32, 8, 40, 4), (clip.Config.ImageSize, clip.Config.PatchSize, clip.Config.Transformer.IntermediateSize, clip.Config.Transformer.Heads));
         Assert.Equal(0.48145466f, clip.Preprocessor.ImageMean[0]);
         Assert.Equal(0.26862954f, clip.Preprocessor.ImageStd[0]);
-        Assert.Equal(16, clip.Preprocessor.ImageSize);
+        Assert.Equal(32, clip.Preprocessor.ImageSize);
         Assert.Equal((30, 12, 2, 24), (text.VocabSize, text.MaxPositions, text.TypeVocabSize, text.Transformer.IntermediateSize));
 
         var tokenizer = ReportTokenizer.FromFolder(Path.Combine(Fixtures, "bert"));

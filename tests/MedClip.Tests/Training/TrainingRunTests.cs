@@ -52,6 +52,42 @@ public sealed class TrainingRunTests : IDisposable
     }
 
     [Fact]
+    public void PretrainedTowers_EndUpInTheCheckpointWithTheirVocabularyAndPreprocessing()
+    {
+        string fixtures = Path.Combine(AppContext.BaseDirectory, "Fixtures", "Pretrained");
+        // A learning rate of 1e-12 keeps the weights where the folders put them, to within float32 rounding.
+        var options = Options(1) with
+        {
+            ImageEncoder = Path.Combine(fixtures, "clip"), TextEncoder = Path.Combine(fixtures, "bert"), LearningRate = 1e-12, Augment = false,
+        };
+
+        TrainingRun.Execute(options, CpuBackend.Instance, null, resume: false, CancellationToken.None);
+
+        string checkpoint = CheckpointStore.Latest(_dir)!;
+        var model = CheckpointModel.Load(checkpoint, CpuBackend.Instance);
+        Assert.Equal(VisionModelType.ClipVision, model.Model.Config.Vision.ModelType);
+        Assert.Equal(32, model.Images.Size);
+        Assert.Equal(12, model.ContextLength);
+        Assert.False(model.Tokenizer.LowerCase);
+        Assert.Equal(File.ReadAllLines(Path.Combine(fixtures, "bert", "vocab.txt")), File.ReadAllLines(Path.Combine(checkpoint, "vocab.txt")));
+        using var saved = SafetensorsFile.Read(Path.Combine(checkpoint, "model.safetensors"));
+        using var clip = SafetensorsFile.Read(Path.Combine(fixtures, "clip", "model.safetensors"));
+        using var bert = SafetensorsFile.Read(Path.Combine(fixtures, "bert", "model.safetensors"));
+        AssertNear(clip["vision_model.encoder.layers.1.self_attn.q_proj.weight"], saved["vision_model.vision_model.encoder.layers.1.self_attn.q_proj.weight"]);
+        AssertNear(bert["encoder.layer.0.attention.self.query.weight"], saved["text_model.encoder.layer.0.attention.self.query.weight"]);
+        Assert.Equal(2.6592, saved["logit_scale"].ToFloat32()[0], 4);
+        Assert.Equal([8L, 16L], clip["visual_projection.weight"].Shape);
+        Assert.Equal([128L, 16L], saved["visual_projection.weight"].Shape);
+    }
+
+    private static void AssertNear(SafetensorsTensor expected, SafetensorsTensor actual)
+    {
+        float[] e = expected.ToFloat32(), a = actual.ToFloat32();
+        Assert.Equal(e.Length, a.Length);
+        Assert.True(e.Zip(a, (x, y) => Math.Abs(x - y)).Max() < 1e-6, $"{actual.Name} moved away from {expected.Name}.");
+    }
+
+    [Fact]
     public void DatasetSpec_UnknownKind_IsOneClearSentence()
     {
         var e = Assert.Throws<ArgumentException>(() => DatasetSpec.Parse("imagenet"));
