@@ -5,7 +5,7 @@ namespace MedClip.Cli.Commands;
 
 /// <summary>
 /// medclip-train train --data SPEC [--model PRESET] [--image-encoder HF_DIR] [--text-encoder HF_DIR] [--device] [--precision] [--batch-size N] [--steps N|--epochs N]
-/// [--lr X] [--warmup N] [--seed S] [--out DIR] [--resume DIR]: trains and checkpoints a dual encoder.
+/// [--lr X] [--lr-towers X] [--lock-image] [--lock-text] [--unlock-last N] [--warmup N] [--seed S] [--out DIR] [--resume DIR]: trains and checkpoints a dual encoder.
 /// </summary>
 internal static class TrainCommand
 {
@@ -27,13 +27,17 @@ internal static class TrainCommand
         var steps = CommonOptions.PositiveInt("--steps", "Total optimizer steps (default: one epoch).");
         var epochs = CommonOptions.PositiveInt("--epochs", "Epochs over the training split, when --steps is not given.");
         var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default 5e-4)." };
+        var lrTowers = new Option<double?>("--lr-towers") { Description = "Peak learning rate of the two towers (default: --lr, which the projections keep)." };
+        var lockImage = new Option<bool>("--lock-image") { Description = "Freeze the image tower (locked-image tuning): no gradients, no updates." };
+        var lockText = new Option<bool>("--lock-text") { Description = "Freeze the text tower: no gradients, no updates." };
+        var unlockLast = new Option<int>("--unlock-last") { Description = "With --lock-image/--lock-text: keep the last N layers (and the pooler) trainable.", DefaultValueFactory = _ => 0 };
         var warmup = new Option<int?>("--warmup") { Description = "Linear warm-up steps (default 50)." };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, data order and augmentation.", DefaultValueFactory = _ => 0 };
         var output = new Option<string?>("--out") { Description = "Run folder for metrics.jsonl and checkpoints (default runs/<time>)." };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its latest checkpoint." };
         var command = new Command("train", "Train a dual encoder with the symmetric InfoNCE loss.")
         {
-            data, model, imageEncoder, textEncoder, device, precision, batchSize, steps, epochs, lr, warmup, seed, output, resume,
+            data, model, imageEncoder, textEncoder, device, precision, batchSize, steps, epochs, lr, lrTowers, lockImage, lockText, unlockLast, warmup, seed, output, resume,
         };
         command.SetAction((parsed, cancel) =>
         {
@@ -51,6 +55,10 @@ internal static class TrainCommand
                 Steps = parsed.GetValue(steps),
                 Epochs = parsed.GetValue(epochs),
                 LearningRate = parsed.GetValue(lr) ?? defaults.LearningRate,
+                LearningRateTowers = parsed.GetValue(lrTowers),
+                LockImage = parsed.GetValue(lockImage),
+                LockText = parsed.GetValue(lockText),
+                UnlockLast = parsed.GetValue(unlockLast),
                 WarmupSteps = parsed.GetValue(warmup) ?? defaults.WarmupSteps,
                 Seed = parsed.GetValue(seed),
                 OutputDirectory = resumeDir ?? parsed.GetValue(output) ?? RunFolders.NewRun(),

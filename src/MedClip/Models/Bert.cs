@@ -47,6 +47,9 @@ public sealed class Bert : Module
     public Linear Pooler { get; }
     public int Width => _config.Transformer.Width;
 
+    /// <summary>Freezes the tower except its last <paramref name="unlockLast"/> layers and the pooler (<see cref="TowerLock"/>).</summary>
+    public void Lock(int unlockLast) => TowerLock.Apply(this, Layers, unlockLast, Pooler);
+
     /// <summary>ids and attentionMask I32 [B, T] (mask 1 for tokens, 0 for padding) -> pooler output [B, D].</summary>
     public Tensor Forward(Tensor ids, Tensor attentionMask) => Encode(ids, attentionMask).PoolerOutput;
 

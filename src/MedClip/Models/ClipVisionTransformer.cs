@@ -36,6 +36,8 @@ public sealed class ClipVisionTransformer : Module, IVisionTower
     public LayerNorm PostLayerNorm { get; }
     public int Width => _config.Transformer.Width;
 
+    public void Lock(int unlockLast) => TowerLock.Apply(this, Layers, unlockLast, PostLayerNorm);
+
     public Tensor Forward(Tensor pixels) => Encode(pixels).PoolerOutput;
 
     /// <summary>pixels [B, C, H, W] -> HF's last_hidden_state [B, 1 + patches, D] (the encoder's output) and pooler_output = post_layernorm(CLS).</summary>

@@ -32,6 +32,10 @@ public sealed class DualEncoder : Module
     public Linear TextProjection { get; }
     public Tensor LogitScale { get; }
 
+    /// <summary>Whether a parameter name belongs to one of the towers (not the projections or the logit scale).</summary>
+    public static bool IsTowerParameter(string name) =>
+        name.StartsWith("vision_model.", StringComparison.Ordinal) || name.StartsWith("text_model.", StringComparison.Ordinal);
+
     public Tensor EncodeImages(Tensor pixels) => Ops.L2Normalize(VisualProjection.Forward(Vision.Forward(pixels)));
 
     public Tensor EncodeTexts(Tensor ids, Tensor attentionMask) => Ops.L2Normalize(TextProjection.Forward(Text.Forward(ids, attentionMask)));

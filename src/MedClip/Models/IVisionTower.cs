@@ -13,6 +13,9 @@ public interface IVisionTower
     /// <summary>pixels -> HF's last_hidden_state [B, 1 + patches, Width] and pooler_output [B, Width].</summary>
     (Tensor LastHiddenState, Tensor PoolerOutput) Encode(Tensor pixels);
 
+    /// <summary>Freezes the tower except its last <paramref name="unlockLast"/> layers and what follows them (<see cref="Nn.TowerLock"/>).</summary>
+    void Lock(int unlockLast);
+
     /// <summary>Builds the tower the config names.</summary>
     static Nn.Module Create(Nn.Init init, VisionConfig config) => config.ModelType switch
     {

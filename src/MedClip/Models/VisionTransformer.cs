@@ -60,6 +60,8 @@ public sealed class VisionTransformer : Module, IVisionTower
     public Linear Pooler { get; }
     public int Width => _config.Transformer.Width;
 
+    public void Lock(int unlockLast) => TowerLock.Apply(this, Layers, unlockLast, FinalLayerNorm, Pooler);
+
     /// <summary>pixels [B, C, H, W] (normalised) -> pooler output [B, D].</summary>
     public Tensor Forward(Tensor pixels) => Encode(pixels).PoolerOutput;
 

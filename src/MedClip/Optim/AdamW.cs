@@ -9,11 +9,13 @@ namespace MedClip.Optim;
 /// </summary>
 public sealed class AdamW
 {
-    private readonly (string Name, Tensor Parameter, bool Decay, Tensor M, Tensor V)[] _state;
+    private readonly (string Name, Tensor Parameter, bool Decay, double LearningRateScale, Tensor M, Tensor V)[] _state;
 
-    public AdamW(IEnumerable<(string Name, Tensor Parameter, bool Decay)> parameters, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0.1)
+    /// <param name="learningRateScale">Per parameter name, the factor applied to the scheduled learning rate (1 when null).</param>
+    public AdamW(IEnumerable<(string Name, Tensor Parameter, bool Decay)> parameters, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0.1,
+        Func<string, double>? learningRateScale = null)
     {
-        _state = parameters.Select(p => (p.Name, p.Parameter, p.Decay,
+        _state = parameters.Select(p => (p.Name, p.Parameter, p.Decay, learningRateScale?.Invoke(p.Name) ?? 1.0,
             Tensor.Zeros(p.Parameter.Backend, p.Parameter.Shape, p.Parameter.DType),
             Tensor.Zeros(p.Parameter.Backend, p.Parameter.Shape, p.Parameter.DType))).ToArray();
         Beta1 = beta1;
@@ -33,15 +35,16 @@ public sealed class AdamW
     /// <summary>First and second moments by parameter name, for checkpoints.</summary>
     public IEnumerable<(string Name, Tensor M, Tensor V)> State => _state.Select(s => (s.Name, s.M, s.V));
 
-    /// <summary>Applies one update with the given learning rate to every parameter that has a gradient, then clears the gradients.</summary>
+    /// <summary>Applies one update with the given learning rate (times each parameter's scale) to every parameter that has a gradient, then clears the gradients.</summary>
+
     public void Update(double learningRate)
     {
         Step++;
         double bc1 = 1 - Math.Pow(Beta1, Step), bc2 = 1 - Math.Pow(Beta2, Step);
-        foreach (var (_, p, decay, m, v) in _state)
+        foreach (var (_, p, decay, scale, m, v) in _state)
         {
             if (p.Grad is null) continue;
-            var step = new AdamWStep(learningRate, Beta1, Beta2, Eps, decay ? WeightDecay : 0, bc1, bc2);
+            var step = new AdamWStep(learningRate * scale, Beta1, Beta2, Eps, decay ? WeightDecay : 0, bc1, bc2);
             p.Backend.AdamW(p, p.Grad, m, v, step);
             p.Grad = null;
         }

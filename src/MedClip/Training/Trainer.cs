@@ -16,7 +16,7 @@ public sealed class TrainingStoppedException(string message) : Exception(message
 
 /// <summary>
 /// The training loop: micro-batches -> InfoNCE loss -> backward (gradients summed over the accumulation steps) ->
-/// global-norm clip -> AdamW with warm-up + cosine learning rate. Logs metrics.jsonl, validates and checkpoints
+/// global-norm clip -> AdamW with warm-up + cosine learning rate (towers optionally locked or on their own peak rate). Logs metrics.jsonl, validates and checkpoints
 /// periodically, and on cancellation writes a resumable checkpoint before returning. Resuming restores weights,
 /// optimizer moments, the step and the data position, so on the CPU the continued run repeats the uninterrupted one.
 /// </summary>
@@ -38,7 +38,11 @@ public sealed class Trainer
         _contextLength = contextLength;
         _filesForCheckpoints = filesForCheckpoints;
         _observer = observer;
-        _optimizer = new AdamW(WeightDecayPolicy.Groups(model), options.Beta1, options.Beta2, options.Eps, options.WeightDecay);
+        if (options.LockImage) model.Vision.Lock(options.UnlockLast);
+        if (options.LockText) model.Text.Lock(options.UnlockLast);
+        double towerScale = (options.LearningRateTowers ?? options.LearningRate) / options.LearningRate;
+        _optimizer = new AdamW(WeightDecayPolicy.Groups(model), options.Beta1, options.Beta2, options.Eps, options.WeightDecay,
+            name => DualEncoder.IsTowerParameter(name) ? towerScale : 1.0);
     }
 
     public int TotalSteps(IBatchSource train) =>

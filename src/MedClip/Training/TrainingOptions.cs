@@ -16,6 +16,14 @@ public sealed record TrainingOptions
     public int? Steps { get; init; }
     public int? Epochs { get; init; }
     public double LearningRate { get; init; } = 5e-4;
+    /// <summary>Peak learning rate of the two towers; null uses <see cref="LearningRate"/> (which the projections and logit scale always use).</summary>
+    public double? LearningRateTowers { get; init; }
+    /// <summary>Freeze the image tower (LiT), except its last <see cref="UnlockLast"/> layers.</summary>
+    public bool LockImage { get; init; }
+    /// <summary>Freeze the text tower, except its last <see cref="UnlockLast"/> layers.</summary>
+    public bool LockText { get; init; }
+    /// <summary>Layers at the top of a locked tower that stay trainable, with the norm and pooler after them.</summary>
+    public int UnlockLast { get; init; }
     public int WarmupSteps { get; init; } = 50;
     public double WeightDecay { get; init; } = 0.1;
     public double Beta1 { get; init; } = 0.9;
@@ -42,6 +50,9 @@ public sealed record TrainingOptions
         if (Steps is <= 0) throw new ArgumentException($"--steps {Steps} must be positive.");
         if (Epochs is <= 0) throw new ArgumentException($"--epochs {Epochs} must be positive.");
         if (LearningRate <= 0 || !double.IsFinite(LearningRate)) throw new ArgumentException($"--lr {LearningRate} must be a positive number.");
+        if (LearningRateTowers is { } towers && (towers <= 0 || !double.IsFinite(towers))) throw new ArgumentException($"--lr-towers {towers} must be a positive number.");
+        if (UnlockLast < 0) throw new ArgumentException($"--unlock-last {UnlockLast} must not be negative.");
+        if (UnlockLast > 0 && !LockImage && !LockText) throw new ArgumentException("--unlock-last only applies together with --lock-image or --lock-text.");
         if (WarmupSteps < 0) throw new ArgumentException($"--warmup {WarmupSteps} must not be negative.");
     }
 }

@@ -40,10 +40,10 @@ public sealed class TrainerTests : IDisposable
         }
     }
 
-    private static DualEncoder Model()
+    private static DualEncoder Model(int layers = 1)
     {
         var layer = new TransformerConfig(16, 2, 32, Activation.GeluErf, 1e-12);
-        var config = new DualEncoderConfig(new VisionConfig(ImageSize, 8, 3, 1, layer), new TextConfig(30, Context, 2, 1, layer), 8);
+        var config = new DualEncoderConfig(new VisionConfig(ImageSize, 8, 3, layers, layer), new TextConfig(30, Context, 2, layers, layer), 8);
         return new DualEncoder(new Init(CpuBackend.Instance, DType.F32, 7), config);
     }
 
@@ -107,5 +107,64 @@ public sealed class TrainerTests : IDisposable
         Assert.NotNull(summary.LastValidationLoss);
         Assert.NotNull(summary.LastCheckpoint);
         Assert.True(File.Exists(Path.Combine(summary.LastCheckpoint!, "model.safetensors")));
+    }
+
+    /// <summary>Largest absolute change of each parameter between two snapshots, by name.</summary>
+    private static Dictionary<string, double> Changes(DualEncoder model, Action train)
+    {
+        var before = model.NamedParameters().ToDictionary(p => p.Name, p => p.Tensor.ToArray<float>());
+        train();
+        return model.NamedParameters().ToDictionary(p => p.Name,
+            p => p.Tensor.ToArray<float>().Zip(before[p.Name], (a, b) => (double)Math.Abs(a - b)).Max());
+    }
+
+    [Fact]
+    public void LockImage_FreezesTheWholeImageTower_AndTrainsTheRest()
+    {
+        var model = Model();
+        var options = Options("lock-image") with { Steps = 2, LockImage = true };
+
+        var changes = Changes(model, () => new Trainer(options, model, Context, []).Run(new RandomBatches(2), null, null, CancellationToken.None));
+
+        Assert.All(changes.Where(c => c.Key.StartsWith("vision_model.")), c => Assert.True(c.Value == 0, $"{c.Key} moved by {c.Value}."));
+        Assert.All(changes.Where(c => !c.Key.StartsWith("vision_model.") && c.Key != "logit_scale"), c => Assert.True(c.Value > 0, $"{c.Key} did not move."));
+        Assert.All(model.NamedParameters().Where(p => p.Name.StartsWith("vision_model.")), p => Assert.Null(p.Tensor.Grad));
+    }
+
+    [Fact]
+    public void LockTextWithUnlockLast_TrainsOnlyTheTopLayerAndThePooler()
+    {
+        var model = Model(layers: 2);
+        var options = Options("unlock-last") with { Steps = 2, LockText = true, UnlockLast = 1 };
+
+        var changes = Changes(model, () => new Trainer(options, model, Context, []).Run(new RandomBatches(2), null, null, CancellationToken.None));
+
+        var text = changes.Where(c => c.Key.StartsWith("text_model.")).ToList();
+        bool Trainable(string name) => name.StartsWith("text_model.encoder.layer.1.") || name.StartsWith("text_model.pooler.");
+        Assert.All(text.Where(c => !Trainable(c.Key)), c => Assert.True(c.Value == 0, $"{c.Key} moved by {c.Value}."));
+        Assert.All(text.Where(c => Trainable(c.Key)), c => Assert.True(c.Value > 0, $"{c.Key} did not move."));
+        Assert.True(changes["vision_model.encoder.layer.0.attention.attention.query.weight"] > 0);
+    }
+
+    [Fact]
+    public void LearningRateTowers_ScalesOnlyTheTowersSteps()
+    {
+        var model = Model();
+        var options = Options("lr-towers") with { Steps = 1, WarmupSteps = 0, LearningRate = 1e-3, LearningRateTowers = 1e-6, WeightDecay = 0 };
+
+        var changes = Changes(model, () => new Trainer(options, model, Context, []).Run(new RandomBatches(2), null, null, CancellationToken.None));
+
+        // AdamW's first step moves every element by about the learning rate (m / sqrt(v) = sign of the gradient).
+        Assert.InRange(changes["visual_projection.weight"], 0.5e-3, 1.01e-3);
+        Assert.InRange(changes["text_projection.weight"], 0.5e-3, 1.01e-3);
+        Assert.InRange(changes["vision_model.encoder.layer.0.attention.attention.query.weight"], 0.5e-6, 1.01e-6);
+        Assert.InRange(changes["text_model.encoder.layer.0.output.dense.weight"], 0.5e-6, 1.01e-6);
+    }
+
+    [Fact]
+    public void UnlockLast_WithoutALockedTower_IsRefused()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new Trainer(Options("bad") with { UnlockLast = 1 }, Model(), Context, []));
+        Assert.Contains("--lock-image or --lock-text", e.Message);
     }
 }
