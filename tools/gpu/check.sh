@@ -9,7 +9,8 @@
 #
 # Steps, each under its own time limit so a hang cannot eat the device time: nvidia-smi, `selftest --device cuda`,
 # `bench --device cuda` for tiny (then small and base while CHECK_BUDGET_S lasts), the PyTorch reference step
-# (tools/reference/torch_tiny_step.py) when python3 has torch. Everything lands in $OUT (default ./gpu-check): the logs and one report, gpu-check.json.
+# (tools/reference/torch_tiny_step.py) when python3 has torch, and the pretrained towers against transformers when it
+# is installed (tools/reference/check_pretrained_transformers.py). Everything lands in $OUT (default ./gpu-check): the logs and one report, gpu-check.json.
 # MEDCLIP_CUDA=emulator runs the same script against the emulator (no nvidia-smi, no PyTorch step needed).
 set -uo pipefail
 
@@ -65,6 +66,23 @@ if [[ -f "$torch_step" ]] && python3 -c "import torch" 2>/dev/null && (( $(left)
     echo $? >"$out/torch.rc"
 fi
 
+# Pretrained towers against the real transformers (tools/reference/check_pretrained_transformers.py): the fixture
+# folders, then a checkpoint trained from them, loaded by VisionTextDualEncoderModel, gives the same text embeddings.
+fixtures="$root/tests/MedClip.Tests/Fixtures/Pretrained"
+if python3 -c "import transformers, safetensors" 2>/dev/null && (( $(left) > 90 )); then
+    run pretrained-train 120 train --data synthetic --image-encoder "$fixtures/clip" --text-encoder "$fixtures/bert" \
+        --steps 2 --batch-size 8 --out "$out/pretrained-run" --device cuda
+    printf 'no pleural effusion\nLung clear.\nmild cardiomegaly with left base opacity\n' >"$out/pretrained-texts.txt"
+    checkpoint="$(ls -d "$out"/pretrained-run/checkpoint-* 2>/dev/null | tail -n 1)"
+    run pretrained-embed 60 embed --checkpoint "$checkpoint" --texts "$out/pretrained-texts.txt" \
+        --out "$out/pretrained-embeds.safetensors" --device cuda
+    echo "== transformers parity: check_pretrained_transformers.py"
+    timeout 120 python3 "$root/tools/reference/check_pretrained_transformers.py" --checkpoint "$checkpoint" \
+        --texts "$out/pretrained-texts.txt" --embeds "$out/pretrained-embeds.safetensors" >"$out/pretrained.log" 2>&1
+    echo $? >"$out/pretrained.rc"
+    tail -n 1 "$out/pretrained.log"
+fi
+
 commit="${MEDCLIP_COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 python3 - "$out" "$commit" "$(( $(date +%s) - start ))" <<'PY'
 import json, os, sys, datetime
@@ -95,6 +113,7 @@ report = {
     "selftest": selftest,
     "bench": {m: step("bench-" + m) for m in ("tiny", "small", "base")},
     "torch": step("torch"),
+    "pretrained": step("pretrained"),
 }
 with open(os.path.join(out, "gpu-check.json"), "w") as f:
     json.dump(report, f, indent=2)
