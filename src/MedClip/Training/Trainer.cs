@@ -40,6 +40,11 @@ public sealed class Trainer
         _observer = observer;
         if (options.LockImage) model.Vision.Lock(options.UnlockLast);
         if (options.LockText) model.Text.Lock(options.UnlockLast);
+        if (options.LockImage || options.LockText)
+        {
+            var parameters = model.Parameters().ToList();
+            observer?.OnMessage($"Locked towers: {parameters.Where(p => p.RequiresGrad).Sum(p => p.Length):N0} of {parameters.Sum(p => p.Length):N0} parameters train.");
+        }
         double towerScale = (options.LearningRateTowers ?? options.LearningRate) / options.LearningRate;
         _optimizer = new AdamW(WeightDecayPolicy.Groups(model), options.Beta1, options.Beta2, options.Eps, options.WeightDecay,
             name => DualEncoder.IsTowerParameter(name) ? towerScale : 1.0);

@@ -22,6 +22,7 @@ public static class TrainingRun
 
     public static TrainingSummary Execute(TrainingOptions options, IBackend backend, ITrainingObserver? observer, bool resume, CancellationToken cancel)
     {
+        options.Validate();
         string output = options.OutputDirectory;
         Directory.CreateDirectory(output);
         var preset = ModelPresets.Resolve(options.Model);
