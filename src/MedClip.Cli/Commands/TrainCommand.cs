@@ -23,9 +23,14 @@ internal static class TrainCommand
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, data order and augmentation.", DefaultValueFactory = _ => 0 };
         var output = new Option<string?>("--out") { Description = "Run folder for metrics.jsonl and checkpoints (default runs/<time>)." };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its latest checkpoint." };
+        var accumulation = CommonOptions.PositiveInt("--accumulation-steps", "Micro-batches of --batch-size whose gradients are summed per optimizer step (default 1).");
+        var sentenceKeep = new Option<double?>("--sentence-keep")
+        {
+            Description = "Probability that each sentence of a training report is kept (text augmentation; default 1 = whole reports).",
+        };
         var command = new Command("train", "Train a dual encoder with the symmetric InfoNCE loss.")
         {
-            data, model, device, precision, batchSize, steps, epochs, lr, warmup, seed, output, resume,
+            data, model, device, precision, batchSize, steps, epochs, lr, warmup, seed, output, resume, accumulation, sentenceKeep,
         };
         command.SetAction((parsed, cancel) =>
         {
@@ -43,6 +48,8 @@ internal static class TrainCommand
                 LearningRate = parsed.GetValue(lr) ?? defaults.LearningRate,
                 WarmupSteps = parsed.GetValue(warmup) ?? defaults.WarmupSteps,
                 Seed = parsed.GetValue(seed),
+                AccumulationSteps = parsed.GetValue(accumulation) ?? defaults.AccumulationSteps,
+                SentenceKeepProbability = parsed.GetValue(sentenceKeep) ?? defaults.SentenceKeepProbability,
                 OutputDirectory = resumeDir ?? parsed.GetValue(output) ?? RunFolders.NewRun(),
             };
             return Task.FromResult(RunTraining.Train(options, resumeDir is not null, cancel) is null ? 1 : 0);

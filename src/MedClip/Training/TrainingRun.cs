@@ -45,9 +45,11 @@ public static class TrainingRun
         observer?.OnMessage($"Model: {preset.Name}, {model.Parameters().Sum(p => p.Length):N0} parameters on {backend.Name}");
 
         var images = ImagePreprocessor.FromConfig(PreprocessorConfig.Read(preprocessorPath));
-        (int[], int[]) Tokenize(ImageTextSample s)
+        var sentences = new SentenceSampling(options.SentenceKeepProbability);
+        (int[], int[]) Tokenize(ImageTextSample s, Random? rng)
         {
-            var encoded = tokenizer.Encode(s.Text, preset.ContextLength);
+            string text = rng is null || options.SentenceKeepProbability == 1 ? s.Text : sentences.Sample(s.Text, rng);
+            var encoded = tokenizer.Encode(text, preset.ContextLength);
             return (encoded.Ids, encoded.AttentionMask);
         }
         var trainPreparer = new ImageTextPreparer<ImageTextSample>(images, options.Augment ? new ImageAugmentation() : null, s => s.ImagePath, Tokenize);
