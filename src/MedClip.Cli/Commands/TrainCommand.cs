@@ -35,9 +35,15 @@ internal static class TrainCommand
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, data order and augmentation.", DefaultValueFactory = _ => 0 };
         var output = new Option<string?>("--out") { Description = "Run folder for metrics.jsonl and checkpoints (default runs/<time>)." };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its latest checkpoint." };
+        var accumulation = CommonOptions.PositiveInt("--accumulation-steps", "Micro-batches of --batch-size whose gradients are summed per optimizer step (default 1).");
+        var sentenceKeep = new Option<double?>("--sentence-keep")
+        {
+            Description = "Probability that each sentence of a training report is kept (text augmentation; default 1 = whole reports).",
+        };
         var command = new Command("train", "Train a dual encoder with the symmetric InfoNCE loss.")
         {
             data, model, imageEncoder, textEncoder, device, precision, batchSize, steps, epochs, lr, lrTowers, lockImage, lockText, unlockLast, warmup, seed, output, resume,
+            accumulation, sentenceKeep,
         };
         command.SetAction((parsed, cancel) =>
         {
@@ -61,6 +67,8 @@ internal static class TrainCommand
                 UnlockLast = parsed.GetValue(unlockLast),
                 WarmupSteps = parsed.GetValue(warmup) ?? defaults.WarmupSteps,
                 Seed = parsed.GetValue(seed),
+                AccumulationSteps = parsed.GetValue(accumulation) ?? defaults.AccumulationSteps,
+                SentenceKeepProbability = parsed.GetValue(sentenceKeep) ?? defaults.SentenceKeepProbability,
                 OutputDirectory = resumeDir ?? parsed.GetValue(output) ?? RunFolders.NewRun(),
             };
             return Task.FromResult(RunTraining.Train(options, resumeDir is not null, cancel) is null ? 1 : 0);

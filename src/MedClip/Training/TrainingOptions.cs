@@ -40,19 +40,26 @@ public sealed record TrainingOptions
     public int MaxNonFiniteSteps { get; init; } = 5;
     public int Workers { get; init; } = Environment.ProcessorCount;
     public bool Augment { get; init; } = true;
+    /// <summary>
+    /// When augmenting, the probability that each sentence of a training report is kept (<see cref="MedClip.Data.Text.SentenceSampling"/>);
+    /// 1 trains on whole reports.
+    /// </summary>
+    public double SentenceKeepProbability { get; init; } = 1.0;
     /// <summary>Size of the generated dataset when <see cref="Data"/> is "synthetic".</summary>
     public int SyntheticStudies { get; init; } = MedClip.Data.DatasetSpec.DefaultSyntheticStudies;
 
     public void Validate()
     {
         if (BatchSize < 2) throw new ArgumentException($"--batch-size {BatchSize}: the contrastive loss needs at least 2 pairs per batch.");
-        if (AccumulationSteps < 1) throw new ArgumentException($"Gradient accumulation steps must be at least 1, not {AccumulationSteps}.");
+        if (AccumulationSteps < 1) throw new ArgumentException($"--accumulation-steps {AccumulationSteps} must be at least 1.");
         if (Steps is <= 0) throw new ArgumentException($"--steps {Steps} must be positive.");
         if (Epochs is <= 0) throw new ArgumentException($"--epochs {Epochs} must be positive.");
         if (LearningRate <= 0 || !double.IsFinite(LearningRate)) throw new ArgumentException($"--lr {LearningRate} must be a positive number.");
         if (LearningRateTowers is { } towers && (towers <= 0 || !double.IsFinite(towers))) throw new ArgumentException($"--lr-towers {towers} must be a positive number.");
         if (UnlockLast < 0) throw new ArgumentException($"--unlock-last {UnlockLast} must not be negative.");
         if (UnlockLast > 0 && !LockImage && !LockText) throw new ArgumentException("--unlock-last only applies together with --lock-image or --lock-text.");
+        if (!(SentenceKeepProbability > 0 && SentenceKeepProbability <= 1))
+            throw new ArgumentException($"--sentence-keep {SentenceKeepProbability} must be in (0, 1]; 1 trains on whole reports.");
         if (WarmupSteps < 0) throw new ArgumentException($"--warmup {WarmupSteps} must not be negative.");
     }
 }

@@ -47,15 +47,15 @@ public static class TrainingRun
             fresh.Save(output);
         }
         var tokenizer = ReportTokenizer.FromFolder(output);
-        var text = pretrainedText ?? preset.Config.Text with { VocabSize = tokenizer.VocabularySize };
-        if (tokenizer.VocabularySize > text.VocabSize)
-            throw new InvalidDataException($"'{vocabPath}' has {tokenizer.VocabularySize} tokens but the text encoder's vocab_size is {text.VocabSize}.");
+        var textConfig = pretrainedText ?? preset.Config.Text with { VocabSize = tokenizer.VocabularySize };
+        if (tokenizer.VocabularySize > textConfig.VocabSize)
+            throw new InvalidDataException($"'{vocabPath}' has {tokenizer.VocabularySize} tokens but the text encoder's vocab_size is {textConfig.VocabSize}.");
         string tokenizerConfigPath = Path.Combine(output, BertTokenizerConfigJson.FileName);
         string preprocessorPath = Path.Combine(output, PreprocessorConfig.FileName);
         (pretrainedVision?.Preprocessor ?? PreprocessorConfig.ForViT(imageSize)).Write(preprocessorPath);
         File.WriteAllText(Path.Combine(output, OptionsFile), JsonSerializer.Serialize(options, new JsonSerializerOptions { WriteIndented = true }));
 
-        var config = preset.Config with { Vision = vision, Text = text };
+        var config = preset.Config with { Vision = vision, Text = textConfig };
         var model = new DualEncoder(new Init(backend, DType.F32, options.Seed), config);
         if (!resume)
         {
@@ -70,9 +70,11 @@ public static class TrainingRun
         observer?.OnMessage($"Model: {preset.Name}{(towers.Length > 0 ? $" with the {towers}" : "")}, {model.Parameters().Sum(p => p.Length):N0} parameters on {backend.Name}");
 
         var images = ImagePreprocessor.FromConfig(PreprocessorConfig.Read(preprocessorPath));
-        (int[], int[]) Tokenize(ImageTextSample s)
+        var sentences = new SentenceSampling(options.SentenceKeepProbability);
+        (int[], int[]) Tokenize(ImageTextSample s, Random? rng)
         {
-            var encoded = tokenizer.Encode(s.Text, contextLength);
+            string text = rng is null || options.SentenceKeepProbability == 1 ? s.Text : sentences.Sample(s.Text, rng);
+            var encoded = tokenizer.Encode(text, contextLength);
             return (encoded.Ids, encoded.AttentionMask);
         }
         var trainPreparer = new ImageTextPreparer<ImageTextSample>(images, options.Augment ? new ImageAugmentation() : null, s => s.ImagePath, Tokenize);

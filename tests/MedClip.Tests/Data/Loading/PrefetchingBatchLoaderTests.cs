@@ -159,7 +159,7 @@ public sealed class PrefetchingBatchLoaderTests
             ];
             File.WriteAllBytes(paths[3], []);
             var preprocessor = new ImagePreprocessor(16, PreprocessorConfig.ClipMean, PreprocessorConfig.ClipStd);
-            var preparer = new ImageTextPreparer<string>(preprocessor, new ImageAugmentation(), path => path, _ => ([101, 102], [1, 1]));
+            var preparer = new ImageTextPreparer<string>(preprocessor, new ImageAugmentation(), path => path, (_, _) => ([101, 102], [1, 1]));
             using var loader = new PrefetchingBatchLoader<string>(paths, 2, seed: 3, preparer.Prepare, workerCount: 2, shuffle: false);
 
             List<Batch> batches = [.. loader.Epoch(0)];

@@ -1,0 +1,25 @@
+using MedClip.Training;
+
+namespace MedClip.Tests.Training;
+
+public class TrainingOptionsTests
+{
+    [Fact]
+    public void Defaults_AreValid() => new TrainingOptions().Validate();
+
+    [Theory]
+    [InlineData(0.0, "--sentence-keep")]
+    [InlineData(1.01, "--sentence-keep")]
+    public void SentenceKeepProbability_OutsideTheUnitInterval_IsRefused(double p, string option)
+    {
+        var e = Assert.Throws<ArgumentException>(() => (new TrainingOptions() with { SentenceKeepProbability = p }).Validate());
+        Assert.Contains(option, e.Message);
+    }
+
+    [Fact]
+    public void AccumulationSteps_BelowOne_IsRefused()
+    {
+        var e = Assert.Throws<ArgumentException>(() => (new TrainingOptions() with { AccumulationSteps = 0 }).Validate());
+        Assert.Contains("--accumulation-steps", e.Message);
+    }
+}
