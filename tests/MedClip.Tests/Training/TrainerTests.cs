@@ -160,11 +160,4 @@ public sealed class TrainerTests : IDisposable
         Assert.InRange(changes["vision_model.encoder.layer.0.attention.attention.query.weight"], 0.5e-6, 1.01e-6);
         Assert.InRange(changes["text_model.encoder.layer.0.output.dense.weight"], 0.5e-6, 1.01e-6);
     }
-
-    [Fact]
-    public void UnlockLast_WithoutALockedTower_IsRefused()
-    {
-        var e = Assert.Throws<ArgumentException>(() => new Trainer(Options("bad") with { UnlockLast = 1 }, Model(), Context, []));
-        Assert.Contains("--lock-image or --lock-text", e.Message);
-    }
 }

@@ -22,4 +22,21 @@ public class TrainingOptionsTests
         var e = Assert.Throws<ArgumentException>(() => (new TrainingOptions() with { AccumulationSteps = 0 }).Validate());
         Assert.Contains("--accumulation-steps", e.Message);
     }
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(double.NaN)]
+    public void LearningRateTowers_NotPositive_IsRefused(double lr)
+    {
+        var e = Assert.Throws<ArgumentException>(() => (new TrainingOptions() with { LearningRateTowers = lr }).Validate());
+        Assert.Contains("--lr-towers", e.Message);
+    }
+
+    [Fact]
+    public void UnlockLast_WithoutALockedTower_IsRefused()
+    {
+        var e = Assert.Throws<ArgumentException>(() => (new TrainingOptions() with { UnlockLast = 1 }).Validate());
+        Assert.Contains("--lock-image or --lock-text", e.Message);
+        (new TrainingOptions() with { UnlockLast = 1, LockText = true }).Validate();
+    }
 }
