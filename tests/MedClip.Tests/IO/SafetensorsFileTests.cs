@@ -237,6 +237,21 @@ public sealed class SafetensorsFileTests : IDisposable
     }
 
     [Fact]
+    public void Read_RejectsEveryTruncationAsInvalidData()
+    {
+        string path = PathOf("whole.safetensors");
+        SafetensorsFile.Write(path, [SafetensorsTensor.FromFloat32("a", [2, 3], [1, 2, 3, 4, 5, 6]), SafetensorsTensor.FromInt32("b", [2], [7, 8])],
+            new Dictionary<string, string> { ["format"] = "pt" });
+        byte[] bytes = File.ReadAllBytes(path);
+        string cut = PathOf("cut.safetensors");
+        for (int length = 0; length < bytes.Length; length++)
+        {
+            File.WriteAllBytes(cut, bytes[..length]);
+            Assert.Throws<InvalidDataException>(() => SafetensorsFile.Read(cut));
+        }
+    }
+
+    [Fact]
     public void Read_ConvertsF16AndBF16ToFloat32()
     {
         string path = PathOf("half.safetensors");

@@ -100,6 +100,41 @@ public sealed class TorchCheckpointTests : IDisposable
     }
 
     [Fact]
+    public void Read_RejectsEveryTruncationOfALegacyFileAsInvalidData()
+    {
+        byte[] bytes = File.ReadAllBytes(Path.Combine(Fixtures, "legacy.bin"));
+        string path = Path.Combine(_folder, "cut.bin");
+        for (int length = 4; length < bytes.Length; length++)
+        {
+            File.WriteAllBytes(path, bytes[..length]);
+            Assert.Throws<InvalidDataException>(() => TorchCheckpoint.Read(path));
+        }
+    }
+
+    [Theory]
+    [InlineData("legacy.bin")]
+    [InlineData("zip.bin")]
+    public void Read_AnswersCorruptedBytesWithInvalidDataOrTheTensors(string file)
+    {
+        byte[] bytes = File.ReadAllBytes(Path.Combine(Fixtures, file));
+        string path = Path.Combine(_folder, "flipped.bin");
+        var random = new Random(6);
+        for (int trial = 0; trial < 500; trial++)
+        {
+            byte[] corrupt = (byte[])bytes.Clone();
+            corrupt[random.Next(4, corrupt.Length)] ^= (byte)(1 << random.Next(8));
+            File.WriteAllBytes(path, corrupt);
+            try
+            {
+                TorchCheckpoint.Read(path);
+            }
+            catch (InvalidDataException)
+            {
+            }
+        }
+    }
+
+    [Fact]
     public void Read_RejectsAStorageWhoseLengthDisagreesWithThePickle()
     {
         string source = Path.Combine(Fixtures, "zip.bin");
