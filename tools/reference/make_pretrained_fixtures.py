@@ -24,7 +24,8 @@ and the outputs last_hidden_state and pooler_output, and for the dual encoder th
 matrices and the L2-normalised projected embeddings. Weights and inputs are drawn in float32;
 the outputs are computed in float64 and rounded once to float32.
 
-The converter fixtures under converter/ are state dicts saved by torch.save in both formats:
+The converter fixtures under converter/ are state dicts saved by torch.save in both formats (and the zip
+format with pickle protocol 4):
 tensors sharing one storage (a tied weight, an offset view, a transposed non-contiguous view),
 F16, BF16 and I64 tensors, with the expected contiguous tensors in expected.safetensors; and a
 pickle calling os.system that the reader must refuse.
@@ -388,6 +389,8 @@ def make_converter_fixtures():
     sd["double"] = normal(g, 2).double()
     torch.save(sd, os.path.join(folder, "zip.bin"))
     torch.save(sd, os.path.join(folder, "legacy.bin"), _use_new_zipfile_serialization=False)
+    # Protocol 4 instead of torch's default 2: FRAME, SHORT_BINUNICODE, STACK_GLOBAL and MEMOIZE.
+    torch.save(sd, os.path.join(folder, "zip_protocol4.bin"), pickle_protocol=4)
     write_safetensors(os.path.join(folder, "expected.safetensors"), {k: v.contiguous() for k, v in sd.items()})
 
     class Exploit:

@@ -19,6 +19,7 @@ public sealed class TorchCheckpointTests : IDisposable
 
     [Theory]
     [InlineData("zip.bin")]
+    [InlineData("zip_protocol4.bin")]
     [InlineData("legacy.bin")]
     public void Read_GivesTorchsTensorsContiguousWithTheirDTypes(string file)
     {
