@@ -126,6 +126,7 @@ public sealed class Trainer
                     ["epoch"] = Math.Round((double)state.ConsumedBatches / train.BatchesPerEpoch, 4),
                     ["loss"] = loss,
                     ["lr"] = lr,
+                    ["lr_towers"] = lr * (_options.LearningRateTowers ?? _options.LearningRate) / _options.LearningRate,
                     ["logit_scale"] = logitScale,
                     ["grad_norm"] = gradNorm,
                     ["images_per_s"] = Math.Round(imagesPerSecond, 2),

@@ -159,5 +159,8 @@ public sealed class TrainerTests : IDisposable
         Assert.InRange(changes["text_projection.weight"], 0.5e-3, 1.01e-3);
         Assert.InRange(changes["vision_model.encoder.layer.0.attention.attention.query.weight"], 0.5e-6, 1.01e-6);
         Assert.InRange(changes["text_model.encoder.layer.0.output.dense.weight"], 0.5e-6, 1.01e-6);
+        var logged = MetricsLog.Read(Path.Combine(options.OutputDirectory, "metrics.jsonl")).Single();
+        Assert.Equal(1e-3, (double)logged["lr"]!, 12);
+        Assert.Equal(1e-6, (double)logged["lr_towers"]!, 12);
     }
 }
