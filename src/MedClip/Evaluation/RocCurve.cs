@@ -46,13 +46,14 @@ public static class RocCurve
     }
 
     /// <summary>
-    /// The point maximising Youden's J; on ties the highest threshold (the first in curve order). Distinct J values
+    /// The point maximising Youden's J among the images' scores (the +inf start, "call nothing positive", is not an
+    /// operating point); on ties the highest threshold (the first in curve order). Distinct J values
     /// differ by at least 1 / (positives x negatives), so differences below 1e-12 are rounding and count as ties.
     /// </summary>
     public static OperatingPoint Youden(IReadOnlyList<RocPoint> curve)
     {
-        RocPoint best = curve[0];
-        foreach (var p in curve)
+        RocPoint best = curve[1];
+        foreach (var p in curve.Skip(2))
             if (p.TruePositiveRate - p.FalsePositiveRate > best.TruePositiveRate - best.FalsePositiveRate + 1e-12) best = p;
         return new OperatingPoint(best.Threshold, best.TruePositiveRate, 1 - best.FalsePositiveRate);
     }
