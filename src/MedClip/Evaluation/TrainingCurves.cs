@@ -1,5 +1,5 @@
 using System.Text.Json;
-using MedClip.Training;
+using System.Text.Json.Nodes;
 
 namespace MedClip.Evaluation;
 
@@ -19,9 +19,10 @@ public sealed record TrainingCurves(
         var loss = new List<(int, double)>();
         var validation = new List<(int, double)>();
         var scale = new List<(int, double)>();
-        foreach (var line in MetricsLog.Read(path))
+        foreach (string text in File.ReadLines(path))
         {
-            if (line["step"] is not { } stepNode) continue;
+            // A run killed mid-write can leave a partial last line; the curves are drawn from the lines that parse.
+            if (Parse(text) is not { } line || line["step"] is not { } stepNode || stepNode.GetValueKind() != JsonValueKind.Number) continue;
             int step = stepNode.GetValue<int>();
             Add(loss, step, line["loss"]);
             Add(validation, step, line["val_loss"]);
@@ -30,7 +31,19 @@ public sealed record TrainingCurves(
         return loss.Count == 0 && validation.Count == 0 && scale.Count == 0 ? null : new TrainingCurves(loss, validation, scale, path);
     }
 
-    private static void Add(List<(int, double)> curve, int step, System.Text.Json.Nodes.JsonNode? value)
+    private static JsonObject? Parse(string line)
+    {
+        try
+        {
+            return JsonNode.Parse(line) as JsonObject;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static void Add(List<(int, double)> curve, int step, JsonNode? value)
     {
         if (value is null || value.GetValueKind() != JsonValueKind.Number) return;
         curve.Add((step, value.GetValue<double>()));
