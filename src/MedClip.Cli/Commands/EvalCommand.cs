@@ -69,6 +69,7 @@ internal static class EvalCommand
     private static void Print(EvaluationReport r, string output)
     {
         Console.WriteLine($"Evaluated {r.Evaluated.Count} of {r.ImagesListed} {r.Options.Split} images ({r.Skipped.Summary()}).");
+        foreach (var (reason, _) in r.Skipped.Counts) Console.WriteLine($"  e.g. {r.Skipped.FirstMessage(reason)}");
         if (r.LabelsNotice is not null) Console.WriteLine($"Note: {r.LabelsNotice}.");
         if (r.ZeroShot is not null)
         {
