@@ -55,6 +55,7 @@ public sealed class TrainingRunTests : IDisposable
     public void DatasetSpec_UnknownKind_IsOneClearSentence()
     {
         var e = Assert.Throws<ArgumentException>(() => DatasetSpec.Parse("imagenet"));
-        Assert.Contains("synthetic or mimic:DIR", e.Message);
+        Assert.Contains("mimic:DIR", e.Message);
+        Assert.Contains("shards:DIR", e.Message);
     }
 }
