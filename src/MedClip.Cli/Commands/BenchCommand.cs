@@ -26,9 +26,10 @@ internal static class BenchCommand
         var dataOptions = new DataOptionSet();
         var imageSize = CommonOptions.PositiveInt("--image-size", "With --data: image side delivered (default 224).");
         var workers = CommonOptions.PositiveInt("--workers", "With --data: loader threads (default: one per core).");
+        var noAugment = new Option<bool>("--no-augment") { Description = "With --data: skip the training augmentation (to see its share of the time)." };
         var command = new Command("bench", "Time full training steps (forward, InfoNCE, backward, clipping, AdamW) on random data, or with --data the data loader.")
         {
-            device, model, batchSize, steps, precision, json, data, imageSize, workers,
+            device, model, batchSize, steps, precision, json, data, imageSize, workers, noAugment,
         };
         dataOptions.AddTo(command);
         command.SetAction(parsed =>
@@ -38,7 +39,7 @@ internal static class BenchCommand
                 int size = parsed.GetValue(imageSize) ?? 224;
                 var dataset = DatasetSpec.Parse(spec).Load(Directory.GetCurrentDirectory(), size, seed: 0, Console.Error.WriteLine, options: dataOptions.Read(parsed));
                 var loader = LoaderBenchmark.Run(dataset, spec, size, parsed.GetValue(batchSize) ?? 32, parsed.GetValue(steps) ?? 20,
-                    parsed.GetValue(workers) ?? Environment.ProcessorCount);
+                    parsed.GetValue(workers) ?? Environment.ProcessorCount, augment: !parsed.GetValue(noAugment));
                 Console.WriteLine(parsed.GetValue(json) ? loader.ToJson() : loader.ToString());
                 return 0;
             }
