@@ -16,7 +16,8 @@ internal static class EvalCommand
     public static Command Create()
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint folder, or a run folder (its latest checkpoint).", Required = true };
-        var data = new Option<string>("--data") { Description = "Dataset: synthetic or mimic:DIR.", Required = true };
+        var data = new Option<string>("--data") { Description = DataOptionSet.SpecDescription, Required = true };
+        var dataOptions = new DataOptionSet(mapUncertainLabels: false);
         var split = new Option<string>("--split") { Description = "Split to evaluate: test, validate or train.", DefaultValueFactory = _ => "test" };
         var device = CommonOptions.Device();
         var output = new Option<string?>("--out") { Description = "Folder for metrics.json, predictions.csv and report.md (default <checkpoint>/eval)." };
@@ -28,12 +29,13 @@ internal static class EvalCommand
         {
             checkpoint, data, split, device, output, prompts, uncertain, seed,
         };
+        dataOptions.AddTo(command);
         command.SetAction(parsed =>
         {
             string dir = ResolveCheckpoint(parsed.GetValue(checkpoint)!);
             string commandLine = "medclip-train " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).Select(QuoteArgument));
             var report = Run(dir, parsed.GetValue(data)!, parsed.GetValue(split)!, parsed.GetValue(device)!, parsed.GetValue(output) ?? Path.Combine(dir, "eval"),
-                commandLine, parsed.GetValue(prompts), BinaryTargets.Parse(parsed.GetValue(uncertain)!), parsed.GetValue(seed));
+                commandLine, parsed.GetValue(prompts), BinaryTargets.Parse(parsed.GetValue(uncertain)!), parsed.GetValue(seed), dataOptions.Read(parsed));
             return report is null ? 1 : 0;
         });
         return command;
@@ -53,12 +55,12 @@ internal static class EvalCommand
 
     /// <summary>Evaluates, writes the outputs and prints the summary; the synthetic set is looked up beside the run.</summary>
     public static EvaluationReport? Run(string checkpoint, string dataSpec, string split, string device, string output, string commandLine,
-        string? promptFile = null, UncertainLabels uncertain = UncertainLabels.Exclude, int seed = 0)
+        string? promptFile = null, UncertainLabels uncertain = UncertainLabels.Exclude, int seed = 0, DatasetOptions? dataOptions = null)
     {
         var prompts = promptFile is null ? PromptSet.Default : PromptSet.Read(promptFile, EvaluationRun.Labels);
         var model = LoadModel(checkpoint, device);
         string runFolder = Path.GetDirectoryName(Path.GetFullPath(checkpoint))!;
-        var data = DatasetSpec.Parse(dataSpec).Load(runFolder, model.Images.Size, seed: 0, Console.WriteLine);
+        var data = DatasetSpec.Parse(dataSpec).Load(runFolder, model.Images.Size, seed: 0, Console.WriteLine, options: dataOptions);
         var options = new EvaluationOptions(commandLine, checkpoint, dataSpec, split, prompts, uncertain, seed);
         var report = EvaluationRun.Run(model, data.Split(split), data.Train, options, Console.WriteLine);
         EvaluationOutputs.Write(report, output);

@@ -11,7 +11,8 @@ internal static class TrainCommand
 {
     public static Command Create()
     {
-        var data = new Option<string>("--data") { Description = "Dataset: synthetic or mimic:DIR.", DefaultValueFactory = _ => "synthetic" };
+        var data = new Option<string>("--data") { Description = DataOptionSet.SpecDescription, DefaultValueFactory = _ => "synthetic" };
+        var dataOptions = new DataOptionSet();
         var model = CommonOptions.ModelPreset();
         var device = CommonOptions.Device();
         var precision = CommonOptions.Precision();
@@ -32,6 +33,7 @@ internal static class TrainCommand
         {
             data, model, device, precision, batchSize, steps, epochs, lr, warmup, seed, output, resume, accumulation, sentenceKeep,
         };
+        dataOptions.AddTo(command);
         command.SetAction((parsed, cancel) =>
         {
             string? resumeDir = parsed.GetValue(resume);
@@ -39,6 +41,7 @@ internal static class TrainCommand
             var options = defaults with
             {
                 Data = parsed.GetValue(data)!,
+                DataOptions = dataOptions.Read(parsed),
                 Model = parsed.GetValue(model)!,
                 Device = parsed.GetValue(device)!,
                 Precision = parsed.GetValue(precision)!,

@@ -26,10 +26,12 @@ public static class TrainingRun
         var preset = ModelPresets.Resolve(options.Model);
         int imageSize = preset.Config.Vision.ImageSize;
 
-        var data = DatasetSpec.Parse(options.Data).Load(output, imageSize, options.Seed, observer is null ? null : observer.OnMessage, options.SyntheticStudies);
+        var data = DatasetSpec.Parse(options.Data).Load(output, imageSize, options.Seed, observer is null ? null : observer.OnMessage, options.SyntheticStudies,
+            options.DataOptions);
         observer?.OnMessage($"Data: {data}");
+        data.Summary.Save(output);
         if (data.Train.Count < options.BatchSize)
-            throw new InvalidOperationException($"Only {data.Train.Count} usable training samples, fewer than one batch of {options.BatchSize}; lower --batch-size or add data.");
+            throw new InvalidDataException($"Only {data.Train.Count} usable training samples, fewer than one batch of {options.BatchSize}; lower --batch-size or add data.");
 
         string vocabPath = Path.Combine(output, CheckpointStore.VocabFile);
         if (!resume || !File.Exists(vocabPath))
@@ -62,7 +64,13 @@ public static class TrainingRun
 
         var trainer = new Trainer(options, model, preset.ContextLength, [vocabPath, tokenizerConfigPath, preprocessorPath], observer);
         var summary = trainer.Run(train, validation, resume ? output : null, cancel);
-        if (train.Skipped.Total > 0) observer?.OnMessage($"Skipped while loading: {train.Skipped.Summary()}");
+        if (train.Skipped.Total > 0)
+        {
+            observer?.OnMessage($"Skipped while loading: {train.Skipped.Summary()}");
+            foreach ((string reason, long count) in train.Skipped.Counts)
+                data.Summary.Reject(reason, count);
+            data.Summary.Save(output);
+        }
         return summary;
     }
 }

@@ -25,6 +25,7 @@ public sealed class TrainingRunTests : IDisposable
     {
         var first = TrainingRun.Execute(Options(2), CpuBackend.Instance, null, resume: false, CancellationToken.None);
         Assert.Equal(2, first.Steps);
+        Assert.Contains("\"kept\": 120", File.ReadAllText(Path.Combine(_dir, LoadSummary.FileName)));
         var resumed = TrainingRun.Execute(Options(3), CpuBackend.Instance, null, resume: true, CancellationToken.None);
         Assert.Equal(3, resumed.Steps);
         Assert.Equal([1, 2, 3], MetricsLog.Read(Path.Combine(_dir, "metrics.jsonl")).Where(l => l["loss"] is not null).Select(l => (int)l["step"]!));
@@ -58,6 +59,7 @@ public sealed class TrainingRunTests : IDisposable
     public void DatasetSpec_UnknownKind_IsOneClearSentence()
     {
         var e = Assert.Throws<ArgumentException>(() => DatasetSpec.Parse("imagenet"));
-        Assert.Contains("synthetic or mimic:DIR", e.Message);
+        Assert.Contains("mimic:DIR", e.Message);
+        Assert.Contains("shards:DIR", e.Message);
     }
 }
