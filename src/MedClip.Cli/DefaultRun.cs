@@ -24,7 +24,10 @@ internal static class DefaultRun
         Console.WriteLine($"medclip-train: training the tiny dual encoder on synthetic chest X-rays in {Path.GetFullPath(options.OutputDirectory)}");
         var summary = RunTraining.Train(options, resume: false, cancel);
         if (summary is null || summary.Interrupted || summary.LastCheckpoint is null) return 1;
-        var report = Commands.EvalCommand.Run(summary.LastCheckpoint, "synthetic", "test", options.Device, Path.Combine(options.OutputDirectory, "eval"));
+        string output = Path.Combine(options.OutputDirectory, "eval");
+        string commandLine = $"medclip-train eval --checkpoint {summary.LastCheckpoint} --data synthetic --split test --device {options.Device} --out {output}" +
+            "   (the evaluation step of `medclip-train` without arguments)";
+        var report = Commands.EvalCommand.Run(summary.LastCheckpoint, "synthetic", "test", options.Device, output, commandLine);
         return report is null ? 1 : 0;
     }
 }

@@ -10,6 +10,7 @@ var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical 
     EvalCommand.Create(),
     EmbedCommand.Create(),
     SynthCommand.Create(),
+    PrepCommand.Create(),
     BenchCommand.Create(),
     SelftestCommand.Create(),
     ConvertCommand.Create(),

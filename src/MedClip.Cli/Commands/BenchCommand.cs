@@ -1,4 +1,6 @@
 using System.CommandLine;
+using MedClip.Data;
+using MedClip.Data.Loading;
 using MedClip.Models;
 using MedClip.Training;
 
@@ -7,6 +9,8 @@ namespace MedClip.Cli.Commands;
 /// <summary>
 /// medclip-train bench [--device auto|cpu|cuda] [--model PRESET] [--batch-size N] [--steps N] [--precision fp32|bf16] [--json]:
 /// times full training steps on random data (see <see cref="StepBenchmark"/>).
+/// With --data SPEC [--image-size PX] [--workers N] it times the input pipeline instead (<see cref="LoaderBenchmark"/>):
+/// images per second delivered from that dataset's training split with augmentation, --steps batches.
 /// </summary>
 internal static class BenchCommand
 {
@@ -18,12 +22,27 @@ internal static class BenchCommand
         var steps = CommonOptions.PositiveInt("--steps", $"Timed steps, after {StepBenchmark.DefaultWarmupSteps} warm-up steps (default {StepBenchmark.DefaultSteps}).");
         var precision = CommonOptions.Precision();
         var json = CommonOptions.Json();
-        var command = new Command("bench", "Time full training steps (forward, InfoNCE, backward, clipping, AdamW) on random data.")
+        var data = new Option<string?>("--data") { Description = "Time the data loader on this dataset instead of training steps. " + DataOptionSet.SpecDescription };
+        var dataOptions = new DataOptionSet();
+        var imageSize = CommonOptions.PositiveInt("--image-size", "With --data: image side delivered (default 224).");
+        var workers = CommonOptions.PositiveInt("--workers", "With --data: loader threads (default: one per core).");
+        var noAugment = new Option<bool>("--no-augment") { Description = "With --data: skip the training augmentation (to see its share of the time)." };
+        var command = new Command("bench", "Time full training steps (forward, InfoNCE, backward, clipping, AdamW) on random data, or with --data the data loader.")
         {
-            device, model, batchSize, steps, precision, json,
+            device, model, batchSize, steps, precision, json, data, imageSize, workers, noAugment,
         };
+        dataOptions.AddTo(command);
         command.SetAction(parsed =>
         {
+            if (parsed.GetValue(data) is string spec)
+            {
+                int size = parsed.GetValue(imageSize) ?? 224;
+                var dataset = DatasetSpec.Parse(spec).Load(Directory.GetCurrentDirectory(), size, seed: 0, Console.Error.WriteLine, options: dataOptions.Read(parsed));
+                var loader = LoaderBenchmark.Run(dataset, spec, size, parsed.GetValue(batchSize) ?? 32, parsed.GetValue(steps) ?? 20,
+                    parsed.GetValue(workers) ?? Environment.ProcessorCount, augment: !parsed.GetValue(noAugment));
+                Console.WriteLine(parsed.GetValue(json) ? loader.ToJson() : loader.ToString());
+                return 0;
+            }
             var backend = DeviceSelection.Resolve(parsed.GetValue(device)!, parsed.GetValue(precision)!);
             var preset = ModelPresets.Resolve(parsed.GetValue(model)!);
             var result = StepBenchmark.Run(backend, preset, parsed.GetValue(batchSize) ?? StepBenchmark.DefaultBatchSize(preset.Name),

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MedClip.Data.Loading;
 using MedClip.IO;
 using MedClip.Models;
 
@@ -6,7 +7,8 @@ namespace MedClip.Cli.Commands;
 
 /// <summary>
 /// medclip-train embed --checkpoint DIR [--images FILE|DIR] [--texts FILE] [--device] --out FILE.safetensors:
-/// L2-normalised image_embeds [N, D] and text_embeds [M, D], rows in input order (a folder's images sorted by path).
+/// L2-normalised image_embeds [N, D] and text_embeds [M, D], rows in input order (a folder's images sorted by path);
+/// unreadable images are skipped and counted, and image_indices [N] gives each row's input position.
 /// </summary>
 internal static class EmbedCommand
 {
@@ -24,14 +26,18 @@ internal static class EmbedCommand
         {
             string? imageArg = parsed.GetValue(images), textArg = parsed.GetValue(texts);
             if (imageArg is null && textArg is null) throw new UsageException("embed needs --images, --texts or both.");
-            var model = CheckpointModel.Load(EvalCommand.ResolveCheckpoint(parsed.GetValue(checkpoint)!), DeviceSelection.Resolve(parsed.GetValue(device)!, "fp32"));
+            var model = EvalCommand.LoadModel(EvalCommand.ResolveCheckpoint(parsed.GetValue(checkpoint)!), parsed.GetValue(device)!);
             var tensors = new List<SafetensorsTensor>();
             if (imageArg is not null)
             {
                 var paths = ImagePaths(imageArg);
-                var e = model.EncodeImages(paths);
+                var skipped = new SkipCounter();
+                var (e, kept) = model.EncodeImages(paths, skipped);
                 tensors.Add(SafetensorsTensor.FromFloat32("image_embeds", [e.Count, e.Dimension], e.Data));
-                Console.WriteLine($"{e.Count} images embedded.");
+                // Which input each row is, since unreadable images are left out.
+                tensors.Add(SafetensorsTensor.FromInt32("image_indices", [kept.Length], kept));
+                Console.WriteLine($"{e.Count} of {paths.Count} images embedded ({skipped.Summary()}).");
+                foreach (var (reason, _) in skipped.Counts) Console.WriteLine($"  e.g. {skipped.FirstMessage(reason)}");
             }
             if (textArg is not null)
             {

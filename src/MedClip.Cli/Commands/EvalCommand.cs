@@ -6,21 +6,36 @@ using MedClip.Training;
 
 namespace MedClip.Cli.Commands;
 
-/// <summary>medclip-train eval --checkpoint DIR --data SPEC [--split test] [--device] [--out DIR]: zero-shot AUROC per label.</summary>
+/// <summary>
+/// medclip-train eval --checkpoint DIR --data SPEC [--split test] [--device] [--out DIR] [--prompts FILE]
+/// [--uncertain exclude|positive|negative] [--seed S]: zero-shot AUROC with intervals, 5x200, retrieval and a linear
+/// probe, written as metrics.json, predictions.csv and report.md with plots.
+/// </summary>
 internal static class EvalCommand
 {
     public static Command Create()
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint folder, or a run folder (its latest checkpoint).", Required = true };
-        var data = new Option<string>("--data") { Description = "Dataset: synthetic or mimic:DIR.", Required = true };
+        var data = new Option<string>("--data") { Description = DataOptionSet.SpecDescription, Required = true };
+        var dataOptions = new DataOptionSet(mapUncertainLabels: false);
         var split = new Option<string>("--split") { Description = "Split to evaluate: test, validate or train.", DefaultValueFactory = _ => "test" };
         var device = CommonOptions.Device();
-        var output = new Option<string?>("--out") { Description = "Folder for metrics.json and predictions.csv (default <checkpoint>/eval)." };
-        var command = new Command("eval", "Zero-shot classification AUROC per CheXpert label on a dataset split.") { checkpoint, data, split, device, output };
+        var output = new Option<string?>("--out") { Description = "Folder for metrics.json, predictions.csv and report.md (default <checkpoint>/eval)." };
+        var prompts = new Option<string?>("--prompts") { Description = "JSON file: label -> {\"positive\": [templates], \"negative\": [templates]} (default \"{label}\" vs \"no {label}\")." };
+        var uncertain = new Option<string>("--uncertain") { Description = "Uncertain (-1) labels: exclude, positive or negative.", DefaultValueFactory = _ => "exclude" };
+        uncertain.AcceptOnlyFromAmong("exclude", "positive", "negative");
+        var seed = new Option<int>("--seed") { Description = "Seed of the bootstrap resamples and the 5x200 sample.", DefaultValueFactory = _ => 0 };
+        var command = new Command("eval", "Zero-shot AUROC with 95% CIs, 5x200 accuracy, retrieval and a linear probe on a dataset split.")
+        {
+            checkpoint, data, split, device, output, prompts, uncertain, seed,
+        };
+        dataOptions.AddTo(command);
         command.SetAction(parsed =>
         {
             string dir = ResolveCheckpoint(parsed.GetValue(checkpoint)!);
-            var report = Run(dir, parsed.GetValue(data)!, parsed.GetValue(split)!, parsed.GetValue(device)!, parsed.GetValue(output) ?? Path.Combine(dir, "eval"));
+            string commandLine = "medclip-train " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).Select(QuoteArgument));
+            var report = Run(dir, parsed.GetValue(data)!, parsed.GetValue(split)!, parsed.GetValue(device)!, parsed.GetValue(output) ?? Path.Combine(dir, "eval"),
+                commandLine, parsed.GetValue(prompts), BinaryTargets.Parse(parsed.GetValue(uncertain)!), parsed.GetValue(seed), dataOptions.Read(parsed));
             return report is null ? 1 : 0;
         });
         return command;
@@ -29,19 +44,59 @@ internal static class EvalCommand
     public static string ResolveCheckpoint(string path) =>
         CheckpointStore.Latest(path) ?? (Directory.Exists(path) ? path : throw new UsageException($"Checkpoint folder '{path}' does not exist."));
 
-    /// <summary>Evaluates and prints the per-label table; the synthetic set is looked up beside the run.</summary>
-    public static ZeroShotReport? Run(string checkpoint, string dataSpec, string split, string device, string output)
+    /// <summary>Loads a checkpoint for inference; one that lacks its vocab.txt cannot encode text and is refused in one sentence.</summary>
+    public static CheckpointModel LoadModel(string checkpoint, string device)
     {
-        var backend = DeviceSelection.Resolve(device, "fp32");
-        var model = CheckpointModel.Load(checkpoint, backend);
+        if (Directory.Exists(checkpoint) && !File.Exists(Path.Combine(checkpoint, CheckpointStore.VocabFile)))
+            throw new UsageException($"Checkpoint '{checkpoint}' has no {CheckpointStore.VocabFile}, so its text tower cannot read prompts or reports; " +
+                "copy the vocab.txt the model was trained with into that folder.");
+        return CheckpointModel.Load(checkpoint, DeviceSelection.Resolve(device, "fp32"));
+    }
+
+    /// <summary>Evaluates, writes the outputs and prints the summary; the synthetic set is looked up beside the run.</summary>
+    public static EvaluationReport? Run(string checkpoint, string dataSpec, string split, string device, string output, string commandLine,
+        string? promptFile = null, UncertainLabels uncertain = UncertainLabels.Exclude, int seed = 0, DatasetOptions? dataOptions = null)
+    {
+        var prompts = promptFile is null ? PromptSet.Default : PromptSet.Read(promptFile, EvaluationRun.Labels);
+        var model = LoadModel(checkpoint, device);
         string runFolder = Path.GetDirectoryName(Path.GetFullPath(checkpoint))!;
-        var data = DatasetSpec.Parse(dataSpec).Load(runFolder, model.Images.Size, seed: 0, Console.WriteLine);
-        var report = ZeroShotEvaluation.Run(model, data.Split(split), output);
-        Console.WriteLine($"Zero-shot on {report.Images} {split} images (\"{{label}}\" vs \"no {{label}}\"):");
-        foreach (var r in report.Labels)
-            Console.WriteLine($"  {r.Label,-28} AUROC {(double.IsNaN(r.Auroc) ? "  n/a" : r.Auroc.ToString("F3"))}  ({r.Positives} pos, {r.Negatives} neg)");
-        Console.WriteLine($"Mean AUROC over the five competition labels: {report.MeanCompetitionAuroc:F3}");
-        Console.WriteLine($"Results: {Path.GetFullPath(output)} (metrics.json, predictions.csv)");
+        var data = DatasetSpec.Parse(dataSpec).Load(runFolder, model.Images.Size, seed: 0, Console.WriteLine, options: dataOptions);
+        var options = new EvaluationOptions(commandLine, checkpoint, dataSpec, split, prompts, uncertain, seed);
+        var report = EvaluationRun.Run(model, data.Split(split), data.Train, options, Console.WriteLine);
+        EvaluationOutputs.Write(report, output);
+        Print(report, output);
         return report;
     }
+
+    private static void Print(EvaluationReport r, string output)
+    {
+        Console.WriteLine($"Evaluated {r.Evaluated.Count} of {r.ImagesListed} {r.Options.Split} images ({r.Skipped.Summary()}).");
+        foreach (var (reason, _) in r.Skipped.Counts) Console.WriteLine($"  e.g. {r.Skipped.FirstMessage(reason)}");
+        if (r.LabelsNotice is not null) Console.WriteLine($"Note: {r.LabelsNotice}.");
+        if (r.ZeroShot is not null)
+        {
+            var probe = r.Probe?.ToDictionary(p => p.Result.Label, p => p.Result);
+            Console.WriteLine($"Zero-shot AUROC [95% CI] (prompts: {r.Options.Prompts.Source}; uncertain: {BinaryTargets.Name(r.Options.Uncertain)}), linear probe beside:");
+            foreach (var b in r.ZeroShot)
+            {
+                string probeText = probe?.GetValueOrDefault(b.Label) is { } p ? "   probe " + ReportMarkdown.Auroc(p) : "";
+                Console.WriteLine($"  {b.Label,-28} {ReportMarkdown.Auroc(b),-26} ({b.Positives} pos, {b.Negatives} neg){probeText}");
+            }
+            Console.WriteLine($"Mean AUROC over the five competition labels: {ReportMarkdown.Mean(r.ZeroShotMean!)}" +
+                (r.ProbeMean is { } pm ? $"; linear probe {ReportMarkdown.Mean(pm)}" : ""));
+        }
+        if (r.ProbeNotice is not null && r.LabelsNotice is null) Console.WriteLine($"Linear probe not run: {r.ProbeNotice}.");
+        if (r.FiveByTwoHundred is { } f)
+            Console.WriteLine($"5x200 ({f.Truth.Length} images): accuracy {ReportMarkdown.F(f.Accuracy)} {ReportMarkdown.Ci(f.AccuracyInterval)}, " +
+                $"macro-F1 {ReportMarkdown.F(f.MacroF1)} {ReportMarkdown.Ci(f.MacroF1Interval)}");
+        else if (r.LabelsNotice is null) Console.WriteLine($"5x200 not run: {r.FiveByTwoHundredNotice}.");
+        if (r.Retrieval is { } t)
+            Console.WriteLine($"Retrieval ({t.Pairs} pairs, {t.DuplicateTexts} duplicate reports): image_to_text R@1/5/10 " +
+                $"{ReportMarkdown.F(t.ImageToText.Recall(1))}/{ReportMarkdown.F(t.ImageToText.Recall(5))}/{ReportMarkdown.F(t.ImageToText.Recall(10))}, " +
+                $"text_to_image R@1/5/10 {ReportMarkdown.F(t.TextToImage.Recall(1))}/{ReportMarkdown.F(t.TextToImage.Recall(5))}/{ReportMarkdown.F(t.TextToImage.Recall(10))}, " +
+                $"median rank {t.ImageToText.MedianRank:F0}/{t.TextToImage.MedianRank:F0}");
+        Console.WriteLine($"Results: {Path.GetFullPath(output)} (metrics.json, predictions.csv, report.md)");
+    }
+
+    private static string QuoteArgument(string a) => a.Length > 0 && a.All(c => char.IsLetterOrDigit(c) || "-_./:=@,+".Contains(c)) ? a : "'" + a.Replace("'", "'\\''") + "'";
 }

@@ -11,7 +11,8 @@ internal static class TrainCommand
 {
     public static Command Create()
     {
-        var data = new Option<string>("--data") { Description = "Dataset: synthetic or mimic:DIR.", DefaultValueFactory = _ => "synthetic" };
+        var data = new Option<string>("--data") { Description = DataOptionSet.SpecDescription, DefaultValueFactory = _ => "synthetic" };
+        var dataOptions = new DataOptionSet();
         var model = CommonOptions.ModelPreset();
         var imageEncoder = new Option<string?>("--image-encoder")
         {
@@ -45,6 +46,7 @@ internal static class TrainCommand
             data, model, imageEncoder, textEncoder, device, precision, batchSize, steps, epochs, lr, lrTowers, lockImage, lockText, unlockLast, warmup, seed, output, resume,
             accumulation, sentenceKeep,
         };
+        dataOptions.AddTo(command);
         command.SetAction((parsed, cancel) =>
         {
             string? resumeDir = parsed.GetValue(resume);
@@ -52,6 +54,7 @@ internal static class TrainCommand
             var options = defaults with
             {
                 Data = parsed.GetValue(data)!,
+                DataOptions = dataOptions.Read(parsed),
                 Model = parsed.GetValue(model)!,
                 ImageEncoder = parsed.GetValue(imageEncoder),
                 TextEncoder = parsed.GetValue(textEncoder),

@@ -16,11 +16,15 @@ public sealed class CsvTable
     public IReadOnlyList<string> Columns { get; }
     public IReadOnlyList<string[]> Rows { get; }
 
-    private CsvTable(string path, string[] columns, List<string[]> rows)
+    /// <summary>Line numbers of the records skipped for having the wrong number of fields (only when asked to skip them).</summary>
+    public IReadOnlyList<int> MalformedRows { get; }
+
+    private CsvTable(string path, string[] columns, List<string[]> rows, List<int> malformedRows)
     {
         Path = path;
         Columns = columns;
         Rows = rows;
+        MalformedRows = malformedRows;
         _columnIndex = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < columns.Length; i++)
             _columnIndex.TryAdd(columns[i], i);
@@ -35,7 +39,11 @@ public sealed class CsvTable
 
     public bool HasColumn(string column) => _columnIndex.ContainsKey(column);
 
-    public static CsvTable Read(string path)
+    /// <summary>
+    /// Reads the table. A record with more or fewer fields than the header is an error, or with
+    /// <paramref name="skipMalformedRows"/> is left out and its line listed in <see cref="MalformedRows"/>.
+    /// </summary>
+    public static CsvTable Read(string path, bool skipMalformedRows = false)
     {
         using Stream file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
         using Stream content = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)
@@ -49,6 +57,7 @@ public sealed class CsvTable
             throw new InvalidDataException($"'{path}' is empty; it should start with a header row of column names.");
 
         var rows = new List<string[]>();
+        var malformed = new List<int>();
         while (true)
         {
             int recordLine = line;
@@ -57,12 +66,17 @@ public sealed class CsvTable
                 break;
             if (record is [""])
                 continue; // a blank line, e.g. at the end of the file
+            if (record.Length != header.Length && skipMalformedRows)
+            {
+                malformed.Add(recordLine);
+                continue;
+            }
             if (record.Length != header.Length)
                 throw new InvalidDataException(
                     $"'{path}' line {recordLine} has {record.Length} fields where the header has {header.Length}; the file is malformed or truncated.");
             rows.Add(record);
         }
-        return new CsvTable(path, header, rows);
+        return new CsvTable(path, header, rows, malformed);
     }
 
     /// <summary>Reads one record; null at the end of the input. Counts line breaks in <paramref name="line"/>.</summary>

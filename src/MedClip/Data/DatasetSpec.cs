@@ -1,17 +1,26 @@
+using System.Text.RegularExpressions;
+using MedClip.Data.Manifest;
 using MedClip.Data.Mimic;
+using MedClip.Data.Roco;
+using MedClip.Data.Shards;
 using MedClip.Data.Synthetic;
 using MedClip.Data.Text;
 
 namespace MedClip.Data;
 
-/// <summary>A dataset named on the command line: <c>synthetic</c> or <c>mimic:DIR</c>.</summary>
+/// <summary>A dataset named on the command line: synthetic, mimic:DIR, roco:DIR, manifest:FILE or shards:DIR.</summary>
 public sealed record DatasetSpec(string Kind, string? Path)
 {
     public const string Synthetic = "synthetic";
     public const string Mimic = "mimic";
+    public const string Roco = "roco";
+    public const string Manifest = "manifest";
+    public const string Shards = "shards";
 
     /// <summary>Studies of the built-in synthetic set.</summary>
     public const int DefaultSyntheticStudies = 2000;
+
+    private const string Kinds = "synthetic, mimic:DIR (MIMIC-CXR-JPG), roco:DIR (ROCO), manifest:FILE (CSV or JSONL) or shards:DIR (from prep)";
 
     public static DatasetSpec Parse(string spec)
     {
@@ -21,55 +30,88 @@ public sealed record DatasetSpec(string Kind, string? Path)
         string path = colon < 0 ? "" : spec[(colon + 1)..];
         return kind switch
         {
-            Mimic when path.Length > 0 => new DatasetSpec(Mimic, path),
-            "roco" or "manifest" or "shards" => throw new ArgumentException($"--data {spec}: {kind} datasets are not supported in this version; use synthetic or mimic:DIR."),
-            _ => throw new ArgumentException($"--data '{spec}' is not a dataset; use synthetic or mimic:DIR (a MIMIC-CXR-JPG folder)."),
+            Mimic or Roco or Manifest or Shards when path.Length > 0 => new DatasetSpec(kind, path),
+            Mimic or Roco or Manifest or Shards => throw new ArgumentException($"--data '{spec}' names no path; write {kind}:PATH."),
+            _ => throw new ArgumentException($"--data '{spec}' is not a dataset; use {Kinds}."),
         };
     }
 
+    public override string ToString() => Path is null ? Kind : $"{Kind}:{Path}";
+
     /// <summary>
-    /// Reads the samples with their training text (report sections extracted). The synthetic set is generated under
-    /// <paramref name="workDirectory"/> on first use and reused afterwards.
+    /// Reads the samples with their training text (report sections extracted for MIMIC). The synthetic set is generated
+    /// under <paramref name="workDirectory"/> on first use and reused afterwards. A dataset with no usable sample is
+    /// an <see cref="InvalidDataException"/> whose message says why.
     /// </summary>
-    public LoadedDataset Load(string workDirectory, int imageSize, int seed, Action<string>? log = null, int syntheticStudies = DefaultSyntheticStudies)
+    public LoadedDataset Load(string workDirectory, int imageSize, int seed, Action<string>? log = null, int syntheticStudies = DefaultSyntheticStudies,
+        DatasetOptions? options = null)
     {
+        options ??= new DatasetOptions();
         string root = Path ?? System.IO.Path.Combine(workDirectory, "synthetic-data");
-        if (Kind == Synthetic && !File.Exists(System.IO.Path.Combine(root, "mimic-cxr-2.0.0-split.csv")))
+        if (Kind == Synthetic && !File.Exists(System.IO.Path.Combine(root, MimicCxrLayout.SplitTable)))
         {
             log?.Invoke($"Generating {syntheticStudies} synthetic studies at {imageSize} px in {root} ...");
             SyntheticChestXrayGenerator.Generate(root, syntheticStudies, imageSize, seed);
         }
-        if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"Dataset folder '{root}' does not exist.");
-        var mimic = MimicCxrReader.Read(root);
-        return LoadedDataset.FromReports(mimic.Samples, mimic.Summary);
+        if (Kind != Manifest && !Directory.Exists(root)) throw new DirectoryNotFoundException($"Dataset folder '{root}' does not exist.");
+        LoadedDataset data = Kind switch
+        {
+            Synthetic => LoadedDataset.FromReports(MimicCxrReader.Read(root, options with { Uncertain = options.Uncertain ?? UncertainLabelPolicy.KeepName }), options.Sections),
+            Mimic => LoadedDataset.FromReports(MimicCxrReader.Read(root, options), options.Sections),
+            Roco => LoadedDataset.FromTexts(RocoReader.Read(root)),
+            Manifest => LoadedDataset.FromTexts(ManifestReader.Read(root, options)),
+            Shards => ShardSet.Read(root),
+            _ => throw new InvalidOperationException($"Unknown dataset kind {Kind}."),
+        };
+        if (data.Train.Count + data.Validation.Count + data.Test.Count == 0)
+            throw new InvalidDataException($"Dataset {this} has no usable samples ({data.Summary}); check the path and the data options.");
+        return data;
     }
 }
 
-/// <summary>Samples split by MIMIC's split names, each with its report reduced to the training text.</summary>
-public sealed record LoadedDataset(IReadOnlyList<ImageTextSample> Train, IReadOnlyList<ImageTextSample> Validation,
-    IReadOnlyList<ImageTextSample> Test, LoadSummary Summary, IReadOnlyDictionary<string, int> UnusableReports)
+/// <summary>Samples split into train, validate and test, each with its training text, and what reading them skipped.</summary>
+public sealed partial record LoadedDataset(IReadOnlyList<ImageTextSample> Train, IReadOnlyList<ImageTextSample> Validation,
+    IReadOnlyList<ImageTextSample> Test, LoadSummary Summary)
 {
-    public static LoadedDataset FromReports(IReadOnlyList<ImageTextSample> samples, LoadSummary summary)
+    public const string SkippedEmptyText = "empty text";
+
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex Whitespace();
+
+    /// <summary>Reports reduced to the training text by <see cref="ReportSectionParser"/>; unusable reports are skipped by reason.</summary>
+    public static LoadedDataset FromReports(RawDataset raw, IReadOnlyList<string>? sections = null) =>
+        Build(raw, report => ReportSectionParser.Parse(report, sections) is var parsed && parsed.IsUsable
+            ? (parsed.Text, null)
+            : (null, $"report {parsed.SkipReason switch { ReportSkipReason.Empty => "empty", _ => "without the wanted sections" }}"));
+
+    /// <summary>Captions used as they are, whitespace collapsed; empty ones are skipped.</summary>
+    public static LoadedDataset FromTexts(RawDataset raw) =>
+        Build(raw, text => Whitespace().Replace(text, " ").Trim() is { Length: > 0 } collapsed ? (collapsed, null) : (null, SkippedEmptyText));
+
+    /// <summary>Samples whose text is already the training text (prep shards).</summary>
+    public static LoadedDataset FromTexts(IReadOnlyList<ImageTextSample> samples, LoadSummary summary) => BySplit(samples, summary);
+
+    private static LoadedDataset Build(RawDataset raw, Func<string, (string? Text, string? Skip)> text)
     {
-        var kept = new List<ImageTextSample>(samples.Count);
-        var unusable = new SortedDictionary<string, int>(StringComparer.Ordinal);
-        foreach (var sample in samples)
+        var kept = new List<ImageTextSample>(raw.Samples.Count);
+        foreach (ImageTextSample sample in raw.Samples)
         {
-            var parsed = ReportSectionParser.Parse(sample.Text);
-            if (!parsed.IsUsable)
+            (string? training, string? skip) = text(sample.Text);
+            if (training is null)
             {
-                string reason = $"report {parsed.SkipReason}";
-                unusable[reason] = unusable.GetValueOrDefault(reason) + 1;
+                raw.Summary.Reject(skip!);
                 continue;
             }
-            kept.Add(sample with { Text = parsed.Text });
+            kept.Add(sample with { Text = training });
         }
-        return new LoadedDataset(
-            kept.Where(s => s.Split == "train").ToList(),
-            kept.Where(s => s.Split == "validate").ToList(),
-            kept.Where(s => s.Split == "test").ToList(),
-            summary, unusable);
+        return BySplit(kept, raw.Summary);
     }
+
+    private static LoadedDataset BySplit(IReadOnlyList<ImageTextSample> samples, LoadSummary summary) => new(
+        samples.Where(s => s.Split == "train").ToList(),
+        samples.Where(s => s.Split == "validate").ToList(),
+        samples.Where(s => s.Split == "test").ToList(),
+        summary);
 
     public IReadOnlyList<ImageTextSample> Split(string name) => name switch
     {
@@ -79,7 +121,5 @@ public sealed record LoadedDataset(IReadOnlyList<ImageTextSample> Train, IReadOn
         _ => throw new ArgumentException($"--split '{name}' is not one of train, validate, test."),
     };
 
-    public override string ToString() =>
-        $"{Train.Count} train, {Validation.Count} validate, {Test.Count} test; {Summary}" +
-        (UnusableReports.Count == 0 ? "" : "; " + string.Join(", ", UnusableReports.Select(p => $"{p.Value} {p.Key}")));
+    public override string ToString() => $"{Train.Count} train, {Validation.Count} validate, {Test.Count} test; {Summary}";
 }

@@ -1,3 +1,5 @@
+using MedClip.Models;
+
 namespace MedClip.Evaluation;
 
 /// <summary>
@@ -18,27 +20,8 @@ public static class ZeroShotClassifier
         return scores;
     }
 
-    /// <summary>
-    /// AUROC of scores against CheXpert-coded labels: 1 positive, 0 and blank (not mentioned) negative, -1 (uncertain)
-    /// excluded unless mapped by <paramref name="uncertainAs"/>.
-    /// </summary>
-    public static (double Auroc, int Positives, int Negatives) Evaluate(IReadOnlyList<double> scores, IReadOnlyList<float?> labels, bool? uncertainAs = null)
-    {
-        var s = new List<double>();
-        var y = new List<bool>();
-        for (int i = 0; i < scores.Count; i++)
-        {
-            bool? positive = labels[i] switch
-            {
-                1f => true,
-                -1f => uncertainAs,
-                _ => false,
-            };
-            if (positive is null) continue;
-            s.Add(scores[i]);
-            y.Add(positive.Value);
-        }
-        int positives = y.Count(v => v);
-        return (Auroc.Compute(s.ToArray(), y.ToArray()), positives, y.Count - positives);
-    }
+    /// <summary>A label's positive and negative directions: each side's prompt embeddings averaged, then renormalised.</summary>
+    public static (float[] Positive, float[] Negative) Directions(CheckpointModel model, LabelPrompts prompts, string label) =>
+        (model.EncodeTexts(prompts.Positive.Select(t => LabelPrompts.Fill(t, label)).ToList()).MeanDirection(),
+         model.EncodeTexts(prompts.Negative.Select(t => LabelPrompts.Fill(t, label)).ToList()).MeanDirection());
 }

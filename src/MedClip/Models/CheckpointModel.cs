@@ -1,6 +1,7 @@
 using MedClip.Autograd;
 using MedClip.Backends;
 using MedClip.Data.Images;
+using MedClip.Data.Loading;
 using MedClip.Data.Text;
 using MedClip.Evaluation;
 using MedClip.IO;
@@ -46,15 +47,48 @@ public sealed class CheckpointModel
         return new CheckpointModel(model, tokenizer, ImagePreprocessor.FromConfig(preprocessor with { ImageSize = config.Vision.ImageSize }), contextLength);
     }
 
-    /// <summary>Image embeddings in input order; an unreadable image is an error naming it (callers filter first).</summary>
-    public EmbeddingMatrix EncodeImages(IReadOnlyList<string> paths) => Encode(paths.Count, (start, count) =>
+    /// <summary>
+    /// Embeddings of the readable images in input order, with the input index of each row. An unusable image
+    /// (missing, corrupt, ...) is counted in <paramref name="skipped"/> by reason and left out, so one bad file does
+    /// not stop an evaluation.
+    /// </summary>
+    public (EmbeddingMatrix Embeddings, int[] Kept) EncodeImages(IReadOnlyList<string> paths, SkipCounter skipped)
     {
-        int size = Images.Size;
-        var pixels = new float[count * Images.OutputLength];
-        Parallel.For(0, count, i => Images.Preprocess(paths[start + i], pixels.AsSpan(i * Images.OutputLength, Images.OutputLength)));
-        var tensor = Tensor.FromArray(Model.LogitScale.Backend, [count, 3, size, size], pixels);
-        return Model.EncodeImages(tensor);
-    });
+        int size = Images.Size, length = Images.OutputLength, dim = Model.Config.ProjectionDim;
+        var data = new List<float>(paths.Count * dim);
+        var kept = new List<int>(paths.Count);
+        var pixels = new float[EncodeBatch * length];
+        using var noGrad = GradMode.Disable();
+        for (int start = 0; start < paths.Count; start += EncodeBatch)
+        {
+            int count = Math.Min(EncodeBatch, paths.Count - start);
+            var readable = new bool[count];
+            Parallel.For(0, count, i =>
+            {
+                try
+                {
+                    Images.Preprocess(paths[start + i], pixels.AsSpan(i * length, length));
+                    readable[i] = true;
+                }
+                catch (ImageRejectedException e)
+                {
+                    skipped.Record(e);
+                }
+            });
+            int rows = 0;
+            for (int i = 0; i < count; i++)
+            {
+                if (!readable[i]) continue;
+                if (rows != i) pixels.AsSpan(i * length, length).CopyTo(pixels.AsSpan(rows * length, length));
+                kept.Add(start + i);
+                rows++;
+            }
+            if (rows == 0) continue;
+            var tensor = Tensor.FromArray(Model.LogitScale.Backend, [rows, 3, size, size], pixels[..(rows * length)]);
+            data.AddRange(Model.EncodeImages(tensor).ToArray<float>());
+        }
+        return (new EmbeddingMatrix([.. data], kept.Count, dim), [.. kept]);
+    }
 
     public EmbeddingMatrix EncodeTexts(IReadOnlyList<string> texts) => Encode(texts.Count, (start, count) =>
     {

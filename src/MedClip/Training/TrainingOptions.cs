@@ -4,6 +4,8 @@ namespace MedClip.Training;
 public sealed record TrainingOptions
 {
     public string Data { get; init; } = "synthetic";
+    /// <summary>How the dataset is read: views, report sections, label source, uncertain labels, manifest columns.</summary>
+    public MedClip.Data.DatasetOptions DataOptions { get; init; } = new();
     public string Model { get; init; } = "tiny";
     public string? ImageEncoder { get; init; }
     public string? TextEncoder { get; init; }

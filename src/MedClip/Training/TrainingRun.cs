@@ -32,10 +32,12 @@ public static class TrainingRun
         int imageSize = vision.ImageSize;
         int contextLength = Math.Min(preset.ContextLength, pretrainedText?.MaxPositions ?? int.MaxValue);
 
-        var data = DatasetSpec.Parse(options.Data).Load(output, imageSize, options.Seed, observer is null ? null : observer.OnMessage, options.SyntheticStudies);
+        var data = DatasetSpec.Parse(options.Data).Load(output, imageSize, options.Seed, observer is null ? null : observer.OnMessage, options.SyntheticStudies,
+            options.DataOptions);
         observer?.OnMessage($"Data: {data}");
+        data.Summary.Save(output);
         if (data.Train.Count < options.BatchSize)
-            throw new InvalidOperationException($"Only {data.Train.Count} usable training samples, fewer than one batch of {options.BatchSize}; lower --batch-size or add data.");
+            throw new InvalidDataException($"Only {data.Train.Count} usable training samples, fewer than one batch of {options.BatchSize}; lower --batch-size or add data.");
 
         // A pretrained text encoder brings its own vocab.txt and casing; otherwise a vocabulary is built from the reports.
         string vocabPath = Path.Combine(output, CheckpointStore.VocabFile);
@@ -87,7 +89,13 @@ public static class TrainingRun
 
         var trainer = new Trainer(options, model, contextLength, [vocabPath, tokenizerConfigPath, preprocessorPath], observer);
         var summary = trainer.Run(train, validation, resume ? output : null, cancel);
-        if (train.Skipped.Total > 0) observer?.OnMessage($"Skipped while loading: {train.Skipped.Summary()}");
+        if (train.Skipped.Total > 0)
+        {
+            observer?.OnMessage($"Skipped while loading: {train.Skipped.Summary()}");
+            foreach ((string reason, long count) in train.Skipped.Counts)
+                data.Summary.Reject(reason, count);
+            data.Summary.Save(output);
+        }
         return summary;
     }
 }

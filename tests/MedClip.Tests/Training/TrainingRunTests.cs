@@ -25,6 +25,7 @@ public sealed class TrainingRunTests : IDisposable
     {
         var first = TrainingRun.Execute(Options(2), CpuBackend.Instance, null, resume: false, CancellationToken.None);
         Assert.Equal(2, first.Steps);
+        Assert.Contains("\"kept\": 120", File.ReadAllText(Path.Combine(_dir, LoadSummary.FileName)));
         var resumed = TrainingRun.Execute(Options(3), CpuBackend.Instance, null, resume: true, CancellationToken.None);
         Assert.Equal(3, resumed.Steps);
         Assert.Equal([1, 2, 3], MetricsLog.Read(Path.Combine(_dir, "metrics.jsonl")).Where(l => l["loss"] is not null).Select(l => (int)l["step"]!));
@@ -37,14 +38,17 @@ public sealed class TrainingRunTests : IDisposable
         var model = CheckpointModel.Load(checkpoint, CpuBackend.Instance);
         var data = DatasetSpec.Parse("synthetic").Load(_dir, model.Images.Size, seed: 0);
         string evalDir = Path.Combine(_dir, "eval");
-        var report = ZeroShotEvaluation.Run(model, data.Test, evalDir);
-        Assert.Equal(data.Test.Count, report.Images);
-        Assert.Contains(report.Labels, l => l.Label == "Pleural Effusion");
+        var options = new EvaluationOptions("test", checkpoint, "synthetic", "test", PromptSet.Default, UncertainLabels.Exclude, Resamples: 20);
+        var report = EvaluationRun.Run(model, data.Test, data.Train, options);
+        EvaluationOutputs.Write(report, evalDir);
+        Assert.Equal(data.Test.Count, report.Evaluated.Count);
+        Assert.Contains(report.ZeroShot!, l => l.Label == "Pleural Effusion");
         var header = File.ReadLines(Path.Combine(evalDir, "predictions.csv")).First().Split(',');
         Assert.Equal(["image", "study_id"], header[..2]);
         Assert.Contains("score_Pleural Effusion", header);
         Assert.Contains("true_Pleural Effusion", header);
-        Assert.True(File.Exists(Path.Combine(evalDir, "metrics.json")));
+        foreach (var file in new[] { "metrics.json", "report.md", "roc_zero_shot.png", "training_loss.png", "training_logit_scale.png" })
+            Assert.True(File.Exists(Path.Combine(evalDir, file)), file);
 
         var texts = model.EncodeTexts(["no pleural effusion", "large right pleural effusion"]);
         Assert.Equal(2, texts.Count);
@@ -91,6 +95,7 @@ public sealed class TrainingRunTests : IDisposable
     public void DatasetSpec_UnknownKind_IsOneClearSentence()
     {
         var e = Assert.Throws<ArgumentException>(() => DatasetSpec.Parse("imagenet"));
-        Assert.Contains("synthetic or mimic:DIR", e.Message);
+        Assert.Contains("mimic:DIR", e.Message);
+        Assert.Contains("shards:DIR", e.Message);
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using MedClip.Data.Shards;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats;
 using SixLabors.ImageSharp.Formats.Jpeg;
@@ -13,6 +14,7 @@ namespace MedClip.Data.Images;
 /// formats ImageSharp 2 reads), grayscale luminance (ITU-R BT.709 weights for colour files), pad to a centred square
 /// with 0, bicubic resize to <see cref="Size"/> x <see cref="Size"/>, scale to [0, 1], replicate to 3 channels and
 /// normalise each channel with (x - mean) / std. The output is CHW, written into the caller's span.
+/// A path naming an image in a prep shard (<see cref="ShardImageFile"/>) is read from the shard instead of decoded.
 /// Unusable files raise <see cref="ImageRejectedException"/> with a short reason; nothing else a file can contain
 /// should escape as another exception. Immutable, so loader workers can share one instance.
 /// </summary>
@@ -86,6 +88,11 @@ public sealed class ImagePreprocessor
     {
         if (luminance.Length != Size * Size)
             throw new ArgumentException($"The luminance buffer holds {luminance.Length} floats; {Size} x {Size} = {Size * Size} are needed.", nameof(luminance));
+        if (ShardImageFile.TryOpen(path, out ShardImageFile? shard, out int index))
+        {
+            shard!.ReadLuminance(index, luminance, Size);
+            return;
+        }
         using Image<L16> image = Decode(path);
         // Pad mode scales the longer side to Size and centres the image on a black square: the same as padding to a
         // square first and resizing, except that the image's edge is not blurred into the padding.

@@ -11,6 +11,18 @@ public static class MimicCxrLayout
     public const string MetadataTable = "mimic-cxr-2.0.0-metadata.csv";
     public const string SplitTable = "mimic-cxr-2.0.0-split.csv";
     public const string ChexpertTable = "mimic-cxr-2.0.0-chexpert.csv";
+    public const string NegbioTable = "mimic-cxr-2.0.0-negbio.csv";
+
+    /// <summary>The label sources: the CheXpert labeler's table or NegBio's (same columns).</summary>
+    public const string ChexpertSource = "chexpert";
+    public const string NegbioSource = "negbio";
+
+    public static string LabelTable(string source) => source switch
+    {
+        ChexpertSource => ChexpertTable,
+        NegbioSource => NegbioTable,
+        _ => throw new ArgumentException($"--labels '{source}' is not one of {ChexpertSource}, {NegbioSource}."),
+    };
 
     public static IReadOnlyList<string> MetadataColumns { get; } =
     [

@@ -18,6 +18,8 @@ namespace MedClip.Data.Text;
 /// <item>With none of those three, the fallbacks of create_section_files.py: the paragraphs after the
 /// first of the last section ("last_paragraph", which catches reports written as a title and free
 /// text), then the comparison section (where some radiologists wrote the whole read).</item>
+/// <item>A caller may name the sections instead (e.g. impression only, or findings then impression): then exactly
+/// those are joined, in that order, each the last non-empty section of that name, with no fallbacks.</item>
 /// </list>
 /// </summary>
 public static partial class ReportSectionParser
@@ -40,24 +42,25 @@ public static partial class ReportSectionParser
     private static readonly string[] PrimarySections = [ReportSectionNames.Impression, ReportSectionNames.Findings, ReportSectionNames.Addendum];
     private static readonly string[] FallbackSections = [ReportSectionNames.LastParagraph, ReportSectionNames.Comparison];
 
-    public static ParsedReport Parse(string? report)
+    /// <summary>The default sections, with their fallbacks, when <paramref name="sections"/> is null; else exactly those (canonical names).</summary>
+    public static ParsedReport Parse(string? report, IReadOnlyList<string>? sections = null)
     {
         if (string.IsNullOrWhiteSpace(report))
             return new ParsedReport("", [], [], ReportSkipReason.Empty);
 
-        List<Section> sections = SplitIntoSections(report.ReplaceLineEndings("\n"));
-        sections.RemoveAll(s => s.Name is ReportSectionNames.Impression or ReportSectionNames.Findings && string.IsNullOrWhiteSpace(s.Text));
-        if (!sections.Any(s => PrimarySections.Contains(s.Name)))
-            SplitOffLastParagraph(sections);
+        List<Section> found = SplitIntoSections(report.ReplaceLineEndings("\n"));
+        found.RemoveAll(s => s.Name is ReportSectionNames.Impression or ReportSectionNames.Findings && string.IsNullOrWhiteSpace(s.Text));
+        if (!found.Any(s => PrimarySections.Contains(s.Name)))
+            SplitOffLastParagraph(found);
 
-        List<Section> used = PrimarySections.Select(name => LastNonEmpty(sections, name)).OfType<Section>().ToList();
-        if (used.Count == 0)
-            used = FallbackSections.Select(name => LastNonEmpty(sections, name)).OfType<Section>().Take(1).ToList();
+        List<Section> used = (sections ?? PrimarySections).Select(name => LastNonEmpty(found, name)).OfType<Section>().ToList();
+        if (used.Count == 0 && sections is null)
+            used = FallbackSections.Select(name => LastNonEmpty(found, name)).OfType<Section>().Take(1).ToList();
 
         string joined = string.Join(" ", used.Select(s => TitleLine().Replace(s.Text, "")));
         string text = Whitespace().Replace(joined, " ").Trim();
-        List<string> found = sections.Select(s => s.Name).Distinct().ToList();
-        return new ParsedReport(text, found, used.Select(s => s.Name).ToList(), text.Length == 0 ? ReportSkipReason.NoUsableSection : null);
+        List<string> names = found.Select(s => s.Name).Distinct().ToList();
+        return new ParsedReport(text, names, used.Select(s => s.Name).ToList(), text.Length == 0 ? ReportSkipReason.NoUsableSection : null);
     }
 
     private static List<Section> SplitIntoSections(string text)

@@ -19,7 +19,7 @@ public sealed class MimicCxrReaderTests : IDisposable
     [Fact]
     public void GeneratedDataset_ReadsBackWithReportsLabelsAndSplits()
     {
-        MimicCxrDataset dataset = MimicCxrReader.Read(_root);
+        RawDataset dataset = MimicCxrReader.Read(_root, new DatasetOptions { Uncertain = UncertainLabelPolicy.KeepName });
 
         Assert.Equal(Studies, dataset.Samples.Count);
         Assert.Equal(Studies, dataset.Summary.Kept);
@@ -89,19 +89,21 @@ public sealed class MimicCxrReaderTests : IDisposable
         lateral[metadata.ColumnIndex("ViewPosition")] = "LATERAL";
         RewriteTable(MimicCxrLayout.MetadataTable, table => table.Rows.Append(lateral));
 
-        MimicCxrDataset dataset = MimicCxrReader.Read(_root);
+        RawDataset dataset = MimicCxrReader.Read(_root);
 
         Assert.Equal(Studies - 4, dataset.Summary.Kept);
         Assert.Equal(Studies - 4, dataset.Samples.Count);
-        Assert.Equal(new Dictionary<string, int>
+        Assert.Equal(new Dictionary<string, long>
         {
             [MimicCxrReader.SkippedMissingImage] = 1,
             [MimicCxrReader.SkippedMissingReport] = 1,
             [MimicCxrReader.SkippedNoLabelRow] = 1,
             [MimicCxrReader.SkippedNoSplitRow] = 1,
-            [MimicCxrReader.SkippedNotFrontal] = 1,
+            [MimicCxrReader.SkippedViewNotKept] = 1,
+            // The split row of the image deleted above names an image that is not there.
+            [MimicCxrReader.SplitRowWithoutImage] = 1,
         }, dataset.Summary.Skipped);
-        Assert.StartsWith($"kept {Studies - 4}, skipped 5 (", dataset.Summary.ToString());
+        Assert.StartsWith($"kept {Studies - 4}, skipped 6 (", dataset.Summary.ToString());
     }
 
     [Fact]
@@ -116,15 +118,137 @@ public sealed class MimicCxrReaderTests : IDisposable
     }
 
     [Fact]
-    public void UnknownLabelValue_IsAnErrorNamingTheTable()
+    public void UnparsableAndMissingLabels_SkipTheirStudies_AndTheRunGoesOn()
     {
-        RewriteTable(MimicCxrLayout.ChexpertTable, table => table.Rows.Select((row, i) => i == 0 ? [row[0], row[1], "yes", .. row[3..]] : row));
+        CsvTable chexpert = CsvTable.Read(TablePath(MimicCxrLayout.ChexpertTable));
+        string badStudy = chexpert.Rows[0][1], shortStudy = chexpert.Rows[1][1];
+        // Row 0 has "yes" for a label; row 1 lost its last field (written by hand, as CsvWriter refuses short rows).
+        string[][] rows = chexpert.Rows.Select((row, i) => i == 0 ? [row[0], row[1], "yes", .. row[3..]] : row).ToArray();
+        var lines = new List<string> { string.Join(',', chexpert.Columns.Select(Quote)) };
+        lines.AddRange(rows.Select((row, i) => string.Join(',', (i == 1 ? row[..^1] : row).Select(Quote))));
+        File.WriteAllLines(TablePath(MimicCxrLayout.ChexpertTable), lines);
 
-        var error = Assert.Throws<InvalidDataException>(() => MimicCxrReader.Read(_root));
+        RawDataset dataset = MimicCxrReader.Read(_root);
 
-        Assert.Contains(MimicCxrLayout.ChexpertTable, error.Message);
-        Assert.Contains("'yes'", error.Message);
+        Assert.DoesNotContain(dataset.Samples, s => s.StudyId == badStudy || s.StudyId == shortStudy);
+        Assert.Equal(Studies - 2, dataset.Samples.Count);
+        Assert.Equal(1, dataset.Summary.Skipped[MimicCxrReader.SkippedBadLabel]);
+        Assert.Equal(1, dataset.Summary.Skipped[MimicCxrReader.SkippedMalformedRow]);
+        Assert.Equal(1, dataset.Summary.Skipped[MimicCxrReader.SkippedNoLabelRow]);
     }
+
+    [Fact]
+    public void ExtraColumns_AreIgnored()
+    {
+        IReadOnlyList<ImageTextSample> expected = MimicCxrReader.Read(_root).Samples;
+        foreach (string table in new[] { MimicCxrLayout.MetadataTable, MimicCxrLayout.SplitTable, MimicCxrLayout.ChexpertTable })
+        {
+            CsvTable original = CsvTable.Read(TablePath(table));
+            CsvWriter.Write(TablePath(table), ["note", .. original.Columns, "extra"], original.Rows.Select(row => (string[])["x, y", .. row, "1"]).ToArray());
+        }
+
+        IReadOnlyList<ImageTextSample> actual = MimicCxrReader.Read(_root).Samples;
+
+        Assert.Equal(expected.Select(s => (s.DicomId, s.Text, s.Split)), actual.Select(s => (s.DicomId, s.Text, s.Split)));
+    }
+
+    [Fact]
+    public void DuplicateIds_AreSkippedAndCounted()
+    {
+        CsvTable metadata = CsvTable.Read(TablePath(MimicCxrLayout.MetadataTable));
+        string duplicatedDicom = metadata.Rows[0][metadata.ColumnIndex("dicom_id")];
+        RewriteTable(MimicCxrLayout.MetadataTable, table => table.Rows.Append(table.Rows[0]));
+        CsvTable chexpert = CsvTable.Read(TablePath(MimicCxrLayout.ChexpertTable));
+        string duplicatedStudy = chexpert.Rows[3][1];
+        RewriteTable(MimicCxrLayout.ChexpertTable, table => table.Rows.Append(table.Rows[3]));
+
+        RawDataset dataset = MimicCxrReader.Read(_root);
+
+        Assert.Single(dataset.Samples, s => s.DicomId == duplicatedDicom);
+        Assert.DoesNotContain(dataset.Samples, s => s.StudyId == duplicatedStudy);
+        Assert.Equal(1, dataset.Summary.Skipped[MimicCxrReader.SkippedDuplicateDicom]);
+        Assert.Equal(1, dataset.Summary.Skipped[MimicCxrReader.SkippedDuplicateStudy]);
+        Assert.Equal(Studies - 1, dataset.Samples.Count);
+    }
+
+    [Fact]
+    public void SplitRowsNamingNoImage_AreCounted()
+    {
+        RewriteTable(MimicCxrLayout.SplitTable, table => table.Rows.Append(["deadbeef-0", "59999999", "19999999", "train"]));
+
+        RawDataset dataset = MimicCxrReader.Read(_root);
+
+        Assert.Equal(Studies, dataset.Samples.Count);
+        Assert.Equal(new Dictionary<string, long> { [MimicCxrReader.SplitRowWithoutImage] = 1 }, dataset.Summary.Skipped);
+    }
+
+    [Fact]
+    public void NonUtf8AndEmptyAndSectionlessReports_AreSkippedByReason()
+    {
+        ImageTextSample[] samples = [.. MimicCxrReader.Read(_root).Samples.Take(3)];
+        string Report(ImageTextSample s) => Path.Combine(_root, MimicCxrLayout.ReportPath(s.SubjectId, s.StudyId));
+        File.WriteAllBytes(Report(samples[0]), [.. "FINDINGS: effusion "u8, 0xE9, 0xFF, .. "\n"u8]);
+        File.WriteAllText(Report(samples[1]), "");
+        File.WriteAllText(Report(samples[2]), "FINAL REPORT\n INDICATION: Cough.\n");
+
+        LoadedDataset data = LoadedDataset.FromReports(MimicCxrReader.Read(_root));
+
+        Assert.Equal(Studies - 3, data.Train.Count + data.Validation.Count + data.Test.Count);
+        Assert.Equal(Studies - 3, data.Summary.Kept);
+        Assert.Equal(1, data.Summary.Skipped[MimicCxrReader.SkippedReportNotUtf8]);
+        Assert.Equal(1, data.Summary.Skipped["report empty"]);
+        Assert.Equal(1, data.Summary.Skipped["report without the wanted sections"]);
+    }
+
+    [Fact]
+    public void ReportsFolder_ViewsAndSections_AreHonoured()
+    {
+        string reports = Directory.CreateTempSubdirectory("medclip-reports-").FullName;
+        try
+        {
+            foreach (string report in Directory.EnumerateFiles(Path.Combine(_root, "files"), "*.txt", SearchOption.AllDirectories))
+            {
+                string target = Path.Combine(reports, Path.GetRelativePath(_root, report));
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.WriteAllText(target, "FINAL REPORT\n FINDINGS: Heart normal.\n \n IMPRESSION: No effusion.\n");
+                File.Delete(report);
+            }
+
+            var findingsOnly = new DatasetOptions { ReportsDirectory = reports, Sections = ["findings"] };
+            LoadedDataset data = LoadedDataset.FromReports(MimicCxrReader.Read(_root, findingsOnly), findingsOnly.Sections);
+            Assert.Equal(Studies, data.Summary.Kept);
+            Assert.All(data.Train, s => Assert.Equal("Heart normal.", s.Text));
+
+            Assert.Equal(Studies, MimicCxrReader.Read(_root, findingsOnly with { Views = ["PA"] }).Summary.Skipped.GetValueOrDefault(MimicCxrReader.SkippedViewNotKept)
+                + MimicCxrReader.Read(_root, findingsOnly with { Views = ["AP"] }).Summary.Skipped.GetValueOrDefault(MimicCxrReader.SkippedViewNotKept));
+            Assert.Equal(Studies, MimicCxrReader.Read(_root, findingsOnly with { Views = [] }).Samples.Count);
+        }
+        finally
+        {
+            Directory.Delete(reports, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void NegbioTable_AndUncertainPolicy_ShapeTheLabels()
+    {
+        CsvTable chexpert = CsvTable.Read(TablePath(MimicCxrLayout.ChexpertTable));
+        int edema = chexpert.ColumnIndex("Edema"), cardiomegaly = chexpert.ColumnIndex("Cardiomegaly"), fracture = chexpert.ColumnIndex("Fracture");
+        // The NegBio copy marks every study uncertain for three labels.
+        CsvWriter.Write(TablePath(MimicCxrLayout.NegbioTable), chexpert.Columns,
+            chexpert.Rows.Select(row => row.Select((field, i) => i == edema || i == cardiomegaly || i == fracture ? "-1.0" : field).ToArray()).ToArray());
+
+        var gloria = MimicCxrReader.Read(_root, new DatasetOptions { Labels = MimicCxrLayout.NegbioSource }).Samples;
+        Assert.All(gloria, s => Assert.Equal(((float?)1f, (float?)0f, (float?)-1f), (s.Labels["Edema"], s.Labels["Cardiomegaly"], s.Labels["Fracture"])));
+
+        var custom = MimicCxrReader.Read(_root, new DatasetOptions { Labels = MimicCxrLayout.NegbioSource, Uncertain = "zeros,Fracture=ones" }).Samples;
+        Assert.All(custom, s => Assert.Equal(((float?)0f, (float?)0f, (float?)1f), (s.Labels["Edema"], s.Labels["Cardiomegaly"], s.Labels["Fracture"])));
+
+        Assert.Throws<ArgumentException>(() => UncertainLabelPolicy.Parse("ones,Heart=zeros"));
+        Assert.Throws<ArgumentException>(() => UncertainLabelPolicy.Parse("maybe"));
+    }
+
+    private static string Quote(string field) => field.Contains(',') ? $"\"{field}\"" : field;
 
     private void RewriteTable(string table, Func<CsvTable, IEnumerable<string[]>> rows)
     {

@@ -178,4 +178,20 @@ public sealed class ReportSectionParserTests
 
         Assert.Equal("Dr. ___ was paged at ___ on ___.", parsed.Text);
     }
+
+    [Fact]
+    public void NamedSections_AreJoinedInTheGivenOrder_WithoutFallbacks()
+    {
+        const string report = "FINAL REPORT\n FINDINGS: Small left effusion.\n \n IMPRESSION: Effusion.\n \n ADDENDUM: Also a line.\n";
+
+        Assert.Equal("Small left effusion. Effusion.", ReportSectionParser.Parse(report, ["findings", "impression"]).Text);
+        Assert.Equal("Effusion.", ReportSectionParser.Parse(report, ["impression"]).Text);
+        Assert.Equal("Effusion. Small left effusion. Also a line.", ReportSectionParser.Parse(report).Text);
+
+        // A report with a comparison only: the default falls back to it, an explicit choice does not.
+        const string comparisonOnly = "FINAL REPORT\n COMPARISON:  Compared to ___, the effusion is smaller.\n";
+        Assert.True(ReportSectionParser.Parse(comparisonOnly).IsUsable);
+        ParsedReport strict = ReportSectionParser.Parse(comparisonOnly, ["impression", "findings"]);
+        Assert.Equal(ReportSkipReason.NoUsableSection, strict.SkipReason);
+    }
 }

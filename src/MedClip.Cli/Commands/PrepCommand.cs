@@ -1,0 +1,49 @@
+using System.CommandLine;
+using MedClip.Data;
+using MedClip.Data.Shards;
+
+namespace MedClip.Cli.Commands;
+
+/// <summary>
+/// medclip-train prep --data SPEC --out DIR [--image-size PX] [--shard-size N] [--workers N] [data options]: decodes,
+/// squares and resizes a dataset once into memory-mapped uint8 shards that train and eval read as shards:DIR.
+/// </summary>
+internal static class PrepCommand
+{
+    public static Command Create()
+    {
+        var data = new Option<string>("--data") { Description = DataOptionSet.SpecDescription, Required = true };
+        var dataOptions = new DataOptionSet();
+        var output = new Option<string>("--out") { Description = "Folder for the shards and manifest.json; rerunning into it resumes.", Required = true };
+        var imageSize = CommonOptions.PositiveInt("--image-size", "Side of the stored square images in pixels (default 224).");
+        var shardSize = CommonOptions.PositiveInt("--shard-size", $"Input images per shard file (default {DatasetPrep.DefaultShardSize}).");
+        var workers = CommonOptions.PositiveInt("--workers", "Shards prepared at once (default: one per core).");
+        var command = new Command("prep", "Decode, square and resize a dataset once into memory-mapped uint8 shards with its texts and labels.")
+        {
+            data, output, imageSize, shardSize, workers,
+        };
+        dataOptions.AddTo(command);
+        command.SetAction(parsed =>
+        {
+            string spec = parsed.GetValue(data)!;
+            string outDir = parsed.GetValue(output)!;
+            int size = parsed.GetValue(imageSize) ?? 224;
+            if (size is < 16 or > 4096) throw new UsageException($"--image-size {size} must be between 16 and 4096.");
+            var dataset = DatasetSpec.Parse(spec);
+            if (dataset.Kind == DatasetSpec.Shards) throw new UsageException("prep reads a raw dataset; shards:DIR is already prepared.");
+            var loaded = dataset.Load(outDir, size, seed: 0, Console.WriteLine, options: dataOptions.Read(parsed));
+            Console.WriteLine($"Data: {loaded}");
+            var result = DatasetPrep.Run(loaded, dataset.ToString(), outDir, size, parsed.GetValue(shardSize) ?? DatasetPrep.DefaultShardSize,
+                parsed.GetValue(workers), Console.WriteLine);
+            Console.WriteLine($"Prepared {result.Summary}");
+            Console.WriteLine($"{result.Shards} shards ({result.ShardsReused} reused from an earlier run), {result.ImagesDecoded} images decoded in " +
+                $"{result.Elapsed.TotalSeconds:F1} s: {result.ImagesPerSecond:F1} images/s at {size} px.");
+            Console.WriteLine($"Shards: {Path.GetFullPath(outDir)} (manifest.json, {LoadSummary.FileName}); content SHA-256 {result.ContentHash}");
+            if (result.Summary.Kept > 0)
+                return 0;
+            Console.Error.WriteLine($"No image of {dataset} could be prepared ({result.Summary}); see {Path.Combine(outDir, LoadSummary.FileName)}.");
+            return 1;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,124 @@
+using System.Text;
+using System.Text.Json;
+
+namespace MedClip.Data.Manifest;
+
+/// <summary>
+/// Reads a manifest: a CSV file (header row) or a JSONL file (.jsonl, one JSON object per line) with an image path
+/// and a text per row, under the column names of <see cref="DatasetOptions"/>, and optionally a split column
+/// (train, validate or validation, test; rows of a manifest without one are training rows). Image paths are relative
+/// to the manifest's folder; a path that leaves it (an absolute path, or ".." climbing out) is refused unless
+/// <see cref="DatasetOptions.AllowOutsideRoot"/> is set. Unusable rows are skipped and counted by reason.
+/// </summary>
+public static class ManifestReader
+{
+    public const string SkippedMalformedRow = "malformed manifest row";
+    public const string SkippedNoImagePath = "no image path";
+    public const string SkippedOutsideRoot = "image path outside the manifest's folder";
+    public const string SkippedUnknownSplit = "unknown split";
+    public const string SkippedMissingImage = "missing image";
+
+    private static readonly IReadOnlyDictionary<string, float?> NoLabels = new Dictionary<string, float?>();
+
+    public static RawDataset Read(string manifestPath, DatasetOptions options)
+    {
+        if (!File.Exists(manifestPath))
+            throw new FileNotFoundException($"Manifest '{manifestPath}' does not exist; give a CSV or JSONL file with '{options.ImageColumn}' and '{options.TextColumn}' columns.", manifestPath);
+        string root = Path.GetFullPath(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!);
+        var summary = new LoadSummary();
+        var samples = new List<ImageTextSample>();
+        int row = 0;
+        foreach (IReadOnlyDictionary<string, string>? fields in Rows(manifestPath, options, summary))
+        {
+            row++;
+            if (fields is null)
+            {
+                summary.CountSkipped(SkippedMalformedRow);
+                continue;
+            }
+            string image = fields.GetValueOrDefault(options.ImageColumn, "").Trim();
+            if (image.Length == 0)
+            {
+                summary.CountSkipped(SkippedNoImagePath);
+                continue;
+            }
+            string? path = Resolve(root, image, options.AllowOutsideRoot);
+            if (path is null)
+            {
+                summary.CountSkipped(SkippedOutsideRoot);
+                continue;
+            }
+            string? split = NormalizeSplit(fields.GetValueOrDefault(options.SplitColumn, "train"));
+            if (split is null)
+            {
+                summary.CountSkipped(SkippedUnknownSplit);
+                continue;
+            }
+            if (!File.Exists(path))
+            {
+                summary.CountSkipped(SkippedMissingImage);
+                continue;
+            }
+            string id = row.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            samples.Add(new ImageTextSample(path, fields.GetValueOrDefault(options.TextColumn, ""), split, "", id, Path.GetFileNameWithoutExtension(path), null, NoLabels));
+            summary.CountKept();
+        }
+        return new RawDataset(samples, summary);
+    }
+
+    /// <summary>The full path of <paramref name="image"/> under <paramref name="root"/>, or null when it leaves the root and that is not allowed.</summary>
+    public static string? Resolve(string root, string image, bool allowOutsideRoot)
+    {
+        if (Path.IsPathRooted(image))
+            return allowOutsideRoot ? Path.GetFullPath(image) : null;
+        string full = Path.GetFullPath(Path.Combine(root, image));
+        string prefix = root.EndsWith(Path.DirectorySeparatorChar) ? root : root + Path.DirectorySeparatorChar;
+        return allowOutsideRoot || full.StartsWith(prefix, StringComparison.Ordinal) ? full : null;
+    }
+
+    private static string? NormalizeSplit(string split) => split.Trim().ToLowerInvariant() switch
+    {
+        "" or "train" => "train",
+        "validate" or "validation" or "val" => "validate",
+        "test" => "test",
+        _ => null,
+    };
+
+    /// <summary>Each row's fields by column name; null for a row that cannot be read.</summary>
+    private static IEnumerable<IReadOnlyDictionary<string, string>?> Rows(string path, DatasetOptions options, LoadSummary summary)
+    {
+        if (path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase))
+            return JsonLines(path);
+        CsvTable table = CsvTable.Read(path, skipMalformedRows: true);
+        summary.CountSkipped(SkippedMalformedRow, table.MalformedRows.Count);
+        foreach (string column in new[] { options.ImageColumn, options.TextColumn })
+            table.ColumnIndex(column); // a missing column is an error naming the file, not a skip per row
+        return table.Rows.Select(row => (IReadOnlyDictionary<string, string>?)table.Columns.Select((name, i) => (name, i))
+            .DistinctBy(c => c.name).ToDictionary(c => c.name, c => row[c.i], StringComparer.Ordinal));
+    }
+
+    private static IEnumerable<IReadOnlyDictionary<string, string>?> JsonLines(string path)
+    {
+        foreach (string line in File.ReadLines(path, Encoding.UTF8))
+        {
+            if (string.IsNullOrWhiteSpace(line))
+                continue;
+            Dictionary<string, string>? fields = null;
+            try
+            {
+                using JsonDocument document = JsonDocument.Parse(line);
+                if (document.RootElement.ValueKind == JsonValueKind.Object)
+                {
+                    fields = new Dictionary<string, string>(StringComparer.Ordinal);
+                    foreach (JsonProperty property in document.RootElement.EnumerateObject())
+                        fields[property.Name] = property.Value.ValueKind == JsonValueKind.String ? property.Value.GetString()! : property.Value.GetRawText();
+                }
+            }
+            catch (JsonException)
+            {
+                fields = null;
+            }
+            yield return fields;
+        }
+    }
+}

@@ -1,0 +1,105 @@
+using MedClip.Data;
+using MedClip.Data.Manifest;
+using MedClip.Tests.Data.Images;
+
+namespace MedClip.Tests.Data.Manifest;
+
+public sealed class ManifestReaderTests : IDisposable
+{
+    private readonly string _parent = Directory.CreateTempSubdirectory("medclip-manifest-").FullName;
+    private readonly string _root;
+
+    public ManifestReaderTests()
+    {
+        _root = Directory.CreateDirectory(Path.Combine(_parent, "set")).FullName;
+        Directory.CreateDirectory(Path.Combine(_root, "img"));
+        TestImages.WriteJpeg(Path.Combine(_root, "img", "a.jpg"), 20, 16);
+        TestImages.WriteJpeg(Path.Combine(_root, "img", "b.jpg"), 16, 20);
+        TestImages.WriteJpeg(Path.Combine(_parent, "outside.jpg"), 16, 16);
+    }
+
+    public void Dispose() => Directory.Delete(_parent, recursive: true);
+
+    private static readonly DatasetOptions Columns = new() { ImageColumn = "path", TextColumn = "caption" };
+
+    [Fact]
+    public void Csv_ColumnsByNameInAnyOrder_PathsRelativeToTheFile_EscapesRefused()
+    {
+        string outside = Path.Combine(_parent, "outside.jpg");
+        string manifest = Path.Combine(_root, "pairs.csv");
+        File.WriteAllText(manifest,
+            "extra,caption,split,path\n" +
+            "1,\"Chest X-ray, PA view.\",train,img/a.jpg\n" +
+            "2,Lateral view.,test,./img/../img/b.jpg\n" +
+            "3,Climbs out.,train,../outside.jpg\n" +
+            $"4,Absolute.,train,{outside}\n" +
+            "5,Not there.,train,img/c.jpg\n" +
+            "6,Odd split.,dev,img/a.jpg\n" +
+            "7,A short row\n");
+
+        LoadedDataset data = DatasetSpec.Parse("manifest:" + manifest).Load(_root, 32, seed: 0, options: Columns);
+
+        ImageTextSample train = Assert.Single(data.Train);
+        Assert.Equal(Path.Combine(_root, "img", "a.jpg"), train.ImagePath);
+        Assert.Equal("Chest X-ray, PA view.", train.Text);
+        Assert.Equal(Path.Combine(_root, "img", "b.jpg"), Assert.Single(data.Test).ImagePath);
+        Assert.Equal(new Dictionary<string, long>
+        {
+            [ManifestReader.SkippedOutsideRoot] = 2,
+            [ManifestReader.SkippedMissingImage] = 1,
+            [ManifestReader.SkippedUnknownSplit] = 1,
+            [ManifestReader.SkippedMalformedRow] = 1,
+        }, data.Summary.Skipped);
+
+        RawDataset allowed = ManifestReader.Read(manifest, Columns with { AllowOutsideRoot = true });
+        Assert.Contains(allowed.Samples, s => s.ImagePath == outside);
+        Assert.Equal(4, allowed.Samples.Count);
+    }
+
+    [Fact]
+    public void Jsonl_WithoutSplitColumn_IsAllTraining_AndBadLinesAreCounted()
+    {
+        string manifest = Path.Combine(_root, "pairs.jsonl");
+        File.WriteAllLines(manifest,
+        [
+            """{"image": "img/a.jpg", "text": "Small left effusion.", "id": 7}""",
+            """{"image": "img/b.jpg", "text": "  "}""",
+            """{"image": "img/b.jpg", "text": "No acute""",
+            """["not", "an", "object"]""",
+            "",
+        ]);
+
+        LoadedDataset data = DatasetSpec.Parse("manifest:" + manifest).Load(_root, 32, seed: 0);
+
+        Assert.Equal("Small left effusion.", Assert.Single(data.Train).Text);
+        Assert.Equal(new Dictionary<string, long>
+        {
+            [ManifestReader.SkippedMalformedRow] = 2,
+            [LoadedDataset.SkippedEmptyText] = 1,
+        }, data.Summary.Skipped);
+    }
+
+    [Fact]
+    public void NothingUsable_IsOneClearSentence()
+    {
+        string manifest = Path.Combine(_root, "gone.csv");
+        File.WriteAllText(manifest, "image,text\nimg/x.jpg,Gone.\nimg/y.jpg,Gone too.\n");
+
+        var error = Assert.Throws<InvalidDataException>(() => DatasetSpec.Parse("manifest:" + manifest).Load(_root, 32, seed: 0));
+
+        Assert.Contains("no usable samples", error.Message);
+        Assert.Contains("2 missing image", error.Message);
+    }
+
+    [Fact]
+    public void MissingTextColumn_IsAnErrorNamingTheFile()
+    {
+        string manifest = Path.Combine(_root, "wrong.csv");
+        File.WriteAllText(manifest, "image,report\nimg/a.jpg,Clear.\n");
+
+        var error = Assert.Throws<InvalidDataException>(() => ManifestReader.Read(manifest, new DatasetOptions()));
+
+        Assert.Contains("wrong.csv", error.Message);
+        Assert.Contains("'text'", error.Message);
+    }
+}
