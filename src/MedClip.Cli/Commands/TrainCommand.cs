@@ -37,6 +37,7 @@ internal static class TrainCommand
         var output = new Option<string?>("--out") { Description = "Run folder for metrics.jsonl and checkpoints (default runs/<time>)." };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its latest checkpoint." };
         var accumulation = CommonOptions.PositiveInt("--accumulation-steps", "Micro-batches of --batch-size whose gradients are summed per optimizer step (default 1).");
+        var noAugment = new Option<bool>("--no-augment") { Description = "Train on the images and reports as they are: no crop, rotation or intensity jitter, no sentence sampling." };
         var sentenceKeep = new Option<double?>("--sentence-keep")
         {
             Description = "Probability that each sentence of a training report is kept (text augmentation; default 1 = whole reports).",
@@ -44,7 +45,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train a dual encoder with the symmetric InfoNCE loss.")
         {
             data, model, imageEncoder, textEncoder, device, precision, batchSize, steps, epochs, lr, lrTowers, lockImage, lockText, unlockLast, warmup, seed, output, resume,
-            accumulation, sentenceKeep,
+            accumulation, sentenceKeep, noAugment,
         };
         dataOptions.AddTo(command);
         command.SetAction((parsed, cancel) =>
@@ -72,6 +73,7 @@ internal static class TrainCommand
                 Seed = parsed.GetValue(seed),
                 AccumulationSteps = parsed.GetValue(accumulation) ?? defaults.AccumulationSteps,
                 SentenceKeepProbability = parsed.GetValue(sentenceKeep) ?? defaults.SentenceKeepProbability,
+                Augment = !parsed.GetValue(noAugment),
                 OutputDirectory = resumeDir ?? parsed.GetValue(output) ?? RunFolders.NewRun(),
             };
             return Task.FromResult(RunTraining.Train(options, resumeDir is not null, cancel) is null ? 1 : 0);
