@@ -1,12 +1,14 @@
 using System.CommandLine;
 using MedClip.Data;
 using MedClip.Data.Shards;
+using MedClip.Data.Text;
 
 namespace MedClip.Cli.Commands;
 
 /// <summary>
-/// medclip-train prep --data SPEC --out DIR [--image-size PX] [--shard-size N] [--workers N] [data options]: decodes,
-/// squares and resizes a dataset once into memory-mapped uint8 shards that train and eval read as shards:DIR.
+/// medclip-train prep --data SPEC --out DIR [--image-size PX] [--shard-size N] [--workers N] [--text-encoder HF_DIR]
+/// [data options]: decodes, squares and resizes a dataset once into memory-mapped uint8 shards, with the texts tokenised
+/// (the text encoder's vocab.txt, or one built from the training texts), that train and eval read as shards:DIR.
 /// </summary>
 internal static class PrepCommand
 {
@@ -18,9 +20,13 @@ internal static class PrepCommand
         var imageSize = CommonOptions.PositiveInt("--image-size", "Side of the stored square images in pixels (default 224).");
         var shardSize = CommonOptions.PositiveInt("--shard-size", $"Input images per shard file (default {DatasetPrep.DefaultShardSize}).");
         var workers = CommonOptions.PositiveInt("--workers", "Shards prepared at once (default: one per core).");
+        var textEncoder = new Option<string?>("--text-encoder")
+        {
+            Description = "Hugging Face text encoder folder whose vocab.txt tokenises the texts (default: a WordPiece vocabulary built from the training texts).",
+        };
         var command = new Command("prep", "Decode, square and resize a dataset once into memory-mapped uint8 shards with its texts and labels.")
         {
-            data, output, imageSize, shardSize, workers,
+            data, output, imageSize, shardSize, workers, textEncoder,
         };
         dataOptions.AddTo(command);
         command.SetAction(parsed =>
@@ -33,7 +39,10 @@ internal static class PrepCommand
             if (dataset.Kind == DatasetSpec.Shards) throw new UsageException("prep reads a raw dataset; shards:DIR is already prepared.");
             var loaded = dataset.Load(outDir, size, seed: 0, Console.WriteLine, options: dataOptions.Read(parsed));
             Console.WriteLine($"Data: {loaded}");
-            var result = DatasetPrep.Run(loaded, dataset.ToString(), outDir, size, parsed.GetValue(shardSize) ?? DatasetPrep.DefaultShardSize,
+            var tokenizer = parsed.GetValue(textEncoder) is string encoder
+                ? ReportTokenizer.FromFolder(encoder)
+                : new ReportTokenizer(WordPieceVocabularyBuilder.Build((loaded.Train.Count > 0 ? loaded.Train : [.. loaded.Validation, .. loaded.Test]).Select(s => s.Text)));
+            var result = DatasetPrep.Run(loaded, dataset.ToString(), outDir, size, tokenizer, parsed.GetValue(shardSize) ?? DatasetPrep.DefaultShardSize,
                 parsed.GetValue(workers), Console.WriteLine);
             Console.WriteLine($"Prepared {result.Summary}");
             Console.WriteLine($"{result.Shards} shards ({result.ShardsReused} reused from an earlier run), {result.ImagesDecoded} images decoded in " +

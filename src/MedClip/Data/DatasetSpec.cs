@@ -75,6 +75,9 @@ public sealed partial record LoadedDataset(IReadOnlyList<ImageTextSample> Train,
 {
     public const string SkippedEmptyText = "empty text";
 
+    /// <summary>Token ids stored by prep with their vocabulary (shards:DIR only); null for raw datasets.</summary>
+    public Shards.PreparedTokens? Tokens { get; init; }
+
     [GeneratedRegex(@"\s+")]
     private static partial Regex Whitespace();
 

@@ -3,6 +3,7 @@ using MedClip.Backends;
 using MedClip.Data;
 using MedClip.Data.Images;
 using MedClip.Data.Loading;
+using MedClip.Data.Shards;
 using MedClip.Data.Text;
 using MedClip.IO;
 using MedClip.Models;
@@ -39,16 +40,18 @@ public static class TrainingRun
         if (data.Train.Count < options.BatchSize)
             throw new InvalidDataException($"Only {data.Train.Count} usable training samples, fewer than one batch of {options.BatchSize}; lower --batch-size or add data.");
 
-        // A pretrained text encoder brings its own vocab.txt and casing; otherwise a vocabulary is built from the reports.
+        // A pretrained text encoder brings its own vocab.txt and casing; prepared shards bring the one their token ids
+        // index; otherwise a vocabulary is built from the reports.
         string vocabPath = Path.Combine(output, CheckpointStore.VocabFile);
         if (!resume || !File.Exists(vocabPath))
         {
-            var fresh = options.TextEncoder is null
-                ? new ReportTokenizer(WordPieceVocabularyBuilder.Build(data.Train.Select(s => s.Text)))
-                : ReportTokenizer.FromFolder(options.TextEncoder);
+            var fresh = options.TextEncoder is not null ? ReportTokenizer.FromFolder(options.TextEncoder)
+                : data.Tokens is not null ? ReportTokenizer.FromFolder(data.Tokens.VocabularyFolder)
+                : new ReportTokenizer(WordPieceVocabularyBuilder.Build(data.Train.Select(s => s.Text)));
             fresh.Save(output);
         }
         var tokenizer = ReportTokenizer.FromFolder(output);
+        PreparedTokens? stored = data.Tokens is { } t && SameTokenizer(t.VocabularyFolder, output) ? t : null;
         var textConfig = pretrainedText ?? preset.Config.Text with { VocabSize = tokenizer.VocabularySize };
         if (tokenizer.VocabularySize > textConfig.VocabSize)
             throw new InvalidDataException($"'{vocabPath}' has {tokenizer.VocabularySize} tokens but the text encoder's vocab_size is {textConfig.VocabSize}.");
@@ -75,8 +78,10 @@ public static class TrainingRun
         var sentences = new SentenceSampling(options.SentenceKeepProbability);
         (int[], int[]) Tokenize(ImageTextSample s, Random? rng)
         {
-            string text = rng is null || options.SentenceKeepProbability == 1 ? s.Text : sentences.Sample(s.Text, rng);
-            var encoded = tokenizer.Encode(text, contextLength);
+            bool whole = rng is null || options.SentenceKeepProbability == 1;
+            if (whole && stored is not null && stored.TryGet(s, out int[] ids))
+                return tokenizer.Encode(ids, contextLength);
+            var encoded = tokenizer.Encode(whole ? s.Text : sentences.Sample(s.Text, rng!), contextLength);
             return (encoded.Ids, encoded.AttentionMask);
         }
         var trainPreparer = new ImageTextPreparer<ImageTextSample>(images, options.Augment ? new ImageAugmentation() : null, s => s.ImagePath, Tokenize);
@@ -98,4 +103,10 @@ public static class TrainingRun
         }
         return summary;
     }
+
+    // Stored token ids are used only when the run tokenises with exactly the vocabulary and casing they were made with.
+    private static bool SameTokenizer(string shardFolder, string runFolder) =>
+        File.ReadAllBytes(Path.Combine(shardFolder, ReportTokenizer.VocabularyFileName))
+            .AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(runFolder, ReportTokenizer.VocabularyFileName)))
+        && ReportTokenizer.FromFolder(shardFolder).LowerCase == ReportTokenizer.FromFolder(runFolder).LowerCase;
 }

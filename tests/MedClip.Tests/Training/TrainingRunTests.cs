@@ -92,6 +92,23 @@ public sealed class TrainingRunTests : IDisposable
     }
 
     [Fact]
+    public void TrainingFromShards_TokenisesWithTheVocabularyStoredBesideThem()
+    {
+        string source = Path.Combine(_dir, "source"), shards = Path.Combine(_dir, "shards"), run = Path.Combine(_dir, "run");
+        MedClip.Data.Synthetic.SyntheticChestXrayGenerator.Generate(source, 60, 64, seed: 5);
+        var data = DatasetSpec.Parse("mimic:" + source).Load(_dir, 64, seed: 0);
+        // Built from the test texts, so it differs from the vocabulary a run would build from the training texts.
+        var tokenizer = new MedClip.Data.Text.ReportTokenizer(MedClip.Data.Text.WordPieceVocabularyBuilder.Build(data.Test.Select(s => s.Text)));
+        MedClip.Data.Shards.DatasetPrep.Run(data, "mimic:" + source, shards, 64, tokenizer, shardSize: 25, workers: 2);
+
+        TrainingRun.Execute(Options(1) with { Data = "shards:" + shards, OutputDirectory = run }, CpuBackend.Instance, null, resume: false, CancellationToken.None);
+
+        Assert.Equal(File.ReadAllBytes(Path.Combine(shards, "vocab.txt")), File.ReadAllBytes(Path.Combine(run, "vocab.txt")));
+        var built = MedClip.Data.Text.WordPieceVocabularyBuilder.Build(data.Train.Select(s => s.Text));
+        Assert.NotEqual(built.Count, MedClip.Data.Text.ReportTokenizer.FromFolder(run).VocabularySize);
+    }
+
+    [Fact]
     public void DatasetSpec_UnknownKind_IsOneClearSentence()
     {
         var e = Assert.Throws<ArgumentException>(() => DatasetSpec.Parse("imagenet"));

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using MedClip.Data.Images;
+using MedClip.Data.Text;
 
 namespace MedClip.Data.Shards;
 
@@ -15,7 +16,9 @@ public sealed record PrepResult(LoadSummary Summary, int Shards, int ShardsReuse
 
 /// <summary>
 /// prep: reads a dataset once, decodes, pads to square and resizes every image to uint8 luminance, and stores them in
-/// shards of <c>shardSize</c> inputs (<see cref="ShardSet"/>) with the training text and labels of the samples kept.
+/// shards of <c>shardSize</c> inputs (<see cref="ShardSet"/>) with the training text, its token ids and the labels of
+/// the samples kept. The tokenizer's vocab.txt and tokenizer_config.json are written beside the shards, and training
+/// from them uses that vocabulary and the stored ids unless a pretrained text encoder brings its own.
 /// <list type="bullet">
 /// <item>Parallel: shards are prepared concurrently, one per core, each in input order.</item>
 /// <item>Resumable: a shard whose record exists, names the same inputs (by a hash of their paths and texts) and whose
@@ -28,8 +31,8 @@ public static class DatasetPrep
 {
     public const int DefaultShardSize = 1000;
 
-    public static PrepResult Run(LoadedDataset data, string source, string output, int imageSize, int shardSize = DefaultShardSize,
-        int? workers = null, Action<string>? log = null)
+    public static PrepResult Run(LoadedDataset data, string source, string output, int imageSize, ReportTokenizer tokenizer,
+        int shardSize = DefaultShardSize, int? workers = null, Action<string>? log = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(imageSize, 8);
         ArgumentOutOfRangeException.ThrowIfLessThan(shardSize, 1);
@@ -38,6 +41,8 @@ public static class DatasetPrep
             File.Delete(stale);
 
         var clock = Stopwatch.StartNew();
+        tokenizer.Save(output);
+        string vocabularyHash = FileHash(Path.Combine(output, ReportTokenizer.VocabularyFileName));
         List<ImageTextSample> inputs = [.. data.Train, .. data.Validation, .. data.Test];
         int shards = Math.Max(1, (inputs.Count + shardSize - 1) / shardSize);
         var images = new ImagePreprocessor(imageSize, [0f, 0f, 0f], [1f, 1f, 1f]);
@@ -46,7 +51,7 @@ public static class DatasetPrep
         Parallel.For(0, shards, new ParallelOptions { MaxDegreeOfParallelism = workers ?? Environment.ProcessorCount }, shard =>
         {
             List<ImageTextSample> chunk = inputs.GetRange(shard * shardSize, Math.Min(shardSize, inputs.Count - shard * shardSize));
-            string inputsHash = InputsHash(chunk);
+            string inputsHash = InputsHash(chunk, vocabularyHash, tokenizer.LowerCase);
             JsonObject? record = TryReuse(output, shard, imageSize, inputsHash);
             if (record is not null)
             {
@@ -54,7 +59,7 @@ public static class DatasetPrep
             }
             else
             {
-                record = Write(output, shard, chunk, images, inputsHash);
+                record = Write(output, shard, chunk, images, tokenizer, inputsHash);
                 Interlocked.Add(ref decoded, chunk.Count);
             }
             records[shard] = record;
@@ -75,6 +80,9 @@ public static class DatasetPrep
             ["source"] = source,
             ["image_size"] = imageSize,
             ["shard_size"] = shardSize,
+            ["vocab"] = ReportTokenizer.VocabularyFileName,
+            ["vocab_sha256"] = vocabularyHash,
+            ["do_lower_case"] = tokenizer.LowerCase,
             ["summary"] = summary.ToJson(),
             ["splits"] = new JsonObject(records.SelectMany(r => r["samples"]!.AsArray()).GroupBy(s => s!["split"]!.GetValue<string>())
                 .OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => KeyValuePair.Create(g.Key, (JsonNode?)g.Count()))),
@@ -95,7 +103,8 @@ public static class DatasetPrep
     }
 
     /// <summary>Decodes a chunk's images into a new shard and returns its record.</summary>
-    private static JsonObject Write(string output, int shard, List<ImageTextSample> chunk, ImagePreprocessor images, string inputsHash)
+    private static JsonObject Write(string output, int shard, List<ImageTextSample> chunk, ImagePreprocessor images, ReportTokenizer tokenizer,
+        string inputsHash)
     {
         int side = images.Size, pixels = side * side;
         var luminance = new float[pixels];
@@ -122,7 +131,7 @@ public static class DatasetPrep
                 for (int i = 0; i < pixels; i++)
                     bytes[i] = (byte)MathF.Round(Math.Clamp(luminance[i], 0f, 1f) * 255f);
                 file.Write(bytes);
-                kept.Add(ShardSet.SampleToJson(sample, kept.Count));
+                kept.Add(ShardSet.SampleToJson(sample, kept.Count, tokenizer.TokenIds(sample.Text)));
             }
             file.Position = 0;
             ShardImageFile.WriteHeader(file, side, kept.Count);
@@ -163,9 +172,12 @@ public static class DatasetPrep
         return same && File.Exists(imagesPath) && FileHash(imagesPath) == record["images_sha256"]?.GetValue<string>() ? record : null;
     }
 
-    private static string InputsHash(List<ImageTextSample> chunk)
+    // The shard's inputs and the tokenizer its ids come from: a different vocabulary or casing redoes the shard.
+    private static string InputsHash(List<ImageTextSample> chunk, string vocabularyHash, bool lowerCase)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(Encoding.UTF8.GetBytes($"{vocabularyHash} lower={lowerCase}"));
+        hash.AppendData([0]);
         foreach (ImageTextSample sample in chunk)
         {
             hash.AppendData(Encoding.UTF8.GetBytes(sample.ImagePath));

@@ -6,7 +6,7 @@ namespace MedClip.Data.Shards;
 /// <summary>
 /// A prep output folder: manifest.json (counts kept and skipped by reason, the shard list, a content hash), and per
 /// shard images-NNNNN.u8 (<see cref="ShardImageFile"/>) with shard-NNNNN.json holding its samples (split, ids,
-/// training text, labels) and what it skipped. A shard's JSON is written last, so its presence marks the shard
+/// training text, its token ids under the set's vocab.txt, labels) and what it skipped. A shard's JSON is written last, so its presence marks the shard
 /// complete; its images file is checked against the SHA-256 recorded in it.
 /// </summary>
 public static class ShardSet
@@ -30,15 +30,27 @@ public static class ShardSet
         if (manifest["format"]?.GetValue<string>() != Format)
             throw new InvalidDataException($"'{manifestPath}' is not a {Format} manifest; run prep again.");
         var samples = new List<ImageTextSample>();
+        var tokens = new Dictionary<string, int[]>(StringComparer.Ordinal);
         foreach (JsonNode? shard in manifest["shards"]!.AsArray())
         {
             string record = Path.Combine(folder, shard!["record"]!.GetValue<string>());
             JsonNode node = ParseJson(record);
             string images = Path.Combine(folder, node["images_file"]!.GetValue<string>());
-            samples.AddRange(node["samples"]!.AsArray().Select(s => SampleFromJson(s!, images)));
+            foreach (JsonNode? sampleNode in node["samples"]!.AsArray())
+            {
+                ImageTextSample sample = SampleFromJson(sampleNode!, images);
+                samples.Add(sample);
+                if (sampleNode!["token_ids"] is JsonArray ids)
+                    tokens[sample.ImagePath] = [.. ids.Select(id => id!.GetValue<int>())];
+            }
         }
         var summary = LoadSummary.FromJson(manifest["summary"]!);
-        return LoadedDataset.FromTexts(samples, summary);
+        // Shards written before token ids were stored, or whose vocabulary is gone, are re-tokenised from their text.
+        bool hasVocabulary = manifest["vocab"] is not null && File.Exists(Path.Combine(folder, Text.ReportTokenizer.VocabularyFileName));
+        return LoadedDataset.FromTexts(samples, summary) with
+        {
+            Tokens = hasVocabulary && tokens.Count == samples.Count ? new PreparedTokens(Path.GetFullPath(folder), tokens) : null,
+        };
     }
 
     internal static JsonNode ParseJson(string path)
@@ -53,7 +65,7 @@ public static class ShardSet
         }
     }
 
-    internal static JsonObject SampleToJson(ImageTextSample sample, int index) => new()
+    internal static JsonObject SampleToJson(ImageTextSample sample, int index, IReadOnlyList<int> tokenIds) => new()
     {
         ["index"] = index,
         ["split"] = sample.Split,
@@ -63,6 +75,7 @@ public static class ShardSet
         ["view"] = sample.ViewPosition,
         ["source"] = sample.ImagePath,
         ["text"] = sample.Text,
+        ["token_ids"] = new JsonArray([.. tokenIds.Select(id => (JsonNode)id)]),
         ["labels"] = new JsonObject(sample.Labels.Select(pair => KeyValuePair.Create(pair.Key, (JsonNode?)(pair.Value is float v ? JsonValue.Create(v) : null)))),
     };
 

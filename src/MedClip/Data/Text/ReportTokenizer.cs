@@ -101,6 +101,19 @@ public sealed class ReportTokenizer
         return (ids, mask);
     }
 
+    /// <summary>
+    /// Ids and mask from token ids already computed by <see cref="TokenIds"/> (prepared shards): [CLS], as many tokens as
+    /// fit, [SEP], padding, exactly as <see cref="Encode(string, int)"/> gives for the text they came from.
+    /// </summary>
+    public (int[] Ids, int[] AttentionMask) Encode(IReadOnlyList<int> tokenIds, int contextLength)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(contextLength, 2);
+        var ids = new int[contextLength];
+        var mask = new int[contextLength];
+        EncodeInto(tokenIds, ids, mask);
+        return (ids, mask);
+    }
+
     public EncodedBatch EncodeBatch(IReadOnlyList<string> texts, int contextLength)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(contextLength, 2);
@@ -111,9 +124,10 @@ public sealed class ReportTokenizer
         return new EncodedBatch(ids, mask, texts.Count, contextLength);
     }
 
-    private void EncodeInto(string text, Span<int> ids, Span<int> mask)
+    private void EncodeInto(string text, Span<int> ids, Span<int> mask) => EncodeInto(TokenIds(text), ids, mask);
+
+    private void EncodeInto(IReadOnlyList<int> tokens, Span<int> ids, Span<int> mask)
     {
-        List<int> tokens = TokenIds(text);
         int kept = Math.Min(tokens.Count, ids.Length - 2);
         ids[0] = ClassId;
         for (int i = 0; i < kept; i++)

@@ -4,6 +4,7 @@ using MedClip.Data.Images;
 using MedClip.Data.Loading;
 using MedClip.Data.Shards;
 using MedClip.Data.Synthetic;
+using MedClip.Data.Text;
 using MedClip.Tests.Data.Images;
 
 namespace MedClip.Tests.Data.Shards;
@@ -35,7 +36,7 @@ public sealed class DatasetPrepTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private PrepResult Prep() => DatasetPrep.Run(_data, "mimic:" + _source, _shards, Size, shardSize: 5, workers: 2);
+    private PrepResult Prep() => DatasetPrep.Run(_data, "mimic:" + _source, _shards, Size, Tokenizer(), shardSize: 5, workers: 2);
 
     [Fact]
     public void Prep_StoresKeptImagesAndCountsBadOnes_AndShardsReadBackAsTheDataset()
@@ -78,6 +79,52 @@ public sealed class DatasetPrepTests : IDisposable
         Assert.All(small, v => Assert.InRange(v, 0f, 1f));
         string beyond = ShardImageFile.Reference(Path.Combine(_shards, ShardSet.ImagesFile(0)), 99);
         Assert.Throws<ImageRejectedException>(() => images.LoadLuminance(beyond, fromShard));
+    }
+
+    private ReportTokenizer Tokenizer() => new(WordPieceVocabularyBuilder.Build(_data.Train.Select(s => s.Text)));
+
+    [Fact]
+    public void Prep_StoresEachTextsTokenIds_WithTheVocabularyTheyIndex()
+    {
+        ReportTokenizer tokenizer = Tokenizer();
+        Prep();
+
+        JsonNode manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(_shards, ShardSet.ManifestFile)))!;
+        Assert.Equal(ReportTokenizer.VocabularyFileName, manifest["vocab"]!.GetValue<string>());
+        var stored = ReportTokenizer.FromFolder(_shards);
+        Assert.Equal(tokenizer.VocabularySize, stored.VocabularySize);
+        LoadedDataset shards = DatasetSpec.Parse("shards:" + _shards).Load(_dir, Size, seed: 0);
+        Assert.NotNull(shards.Tokens);
+        List<ImageTextSample> samples = [.. shards.Train, .. shards.Validation, .. shards.Test];
+        Assert.Equal(samples.Count, shards.Tokens.ByImagePath.Count);
+        foreach (ImageTextSample sample in samples)
+        {
+            Assert.True(shards.Tokens.TryGet(sample, out int[] ids));
+            Assert.Equal(tokenizer.TokenIds(sample.Text), ids);
+            foreach (int context in new[] { 8, 64 }) // truncated and padded
+            {
+                (int[] textIds, int[] textMask) = tokenizer.Encode(sample.Text, context);
+                (int[] storedIds, int[] storedMask) = tokenizer.Encode(ids, context);
+                Assert.Equal(textIds, storedIds);
+                Assert.Equal(textMask, storedMask);
+            }
+        }
+    }
+
+    [Fact]
+    public void Rerun_WithAnotherVocabulary_RedoesEveryShard()
+    {
+        Prep();
+        var other = new ReportTokenizer(WordPieceVocabularyBuilder.Build(["no pleural effusion", "small left effusion"]));
+
+        PrepResult again = DatasetPrep.Run(_data, "mimic:" + _source, _shards, Size, other, shardSize: 5, workers: 2);
+
+        Assert.Equal(0, again.ShardsReused);
+        LoadedDataset shards = DatasetSpec.Parse("shards:" + _shards).Load(_dir, Size, seed: 0);
+        ImageTextSample first = shards.Train[0];
+        Assert.True(shards.Tokens!.TryGet(first, out int[] ids));
+        Assert.Equal(other.TokenIds(first.Text), ids);
+        Assert.Equal(other.VocabularySize, ReportTokenizer.FromFolder(_shards).VocabularySize);
     }
 
     [Fact]
