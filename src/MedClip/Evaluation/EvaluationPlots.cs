@@ -15,7 +15,8 @@ public static class EvaluationPlots
         chance.LineColor = Colors.Gray;
         chance.LinePattern = LinePattern.Dashed;
         chance.LegendText = "chance";
-        var palette = new ScottPlot.Palettes.Category10();
+        // Ten distinct colours serve the five competition labels; all fourteen CheXpert labels need twenty.
+        IPalette palette = results.Count(r => r.Auroc is not null) > 10 ? new ScottPlot.Palettes.Category20() : new ScottPlot.Palettes.Category10();
         int i = 0;
         foreach (var r in results.Where(r => r.Auroc is not null))
         {
