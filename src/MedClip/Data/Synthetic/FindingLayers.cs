@@ -36,7 +36,7 @@ internal sealed class FindingLayers
 
         if (findings.PleuralEffusion.Drawn)
         {
-            float[] heights = [0.08f, 0.15f, 0.26f];
+            float[] heights = [0.12f, 0.2f, 0.3f];
             _effusionStrength = findings.PleuralEffusion.Strength;
             if (findings.RightEffusionGrade >= 0)
                 _effusionHeight[0] = heights[findings.RightEffusionGrade] * Uniform(rng, 0.9f, 1.1f);
@@ -97,7 +97,7 @@ internal sealed class FindingLayers
                     _atelectasisBands.Add(PlateBand(side, findings.Atelectasis.Strength, rng));
                 _atelectasisSides[side] = true;
             }
-            _basalHazeStrength = (findings.Atelectasis.Grade == 1 ? 0.2f : 0.12f) * findings.Atelectasis.Strength;
+            _basalHazeStrength = (findings.Atelectasis.Grade == 1 ? 0.3f : 0.2f) * findings.Atelectasis.Strength;
         }
 
         foreach (SupportDevice device in findings.SupportDevices)
@@ -128,7 +128,7 @@ internal sealed class FindingLayers
         float halfLength = Uniform(rng, 0.35f, 0.5f) * rx;
         float angle = Uniform(rng, -12f, 12f) * MathF.PI / 180f;
         float dx = halfLength * MathF.Cos(angle), dy = halfLength * MathF.Sin(angle);
-        return (cx - dx, cy - dy, cx + dx, cy + dy, Uniform(rng, 0.011f, 0.016f), side, strength);
+        return (cx - dx, cy - dy, cx + dx, cy + dy, Uniform(rng, 0.02f, 0.026f), side, strength);
     }
 
     private void AddDevice(SupportDevice device)
@@ -204,7 +204,7 @@ internal sealed class FindingLayers
             if (core > -0.5f)
             {
                 float patch = Math.Clamp(core * 1.6f + (_patchiness.Sample(x, y) - 0.5f) * 2.2f, 0f, 1f);
-                density += 0.6f * c.Strength * patch * p.Lung(c.Side);
+                density += 0.85f * c.Strength * patch * p.Lung(c.Side);
             }
         }
 
@@ -232,7 +232,7 @@ internal sealed class FindingLayers
         {
             float lung = p.Lung(side);
             if (lung > 0f)
-                density += 0.65f * strength * lung * Inside(SegmentDistance(x, y, x0, y0, x1, y1) - half, soft);
+                density += 0.8f * strength * lung * Inside(SegmentDistance(x, y, x0, y0, x1, y1) - half, soft);
         }
         for (int side = 0; side < 2; side++)
         {
