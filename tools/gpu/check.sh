@@ -9,7 +9,8 @@
 #
 # Steps, each under its own time limit so a hang cannot eat the device time: nvidia-smi, `selftest --device cuda`,
 # `bench --device cuda` for tiny (then small and base while CHECK_BUDGET_S lasts), the PyTorch reference step
-# (tools/reference/torch_tiny_step.py) when python3 has torch, and the pretrained towers against transformers when it
+# (tools/reference/torch_clip_bench.py: tiny, then base in fp32, bf16 eager and bf16 compiled, with the ratios of our
+# base step time to each) when python3 has torch, and the pretrained towers against transformers when it
 # is installed (tools/reference/check_pretrained_transformers.py). Everything lands in $OUT (default ./gpu-check): the logs and one report, gpu-check.json.
 # MEDCLIP_CUDA=emulator runs the same script against the emulator (no nvidia-smi, no PyTorch step needed).
 set -uo pipefail
@@ -56,14 +57,26 @@ run selftest "${SELFTEST_LIMIT_S:-240}" selftest --device cuda ${SELFTEST_ARGS:-
 run bench-tiny 90 bench --device cuda --model tiny --steps 10 --json
 run bench-small 120 bench --device cuda --model small --steps 5 --json
 run bench-base 150 bench --device cuda --model base --steps 5 --json
-# The PyTorch reference of `bench` (tools/reference/torch_tiny_step.py), on the GPU when the script takes --device.
-torch_step="$root/tools/reference/torch_tiny_step.py"
+# The PyTorch reference of `bench` (tools/reference/torch_clip_bench.py), on the GPU when the script takes --device.
+torch_step="$root/tools/reference/torch_clip_bench.py"
 if [[ -f "$torch_step" ]] && python3 -c "import torch" 2>/dev/null && (( $(left) > 20 )); then
     torch_args=(--model tiny)
     grep -q -- '"--device"' "$torch_step" && torch_args+=(--device cuda)
     echo "== torch reference: python3 $torch_step ${torch_args[*]}"
     timeout "$(left)" python3 "$torch_step" "${torch_args[@]}" >"$out/torch.log" 2>&1
     echo $? >"$out/torch.rc"
+    # The base preset at batch 256 as issue 8 compares it: fp32 eager, then the fastest eager PyTorch (bf16 autocast,
+    # SDPA, fused AdamW), then the same under torch.compile, each while the budget lasts.
+    if [[ " ${torch_args[*]} " == *" cuda "* ]]; then
+        for variant in "base-fp32:" "base-bf16-eager:--precision bf16 --sdpa --fused-adamw"                        "base-bf16-compiled:--precision bf16 --sdpa --fused-adamw --compile"; do
+            name="torch-${variant%%:*}"
+            (( $(left) > 60 )) || break
+            echo "== torch reference: $name"
+            # shellcheck disable=SC2086 # the variant's flags are meant to split
+            timeout "$(( $(left) - 30 ))" python3 "$torch_step" --model base --device cuda --steps 5 ${variant#*:} >"$out/$name.log" 2>&1
+            echo $? >"$out/$name.rc"
+        done
+    fi
 fi
 
 # Pretrained towers against the real transformers (tools/reference/check_pretrained_transformers.py): the fixture
@@ -113,8 +126,14 @@ report = {
     "selftest": selftest,
     "bench": {m: step("bench-" + m) for m in ("tiny", "small", "base")},
     "torch": step("torch"),
+    "torch_base": {v: step("torch-base-" + v) for v in ("fp32", "bf16-eager", "bf16-compiled")},
     "pretrained": step("pretrained"),
 }
+# Our base step time over PyTorch's for each variant that ran (below 1: we are faster).
+ours = ((report["bench"].get("base") or {}).get("result") or {}).get("step_ms")
+report["base_step_time_ratio_ours_over_torch"] = {
+    v: round(ours / r["result"]["step_ms"], 3)
+    for v, r in report["torch_base"].items() if ours and r and "result" in r and r["result"].get("step_ms")}
 with open(os.path.join(out, "gpu-check.json"), "w") as f:
     json.dump(report, f, indent=2)
 print("report:", os.path.join(out, "gpu-check.json"))

@@ -14,7 +14,7 @@ namespace MedClip.Training;
 /// Times full training steps of a preset on random data: forward, symmetric InfoNCE, backward, global-norm clipping
 /// at 1.0 and an AdamW update (decay as the trainer's <see cref="WeightDecayPolicy"/>). Pixels are standard normal [B, 3, S, S]; texts are full-context random token ids with
 /// an all-ones attention mask. Warm-up steps are excluded and each figure is the median over the timed steps.
-/// tools/reference/torch_tiny_step.py times the same step in PyTorch.
+/// tools/reference/torch_clip_bench.py times the same step in PyTorch.
 /// </summary>
 public static class StepBenchmark
 {

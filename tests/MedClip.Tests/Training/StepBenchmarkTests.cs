@@ -19,7 +19,7 @@ public class StepBenchmarkTests
         Assert.Equal(2, json.RootElement.GetProperty("batch_size").GetInt32());
         Assert.True(json.RootElement.GetProperty("step_ms").GetDouble() > 0);
         Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("mfu").ValueKind);
-        // tools/reference/torch_tiny_step.py builds the same model in PyTorch and prints the same count.
+        // tools/reference/torch_clip_bench.py builds the same model in PyTorch and prints the same count.
         Assert.Equal(1_950_081, result.Parameters);
     }
 

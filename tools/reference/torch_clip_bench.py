@@ -11,12 +11,20 @@ The step is the same as src/MedClip/Training/StepBenchmark.cs: forward, loss, ba
 torch.optim.AdamW (lr 1e-4, weight decay 0.1 where src/MedClip/Optim/WeightDecayPolicy.cs applies it), on standard normal pixels and full-context random
 token ids with an all-ones mask; warm-up steps excluded, median over the timed steps, 2 threads.
 
-Run from the repository root:  /usr/bin/python3 tools/reference/torch_tiny_step.py --model tiny [--device cuda]
-stdout: the bench JSON line (device "cpu-torch" or "cuda-torch"); stderr: a summary with the parameter count and
-per-phase medians.
+Variants, as the fastest PyTorch training would run on a GPU (each refused in one sentence where this torch lacks it):
+--precision bf16 (autocast to bfloat16; the logits, loss and logit scale stay float32), --sdpa
+(F.scaled_dot_product_attention instead of the explicit softmax(QK^T)V, torch >= 2.0), --fused-adamw
+(torch.optim.AdamW(fused=True), CUDA, torch >= 2.0) and --compile (torch.compile of the loss, torch >= 2.0).
+
+Run from the repository root:  /usr/bin/python3 tools/reference/torch_clip_bench.py --model tiny [--device cuda]
+    [--precision bf16] [--sdpa] [--fused-adamw] [--compile]
+stdout: the bench JSON line (device "cpu-torch" or "cuda-torch", with the variant flags); stderr: a summary with the
+parameter count and per-phase medians.
 """
 
 import argparse
+import contextlib
+import inspect
 import json
 import math
 import statistics
@@ -42,6 +50,7 @@ PRESETS = {
                  context=128, max_positions=512, projection=512, vocab=31090, init_std=0.02),
 }
 DEFAULT_BATCH = {"tiny": 32, "small": 64, "base": 256}
+USE_SDPA = False  # set by --sdpa
 
 
 def linear(n_in, n_out, bias=True):
@@ -76,6 +85,9 @@ class SelfAttention(nn.Module):
         b, t, d = x.shape
         split = lambda y: y.view(b, t, self.heads, d // self.heads).permute(0, 2, 1, 3)
         q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
+        if USE_SDPA:
+            mask = None if additive_mask is None else additive_mask.to(q.dtype)
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask).permute(0, 2, 1, 3).reshape(b, t, d)
         scores = q @ k.transpose(-1, -2) / math.sqrt(d // self.heads)
         if additive_mask is not None:
             scores = scores + additive_mask
@@ -185,7 +197,8 @@ class DualEncoder(nn.Module):
     def loss(self, pixels, ids, mask):
         img = F.normalize(self.visual_projection(self.vision_model(pixels)), dim=-1)
         txt = F.normalize(self.text_projection(self.text_model(ids, mask)), dim=-1)
-        logits = self.logit_scale.clamp(max=MAX_LOGIT_SCALE).exp() * img @ txt.t()
+        # Float32 from here on, also under autocast: the logits, the loss and the logit scale.
+        logits = self.logit_scale.float().clamp(max=MAX_LOGIT_SCALE).exp() * img.float() @ txt.float().t()
         targets = torch.arange(logits.shape[0], device=logits.device)
         return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
 
@@ -198,7 +211,20 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--sdpa", action="store_true")
+    parser.add_argument("--fused-adamw", action="store_true")
+    parser.add_argument("--compile", action="store_true")
     args = parser.parse_args()
+    refuse = lambda why: sys.exit(f"torch_clip_bench.py: {why} (torch {torch.__version__}).")
+    if args.sdpa and not hasattr(F, "scaled_dot_product_attention"):
+        refuse("--sdpa needs F.scaled_dot_product_attention, which this torch lacks")
+    if args.compile and not hasattr(torch, "compile"):
+        refuse("--compile needs torch.compile, which this torch lacks")
+    if args.fused_adamw and ("fused" not in inspect.signature(torch.optim.AdamW).parameters or args.device != "cuda"):
+        refuse("--fused-adamw needs torch.optim.AdamW(fused=True) and --device cuda")
+    global USE_SDPA
+    USE_SDPA = args.sdpa
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -211,7 +237,9 @@ def main():
     optimizer = torch.optim.AdamW([
         {"params": [w for name, w in named if decays(name, w)], "weight_decay": 0.1},
         {"params": [w for name, w in named if not decays(name, w)], "weight_decay": 0.0},
-    ], lr=1e-4, betas=(0.9, 0.999), eps=1e-8)
+    ], lr=1e-4, betas=(0.9, 0.999), eps=1e-8, **({"fused": True} if args.fused_adamw else {}))
+    loss_of = torch.compile(model.loss) if args.compile else model.loss
+    autocast = (lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)) if args.precision == "bf16" else contextlib.nullcontext
     pixels = torch.randn(batch, 3, p["image_size"], p["image_size"]).to(device)
     ids = torch.randint(0, p["vocab"], (batch, p["context"])).to(device)
     mask = torch.ones(batch, p["context"], dtype=torch.long, device=device)
@@ -221,7 +249,8 @@ def main():
     phases = {"forward": [], "backward": [], "update": [], "step": []}
     for step in range(args.warmup + args.steps):
         start = now()
-        loss = model.loss(pixels, ids, mask)
+        with autocast():
+            loss = loss_of(pixels, ids, mask)
         after_forward = now()
         loss.backward()
         after_backward = now()
@@ -237,7 +266,8 @@ def main():
     median = {name: statistics.median(times) for name, times in phases.items()}
     step_ms = median["step"]
     print(json.dumps({
-        "device": f"{args.device}-torch", "model": args.model, "batch_size": batch, "precision": "fp32",
+        "device": f"{args.device}-torch", "model": args.model, "batch_size": batch, "precision": args.precision,
+        "sdpa": args.sdpa, "fused_adamw": args.fused_adamw, "compile": args.compile,
         "step_ms": round(step_ms, 2), "images_per_s": round(batch / (step_ms * 1e-3), 1),
         "tflops": round(training_step_flops(p, batch) / (step_ms * 1e-3) / 1e12, 4), "mfu": None,
     }))
