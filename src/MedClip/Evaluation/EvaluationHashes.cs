@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using MedClip.Data;
+using MedClip.IO;
 using MedClip.Training;
 
 namespace MedClip.Evaluation;
@@ -10,11 +11,7 @@ namespace MedClip.Evaluation;
 public static class EvaluationHashes
 {
     /// <summary>SHA-256 of the checkpoint's model.safetensors, lower-case hex.</summary>
-    public static string Checkpoint(string checkpoint)
-    {
-        using var stream = File.OpenRead(Path.Combine(checkpoint, CheckpointStore.WeightsFile));
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
-    }
+    public static string Checkpoint(string checkpoint) => FileHash.Sha256(Path.Combine(checkpoint, CheckpointStore.WeightsFile));
 
     /// <summary>
     /// SHA-256 over the evaluated images in order, one UTF-8 line each: dicom_id, study_id, then the 14 CheXpert

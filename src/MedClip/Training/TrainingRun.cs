@@ -51,7 +51,8 @@ public static class TrainingRun
             fresh.Save(output);
         }
         var tokenizer = ReportTokenizer.FromFolder(output);
-        PreparedTokens? stored = data.Tokens is { } t && SameTokenizer(t.VocabularyFolder, output) ? t : null;
+        // Stored token ids are used only when the run tokenises with exactly the vocabulary and casing they were made with.
+        PreparedTokens? stored = data.Tokens is { } t && t.MadeBy(vocabPath, tokenizer.LowerCase) ? t : null;
         var textConfig = pretrainedText ?? preset.Config.Text with { VocabSize = tokenizer.VocabularySize };
         if (tokenizer.VocabularySize > textConfig.VocabSize)
             throw new InvalidDataException($"'{vocabPath}' has {tokenizer.VocabularySize} tokens but the text encoder's vocab_size is {textConfig.VocabSize}.");
@@ -103,10 +104,4 @@ public static class TrainingRun
         }
         return summary;
     }
-
-    // Stored token ids are used only when the run tokenises with exactly the vocabulary and casing they were made with.
-    private static bool SameTokenizer(string shardFolder, string runFolder) =>
-        File.ReadAllBytes(Path.Combine(shardFolder, ReportTokenizer.VocabularyFileName))
-            .AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(runFolder, ReportTokenizer.VocabularyFileName)))
-        && ReportTokenizer.FromFolder(shardFolder).LowerCase == ReportTokenizer.FromFolder(runFolder).LowerCase;
 }

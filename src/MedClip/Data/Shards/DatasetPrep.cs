@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using MedClip.Data.Images;
 using MedClip.Data.Text;
+using MedClip.IO;
 
 namespace MedClip.Data.Shards;
 
@@ -42,7 +43,7 @@ public static class DatasetPrep
 
         var clock = Stopwatch.StartNew();
         tokenizer.Save(output);
-        string vocabularyHash = FileHash(Path.Combine(output, ReportTokenizer.VocabularyFileName));
+        string vocabularyHash = FileHash.Sha256(Path.Combine(output, ReportTokenizer.VocabularyFileName));
         List<ImageTextSample> inputs = [.. data.Train, .. data.Validation, .. data.Test];
         int shards = Math.Max(1, (inputs.Count + shardSize - 1) / shardSize);
         var images = new ImagePreprocessor(imageSize, [0f, 0f, 0f], [1f, 1f, 1f]);
@@ -141,7 +142,7 @@ public static class DatasetPrep
         var record = new JsonObject
         {
             ["images_file"] = imagesName,
-            ["images_sha256"] = FileHash(imagesPath),
+            ["images_sha256"] = FileHash.Sha256(imagesPath),
             ["image_size"] = side,
             ["inputs"] = chunk.Count,
             ["inputs_sha256"] = inputsHash,
@@ -169,7 +170,7 @@ public static class DatasetPrep
         }
         string imagesPath = Path.Combine(output, ShardSet.ImagesFile(shard));
         bool same = record["inputs_sha256"]?.GetValue<string>() == inputsHash && record["image_size"]?.GetValue<int>() == imageSize;
-        return same && File.Exists(imagesPath) && FileHash(imagesPath) == record["images_sha256"]?.GetValue<string>() ? record : null;
+        return same && File.Exists(imagesPath) && FileHash.Sha256(imagesPath) == record["images_sha256"]?.GetValue<string>() ? record : null;
     }
 
     // The shard's inputs and the tokenizer its ids come from: a different vocabulary or casing redoes the shard.
@@ -195,12 +196,6 @@ public static class DatasetPrep
         for (int shard = 0; shard < shards; shard++)
             hash.AppendData(File.ReadAllBytes(Path.Combine(output, ShardSet.RecordFile(shard))));
         return Convert.ToHexStringLower(hash.GetHashAndReset());
-    }
-
-    private static string FileHash(string path)
-    {
-        using FileStream stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
     private static void WriteAtomically(string path, byte[] content)

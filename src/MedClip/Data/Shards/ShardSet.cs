@@ -46,10 +46,12 @@ public static class ShardSet
         }
         var summary = LoadSummary.FromJson(manifest["summary"]!);
         // Shards written before token ids were stored, or whose vocabulary is gone, are re-tokenised from their text.
-        bool hasVocabulary = manifest["vocab"] is not null && File.Exists(Path.Combine(folder, Text.ReportTokenizer.VocabularyFileName));
+        bool hasVocabulary = manifest["vocab_sha256"] is not null && File.Exists(Path.Combine(folder, Text.ReportTokenizer.VocabularyFileName));
         return LoadedDataset.FromTexts(samples, summary) with
         {
-            Tokens = hasVocabulary && tokens.Count == samples.Count ? new PreparedTokens(Path.GetFullPath(folder), tokens) : null,
+            Tokens = hasVocabulary && tokens.Count == samples.Count
+                ? new PreparedTokens(Path.GetFullPath(folder), manifest["vocab_sha256"]!.GetValue<string>(), manifest["do_lower_case"]!.GetValue<bool>(), tokens)
+                : null,
         };
     }
 
