@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using MedClip.Tensors;
 
 namespace MedClip.Autograd;
@@ -56,7 +57,7 @@ public static class Tape
     }
 
     // Apart from Backward so that none of the graph's tensors is held by a local when the backend reclaims memory.
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static void RunBackward(Tensor output, Tensor gradient)
     {
         var order = TopologicalOrder(output);
