@@ -22,7 +22,7 @@ internal static class DefaultRun
             OutputDirectory = RunFolders.NewRun(),
         };
         Console.WriteLine($"medclip-train: training the tiny dual encoder on synthetic chest X-rays in {Path.GetFullPath(options.OutputDirectory)}");
-        var summary = RunTraining.Train(options, resume: false, cancel);
+        var summary = RunTraining.Train(options, resume: false, collectiveTimeoutSeconds: null, cancel);
         if (summary is null || summary.Interrupted || summary.LastCheckpoint is null) return 1;
         string output = Path.Combine(options.OutputDirectory, "eval");
         string commandLine = $"medclip-train eval --checkpoint {summary.LastCheckpoint} --data synthetic --split test --device {options.Device} --out {output}" +

@@ -10,24 +10,27 @@ internal static class DeviceSelection
 {
     public static readonly string[] Names = ["auto", "cpu", "cuda"];
 
-    /// <summary>cuda opens the GPU (MEDCLIP_CUDA=emulator: the emulator); auto picks CUDA when it exists and works, else the CPU.</summary>
-    public static IBackend Resolve(string device, string precision)
+    /// <summary>
+    /// cuda opens GPU <paramref name="gpu"/> (MEDCLIP_CUDA=emulator: the emulator); auto picks CUDA when it exists and
+    /// works, else the CPU. A data-parallel rank passes its local rank, so each process on a node gets its own card.
+    /// </summary>
+    public static IBackend Resolve(string device, string precision, int gpu = 0)
     {
         if (precision == "bf16")
             throw new UsageException("bf16 mixed precision is not supported by the training code yet; use --precision fp32.");
         return device switch
         {
             "cpu" => CpuBackend.Instance,
-            "cuda" => OpenCuda(),
-            _ => TryOpenCuda() ?? (IBackend)CpuBackend.Instance,
+            "cuda" => OpenCuda(gpu),
+            _ => TryOpenCuda(gpu) ?? (IBackend)CpuBackend.Instance,
         };
     }
 
-    private static CudaBackend OpenCuda()
+    private static CudaBackend OpenCuda(int gpu)
     {
         try
         {
-            return new CudaBackend();
+            return new CudaBackend(new CudaBackendOptions(Device: gpu));
         }
         catch (CudaUnavailableException e)
         {
@@ -35,11 +38,11 @@ internal static class DeviceSelection
         }
     }
 
-    private static CudaBackend? TryOpenCuda()
+    private static CudaBackend? TryOpenCuda(int gpu)
     {
         try
         {
-            return new CudaBackend();
+            return new CudaBackend(new CudaBackendOptions(Device: gpu));
         }
         catch (CudaUnavailableException e)
         {

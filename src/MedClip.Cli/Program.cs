@@ -27,7 +27,7 @@ try
 {
     return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (Exception e) when (e is UsageException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or ArgumentException)
+catch (Exception e) when (e is UsageException or MedClip.Distributed.DistributedSetupException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or ArgumentException)
 {
     Console.Error.WriteLine(e.Message);
     return 2;

@@ -1,11 +1,13 @@
 using System.CommandLine;
+using MedClip.Distributed;
 using MedClip.Training;
 
 namespace MedClip.Cli.Commands;
 
 /// <summary>
 /// medclip-train train --data SPEC [--model PRESET] [--image-encoder HF_DIR] [--text-encoder HF_DIR] [--device] [--precision] [--batch-size N] [--steps N|--epochs N]
-/// [--lr X] [--lr-towers X] [--lock-image] [--lock-text] [--unlock-last N] [--warmup N] [--seed S] [--out DIR] [--resume DIR]: trains and checkpoints a dual encoder.
+/// [--lr X] [--lr-towers X] [--lock-image] [--lock-text] [--unlock-last N] [--warmup N] [--seed S] [--out DIR] [--resume DIR] [--log-every N] [--local-loss]
+/// [--collective-timeout S]: trains and checkpoints a dual encoder, data parallel when launched by mpirun or torchrun-style variables.
 /// </summary>
 internal static class TrainCommand
 {
@@ -24,7 +26,17 @@ internal static class TrainCommand
         };
         var device = CommonOptions.Device();
         var precision = CommonOptions.Precision();
-        var batchSize = CommonOptions.PositiveInt("--batch-size", "Image-text pairs per step (default 32).");
+        var batchSize = CommonOptions.PositiveInt("--batch-size",
+            "Image-text pairs per step (default 32); in a multi-process job the global batch, split evenly over the ranks, and the contrastive loss sees all of it.");
+        var logEvery = CommonOptions.PositiveInt("--log-every", "Write a metrics.jsonl line every N steps (default 10; the last step always).");
+        var localLoss = new Option<bool>("--local-loss")
+        {
+            Description = "Multi-process: each rank computes the loss of its own pairs against the whole global batch (n x B logits instead of B x B); same gradient.",
+        };
+        var collectiveTimeout = new Option<double?>("--collective-timeout")
+        {
+            Description = $"Multi-process: seconds a collective may wait for the other ranks before the job is aborted (default: {CollectiveTimeout.EnvironmentVariable} or {CollectiveTimeout.Default.TotalSeconds:0}).",
+        };
         var steps = CommonOptions.PositiveInt("--steps", "Total optimizer steps (default: one epoch).");
         var epochs = CommonOptions.PositiveInt("--epochs", "Epochs over the training split, when --steps is not given.");
         var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default 5e-4)." };
@@ -45,7 +57,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train a dual encoder with the symmetric InfoNCE loss.")
         {
             data, model, imageEncoder, textEncoder, device, precision, batchSize, steps, epochs, lr, lrTowers, lockImage, lockText, unlockLast, warmup, seed, output, resume,
-            accumulation, sentenceKeep, noAugment,
+            accumulation, sentenceKeep, noAugment, logEvery, localLoss, collectiveTimeout,
         };
         dataOptions.AddTo(command);
         command.SetAction((parsed, cancel) =>
@@ -74,9 +86,11 @@ internal static class TrainCommand
                 AccumulationSteps = parsed.GetValue(accumulation) ?? defaults.AccumulationSteps,
                 SentenceKeepProbability = parsed.GetValue(sentenceKeep) ?? defaults.SentenceKeepProbability,
                 Augment = !parsed.GetValue(noAugment),
+                LocalLoss = parsed.GetValue(localLoss),
+                LogEvery = parsed.GetValue(logEvery) ?? defaults.LogEvery,
                 OutputDirectory = resumeDir ?? parsed.GetValue(output) ?? RunFolders.NewRun(),
             };
-            return Task.FromResult(RunTraining.Train(options, resumeDir is not null, cancel) is null ? 1 : 0);
+            return Task.FromResult(RunTraining.Train(options, resumeDir is not null, parsed.GetValue(collectiveTimeout), cancel) is null ? 1 : 0);
         });
         return command;
     }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using MedClip.Autograd;
 using MedClip.Data.Loading;
+using MedClip.Distributed;
 using MedClip.Models;
 using MedClip.Optim;
 using MedClip.Tensors;
@@ -19,6 +20,9 @@ public sealed class TrainingStoppedException(string message) : Exception(message
 /// global-norm clip -> AdamW with warm-up + cosine learning rate (towers optionally locked or on their own peak rate). Logs metrics.jsonl, validates and checkpoints
 /// periodically, and on cancellation writes a resumable checkpoint before returning. Resuming restores weights,
 /// optimizer moments, the step and the data position, so on the CPU the continued run repeats the uninterrupted one.
+/// Data parallel (a communicator with several ranks): each rank trains on its slice of every global batch, the loss is
+/// the InfoNCE loss of the global batch (<see cref="Losses.DistributedInfoNceLoss"/>), gradients are averaged over the ranks
+/// before clipping, and only rank 0 logs, validates and writes checkpoints; every rank resumes from the same checkpoint.
 /// </summary>
 public sealed class Trainer
 {
@@ -28,11 +32,16 @@ public sealed class Trainer
     private readonly IReadOnlyList<string> _filesForCheckpoints;
     private readonly ITrainingObserver? _observer;
     private readonly AdamW _optimizer;
+    private readonly ICommunicator _communicator;
 
     /// <param name="filesForCheckpoints">Files copied into every checkpoint (vocab.txt, preprocessor_config.json).</param>
-    public Trainer(TrainingOptions options, DualEncoder model, int contextLength, IReadOnlyList<string> filesForCheckpoints, ITrainingObserver? observer = null)
+    /// <param name="communicator">The ranks of a data-parallel job; null trains in this process alone.</param>
+    public Trainer(TrainingOptions options, DualEncoder model, int contextLength, IReadOnlyList<string> filesForCheckpoints, ITrainingObserver? observer = null,
+        ICommunicator? communicator = null)
     {
         options.Validate();
+        _communicator = communicator ?? SingleProcessCommunicator.Instance;
+        options.ValidateFor(_communicator.WorldSize);
         _options = options;
         _model = model;
         _contextLength = contextLength;
@@ -53,6 +62,10 @@ public sealed class Trainer
     public int TotalSteps(IBatchSource train) =>
         _options.Steps ?? Math.Max(1, (_options.Epochs ?? 1) * train.BatchesPerEpoch / _options.AccumulationSteps);
 
+    private bool IsRoot => _communicator.Rank == 0;
+
+    private bool IsDistributed => _communicator.WorldSize > 1;
+
     public TrainingSummary Run(IBatchSource train, IBatchSource? validation, string? resumeFrom, CancellationToken cancel)
     {
         if (train.BatchesPerEpoch == 0)
@@ -61,21 +74,32 @@ public sealed class Trainer
         Directory.CreateDirectory(output);
         var state = new TrainerState { TotalSteps = TotalSteps(train), BatchesPerEpoch = train.BatchesPerEpoch, Seed = _options.Seed };
         if (resumeFrom is not null) state = Resume(resumeFrom, state);
+        if (IsDistributed)
+        {
+            RankAgreement.Check(_communicator, [
+                ("model config", RankAgreement.Hash(DualEncoderConfigJson.ToJson(_model.Config, _contextLength).ToJsonString())),
+                ("batches per epoch", state.BatchesPerEpoch), ("total steps", state.TotalSteps), ("step to start from", state.GlobalStep),
+                ("trainable parameters", _model.Parameters().Where(p => p.RequiresGrad).Sum(p => p.Length))]);
+            GradientAverage.BroadcastParameters(_model.Parameters(), _communicator);
+        }
 
         var schedule = new LearningRateSchedule(_options.LearningRate, _options.WarmupSteps, state.TotalSteps);
         var clock = Stopwatch.StartNew();
         string? lastCheckpoint = null;
         int nonFinite = 0, imagesSinceLog = 0;
         var window = Stopwatch.StartNew();
-        using var metrics = new MetricsLog(Path.Combine(output, "metrics.jsonl"), append: resumeFrom is not null);
+        using var metrics = IsRoot ? new MetricsLog(Path.Combine(output, "metrics.jsonl"), append: resumeFrom is not null) : null;
 
         using var batches = MicroBatches(train, state.ConsumedBatches).GetEnumerator();
         while (state.GlobalStep < state.TotalSteps)
         {
-            if (cancel.IsCancellationRequested)
+            if (StopRequested(cancel))
             {
-                lastCheckpoint = SaveCheckpoint(state);
-                _observer?.OnMessage($"Interrupted: resumable checkpoint written to {lastCheckpoint}.");
+                if (IsRoot)
+                {
+                    lastCheckpoint = SaveCheckpoint(state);
+                    _observer?.OnMessage($"Interrupted: resumable checkpoint written to {lastCheckpoint}.");
+                }
                 return new TrainingSummary(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint, true, clock.Elapsed);
             }
 
@@ -86,19 +110,25 @@ public sealed class Trainer
             {
                 if (!batches.MoveNext()) throw new InvalidOperationException("The batch stream ended early.");
                 var batch = batches.Current;
-                var lossTensor = ForwardLoss(batch);
+                var lossTensor = TrainingLoss(batch);
                 var seed = Tensor.Scalar(lossTensor.Backend, 1.0 / _options.AccumulationSteps, lossTensor.DType);
                 lossTensor.Backward(seed);
                 loss += lossTensor.Item() / _options.AccumulationSteps;
-                images += batch.Count;
+                images += batch.Count * _communicator.WorldSize;
             }
             state = state with { ConsumedBatches = state.ConsumedBatches + _options.AccumulationSteps };
+            if (IsDistributed)
+            {
+                // With --local-loss each rank has its part of the loss; the global loss is their mean (identical values otherwise).
+                loss = _communicator.AllReduceSum([loss])[0] / _communicator.WorldSize;
+                GradientAverage.Apply(_model.Parameters(), _communicator);
+            }
 
             if (!double.IsFinite(loss))
             {
                 _model.ZeroGrad();
                 nonFinite++;
-                metrics.Write(new JsonObject { ["step"] = state.GlobalStep, ["loss"] = null, ["skipped"] = "non-finite loss" });
+                metrics?.Write(new JsonObject { ["step"] = state.GlobalStep, ["loss"] = null, ["skipped"] = "non-finite loss" });
                 _observer?.OnMessage($"Step {state.GlobalStep + 1}: loss is {loss}; the step was skipped.");
                 if (nonFinite >= _options.MaxNonFiniteSteps)
                 {
@@ -117,7 +147,7 @@ public sealed class Trainer
 
             double logitScale = Math.Exp(Math.Min(_model.LogitScale.Item(), Losses.InfoNceLoss.MaxLogitScale));
             bool last = state.GlobalStep == state.TotalSteps;
-            if (state.GlobalStep % _options.LogEvery == 0 || last)
+            if (metrics is not null && (state.GlobalStep % _options.LogEvery == 0 || last))
             {
                 double imagesPerSecond = imagesSinceLog / Math.Max(1e-9, window.Elapsed.TotalSeconds);
                 metrics.Write(new JsonObject
@@ -137,13 +167,13 @@ public sealed class Trainer
             }
             _observer?.OnStep(new StepReport(state.GlobalStep, state.TotalSteps, loss, lr, logitScale, images / Math.Max(1e-9, stepClock.Elapsed.TotalSeconds)));
 
-            if (validation is not null && (state.GlobalStep % _options.ValidateEvery == 0 || last))
+            if (validation is not null && IsRoot && (state.GlobalStep % _options.ValidateEvery == 0 || last))
             {
                 double validationLoss = ValidationLoss(validation);
                 state = state with { LastValidationLoss = validationLoss };
-                metrics.Write(new JsonObject { ["step"] = state.GlobalStep, ["val_loss"] = validationLoss });
+                metrics!.Write(new JsonObject { ["step"] = state.GlobalStep, ["val_loss"] = validationLoss });
             }
-            if (state.GlobalStep % _options.CheckpointEvery == 0 || last) lastCheckpoint = SaveCheckpoint(state);
+            if (IsRoot && (state.GlobalStep % _options.CheckpointEvery == 0 || last)) lastCheckpoint = SaveCheckpoint(state);
         }
         return new TrainingSummary(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint ?? CheckpointStore.Latest(output), false, clock.Elapsed);
     }
@@ -167,6 +197,21 @@ public sealed class Trainer
     {
         var (pixels, ids, mask) = BatchTensors.From(batch, _model.LogitScale.Backend, _model.Config.Vision.ImageSize, _contextLength);
         return _model.Loss(pixels, ids, mask);
+    }
+
+    // The training loss of this rank's slice: the global batch's InfoNCE loss when data parallel.
+    private Tensor TrainingLoss(Batch batch)
+    {
+        if (!IsDistributed) return ForwardLoss(batch);
+        var (pixels, ids, mask) = BatchTensors.From(batch, _model.LogitScale.Backend, _model.Config.Vision.ImageSize, _contextLength);
+        return Losses.DistributedInfoNceLoss.Compute(_model.EncodeImages(pixels), _model.EncodeTexts(ids, mask), _model.LogitScale, _communicator, _options.LocalLoss);
+    }
+
+    // Cancellation (Ctrl-C) reaches the ranks at different moments; they agree on it before each step so that all stop at the same one.
+    private bool StopRequested(CancellationToken cancel)
+    {
+        double flag = cancel.IsCancellationRequested ? 1 : 0;
+        return IsDistributed ? _communicator.AllReduceSum([flag])[0] > 0 : flag > 0;
     }
 
     // Micro-batches from a position counted from the start of training, crossing epoch boundaries.

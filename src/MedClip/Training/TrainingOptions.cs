@@ -11,7 +11,16 @@ public sealed record TrainingOptions
     public string? TextEncoder { get; init; }
     public string Device { get; init; } = "auto";
     public string Precision { get; init; } = "fp32";
+    /// <summary>
+    /// Pairs per optimizer micro-step for the whole job: in data-parallel training the global batch, split evenly
+    /// over the ranks, and the contrastive loss sees all of it.
+    /// </summary>
     public int BatchSize { get; init; } = 32;
+    /// <summary>
+    /// Data parallel: each rank computes the loss of only its own rows against the global batch's columns (open_clip's
+    /// --local-loss), n x B logits instead of B x B; the gradient is the same.
+    /// </summary>
+    public bool LocalLoss { get; init; }
     /// <summary>Micro-batches whose gradients are summed before one optimizer step.</summary>
     public int AccumulationSteps { get; init; } = 1;
     /// <summary>Total optimizer steps; when null, <see cref="Epochs"/> decides.</summary>
@@ -63,5 +72,12 @@ public sealed record TrainingOptions
         if (!(SentenceKeepProbability > 0 && SentenceKeepProbability <= 1))
             throw new ArgumentException($"--sentence-keep {SentenceKeepProbability} must be in (0, 1]; 1 trains on whole reports.");
         if (WarmupSteps < 0) throw new ArgumentException($"--warmup {WarmupSteps} must not be negative.");
+    }
+
+    /// <summary>Checks that the global batch splits evenly over <paramref name="worldSize"/> ranks.</summary>
+    public void ValidateFor(int worldSize)
+    {
+        if (BatchSize % worldSize != 0)
+            throw new ArgumentException($"--batch-size {BatchSize} is the global batch and must be divisible by the {worldSize} ranks; use a multiple of {worldSize}.");
     }
 }

@@ -4,6 +4,7 @@ using MedClip.Data;
 using MedClip.Data.Images;
 using MedClip.Data.Loading;
 using MedClip.Data.Shards;
+using MedClip.Distributed;
 using MedClip.Data.Text;
 using MedClip.IO;
 using MedClip.Models;
@@ -15,15 +16,28 @@ namespace MedClip.Training;
 /// <summary>
 /// A training run from options to checkpoints: loads (or generates) the data, builds or reuses the run's vocab.txt and
 /// preprocessor_config.json, builds the model from the preset (with pretrained towers from Hugging Face folders when
-/// --image-encoder or --text-encoder is given), and trains with prefetching loaders.
+/// --image-encoder or --text-encoder is given), and trains with prefetching loaders. In a data-parallel job rank 0
+/// alone writes the run folder (generated data, vocab.txt, configs) while the others wait for it and then read the same
+/// files, every rank checks that all were launched alike, and each loads only its slice of every global batch.
 /// </summary>
 public static class TrainingRun
 {
     public const string OptionsFile = "train_options.json";
 
-    public static TrainingSummary Execute(TrainingOptions options, IBackend backend, ITrainingObserver? observer, bool resume, CancellationToken cancel)
+    /// <param name="observer">Progress and messages; in a data-parallel job give it to rank 0 only.</param>
+    /// <param name="communicator">The ranks of a data-parallel job; null trains in this process alone.</param>
+    public static TrainingSummary Execute(TrainingOptions options, IBackend backend, ITrainingObserver? observer, bool resume, CancellationToken cancel,
+        ICommunicator? communicator = null)
     {
+        communicator ??= SingleProcessCommunicator.Instance;
+        bool root = communicator.Rank == 0;
         options.Validate();
+        options.ValidateFor(communicator.WorldSize);
+        RankAgreement.Check(communicator, [
+            ("world size", communicator.WorldSize), ("global batch size (--batch-size)", options.BatchSize), ("seed", options.Seed),
+            ("data (--data)", RankAgreement.Hash(options.Data)), ("model (--model)", RankAgreement.Hash(options.Model)),
+            ("training options", RankAgreement.Hash(JsonSerializer.Serialize(options with { OutputDirectory = "", Workers = 0, Device = "" }))),
+            ("resume (--resume)", resume ? 1 : 0)]);
         string output = options.OutputDirectory;
         Directory.CreateDirectory(output);
         var preset = ModelPresets.Resolve(options.Model);
@@ -33,33 +47,49 @@ public static class TrainingRun
         int imageSize = vision.ImageSize;
         int contextLength = Math.Min(preset.ContextLength, pretrainedText?.MaxPositions ?? int.MaxValue);
 
-        var data = DatasetSpec.Parse(options.Data).Load(output, imageSize, options.Seed, observer is null ? null : observer.OnMessage, options.SyntheticStudies,
-            options.DataOptions);
-        observer?.OnMessage($"Data: {data}");
-        data.Summary.Save(output);
-        if (data.Train.Count < options.BatchSize)
-            throw new InvalidDataException($"Only {data.Train.Count} usable training samples, fewer than one batch of {options.BatchSize}; lower --batch-size or add data.");
-
-        // A pretrained text encoder brings its own vocab.txt and casing; prepared shards bring the one their token ids
-        // index; otherwise a vocabulary is built from the reports.
+        LoadedDataset LoadData() => DatasetSpec.Parse(options.Data).Load(output, imageSize, options.Seed, observer is null ? null : observer.OnMessage,
+            options.SyntheticStudies, options.DataOptions);
         string vocabPath = Path.Combine(output, CheckpointStore.VocabFile);
-        if (!resume || !File.Exists(vocabPath))
+        string tokenizerConfigPath = Path.Combine(output, BertTokenizerConfigJson.FileName);
+        string preprocessorPath = Path.Combine(output, PreprocessorConfig.FileName);
+        LoadedDataset? loaded = null;
+        if (root)
         {
-            var fresh = options.TextEncoder is not null ? ReportTokenizer.FromFolder(options.TextEncoder)
-                : data.Tokens is not null ? ReportTokenizer.FromFolder(data.Tokens.VocabularyFolder)
-                : new ReportTokenizer(WordPieceVocabularyBuilder.Build(data.Train.Select(s => s.Text)));
-            fresh.Save(output);
+            loaded = LoadData();
+            observer?.OnMessage($"Data: {loaded}");
+            loaded.Summary.Save(output);
+            if (loaded.Train.Count < options.BatchSize)
+                throw new InvalidDataException($"Only {loaded.Train.Count} usable training samples, fewer than one batch of {options.BatchSize}; lower --batch-size or add data.");
+
+            // A pretrained text encoder brings its own vocab.txt and casing; prepared shards bring the one their token ids
+            // index; otherwise a vocabulary is built from the reports.
+            if (!resume || !File.Exists(vocabPath))
+            {
+                var fresh = options.TextEncoder is not null ? ReportTokenizer.FromFolder(options.TextEncoder)
+                    : loaded.Tokens is not null ? ReportTokenizer.FromFolder(loaded.Tokens.VocabularyFolder)
+                    : new ReportTokenizer(WordPieceVocabularyBuilder.Build(loaded.Train.Select(s => s.Text)));
+                fresh.Save(output);
+            }
+            (pretrainedVision?.Preprocessor ?? PreprocessorConfig.ForViT(imageSize)).Write(preprocessorPath);
+            File.WriteAllText(Path.Combine(output, OptionsFile), JsonSerializer.Serialize(options, new JsonSerializerOptions { WriteIndented = true }));
         }
+        if (communicator.WorldSize > 1)
+        {
+            // The other ranks wait until rank 0 has written the run folder, then read the same data and files.
+            communicator.AllGather([0L]);
+            loaded ??= LoadData();
+            RankAgreement.Check(communicator, [
+                ("number of training samples", loaded.Train.Count),
+                ("training data (file names and texts)", RankAgreement.Hash(string.Join('\n', loaded.Train.Select(s => Path.GetFileName(s.ImagePath) + '\t' + s.Text)))),
+                ("vocab.txt", RankAgreement.Hash(File.ReadAllText(vocabPath)))]);
+        }
+        var data = loaded ?? throw new InvalidOperationException("unreachable: rank 0 always loads the data");
         var tokenizer = ReportTokenizer.FromFolder(output);
         // Stored token ids are used only when the run tokenises with exactly the vocabulary and casing they were made with.
         PreparedTokens? stored = data.Tokens is { } t && t.MadeBy(vocabPath, tokenizer.LowerCase) ? t : null;
         var textConfig = pretrainedText ?? preset.Config.Text with { VocabSize = tokenizer.VocabularySize };
         if (tokenizer.VocabularySize > textConfig.VocabSize)
             throw new InvalidDataException($"'{vocabPath}' has {tokenizer.VocabularySize} tokens but the text encoder's vocab_size is {textConfig.VocabSize}.");
-        string tokenizerConfigPath = Path.Combine(output, BertTokenizerConfigJson.FileName);
-        string preprocessorPath = Path.Combine(output, PreprocessorConfig.FileName);
-        (pretrainedVision?.Preprocessor ?? PreprocessorConfig.ForViT(imageSize)).Write(preprocessorPath);
-        File.WriteAllText(Path.Combine(output, OptionsFile), JsonSerializer.Serialize(options, new JsonSerializerOptions { WriteIndented = true }));
 
         var config = preset.Config with { Vision = vision, Text = textConfig };
         var model = new DualEncoder(new Init(backend, DType.F32, options.Seed), config);
@@ -88,14 +118,14 @@ public static class TrainingRun
         var trainPreparer = new ImageTextPreparer<ImageTextSample>(images, options.Augment ? new ImageAugmentation() : null, s => s.ImagePath, Tokenize);
         var evalPreparer = new ImageTextPreparer<ImageTextSample>(images, null, s => s.ImagePath, Tokenize);
         using var train = new PrefetchingBatchLoader<ImageTextSample>(data.Train, options.BatchSize, options.Seed, trainPreparer.Prepare,
-            options.Workers, shuffle: true, dropLast: true);
-        using var validation = data.Validation.Count >= 2
+            options.Workers, shuffle: true, dropLast: true, shard: communicator.WorldSize > 1 ? new BatchShard(communicator.Rank, communicator.WorldSize) : null);
+        using var validation = root && data.Validation.Count >= 2
             ? new PrefetchingBatchLoader<ImageTextSample>(data.Validation, options.BatchSize, options.Seed, evalPreparer.Prepare, options.Workers, shuffle: false)
             : null;
 
-        var trainer = new Trainer(options, model, contextLength, [vocabPath, tokenizerConfigPath, preprocessorPath], observer);
+        var trainer = new Trainer(options, model, contextLength, [vocabPath, tokenizerConfigPath, preprocessorPath], observer, communicator);
         var summary = trainer.Run(train, validation, resume ? output : null, cancel);
-        if (train.Skipped.Total > 0)
+        if (root && train.Skipped.Total > 0)
         {
             observer?.OnMessage($"Skipped while loading: {train.Skipped.Summary()}");
             foreach ((string reason, long count) in train.Skipped.Counts)

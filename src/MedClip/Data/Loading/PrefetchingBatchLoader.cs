@@ -10,6 +10,9 @@ namespace MedClip.Data.Loading;
 /// <item>Bad data is skipped, not fatal: a prepare function that throws <see cref="SampleSkippedException"/> has the
 /// item counted in <see cref="Skipped"/> and the batch filled with the next items in epoch order, so every batch but
 /// the last is full (and the epoch has fewer batches). Any other exception stops the epoch and is rethrown.</item>
+/// <item>Data parallel: with a <see cref="BatchShard"/> the loader yields this rank's contiguous slice of every global
+/// batch of the single-process run (same shuffle, same per-sample seeds), so the ranks' slices together are exactly
+/// the single-process batches. Sharding needs drop-last, since a partial last batch would not split evenly.</item>
 /// <item>Bounded memory: at most <c>prefetchBatches</c> batches' worth of samples are prepared ahead of the consumer.</item>
 /// <item>Disposing the epoch's enumerator (foreach does, also when it breaks early), starting another epoch, or
 /// disposing the loader stops that epoch's workers and waits for them.</item>
@@ -23,12 +26,13 @@ public sealed class PrefetchingBatchLoader<TItem> : IBatchSource, IDisposable
     private readonly int _prefetchBatches;
     private readonly bool _shuffle;
     private readonly bool _dropLast;
+    private readonly BatchShard? _shard;
     private readonly Lock _gate = new();
     private SamplePrefetcher<TItem>? _running;
     private bool _disposed;
 
     public PrefetchingBatchLoader(IReadOnlyList<TItem> items, int batchSize, int seed, Func<TItem, Random, PreparedSample> prepare,
-        int? workerCount = null, int prefetchBatches = 4, bool shuffle = true, bool dropLast = false)
+        int? workerCount = null, int prefetchBatches = 4, bool shuffle = true, bool dropLast = false, BatchShard? shard = null)
     {
         ArgumentNullException.ThrowIfNull(items);
         ArgumentNullException.ThrowIfNull(prepare);
@@ -44,16 +48,29 @@ public sealed class PrefetchingBatchLoader<TItem> : IBatchSource, IDisposable
         _prefetchBatches = prefetchBatches;
         _shuffle = shuffle;
         _dropLast = dropLast;
+        _shard = shard;
+        GlobalBatchSize = batchSize;
         BatchSize = batchSize;
+        if (shard is not null)
+        {
+            if (!dropLast) throw new ArgumentException("A sharded loader must drop the last partial batch.", nameof(dropLast));
+            if (batchSize % shard.Count != 0)
+                throw new ArgumentException($"The global batch of {batchSize} does not split evenly over {shard.Count} ranks.", nameof(batchSize));
+            BatchSize = batchSize / shard.Count;
+        }
         WorkerCount = workerCount ?? Environment.ProcessorCount;
     }
 
+    /// <summary>Samples in each batch this loader yields (this rank's slice when sharded).</summary>
     public int BatchSize { get; }
+
+    /// <summary>Samples in one batch of the whole job: <see cref="BatchSize"/> times the shard count.</summary>
+    public int GlobalBatchSize { get; }
     public int WorkerCount { get; }
     public int ItemCount => _items.Count;
 
     /// <summary>Batches an epoch yields when no item is skipped.</summary>
-    public int BatchesPerEpoch => _dropLast ? _items.Count / BatchSize : (_items.Count + BatchSize - 1) / BatchSize;
+    public int BatchesPerEpoch => _dropLast ? _items.Count / GlobalBatchSize : (_items.Count + BatchSize - 1) / BatchSize;
 
     /// <summary>Samples skipped so far in the latest epoch, by reason.</summary>
     public SkipCounter Skipped { get; private set; } = new();
@@ -72,6 +89,17 @@ public sealed class PrefetchingBatchLoader<TItem> : IBatchSource, IDisposable
             }
         }
         return order;
+    }
+
+    // This rank's slices of the epoch's global batches, back to back (the whole order when not sharded).
+    private int[] ShardOrder(int[] order)
+    {
+        if (_shard is null) return order;
+        int batches = order.Length / GlobalBatchSize;
+        var slice = new int[batches * BatchSize];
+        for (int b = 0; b < batches; b++)
+            Array.Copy(order, b * GlobalBatchSize + _shard.Rank * BatchSize, slice, b * BatchSize, BatchSize);
+        return slice;
     }
 
     /// <summary>
@@ -103,7 +131,8 @@ public sealed class PrefetchingBatchLoader<TItem> : IBatchSource, IDisposable
 
     private IEnumerable<Batch> Batches(int epoch, int startBatch)
     {
-        int[] order = EpochOrder(epoch)[(int)Math.Min(_items.Count, (long)startBatch * BatchSize)..];
+        int[] order = ShardOrder(EpochOrder(epoch));
+        order = order[(int)Math.Min(order.Length, (long)startBatch * BatchSize)..];
         var skipped = new SkipCounter();
         SamplePrefetcher<TItem> prefetcher = Start(epoch, order, skipped);
         try

@@ -63,6 +63,7 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(Library)] public static partial int cuStreamCreate(out nint stream, uint flags);
     [LibraryImport(Library)] public static partial int cuStreamDestroy_v2(nint stream);
     [LibraryImport(Library)] public static partial int cuStreamSynchronize(nint stream);
+    [LibraryImport(Library)] public static partial int cuStreamQuery(nint stream);
     [LibraryImport(Library)] public static partial int cuEventCreate(out nint @event, uint flags);
     [LibraryImport(Library)] public static partial int cuEventRecord(nint @event, nint stream);
     [LibraryImport(Library)] public static partial int cuEventSynchronize(nint @event);
