@@ -55,6 +55,47 @@ public sealed class PrefetchingBatchLoaderTests
         }
     }
 
+    [Theory]
+    [InlineData(2, 0)]
+    [InlineData(3, 0)]
+    [InlineData(3, 2)]
+    public void ShardedLoaders_SplitEverySingleProcessBatchIntoContiguousRankSlices(int ranks, int startBatch)
+    {
+        using var single = new PrefetchingBatchLoader<int>(Items(40), 6, seed: 3, Prepare, workerCount: 2, dropLast: true);
+        var shards = Enumerable.Range(0, ranks)
+            .Select(r => new PrefetchingBatchLoader<int>(Items(40), 6, seed: 3, Prepare, workerCount: 2, dropLast: true, shard: new BatchShard(r, ranks)))
+            .ToArray();
+        try
+        {
+            Assert.All(shards, s => Assert.Equal(single.BatchesPerEpoch, s.BatchesPerEpoch));
+            for (int epoch = 0; epoch < 2; epoch++)
+            {
+                var expected = single.Epoch(epoch, startBatch).ToList();
+                var slices = shards.Select(s => s.Epoch(epoch, startBatch).ToList()).ToArray();
+                Assert.Equal(6 - startBatch, expected.Count);
+                for (int b = 0; b < expected.Count; b++)
+                {
+                    Assert.All(slices, s => Assert.Equal(6 / ranks, s[b].Count));
+                    Assert.Equal(expected[b].SampleIndices, slices.SelectMany(s => s[b].SampleIndices));
+                    Assert.Equal(expected[b].Pixels, slices.SelectMany(s => s[b].Pixels));
+                    Assert.Equal(expected[b].TokenIds, slices.SelectMany(s => s[b].TokenIds));
+                }
+            }
+        }
+        finally
+        {
+            foreach (var s in shards) s.Dispose();
+        }
+    }
+
+    [Fact]
+    public void ShardedLoader_RejectsABatchThatDoesNotSplitEvenly()
+    {
+        var e = Assert.Throws<ArgumentException>(() =>
+            new PrefetchingBatchLoader<int>(Items(40), 7, seed: 3, Prepare, dropLast: true, shard: new BatchShard(0, 2)));
+        Assert.Contains("does not split evenly over 2 ranks", e.Message);
+    }
+
     [Fact]
     public void Batches_LaySamplesOutBackToBackInEpochOrder()
     {
