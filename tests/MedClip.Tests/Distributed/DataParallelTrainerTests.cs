@@ -89,6 +89,37 @@ public sealed class DataParallelTrainerTests : IDisposable
         Assert.Equal(parallel[0].NamedParameters().Select(p => p.Tensor.ToArray<float>()), parallel[^1].NamedParameters().Select(p => p.Tensor.ToArray<float>()));
     }
 
+    private sealed class CancelAt(int step, CancellationTokenSource source) : ITrainingObserver
+    {
+        public void OnStep(StepReport report)
+        {
+            if (report.Step == step) source.Cancel();
+        }
+
+        public void OnMessage(string message) { }
+    }
+
+    [Fact]
+    public void InterruptOnRankZero_StopsEveryRankAtOneStep_AndResumeRepeatsTheSingleProcessRun()
+    {
+        new Trainer(Options("single"), Model(), Context, []).Run(new RandomBatches(4), null, null, CancellationToken.None);
+        var parted = Options("parted");
+        using var cancel = new CancellationTokenSource();
+        // Only rank 0 sees the interruption (as with Ctrl-C reaching one process first); the ranks agree on it before the next step.
+        var first = ThreadedRanks.Run(2, comm => new Trainer(parted, Model(), Context, [], comm.Rank == 0 ? new CancelAt(3, cancel) : null, comm)
+            .Run(new RandomBatches(4, new BatchShard(comm.Rank, 2)), null, null, comm.Rank == 0 ? cancel.Token : CancellationToken.None));
+        Assert.All(first, s => Assert.True(s.Interrupted));
+        Assert.All(first, s => Assert.Equal(3, s.Steps));
+        Assert.Single(Directory.GetDirectories(parted.OutputDirectory, "checkpoint-*"));
+
+        var second = ThreadedRanks.Run(2, comm => new Trainer(parted, Model(), Context, [], null, comm)
+            .Run(new RandomBatches(4, new BatchShard(comm.Rank, 2)), null, parted.OutputDirectory, CancellationToken.None));
+        Assert.All(second, s => Assert.Equal(5, s.Steps));
+        double[] expected = Losses(Path.Combine(_dir, "single")), actual = Losses(parted.OutputDirectory);
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++) Assert.True(Math.Abs(expected[i] - actual[i]) < 1e-5, $"step {i + 1}: {actual[i]} vs {expected[i]}");
+    }
+
     [Fact]
     public void GlobalBatchNotDivisibleByTheRanks_IsOneClearSentence()
     {
