@@ -24,6 +24,7 @@ internal static class DefaultRun
         Console.WriteLine($"medclip-train: training the tiny dual encoder on synthetic chest X-rays in {Path.GetFullPath(options.OutputDirectory)}");
         var summary = RunTraining.Train(options, resume: false, collectiveTimeoutSeconds: null, cancel);
         if (summary is null || summary.Interrupted || summary.LastCheckpoint is null) return 1;
+        if (Distributed.DistributedLaunch.FromEnvironment().Rank != 0) return 0; // rank 0 evaluates
         string output = Path.Combine(options.OutputDirectory, "eval");
         string commandLine = $"medclip-train eval --checkpoint {summary.LastCheckpoint} --data synthetic --split test --device {options.Device} --out {output}" +
             "   (the evaluation step of `medclip-train` without arguments)";
