@@ -36,7 +36,7 @@ public static class TrainingRun
         RankAgreement.Check(communicator, [
             ("world size", communicator.WorldSize), ("global batch size (--batch-size)", options.BatchSize), ("seed", options.Seed),
             ("data (--data)", RankAgreement.Hash(options.Data)), ("model (--model)", RankAgreement.Hash(options.Model)),
-            ("training options", RankAgreement.Hash(JsonSerializer.Serialize(options with { OutputDirectory = "", Workers = 0, Device = "" }))),
+            ("training options", RankAgreement.Hash(JsonSerializer.Serialize(options with { Workers = 0 }))),
             ("resume (--resume)", resume ? 1 : 0)]);
         string output = options.OutputDirectory;
         Directory.CreateDirectory(output);
