@@ -29,6 +29,7 @@ internal static class RunTraining
         {
             if (communicator.Rank != 0)
                 return TrainingRun.Execute(options, backend, null, resume, interrupt.Token, communicator);
+            options.ValidateFor(communicator.WorldSize);
             if (communicator.WorldSize > 1)
                 Console.WriteLine($"Data parallel over {communicator.WorldSize} ranks ({communicator.Name}): global batch {options.BatchSize}, {options.BatchSize / Math.Max(1, communicator.WorldSize)} per rank.");
             var progress = new ConsoleProgress();
