@@ -16,8 +16,9 @@ public static class TcpRendezvous
     /// <summary>Rank 0: serves <paramref name="payload"/> to ranks 1 .. worldSize-1.</summary>
     public static void Serve(int port, int worldSize, byte[] payload, TimeSpan timeout)
     {
-        var listener = new TcpListener(IPAddress.IPv6Any, port);
-        listener.Server.DualMode = true;
+        // Both IPv4 and IPv6 clients where the host has IPv6, IPv4 alone otherwise.
+        var listener = new TcpListener(Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any, port);
+        if (Socket.OSSupportsIPv6) listener.Server.DualMode = true;
         listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
         try
         {
