@@ -5,16 +5,15 @@ using MedClip.Backends.Cuda.Native;
 
 namespace MedClip.Cli;
 
-/// <summary>Turns --device and --precision into a backend, or into one sentence saying why not.</summary>
+/// <summary>Turns --device into a backend, or into one sentence saying why not. (--precision bf16 runs on either backend:
+/// on the CPU its rounding is emulated, for checking rather than speed.)</summary>
 internal static class DeviceSelection
 {
     public static readonly string[] Names = ["auto", "cpu", "cuda"];
 
     /// <summary>cuda opens the GPU (MEDCLIP_CUDA=emulator: the emulator); auto picks CUDA when it exists and works, else the CPU.</summary>
-    public static IBackend Resolve(string device, string precision)
+    public static IBackend Resolve(string device)
     {
-        if (precision == "bf16")
-            throw new UsageException("bf16 mixed precision is not supported by the training code yet; use --precision fp32.");
         return device switch
         {
             "cpu" => CpuBackend.Instance,

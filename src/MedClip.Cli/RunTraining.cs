@@ -8,7 +8,7 @@ internal static class RunTraining
     /// <summary>Returns the summary, or null when training stopped with a reason already printed.</summary>
     public static TrainingSummary? Train(TrainingOptions options, bool resume, CancellationToken cancel)
     {
-        var backend = DeviceSelection.Resolve(options.Device, options.Precision);
+        var backend = DeviceSelection.Resolve(options.Device);
         using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {

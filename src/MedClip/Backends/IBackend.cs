@@ -55,7 +55,8 @@ public interface IBackend
     /// <summary>
     /// Strided-batched row-major GEMM: C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b]. op(A) is [m, k] (A stored
     /// [k, m] when transposed), op(B) is [k, n]. Leading dimensions are the natural ones; a stride of 0 broadcasts.
-    /// beta = 0 overwrites C.
+    /// beta = 0 overwrites C. BF16 A and B (bf16 mixed precision) accumulate in FP32 into an F32 C; the CUDA backend also
+    /// writes a BF16 C.
     /// </summary>
     void Gemm(Tensor a, Tensor b, Tensor c, in GemmShape shape);
 
@@ -148,8 +149,9 @@ public interface IBackend
     /// <summary>
     /// Decoupled AdamW on one parameter: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
     /// p -= lr * (m/biasCorrection1 / (sqrt(v/biasCorrection2) + eps) + weightDecay*p).
+    /// When <paramref name="bf16Copy"/> is given (BF16, F32 parameter) it receives the updated p rounded to nearest even.
     /// </summary>
-    void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step);
+    void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step, Tensor? bf16Copy = null);
 }
 
 /// <summary>Shape of a strided-batched row-major GEMM (see <see cref="IBackend.Gemm"/>).</summary>

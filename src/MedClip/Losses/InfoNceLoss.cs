@@ -15,9 +15,12 @@ public static class InfoNceLoss
     public static Tensor Compute(Tensor imageEmbeds, Tensor textEmbeds, Tensor logitScale) =>
         FromLogits(Logits(imageEmbeds, textEmbeds, logitScale));
 
-    /// <summary>Scaled similarities [images, texts] (logits_per_image in HF).</summary>
-    public static Tensor Logits(Tensor imageEmbeds, Tensor textEmbeds, Tensor logitScale) =>
-        Ops.ExpScale(Ops.MatMul(imageEmbeds, textEmbeds, transB: true), logitScale, MaxLogitScale);
+    /// <summary>Scaled similarities [images, texts] (logits_per_image in HF); F32 even under bf16 autocast.</summary>
+    public static Tensor Logits(Tensor imageEmbeds, Tensor textEmbeds, Tensor logitScale)
+    {
+        using var fp32 = Autocast.Fp32();
+        return Ops.ExpScale(Ops.MatMul(imageEmbeds, textEmbeds, transB: true), logitScale, MaxLogitScale);
+    }
 
     public static Tensor FromLogits(Tensor logits)
     {

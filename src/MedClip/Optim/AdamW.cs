@@ -5,7 +5,9 @@ namespace MedClip.Optim;
 
 /// <summary>
 /// AdamW with decoupled weight decay (torch.optim.AdamW semantics). Parameters whose decay flag is false (biases,
-/// norms, embeddings' position/CLS tokens, logit scale) get no decay. State m and v lives beside each parameter.
+/// norms, embeddings' position/CLS tokens, logit scale) get no decay. State m and v lives beside each parameter, in the
+/// parameter's dtype (F32 master weights and moments under bf16 mixed precision); a parameter's
+/// <see cref="Tensor.Bf16Copy"/>, when it has one, is rewritten by the same update.
 /// </summary>
 public sealed class AdamW
 {
@@ -45,7 +47,7 @@ public sealed class AdamW
         {
             if (p.Grad is null) continue;
             var step = new AdamWStep(learningRate * scale, Beta1, Beta2, Eps, decay ? WeightDecay : 0, bc1, bc2);
-            p.Backend.AdamW(p, p.Grad, m, v, step);
+            p.Backend.AdamW(p, p.Grad, m, v, step, p.Bf16Copy);
             p.Grad = null;
         }
     }

@@ -49,6 +49,17 @@ public sealed class CpuBackend : IBackend
     {
         SameLength(source, destination);
         int n = (int)source.Length;
+        if (source.DType == DType.F32 && destination.DType == DType.BF16)
+        {
+            // The rounding step of every bf16 GEMM operand in CPU-emulated mixed precision: kept to one parallel pass.
+            float[] from = D<float>(source);
+            ushort[] to = D<ushort>(destination);
+            CpuParallel.ForElements(n, (s, e) =>
+            {
+                for (int i = s; i < e; i++) to[i] = BFloat16.FromSingle(from[i]);
+            });
+            return;
+        }
         var wide = new double[n];
         switch (source.DType)
         {
@@ -104,7 +115,15 @@ public sealed class CpuBackend : IBackend
         CheckGemmExtent(b, s.TransB ? (long)s.N * s.K : (long)s.K * s.N, s.StrideB, s.Batch, "B", s);
         CheckGemmExtent(c, (long)s.M * s.N, s.StrideC, s.Batch, "C", s);
         int lda = s.TransA ? s.M : s.K, ldb = s.TransB ? s.K : s.N;
-        if (Is64(a))
+        if (a.DType == DType.BF16 || b.DType == DType.BF16)
+        {
+            // bf16 emulation: the operands are exact in float, so an F32 GEMM of their widened values is an FP32
+            // accumulation of the BF16 products.
+            if (a.DType != b.DType || c.DType != DType.F32)
+                throw new NotSupportedException($"Gemm: the CPU backend multiplies BF16 A and B into an F32 C, not {a.Describe()} @ {b.Describe()} into {c.Describe()}.");
+            CpuGemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, (float)s.Alpha, Widen(a), 0, lda, s.StrideA, Widen(b), 0, ldb, s.StrideB, (float)s.Beta, D<float>(c), 0, s.N, s.StrideC, s.Batch);
+        }
+        else if (Is64(a))
             CpuGemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, s.Alpha, D<double>(a), 0, lda, s.StrideA, D<double>(b), 0, ldb, s.StrideB, s.Beta, D<double>(c), 0, s.N, s.StrideC, s.Batch);
         else
             CpuGemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, (float)s.Alpha, D<float>(a), 0, lda, s.StrideA, D<float>(b), 0, ldb, s.StrideB, (float)s.Beta, D<float>(c), 0, s.N, s.StrideC, s.Batch);
@@ -229,11 +248,29 @@ public sealed class CpuBackend : IBackend
         else CpuAdamW<float>.SumOfSquares(D<float>(x), D<float>(sumSquares), x.Length);
     }
 
-    public void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step)
+    public void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step, Tensor? bf16Copy = null)
     {
         SameLength(parameter, gradient);
         if (Is64(parameter)) CpuAdamW<double>.Update(D<double>(parameter), D<double>(gradient), D<double>(m), D<double>(v), parameter.Length, step);
         else CpuAdamW<float>.Update(D<float>(parameter), D<float>(gradient), D<float>(m), D<float>(v), parameter.Length, step);
+        if (bf16Copy is not null)
+        {
+            if (bf16Copy.DType != DType.BF16 || parameter.DType != DType.F32)
+                throw new ArgumentException($"AdamW: the copy {bf16Copy.Describe()} of {parameter.Describe()} must be BF16 of an F32 parameter.");
+            Cast(parameter, bf16Copy);
+        }
+    }
+
+    // The float values of a BF16 tensor (exact: a bf16 is the top half of a float).
+    private static float[] Widen(Tensor t)
+    {
+        var bits = D<ushort>(t);
+        var wide = new float[t.Length];
+        CpuParallel.ForElements(t.Length, (s, e) =>
+        {
+            for (int i = s; i < e; i++) wide[i] = BFloat16.ToSingle(bits[i]);
+        });
+        return wide;
     }
 
     private static bool Is64(Tensor t) => t.DType == DType.F64;

@@ -282,10 +282,12 @@ public sealed partial class CudaBackend
         Launch("reduce.cu", "sum_of_squares_" + Suffix(x), Blocks(x.Length), P(x), x.Length, P(sumSquares));
     }
 
-    public void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step)
+    public void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step, Tensor? bf16Copy = null)
     {
         SameLength(parameter, gradient);
         SameType(nameof(AdamW), parameter, gradient, m, v);
+        if (bf16Copy is not null && (bf16Copy.DType != DType.BF16 || parameter.DType != DType.F32 || bf16Copy.Length != parameter.Length))
+            throw new ArgumentException($"AdamW: the copy {bf16Copy.Describe()} of {parameter.Describe()} must be BF16 of an F32 parameter of its size.");
         if (parameter.Length == 0) return;
         var k = Blocks(parameter.Length);
         if (parameter.DType == DType.F64)
@@ -297,6 +299,12 @@ public sealed partial class CudaBackend
         // The derived constants in float, exactly as the CPU backend forms them.
         float lr = (float)step.LearningRate;
         float decay = 1f - lr * (float)step.WeightDecay;
+        if (bf16Copy is not null)
+        {
+            Launch("adamw.cu", "adamw_f32_bf16", k, P(parameter), P(gradient), P(m), P(v), P(bf16Copy), parameter.Length, lr, (float)step.Beta1,
+                (float)step.Beta2, (float)step.Eps, decay, (float)step.BiasCorrection1, MathF.Sqrt((float)step.BiasCorrection2));
+            return;
+        }
         Launch("adamw.cu", "adamw_" + Suffix(parameter), k, P(parameter), P(gradient), P(m), P(v), parameter.Length, lr, (float)step.Beta1,
             (float)step.Beta2, (float)step.Eps, decay, (float)step.BiasCorrection1, MathF.Sqrt((float)step.BiasCorrection2));
     }
