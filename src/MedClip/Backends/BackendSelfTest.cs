@@ -128,8 +128,12 @@ public sealed class BackendSelfTest
                 (b, t) => b.ExpScaleBackward(t[0], t[1], t[2], t[3], t[4], Math.Log(100))));
         }
 
+        foreach (int n in new[] { 7, 37 })
+            yield return Run($"infonce fused forward+backward {n}x{n}", () => Op([R(n * n, 8), R(1), R(n * n)], [1, 2], (b, t) => b.InfoNceForwardBackward(t[0], t[1], t[2], n)));
         yield return Run("sum_of_squares n=2307", () => Op([R(2307), R(1)], [1], (b, t) => b.SumOfSquares(t[0], t[1])));
         yield return Run("adamw two steps n=769", AdamW);
+        yield return Run("adamw multi-tensor, 4 tensors with own lr and decay, against the reference", () => AdamWMultiTensor(againstReference: true));
+        yield return Run("adamw multi-tensor equals per-tensor adamw on the device, bit for bit", () => AdamWMultiTensor(againstReference: false), tolerance: 0);
     }
 
     /// <summary>F32 GEMM on TF32 tensor cores against the FP32 reference (CUDA only), at a TF32-sized tolerance.</summary>
@@ -181,7 +185,7 @@ public sealed class BackendSelfTest
     /// Trains the same model from the same initialisation on both backends for <paramref name="steps"/> AdamW steps and
     /// compares each step's loss, every parameter gradient of the first step, and parameter checksums at the end.
     /// </summary>
-    /// <param name="bf16">Both runs in bf16 mixed precision (the CPU emulating it), compared at <see cref="Bf16TrainingTolerance"/> unless a tolerance is given.</param>
+    /// <param name="bf16">Both runs in bf16 mixed precision with the fused InfoNCE loss (the CPU emulating it), compared at <see cref="Bf16TrainingTolerance"/> unless a tolerance is given.</param>
     public IEnumerable<SelfTestCheck> TrainingChecks(DualEncoderConfig config, int batch, int context, int steps = 2, double? tolerance = null,
         bool bf16 = false)
     {
@@ -261,7 +265,7 @@ public sealed class BackendSelfTest
 
     private TrainingRun Train(IBackend backend, DualEncoderConfig config, int batch, int context, int steps, bool bf16)
     {
-        var model = new DualEncoder(new Init(backend, _dtype, 7), config);
+        var model = new DualEncoder(new Init(backend, _dtype, 7), config) { FusedLoss = bf16 };
         if (bf16) Bf16Weights.Attach(model);
         var parameters = model.NamedParameters().ToArray();
         var optimizer = new AdamW(WeightDecayPolicy.Groups(model), weightDecay: 0.1);
@@ -509,6 +513,51 @@ public sealed class BackendSelfTest
         var expected = Side(p => p.Reference);
         var actual = Side(p => p.Device);
         return Enumerable.Range(0, 3).Max(i => RelativeError(Download(actual[i]), Download(expected[i])));
+    }
+
+    // Two multi-tensor steps over tensors of 769, 33, 1 and 3000 elements (the first and last with BF16 copies in F32),
+    // each with its own learning rate and decay; compared with the same tensors updated one by one, either on the
+    // reference or (bit for bit) on the device itself. Returns the worst error over p, m, v and the copies.
+    private double AdamWMultiTensor(bool againstReference)
+    {
+        int[] lengths = [769, 33, 1, 3000];
+        var other = againstReference ? _reference : _device;
+        var state = lengths.Select(n => (P: R(n), M: R(n, 0.1), V: R(n, 0.01, 0.01))).ToArray();
+        // The one-by-one side gets its own copies of the device's starting values when it runs on the device too.
+        Tensor Start(Tensor deviceTensor) => Upload(other, [(int)deviceTensor.Length], Download(deviceTensor));
+        var single = state.Select(s => (P: againstReference ? s.P.Reference : Start(s.P.Device), M: againstReference ? s.M.Reference : Start(s.M.Device),
+            V: againstReference ? s.V.Reference : Start(s.V.Device))).ToArray();
+        Tensor? Copy(IBackend backend, int i) => _dtype == DType.F32 && (i == 0 || i == 3) ? Tensor.Zeros(backend, [lengths[i]], DType.BF16) : null;
+        var fusedCopies = lengths.Select((_, i) => Copy(_device, i)).ToArray();
+        var singleCopies = lengths.Select((_, i) => Copy(other, i)).ToArray();
+        double worst = 0;
+        for (int step = 1; step <= 2; step++)
+        {
+            var fused = new AdamWTensor[lengths.Length];
+            for (int i = 0; i < lengths.Length; i++)
+            {
+                var g = R(lengths[i]);
+                var hyper = new AdamWStep(1e-3 * (i + 1), 0.9, 0.999, 1e-8, i % 2 == 0 ? 0.1 : 0, 1 - Math.Pow(0.9, step), 1 - Math.Pow(0.999, step));
+                fused[i] = new AdamWTensor(state[i].P.Device, g.Device, state[i].M.Device, state[i].V.Device, fusedCopies[i], hyper);
+                var gOther = againstReference ? g.Reference : Start(g.Device);
+                other.AdamW(single[i].P, gOther, single[i].M, single[i].V, hyper, singleCopies[i]);
+            }
+            _device.AdamWMultiTensor(fused);
+        }
+        for (int i = 0; i < lengths.Length; i++)
+        {
+            worst = Math.Max(worst, RelativeError(Download(state[i].P.Device), Download(single[i].P)));
+            worst = Math.Max(worst, RelativeError(Download(state[i].M.Device), Download(single[i].M)));
+            worst = Math.Max(worst, RelativeError(Download(state[i].V.Device), Download(single[i].V)));
+            if (fusedCopies[i] is { } copy)
+            {
+                // Against the reference a one-ulp difference in p may round to a neighbouring bf16; check the copy
+                // against the device's own p instead, and against the one-by-one copy when both ran on the device.
+                var rounded = Array.ConvertAll(Download(state[i].P.Device), x => (double)BFloat16.Round((float)x));
+                worst = Math.Max(worst, RelativeError(Download(copy), againstReference ? rounded : Download(singleCopies[i]!)));
+            }
+        }
+        return worst;
     }
 
     // AdamW with the BF16 copy: p, m, v against the reference, and the device's copy equal to its own p rounded.

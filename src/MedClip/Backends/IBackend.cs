@@ -135,6 +135,13 @@ public interface IBackend
     void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor dLoss, Tensor dLogits, int rows, int cols,
         bool alongColumns, double weight);
 
+    /// <summary>
+    /// Fused symmetric InfoNCE on square logits [n, n] with pair i matching pair i, forward and backward together:
+    /// loss[0] = (mean over rows of the row cross-entropy + mean over columns of the column cross-entropy) / 2, and
+    /// dLogits = d loss / d logits = (softmax along rows + softmax along columns - 2 I) / 2n. Both are overwritten (=).
+    /// </summary>
+    void InfoNceForwardBackward(Tensor logits, Tensor loss, Tensor dLogits, int n);
+
     /// <summary>y = exp(min(logScale[0], maxLogScale)) * x: CLIP's temperature, clamped as open_clip does.</summary>
     void ExpScaleForward(Tensor x, Tensor logScale, Tensor y, double maxLogScale);
 
@@ -152,7 +159,17 @@ public interface IBackend
     /// When <paramref name="bf16Copy"/> is given (BF16, F32 parameter) it receives the updated p rounded to nearest even.
     /// </summary>
     void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step, Tensor? bf16Copy = null);
+
+    /// <summary>
+    /// <see cref="AdamW"/> on many parameters at once, each with its own learning rate and weight decay (the other
+    /// hyperparameters and the step must be shared), with the same result bit for bit as one call per tensor; the CUDA
+    /// backend updates every F32 tensor in one kernel launch.
+    /// </summary>
+    void AdamWMultiTensor(ReadOnlySpan<AdamWTensor> tensors);
 }
+
+/// <summary>One parameter of a multi-tensor AdamW update: its state, optional BF16 copy and its own hyperparameters.</summary>
+public readonly record struct AdamWTensor(Tensor Parameter, Tensor Gradient, Tensor M, Tensor V, Tensor? Bf16Copy, AdamWStep Step);
 
 /// <summary>Shape of a strided-batched row-major GEMM (see <see cref="IBackend.Gemm"/>).</summary>
 public readonly record struct GemmShape(bool TransA, bool TransB, int M, int N, int K, double Alpha = 1, double Beta = 0,

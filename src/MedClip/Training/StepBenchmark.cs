@@ -34,7 +34,7 @@ public static class StepBenchmark
         _ => 256,
     };
 
-    /// <param name="bf16">bf16 mixed precision: <see cref="Autocast"/> forward, BF16 weight copies written by AdamW.</param>
+    /// <param name="bf16">bf16 mixed precision: <see cref="Autocast"/> forward, BF16 weight copies written by AdamW, the fused InfoNCE loss.</param>
     public static StepBenchmarkResult Run(IBackend backend, ModelPreset preset, int batchSize, int steps = DefaultSteps,
         int warmupSteps = DefaultWarmupSteps, int seed = 0, bool bf16 = false)
     {
@@ -42,7 +42,11 @@ public static class StepBenchmark
             throw new ArgumentException($"StepBenchmark: batch size {batchSize} and steps {steps} must be positive and warm-up steps {warmupSteps} non-negative.");
         var config = preset.Config;
         var model = new DualEncoder(new Init(backend, DType.F32, seed), config);
-        if (bf16) Bf16Weights.Attach(model);
+        if (bf16)
+        {
+            Bf16Weights.Attach(model);
+            model.FusedLoss = true;
+        }
         // Weight decay on 2-D weights only (linear layers, embedding tables); vectors, the logit scale and the rank-3/4
         // CLS token, ViT position table and patch kernel go undecayed. The PyTorch script uses the same rule.
         var optimizer = new AdamW(WeightDecayPolicy.Groups(model));

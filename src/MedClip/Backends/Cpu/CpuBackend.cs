@@ -229,6 +229,12 @@ public sealed class CpuBackend : IBackend
         else CpuCrossEntropy<float>.Backward(D<float>(logits), D<int>(targets), D<float>(dLoss), D<float>(dLogits), rows, cols, alongColumns, (float)weight);
     }
 
+    public void InfoNceForwardBackward(Tensor logits, Tensor loss, Tensor dLogits, int n)
+    {
+        if (Is64(logits)) CpuInfoNce<double>.ForwardBackward(D<double>(logits), D<double>(loss), D<double>(dLogits), n);
+        else CpuInfoNce<float>.ForwardBackward(D<float>(logits), D<float>(loss), D<float>(dLogits), n);
+    }
+
     public void ExpScaleForward(Tensor x, Tensor logScale, Tensor y, double maxLogScale)
     {
         SameLength(x, y);
@@ -259,6 +265,11 @@ public sealed class CpuBackend : IBackend
                 throw new ArgumentException($"AdamW: the copy {bf16Copy.Describe()} of {parameter.Describe()} must be BF16 of an F32 parameter.");
             Cast(parameter, bf16Copy);
         }
+    }
+
+    public void AdamWMultiTensor(ReadOnlySpan<AdamWTensor> tensors)
+    {
+        foreach (var t in tensors) AdamW(t.Parameter, t.Gradient, t.M, t.V, t.Step, t.Bf16Copy);
     }
 
     // The float values of a BF16 tensor (exact: a bf16 is the top half of a float).
