@@ -6,10 +6,12 @@
 #       -p:InvariantGlobalization=true -o publish
 # then carry `publish` along to the device and run `tools/gpu/check.sh` there. MEDCLIP_BIN overrides where the build is;
 # without one, `dotnet run` is used when dotnet is on PATH. For the per-kernel timings also publish the benchmarks
-# (untrimmed: BenchmarkDotNet reflects over its benchmark types; they run in-process, so no SDK is needed there):
-#   dotnet publish benchmarks/MedClip.Benchmarks -c Release -r linux-x64 --self-contained \
-#       -p:InvariantGlobalization=true -o publish-bench
-# (MEDCLIP_BENCH_BIN overrides where that build is).
+# (they run in-process, so no SDK is needed there; partial trimming keeps our and BenchmarkDotNet's assemblies whole,
+# which it reflects over) and pack them, 72 MB as files, 27 MB packed, so both builds fit one carry:
+#   dotnet publish benchmarks/MedClip.Benchmarks -c Release -r linux-x64 --self-contained -p:PublishTrimmed=true \
+#       -p:TrimMode=partial -p:SuppressTrimAnalysisWarnings=true -p:SatelliteResourceLanguages=en -o publish-bench
+#   tar czf publish-bench.tgz publish-bench
+# (MEDCLIP_BENCH_BIN overrides where the unpacked build is).
 #
 # Steps, each under its own time limit so a hang cannot eat the device time: nvidia-smi, `selftest --device cuda`,
 # `bench --device cuda` for tiny (then small and base while CHECK_BUDGET_S lasts), the same in bf16 for tiny and base,
@@ -69,6 +71,7 @@ run bench-base-bf16 150 bench --device cuda --model base --steps 5 --precision b
 # Per-kernel timings (benchmarks/MedClip.Benchmarks `cuda`: in-process BenchmarkDotNet, short job), from the published
 # benchmark build or, with dotnet on PATH, from the sources. On a machine without a device they print why and skip.
 bench_bin="${MEDCLIP_BENCH_BIN:-$root/publish-bench/MedClip.Benchmarks}"
+[[ ! -x "$bench_bin" && -f "$root/publish-bench.tgz" ]] && tar xzf "$root/publish-bench.tgz" -C "$root"
 if [[ -x "$bench_bin" ]]; then
     kernel_bench=("$bench_bin")
 elif command -v dotnet >/dev/null; then
