@@ -6,7 +6,8 @@ namespace MedClip.Backends.Cpu;
 
 /// <summary>
 /// The managed reference backend. Each op dispatches on the dtype to a kernel generic over float and double, so the
-/// same code serves training (F32) and gradient checks (F64). BF16 is a storage format here: cast it to F32 to compute.
+/// same code serves training (F32) and gradient checks (F64). BF16 is a storage format here (cast it to F32 to compute),
+/// except as GEMM operands: bf16 mixed precision is emulated by an F32 GEMM of the exactly widened BF16 values.
 /// </summary>
 public sealed class CpuBackend : IBackend
 {
