@@ -40,10 +40,12 @@ extern "C" __global__ void adamw_f32_bf16(float* p, const float* g, float* m, fl
 extern "C" __global__ void adamw_f32(float* p, const float* g, float* m, float* v, long long n, float lr, float beta1, float beta2, float eps, float decay, float bias_correction1, float sqrt_bias_correction2) { adamw<float>(p, g, m, v, n, lr, beta1, beta2, eps, decay, bias_correction1, sqrt_bias_correction2); }
 extern "C" __global__ void adamw_f64(double* p, const double* g, double* m, double* v, long long n, double lr, double beta1, double beta2, double eps, double decay, double bias_correction1, double sqrt_bias_correction2) { adamw<double>(p, g, m, v, n, lr, beta1, beta2, eps, decay, bias_correction1, sqrt_bias_correction2); }
 
-// Multi-tensor AdamW: one launch updates every parameter. The host writes a table with one 64-byte entry per tensor
-// (its five addresses, length, own learning rate and decay factor); blockIdx.y picks the tensor and the x blocks
-// stride over its elements, so each element sees exactly the per-tensor kernel's arithmetic. Blocks whose tensor is
-// shorter than their start return at once.
+// Multi-tensor AdamW: one launch updates every parameter (PyTorch's multi_tensor_apply layout). The host writes a
+// table with one 64-byte entry per tensor (its five addresses, length, own learning rate and decay factor, and the
+// index of its first chunk); each block owns one chunk of ADAMW_CHUNK consecutive elements of one tensor, found by a
+// binary search over the first chunks, so no block is idle and every element sees the per-tensor kernel's arithmetic.
+#define ADAMW_CHUNK 4096
+
 struct adamw_tensor
 {
     float* p;
@@ -54,14 +56,25 @@ struct adamw_tensor
     long long n;
     float lr;
     float decay;
-    long long unused;
+    long long first_chunk;
 };
 
-extern "C" __global__ void adamw_multi_f32(const adamw_tensor* tensors, float beta1, float beta2, float eps, float bias_correction1,
-    float sqrt_bias_correction2)
+extern "C" __global__ void adamw_multi_f32(const adamw_tensor* tensors, int count, float beta1, float beta2, float eps,
+    float bias_correction1, float sqrt_bias_correction2)
 {
-    const adamw_tensor& t = tensors[blockIdx.y];
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < t.n; i += (long long)blockDim.x * gridDim.x)
+    // The last tensor whose first chunk is at or before this block's (empty tensors own no chunk and are skipped).
+    long long chunk = blockIdx.x;
+    int lo = 0, hi = count - 1;
+    while (lo < hi)
+    {
+        int mid = (lo + hi + 1) / 2;
+        if (tensors[mid].first_chunk <= chunk) lo = mid;
+        else hi = mid - 1;
+    }
+    const adamw_tensor& t = tensors[lo];
+    long long start = (chunk - t.first_chunk) * ADAMW_CHUNK;
+    long long end = start + ADAMW_CHUNK < t.n ? start + ADAMW_CHUNK : t.n;
+    for (long long i = start + threadIdx.x; i < end; i += blockDim.x)
     {
         float p = adamw_element(t.p, t.g, t.m, t.v, i, t.lr, beta1, beta2, eps, t.decay, bias_correction1, sqrt_bias_correction2);
         if (t.p_bf16) t.p_bf16[i] = float_to_bf16(p);

@@ -132,7 +132,7 @@ public sealed class BackendSelfTest
             yield return Run($"infonce fused forward+backward {n}x{n}", () => Op([R(n * n, 8), R(1), R(n * n)], [1, 2], (b, t) => b.InfoNceForwardBackward(t[0], t[1], t[2], n)));
         yield return Run("sum_of_squares n=2307", () => Op([R(2307), R(1)], [1], (b, t) => b.SumOfSquares(t[0], t[1])));
         yield return Run("adamw two steps n=769", AdamW);
-        yield return Run("adamw multi-tensor, 4 tensors with own lr and decay, against the reference", () => AdamWMultiTensor(againstReference: true));
+        yield return Run("adamw multi-tensor, 5 tensors with own lr and decay, against the reference", () => AdamWMultiTensor(againstReference: true));
         yield return Run("adamw multi-tensor equals per-tensor adamw on the device, bit for bit", () => AdamWMultiTensor(againstReference: false), tolerance: 0);
     }
 
@@ -515,19 +515,20 @@ public sealed class BackendSelfTest
         return Enumerable.Range(0, 3).Max(i => RelativeError(Download(actual[i]), Download(expected[i])));
     }
 
-    // Two multi-tensor steps over tensors of 769, 33, 1 and 3000 elements (the first and last with BF16 copies in F32),
+    // Two multi-tensor steps over tensors of 769, 33, 1, 0 and 9000 elements (the last spans three of the CUDA kernel's
+    // 4096-value chunks; the first and last have BF16 copies in F32),
     // each with its own learning rate and decay; compared with the same tensors updated one by one, either on the
     // reference or (bit for bit) on the device itself. Returns the worst error over p, m, v and the copies.
     private double AdamWMultiTensor(bool againstReference)
     {
-        int[] lengths = [769, 33, 1, 3000];
+        int[] lengths = [769, 33, 1, 0, 9000];
         var other = againstReference ? _reference : _device;
         var state = lengths.Select(n => (P: R(n), M: R(n, 0.1), V: R(n, 0.01, 0.01))).ToArray();
         // The one-by-one side gets its own copies of the device's starting values when it runs on the device too.
         Tensor Start(Tensor deviceTensor) => Upload(other, [(int)deviceTensor.Length], Download(deviceTensor));
         var single = state.Select(s => (P: againstReference ? s.P.Reference : Start(s.P.Device), M: againstReference ? s.M.Reference : Start(s.M.Device),
             V: againstReference ? s.V.Reference : Start(s.V.Device))).ToArray();
-        Tensor? Copy(IBackend backend, int i) => _dtype == DType.F32 && (i == 0 || i == 3) ? Tensor.Zeros(backend, [lengths[i]], DType.BF16) : null;
+        Tensor? Copy(IBackend backend, int i) => _dtype == DType.F32 && (i == 0 || i == 4) ? Tensor.Zeros(backend, [lengths[i]], DType.BF16) : null;
         var fusedCopies = lengths.Select((_, i) => Copy(_device, i)).ToArray();
         var singleCopies = lengths.Select((_, i) => Copy(other, i)).ToArray();
         double worst = 0;

@@ -320,8 +320,10 @@ public sealed partial class CudaBackend
             (float)step.Beta2, (float)step.Eps, decay, (float)step.BiasCorrection1, MathF.Sqrt((float)step.BiasCorrection2));
     }
 
-    // The multi-tensor AdamW's table: 8 longs (64 bytes) per tensor, kept between steps and grown when needed.
+    // The multi-tensor AdamW's table: 8 longs (64 bytes) per tensor, kept between steps and grown when needed; each
+    // block of the launch updates one chunk of AdamWChunk values (ADAMW_CHUNK in adamw.cu).
     private const int AdamWTableLongs = 8;
+    private const int AdamWChunk = 4096;
     private CudaStorage? _adamwTable;
 
     public unsafe void AdamWMultiTensor(ReadOnlySpan<AdamWTensor> tensors)
@@ -348,7 +350,7 @@ public sealed partial class CudaBackend
                 throw new ArgumentException($"AdamWMultiTensor: {t.Parameter.Describe()} has its own betas, eps or step; only the learning rate and weight decay may differ.");
         }
         var table = new long[tensors.Length * AdamWTableLongs];
-        long longest = 0;
+        long chunks = 0;
         for (int i = 0; i < tensors.Length; i++)
         {
             var t = tensors[i];
@@ -363,9 +365,12 @@ public sealed partial class CudaBackend
             row[4] = t.Bf16Copy is null ? 0 : (long)DeviceStorage(t.Bf16Copy).Pointer;
             row[5] = t.Parameter.Length;
             row[6] = BitConverter.SingleToUInt32Bits(lr) | (long)BitConverter.SingleToUInt32Bits(decay) << 32;
-            longest = Math.Max(longest, t.Parameter.Length);
+            row[7] = chunks;
+            chunks += (t.Parameter.Length + AdamWChunk - 1) / AdamWChunk;
         }
-        if (longest == 0) return;
+        if (chunks == 0) return;
+        if (chunks > int.MaxValue)
+            throw new ArgumentException($"AdamWMultiTensor: {chunks:N0} chunks of {AdamWChunk} values exceed one launch; update the parameters in groups.");
         long tableInts = table.Length * 2L;
         if (_adamwTable is null || _adamwTable.Length < tableInts) _adamwTable = (CudaStorage)Allocate(DType.I32, tableInts);
         _device.MakeCurrent();
@@ -374,13 +379,7 @@ public sealed partial class CudaBackend
             Check(cuMemcpyHtoDAsync_v2(_adamwTable.Pointer, host, (nuint)(table.Length * sizeof(long)), _device.Stream), "cuMemcpyHtoDAsync_v2");
             Check(cuStreamSynchronize(_device.Stream), "cuStreamSynchronize");
         }
-        uint x = Blocks(longest).X;
-        const int maxGridY = 65535;
-        for (int start = 0; start < tensors.Length; start += maxGridY)
-        {
-            uint count = (uint)Math.Min(maxGridY, tensors.Length - start);
-            Launch("adamw.cu", "adamw_multi_f32", (x, count), KernelArg.Pointer(_adamwTable.Pointer + (ulong)(start * AdamWTableLongs * sizeof(long))),
-                (float)first.Beta1, (float)first.Beta2, (float)first.Eps, (float)first.BiasCorrection1, MathF.Sqrt((float)first.BiasCorrection2));
-        }
+        Launch("adamw.cu", "adamw_multi_f32", ((uint)chunks, 1), KernelArg.Pointer(_adamwTable.Pointer), tensors.Length, (float)first.Beta1,
+            (float)first.Beta2, (float)first.Eps, (float)first.BiasCorrection1, MathF.Sqrt((float)first.BiasCorrection2));
     }
 }
