@@ -61,7 +61,7 @@ if command -v nvidia-smi >/dev/null; then
 fi
 
 run selftest "${SELFTEST_LIMIT_S:-240}" selftest --device cuda ${SELFTEST_ARGS:-}
-run selftest-bf16 120 selftest --device cuda --precision bf16 --model micro --batch-size 3
+run selftest-bf16 180 selftest --device cuda --precision bf16
 run bench-tiny 90 bench --device cuda --model tiny --steps 10 --json
 run bench-small 120 bench --device cuda --model small --steps 5 --json
 run bench-base 150 bench --device cuda --model base --steps 5 --json

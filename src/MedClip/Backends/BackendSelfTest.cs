@@ -204,15 +204,17 @@ public sealed class BackendSelfTest
 
     /// <summary>
     /// Allowed relative error between a bf16 and an fp32 run on the same backend: operands carry 8 significant bits,
-    /// so single GEMMs are off by about 2^-9 and a step's gradients by a few percent of their largest value.
+    /// so single GEMMs are off by about 2^-9, losses and parameter sums after two steps by 1e-3 or less, and step-1
+    /// gradients by a few percent of their largest value where column sums cancel (measured on the CPU emulation:
+    /// 2e-2 for the micro model, 4e-2 to 5e-2 for tiny at batch 8 and 4, worst on attention-output and MLP biases).
     /// </summary>
-    public const double Bf16VersusFp32Tolerance = 5e-2;
+    public const double Bf16VersusFp32Tolerance = 1e-1;
 
     /// <summary>The same training on the device in bf16 and in fp32, compared at <see cref="Bf16VersusFp32Tolerance"/>.</summary>
     public IEnumerable<SelfTestCheck> Bf16VersusFp32Checks(DualEncoderConfig config, int batch, int context, int steps = 2)
     {
         var (fp32, bf16) = (TrainOrFail(_device, config, batch, context, steps, false), TrainOrFail(_device, config, batch, context, steps, true));
-        foreach (var check in Compare(fp32, bf16, steps, Bf16VersusFp32Tolerance, " bf16 against fp32", "fp32"))
+        foreach (var check in Compare(fp32, bf16, steps, Bf16VersusFp32Tolerance, " bf16 against fp32", "fp32", floor: 1e-2))
             yield return check;
     }
 
@@ -229,7 +231,7 @@ public sealed class BackendSelfTest
     }
 
     private static IEnumerable<SelfTestCheck> Compare((TrainingRun? Run, string? Failure) first, (TrainingRun? Run, string? Failure) second,
-        int steps, double tolerance, string label, string referenceName)
+        int steps, double tolerance, string label, string referenceName, double floor = 1e-3)
     {
         var (reference, device) = (first.Run, second.Run);
         string? failure = first.Failure ?? second.Failure;
@@ -244,13 +246,14 @@ public sealed class BackendSelfTest
             yield return new SelfTestCheck($"training{label} step {s + 1} loss {device.Losses[s]:F6} ({referenceName} {reference.Losses[s]:F6})", error, tolerance);
         }
         // Gradients: each tensor relative to its own largest reference value; tensors whose gradient is zero up to
-        // rounding (the attention key bias) are measured against the largest gradient overall instead.
+        // rounding (the attention key bias) are measured against a share of the largest gradient overall instead:
+        // 1e-3 of it, or 1e-2 between bf16 and fp32, where the rounding noise is about 2^-8 of the signals it comes from.
         double largest = reference!.Gradients.Values.Max(g => g.Max(Math.Abs));
         var (worstName, worstError) = ("", 0.0);
         foreach (var (name, expected) in reference.Gradients)
         {
             double own = expected.Max(Math.Abs);
-            double error = RelativeError(device!.Gradients[name], expected, Math.Max(own, 1e-3 * largest));
+            double error = RelativeError(device!.Gradients[name], expected, Math.Max(own, floor * largest));
             if (error >= worstError) (worstName, worstError) = (name, error);
         }
         yield return new SelfTestCheck($"step 1 gradients{label} of {reference.Gradients.Count} parameters (worst: {worstName})", worstError, tolerance);
@@ -573,8 +576,9 @@ public sealed class BackendSelfTest
         {
             var g = R(769);
             var hyper = new AdamWStep(1e-3, 0.9, 0.999, 1e-8, 0.1, 1 - Math.Pow(0.9, step), 1 - Math.Pow(0.999, step));
+            // The copy goes with the side by tensor, not by backend (the two may be one backend).
             worst = Math.Max(worst, Op([p, g, m, v], [0, 2, 3], (b, t) => b.AdamW(t[0], t[1], t[2], t[3], hyper,
-                ReferenceEquals(b, _reference) ? copy.Reference : copy.Device)));
+                ReferenceEquals(t[0], p.Reference) ? copy.Reference : copy.Device)));
             var rounded = Array.ConvertAll(Download(p.Device), x => (double)BFloat16.Round((float)x));
             worst = Math.Max(worst, RelativeError(Download(copy.Device), rounded));
         }
