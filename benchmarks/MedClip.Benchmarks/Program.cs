@@ -2,7 +2,20 @@ using BenchmarkDotNet.Running;
 
 namespace MedClip.Benchmarks;
 
+/// <summary>
+/// <c>MedClip.Benchmarks [BenchmarkDotNet options]</c>: the CPU benchmarks (GEMM, image pipeline).
+/// <c>MedClip.Benchmarks cuda [BenchmarkDotNet options]</c>: the CUDA kernel benchmarks, in-process, only on a real
+/// device (otherwise one line says why and the exit code is 0).
+/// </summary>
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static int Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "cuda") return CudaKernelBenchmarkRunner.Run(args[1..]);
+        var cpu = typeof(Program).Assembly.GetTypes()
+            .Where(t => t.IsPublic && !t.IsAbstract && !typeof(CudaKernelBenchmark).IsAssignableFrom(t) && t.GetMethods().Any(m => m.IsDefined(typeof(BenchmarkDotNet.Attributes.BenchmarkAttribute), false)))
+            .ToArray();
+        BenchmarkSwitcher.FromTypes(cpu).Run(args);
+        return 0;
+    }
 }

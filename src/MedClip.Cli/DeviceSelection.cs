@@ -5,7 +5,8 @@ using MedClip.Backends.Cuda.Native;
 
 namespace MedClip.Cli;
 
-/// <summary>Turns --device and --precision into a backend, or into one sentence saying why not.</summary>
+/// <summary>Turns --device into a backend, or into one sentence saying why not. (--precision bf16 runs on either backend:
+/// on the CPU its rounding is emulated, for checking rather than speed.)</summary>
 internal static class DeviceSelection
 {
     public static readonly string[] Names = ["auto", "cpu", "cuda"];
@@ -14,10 +15,8 @@ internal static class DeviceSelection
     /// cuda opens GPU <paramref name="gpu"/> (MEDCLIP_CUDA=emulator: the emulator); auto picks CUDA when it exists and
     /// works, else the CPU. A data-parallel rank passes its local rank, so each process on a node gets its own card.
     /// </summary>
-    public static IBackend Resolve(string device, string precision, int gpu = 0)
+    public static IBackend Resolve(string device, int gpu = 0)
     {
-        if (precision == "bf16")
-            throw new UsageException("bf16 mixed precision is not supported by the training code yet; use --precision fp32.");
         return device switch
         {
             "cpu" => CpuBackend.Instance,

@@ -16,7 +16,7 @@ internal static class RunTraining
     {
         var launch = Distributed(() => DistributedLaunch.FromEnvironment());
         var timeout = CollectiveTimeout.Resolve(collectiveTimeoutSeconds);
-        var backend = DeviceSelection.Resolve(options.Device, options.Precision, launch.LocalRank);
+        var backend = DeviceSelection.Resolve(options.Device, launch.LocalRank);
         using var communicator = Distributed(() => Communicators.Open(launch, backend, timeout));
         using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         ConsoleCancelEventHandler onCancel = (_, e) =>

@@ -5,10 +5,17 @@
 #   dotnet publish src/MedClip.Cli -c Release -r linux-x64 --self-contained -p:PublishTrimmed=true \
 #       -p:InvariantGlobalization=true -o publish
 # then carry `publish` along to the device and run `tools/gpu/check.sh` there. MEDCLIP_BIN overrides where the build is;
-# without one, `dotnet run` is used when dotnet is on PATH.
+# without one, `dotnet run` is used when dotnet is on PATH. For the per-kernel timings also publish the benchmarks
+# (they run in-process, so no SDK is needed there; partial trimming keeps our and BenchmarkDotNet's assemblies whole,
+# which it reflects over) and pack them, 72 MB as files, 27 MB packed, so both builds fit one carry:
+#   dotnet publish benchmarks/MedClip.Benchmarks -c Release -r linux-x64 --self-contained -p:PublishTrimmed=true \
+#       -p:TrimMode=partial -p:SuppressTrimAnalysisWarnings=true -p:SatelliteResourceLanguages=en -o publish-bench
+#   tar czf publish-bench.tgz publish-bench
+# (MEDCLIP_BENCH_BIN overrides where the unpacked build is).
 #
 # Steps, each under its own time limit so a hang cannot eat the device time: nvidia-smi, `selftest --device cuda`,
-# `bench --device cuda` for tiny (then small and base while CHECK_BUDGET_S lasts), the PyTorch reference step
+# `bench --device cuda` for tiny (then small and base while CHECK_BUDGET_S lasts), the same in bf16 for tiny and base,
+# the CUDA kernel benchmarks (GEMM fp32/TF32/bf16, layernorm, GELU, softmax, AdamW, InfoNCE), the PyTorch reference step
 # (tools/reference/torch_clip_bench.py: tiny, then base in fp32, bf16 eager and bf16 compiled, with the ratios of our
 # base step time to each) when python3 has torch, and the pretrained towers against transformers when it
 # is installed (tools/reference/check_pretrained_transformers.py). Everything lands in $OUT (default ./gpu-check): the logs and one report, gpu-check.json.
@@ -54,9 +61,33 @@ if command -v nvidia-smi >/dev/null; then
 fi
 
 run selftest "${SELFTEST_LIMIT_S:-240}" selftest --device cuda ${SELFTEST_ARGS:-}
+run selftest-bf16 180 selftest --device cuda --precision bf16
 run bench-tiny 90 bench --device cuda --model tiny --steps 10 --json
 run bench-small 120 bench --device cuda --model small --steps 5 --json
 run bench-base 150 bench --device cuda --model base --steps 5 --json
+run bench-tiny-bf16 90 bench --device cuda --model tiny --steps 10 --precision bf16 --json
+run bench-base-bf16 150 bench --device cuda --model base --steps 5 --precision bf16 --json
+
+# Per-kernel timings (benchmarks/MedClip.Benchmarks `cuda`: in-process BenchmarkDotNet, short job), from the published
+# benchmark build or, with dotnet on PATH, from the sources. On a machine without a device they print why and skip.
+bench_bin="${MEDCLIP_BENCH_BIN:-$root/publish-bench/MedClip.Benchmarks}"
+[[ ! -x "$bench_bin" && -f "$root/publish-bench.tgz" ]] && tar xzf "$root/publish-bench.tgz" -C "$root"
+if [[ -x "$bench_bin" ]]; then
+    kernel_bench=("$bench_bin")
+elif command -v dotnet >/dev/null; then
+    kernel_bench=(dotnet run -c Release --project "$root/benchmarks/MedClip.Benchmarks" --)
+else
+    kernel_bench=()
+fi
+kernel_limit="${KERNEL_BENCH_LIMIT_S:-240}"
+if (( ${#kernel_bench[@]} > 0 )) && (( $(left) > kernel_limit / 2 )); then
+    (( kernel_limit > $(left) )) && kernel_limit=$(left)
+    echo "== kernel-bench (limit ${kernel_limit}s): ${kernel_bench[*]} cuda"
+    timeout "$kernel_limit" "${kernel_bench[@]}" cuda --filter '*' --job short --iterationTime 200 --artifacts "$out/kernel-bench" \
+        >"$out/kernel-bench.log" 2>&1
+    echo $? >"$out/kernel-bench.rc"
+    grep '^|' "$out/kernel-bench.log" | tail -n 30
+fi
 # The PyTorch reference of `bench` (tools/reference/torch_clip_bench.py), on the GPU when the script takes --device.
 torch_step="$root/tools/reference/torch_clip_bench.py"
 if [[ -f "$torch_step" ]] && python3 -c "import torch" 2>/dev/null && (( $(left) > 20 )); then
@@ -124,11 +155,16 @@ report = {
     "gpu": gpu or os.environ.get("MEDCLIP_CUDA", "unknown"),
     "seconds": seconds,
     "selftest": selftest,
-    "bench": {m: step("bench-" + m) for m in ("tiny", "small", "base")},
+    "selftest_bf16": step("selftest-bf16"),
+    "bench": {m: step("bench-" + m) for m in ("tiny", "small", "base", "tiny-bf16", "base-bf16")},
+    "kernel_bench": step("kernel-bench"),
     "torch": step("torch"),
     "torch_base": {v: step("torch-base-" + v) for v in ("fp32", "bf16-eager", "bf16-compiled")},
     "pretrained": step("pretrained"),
 }
+if report["kernel_bench"]:
+    # BenchmarkDotNet's summary table (Method, Size, Median, ..., Throughput), one string per row.
+    report["kernel_bench"]["table"] = [l for l in (text("kernel-bench.log") or "").splitlines() if l.startswith("|")]
 # Our base step time over PyTorch's for each variant that ran (below 1: we are faster).
 ours = ((report["bench"].get("base") or {}).get("result") or {}).get("step_ms")
 report["base_step_time_ratio_ours_over_torch"] = {

@@ -43,10 +43,10 @@ internal static class BenchCommand
                 Console.WriteLine(parsed.GetValue(json) ? loader.ToJson() : loader.ToString());
                 return 0;
             }
-            var backend = DeviceSelection.Resolve(parsed.GetValue(device)!, parsed.GetValue(precision)!);
+            var backend = DeviceSelection.Resolve(parsed.GetValue(device)!);
             var preset = ModelPresets.Resolve(parsed.GetValue(model)!);
             var result = StepBenchmark.Run(backend, preset, parsed.GetValue(batchSize) ?? StepBenchmark.DefaultBatchSize(preset.Name),
-                parsed.GetValue(steps) ?? StepBenchmark.DefaultSteps);
+                parsed.GetValue(steps) ?? StepBenchmark.DefaultSteps, bf16: parsed.GetValue(precision) == "bf16");
             Console.WriteLine(parsed.GetValue(json) ? result.ToJson() : Summary(result));
             return 0;
         });

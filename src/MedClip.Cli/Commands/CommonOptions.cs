@@ -8,7 +8,7 @@ internal static class CommonOptions
 {
     public static Option<string> Device() => Choice("--device", "Where to run: auto (CUDA when available, else CPU), cpu or cuda.", "auto", DeviceSelection.Names);
 
-    public static Option<string> Precision() => Choice("--precision", "Arithmetic: fp32, or bf16 mixed precision (CUDA).", "fp32", ["fp32", "bf16"]);
+    public static Option<string> Precision() => Choice("--precision", "Arithmetic: fp32, or bf16 mixed precision: linear-layer and attention GEMMs on BF16 operands (weights from BF16 copies that AdamW rewrites) with FP32 accumulation into F32 outputs; activations, layer norm, softmax, GELU, the loss, master weights and AdamW state stay F32. On the CPU bf16 is emulated (rounded operands, FP32 sums) for checking, not speed.", "fp32", ["fp32", "bf16"]);
 
     public static Option<string> ModelPreset() => Choice("--model", "Model preset: tiny, small or base (train also takes a dual-encoder config.json).", "tiny",
         ModelPresets.Names, allowJsonFile: true);

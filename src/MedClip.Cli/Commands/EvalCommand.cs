@@ -50,7 +50,7 @@ internal static class EvalCommand
         if (Directory.Exists(checkpoint) && !File.Exists(Path.Combine(checkpoint, CheckpointStore.VocabFile)))
             throw new UsageException($"Checkpoint '{checkpoint}' has no {CheckpointStore.VocabFile}, so its text tower cannot read prompts or reports; " +
                 "copy the vocab.txt the model was trained with into that folder.");
-        return CheckpointModel.Load(checkpoint, DeviceSelection.Resolve(device, "fp32"));
+        return CheckpointModel.Load(checkpoint, DeviceSelection.Resolve(device));
     }
 
     /// <summary>Evaluates, writes the outputs and prints the summary; the synthetic set is looked up beside the run.</summary>

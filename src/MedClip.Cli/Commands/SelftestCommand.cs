@@ -28,16 +28,19 @@ public static class SelftestCommand
         return command;
     }
 
-    // bf16 adds the BF16 storage and GEMM checks; the ops themselves are checked in F32.
+    // bf16 adds the mixed-precision checks (BF16 GEMMs, autocast linear and matmul, AdamW's BF16 copy), a bf16 training
+    // comparison against the CPU's emulation of it, and one of bf16 against fp32 on the device at a looser tolerance.
     private static int Run(string deviceName, string precision, string modelName, int batch)
     {
-        var backend = DeviceSelection.Resolve(deviceName, "fp32");
+        var backend = DeviceSelection.Resolve(deviceName);
         Console.WriteLine($"selftest: {Describe(backend)} against the CPU reference, {precision}");
         var test = new BackendSelfTest(backend, CpuBackend.Instance, DType.F32);
         var (config, context) = modelName == "micro" ? BackendSelfTest.MicroModel() : Preset(modelName);
         var checks = test.OpChecks();
         if (precision == "bf16") checks = checks.Concat(test.Bf16Checks());
         checks = checks.Concat(test.TrainingChecks(config, batch, context));
+        if (precision == "bf16")
+            checks = checks.Concat(test.TrainingChecks(config, batch, context, bf16: true)).Concat(test.Bf16VersusFp32Checks(config, batch, context));
 
         int passed = 0, failed = 0;
         foreach (var check in checks)

@@ -128,8 +128,12 @@ public sealed class BackendSelfTest
                 (b, t) => b.ExpScaleBackward(t[0], t[1], t[2], t[3], t[4], Math.Log(100))));
         }
 
+        foreach (int n in new[] { 7, 37 })
+            yield return Run($"infonce fused forward+backward {n}x{n}", () => Op([R(n * n, 8), R(1), R(n * n)], [1, 2], (b, t) => b.InfoNceForwardBackward(t[0], t[1], t[2], n)));
         yield return Run("sum_of_squares n=2307", () => Op([R(2307), R(1)], [1], (b, t) => b.SumOfSquares(t[0], t[1])));
         yield return Run("adamw two steps n=769", AdamW);
+        yield return Run("adamw multi-tensor, 5 tensors with own lr and decay, against the reference", () => AdamWMultiTensor(againstReference: true));
+        yield return Run("adamw multi-tensor equals per-tensor adamw on the device, bit for bit", () => AdamWMultiTensor(againstReference: false), tolerance: 0);
     }
 
     /// <summary>F32 GEMM on TF32 tensor cores against the FP32 reference (CUDA only), at a TF32-sized tolerance.</summary>
@@ -148,12 +152,22 @@ public sealed class BackendSelfTest
         }
     }
 
-    /// <summary>BF16 storage: casts and GEMMs with BF16 inputs accumulated in FP32 (against the CPU on the same rounded inputs).</summary>
+    /// <summary>
+    /// bf16 mixed precision: GEMMs with BF16 inputs accumulated in FP32 (against the CPU on the same rounded inputs), a
+    /// linear layer and an attention-style batched matmul under <see cref="Autocast"/> forward and backward (the CPU
+    /// emulates the same rounding), and AdamW writing the BF16 weight copy.
+    /// </summary>
     public IEnumerable<SelfTestCheck> Bf16Checks()
     {
-        if (_device is not CudaBackend) yield break;
-        yield return Run("gemm BF16 inputs -> F32, NT 7x33x130", () => Bf16Gemm(DType.F32), tolerance: 1e-5);
-        yield return Run("gemm BF16 inputs -> BF16, NN 7x33x130", () => Bf16Gemm(DType.BF16), tolerance: 1e-2);
+        if (_dtype != DType.F32) yield break;
+        if (_device is CudaBackend)
+        {
+            yield return Run("gemm BF16 inputs -> F32, NT 7x33x130", () => Bf16Gemm(DType.F32), tolerance: 1e-5);
+            yield return Run("gemm BF16 inputs -> BF16, NN 7x33x130", () => Bf16Gemm(DType.BF16), tolerance: 1e-2);
+        }
+        yield return Run("linear 13x130 -> 33 under bf16 autocast, forward and backward", () => AutocastLinear(13, 130, 33));
+        yield return Run("batched matmul 3 x 7x33 @ (9x33)^T under bf16 autocast, forward and backward", AutocastMatMul);
+        yield return Run("adamw two steps n=769 writing the BF16 copy", AdamWBf16Copy);
     }
 
     // ---- training ------------------------------------------------------------------------------------------------------
@@ -171,52 +185,91 @@ public sealed class BackendSelfTest
     /// Trains the same model from the same initialisation on both backends for <paramref name="steps"/> AdamW steps and
     /// compares each step's loss, every parameter gradient of the first step, and parameter checksums at the end.
     /// </summary>
-    public IEnumerable<SelfTestCheck> TrainingChecks(DualEncoderConfig config, int batch, int context, int steps = 2, double tolerance = 1e-4)
+    /// <param name="bf16">Both runs in bf16 mixed precision with the fused InfoNCE loss (the CPU emulating it), compared at <see cref="Bf16TrainingTolerance"/> unless a tolerance is given.</param>
+    public IEnumerable<SelfTestCheck> TrainingChecks(DualEncoderConfig config, int batch, int context, int steps = 2, double? tolerance = null,
+        bool bf16 = false)
     {
-        TrainingRun? reference = null, device = null;
-        string? failure = null;
+        // An iterator, so that the runs start when the checks are enumerated (after the op checks have printed).
+        var (first, second) = (TrainOrFail(_reference, config, batch, context, steps, bf16), TrainOrFail(_device, config, batch, context, steps, bf16));
+        foreach (var check in Compare(first, second, steps, tolerance ?? (bf16 ? Bf16TrainingTolerance : 1e-4), bf16 ? " (bf16)" : "", "cpu"))
+            yield return check;
+    }
+
+    /// <summary>
+    /// Allowed relative error between two bf16 runs that round the same operands but sum in different orders (CUDA
+    /// against the CPU emulation): the rounding of an activation that lands on a bf16 tie can differ by one bf16 unit
+    /// (2^-8 relative) and carry through the later layers.
+    /// </summary>
+    public const double Bf16TrainingTolerance = 2e-3;
+
+    /// <summary>
+    /// Allowed relative error between a bf16 and an fp32 run on the same backend: operands carry 8 significant bits,
+    /// so single GEMMs are off by about 2^-9, losses and parameter sums after two steps by 1e-3 or less, and step-1
+    /// gradients by a few percent of their largest value where column sums cancel (measured on the CPU emulation:
+    /// 2e-2 for the micro model, 4e-2 to 5e-2 for tiny at batch 8 and 4, worst on attention-output and MLP biases).
+    /// </summary>
+    public const double Bf16VersusFp32Tolerance = 1e-1;
+
+    /// <summary>The same training on the device in bf16 and in fp32, compared at <see cref="Bf16VersusFp32Tolerance"/>.</summary>
+    public IEnumerable<SelfTestCheck> Bf16VersusFp32Checks(DualEncoderConfig config, int batch, int context, int steps = 2)
+    {
+        var (fp32, bf16) = (TrainOrFail(_device, config, batch, context, steps, false), TrainOrFail(_device, config, batch, context, steps, true));
+        foreach (var check in Compare(fp32, bf16, steps, Bf16VersusFp32Tolerance, " bf16 against fp32", "fp32", floor: 1e-2))
+            yield return check;
+    }
+
+    private (TrainingRun? Run, string? Failure) TrainOrFail(IBackend backend, DualEncoderConfig config, int batch, int context, int steps, bool bf16)
+    {
         try
         {
-            reference = Train(_reference, config, batch, context, steps);
-            device = Train(_device, config, batch, context, steps);
+            return (Train(backend, config, batch, context, steps, bf16), null);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            failure = $"{e.GetType().Name}: {e.Message}";
+            return (null, $"{e.GetType().Name}: {e.Message}");
         }
+    }
+
+    private static IEnumerable<SelfTestCheck> Compare((TrainingRun? Run, string? Failure) first, (TrainingRun? Run, string? Failure) second,
+        int steps, double tolerance, string label, string referenceName, double floor = 1e-3)
+    {
+        var (reference, device) = (first.Run, second.Run);
+        string? failure = first.Failure ?? second.Failure;
         if (failure is not null)
         {
-            yield return new SelfTestCheck("training run", double.NaN, tolerance, failure);
+            yield return new SelfTestCheck("training run" + label, double.NaN, tolerance, failure);
             yield break;
         }
         for (int s = 0; s < steps; s++)
         {
             double error = Math.Abs(device!.Losses[s] - reference!.Losses[s]) / Math.Abs(reference.Losses[s]);
-            yield return new SelfTestCheck($"training step {s + 1} loss {device.Losses[s]:F6} (cpu {reference.Losses[s]:F6})", error, tolerance);
+            yield return new SelfTestCheck($"training{label} step {s + 1} loss {device.Losses[s]:F6} ({referenceName} {reference.Losses[s]:F6})", error, tolerance);
         }
         // Gradients: each tensor relative to its own largest reference value; tensors whose gradient is zero up to
-        // rounding (the attention key bias) are measured against the largest gradient overall instead.
+        // rounding (the attention key bias) are measured against a share of the largest gradient overall instead:
+        // 1e-3 of it, or 1e-2 between bf16 and fp32, where the rounding noise is about 2^-8 of the signals it comes from.
         double largest = reference!.Gradients.Values.Max(g => g.Max(Math.Abs));
         var (worstName, worstError) = ("", 0.0);
         foreach (var (name, expected) in reference.Gradients)
         {
             double own = expected.Max(Math.Abs);
-            double error = RelativeError(device!.Gradients[name], expected, Math.Max(own, 1e-3 * largest));
+            double error = RelativeError(device!.Gradients[name], expected, Math.Max(own, floor * largest));
             if (error >= worstError) (worstName, worstError) = (name, error);
         }
-        yield return new SelfTestCheck($"step 1 gradients of {reference.Gradients.Count} parameters (worst: {worstName})", worstError, tolerance);
+        yield return new SelfTestCheck($"step 1 gradients{label} of {reference.Gradients.Count} parameters (worst: {worstName})", worstError, tolerance);
         foreach (var (name, expected) in reference.Checksums)
         {
             double actual = device!.Checksums[name];
-            yield return new SelfTestCheck($"after {steps} steps: sum|{name}| = {actual:F6}", Math.Abs(actual - expected) / Math.Abs(expected), tolerance);
+            yield return new SelfTestCheck($"after {steps} steps{label}: sum|{name}| = {actual:F6}", Math.Abs(actual - expected) / Math.Abs(expected), tolerance);
         }
     }
 
     private sealed record TrainingRun(List<double> Losses, Dictionary<string, double[]> Gradients, Dictionary<string, double> Checksums);
 
-    private TrainingRun Train(IBackend backend, DualEncoderConfig config, int batch, int context, int steps)
+    private TrainingRun Train(IBackend backend, DualEncoderConfig config, int batch, int context, int steps, bool bf16)
     {
-        var model = new DualEncoder(new Init(backend, _dtype, 7), config);
+        var model = new DualEncoder(new Init(backend, _dtype, 7), config) { FusedLoss = bf16 };
+        if (bf16) Bf16Weights.Attach(model);
         var parameters = model.NamedParameters().ToArray();
         var optimizer = new AdamW(WeightDecayPolicy.Groups(model), weightDecay: 0.1);
         var data = new Random(11);
@@ -231,7 +284,8 @@ public sealed class BackendSelfTest
         var run = new TrainingRun([], [], []);
         for (int step = 0; step < steps; step++)
         {
-            var loss = model.Loss(pixels, ids, mask);
+            Tensor loss;
+            using (Autocast.Bf16(bf16)) loss = model.Loss(pixels, ids, mask);
             run.Losses.Add(loss.Item());
             loss.Backward();
             if (step == 0)
@@ -410,6 +464,125 @@ public sealed class BackendSelfTest
         var actual = Tensor.Zeros(_device, [7 * 33], output);
         _device.Gemm(ToBf16(a.Device), ToBf16(b.Device), actual, s);
         return RelativeError(Download(actual), Download(expected));
+    }
+
+    // Ops.Linear on both backends under autocast: y, and dx, dW, db from a random dy (each gradient starts random: +=).
+    private double AutocastLinear(int rows, int inFeatures, int outFeatures)
+    {
+        var x = R(rows * inFeatures);
+        var w = R(outFeatures * inFeatures);
+        var bias = R(outFeatures);
+        var dy = R(rows * outFeatures);
+        var grads = new[] { R(rows * inFeatures), R(outFeatures * inFeatures), R(outFeatures) };
+        Tensor[] Side(Func<Pair, Tensor> pick)
+        {
+            Tensor Leaf(Pair p, Shape shape, Pair grad)
+            {
+                var t = pick(p).View(shape);
+                t.RequiresGrad = true;
+                t.Grad = pick(grad).View(shape);
+                return t;
+            }
+            var tx = Leaf(x, [rows, inFeatures], grads[0]);
+            var tw = Leaf(w, [outFeatures, inFeatures], grads[1]);
+            var tb = Leaf(bias, [outFeatures], grads[2]);
+            Tensor y;
+            using (Autocast.Bf16()) y = Ops.Linear(tx, tw, tb);
+            y.Backward(pick(dy).View([rows, outFeatures]));
+            return [y, tx.Grad!, tw.Grad!, tb.Grad!];
+        }
+        var expected = Side(p => p.Reference);
+        var actual = Side(p => p.Device);
+        return Enumerable.Range(0, 4).Max(i => RelativeError(Download(actual[i]), Download(expected[i])));
+    }
+
+    // Ops.MatMul (scores = q k^T per batch) on both backends under autocast, forward and both input gradients.
+    private double AutocastMatMul()
+    {
+        const int batch = 3, queries = 7, keys = 9, dim = 33;
+        var q = R(batch * queries * dim);
+        var k = R(batch * keys * dim);
+        var dy = R(batch * queries * keys);
+        Tensor[] Side(Func<Pair, Tensor> pick)
+        {
+            var tq = pick(q).View([batch, queries, dim]);
+            var tk = pick(k).View([batch, keys, dim]);
+            tq.RequiresGrad = tk.RequiresGrad = true;
+            Tensor y;
+            using (Autocast.Bf16()) y = Ops.MatMul(tq, tk, transB: true);
+            y.Backward(pick(dy).View([batch, queries, keys]));
+            return [y, tq.Grad!, tk.Grad!];
+        }
+        var expected = Side(p => p.Reference);
+        var actual = Side(p => p.Device);
+        return Enumerable.Range(0, 3).Max(i => RelativeError(Download(actual[i]), Download(expected[i])));
+    }
+
+    // Two multi-tensor steps over tensors of 769, 33, 1, 0 and 9000 elements (the last spans three of the CUDA kernel's
+    // 4096-value chunks; the first and last have BF16 copies in F32),
+    // each with its own learning rate and decay; compared with the same tensors updated one by one, either on the
+    // reference or (bit for bit) on the device itself. Returns the worst error over p, m, v and the copies.
+    private double AdamWMultiTensor(bool againstReference)
+    {
+        int[] lengths = [769, 33, 1, 0, 9000];
+        var other = againstReference ? _reference : _device;
+        var state = lengths.Select(n => (P: R(n), M: R(n, 0.1), V: R(n, 0.01, 0.01))).ToArray();
+        // The one-by-one side gets its own copies of the device's starting values when it runs on the device too.
+        Tensor Start(Tensor deviceTensor) => Upload(other, [(int)deviceTensor.Length], Download(deviceTensor));
+        var single = state.Select(s => (P: againstReference ? s.P.Reference : Start(s.P.Device), M: againstReference ? s.M.Reference : Start(s.M.Device),
+            V: againstReference ? s.V.Reference : Start(s.V.Device))).ToArray();
+        Tensor? Copy(IBackend backend, int i) => _dtype == DType.F32 && (i == 0 || i == 4) ? Tensor.Zeros(backend, [lengths[i]], DType.BF16) : null;
+        var fusedCopies = lengths.Select((_, i) => Copy(_device, i)).ToArray();
+        var singleCopies = lengths.Select((_, i) => Copy(other, i)).ToArray();
+        double worst = 0;
+        for (int step = 1; step <= 2; step++)
+        {
+            var fused = new AdamWTensor[lengths.Length];
+            for (int i = 0; i < lengths.Length; i++)
+            {
+                var g = R(lengths[i]);
+                var hyper = new AdamWStep(1e-3 * (i + 1), 0.9, 0.999, 1e-8, i % 2 == 0 ? 0.1 : 0, 1 - Math.Pow(0.9, step), 1 - Math.Pow(0.999, step));
+                fused[i] = new AdamWTensor(state[i].P.Device, g.Device, state[i].M.Device, state[i].V.Device, fusedCopies[i], hyper);
+                var gOther = againstReference ? g.Reference : Start(g.Device);
+                other.AdamW(single[i].P, gOther, single[i].M, single[i].V, hyper, singleCopies[i]);
+            }
+            _device.AdamWMultiTensor(fused);
+        }
+        for (int i = 0; i < lengths.Length; i++)
+        {
+            worst = Math.Max(worst, RelativeError(Download(state[i].P.Device), Download(single[i].P)));
+            worst = Math.Max(worst, RelativeError(Download(state[i].M.Device), Download(single[i].M)));
+            worst = Math.Max(worst, RelativeError(Download(state[i].V.Device), Download(single[i].V)));
+            if (fusedCopies[i] is { } copy)
+            {
+                // Against the reference a one-ulp difference in p may round to a neighbouring bf16; check the copy
+                // against the device's own p instead, and against the one-by-one copy when both ran on the device.
+                var rounded = Array.ConvertAll(Download(state[i].P.Device), x => (double)BFloat16.Round((float)x));
+                worst = Math.Max(worst, RelativeError(Download(copy), againstReference ? rounded : Download(singleCopies[i]!)));
+            }
+        }
+        return worst;
+    }
+
+    // AdamW with the BF16 copy: p, m, v against the reference, and the device's copy equal to its own p rounded.
+    private double AdamWBf16Copy()
+    {
+        var p = R(769);
+        var m = R(769, 0.1);
+        var v = R(769, 0.01, 0.01);
+        var copy = (Reference: Tensor.Zeros(_reference, [769], DType.BF16), Device: Tensor.Zeros(_device, [769], DType.BF16));
+        double worst = 0;
+        for (int step = 1; step <= 2; step++)
+        {
+            var g = R(769);
+            var hyper = new AdamWStep(1e-3, 0.9, 0.999, 1e-8, 0.1, 1 - Math.Pow(0.9, step), 1 - Math.Pow(0.999, step));
+            // The copy goes with the side by tensor, not by backend (the two may be one backend).
+            worst = Math.Max(worst, Op([p, g, m, v], [0, 2, 3], (b, t) => b.AdamW(t[0], t[1], t[2], t[3], hyper,
+                ReferenceEquals(t[0], p.Reference) ? copy.Reference : copy.Device)));
+            var rounded = Array.ConvertAll(Download(p.Device), x => (double)BFloat16.Round((float)x));
+            worst = Math.Max(worst, RelativeError(Download(copy.Device), rounded));
+        }
+        return worst;
     }
 
     private double LayerNormBackward(int rows, int cols)

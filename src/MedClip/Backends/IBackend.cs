@@ -55,7 +55,8 @@ public interface IBackend
     /// <summary>
     /// Strided-batched row-major GEMM: C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b]. op(A) is [m, k] (A stored
     /// [k, m] when transposed), op(B) is [k, n]. Leading dimensions are the natural ones; a stride of 0 broadcasts.
-    /// beta = 0 overwrites C.
+    /// beta = 0 overwrites C. BF16 A and B (bf16 mixed precision) accumulate in FP32 into an F32 C; the CUDA backend also
+    /// writes a BF16 C.
     /// </summary>
     void Gemm(Tensor a, Tensor b, Tensor c, in GemmShape shape);
 
@@ -134,6 +135,13 @@ public interface IBackend
     void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor dLoss, Tensor dLogits, int rows, int cols,
         bool alongColumns, double weight);
 
+    /// <summary>
+    /// Fused symmetric InfoNCE on square logits [n, n] with pair i matching pair i, forward and backward together:
+    /// loss[0] = (mean over rows of the row cross-entropy + mean over columns of the column cross-entropy) / 2, and
+    /// dLogits = d loss / d logits = (softmax along rows + softmax along columns - 2 I) / 2n. Both are overwritten (=).
+    /// </summary>
+    void InfoNceForwardBackward(Tensor logits, Tensor loss, Tensor dLogits, int n);
+
     /// <summary>y = exp(min(logScale[0], maxLogScale)) * x: CLIP's temperature, clamped as open_clip does.</summary>
     void ExpScaleForward(Tensor x, Tensor logScale, Tensor y, double maxLogScale);
 
@@ -148,9 +156,20 @@ public interface IBackend
     /// <summary>
     /// Decoupled AdamW on one parameter: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
     /// p -= lr * (m/biasCorrection1 / (sqrt(v/biasCorrection2) + eps) + weightDecay*p).
+    /// When <paramref name="bf16Copy"/> is given (BF16, F32 parameter) it receives the updated p rounded to nearest even.
     /// </summary>
-    void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step);
+    void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step, Tensor? bf16Copy = null);
+
+    /// <summary>
+    /// <see cref="AdamW"/> on many parameters at once, each with its own learning rate and weight decay (the other
+    /// hyperparameters and the step must be shared), with the same result bit for bit as one call per tensor; the CUDA
+    /// backend updates every F32 tensor in one kernel launch.
+    /// </summary>
+    void AdamWMultiTensor(ReadOnlySpan<AdamWTensor> tensors);
 }
+
+/// <summary>One parameter of a multi-tensor AdamW update: its state, optional BF16 copy and its own hyperparameters.</summary>
+public readonly record struct AdamWTensor(Tensor Parameter, Tensor Gradient, Tensor M, Tensor V, Tensor? Bf16Copy, AdamWStep Step);
 
 /// <summary>Shape of a strided-batched row-major GEMM (see <see cref="IBackend.Gemm"/>).</summary>
 public readonly record struct GemmShape(bool TransA, bool TransB, int M, int N, int K, double Alpha = 1, double Beta = 0,

@@ -80,6 +80,7 @@ public static class ModuleWeights
             case DType.I32: target.Backend.CopyFromHost<int>(source.ToInt32(), target.Storage); break;
             default: throw new NotSupportedException($"Loading into {target.Describe()} is not supported.");
         }
+        if (target.Bf16Copy is { } copy) target.Backend.Cast(target, copy);
     }
 
     private static string Format(long[] shape) => "[" + string.Join(", ", shape) + "]";

@@ -12,12 +12,19 @@ public static class InfoNceLoss
     /// <summary>open_clip clamps the learned temperature so that exp(logit_scale) stays at most 100.</summary>
     public static readonly double MaxLogitScale = Math.Log(100);
 
-    public static Tensor Compute(Tensor imageEmbeds, Tensor textEmbeds, Tensor logitScale) =>
-        FromLogits(Logits(imageEmbeds, textEmbeds, logitScale));
+    /// <param name="fused">One fused loss-and-gradient op (<see cref="Ops.InfoNce"/>) instead of two cross-entropies.</param>
+    public static Tensor Compute(Tensor imageEmbeds, Tensor textEmbeds, Tensor logitScale, bool fused = false)
+    {
+        var logits = Logits(imageEmbeds, textEmbeds, logitScale);
+        return fused ? Ops.InfoNce(logits) : FromLogits(logits);
+    }
 
-    /// <summary>Scaled similarities [images, texts] (logits_per_image in HF).</summary>
-    public static Tensor Logits(Tensor imageEmbeds, Tensor textEmbeds, Tensor logitScale) =>
-        Ops.ExpScale(Ops.MatMul(imageEmbeds, textEmbeds, transB: true), logitScale, MaxLogitScale);
+    /// <summary>Scaled similarities [images, texts] (logits_per_image in HF); F32 even under bf16 autocast.</summary>
+    public static Tensor Logits(Tensor imageEmbeds, Tensor textEmbeds, Tensor logitScale)
+    {
+        using var fp32 = Autocast.Fp32();
+        return Ops.ExpScale(Ops.MatMul(imageEmbeds, textEmbeds, transB: true), logitScale, MaxLogitScale);
+    }
 
     public static Tensor FromLogits(Tensor logits)
     {

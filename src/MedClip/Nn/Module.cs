@@ -59,6 +59,16 @@ public abstract class Module
 
     public IEnumerable<Tensor> Parameters() => NamedParameters().Select(p => p.Tensor);
 
+    /// <summary>This module and every module below it, depth first.</summary>
+    public IEnumerable<Module> Modules()
+    {
+        yield return this;
+        foreach (var (_, child) in _children)
+        {
+            foreach (var m in child.Modules()) yield return m;
+        }
+    }
+
     /// <summary>Drops every accumulated gradient (the next backward starts from zero).</summary>
     public void ZeroGrad()
     {

@@ -5,7 +5,9 @@ namespace MedClip.Optim;
 
 /// <summary>
 /// AdamW with decoupled weight decay (torch.optim.AdamW semantics). Parameters whose decay flag is false (biases,
-/// norms, embeddings' position/CLS tokens, logit scale) get no decay. State m and v lives beside each parameter.
+/// norms, embeddings' position/CLS tokens, logit scale) get no decay. State m and v lives beside each parameter, in the
+/// parameter's dtype (F32 master weights and moments under bf16 mixed precision); a parameter's
+/// <see cref="Tensor.Bf16Copy"/>, when it has one, is rewritten by the same update.
 /// </summary>
 public sealed class AdamW
 {
@@ -41,13 +43,16 @@ public sealed class AdamW
     {
         Step++;
         double bc1 = 1 - Math.Pow(Beta1, Step), bc2 = 1 - Math.Pow(Beta2, Step);
+        var updates = new List<AdamWTensor>(_state.Length);
         foreach (var (_, p, decay, scale, m, v) in _state)
         {
             if (p.Grad is null) continue;
             var step = new AdamWStep(learningRate * scale, Beta1, Beta2, Eps, decay ? WeightDecay : 0, bc1, bc2);
-            p.Backend.AdamW(p, p.Grad, m, v, step);
-            p.Grad = null;
+            updates.Add(new AdamWTensor(p, p.Grad, m, v, p.Bf16Copy, step));
         }
+        // One multi-tensor update (a single kernel launch on CUDA); the same numbers as one AdamW call per parameter.
+        if (updates.Count > 0) updates[0].Parameter.Backend.AdamWMultiTensor(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(updates));
+        foreach (var u in updates) u.Parameter.Grad = null;
     }
 
     /// <summary>Restores the step count when resuming (moments are restored through <see cref="State"/>).</summary>

@@ -33,6 +33,12 @@ public sealed class Tensor
     /// <summary>Accumulated gradient (same shape); backward adds into it, so it is cleared by the optimizer step.</summary>
     public Tensor? Grad { get; set; }
 
+    /// <summary>
+    /// bf16 mixed precision: this parameter's values rounded to BF16, the GEMM operand under <see cref="Autocast"/>.
+    /// Whoever writes the parameter keeps it current: the optimizer's update writes both, and loading weights refreshes it.
+    /// </summary>
+    public Tensor? Bf16Copy { get; set; }
+
     /// <summary>The recorded op that produced this tensor, or null for a leaf.</summary>
     public Node? GradFn { get; internal set; }
 

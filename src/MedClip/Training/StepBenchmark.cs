@@ -34,13 +34,19 @@ public static class StepBenchmark
         _ => 256,
     };
 
+    /// <param name="bf16">bf16 mixed precision: <see cref="Autocast"/> forward, BF16 weight copies written by AdamW, the fused InfoNCE loss.</param>
     public static StepBenchmarkResult Run(IBackend backend, ModelPreset preset, int batchSize, int steps = DefaultSteps,
-        int warmupSteps = DefaultWarmupSteps, int seed = 0)
+        int warmupSteps = DefaultWarmupSteps, int seed = 0, bool bf16 = false)
     {
         if (batchSize < 1 || steps < 1 || warmupSteps < 0)
             throw new ArgumentException($"StepBenchmark: batch size {batchSize} and steps {steps} must be positive and warm-up steps {warmupSteps} non-negative.");
         var config = preset.Config;
         var model = new DualEncoder(new Init(backend, DType.F32, seed), config);
+        if (bf16)
+        {
+            Bf16Weights.Attach(model);
+            model.FusedLoss = true;
+        }
         // Weight decay on 2-D weights only (linear layers, embedding tables); vectors, the logit scale and the rank-3/4
         // CLS token, ViT position table and patch kernel go undecayed. The PyTorch script uses the same rule.
         var optimizer = new AdamW(WeightDecayPolicy.Groups(model));
@@ -53,7 +59,8 @@ public static class StepBenchmark
         for (int step = 0; step < warmupSteps + steps; step++)
         {
             long start = Stopwatch.GetTimestamp();
-            var loss = model.Loss(pixels, ids, mask);
+            Tensor loss;
+            using (Autocast.Bf16(bf16)) loss = model.Loss(pixels, ids, mask);
             long afterForward = Stopwatch.GetTimestamp();
             loss.Backward();
             long afterBackward = Stopwatch.GetTimestamp();
@@ -69,7 +76,7 @@ public static class StepBenchmark
 
         double stepMs = Median(total);
         double tflops = ModelFlops.TrainingStepFlops(config, batchSize, preset.ContextLength) / (stepMs * 1e-3) / 1e12;
-        return new StepBenchmarkResult(backend.Name, preset.Name, batchSize, "fp32", stepMs, batchSize / (stepMs * 1e-3),
+        return new StepBenchmarkResult(backend.Name, preset.Name, batchSize, bf16 ? "bf16" : "fp32", stepMs, batchSize / (stepMs * 1e-3),
             tflops, Mfu: null, model.Parameters().Sum(p => p.Length), Median(forward), Median(backward), Median(update), steps);
     }
 

@@ -54,6 +54,12 @@ public sealed class Trainer
             var parameters = model.Parameters().ToList();
             observer?.OnMessage($"Locked towers: {parameters.Where(p => p.RequiresGrad).Sum(p => p.Length):N0} of {parameters.Sum(p => p.Length):N0} parameters train.");
         }
+        if (options.Bf16)
+        {
+            int copies = Nn.Bf16Weights.Attach(model);
+            model.FusedLoss = true;
+            observer?.OnMessage($"bf16 mixed precision: {copies} linear weights keep BF16 copies; GEMMs take BF16 operands with FP32 accumulation and F32 outputs.");
+        }
         double towerScale = (options.LearningRateTowers ?? options.LearningRate) / options.LearningRate;
         _optimizer = new AdamW(WeightDecayPolicy.Groups(model), options.Beta1, options.Beta2, options.Eps, options.WeightDecay,
             name => DualEncoder.IsTowerParameter(name) ? towerScale : 1.0);
@@ -196,6 +202,7 @@ public sealed class Trainer
     private Tensor ForwardLoss(Batch batch)
     {
         var (pixels, ids, mask) = BatchTensors.From(batch, _model.LogitScale.Backend, _model.Config.Vision.ImageSize, _contextLength);
+        using var autocast = Autocast.Bf16(_options.Bf16);
         return _model.Loss(pixels, ids, mask);
     }
 
@@ -204,6 +211,7 @@ public sealed class Trainer
     {
         if (!IsDistributed) return ForwardLoss(batch);
         var (pixels, ids, mask) = BatchTensors.From(batch, _model.LogitScale.Backend, _model.Config.Vision.ImageSize, _contextLength);
+        using var autocast = Autocast.Bf16(_options.Bf16);
         return Losses.DistributedInfoNceLoss.Compute(_model.EncodeImages(pixels), _model.EncodeTexts(ids, mask), _model.LogitScale, _communicator, _options.LocalLoss);
     }
 

@@ -10,7 +10,10 @@ public sealed record TrainingOptions
     public string? ImageEncoder { get; init; }
     public string? TextEncoder { get; init; }
     public string Device { get; init; } = "auto";
+    /// <summary>fp32, or bf16: mixed precision (<see cref="MedClip.Autograd.Autocast"/>), F32 master weights and AdamW state.</summary>
     public string Precision { get; init; } = "fp32";
+    public bool Bf16 => Precision == "bf16";
+
     /// <summary>
     /// Pairs per optimizer micro-step for the whole job: in data-parallel training the global batch, split evenly
     /// over the ranks, and the contrastive loss sees all of it.
@@ -71,6 +74,7 @@ public sealed record TrainingOptions
         if (UnlockLast > 0 && !LockImage && !LockText) throw new ArgumentException("--unlock-last only applies together with --lock-image or --lock-text.");
         if (!(SentenceKeepProbability > 0 && SentenceKeepProbability <= 1))
             throw new ArgumentException($"--sentence-keep {SentenceKeepProbability} must be in (0, 1]; 1 trains on whole reports.");
+        if (Precision is not ("fp32" or "bf16")) throw new ArgumentException($"--precision {Precision} must be fp32 or bf16.");
         if (WarmupSteps < 0) throw new ArgumentException($"--warmup {WarmupSteps} must not be negative.");
     }
 

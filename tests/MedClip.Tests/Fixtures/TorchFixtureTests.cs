@@ -55,9 +55,15 @@ public sealed class TorchFixtureTests(ITestOutputHelper output)
     [Fact]
     public void InfoNce_MatchesTorch() => AssertInfoNceMatches("infonce.safetensors");
 
+    [Fact]
+    public void FusedInfoNce_MatchesTorch() => AssertInfoNceMatches("infonce.safetensors", fused: true);
+
     /// <summary>logit_scale = 5 > ln 100: the scale is clamped at 100 and its gradient is exactly zero.</summary>
     [Fact]
     public void InfoNce_ClampedLogitScale_MatchesTorch() => AssertInfoNceMatches("infonce_clamped.safetensors");
+
+    [Fact]
+    public void FusedInfoNce_ClampedLogitScale_MatchesTorch() => AssertInfoNceMatches("infonce_clamped.safetensors", fused: true);
 
     [Fact]
     public void PreLnBlock_MatchesTorchViTLayer()
@@ -118,12 +124,12 @@ public sealed class TorchFixtureTests(ITestOutputHelper output)
     }
 
     /// <summary>The dual encoder's loss on raw embeddings: L2-normalise both, then symmetric InfoNCE.</summary>
-    private void AssertInfoNceMatches(string fixture)
+    private void AssertInfoNceMatches(string fixture, bool fused = false)
     {
         SafetensorsFile f = Load(fixture);
         Tensor image = Input(f, "image"), text = Input(f, "text"), logitScale = Input(f, "logit_scale");
 
-        Tensor loss = InfoNceLoss.Compute(Ops.L2Normalize(image), Ops.L2Normalize(text), logitScale);
+        Tensor loss = InfoNceLoss.Compute(Ops.L2Normalize(image), Ops.L2Normalize(text), logitScale, fused);
         loss.Backward();
 
         AssertClose(f, "loss", loss);

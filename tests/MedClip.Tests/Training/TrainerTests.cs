@@ -57,8 +57,9 @@ public sealed class TrainerTests : IDisposable
         public void OnMessage(string message) { }
     }
 
-    private TrainingOptions Options(string name) => new()
+    private TrainingOptions Options(string name, string precision = "fp32") => new()
     {
+        Precision = precision,
         Steps = 7, BatchSize = BatchSize, LearningRate = 1e-3, WarmupSteps = 2, LogEvery = 1, ValidateEvery = 1000,
         CheckpointEvery = 1000, OutputDirectory = Path.Combine(_dir, name),
     };
@@ -66,13 +67,15 @@ public sealed class TrainerTests : IDisposable
     private static double[] Losses(string run) =>
         MetricsLog.Read(Path.Combine(run, "metrics.jsonl")).Where(l => l["loss"] is not null).Select(l => (double)l["loss"]!).ToArray();
 
-    [Fact]
-    public void Resume_AfterInterruption_RepeatsTheUninterruptedLossesExactly()
+    [Theory]
+    [InlineData("fp32")]
+    [InlineData("bf16")] // the resumed run's BF16 weight copies must be refreshed from the loaded master weights
+    public void Resume_AfterInterruption_RepeatsTheUninterruptedLossesExactly(string precision)
     {
-        var whole = Options("whole");
+        var whole = Options("whole", precision);
         new Trainer(whole, Model(), Context, []).Run(new RandomBatches(3), null, null, CancellationToken.None);
 
-        var parted = Options("parted");
+        var parted = Options("parted", precision);
         using var cancel = new CancellationTokenSource();
         var first = new Trainer(parted, Model(), Context, [], new CancelAt(4, cancel)).Run(new RandomBatches(3), null, null, cancel.Token);
         Assert.True(first.Interrupted);

@@ -17,6 +17,14 @@ public class TrainingOptionsTests
     }
 
     [Fact]
+    public void Precision_OtherThanFp32OrBf16_IsRefused()
+    {
+        var e = Assert.Throws<ArgumentException>(() => (new TrainingOptions() with { Precision = "fp16" }).Validate());
+        Assert.Equal("--precision fp16 must be fp32 or bf16.", e.Message);
+        (new TrainingOptions() with { Precision = "bf16" }).Validate();
+    }
+
+    [Fact]
     public void AccumulationSteps_BelowOne_IsRefused()
     {
         var e = Assert.Throws<ArgumentException>(() => (new TrainingOptions() with { AccumulationSteps = 0 }).Validate());

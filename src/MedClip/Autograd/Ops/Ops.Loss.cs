@@ -34,4 +34,24 @@ public static partial class Ops
         return Tape.Record("CrossEntropy", loss, [logits], dLoss =>
             be.CrossEntropyBackward(logits, targets, dLoss, logits.GradOrZeros(), rows, cols, alongColumns, weight));
     }
+
+    /// <summary>
+    /// Symmetric InfoNCE of square logits [n, n] (pair i matches pair i): the mean of the row and the column
+    /// cross-entropies, from one fused backend call that also forms d loss / d logits; the backward pass scales that by
+    /// dLoss (on the device) and adds it into the logits' gradient.
+    /// </summary>
+    public static Tensor InfoNce(Tensor logits)
+    {
+        Require(logits.Rank == 2 && logits.Shape[0] == logits.Shape[1], $"InfoNce: logits {logits.Describe()} must be square (one text per image).");
+        int n = logits.Shape[0];
+        var be = logits.Backend;
+        var loss = Tensor.Zeros(be, new Shape(), logits.DType);
+        var dLogits = Like(logits);
+        be.InfoNceForwardBackward(logits, loss, dLogits, n);
+        return Tape.Record("InfoNce", loss, [logits], dLoss =>
+        {
+            be.ScaleByTensor(dLogits, dLoss);
+            be.Axpy(1.0, dLogits, logits.GradOrZeros());
+        });
+    }
 }

@@ -37,19 +37,24 @@ public static partial class Ops
             shape = new GemmShape(transA, transB, m, n, k, Batch: batch, StrideA: (long)m * k, StrideB: (long)k * n, StrideC: (long)m * n);
         }
         var c = Tensor.Zeros(a.Backend, outDims, a.DType);
-        a.Backend.Gemm(a, b, c, shape);
+        // Under bf16 autocast the GEMMs read BF16 copies of A, B and dC; C and the gradients stay F32.
+        bool bf16 = Autocast.Applies(a, b);
+        var ga = bf16 ? Autocast.Operand(a) : a;
+        var gb = bf16 ? Autocast.Operand(b) : b;
+        a.Backend.Gemm(ga, gb, c, shape);
         return Tape.Record("MatMul", c, [a, b], dc =>
         {
             var s = shape;
+            var gdc = bf16 ? Autocast.Operand(dc) : dc;
             if (a.RequiresGrad)
             {
-                a.Backend.Gemm(s.TransA ? b : dc, s.TransA ? dc : b, a.GradOrZeros(), s.TransA
+                a.Backend.Gemm(s.TransA ? gb : gdc, s.TransA ? gdc : gb, a.GradOrZeros(), s.TransA
                     ? s with { TransA = s.TransB, TransB = true, M = s.K, N = s.M, K = s.N, Beta = 1, StrideA = s.StrideB, StrideB = s.StrideC, StrideC = s.StrideA }
                     : s with { TransA = false, TransB = !s.TransB, M = s.M, N = s.K, K = s.N, Beta = 1, StrideA = s.StrideC, StrideB = s.StrideB, StrideC = s.StrideA });
             }
             if (b.RequiresGrad)
             {
-                a.Backend.Gemm(s.TransB ? dc : a, s.TransB ? a : dc, b.GradOrZeros(), s.TransB
+                a.Backend.Gemm(s.TransB ? gdc : ga, s.TransB ? ga : gdc, b.GradOrZeros(), s.TransB
                     ? s with { TransA = true, TransB = s.TransA, M = s.N, N = s.K, K = s.M, Beta = 1, StrideA = s.StrideC, StrideB = s.StrideA, StrideC = s.StrideB }
                     : s with { TransA = !s.TransA, TransB = false, M = s.K, N = s.N, K = s.M, Beta = 1, StrideA = s.StrideA, StrideB = s.StrideC, StrideC = s.StrideB });
             }
@@ -66,13 +71,19 @@ public static partial class Ops
         int rows = (int)x.Shape.Rows, inFeatures = weight.Shape[1], outFeatures = weight.Shape[0];
         var y = Tensor.Zeros(x.Backend, [.. x.Shape.ToArray()[..^1], outFeatures], x.DType);
         var be = x.Backend;
-        be.Gemm(x, weight, y, new GemmShape(false, true, rows, outFeatures, inFeatures));
+        // Under bf16 autocast the GEMMs read BF16 copies of x, W (the parameter's kept copy) and dy; y, the gradients
+        // and the bias stay F32.
+        bool bf16 = Autocast.Applies(x, weight);
+        var gx = bf16 ? Autocast.Operand(x) : x;
+        var gw = bf16 ? Autocast.Operand(weight) : weight;
+        be.Gemm(gx, gw, y, new GemmShape(false, true, rows, outFeatures, inFeatures));
         if (bias is not null) be.AddBias(y, bias, rows, outFeatures);
         return Tape.Record("Linear", y, [x, weight, bias], dy =>
         {
             // dx = dy @ W; dW = dy^T @ x; db = column sums of dy
-            if (x.RequiresGrad) be.Gemm(dy, weight, x.GradOrZeros(), new GemmShape(false, false, rows, inFeatures, outFeatures, Beta: 1));
-            if (weight.RequiresGrad) be.Gemm(dy, x, weight.GradOrZeros(), new GemmShape(true, false, outFeatures, inFeatures, rows, Beta: 1));
+            var gdy = bf16 ? Autocast.Operand(dy) : dy;
+            if (x.RequiresGrad) be.Gemm(gdy, gw, x.GradOrZeros(), new GemmShape(false, false, rows, inFeatures, outFeatures, Beta: 1));
+            if (weight.RequiresGrad) be.Gemm(gdy, gx, weight.GradOrZeros(), new GemmShape(true, false, outFeatures, inFeatures, rows, Beta: 1));
             if (bias is { RequiresGrad: true }) be.BiasBackward(dy, bias.GradOrZeros(), rows, outFeatures);
         });
     }

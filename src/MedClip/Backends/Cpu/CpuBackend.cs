@@ -6,7 +6,8 @@ namespace MedClip.Backends.Cpu;
 
 /// <summary>
 /// The managed reference backend. Each op dispatches on the dtype to a kernel generic over float and double, so the
-/// same code serves training (F32) and gradient checks (F64). BF16 is a storage format here: cast it to F32 to compute.
+/// same code serves training (F32) and gradient checks (F64). BF16 is a storage format here (cast it to F32 to compute),
+/// except as GEMM operands: bf16 mixed precision is emulated by an F32 GEMM of the exactly widened BF16 values.
 /// </summary>
 public sealed class CpuBackend : IBackend
 {
@@ -49,6 +50,17 @@ public sealed class CpuBackend : IBackend
     {
         SameLength(source, destination);
         int n = (int)source.Length;
+        if (source.DType == DType.F32 && destination.DType == DType.BF16)
+        {
+            // The rounding step of every bf16 GEMM operand in CPU-emulated mixed precision: kept to one parallel pass.
+            float[] from = D<float>(source);
+            ushort[] to = D<ushort>(destination);
+            CpuParallel.ForElements(n, (s, e) =>
+            {
+                for (int i = s; i < e; i++) to[i] = BFloat16.FromSingle(from[i]);
+            });
+            return;
+        }
         var wide = new double[n];
         switch (source.DType)
         {
@@ -104,7 +116,15 @@ public sealed class CpuBackend : IBackend
         CheckGemmExtent(b, s.TransB ? (long)s.N * s.K : (long)s.K * s.N, s.StrideB, s.Batch, "B", s);
         CheckGemmExtent(c, (long)s.M * s.N, s.StrideC, s.Batch, "C", s);
         int lda = s.TransA ? s.M : s.K, ldb = s.TransB ? s.K : s.N;
-        if (Is64(a))
+        if (a.DType == DType.BF16 || b.DType == DType.BF16)
+        {
+            // bf16 emulation: the operands are exact in float, so an F32 GEMM of their widened values is an FP32
+            // accumulation of the BF16 products.
+            if (a.DType != b.DType || c.DType != DType.F32)
+                throw new NotSupportedException($"Gemm: the CPU backend multiplies BF16 A and B into an F32 C, not {a.Describe()} @ {b.Describe()} into {c.Describe()}.");
+            CpuGemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, (float)s.Alpha, Widen(a), 0, lda, s.StrideA, Widen(b), 0, ldb, s.StrideB, (float)s.Beta, D<float>(c), 0, s.N, s.StrideC, s.Batch);
+        }
+        else if (Is64(a))
             CpuGemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, s.Alpha, D<double>(a), 0, lda, s.StrideA, D<double>(b), 0, ldb, s.StrideB, s.Beta, D<double>(c), 0, s.N, s.StrideC, s.Batch);
         else
             CpuGemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, (float)s.Alpha, D<float>(a), 0, lda, s.StrideA, D<float>(b), 0, ldb, s.StrideB, (float)s.Beta, D<float>(c), 0, s.N, s.StrideC, s.Batch);
@@ -210,6 +230,12 @@ public sealed class CpuBackend : IBackend
         else CpuCrossEntropy<float>.Backward(D<float>(logits), D<int>(targets), D<float>(dLoss), D<float>(dLogits), rows, cols, alongColumns, (float)weight);
     }
 
+    public void InfoNceForwardBackward(Tensor logits, Tensor loss, Tensor dLogits, int n)
+    {
+        if (Is64(logits)) CpuInfoNce<double>.ForwardBackward(D<double>(logits), D<double>(loss), D<double>(dLogits), n);
+        else CpuInfoNce<float>.ForwardBackward(D<float>(logits), D<float>(loss), D<float>(dLogits), n);
+    }
+
     public void ExpScaleForward(Tensor x, Tensor logScale, Tensor y, double maxLogScale)
     {
         SameLength(x, y);
@@ -229,11 +255,34 @@ public sealed class CpuBackend : IBackend
         else CpuAdamW<float>.SumOfSquares(D<float>(x), D<float>(sumSquares), x.Length);
     }
 
-    public void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step)
+    public void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step, Tensor? bf16Copy = null)
     {
         SameLength(parameter, gradient);
         if (Is64(parameter)) CpuAdamW<double>.Update(D<double>(parameter), D<double>(gradient), D<double>(m), D<double>(v), parameter.Length, step);
         else CpuAdamW<float>.Update(D<float>(parameter), D<float>(gradient), D<float>(m), D<float>(v), parameter.Length, step);
+        if (bf16Copy is not null)
+        {
+            if (bf16Copy.DType != DType.BF16 || parameter.DType != DType.F32)
+                throw new ArgumentException($"AdamW: the copy {bf16Copy.Describe()} of {parameter.Describe()} must be BF16 of an F32 parameter.");
+            Cast(parameter, bf16Copy);
+        }
+    }
+
+    public void AdamWMultiTensor(ReadOnlySpan<AdamWTensor> tensors)
+    {
+        foreach (var t in tensors) AdamW(t.Parameter, t.Gradient, t.M, t.V, t.Step, t.Bf16Copy);
+    }
+
+    // The float values of a BF16 tensor (exact: a bf16 is the top half of a float).
+    private static float[] Widen(Tensor t)
+    {
+        var bits = D<ushort>(t);
+        var wide = new float[t.Length];
+        CpuParallel.ForElements(t.Length, (s, e) =>
+        {
+            for (int i = s; i < e; i++) wide[i] = BFloat16.ToSingle(bits[i]);
+        });
+        return wide;
     }
 
     private static bool Is64(Tensor t) => t.DType == DType.F64;

@@ -1,4 +1,5 @@
 using MedClip.Tensors;
+using static MedClip.Backends.Cuda.Native.CudaDriver;
 
 namespace MedClip.Backends.Cuda;
 
@@ -255,6 +256,16 @@ public sealed partial class CudaBackend
             rows, cols, alongColumns, Scalar(logits, weight), ErrorWord());
     }
 
+    public void InfoNceForwardBackward(Tensor logits, Tensor loss, Tensor dLogits, int n)
+    {
+        SameType(nameof(InfoNceForwardBackward), logits, loss, dLogits);
+        if (logits.Length != (long)n * n || dLogits.Length != logits.Length || loss.Length < 1)
+            throw new ArgumentException($"InfoNceForwardBackward: logits {logits.Describe()} and dLogits {dLogits.Describe()} must be [{n}, {n}] and loss {loss.Describe()} one element.");
+        if (n == 0) return;
+        var stats = Tensor.Zeros(this, [2 * n], logits.DType);
+        Launch("infonce.cu", "infonce_" + Suffix(logits), (1, 1), P(logits), P(loss), P(dLogits), P(stats), n);
+    }
+
     public void ExpScaleForward(Tensor x, Tensor logScale, Tensor y, double maxLogScale)
     {
         SameLength(x, y);
@@ -282,10 +293,12 @@ public sealed partial class CudaBackend
         Launch("reduce.cu", "sum_of_squares_" + Suffix(x), Blocks(x.Length), P(x), x.Length, P(sumSquares));
     }
 
-    public void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step)
+    public void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step, Tensor? bf16Copy = null)
     {
         SameLength(parameter, gradient);
         SameType(nameof(AdamW), parameter, gradient, m, v);
+        if (bf16Copy is not null && (bf16Copy.DType != DType.BF16 || parameter.DType != DType.F32 || bf16Copy.Length != parameter.Length))
+            throw new ArgumentException($"AdamW: the copy {bf16Copy.Describe()} of {parameter.Describe()} must be BF16 of an F32 parameter of its size.");
         if (parameter.Length == 0) return;
         var k = Blocks(parameter.Length);
         if (parameter.DType == DType.F64)
@@ -297,7 +310,76 @@ public sealed partial class CudaBackend
         // The derived constants in float, exactly as the CPU backend forms them.
         float lr = (float)step.LearningRate;
         float decay = 1f - lr * (float)step.WeightDecay;
+        if (bf16Copy is not null)
+        {
+            Launch("adamw.cu", "adamw_f32_bf16", k, P(parameter), P(gradient), P(m), P(v), P(bf16Copy), parameter.Length, lr, (float)step.Beta1,
+                (float)step.Beta2, (float)step.Eps, decay, (float)step.BiasCorrection1, MathF.Sqrt((float)step.BiasCorrection2));
+            return;
+        }
         Launch("adamw.cu", "adamw_" + Suffix(parameter), k, P(parameter), P(gradient), P(m), P(v), parameter.Length, lr, (float)step.Beta1,
             (float)step.Beta2, (float)step.Eps, decay, (float)step.BiasCorrection1, MathF.Sqrt((float)step.BiasCorrection2));
+    }
+
+    // The multi-tensor AdamW's table: 8 longs (64 bytes) per tensor, kept between steps and grown when needed; each
+    // block of the launch updates one chunk of AdamWChunk values (ADAMW_CHUNK in adamw.cu).
+    private const int AdamWTableLongs = 8;
+    private const int AdamWChunk = 4096;
+    private CudaStorage? _adamwTable;
+
+    public unsafe void AdamWMultiTensor(ReadOnlySpan<AdamWTensor> tensors)
+    {
+        if (tensors.IsEmpty) return;
+        var first = tensors[0].Step;
+        foreach (var t in tensors)
+        {
+            SameLength(t.Parameter, t.Gradient);
+            SameLength(t.Parameter, t.M);
+            SameLength(t.Parameter, t.V);
+            if (t.Parameter.DType != DType.F32)
+            {
+                // F64 (gradient checks) has no fused kernel: the per-tensor path gives the same result.
+                foreach (var u in tensors) AdamW(u.Parameter, u.Gradient, u.M, u.V, u.Step, u.Bf16Copy);
+                return;
+            }
+            SameType(nameof(AdamWMultiTensor), t.Parameter, t.Gradient, t.M, t.V);
+            if (t.Bf16Copy is { } c && (c.DType != DType.BF16 || c.Length != t.Parameter.Length))
+                throw new ArgumentException($"AdamWMultiTensor: the copy {c.Describe()} of {t.Parameter.Describe()} must be BF16 of its size.");
+            var s = t.Step;
+            if (s.Beta1 != first.Beta1 || s.Beta2 != first.Beta2 || s.Eps != first.Eps || s.BiasCorrection1 != first.BiasCorrection1
+                || s.BiasCorrection2 != first.BiasCorrection2)
+                throw new ArgumentException($"AdamWMultiTensor: {t.Parameter.Describe()} has its own betas, eps or step; only the learning rate and weight decay may differ.");
+        }
+        var table = new long[tensors.Length * AdamWTableLongs];
+        long chunks = 0;
+        for (int i = 0; i < tensors.Length; i++)
+        {
+            var t = tensors[i];
+            // The derived constants in float, exactly as the per-tensor launch forms them.
+            float lr = (float)t.Step.LearningRate;
+            float decay = 1f - lr * (float)t.Step.WeightDecay;
+            var row = table.AsSpan(i * AdamWTableLongs, AdamWTableLongs);
+            row[0] = (long)DeviceStorage(t.Parameter).Pointer;
+            row[1] = (long)DeviceStorage(t.Gradient).Pointer;
+            row[2] = (long)DeviceStorage(t.M).Pointer;
+            row[3] = (long)DeviceStorage(t.V).Pointer;
+            row[4] = t.Bf16Copy is null ? 0 : (long)DeviceStorage(t.Bf16Copy).Pointer;
+            row[5] = t.Parameter.Length;
+            row[6] = BitConverter.SingleToUInt32Bits(lr) | (long)BitConverter.SingleToUInt32Bits(decay) << 32;
+            row[7] = chunks;
+            chunks += (t.Parameter.Length + AdamWChunk - 1) / AdamWChunk;
+        }
+        if (chunks == 0) return;
+        if (chunks > int.MaxValue)
+            throw new ArgumentException($"AdamWMultiTensor: {chunks:N0} chunks of {AdamWChunk} values exceed one launch; update the parameters in groups.");
+        long tableInts = table.Length * 2L;
+        if (_adamwTable is null || _adamwTable.Length < tableInts) _adamwTable = (CudaStorage)Allocate(DType.I32, tableInts);
+        _device.MakeCurrent();
+        fixed (long* host = table)
+        {
+            Check(cuMemcpyHtoDAsync_v2(_adamwTable.Pointer, host, (nuint)(table.Length * sizeof(long)), _device.Stream), "cuMemcpyHtoDAsync_v2");
+            Check(cuStreamSynchronize(_device.Stream), "cuStreamSynchronize");
+        }
+        Launch("adamw.cu", "adamw_multi_f32", ((uint)chunks, 1), KernelArg.Pointer(_adamwTable.Pointer), tensors.Length, (float)first.Beta1,
+            (float)first.Beta2, (float)first.Eps, (float)first.BiasCorrection1, MathF.Sqrt((float)first.BiasCorrection2));
     }
 }

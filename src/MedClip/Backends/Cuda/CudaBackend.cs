@@ -17,7 +17,7 @@ public sealed record CudaBackendOptions(int Device = 0, bool AllowTf32 = false, 
 /// per architecture and cached on disk) or a cuBLAS GEMM, all queued on one stream of the device's primary context.
 /// Device memory comes from a <see cref="DeviceArena"/>. Ops run asynchronously; copies to the host synchronise and
 /// then report errors that kernels flagged on the device (an embedding id or a target outside its range).
-/// F32 and F64 everywhere; BF16 for storage, casts and GEMM inputs (FP32 accumulation).
+/// F32 and F64 everywhere; BF16 for storage, casts, GEMM inputs (FP32 accumulation) and the weight copies AdamW writes.
 /// </summary>
 public sealed partial class CudaBackend : IBackend, IDisposable
 {

@@ -19,12 +19,17 @@ public class CudaBackendTests(EmulatorFixture emulator)
     [EmulatorFact]
     public void SteadyStateTrainingStep_MakesNoDeviceAllocation_SizeBuckets() => SteadyStateTrainingStep(exact: false);
 
-    private static void SteadyStateTrainingStep(bool exact)
+    [EmulatorFact]
+    public void SteadyStateBf16TrainingStep_MakesNoDeviceAllocation_ExactBlocks() => SteadyStateTrainingStep(exact: true, bf16: true);
+
+    private static void SteadyStateTrainingStep(bool exact, bool bf16 = false)
     {
         using var backend = EmulatorFixture.Create(exactAllocations: exact);
         Assert.Equal(exact, backend.Arena.Exact);
         var (config, context) = BackendSelfTest.MicroModel();
         var model = new DualEncoder(new Init(backend, DType.F32, 1), config);
+        if (bf16) Assert.True(Bf16Weights.Attach(model) > 0);
+        model.FusedLoss = bf16;
         var optimizer = new AdamW(WeightDecayPolicy.Groups(model));
         var pixels = Tensor.Zeros(backend, [2, 3, config.Vision.ImageSize, config.Vision.ImageSize]);
         backend.Fill(pixels, 0.25);
@@ -32,7 +37,8 @@ public class CudaBackendTests(EmulatorFixture emulator)
         var mask = Tensor.FromArray(backend, [2, context], Enumerable.Range(0, 2 * context).Select(i => i % context < 6 ? 1 : 0).ToArray());
         double Step()
         {
-            var loss = model.Loss(pixels, ids, mask);
+            Tensor loss;
+            using (Autocast.Bf16(bf16)) loss = model.Loss(pixels, ids, mask);
             loss.Backward();
             GradientClipping.ClipByGlobalNorm(model.Parameters(), 1.0);
             optimizer.Update(1e-3);

@@ -1,0 +1,338 @@
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Parameters;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using MedClip.Backends;
+using MedClip.Backends.Cuda;
+using MedClip.Tensors;
+
+namespace MedClip.Benchmarks;
+
+/// <summary>
+/// Per-kernel timings of the CUDA backend on a real device: each benchmark queues <see cref="Repeats"/> launches of one
+/// op and then waits for the stream, so the time per operation is device time plus a twentieth of one synchronisation.
+/// They run in-process (InProcessEmitToolchain), so a published build runs them without the SDK:
+/// <c>MedClip.Benchmarks cuda [BenchmarkDotNet options]</c>. Without a device (or under the emulator, which is no device
+/// to time) <see cref="CudaKernelBenchmarkRunner"/> says so and runs nothing. The Throughput column is TFLOP/s for
+/// GEMMs and GB/s of compulsory memory traffic (each tensor read or written once) for the memory-bound kernels.
+/// </summary>
+[Config(typeof(CudaKernelConfig))]
+public abstract class CudaKernelBenchmark
+{
+    public const int Repeats = 20;
+
+    protected CudaBackend Backend { get; private set; } = null!;
+
+    /// <summary>Floating-point operations and bytes moved by one operation of <paramref name="method"/> at these parameters.</summary>
+    public abstract (double Flops, double Bytes) Work(string method, ParameterInstances parameters);
+
+    [GlobalSetup]
+    public void OpenDevice()
+    {
+        Backend = new CudaBackend();
+        Setup();
+        Backend.Synchronize();
+    }
+
+    [GlobalCleanup]
+    public void CloseDevice() => Backend.Dispose();
+
+    protected abstract void Setup();
+
+    protected Tensor Random(Shape shape, int seed, DType dtype = DType.F32, double scale = 1)
+    {
+        var rng = new Random(seed);
+        var values = new float[shape.Elements];
+        for (int i = 0; i < values.Length; i++) values[i] = (float)((rng.NextDouble() * 2 - 1) * scale);
+        var t = Tensor.FromArray(Backend, shape, values);
+        if (dtype == DType.F32) return t;
+        var converted = Tensor.Zeros(Backend, shape, dtype);
+        Backend.Cast(t, converted);
+        return converted;
+    }
+
+    protected void Repeat(Action op)
+    {
+        for (int i = 0; i < Repeats; i++) op();
+        Backend.Synchronize();
+    }
+
+    protected static int Get(ParameterInstances parameters, string name) => Convert.ToInt32(parameters[name]);
+}
+
+/// <summary>Square GEMMs (C = A @ B^T, a linear layer's forward) in pedantic FP32, on TF32 tensor cores, and on BF16 inputs with FP32 accumulation.</summary>
+public class CudaGemmBenchmarks : CudaKernelBenchmark
+{
+    [Params(1024, 4096)]
+    public int Size;
+
+    private Tensor _a = null!, _b = null!, _c = null!, _a16 = null!, _b16 = null!;
+
+    protected override void Setup()
+    {
+        _a = Random([Size, Size], 1);
+        _b = Random([Size, Size], 2);
+        _c = Tensor.Zeros(Backend, [Size, Size]);
+        _a16 = Random([Size, Size], 1, DType.BF16);
+        _b16 = Random([Size, Size], 2, DType.BF16);
+    }
+
+    private GemmShape Shape => new(false, true, Size, Size, Size);
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void Fp32()
+    {
+        Backend.AllowTf32 = false;
+        Repeat(() => Backend.Gemm(_a, _b, _c, Shape));
+    }
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void Tf32()
+    {
+        Backend.AllowTf32 = true;
+        Repeat(() => Backend.Gemm(_a, _b, _c, Shape));
+        Backend.AllowTf32 = false;
+    }
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void Bf16() => Repeat(() => Backend.Gemm(_a16, _b16, _c, Shape));
+
+    public override (double Flops, double Bytes) Work(string method, ParameterInstances parameters)
+    {
+        double n = Get(parameters, nameof(Size));
+        int input = method == nameof(Bf16) ? 2 : 4;
+        return (2 * n * n * n, n * n * (2 * input + 4));
+    }
+}
+
+/// <summary>Row kernels over [rows, width] activations: a ViT-B/16 batch of 64 (64 x 197 tokens, width 768) and BERT-base at 128 tokens.</summary>
+public class CudaRowKernelBenchmarks : CudaKernelBenchmark
+{
+    [Params(12608, 16384)]
+    public int Rows;
+
+    private const int Width = 768;
+    private Tensor _x = null!, _y = null!, _gamma = null!, _beta = null!, _mean = null!, _rstd = null!, _dy = null!, _dx = null!, _dGamma = null!, _dBeta = null!;
+
+    protected override void Setup()
+    {
+        _x = Random([Rows, Width], 1, scale: 3);
+        _y = Tensor.Zeros(Backend, [Rows, Width]);
+        _dy = Random([Rows, Width], 2);
+        _dx = Tensor.Zeros(Backend, [Rows, Width]);
+        _gamma = Random([Width], 3);
+        _beta = Random([Width], 4);
+        _dGamma = Tensor.Zeros(Backend, [Width]);
+        _dBeta = Tensor.Zeros(Backend, [Width]);
+        _mean = Tensor.Zeros(Backend, [Rows]);
+        _rstd = Tensor.Zeros(Backend, [Rows]);
+        Backend.LayerNormForward(_x, _gamma, _beta, _y, _mean, _rstd, Rows, Width, 1e-12);
+    }
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void LayerNormForward() => Repeat(() => Backend.LayerNormForward(_x, _gamma, _beta, _y, _mean, _rstd, Rows, Width, 1e-12));
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void LayerNormBackward() => Repeat(() => Backend.LayerNormBackward(_dy, _x, _gamma, _mean, _rstd, _dx, _dGamma, _dBeta, Rows, Width));
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void GeluForward() => Repeat(() => Backend.ActivationForward(Activation.GeluErf, _x, _y));
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void GeluBackward() => Repeat(() => Backend.ActivationBackward(Activation.GeluErf, _x, _dy, _dx));
+
+    public override (double Flops, double Bytes) Work(string method, ParameterInstances parameters)
+    {
+        double elements = (double)Get(parameters, nameof(Rows)) * Width;
+        double tensors = method switch
+        {
+            nameof(LayerNormForward) => 2,  // x in, y out (mean, rstd and gamma are small)
+            nameof(LayerNormBackward) => 4, // dy, x in; dx read and written (+=)
+            nameof(GeluForward) => 2,
+            _ => 4,                          // x, dy in; dx read and written
+        };
+        return (0, elements * tensors * 4);
+    }
+}
+
+/// <summary>Attention softmax over [batch x heads x queries, keys] scores: batch 64, 12 heads, 197 tokens (ViT-B/16).</summary>
+public class CudaSoftmaxBenchmarks : CudaKernelBenchmark
+{
+    private const int Batch = 64, Heads = 12, Tokens = 197;
+    private Tensor _x = null!, _y = null!, _dy = null!, _dx = null!;
+
+    protected override void Setup()
+    {
+        var shape = new Shape(Batch * Heads * Tokens, Tokens);
+        _x = Random(shape, 1, scale: 4);
+        _y = Tensor.Zeros(Backend, shape);
+        _dy = Random(shape, 2);
+        _dx = Tensor.Zeros(Backend, shape);
+        Backend.SoftmaxForward(_x, null, _y, Batch, Heads, Tokens, Tokens, 0.125);
+    }
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void SoftmaxForward() => Repeat(() => Backend.SoftmaxForward(_x, null, _y, Batch, Heads, Tokens, Tokens, 0.125));
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void SoftmaxBackward() => Repeat(() => Backend.SoftmaxBackward(_y, _dy, _dx, Batch * Heads * Tokens, Tokens, 0.125));
+
+    public override (double Flops, double Bytes) Work(string method, ParameterInstances parameters) =>
+        (0, (double)Batch * Heads * Tokens * Tokens * 4 * (method == nameof(SoftmaxForward) ? 2 : 4));
+}
+
+/// <summary>
+/// AdamW over the parameters of a ViT-B/16 + BERT-base sized model (about 200 tensors, 196 M values): one launch per
+/// tensor against the multi-tensor kernel, and the multi-tensor kernel also writing BF16 copies.
+/// </summary>
+public class CudaAdamWBenchmarks : CudaKernelBenchmark
+{
+    private AdamWTensor[] _plain = [], _withCopies = [];
+
+    // 12 + 12 layers of width 768 (four 768x768, two 768x3072 matrices and their vectors each), two embedding tables.
+    private static IEnumerable<int> Lengths()
+    {
+        for (int layer = 0; layer < 24; layer++)
+        {
+            foreach (int n in new[] { 768 * 768, 768, 768 * 768, 768, 768 * 768, 768, 768 * 768, 768, 768, 768, 768 * 3072, 3072, 3072 * 768, 768, 768, 768 })
+                yield return n;
+        }
+        yield return 31090 * 768;
+        yield return 197 * 768;
+    }
+
+    public static long Values => Lengths().Sum(n => (long)n);
+
+    protected override void Setup()
+    {
+        var step = new AdamWStep(1e-4, 0.9, 0.999, 1e-8, 0.1, 0.1, 0.001);
+        var list = new List<AdamWTensor>();
+        var copies = new List<AdamWTensor>();
+        int seed = 0;
+        foreach (int n in Lengths())
+        {
+            var p = Random([n], seed++, scale: 0.02);
+            var g = Random([n], seed++, scale: 1e-3);
+            var t = new AdamWTensor(p, g, Tensor.Zeros(Backend, [n]), Tensor.Zeros(Backend, [n]), null, step);
+            list.Add(t);
+            copies.Add(t with { Bf16Copy = Tensor.Zeros(Backend, [n], DType.BF16) });
+        }
+        _plain = [.. list];
+        _withCopies = [.. copies];
+    }
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void PerTensor() => Repeat(() =>
+    {
+        foreach (var t in _plain) Backend.AdamW(t.Parameter, t.Gradient, t.M, t.V, t.Step);
+    });
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void MultiTensor() => Repeat(() => Backend.AdamWMultiTensor(_plain));
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void MultiTensorWithBf16Copies() => Repeat(() => Backend.AdamWMultiTensor(_withCopies));
+
+    // Reads p, g, m, v and writes p, m, v: 28 bytes a value, 30 with the bf16 copy.
+    public override (double Flops, double Bytes) Work(string method, ParameterInstances parameters) =>
+        (0, Values * (method == nameof(MultiTensorWithBf16Copies) ? 30.0 : 28.0));
+}
+
+/// <summary>The fused InfoNCE loss and gradient on a batch's logits (n x n).</summary>
+public class CudaInfoNceBenchmarks : CudaKernelBenchmark
+{
+    [Params(256, 1024)]
+    public int Batch;
+
+    private Tensor _logits = null!, _loss = null!, _dLogits = null!;
+
+    protected override void Setup()
+    {
+        _logits = Random([Batch, Batch], 1, scale: 20);
+        _loss = Tensor.Zeros(Backend, new Shape());
+        _dLogits = Tensor.Zeros(Backend, [Batch, Batch]);
+    }
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void FusedForwardBackward() => Repeat(() => Backend.InfoNceForwardBackward(_logits, _loss, _dLogits, Batch));
+
+    // The logits are read three times (row pass, column pass, gradient pass) and the gradient written once.
+    public override (double Flops, double Bytes) Work(string method, ParameterInstances parameters)
+    {
+        double n = Get(parameters, nameof(Batch));
+        return (0, n * n * 4 * 4);
+    }
+}
+
+/// <summary>In-process runs (no SDK needed) with a Throughput column.</summary>
+public sealed class CudaKernelConfig : ManualConfig
+{
+    public CudaKernelConfig()
+    {
+        AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance));
+        AddColumn(new ThroughputColumn());
+    }
+
+    /// <summary>TFLOP/s where the benchmark counts floating-point operations, else GB/s, over the median time per operation.</summary>
+    private sealed class ThroughputColumn : IColumn
+    {
+        public string Id => nameof(ThroughputColumn);
+        public string ColumnName => "Throughput";
+        public bool AlwaysShow => true;
+        public ColumnCategory Category => ColumnCategory.Custom;
+        public int PriorityInCategory => 0;
+        public bool IsNumeric => false;
+        public UnitType UnitType => UnitType.Dimensionless;
+        public string Legend => "TFLOP/s for GEMMs, GB/s of compulsory memory traffic for the other kernels (median time per operation)";
+        public bool IsAvailable(Summary summary) => true;
+        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
+        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, summary.Style);
+
+        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
+        {
+            double? medianNs = summary[benchmarkCase]?.ResultStatistics?.Median;
+            if (medianNs is null) return "NA";
+            var instance = (CudaKernelBenchmark)Activator.CreateInstance(benchmarkCase.Descriptor.Type)!;
+            var (flops, bytes) = instance.Work(benchmarkCase.Descriptor.WorkloadMethod.Name, benchmarkCase.Parameters);
+            return flops > 0 ? $"{flops / medianNs.Value / 1e3:F1} TFLOP/s" : $"{bytes / medianNs.Value:F0} GB/s";
+        }
+    }
+}
+
+/// <summary>Runs the CUDA kernel benchmarks when a real device is there, and otherwise says why not and runs nothing.</summary>
+public static class CudaKernelBenchmarkRunner
+{
+    public static readonly Type[] Types =
+        [typeof(CudaGemmBenchmarks), typeof(CudaRowKernelBenchmarks), typeof(CudaSoftmaxBenchmarks), typeof(CudaAdamWBenchmarks), typeof(CudaInfoNceBenchmarks)];
+
+    /// <summary>Null when a real CUDA device can be opened, else the sentence saying why the benchmarks are skipped.</summary>
+    public static string? WhyNoDevice()
+    {
+        try
+        {
+            using var backend = new CudaBackend();
+            return backend.Device.IsEmulator
+                ? "MEDCLIP_CUDA=emulator selects the CUDA emulator, which runs kernels on the CPU and is no device to time; CUDA kernel benchmarks skipped."
+                : null;
+        }
+        catch (Backends.Cuda.Native.CudaUnavailableException e)
+        {
+            return $"No CUDA device: {e.Message} CUDA kernel benchmarks skipped.";
+        }
+    }
+
+    public static int Run(string[] args)
+    {
+        if (WhyNoDevice() is string reason)
+        {
+            Console.WriteLine(reason);
+            return 0;
+        }
+        BenchmarkSwitcher.FromTypes(Types).Run(args.Length == 0 ? ["--filter", "*"] : args, new CudaKernelConfig());
+        return 0;
+    }
+}

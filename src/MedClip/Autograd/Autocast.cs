@@ -1,0 +1,56 @@
+using MedClip.Tensors;
+
+namespace MedClip.Autograd;
+
+/// <summary>
+/// bf16 mixed precision in the style of torch.autocast. Inside <c>using (Autocast.Bf16())</c> the GEMMs of
+/// <see cref="Ops.Linear"/> and <see cref="Ops.MatMul"/> on F32 tensors take BF16 operands (rounded to nearest even) and
+/// accumulate in FP32 into F32 outputs, forward and backward (dX = dY W and dW = dY^T X read the BF16 copies of dY, W
+/// and X); every other op, and so every activation, gradient and parameter, stays F32. A parameter with a
+/// <see cref="Tensor.Bf16Copy"/> lends it as its operand instead of being cast each step. The choice is made when an op
+/// runs forward and recorded in its backward closure, so the backward pass follows the forward's precision.
+/// </summary>
+public static class Autocast
+{
+    [ThreadStatic] private static bool _bf16;
+
+    /// <summary>True inside a <see cref="Bf16"/> scope (and not inside a nested <see cref="Fp32"/> one).</summary>
+    public static bool IsBf16 => _bf16;
+
+    /// <summary>A scope in which GEMMs run on BF16 operands when <paramref name="enabled"/> (otherwise a scope that changes nothing).</summary>
+    public static IDisposable Bf16(bool enabled = true) => new Scope(enabled || _bf16);
+
+    /// <summary>A scope in which GEMMs stay F32 (the contrastive logits: the loss is computed in full precision).</summary>
+    public static IDisposable Fp32() => new Scope(false);
+
+    /// <summary>Whether a GEMM of these operands runs on BF16 copies here.</summary>
+    internal static bool Applies(Tensor a, Tensor b) => _bf16 && a.DType == DType.F32 && b.DType == DType.F32;
+
+    /// <summary>The BF16 operand standing for <paramref name="x"/>: its kept copy, or a fresh round-to-nearest-even cast.</summary>
+    internal static Tensor Operand(Tensor x)
+    {
+        if (x.Bf16Copy is { } copy) return copy;
+        var y = Tensor.Zeros(x.Backend, x.Shape, DType.BF16);
+        x.Backend.Cast(x, y);
+        return y;
+    }
+
+    private sealed class Scope : IDisposable
+    {
+        private readonly bool _previous;
+        private bool _disposed;
+
+        public Scope(bool bf16)
+        {
+            _previous = _bf16;
+            _bf16 = bf16;
+        }
+
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _bf16 = _previous;
+        }
+    }
+}
