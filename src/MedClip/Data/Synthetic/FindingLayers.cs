@@ -8,7 +8,8 @@ namespace MedClip.Data.Synthetic;
 /// effusion (fluid filling the lung base under a meniscus that rises laterally, blunting the
 /// costophrenic angle), pneumothorax (dark rim without vessels outside a collapsed lung, with the
 /// visceral pleural line), consolidation (patchy opacity in a lobe), nodule or mass (round spot),
-/// edema (bilateral perihilar "bat wing" haze), atelectasis (plate-like bands and haze at the base) and
+/// edema (bilateral perihilar "bat wing" haze), atelectasis (plate-like bands, haze at the base and a wedge of
+/// collapsed lower lobe against the heart border) and
 /// support devices (bright tubes, lines and a pacemaker). Cardiomegaly and volume loss change the
 /// anatomy itself (see <see cref="ThoraxAnatomy"/>).
 /// </summary>
@@ -24,7 +25,7 @@ internal sealed class FindingLayers
     private readonly (float X, float Y, float Radius, float Strength)? _nodule;
     private readonly float _edemaAmplitude, _edemaSigmaX, _edemaSigmaY, _edemaHaze;
     private readonly List<(float X0, float Y0, float X1, float Y1, float HalfThickness, int Side, float Strength)> _atelectasisBands = [];
-    private readonly float _basalHazeStrength;
+    private readonly float _basalHazeStrength, _collapseStrength;
     private readonly bool[] _atelectasisSides = new bool[2];
     private readonly List<(float[] Points, float Thickness, float Density)> _devices = [];
     private readonly (float X, float Y)? _pacemaker;
@@ -36,7 +37,7 @@ internal sealed class FindingLayers
 
         if (findings.PleuralEffusion.Drawn)
         {
-            float[] heights = [0.12f, 0.2f, 0.3f];
+            float[] heights = [0.2f, 0.3f, 0.42f];
             _effusionStrength = findings.PleuralEffusion.Strength;
             if (findings.RightEffusionGrade >= 0)
                 _effusionHeight[0] = heights[findings.RightEffusionGrade] * Uniform(rng, 0.9f, 1.1f);
@@ -64,7 +65,7 @@ internal sealed class FindingLayers
             _consolidation = (
                 anatomy.LungCenterX(side) + SideSign(side) * across * rx + Uniform(rng, -0.02f, 0.02f),
                 LungHeightAt(side, down) + Uniform(rng, -0.02f, 0.02f),
-                1.2f * radiusX * rx, 1.2f * radiusY, side, findings.Consolidation.Strength);
+                1.7f * radiusX * rx, 1.9f * radiusY, side, findings.Consolidation.Strength);
         }
 
         if (findings.LungLesion.Drawn)
@@ -97,7 +98,8 @@ internal sealed class FindingLayers
                     _atelectasisBands.Add(PlateBand(side, findings.Atelectasis.Strength, rng));
                 _atelectasisSides[side] = true;
             }
-            _basalHazeStrength = (findings.Atelectasis.Grade == 1 ? 0.3f : 0.2f) * findings.Atelectasis.Strength;
+            _basalHazeStrength = (findings.Atelectasis.Grade == 1 ? 0.45f : 0.35f) * findings.Atelectasis.Strength;
+            _collapseStrength = (findings.Atelectasis.Grade == 1 ? 0.75f : 0.55f) * findings.Atelectasis.Strength;
         }
 
         foreach (SupportDevice device in findings.SupportDevices)
@@ -128,7 +130,7 @@ internal sealed class FindingLayers
         float halfLength = Uniform(rng, 0.35f, 0.5f) * rx;
         float angle = Uniform(rng, -12f, 12f) * MathF.PI / 180f;
         float dx = halfLength * MathF.Cos(angle), dy = halfLength * MathF.Sin(angle);
-        return (cx - dx, cy - dy, cx + dx, cy + dy, Uniform(rng, 0.02f, 0.026f), side, strength);
+        return (cx - dx, cy - dy, cx + dx, cy + dy, Uniform(rng, 0.03f, 0.038f), side, strength);
     }
 
     private void AddDevice(SupportDevice device)
@@ -204,7 +206,7 @@ internal sealed class FindingLayers
             if (core > -0.5f)
             {
                 float patch = Math.Clamp(core * 1.6f + (_patchiness.Sample(x, y) - 0.5f) * 2.2f, 0f, 1f);
-                density += 0.85f * c.Strength * patch * p.Lung(c.Side);
+                density += 1.0f * c.Strength * patch * p.Lung(c.Side);
             }
         }
 
@@ -232,7 +234,7 @@ internal sealed class FindingLayers
         {
             float lung = p.Lung(side);
             if (lung > 0f)
-                density += 0.8f * strength * lung * Inside(SegmentDistance(x, y, x0, y0, x1, y1) - half, soft);
+                density += 1.0f * strength * lung * Inside(SegmentDistance(x, y, x0, y0, x1, y1) - half, soft);
         }
         for (int side = 0; side < 2; side++)
         {
@@ -240,6 +242,11 @@ internal sealed class FindingLayers
             {
                 float dome = _anatomy.DomeY(side, x);
                 density += _basalHazeStrength * p.Lung(side) * SmoothStep(dome - 0.08f, dome, y);
+                // Collapsed lower-lobe lung: a dense wedge against the heart border, widest at the diaphragm.
+                float medial = _anatomy.LungCenterX(side) - SideSign(side) * 0.55f * _anatomy.LungRadiusX(side);
+                float wx = (x - medial) / (0.45f * _anatomy.LungRadiusX(side)), wy = (dome - y) / 0.16f;
+                if (wy > 0f && wy < 1f)
+                    density += _collapseStrength * p.Lung(side) * MathF.Exp(-0.5f * wx * wx / MathF.Max(0.05f, (1f - wy) * (1f - wy)));
             }
         }
 
