@@ -25,7 +25,8 @@ internal sealed class DataOptionSet
 
     private readonly Option<string?> _sections = new("--sections")
     {
-        Description = "MIMIC report sections that make the text, in order, e.g. impression or findings,impression " +
+        Description = "MIMIC report sections that make the text, in order, e.g. impression or findings,impression; " +
+            "a|b takes a, or b where the report has no a (impression|findings: CheXzero's text) " +
             "(default: impression, findings, addendum, falling back to the last paragraph or the comparison as MIMIC-CXR's section_parser.py does).",
     };
 
@@ -81,7 +82,9 @@ internal sealed class DataOptionSet
         return new DatasetOptions
         {
             Views = views.Equals("all", StringComparison.OrdinalIgnoreCase) ? [] : List(views),
-            Sections = parsed.GetValue(_sections) is string sections ? [.. List(sections).Select(ReportSectionNames.Normalize)] : null,
+            Sections = parsed.GetValue(_sections) is string sections
+                ? [.. List(sections).Select(wanted => string.Join('|', wanted.Split('|').Select(ReportSectionNames.Normalize)))]
+                : null,
             Labels = parsed.GetValue(_labels)!,
             Uncertain = _mapUncertainLabels ? parsed.GetValue(_uncertain) : UncertainLabelPolicy.KeepName,
             ReportsDirectory = parsed.GetValue(_reports),

@@ -13,7 +13,8 @@ public sealed record DatasetOptions
     public IReadOnlyList<string> Views { get; init; } = MimicCxrReader.FrontalViews;
 
     /// <summary>
-    /// Report sections joined, in this order, into the training text (MIMIC); null is the default of
+    /// Report sections joined, in this order, into the training text (MIMIC); "a|b" is section a, or b where a report
+    /// has no a. Null is the default of
     /// <see cref="ReportSectionParser"/>: impression, findings, addendum, with its fallbacks.
     /// </summary>
     public IReadOnlyList<string>? Sections { get; init; }

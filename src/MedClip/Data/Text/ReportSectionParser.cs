@@ -53,7 +53,7 @@ public static partial class ReportSectionParser
         if (!found.Any(s => PrimarySections.Contains(s.Name)))
             SplitOffLastParagraph(found);
 
-        List<Section> used = (sections ?? PrimarySections).Select(name => LastNonEmpty(found, name)).OfType<Section>().ToList();
+        List<Section> used = (sections ?? PrimarySections).Select(name => FirstPresent(found, name)).OfType<Section>().ToList();
         if (used.Count == 0 && sections is null)
             used = FallbackSections.Select(name => LastNonEmpty(found, name)).OfType<Section>().Take(1).ToList();
 
@@ -97,6 +97,10 @@ public static partial class ReportSectionParser
         sections[^1] = last with { Text = last.Text[..firstBreak.Index] };
         sections.Add(new Section(ReportSectionNames.LastParagraph, last.Text[(firstBreak.Index + firstBreak.Length)..]));
     }
+
+    /// <summary>A wanted section, or for "a|b" the first of the alternatives the report has (impression|findings: the impression, else the findings).</summary>
+    private static Section? FirstPresent(List<Section> sections, string wanted) =>
+        wanted.Split('|').Select(name => LastNonEmpty(sections, name)).FirstOrDefault(section => section is not null);
 
     private static Section? LastNonEmpty(List<Section> sections, string name) =>
         sections.LastOrDefault(s => s.Name == name && !string.IsNullOrWhiteSpace(s.Text));

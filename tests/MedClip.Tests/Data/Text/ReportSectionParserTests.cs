@@ -108,6 +108,25 @@ public sealed class ReportSectionParserTests
     }
 
     [Fact]
+    public void Alternatives_TakeTheFirstSectionTheReportHas()
+    {
+        const string both = "FINAL REPORT\n FINDINGS:  Small left effusion.  No pneumothorax.\n \n IMPRESSION:  Small left effusion.\n";
+        const string findingsOnly = "FINAL REPORT\n FINDINGS:  Lungs are clear.\n";
+        const string neither = "FINAL REPORT\n COMPARISON:  None.\n";
+
+        ParsedReport fromBoth = ReportSectionParser.Parse(both, ["impression|findings"]);
+        ParsedReport fromFindings = ReportSectionParser.Parse(findingsOnly, ["impression|findings"]);
+        ParsedReport fromNeither = ReportSectionParser.Parse(neither, ["impression|findings"]);
+
+        Assert.Equal("Small left effusion.", fromBoth.Text);
+        Assert.Equal(["impression"], fromBoth.SectionsUsed);
+        Assert.Equal("Lungs are clear.", fromFindings.Text);
+        Assert.Equal(["findings"], fromFindings.SectionsUsed);
+        Assert.Equal(ReportSkipReason.NoUsableSection, fromNeither.SkipReason);
+        Assert.Equal(ReportSkipReason.NoUsableSection, ReportSectionParser.Parse(findingsOnly, ["impression"]).SkipReason);
+    }
+
+    [Fact]
     public void AddendumAlone_IsTheText()
     {
         ParsedReport parsed = ReportSectionParser.Parse("FINAL REPORT\n ADDENDUM:  New small left effusion.\n");
