@@ -278,27 +278,14 @@ public sealed class CudaKernelConfig : ManualConfig
     }
 
     /// <summary>TFLOP/s where the benchmark counts floating-point operations, else GB/s, over the median time per operation.</summary>
-    private sealed class ThroughputColumn : IColumn
+    private sealed class ThroughputColumn() : MedianRateColumn("Throughput",
+        "TFLOP/s for GEMMs, GB/s of compulsory memory traffic for the other kernels (median time per operation)", isNumeric: false)
     {
-        public string Id => nameof(ThroughputColumn);
-        public string ColumnName => "Throughput";
-        public bool AlwaysShow => true;
-        public ColumnCategory Category => ColumnCategory.Custom;
-        public int PriorityInCategory => 0;
-        public bool IsNumeric => false;
-        public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => "TFLOP/s for GEMMs, GB/s of compulsory memory traffic for the other kernels (median time per operation)";
-        public bool IsAvailable(Summary summary) => true;
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, summary.Style);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
+        protected override string Rate(BenchmarkCase benchmarkCase, double medianNs)
         {
-            double? medianNs = summary[benchmarkCase]?.ResultStatistics?.Median;
-            if (medianNs is null) return "NA";
             var instance = (CudaKernelBenchmark)Activator.CreateInstance(benchmarkCase.Descriptor.Type)!;
             var (flops, bytes) = instance.Work(benchmarkCase.Descriptor.WorkloadMethod.Name, benchmarkCase.Parameters);
-            return flops > 0 ? $"{flops / medianNs.Value / 1e3:F1} TFLOP/s" : $"{bytes / medianNs.Value:F0} GB/s";
+            return flops > 0 ? $"{flops / medianNs / 1e3:F1} TFLOP/s" : $"{bytes / medianNs:F0} GB/s";
         }
     }
 }

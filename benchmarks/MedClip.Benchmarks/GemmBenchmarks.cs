@@ -53,26 +53,12 @@ public class GemmBenchmarks
     }
 
     /// <summary>2 * Size^3 floating-point operations over the median time.</summary>
-    private sealed class GflopsColumn : IColumn
+    private sealed class GflopsColumn() : MedianRateColumn("GFLOP/s", "2*Size^3 / median time, in 10^9 floating-point operations per second", isNumeric: true)
     {
-        public string Id => nameof(GflopsColumn);
-        public string ColumnName => "GFLOP/s";
-        public bool AlwaysShow => true;
-        public ColumnCategory Category => ColumnCategory.Custom;
-        public int PriorityInCategory => 0;
-        public bool IsNumeric => true;
-        public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => "2*Size^3 / median time, in 10^9 floating-point operations per second";
-        public bool IsAvailable(Summary summary) => true;
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, summary.Style);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
+        protected override string Rate(BenchmarkCase benchmarkCase, double medianNs)
         {
-            double? medianNs = summary[benchmarkCase]?.ResultStatistics?.Median;
-            if (medianNs is null) return "NA";
             double size = Convert.ToDouble(benchmarkCase.Parameters["Size"]);
-            return (2 * size * size * size / medianNs.Value).ToString("F1");
+            return (2 * size * size * size / medianNs).ToString("F1");
         }
     }
 }
