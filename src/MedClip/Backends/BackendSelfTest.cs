@@ -268,7 +268,7 @@ public sealed class BackendSelfTest
 
     private TrainingRun Train(IBackend backend, DualEncoderConfig config, int batch, int context, int steps, bool bf16)
     {
-        var model = new DualEncoder(new Init(backend, _dtype, 7), config) { FusedLoss = bf16 };
+        var model = new DualEncoder(new Init(backend, _dtype, 7), config);
         if (bf16) Bf16Weights.Attach(model);
         var parameters = model.NamedParameters().ToArray();
         var optimizer = new AdamW(WeightDecayPolicy.Groups(model), weightDecay: 0.1);

@@ -41,13 +41,10 @@ public sealed class DualEncoder : Module
     public Tensor EncodeTexts(Tensor ids, Tensor attentionMask) => Ops.L2Normalize(TextProjection.Forward(Text.Forward(ids, attentionMask)));
 
     /// <summary>
-    /// Computes the loss with the fused InfoNCE kernel (<see cref="Ops.InfoNce"/>: loss and gradient in one launch)
-    /// instead of two cross-entropy ops. Off by default, so fp32 runs repeat their earlier numbers exactly; bf16 mixed
-    /// precision turns it on. The two differ only in the order of floating-point sums.
+    /// The training loss for a batch of matching (image, text) pairs. Inside a bf16 <see cref="Autocast"/> scope it is
+    /// the fused InfoNCE kernel (<see cref="Ops.InfoNce"/>: loss and gradient in one launch); in fp32 the two
+    /// cross-entropy ops, so fp32 runs repeat their earlier numbers exactly (the two differ only in the order of sums).
     /// </summary>
-    public bool FusedLoss { get; set; }
-
-    /// <summary>The training loss for a batch of matching (image, text) pairs.</summary>
     public Tensor Loss(Tensor pixels, Tensor ids, Tensor attentionMask) =>
-        InfoNceLoss.Compute(EncodeImages(pixels), EncodeTexts(ids, attentionMask), LogitScale, FusedLoss);
+        InfoNceLoss.Compute(EncodeImages(pixels), EncodeTexts(ids, attentionMask), LogitScale, fused: Autocast.IsBf16);
 }

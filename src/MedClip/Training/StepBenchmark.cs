@@ -42,11 +42,7 @@ public static class StepBenchmark
             throw new ArgumentException($"StepBenchmark: batch size {batchSize} and steps {steps} must be positive and warm-up steps {warmupSteps} non-negative.");
         var config = preset.Config;
         var model = new DualEncoder(new Init(backend, DType.F32, seed), config);
-        if (bf16)
-        {
-            Bf16Weights.Attach(model);
-            model.FusedLoss = true;
-        }
+        if (bf16) Bf16Weights.Attach(model);
         // Weight decay on 2-D weights only (linear layers, embedding tables); vectors, the logit scale and the rank-3/4
         // CLS token, ViT position table and patch kernel go undecayed. The PyTorch script uses the same rule.
         var optimizer = new AdamW(WeightDecayPolicy.Groups(model));

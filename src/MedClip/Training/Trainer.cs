@@ -57,7 +57,6 @@ public sealed class Trainer
         if (options.Bf16)
         {
             int copies = Nn.Bf16Weights.Attach(model);
-            model.FusedLoss = true;
             observer?.OnMessage($"bf16 mixed precision: {copies} linear weights keep BF16 copies; GEMMs take BF16 operands with FP32 accumulation and F32 outputs.");
         }
         double towerScale = (options.LearningRateTowers ?? options.LearningRate) / options.LearningRate;

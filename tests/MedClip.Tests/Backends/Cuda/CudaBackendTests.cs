@@ -29,7 +29,6 @@ public class CudaBackendTests(EmulatorFixture emulator)
         var (config, context) = BackendSelfTest.MicroModel();
         var model = new DualEncoder(new Init(backend, DType.F32, 1), config);
         if (bf16) Assert.True(Bf16Weights.Attach(model) > 0);
-        model.FusedLoss = bf16;
         var optimizer = new AdamW(WeightDecayPolicy.Groups(model));
         var pixels = Tensor.Zeros(backend, [2, 3, config.Vision.ImageSize, config.Vision.ImageSize]);
         backend.Fill(pixels, 0.25);
