@@ -9,7 +9,7 @@ public static class LinearProbe
     /// <summary>lambda = 1 / C with scikit-learn's default C = 1.</summary>
     public const double Lambda = 1.0;
 
-    /// <summary>A label whose training targets hold one class has no probe: its scores are null and the reason is given.</summary>
+    /// <summary>A label whose training targets hold one class, or whose fit fails, has no probe: its scores are null and the reason is given.</summary>
     public sealed record Fit(string Label, int TrainPositives, int TrainNegatives, double[]? Scores, string? UndefinedReason, int Iterations);
 
     public static Fit Train(string label, EmbeddingMatrix train, bool?[] trainTargets, EmbeddingMatrix evaluated)
@@ -25,7 +25,16 @@ public static class LinearProbe
             var row = train.Row(rows[r]);
             for (int j = 0; j < d; j++) features[r * d + j] = row[j];
         }
-        var model = LogisticRegression.Fit(features, rows.Select(i => trainTargets[i]!.Value).ToArray(), d, Lambda);
+        LogisticRegression model;
+        try
+        {
+            model = LogisticRegression.Fit(features, rows.Select(i => trainTargets[i]!.Value).ToArray(), d, Lambda);
+        }
+        catch (InvalidOperationException e)
+        {
+            // One label's probe must not cost the rest of the evaluation.
+            return new Fit(label, positives, negatives, null, $"its logistic regression failed ({e.Message.TrimEnd('.')})", 0);
+        }
         var scores = new double[evaluated.Count];
         var x = new double[d];
         for (int i = 0; i < evaluated.Count; i++)

@@ -17,6 +17,9 @@ public sealed class LogisticRegression
         Iterations = iterations;
     }
 
+    /// <summary>Newton decrement, relative to 1 + the objective, at which the fit takes its last, full step.</summary>
+    public const double ConvergedDecrement = 1e-9;
+
     public double[] Weights { get; }
     public double Intercept { get; }
     public int Iterations { get; }
@@ -64,9 +67,12 @@ public sealed class LogisticRegression
                 hessian[a * p + a] += lambda;
             }
             var step = CholeskySolve(hessian, gradient, p);
-            // Half the Newton decrement g^T H^-1 g estimates how far the objective is above its minimum.
+            // Half the Newton decrement g^T H^-1 g estimates how far the objective is above its minimum. Below 1e-9 of
+            // the objective theta is well inside Newton's quadratic range, so the full step lands on the minimum to
+            // double precision; a line search could not work there anyway, since rounding in the objective's n terms
+            // is then larger than the decrease it would have to see.
             double decrement = TensorPrimitives.Dot(gradient, step) / 2;
-            if (decrement < 1e-15 * (1 + objective))
+            if (decrement < ConvergedDecrement * (1 + objective))
             {
                 TensorPrimitives.Subtract(theta, step, theta);
                 return new LogisticRegression(theta[..d], theta[d], iteration);
@@ -75,15 +81,11 @@ public sealed class LogisticRegression
             var candidate = new double[p];
             for (double t = 1; ; t /= 2)
             {
-                if (t < 1e-12)
-                {
-                    // Rounding in the objective hides a decrease this small: theta is optimal to double precision.
-                    if (decrement < 1e-9 * (1 + objective)) return new LogisticRegression(theta[..d], theta[d], iteration);
-                    throw new InvalidOperationException("Logistic regression line search failed to descend.");
-                }
+                if (t < 1e-12) throw new InvalidOperationException("Logistic regression line search failed to descend.");
                 for (int a = 0; a < p; a++) candidate[a] = theta[a] - t * step[a];
                 double next = Objective(features, positive, d, lambda, candidate);
-                if (next <= objective - 1e-4 * t * 2 * decrement)
+                // Strictly lower: a step too small to change the objective in double is no progress.
+                if (next < objective && next <= objective - 1e-4 * t * 2 * decrement)
                 {
                     theta = candidate;
                     objective = next;
