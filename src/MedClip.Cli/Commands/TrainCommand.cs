@@ -49,7 +49,7 @@ internal static class TrainCommand
         var output = new Option<string?>("--out") { Description = "Run folder for metrics.jsonl and checkpoints (default runs/<time>)." };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its latest checkpoint." };
         var accumulation = CommonOptions.PositiveInt("--accumulation-steps", "Micro-batches of --batch-size whose gradients are summed per optimizer step (default 1).");
-        var noAugment = new Option<bool>("--no-augment") { Description = "Train on the images and reports as they are: no crop, rotation or intensity jitter, no sentence sampling." };
+        var noAugment = new Option<bool>("--no-augment") { Description = "Train on the images as they are: no crop, rotation or intensity jitter (texts are sampled only with --sentence-keep)." };
         var sentenceKeep = new Option<double?>("--sentence-keep")
         {
             Description = "Probability that each sentence of a training report is kept (text augmentation; default 1 = whole reports).",

@@ -55,7 +55,7 @@ public sealed record TrainingOptions
     public int Workers { get; init; } = Environment.ProcessorCount;
     public bool Augment { get; init; } = true;
     /// <summary>
-    /// When augmenting, the probability that each sentence of a training report is kept (<see cref="MedClip.Data.Text.SentenceSampling"/>);
+    /// The probability that each sentence of a training report is kept, with or without image augmentation (<see cref="MedClip.Data.Text.SentenceSampling"/>);
     /// 1 trains on whole reports.
     /// </summary>
     public double SentenceKeepProbability { get; init; } = 1.0;

@@ -115,7 +115,9 @@ public static class TrainingRun
             var encoded = tokenizer.Encode(whole ? s.Text : sentences.Sample(s.Text, rng!), contextLength);
             return (encoded.Ids, encoded.AttentionMask);
         }
-        var trainPreparer = new ImageTextPreparer<ImageTextSample>(images, options.Augment ? new ImageAugmentation() : null, s => s.ImagePath, Tokenize);
+        // --no-augment leaves the images as they are; an explicit --sentence-keep still samples the texts.
+        var trainPreparer = new ImageTextPreparer<ImageTextSample>(images, options.Augment ? new ImageAugmentation() : null, s => s.ImagePath, Tokenize,
+            augmentText: options.SentenceKeepProbability < 1);
         var evalPreparer = new ImageTextPreparer<ImageTextSample>(images, null, s => s.ImagePath, Tokenize);
         using var train = new PrefetchingBatchLoader<ImageTextSample>(data.Train, options.BatchSize, options.Seed, trainPreparer.Prepare,
             options.Workers, shuffle: true, dropLast: true, shard: communicator.WorldSize > 1 ? new BatchShard(communicator.Rank, communicator.WorldSize) : null);

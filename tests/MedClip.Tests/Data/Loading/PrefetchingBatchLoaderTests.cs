@@ -219,6 +219,30 @@ public sealed class PrefetchingBatchLoaderTests
         }
     }
 
+    [Theory]
+    [InlineData(true, null, true)]
+    [InlineData(false, null, false)]
+    [InlineData(false, true, true)]
+    [InlineData(true, false, false)]
+    public void TheTokenizerGetsTheGenerator_WhenTextIsAugmented(bool augmentImage, bool? augmentText, bool expected)
+    {
+        string folder = Directory.CreateTempSubdirectory("medclip-preparer-").FullName;
+        try
+        {
+            string path = TestImages.WriteJpeg(Path.Combine(folder, "a.jpg"), 20, 20);
+            var preprocessor = new ImagePreprocessor(16, PreprocessorConfig.ClipMean, PreprocessorConfig.ClipStd);
+            bool? sawGenerator = null;
+            var preparer = new ImageTextPreparer<string>(preprocessor, augmentImage ? new ImageAugmentation() : null, p => p,
+                (_, rng) => { sawGenerator = rng is not null; return ([101, 102], [1, 1]); }, augmentText);
+            preparer.Prepare(path, new Random(1));
+            Assert.Equal(expected, sawGenerator);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     [Fact]
     public void EmptyDataset_IsOneClearError()
     {
