@@ -9,6 +9,9 @@ Usage: /usr/bin/python3 tools/reference/embedding_probe.py DATASET_DIR CHECKPOIN
 Embeds every image and every report's IMPRESSION (or, without one, FINDINGS) with `medclip-train embed`, fits on the
 train split and scores AUROC on the test split; uncertain labels are left out, blank ones count as negative, as
 `eval` counts them. A label the report names but whose text probe stays near 0.5 is one the text tower ignores.
+Beside the probes, the plain prompts "{label}" vs "no {label}": the AUROC of (prompt difference . embedding) on the
+test images (eval's zero-shot ranking) and on the test reports, and the cosine between the two prompts. A label whose
+image probe is high but whose image zero-shot is low has prompts that point the wrong way.
 Needs Debian's python3-numpy and python3-sklearn. A diagnostic, not a model of this project.
 """
 import argparse
@@ -66,16 +69,18 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         texts = os.path.join(work, "texts.txt")
         output = os.path.join(work, "embeddings.safetensors")
-        open(texts, "w", encoding="utf-8").write("\n".join(row[1] for row in rows) + "\n")
+        prompts = [text for label in LABELS for text in (label.lower(), "no " + label.lower())]
+        open(texts, "w", encoding="utf-8").write("\n".join([row[1] for row in rows] + prompts) + "\n")
         subprocess.run(shlex.split(args.medclip) + ["embed", "--checkpoint", args.checkpoint, "--images",
                        os.path.join(args.dataset, "files"), "--texts", texts, "--out", output], check=True, capture_output=True)
         tensor = read_tensors(output)
-        images, reports = tensor("image_embeds"), tensor("text_embeds")
+        images, texts_embedded = tensor("image_embeds"), tensor("text_embeds")
+        reports, prompt_embeds = texts_embedded[:len(rows)], texts_embedded[len(rows):]
     if images.shape[0] != len(rows):
         raise SystemExit(f"{len(rows) - images.shape[0]} images could not be embedded; the probe needs them all.")
 
-    print(f"{'label':18s} {'image probe':>11s} {'text probe':>10s}")
-    for label in LABELS:
+    print(f"{'label':18s} {'image probe':>11s} {'text probe':>10s} {'image zero-shot':>15s} {'text zero-shot':>14s} {'cos(prompts)':>12s}")
+    for k, label in enumerate(LABELS):
         def pick(name):
             return [i for i, row in enumerate(rows) if row[2] == name and row[3] and row[3][label] != "-1.0"]
         train, test = pick("train"), pick("test")
@@ -88,7 +93,10 @@ def main():
         for features in (images, reports):
             model = LogisticRegression(C=1.0, max_iter=2000).fit(features[train], y_train)
             scores.append(roc_auc_score(y_test, model.decision_function(features[test])))
-        print(f"{label:18s} {scores[0]:11.3f} {scores[1]:10.3f}")
+        positive, negative = prompt_embeds[2 * k], prompt_embeds[2 * k + 1]
+        for features in (images, reports):
+            scores.append(roc_auc_score(y_test, features[test] @ (positive - negative)))
+        print(f"{label:18s} {scores[0]:11.3f} {scores[1]:10.3f} {scores[2]:15.3f} {scores[3]:14.3f} {float(positive @ negative):12.3f}")
 
 
 if __name__ == "__main__":
