@@ -79,7 +79,7 @@ public sealed class TrainingRunTests : IDisposable
         using var bert = SafetensorsFile.Read(Path.Combine(fixtures, "bert", "model.safetensors"));
         AssertNear(clip["vision_model.encoder.layers.1.self_attn.q_proj.weight"], saved["vision_model.vision_model.encoder.layers.1.self_attn.q_proj.weight"]);
         AssertNear(bert["encoder.layer.0.attention.self.query.weight"], saved["text_model.encoder.layer.0.attention.self.query.weight"]);
-        Assert.Equal(2.6592, saved["logit_scale"].ToFloat32()[0], 4);
+        Assert.Equal(ModelPresets.TinyLogitScaleInit, saved["logit_scale"].ToFloat32()[0], 4);
         Assert.Equal([8L, 16L], clip["visual_projection.weight"].Shape);
         Assert.Equal([128L, 16L], saved["visual_projection.weight"].Shape);
     }
