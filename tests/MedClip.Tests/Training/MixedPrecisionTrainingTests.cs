@@ -15,7 +15,9 @@ public class MixedPrecisionTrainingTests(ITestOutputHelper output)
     {
         var backend = CpuBackend.Instance;
         var preset = ModelPresets.Get("tiny");
-        var config = preset.Config;
+        // CLIP's logit scale, with which the tolerances below were measured: tiny's own start of 30 makes the first
+        // steps' losses twice as sensitive to any perturbation, bf16 rounding included.
+        var config = preset.Config with { LogitScaleInit = 2.6592 };
         const int batch = 8, context = 16;
         var model = new DualEncoder(new Init(backend, DType.F32, 5), config);
         if (bf16) Bf16Weights.Attach(model);
