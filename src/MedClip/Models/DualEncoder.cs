@@ -6,7 +6,11 @@ using MedClip.Tensors;
 namespace MedClip.Models;
 
 /// <summary>Sizes of an HF VisionTextDualEncoderModel.</summary>
-public sealed record DualEncoderConfig(VisionConfig Vision, TextConfig Text, int ProjectionDim, double LogitScaleInit = 2.6592);
+public sealed record DualEncoderConfig(VisionConfig Vision, TextConfig Text, int ProjectionDim, double LogitScaleInit = DualEncoderConfig.ClipLogitScaleInit)
+{
+    /// <summary>CLIP's and HF's logit_scale_init_value: ln(1 / 0.07), a starting scale of 14.3.</summary>
+    public const double ClipLogitScaleInit = 2.6592;
+}
 
 /// <summary>
 /// HF VisionTextDualEncoderModel: embeddings = L2-normalised, bias-free projections of each tower's pooler output;

@@ -36,7 +36,7 @@ public static class DualEncoderConfigJson
             throw new InvalidDataException($"'{path}' is not a vision-text-dual-encoder config (model_type is '{root["model_type"]}').");
         var vision = ReadVision(Required<JsonObject>(root, "vision_config", path), path);
         var text = ReadText(Required<JsonObject>(root, "text_config", path), path);
-        var config = new DualEncoderConfig(vision, text, Get(root, "projection_dim", 512), Get(root, "logit_scale_init_value", 2.6592));
+        var config = new DualEncoderConfig(vision, text, Get(root, "projection_dim", 512), Get(root, "logit_scale_init_value", DualEncoderConfig.ClipLogitScaleInit));
         return (config, Get(root, "context_length", Math.Min(text.MaxPositions, 128)));
     }
 

@@ -48,7 +48,7 @@ public static class ModelPresets
 
     private static ModelPreset Build(string name, int imageSize, int patch, int width, int layers, int heads, int textWidth,
         int textLayers, int textHeads, int context, int maxPositions, int projection, int vocabSize, double initializerRange = 0.02,
-        double logitScaleInit = 2.6592)
+        double logitScaleInit = DualEncoderConfig.ClipLogitScaleInit)
     {
         var vision = new VisionConfig(imageSize, patch, Channels: 3, layers,
             new TransformerConfig(width, heads, 4 * width, Activation.GeluErf, LayerNormEps: 1e-12, initializerRange));

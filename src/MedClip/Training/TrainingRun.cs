@@ -109,7 +109,7 @@ public static class TrainingRun
         var sentences = new SentenceSampling(options.SentenceKeepProbability);
         (int[], int[]) Tokenize(ImageTextSample s, Random? rng)
         {
-            bool whole = rng is null || options.SentenceKeepProbability == 1;
+            bool whole = rng is null; // the training preparer hands over its generator only when --sentence-keep is below 1
             if (whole && stored is not null && stored.TryGet(s, out int[] ids))
                 return tokenizer.Encode(ids, contextLength);
             var encoded = tokenizer.Encode(whole ? s.Text : sentences.Sample(s.Text, rng!), contextLength);

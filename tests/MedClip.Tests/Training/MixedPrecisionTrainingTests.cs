@@ -17,7 +17,7 @@ public class MixedPrecisionTrainingTests(ITestOutputHelper output)
         var preset = ModelPresets.Get("tiny");
         // CLIP's logit scale, with which the tolerances below were measured: tiny's own start of 30 makes the first
         // steps' losses twice as sensitive to any perturbation, bf16 rounding included.
-        var config = preset.Config with { LogitScaleInit = 2.6592 };
+        var config = preset.Config with { LogitScaleInit = DualEncoderConfig.ClipLogitScaleInit };
         const int batch = 8, context = 16;
         var model = new DualEncoder(new Init(backend, DType.F32, 5), config);
         if (bf16) Bf16Weights.Attach(model);
