@@ -1,8 +1,13 @@
 // activation.cu: pointwise activations, forward y = f(x) and backward dx += dy * f'(x), for
 // kind 0 erf GELU 0.5 x (1 + erf(x/sqrt 2)), 1 tanh GELU 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))),
-// 2 quick GELU x sigmoid(1.702 x), 3 tanh, 4 relu (the order of the C# Activation enum).
+// 2 quick GELU x sigmoid(1.702 x), 3 tanh, 4 relu (the order of the C# Activation enum); and fused with the bias add of
+// the linear layer before them: x[r, c] += bias[c] and y = f(x) in one pass (x keeps the pre-activation), and backward
+// g = dy * f'(x), dx += g, dBias[c] += sum over r of g in one pass.
 // Trick: the kind is a launch argument, so every thread takes the same branch and one kernel serves all five. The
-// *_f32_vec4 variants move float4 (16 bytes) per thread when n is a multiple of 4 and the pointers are aligned.
+// *_f32_vec4 variants move float4 (16 bytes) per thread when n (for the bias kernels: cols) is a multiple of 4 and the
+// pointers are aligned. The fused backward is laid out like reduce.cu's bias_backward (block (32, 8) over 32 adjacent
+// columns and a slice of rows, the 8 partial sums of a column added in shared memory in a fixed order, slices meeting
+// by one atomicAdd per column), so the pointwise part rides on the column reduction's reads.
 #include "common.cuh"
 
 template <typename T> __device__ __forceinline__ T activate(int kind, T x)
@@ -90,3 +95,71 @@ extern "C" __global__ void activation_backward_f32_vec4(int kind, const float* x
         dx4[i] = o;
     }
 }
+
+// x[r, c] += bias[c]; y = f(x). Rows along blockIdx.y (striding), columns along x, as elementwise.cu's add_bias.
+template <typename T> __device__ void bias_activation_forward(int kind, T* x, const T* bias, T* y, int rows, int cols)
+{
+    for (int r = blockIdx.y; r < rows; r += gridDim.y)
+    {
+        long long base = (long long)r * cols;
+        for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += blockDim.x * gridDim.x)
+        {
+            T v = x[base + c] + bias[c];
+            x[base + c] = v;
+            y[base + c] = activate(kind, v);
+        }
+    }
+}
+
+extern "C" __global__ void bias_activation_forward_f32(int kind, float* x, const float* bias, float* y, int rows, int cols) { bias_activation_forward<float>(kind, x, bias, y, rows, cols); }
+extern "C" __global__ void bias_activation_forward_f64(int kind, double* x, const double* bias, double* y, int rows, int cols) { bias_activation_forward<double>(kind, x, bias, y, rows, cols); }
+
+// cols4 = cols / 4 vectors per row.
+extern "C" __global__ void bias_activation_forward_f32_vec4(int kind, float* x, const float* bias, float* y, int rows, int cols4)
+{
+    const float4* b4 = (const float4*)bias;
+    for (int r = blockIdx.y; r < rows; r += gridDim.y)
+    {
+        float4* x4 = (float4*)x + (long long)r * cols4;
+        float4* y4 = (float4*)y + (long long)r * cols4;
+        for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols4; c += blockDim.x * gridDim.x)
+        {
+            float4 v = x4[c], b = b4[c];
+            v = make_float4(v.x + b.x, v.y + b.y, v.z + b.z, v.w + b.w);
+            x4[c] = v;
+            y4[c] = make_float4(activate(kind, v.x), activate(kind, v.y), activate(kind, v.z), activate(kind, v.w));
+        }
+    }
+}
+
+// Block (32, 8): column c = blockIdx.x * 32 + threadIdx.x, rows of the slice blockIdx.y strided by threadIdx.y.
+template <typename T> __device__ void bias_activation_backward(int kind, const T* x, const T* dy, T* dx, T* dbias, int rows, int cols,
+    int rows_per_slice)
+{
+    __shared__ T partial[8][32];
+    int c = blockIdx.x * 32 + threadIdx.x;
+    int first = blockIdx.y * rows_per_slice, last = min(rows, first + rows_per_slice);
+    T sum = 0;
+    if (c < cols)
+    {
+        for (int r = first + threadIdx.y; r < last; r += blockDim.y)
+        {
+            long long at = (long long)r * cols + c;
+            T g = dy[at] * derivative(kind, x[at]);
+            dx[at] += g;
+            sum += g;
+        }
+    }
+    partial[threadIdx.y][threadIdx.x] = sum;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < cols)
+    {
+        T total = 0;
+        for (int k = 0; k < (int)blockDim.y; k++) total += partial[k][threadIdx.x];
+        if (gridDim.y == 1) dbias[c] += total;
+        else atomicAdd(dbias + c, total);
+    }
+}
+
+extern "C" __global__ void bias_activation_backward_f32(int kind, const float* x, const float* dy, float* dx, float* dbias, int rows, int cols, int rows_per_slice) { bias_activation_backward<float>(kind, x, dy, dx, dbias, rows, cols, rows_per_slice); }
+extern "C" __global__ void bias_activation_backward_f64(int kind, const double* x, const double* dy, double* dx, double* dbias, int rows, int cols, int rows_per_slice) { bias_activation_backward<double>(kind, x, dy, dx, dbias, rows, cols, rows_per_slice); }

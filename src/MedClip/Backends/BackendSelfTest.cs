@@ -86,6 +86,17 @@ public sealed class BackendSelfTest
                 yield return Run($"activation {kind} forward n={n}", () => Op([R(n, 4), R(n)], [1], (b, t) => b.ActivationForward(kind, t[0], t[1])));
                 yield return Run($"activation {kind} backward n={n}", () => Op([R(n, 4), R(n), R(n)], [2], (b, t) => b.ActivationBackward(kind, t[0], t[1], t[2])));
             }
+            foreach (int cols in new[] { 130, 132 })
+            {
+                yield return Run($"bias+activation {kind} forward 91x{cols}", () => Op([R(91 * cols, 4), R(cols), R(91 * cols)], [0, 2],
+                    (b, t) => b.BiasActivationForward(kind, t[0], t[1], t[2], 91, cols)));
+            }
+            foreach (var (rows, cols) in new[] { (91, 130), (1031, 33) })
+            {
+                string slices = rows > 256 ? " (row slices)" : "";
+                yield return Run($"bias+activation {kind} backward {rows}x{cols}{slices}", () => Op([R(rows * cols, 4), R(rows * cols), R(rows * cols), R(cols)],
+                    [2, 3], (b, t) => b.BiasActivationBackward(kind, t[0], t[1], t[2], t[3], rows, cols)));
+            }
         }
 
         yield return Run("softmax forward 3x5x7x13, no mask", () => Softmax(masked: false));

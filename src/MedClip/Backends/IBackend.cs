@@ -87,6 +87,15 @@ public interface IBackend
     /// <summary>dx += dy * f'(x).</summary>
     void ActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx);
 
+    /// <summary>
+    /// A linear layer's bias and activation in one pass over [rows, cols]: x[r, c] += bias[c] in place (x keeps the
+    /// pre-activation for the backward) and y = f(x).
+    /// </summary>
+    void BiasActivationForward(Activation kind, Tensor x, Tensor bias, Tensor y, int rows, int cols);
+
+    /// <summary>With g = dy * f'(x): dx += g and dBias[c] += sum over r of g[r, c], in one pass.</summary>
+    void BiasActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols);
+
     // ---- attention softmax -----------------------------------------------------------------------------------------
 
     /// <summary>

@@ -9,53 +9,101 @@ namespace MedClip.Backends.Cpu;
 /// <summary>
 /// Pointwise activations: one small struct per function (value and derivative side by side) and one shared loop
 /// that splits the tensor over the cores. Tanh, quick GELU and tanh GELU run vectorised through TensorPrimitives;
-/// erf GELU has its own vectorised float kernel and is exact (erf per element) in double.
+/// erf GELU has its own vectorised float kernel and is exact (erf per element) in double. The fused bias + activation
+/// runs the same loop with the bias added to each cache-sized piece just before the function reads it (and, backward,
+/// the bias gradient summed from each piece while it is in cache), on the same spans as the unfused ops, so every element
+/// is computed exactly as bias add then activation computes it.
 /// </summary>
 internal static class CpuActivations<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    public static void Forward(Activation kind, T[] x, T[] y, long length)
-    {
-        switch (kind)
-        {
-            case Activation.GeluErf: Run<GeluErf>(x, null, y, length, backward: false); break;
-            case Activation.GeluTanh: Run<GeluTanh>(x, null, y, length, backward: false); break;
-            case Activation.QuickGelu: Run<QuickGelu>(x, null, y, length, backward: false); break;
-            case Activation.Tanh: Run<TanhOp>(x, null, y, length, backward: false); break;
-            case Activation.Relu: Run<Relu>(x, null, y, length, backward: false); break;
-            default: throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
-        }
-    }
+    public static void Forward(Activation kind, T[] x, T[] y, long length) => Run(kind, new(x, null, y, null, length, 0), backward: false);
 
     /// <summary>dx += dy * f'(x).</summary>
-    public static void Backward(Activation kind, T[] x, T[] dy, T[] dx, long length)
+    public static void Backward(Activation kind, T[] x, T[] dy, T[] dx, long length) => Run(kind, new(x, dy, dx, null, length, 0), backward: true);
+
+    /// <summary>x[r, c] += bias[c]; y = f(x).</summary>
+    public static void BiasForward(Activation kind, T[] x, T[] bias, T[] y, int rows, int cols) =>
+        Run(kind, new(x, null, y, bias, (long)rows * cols, cols), backward: false);
+
+    /// <summary>g = dy * f'(x); dx += g; dBias[c] += sum over rows of g.</summary>
+    public static void BiasBackward(Activation kind, T[] x, T[] dy, T[] dx, T[] dBias, int rows, int cols) =>
+        Run(kind, new(x, dy, dx, dBias, (long)rows * cols, cols), backward: true);
+
+    // One call's operands: forward y = f(x (+ bias)) into Output, backward dx += dy * f'(x) into Output; Bias is the bias
+    // forward and its gradient backward, per column of rows of Cols elements (absent in the unfused ops).
+    private readonly record struct Operands(T[] X, T[]? Dy, T[] Output, T[]? Bias, long Length, int Cols);
+
+    private static void Run(Activation kind, Operands o, bool backward)
     {
         switch (kind)
         {
-            case Activation.GeluErf: Run<GeluErf>(x, dy, dx, length, backward: true); break;
-            case Activation.GeluTanh: Run<GeluTanh>(x, dy, dx, length, backward: true); break;
-            case Activation.QuickGelu: Run<QuickGelu>(x, dy, dx, length, backward: true); break;
-            case Activation.Tanh: Run<TanhOp>(x, dy, dx, length, backward: true); break;
-            case Activation.Relu: Run<Relu>(x, dy, dx, length, backward: true); break;
+            case Activation.GeluErf: Run<GeluErf>(o, backward); break;
+            case Activation.GeluTanh: Run<GeluTanh>(o, backward); break;
+            case Activation.QuickGelu: Run<QuickGelu>(o, backward); break;
+            case Activation.Tanh: Run<TanhOp>(o, backward); break;
+            case Activation.Relu: Run<Relu>(o, backward); break;
             default: throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
         }
     }
 
-    private static void Run<TOp>(T[] x, T[]? dy, T[] output, long length, bool backward) where TOp : IActivation =>
-        CpuParallel.ForElements(length, (s, e) =>
+    private static void Run<TOp>(Operands o, bool backward) where TOp : IActivation
+    {
+        if (!backward)
         {
-            var xs = x.AsSpan(s, e - s);
-            var outs = output.AsSpan(s, e - s);
-            if (!backward)
+            CpuParallel.ForElements(o.Length, (start, end) => ForPieces(start, end, (s, e) =>
             {
-                TOp.Forward(xs, outs);
-                return;
-            }
-            var buffer = ArrayPool<T>.Shared.Rent(e - s);
-            var derivative = buffer.AsSpan(0, e - s);
-            TOp.Derivative(xs, derivative);
-            TensorPrimitives.MultiplyAdd<T>(dy.AsSpan(s, e - s), derivative, outs, outs);
-            ArrayPool<T>.Shared.Return(buffer);
+                if (o.Bias is { } bias) ForRowRuns(s, e, o.Cols, (at, column, n) => TensorPrimitives.Add(o.X.AsSpan(at, n), bias.AsSpan(column, n), o.X.AsSpan(at, n)));
+                TOp.Forward(o.X.AsSpan(s, e - s), o.Output.AsSpan(s, e - s));
+            }));
+            return;
+        }
+        // The bias gradient goes through per-task partial sums, added in task order (deterministic).
+        CpuParallel.ReduceElements<T>(o.Length, o.Cols, o.Bias is null ? [] : [o.Bias], (start, end, partials) =>
+        {
+            var derivative = ArrayPool<T>.Shared.Rent(Math.Min(end - start, 2 * Piece));
+            ForPieces(start, end, (s, e) =>
+            {
+                var d = derivative.AsSpan(0, e - s);
+                TOp.Derivative(o.X.AsSpan(s, e - s), d);
+                var outs = o.Output.AsSpan(s, e - s);
+                TensorPrimitives.MultiplyAdd<T>(o.Dy.AsSpan(s, e - s), d, outs, outs);
+                if (partials.Length == 0) return;
+                var dBias = partials[0];
+                ForRowRuns(s, e, o.Cols, (at, column, n) =>
+                    TensorPrimitives.MultiplyAdd<T>(o.Dy.AsSpan(at, n), derivative.AsSpan(at - s, n), dBias.AsSpan(column, n), dBias.AsSpan(column, n)));
+            });
+            ArrayPool<T>.Shared.Return(derivative);
         });
+    }
+
+    // Each task's span is worked in pieces that stay in cache between the bias add and the function (or, backward, the
+    // derivative and its two uses). A piece is Piece to 2*Piece - 1 elements, or the whole span when that is shorter, so
+    // no piece is shorter than a vector unless the span is: TensorPrimitives then computes each element as one call over
+    // the span would (only spans shorter than a vector take its scalar code, to other roundings), and the fused op
+    // matches the unfused ones bit for bit.
+    private const int Piece = 4096;
+
+    private static void ForPieces(int start, int end, Action<int, int> body)
+    {
+        for (int s = start; s < end;)
+        {
+            int e = end - s < 2 * Piece ? end : s + Piece;
+            body(s, e);
+            s = e;
+        }
+    }
+
+    // Calls body(at, column, n) for the runs of the flat range [start, end) that stay within one row of cols elements:
+    // elements at..at+n are columns column..column+n.
+    private static void ForRowRuns(int start, int end, int cols, Action<int, int, int> body)
+    {
+        for (int at = start; at < end;)
+        {
+            int column = at % cols, n = Math.Min(cols - column, end - at);
+            body(at, column, n);
+            at += n;
+        }
+    }
 
     private interface IActivation
     {

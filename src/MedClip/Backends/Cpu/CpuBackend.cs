@@ -169,6 +169,21 @@ public sealed class CpuBackend : IBackend
         else CpuActivations<float>.Backward(kind, D<float>(x), D<float>(dy), D<float>(dx), x.Length);
     }
 
+    public void BiasActivationForward(Activation kind, Tensor x, Tensor bias, Tensor y, int rows, int cols)
+    {
+        SameLength(x, y);
+        if (Is64(x)) CpuActivations<double>.BiasForward(kind, D<double>(x), D<double>(bias), D<double>(y), rows, cols);
+        else CpuActivations<float>.BiasForward(kind, D<float>(x), D<float>(bias), D<float>(y), rows, cols);
+    }
+
+    public void BiasActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
+    {
+        SameLength(x, dy);
+        SameLength(x, dx);
+        if (Is64(x)) CpuActivations<double>.BiasBackward(kind, D<double>(x), D<double>(dy), D<double>(dx), D<double>(dBias), rows, cols);
+        else CpuActivations<float>.BiasBackward(kind, D<float>(x), D<float>(dy), D<float>(dx), D<float>(dBias), rows, cols);
+    }
+
     public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale)
     {
         var mask = keyMask is null ? null : D<int>(keyMask);

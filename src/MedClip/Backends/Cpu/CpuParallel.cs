@@ -27,13 +27,28 @@ internal static class CpuParallel
     public static void ForRows(int rows, long workPerRow, Action<int, int> body) =>
         ForTasks(rows, workPerRow, (_, start, end) => body(start, end));
 
+    // Flat loops hand each task a run of whole chunks of this many elements. ForElements and ReduceElements cut a length
+    // into the same runs, so a fused op on one and the unfused op on the other call their vector kernels on the same
+    // spans, which matters where a result depends on a span's length (TensorPrimitives computes a span shorter than a
+    // vector without vectors, to other roundings).
+    private const int ElementChunk = 1 << 14;
+
     /// <summary>Calls body(start, end) over disjoint chunks of a flat range of elements.</summary>
-    public static void ForElements(long length, Action<int, int> body)
-    {
-        const int chunk = 1 << 14;
-        int chunks = (int)((length + chunk - 1) / chunk);
-        ForRows(chunks, chunk, (first, last) => body(first * chunk, (int)Math.Min(length, (long)last * chunk)));
-    }
+    public static void ForElements(long length, Action<int, int> body) =>
+        ForRows(Chunks(length), ElementChunk, (first, last) => body(first * ElementChunk, ChunkEnd(length, last)));
+
+    /// <summary>
+    /// <see cref="ReduceRows{T}"/> over the chunks of <see cref="ForElements"/>: body(start, end, partials) gets the same
+    /// element ranges as a ForElements loop over <paramref name="length"/>.
+    /// </summary>
+    public static void ReduceElements<T>(long length, int width, T[][] targets, Action<int, int, T[][]> body)
+        where T : unmanaged, System.Numerics.INumber<T> =>
+        ReduceRows<T>(Chunks(length), ElementChunk, width, targets,
+            (first, last, partials) => body(first * ElementChunk, ChunkEnd(length, last), partials));
+
+    private static int Chunks(long length) => (int)((length + ElementChunk - 1) / ElementChunk);
+
+    private static int ChunkEnd(long length, int chunk) => (int)Math.Min(length, (long)chunk * ElementChunk);
 
     /// <summary>
     /// Runs body(start, end, partials) with a zeroed partial buffer of <paramref name="width"/> per task and adds

@@ -146,6 +146,28 @@ public sealed partial class CudaBackend
             Launch("activation.cu", "activation_backward_" + Suffix(x), Blocks(x.Length), (int)kind, P(x), P(dy), P(dx), x.Length);
     }
 
+    public void BiasActivationForward(Activation kind, Tensor x, Tensor bias, Tensor y, int rows, int cols)
+    {
+        SameLength(x, y);
+        SameType(nameof(BiasActivationForward), x, bias, y);
+        if (rows == 0 || cols == 0) return;
+        if (cols % 4 == 0 && Vectorizable(x, bias, y))
+            Launch("activation.cu", "bias_activation_forward_f32_vec4", RowGrid(rows, cols / 4), (int)kind, P(x), P(bias), P(y), rows, cols / 4);
+        else
+            Launch("activation.cu", "bias_activation_forward_" + Suffix(x), RowGrid(rows, cols), (int)kind, P(x), P(bias), P(y), rows, cols);
+    }
+
+    public void BiasActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
+    {
+        SameLength(x, dy);
+        SameLength(x, dx);
+        SameType(nameof(BiasActivationBackward), x, dy, dx, dBias);
+        if (rows == 0 || cols == 0) return;
+        var (grid, rowsPerSlice) = ColumnSlices(rows, cols);
+        Launch("activation.cu", "bias_activation_backward_" + Suffix(x), grid, (32, 8), (int)kind, P(x), P(dy), P(dx), P(dBias), rows, cols,
+            rowsPerSlice);
+    }
+
     // ---- attention softmax ---------------------------------------------------------------------------------------------
 
     public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale)

@@ -1,3 +1,4 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using MedClip.Backends;
 using MedClip.Backends.Cpu;
 using MedClip.Tensors;
@@ -5,9 +6,9 @@ using MedClip.Tensors;
 namespace MedClip.Tests.Backends.Cpu;
 
 /// <summary>
-/// The float fast paths of the CPU kernels against references: erf GELU (vectorised in float, exact in double),
-/// softmax on scores large enough to overflow a naive exp, the permute's odometer over several tasks, and the
-/// vectorised AdamW update against its scalar formula.
+/// The float fast paths of the CPU kernels against references: erf GELU (vectorised in float, exact in double), the
+/// activation loop's cache-sized pieces against one call over the tensor, softmax on scores large enough to overflow a
+/// naive exp, the permute's odometer over several tasks, and the vectorised AdamW update against its scalar formula.
 /// </summary>
 public class CpuKernelTests
 {
@@ -73,6 +74,32 @@ public class CpuKernelTests
         float[] full = Run(xs, (x, y) => Cpu.ActivationForward(Activation.GeluErf, x, y));
         float[] part = Run(xs[..length], (x, y) => Cpu.ActivationForward(Activation.GeluErf, x, y));
         Assert.Equal(full[..length], part);
+    }
+
+    [Fact]
+    public void Tanh_WorkedInPiecesOverTheCores_EqualsOneCallOverTheWholeTensor()
+    {
+        // The activation loop cuts each task's span into cache-sized pieces; TensorPrimitives rounds like one call over
+        // the span as long as no piece is shorter than a vector. 100,003 elements: several tasks, pieces and a ragged end.
+        const int n = 100_003;
+        var rng = new Random(6);
+        float[] Draw() => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 8 - 4)).ToArray();
+        float[] xs = Draw(), dy = Draw(), dx = Draw();
+        var expected = new float[n];
+        TensorPrimitives.Tanh<float>(xs, expected);
+        Assert.Equal(expected, Run(xs, (x, y) => Cpu.ActivationForward(Activation.Tanh, x, y)));
+
+        // dx += dy * (1 - tanh^2 x), in the order the kernel forms it.
+        var derivative = new float[n];
+        TensorPrimitives.Tanh<float>(xs, derivative);
+        TensorPrimitives.Multiply<float>(derivative, derivative, derivative);
+        TensorPrimitives.Negate<float>(derivative, derivative);
+        TensorPrimitives.Add(derivative, 1f, derivative);
+        var expectedDx = (float[])dx.Clone();
+        TensorPrimitives.MultiplyAdd<float>(dy, derivative, expectedDx, expectedDx);
+        var actualDx = Tensor.FromArray(Cpu, [n], dx);
+        Cpu.ActivationBackward(Activation.Tanh, Tensor.FromArray(Cpu, [n], xs), Tensor.FromArray(Cpu, [n], dy), actualDx);
+        Assert.Equal(expectedDx, actualDx.ToArray<float>());
     }
 
     [Theory]

@@ -8,10 +8,12 @@ public sealed class EmulatorFactAttribute : FactAttribute
 {
     public EmulatorFactAttribute()
     {
-        if (!EmulatorSourcesPresent()) Skip = "this checkout has no tests/cuda-emulator to run the CUDA backend on";
+        if (!EmulatorSourcesPresent()) Skip = SkipReason;
     }
 
-    private static bool EmulatorSourcesPresent()
+    internal const string SkipReason = "this checkout has no tests/cuda-emulator to run the CUDA backend on";
+
+    internal static bool EmulatorSourcesPresent()
     {
         if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("MEDCLIP_CUDA_EMULATOR"))) return true;
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
@@ -20,5 +22,14 @@ public sealed class EmulatorFactAttribute : FactAttribute
                 return File.Exists(Path.Combine(dir.FullName, "tests", "cuda-emulator", "CMakeLists.txt"));
         }
         return false;
+    }
+}
+
+/// <summary>A theory that needs the CUDA emulator, skipped like <see cref="EmulatorFactAttribute"/>.</summary>
+public sealed class EmulatorTheoryAttribute : TheoryAttribute
+{
+    public EmulatorTheoryAttribute()
+    {
+        if (!EmulatorFactAttribute.EmulatorSourcesPresent()) Skip = EmulatorFactAttribute.SkipReason;
     }
 }

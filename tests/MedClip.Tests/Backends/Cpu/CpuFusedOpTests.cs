@@ -1,0 +1,81 @@
+using MedClip.Backends;
+using MedClip.Backends.Cpu;
+using MedClip.Tensors;
+
+namespace MedClip.Tests.Backends.Cpu;
+
+/// <summary>
+/// The fused CPU ops against the unfused sequences they replace, in F32 and F64: forward bit for bit (so a CPU training
+/// run computes the same activations), backward bit for bit where the arithmetic is the same, and within rounding
+/// where only a summation order differs (the bias gradient).
+/// </summary>
+public class CpuFusedOpTests
+{
+    private static readonly CpuBackend Cpu = CpuBackend.Instance;
+
+    // (67, 130): one task of the element loops; (128, 512): whole chunks of 16,384 elements; (197, 300): chunk boundaries
+    // inside rows and a ragged end; (37, 3): rows shorter than a vector, which TensorPrimitives would compute without
+    // vectors (to other roundings) if the fused op called it row by row instead of on the unfused op's spans.
+    private static readonly (int Rows, int Cols)[] Shapes = [(67, 130), (128, 512), (197, 300), (37, 3)];
+
+    public static TheoryData<Activation, int, int, DType> BiasActivationCases()
+    {
+        var cases = new TheoryData<Activation, int, int, DType>();
+        foreach (var kind in Enum.GetValues<Activation>())
+        {
+            foreach (var (rows, cols) in Shapes)
+            {
+                foreach (var dtype in new[] { DType.F32, DType.F64 }) cases.Add(kind, rows, cols, dtype);
+            }
+        }
+        return cases;
+    }
+
+    [Theory]
+    [MemberData(nameof(BiasActivationCases))]
+    public void BiasActivation_IsBiasAddThenActivation(Activation kind, int rows, int cols, DType dtype)
+    {
+        var rng = new Random(rows + cols);
+        int n = rows * cols;
+        double[] x = Values(rng, n, 4), bias = Values(rng, cols), dy = Values(rng, n), dx = Values(rng, n), dBias = Values(rng, cols);
+
+        var pre = Make(x, dtype);
+        var y = Make(new double[n], dtype);
+        Cpu.AddBias(pre, Make(bias, dtype), rows, cols);
+        Cpu.ActivationForward(kind, pre, y);
+        var fusedPre = Make(x, dtype);
+        var fusedY = Make(Values(rng, n), dtype); // overwritten (=)
+        Cpu.BiasActivationForward(kind, fusedPre, Make(bias, dtype), fusedY, rows, cols);
+        Assert.Equal(Get(pre), Get(fusedPre));
+        Assert.Equal(Get(y), Get(fusedY));
+
+        // Unfused: dPre = dy * f'(pre) into zeros, dx += dPre, dBias += column sums of dPre.
+        var dPre = Make(new double[n], dtype);
+        Cpu.ActivationBackward(kind, pre, Make(dy, dtype), dPre);
+        var expectedDx = Make(dx, dtype);
+        Cpu.ActivationBackward(kind, pre, Make(dy, dtype), expectedDx);
+        var expectedDBias = Make(dBias, dtype);
+        Cpu.BiasBackward(dPre, expectedDBias, rows, cols);
+        var fusedDx = Make(dx, dtype);
+        var fusedDBias = Make(dBias, dtype);
+        Cpu.BiasActivationBackward(kind, pre, Make(dy, dtype), fusedDx, fusedDBias, rows, cols);
+        Assert.Equal(Get(expectedDx), Get(fusedDx));
+        AssertClose(Get(expectedDBias), Get(fusedDBias), dtype);
+    }
+
+    private static double[] Values(Random rng, int n, double scale = 1, double offset = 0) =>
+        Enumerable.Range(0, n).Select(_ => offset + scale * (rng.NextDouble() * 2 - 1)).ToArray();
+
+    private static Tensor Make(double[] values, DType dtype) => dtype == DType.F64
+        ? Tensor.FromArray(Cpu, [values.Length], values)
+        : Tensor.FromArray(Cpu, [values.Length], Array.ConvertAll(values, v => (float)v));
+
+    private static double[] Get(Tensor t) => t.DType == DType.F64 ? t.ToArray<double>() : Array.ConvertAll(t.ToArray<float>(), v => (double)v);
+
+    // Sums of up to a few hundred terms in another order: a few units in the last place of the largest term.
+    private static void AssertClose(double[] expected, double[] actual, DType dtype)
+    {
+        double error = BackendSelfTest.RelativeError(actual, expected);
+        Assert.True(error <= (dtype == DType.F64 ? 1e-13 : 1e-5), $"relative error {error:E2}");
+    }
+}
