@@ -1,4 +1,5 @@
-// layernorm.cu: layer norm over the last axis of [rows, cols].
+// layernorm.cu: layer norm over the last axis of [rows, cols], alone or fused with the residual add before it
+// (s = a + b, y = LN(s); add_layernorm_*).
 // Forward: one warp per row, two passes over the row (mean, then the centred sum of squares, which is exact where
 // E[x^2] - mean^2 would cancel); y = (x - mean) * rstd * gamma + beta; saves mean and rstd = 1/sqrt(var + eps).
 // Backward, as llm.c: activations' gradient with one warp per row, dx += rstd * (g - mean(g) - xhat * mean(g*xhat)) with
@@ -6,15 +7,34 @@
 // out like reduce.cu's bias_backward (row slices along blockIdx.y meet by atomicAdd; one slice is deterministic).
 // Everything backward adds (+=). The *_f32_vec4 variants read and write float4 (16 bytes per lane) and are used when cols
 // is a multiple of 4 and the pointers are 16-byte aligned (every row then starts aligned).
+// Fused residual: each lane writes its elements of s = a + b (into the kept sum, or into y) and the row kernel then
+// reads them back from cache in the same lane, so s costs no extra pass. The fused backward, for a sum with no other use,
+// recomputes a + b and adds dx into both da and db (either may be null), so s and its gradient are never stored. The
+// shared row functions take the input as a, or a + b where b is not null; inlined with b = nullptr they are the plain
+// kernels.
 #include "common.cuh"
 
-template <typename T> __device__ void layernorm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd,
-    int rows, int cols, T eps)
+// x[i] = a[i], or a[i] + b[i] when b is given.
+template <typename T> __device__ __forceinline__ T input_at(const T* a, const T* b, long long i) { return b ? a[i] + b[i] : a[i]; }
+
+__device__ __forceinline__ float4 input4_at(const float4* a, const float4* b, int i)
 {
-    WARP_ROW(row, lane);
-    if (row >= rows) return;
-    const T* xr = x + (long long)row * cols;
-    T* yr = y + (long long)row * cols;
+    float4 v = a[i];
+    if (!b) return v;
+    float4 w = b[i];
+    return make_float4(v.x + w.x, v.y + w.y, v.z + w.z, v.w + w.w);
+}
+
+__device__ __forceinline__ void add4(float4* x, int i, float4 v)
+{
+    float4 t = x[i];
+    x[i] = make_float4(t.x + v.x, t.y + v.y, t.z + v.z, t.w + v.w);
+}
+
+// Normalises one row; xr may be yr itself (each lane reads only the elements it writes).
+template <typename T> __device__ __forceinline__ void layernorm_forward_row(const T* xr, const T* gamma, const T* beta, T* yr, T* mean,
+    T* rstd, int row, int lane, int cols, T eps)
+{
     T sum = 0;
     for (int c = lane; c < cols; c += 32) sum += xr[c];
     T mu = warp_sum(sum) / (T)cols;
@@ -33,18 +53,11 @@ template <typename T> __device__ void layernorm_forward(const T* x, const T* gam
     }
 }
 
-extern "C" __global__ void layernorm_forward_f32(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd, int rows, int cols, float eps) { layernorm_forward<float>(x, gamma, beta, y, mean, rstd, rows, cols, eps); }
-extern "C" __global__ void layernorm_forward_f64(const double* x, const double* gamma, const double* beta, double* y, double* mean, double* rstd, int rows, int cols, double eps) { layernorm_forward<double>(x, gamma, beta, y, mean, rstd, rows, cols, eps); }
-
-extern "C" __global__ void layernorm_forward_f32_vec4(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd, int rows, int cols, float eps)
+// The same on float4: n4 = cols / 4 vectors.
+__device__ __forceinline__ void layernorm_forward_row_vec4(const float4* xr, const float4* g4, const float4* b4, float4* yr, float* mean,
+    float* rstd, int row, int lane, int cols, float eps)
 {
-    WARP_ROW(row, lane);
-    if (row >= rows) return;
     int n4 = cols / 4;
-    const float4* xr = (const float4*)(x + (long long)row * cols);
-    float4* yr = (float4*)(y + (long long)row * cols);
-    const float4* g4 = (const float4*)gamma;
-    const float4* b4 = (const float4*)beta;
     float sum = 0;
     for (int c = lane; c < n4; c += 32)
     {
@@ -72,8 +85,55 @@ extern "C" __global__ void layernorm_forward_f32_vec4(const float* x, const floa
     }
 }
 
-template <typename T> __device__ void layernorm_backward_input(const T* dy, const T* x, const T* gamma, const T* mean, const T* rstd,
-    T* dx, int rows, int cols)
+template <typename T> __device__ void layernorm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd,
+    int rows, int cols, T eps)
+{
+    WARP_ROW(row, lane);
+    if (row >= rows) return;
+    long long base = (long long)row * cols;
+    layernorm_forward_row(x + base, gamma, beta, y + base, mean, rstd, row, lane, cols, eps);
+}
+
+// s = a + b into sum (when kept) or into y, then y = LN(s).
+template <typename T> __device__ void add_layernorm_forward(const T* a, const T* b, T* sum, const T* gamma, const T* beta, T* y,
+    T* mean, T* rstd, int rows, int cols, T eps)
+{
+    WARP_ROW(row, lane);
+    if (row >= rows) return;
+    long long base = (long long)row * cols;
+    T* sr = (sum ? sum : y) + base;
+    for (int c = lane; c < cols; c += 32) sr[c] = a[base + c] + b[base + c];
+    layernorm_forward_row(sr, gamma, beta, y + base, mean, rstd, row, lane, cols, eps);
+}
+
+extern "C" __global__ void layernorm_forward_f32(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd, int rows, int cols, float eps) { layernorm_forward<float>(x, gamma, beta, y, mean, rstd, rows, cols, eps); }
+extern "C" __global__ void layernorm_forward_f64(const double* x, const double* gamma, const double* beta, double* y, double* mean, double* rstd, int rows, int cols, double eps) { layernorm_forward<double>(x, gamma, beta, y, mean, rstd, rows, cols, eps); }
+extern "C" __global__ void add_layernorm_forward_f32(const float* a, const float* b, float* sum, const float* gamma, const float* beta, float* y, float* mean, float* rstd, int rows, int cols, float eps) { add_layernorm_forward<float>(a, b, sum, gamma, beta, y, mean, rstd, rows, cols, eps); }
+extern "C" __global__ void add_layernorm_forward_f64(const double* a, const double* b, double* sum, const double* gamma, const double* beta, double* y, double* mean, double* rstd, int rows, int cols, double eps) { add_layernorm_forward<double>(a, b, sum, gamma, beta, y, mean, rstd, rows, cols, eps); }
+
+extern "C" __global__ void layernorm_forward_f32_vec4(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd, int rows, int cols, float eps)
+{
+    WARP_ROW(row, lane);
+    if (row >= rows) return;
+    long long base = (long long)row * cols;
+    layernorm_forward_row_vec4((const float4*)(x + base), (const float4*)gamma, (const float4*)beta, (float4*)(y + base), mean, rstd, row, lane, cols, eps);
+}
+
+extern "C" __global__ void add_layernorm_forward_f32_vec4(const float* a, const float* b, float* sum, const float* gamma, const float* beta, float* y, float* mean, float* rstd, int rows, int cols, float eps)
+{
+    WARP_ROW(row, lane);
+    if (row >= rows) return;
+    long long base = (long long)row * cols;
+    const float4* a4 = (const float4*)(a + base);
+    const float4* b4 = (const float4*)(b + base);
+    float4* s4 = (float4*)((sum ? sum : y) + base);
+    for (int c = lane; c < cols / 4; c += 32) s4[c] = input4_at(a4, b4, c);
+    layernorm_forward_row_vec4(s4, (const float4*)gamma, (const float4*)beta, (float4*)(y + base), mean, rstd, row, lane, cols, eps);
+}
+
+// dx += rstd * (g - mean(g) - xhat * mean(g*xhat)) into dx1 and (when given) dx2, with x = a or a + b.
+template <typename T> __device__ __forceinline__ void layernorm_backward_input(const T* dy, const T* a, const T* b, const T* gamma,
+    const T* mean, const T* rstd, T* dx1, T* dx2, int rows, int cols)
 {
     WARP_ROW(row, lane);
     if (row >= rows) return;
@@ -84,56 +144,63 @@ template <typename T> __device__ void layernorm_backward_input(const T* dy, cons
     {
         T g = dy[base + c] * gamma[c];
         sum_g += g;
-        sum_gx += g * ((x[base + c] - mu) * rs);
+        sum_gx += g * ((input_at(a, b, base + c) - mu) * rs);
     }
     T mean_g = warp_sum(sum_g) / (T)cols;
     T mean_gx = warp_sum(sum_gx) / (T)cols;
     for (int c = lane; c < cols; c += 32)
     {
-        T xhat = (x[base + c] - mu) * rs;
+        T xhat = (input_at(a, b, base + c) - mu) * rs;
         T g = dy[base + c] * gamma[c];
-        dx[base + c] += rs * (g - mean_g - xhat * mean_gx);
+        T d = rs * (g - mean_g - xhat * mean_gx);
+        if (dx1) dx1[base + c] += d;
+        if (dx2) dx2[base + c] += d;
     }
 }
 
-extern "C" __global__ void layernorm_backward_input_f32(const float* dy, const float* x, const float* gamma, const float* mean, const float* rstd, float* dx, int rows, int cols) { layernorm_backward_input<float>(dy, x, gamma, mean, rstd, dx, rows, cols); }
-extern "C" __global__ void layernorm_backward_input_f64(const double* dy, const double* x, const double* gamma, const double* mean, const double* rstd, double* dx, int rows, int cols) { layernorm_backward_input<double>(dy, x, gamma, mean, rstd, dx, rows, cols); }
+extern "C" __global__ void layernorm_backward_input_f32(const float* dy, const float* x, const float* gamma, const float* mean, const float* rstd, float* dx, int rows, int cols) { layernorm_backward_input<float>(dy, x, nullptr, gamma, mean, rstd, dx, nullptr, rows, cols); }
+extern "C" __global__ void layernorm_backward_input_f64(const double* dy, const double* x, const double* gamma, const double* mean, const double* rstd, double* dx, int rows, int cols) { layernorm_backward_input<double>(dy, x, nullptr, gamma, mean, rstd, dx, nullptr, rows, cols); }
+extern "C" __global__ void add_layernorm_backward_input_f32(const float* dy, const float* a, const float* b, const float* gamma, const float* mean, const float* rstd, float* da, float* db, int rows, int cols) { layernorm_backward_input<float>(dy, a, b, gamma, mean, rstd, da, db, rows, cols); }
+extern "C" __global__ void add_layernorm_backward_input_f64(const double* dy, const double* a, const double* b, const double* gamma, const double* mean, const double* rstd, double* da, double* db, int rows, int cols) { layernorm_backward_input<double>(dy, a, b, gamma, mean, rstd, da, db, rows, cols); }
 
-extern "C" __global__ void layernorm_backward_input_f32_vec4(const float* dy, const float* x, const float* gamma, const float* mean, const float* rstd, float* dx, int rows, int cols)
+__device__ __forceinline__ void layernorm_backward_input_vec4(const float* dy, const float* a, const float* b, const float* gamma,
+    const float* mean, const float* rstd, float* dx1, float* dx2, int rows, int cols)
 {
     WARP_ROW(row, lane);
     if (row >= rows) return;
     int n4 = cols / 4;
     long long base4 = (long long)row * n4;
     const float4* dy4 = (const float4*)dy + base4;
-    const float4* x4 = (const float4*)x + base4;
+    const float4* a4 = (const float4*)a + base4;
+    const float4* b4 = b ? (const float4*)b + base4 : nullptr;
     const float4* g4 = (const float4*)gamma;
-    float4* dx4 = (float4*)dx + base4;
     float mu = mean[row], rs = rstd[row];
     float sum_g = 0, sum_gx = 0;
     for (int c = lane; c < n4; c += 32)
     {
-        float4 d = dy4[c], v = x4[c], g = g4[c];
-        float a = d.x * g.x, b = d.y * g.y, e = d.z * g.z, f = d.w * g.w;
-        sum_g += a + b + e + f;
-        sum_gx += a * ((v.x - mu) * rs) + b * ((v.y - mu) * rs) + e * ((v.z - mu) * rs) + f * ((v.w - mu) * rs);
+        float4 d = dy4[c], v = input4_at(a4, b4, c), g = g4[c];
+        float p = d.x * g.x, q = d.y * g.y, e = d.z * g.z, f = d.w * g.w;
+        sum_g += p + q + e + f;
+        sum_gx += p * ((v.x - mu) * rs) + q * ((v.y - mu) * rs) + e * ((v.z - mu) * rs) + f * ((v.w - mu) * rs);
     }
     float mean_g = warp_sum(sum_g) / (float)cols;
     float mean_gx = warp_sum(sum_gx) / (float)cols;
     for (int c = lane; c < n4; c += 32)
     {
-        float4 d = dy4[c], v = x4[c], g = g4[c], o = dx4[c];
-        o.x += rs * (d.x * g.x - mean_g - (v.x - mu) * rs * mean_gx);
-        o.y += rs * (d.y * g.y - mean_g - (v.y - mu) * rs * mean_gx);
-        o.z += rs * (d.z * g.z - mean_g - (v.z - mu) * rs * mean_gx);
-        o.w += rs * (d.w * g.w - mean_g - (v.w - mu) * rs * mean_gx);
-        dx4[c] = o;
+        float4 d = dy4[c], v = input4_at(a4, b4, c), g = g4[c];
+        float4 o = make_float4(rs * (d.x * g.x - mean_g - (v.x - mu) * rs * mean_gx), rs * (d.y * g.y - mean_g - (v.y - mu) * rs * mean_gx),
+            rs * (d.z * g.z - mean_g - (v.z - mu) * rs * mean_gx), rs * (d.w * g.w - mean_g - (v.w - mu) * rs * mean_gx));
+        if (dx1) add4((float4*)dx1 + base4, c, o);
+        if (dx2) add4((float4*)dx2 + base4, c, o);
     }
 }
 
-// Block (32, 8) over 32 adjacent columns and one slice of rows, as reduce.cu's bias_backward.
-template <typename T> __device__ void layernorm_backward_params(const T* dy, const T* x, const T* mean, const T* rstd, T* dgamma,
-    T* dbeta, int rows, int cols, int rows_per_slice)
+extern "C" __global__ void layernorm_backward_input_f32_vec4(const float* dy, const float* x, const float* gamma, const float* mean, const float* rstd, float* dx, int rows, int cols) { layernorm_backward_input_vec4(dy, x, nullptr, gamma, mean, rstd, dx, nullptr, rows, cols); }
+extern "C" __global__ void add_layernorm_backward_input_f32_vec4(const float* dy, const float* a, const float* b, const float* gamma, const float* mean, const float* rstd, float* da, float* db, int rows, int cols) { layernorm_backward_input_vec4(dy, a, b, gamma, mean, rstd, da, db, rows, cols); }
+
+// Block (32, 8) over 32 adjacent columns and one slice of rows, as reduce.cu's bias_backward; x = a or a + b.
+template <typename T> __device__ __forceinline__ void layernorm_backward_params(const T* dy, const T* a, const T* b, const T* mean,
+    const T* rstd, T* dgamma, T* dbeta, int rows, int cols, int rows_per_slice)
 {
     __shared__ T partial_gamma[8][32];
     __shared__ T partial_beta[8][32];
@@ -145,7 +212,7 @@ template <typename T> __device__ void layernorm_backward_params(const T* dy, con
         for (int r = first + threadIdx.y; r < last; r += blockDim.y)
         {
             long long at = (long long)r * cols + c;
-            sum_gamma += dy[at] * ((x[at] - mean[r]) * rstd[r]);
+            sum_gamma += dy[at] * ((input_at(a, b, at) - mean[r]) * rstd[r]);
             sum_beta += dy[at];
         }
     }
@@ -173,5 +240,7 @@ template <typename T> __device__ void layernorm_backward_params(const T* dy, con
     }
 }
 
-extern "C" __global__ void layernorm_backward_params_f32(const float* dy, const float* x, const float* mean, const float* rstd, float* dgamma, float* dbeta, int rows, int cols, int rows_per_slice) { layernorm_backward_params<float>(dy, x, mean, rstd, dgamma, dbeta, rows, cols, rows_per_slice); }
-extern "C" __global__ void layernorm_backward_params_f64(const double* dy, const double* x, const double* mean, const double* rstd, double* dgamma, double* dbeta, int rows, int cols, int rows_per_slice) { layernorm_backward_params<double>(dy, x, mean, rstd, dgamma, dbeta, rows, cols, rows_per_slice); }
+extern "C" __global__ void layernorm_backward_params_f32(const float* dy, const float* x, const float* mean, const float* rstd, float* dgamma, float* dbeta, int rows, int cols, int rows_per_slice) { layernorm_backward_params<float>(dy, x, nullptr, mean, rstd, dgamma, dbeta, rows, cols, rows_per_slice); }
+extern "C" __global__ void layernorm_backward_params_f64(const double* dy, const double* x, const double* mean, const double* rstd, double* dgamma, double* dbeta, int rows, int cols, int rows_per_slice) { layernorm_backward_params<double>(dy, x, nullptr, mean, rstd, dgamma, dbeta, rows, cols, rows_per_slice); }
+extern "C" __global__ void add_layernorm_backward_params_f32(const float* dy, const float* a, const float* b, const float* mean, const float* rstd, float* dgamma, float* dbeta, int rows, int cols, int rows_per_slice) { layernorm_backward_params<float>(dy, a, b, mean, rstd, dgamma, dbeta, rows, cols, rows_per_slice); }
+extern "C" __global__ void add_layernorm_backward_params_f64(const double* dy, const double* a, const double* b, const double* mean, const double* rstd, double* dgamma, double* dbeta, int rows, int cols, int rows_per_slice) { layernorm_backward_params<double>(dy, a, b, mean, rstd, dgamma, dbeta, rows, cols, rows_per_slice); }

@@ -80,6 +80,23 @@ public interface IBackend
     void LayerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma,
         Tensor dBeta, int rows, int cols);
 
+    /// <summary>
+    /// Residual add and layer norm in one pass: s = a + b, then y = LayerNorm(s) as <see cref="LayerNormForward"/>, saving
+    /// mean and rstd. s is written into <paramref name="sum"/> when one is given (a pre-LN residual stream that the layer
+    /// goes on to use); otherwise it is not kept.
+    /// </summary>
+    void AddLayerNormForward(Tensor a, Tensor b, Tensor? sum, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
+        int rows, int cols, double eps);
+
+    /// <summary>
+    /// Backward of <see cref="AddLayerNormForward"/> for a sum that has no other use (post-LN): the layer norm's input
+    /// gradient dx (as <see cref="LayerNormBackward"/>, with s recomputed as a + b) is added into both da and db, since
+    /// s = a + b passes it to each summand unchanged; da or db may be null for an input without a gradient. dGamma and
+    /// dBeta as <see cref="LayerNormBackward"/>.
+    /// </summary>
+    void AddLayerNormBackward(Tensor dy, Tensor a, Tensor b, Tensor gamma, Tensor mean, Tensor rstd, Tensor? da, Tensor? db,
+        Tensor dGamma, Tensor dBeta, int rows, int cols);
+
     // ---- activations -----------------------------------------------------------------------------------------------
 
     void ActivationForward(Activation kind, Tensor x, Tensor y);

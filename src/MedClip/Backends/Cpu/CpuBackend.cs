@@ -154,6 +154,20 @@ public sealed class CpuBackend : IBackend
         else CpuLayerNorm<float>.Backward(D<float>(dy), D<float>(x), D<float>(gamma), D<float>(mean), D<float>(rstd), D<float>(dx), D<float>(dGamma), D<float>(dBeta), rows, cols);
     }
 
+    public void AddLayerNormForward(Tensor a, Tensor b, Tensor? sum, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
+        int rows, int cols, double eps)
+    {
+        if (Is64(a)) CpuLayerNorm<double>.AddForward(D<double>(a), D<double>(b), Optional<double>(sum), D<double>(gamma), D<double>(beta), D<double>(y), D<double>(mean), D<double>(rstd), rows, cols, eps);
+        else CpuLayerNorm<float>.AddForward(D<float>(a), D<float>(b), Optional<float>(sum), D<float>(gamma), D<float>(beta), D<float>(y), D<float>(mean), D<float>(rstd), rows, cols, (float)eps);
+    }
+
+    public void AddLayerNormBackward(Tensor dy, Tensor a, Tensor b, Tensor gamma, Tensor mean, Tensor rstd, Tensor? da, Tensor? db,
+        Tensor dGamma, Tensor dBeta, int rows, int cols)
+    {
+        if (Is64(a)) CpuLayerNorm<double>.AddBackward(D<double>(dy), D<double>(a), D<double>(b), D<double>(gamma), D<double>(mean), D<double>(rstd), Optional<double>(da), Optional<double>(db), D<double>(dGamma), D<double>(dBeta), rows, cols);
+        else CpuLayerNorm<float>.AddBackward(D<float>(dy), D<float>(a), D<float>(b), D<float>(gamma), D<float>(mean), D<float>(rstd), Optional<float>(da), Optional<float>(db), D<float>(dGamma), D<float>(dBeta), rows, cols);
+    }
+
     public void ActivationForward(Activation kind, Tensor x, Tensor y)
     {
         SameLength(x, y);
@@ -309,6 +323,8 @@ public sealed class CpuBackend : IBackend
             : throw new ArgumentException(t.Storage is CpuStorage<ushort>
                 ? $"{op}: {t.Describe()} is BF16 storage; the CPU backend computes in F32 or F64, so cast it first."
                 : $"{op}: {t.Describe()} on {t.Backend.Name} is not {Tensor.HostDType<T>()} on the CPU as the op's other operands are.");
+
+    private static T[]? Optional<T>(Tensor? t, [CallerMemberName] string op = "") where T : unmanaged => t is null ? null : D<T>(t, op);
 
     private static T[] Array<T>(Storage s) where T : unmanaged =>
         s is CpuStorage<T> cpu ? cpu.Data : throw new ArgumentException($"Storage holds {s.DType} on {s.Backend.Name}, not {typeof(T).Name} on the CPU.");

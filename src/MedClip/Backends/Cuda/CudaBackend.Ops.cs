@@ -121,6 +121,30 @@ public sealed partial class CudaBackend
             P(dBeta), rows, cols, rowsPerSlice);
     }
 
+    public void AddLayerNormForward(Tensor a, Tensor b, Tensor? sum, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
+        int rows, int cols, double eps)
+    {
+        SameType(nameof(AddLayerNormForward), a, b, sum, gamma, beta, y, mean, rstd);
+        if (rows == 0) return;
+        bool vec4 = cols % 4 == 0 && Vectorizable(a, b, gamma, beta, y) && (sum is null || Vectorizable(sum));
+        Launch("layernorm.cu", vec4 ? "add_layernorm_forward_f32_vec4" : "add_layernorm_forward_" + Suffix(a), WarpRows(rows), P(a), P(b),
+            OptionalP(sum), P(gamma), P(beta), P(y), P(mean), P(rstd), rows, cols, Scalar(a, eps));
+    }
+
+    public void AddLayerNormBackward(Tensor dy, Tensor a, Tensor b, Tensor gamma, Tensor mean, Tensor rstd, Tensor? da, Tensor? db,
+        Tensor dGamma, Tensor dBeta, int rows, int cols)
+    {
+        SameType(nameof(AddLayerNormBackward), a, dy, b, gamma, mean, rstd, da, db, dGamma, dBeta);
+        if (rows == 0) return;
+        string t = Suffix(a);
+        bool vec4 = cols % 4 == 0 && Vectorizable(dy, a, b, gamma) && (da is null || Vectorizable(da)) && (db is null || Vectorizable(db));
+        Launch("layernorm.cu", vec4 ? "add_layernorm_backward_input_f32_vec4" : "add_layernorm_backward_input_" + t, WarpRows(rows), P(dy),
+            P(a), P(b), P(gamma), P(mean), P(rstd), OptionalP(da), OptionalP(db), rows, cols);
+        var (grid, rowsPerSlice) = ColumnSlices(rows, cols);
+        Launch("layernorm.cu", "add_layernorm_backward_params_" + t, grid, (32, 8), P(dy), P(a), P(b), P(mean), P(rstd), P(dGamma),
+            P(dBeta), rows, cols, rowsPerSlice);
+    }
+
     // ---- activations ---------------------------------------------------------------------------------------------------
 
     public void ActivationForward(Activation kind, Tensor x, Tensor y)

@@ -31,6 +31,19 @@ public class CpuFusedOpTests
         return cases;
     }
 
+    public static TheoryData<int, int, DType, bool> AddLayerNormCases()
+    {
+        var cases = new TheoryData<int, int, DType, bool>();
+        foreach (var (rows, cols) in Shapes)
+        {
+            foreach (var dtype in new[] { DType.F32, DType.F64 })
+            {
+                foreach (bool keepSum in new[] { true, false }) cases.Add(rows, cols, dtype, keepSum);
+            }
+        }
+        return cases;
+    }
+
     [Theory]
     [MemberData(nameof(BiasActivationCases))]
     public void BiasActivation_IsBiasAddThenActivation(Activation kind, int rows, int cols, DType dtype)
@@ -61,6 +74,63 @@ public class CpuFusedOpTests
         Cpu.BiasActivationBackward(kind, pre, Make(dy, dtype), fusedDx, fusedDBias, rows, cols);
         Assert.Equal(Get(expectedDx), Get(fusedDx));
         AssertClose(Get(expectedDBias), Get(fusedDBias), dtype);
+    }
+
+    [Theory]
+    [MemberData(nameof(AddLayerNormCases))]
+    public void AddLayerNorm_IsAddThenLayerNorm(int rows, int cols, DType dtype, bool keepSum)
+    {
+        var rng = new Random(rows * cols);
+        int n = rows * cols;
+        double[] a = Values(rng, n, 2, 0.5), b = Values(rng, n), gamma = Values(rng, cols), beta = Values(rng, cols), dy = Values(rng, n);
+        double[] da = Values(rng, n), db = Values(rng, n), dGamma = Values(rng, cols), dBeta = Values(rng, cols);
+        const double eps = 1e-5;
+
+        // Unfused: s = a + b, y = LN(s); backward ds = LN'(dy) into zeros, then da += ds and db += ds.
+        var s = Make(new double[n], dtype);
+        Cpu.AddScaled(Make(a, dtype), 1, Make(b, dtype), 1, s);
+        var (y, mean, rstd) = (Make(new double[n], dtype), Make(new double[rows], dtype), Make(new double[rows], dtype));
+        Cpu.LayerNormForward(s, Make(gamma, dtype), Make(beta, dtype), y, mean, rstd, rows, cols, eps);
+        var ds = Make(new double[n], dtype);
+        var (expectedDGamma, expectedDBeta) = (Make(dGamma, dtype), Make(dBeta, dtype));
+        Cpu.LayerNormBackward(Make(dy, dtype), s, Make(gamma, dtype), mean, rstd, ds, expectedDGamma, expectedDBeta, rows, cols);
+        var (expectedDa, expectedDb) = (Make(da, dtype), Make(db, dtype));
+        Cpu.Axpy(1, ds, expectedDa);
+        Cpu.Axpy(1, ds, expectedDb);
+
+        // Outputs start as noise: the forward overwrites them.
+        var sum = keepSum ? Make(Values(rng, n), dtype) : null;
+        var (fusedY, fusedMean, fusedRstd) = (Make(Values(rng, n), dtype), Make(Values(rng, rows), dtype), Make(Values(rng, rows), dtype));
+        Cpu.AddLayerNormForward(Make(a, dtype), Make(b, dtype), sum, Make(gamma, dtype), Make(beta, dtype), fusedY, fusedMean, fusedRstd, rows, cols, eps);
+        if (sum is not null) Assert.Equal(Get(s), Get(sum));
+        Assert.Equal(Get(y), Get(fusedY));
+        Assert.Equal(Get(mean), Get(fusedMean));
+        Assert.Equal(Get(rstd), Get(fusedRstd));
+
+        var (fusedDa, fusedDb, fusedDGamma, fusedDBeta) = (Make(da, dtype), Make(db, dtype), Make(dGamma, dtype), Make(dBeta, dtype));
+        Cpu.AddLayerNormBackward(Make(dy, dtype), Make(a, dtype), Make(b, dtype), Make(gamma, dtype), fusedMean, fusedRstd, fusedDa, fusedDb,
+            fusedDGamma, fusedDBeta, rows, cols);
+        Assert.Equal(Get(expectedDa), Get(fusedDa));
+        Assert.Equal(Get(expectedDb), Get(fusedDb));
+        Assert.Equal(Get(expectedDGamma), Get(fusedDGamma));
+        Assert.Equal(Get(expectedDBeta), Get(fusedDBeta));
+    }
+
+    [Fact]
+    public void AddLayerNormBackward_LeavesOutAbsentGradients()
+    {
+        const int rows = 4, cols = 9;
+        var rng = new Random(9);
+        var (a, b) = (Make(Values(rng, rows * cols), DType.F32), Make(Values(rng, rows * cols), DType.F32));
+        var (gamma, beta) = (Make(Values(rng, cols), DType.F32), Make(Values(rng, cols), DType.F32));
+        var (y, mean, rstd) = (Make(new double[rows * cols], DType.F32), Make(new double[rows], DType.F32), Make(new double[rows], DType.F32));
+        Cpu.AddLayerNormForward(a, b, null, gamma, beta, y, mean, rstd, rows, cols, 1e-5);
+        var (da, db) = (Make(new double[rows * cols], DType.F32), Make(new double[rows * cols], DType.F32));
+        var dy = Make(Values(rng, rows * cols), DType.F32);
+        Cpu.AddLayerNormBackward(dy, a, b, gamma, mean, rstd, da, null, Make(new double[cols], DType.F32), Make(new double[cols], DType.F32), rows, cols);
+        Cpu.AddLayerNormBackward(dy, a, b, gamma, mean, rstd, null, db, Make(new double[cols], DType.F32), Make(new double[cols], DType.F32), rows, cols);
+        Assert.Contains(Get(da), v => v != 0);
+        Assert.Equal(Get(da), Get(db));
     }
 
     private static double[] Values(Random rng, int n, double scale = 1, double offset = 0) =>

@@ -5,7 +5,7 @@ using MedClip.Tensors;
 namespace MedClip.Tests.Backends.Cuda;
 
 /// <summary>
-/// The fused CUDA kernels (bias + activation) against the CPU reference under the emulator, at
+/// The fused CUDA kernels (bias + activation, residual add + layer norm) against the CPU reference under the emulator, at
 /// an odd width (67 x 130: scalar kernels) and a float4 one (128 x 512: the *_vec4 kernels in F32), forward and backward,
 /// in F32 (relative error 1e-5) and F64 (1e-10), as the selftest measures them.
 /// </summary>
@@ -24,6 +24,15 @@ public class CudaFusedOpTests(EmulatorFixture emulator)
         return cases;
     }
 
+    public static TheoryData<int, int, DType, bool> AddLayerNormCases() => new()
+    {
+        { 67, 130, DType.F32, true },
+        { 67, 130, DType.F32, false },
+        { 128, 512, DType.F32, true },
+        { 128, 512, DType.F32, false },
+        { 67, 130, DType.F64, false },
+    };
+
     [EmulatorTheory]
     [MemberData(nameof(BiasActivationCases))]
     public void BiasActivation_ForwardAndBackward_MatchCpu(Activation kind, int rows, int cols, DType dtype)
@@ -37,6 +46,29 @@ public class CudaFusedOpTests(EmulatorFixture emulator)
         Run([x, bias, y], (b, t) => b.BiasActivationForward(kind, t[0], t[1], t[2], rows, cols), dtype, outputs: [0, 2]);
         Run([x, Pair(rng, n, dtype), Pair(rng, n, dtype), Pair(rng, cols, dtype)], (b, t) => b.BiasActivationBackward(kind, t[0], t[1], t[2], t[3], rows, cols),
             dtype, outputs: [2, 3]);
+    }
+
+    [EmulatorTheory]
+    [MemberData(nameof(AddLayerNormCases))]
+    public void AddLayerNorm_ForwardAndBackward_MatchCpu(int rows, int cols, DType dtype, bool keepSum)
+    {
+        var rng = new Random(rows + cols);
+        int n = rows * cols;
+        var a = Pair(rng, n, dtype, 2);
+        var b = Pair(rng, n, dtype);
+        var (sum, gamma, beta, y, mean, rstd) = (Pair(rng, n, dtype), Pair(rng, cols, dtype), Pair(rng, cols, dtype), Pair(rng, n, dtype),
+            Pair(rng, rows, dtype), Pair(rng, rows, dtype));
+        Run([a, b, sum, gamma, beta, y, mean, rstd], (be, t) => be.AddLayerNormForward(t[0], t[1], keepSum ? t[2] : null, t[3], t[4], t[5], t[6],
+            t[7], rows, cols, 1e-5), dtype, outputs: keepSum ? [2, 5, 6, 7] : [5, 6, 7]);
+        // The backward (which never reads a kept sum) with the statistics each side computed, with and without a
+        // gradient for b.
+        if (keepSum) return;
+        foreach (bool bothGradients in new[] { true, false })
+        {
+            Run([Pair(rng, n, dtype), a, b, gamma, mean, rstd, Pair(rng, n, dtype), Pair(rng, n, dtype), Pair(rng, cols, dtype), Pair(rng, cols, dtype)],
+                (be, t) => be.AddLayerNormBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], bothGradients ? t[7] : null, t[8], t[9], rows, cols),
+                dtype, outputs: [6, 7, 8, 9]);
+        }
     }
 
     private readonly record struct Operand(Tensor Cpu, Tensor Device);
