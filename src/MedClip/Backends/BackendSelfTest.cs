@@ -184,7 +184,8 @@ public sealed class BackendSelfTest
             yield return Run("gemm BF16 inputs -> F32, NT 7x33x130", () => Bf16Gemm(DType.F32), tolerance: 1e-5);
             yield return Run("gemm BF16 inputs -> BF16, NN 7x33x130", () => Bf16Gemm(DType.BF16), tolerance: 1e-2);
         }
-        yield return Run("linear 13x130 -> 33 under bf16 autocast, forward and backward", () => AutocastLinear(13, 130, 33));
+        yield return Run("linear 13x130 -> 33 under bf16 autocast, forward and backward", () => AutocastLinear(13, 130, 33, null));
+        yield return Run("linear + erf GELU 13x130 -> 36 under bf16 autocast, forward and backward", () => AutocastLinear(13, 130, 36, Activation.GeluErf));
         yield return Run("batched matmul 3 x 7x33 @ (9x33)^T under bf16 autocast, forward and backward", AutocastMatMul);
         yield return Run("adamw two steps n=769 writing the BF16 copy", AdamWBf16Copy);
     }
@@ -485,8 +486,9 @@ public sealed class BackendSelfTest
         return RelativeError(Download(actual), Download(expected));
     }
 
-    // Ops.Linear on both backends under autocast: y, and dx, dW, db from a random dy (each gradient starts random: +=).
-    private double AutocastLinear(int rows, int inFeatures, int outFeatures)
+    // Ops.Linear (or Ops.LinearActivation) on both backends under autocast: y, and dx, dW, db from a random dy (each
+    // gradient starts random: +=).
+    private double AutocastLinear(int rows, int inFeatures, int outFeatures, Activation? activation)
     {
         var x = R(rows * inFeatures);
         var w = R(outFeatures * inFeatures);
@@ -506,7 +508,7 @@ public sealed class BackendSelfTest
             var tw = Leaf(w, [outFeatures, inFeatures], grads[1]);
             var tb = Leaf(bias, [outFeatures], grads[2]);
             Tensor y;
-            using (Autocast.Bf16()) y = Ops.Linear(tx, tw, tb);
+            using (Autocast.Bf16()) y = activation is { } kind ? Ops.LinearActivation(tx, tw, tb, kind) : Ops.Linear(tx, tw, tb);
             y.Backward(pick(dy).View([rows, outFeatures]));
             return [y, tx.Grad!, tw.Grad!, tb.Grad!];
         }

@@ -16,6 +16,10 @@ public sealed class Linear : Module
     public Tensor? Bias { get; }
 
     public Tensor Forward(Tensor x) => Ops.Linear(x, Weight, Bias);
+
+    /// <summary>activation(Forward(x)), with the bias add and the activation fused (<see cref="Ops.LinearActivation"/>).</summary>
+    public Tensor Forward(Tensor x, Backends.Activation activation) =>
+        Ops.LinearActivation(x, Weight, Bias ?? throw new InvalidOperationException("A fused linear + activation needs a layer with a bias."), activation);
 }
 
 /// <summary>torch.nn.LayerNorm over the last axis (HF names weight/bias).</summary>
@@ -33,6 +37,12 @@ public sealed class LayerNorm : Module
     public Tensor Bias { get; }
 
     public Tensor Forward(Tensor x) => Ops.LayerNorm(x, Weight, Bias, Eps);
+
+    /// <summary>LN(a + b), the residual add fused in (<see cref="Ops.AddLayerNorm"/>).</summary>
+    public Tensor Forward(Tensor a, Tensor b) => Ops.AddLayerNorm(a, b, Weight, Bias, Eps);
+
+    /// <summary>(a + b, LN(a + b)) in one pass, for a residual stream that goes on (<see cref="Ops.AddLayerNormKeepingSum"/>).</summary>
+    public (Tensor Sum, Tensor Normalized) ForwardKeepingSum(Tensor a, Tensor b) => Ops.AddLayerNormKeepingSum(a, b, Weight, Bias, Eps);
 }
 
 /// <summary>torch.nn.Embedding: table [count, width].</summary>

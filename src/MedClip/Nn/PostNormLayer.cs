@@ -36,8 +36,8 @@ public sealed class PostNormLayer : Module
 
     public Tensor Forward(Tensor x, Tensor? keyMask)
     {
-        var a = AttentionLayerNorm.Forward(Ops.Add(x, AttentionOutput.Forward(Attention.Forward(x, keyMask))));
-        var mlp = Output.Forward(Ops.Activate(Intermediate.Forward(a), _activation));
-        return OutputLayerNorm.Forward(Ops.Add(a, mlp));
+        var a = AttentionLayerNorm.Forward(x, AttentionOutput.Forward(Attention.Forward(x, keyMask)));
+        var mlp = Output.Forward(Intermediate.Forward(a, _activation));
+        return OutputLayerNorm.Forward(a, mlp);
     }
 }

@@ -44,8 +44,9 @@ public sealed class PreNormLayer : Module
 
     public Tensor Forward(Tensor x, Tensor? keyMask)
     {
-        var h = Ops.Add(x, AttentionOutput.Forward(Attention.Forward(LayerNormBefore.Forward(x), keyMask)));
-        var mlp = Output.Forward(Ops.Activate(Intermediate.Forward(LayerNormAfter.Forward(h)), _activation));
+        var attention = AttentionOutput.Forward(Attention.Forward(LayerNormBefore.Forward(x), keyMask));
+        var (h, normalized) = LayerNormAfter.ForwardKeepingSum(x, attention);
+        var mlp = Output.Forward(Intermediate.Forward(normalized, _activation));
         return Ops.Add(h, mlp);
     }
 }

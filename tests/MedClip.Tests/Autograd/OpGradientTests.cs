@@ -66,6 +66,68 @@ public class OpGradientTests
     [InlineData(Activation.QuickGelu)]
     [InlineData(Activation.Tanh)]
     [InlineData(Activation.Relu)]
+    public void LinearActivation_FusedBiasAndActivation_AllInputs(Activation kind)
+    {
+        var rng = new Random(17);
+        var x = Random(rng, [2, 5, 13]);
+        var w = Random(rng, [9, 13]);
+        var bias = Random(rng, [9]);
+        Check(() => Ops.LinearActivation(x, w, bias, kind), [x, w, bias]);
+    }
+
+    [Theory]
+    [InlineData(7, 1e-5)]
+    [InlineData(33, 1e-6)]
+    public void AddLayerNorm_BothSummandsAndParameters(int cols, double eps)
+    {
+        var rng = new Random(18 + cols);
+        var a = Random(rng, [3, 5, cols], scale: 2);
+        var b = Random(rng, [3, 5, cols]);
+        var gamma = Random(rng, [cols]);
+        var beta = Random(rng, [cols]);
+        Check(() => Ops.AddLayerNorm(a, b, gamma, beta, eps), [a, b, gamma, beta]);
+    }
+
+    [Fact]
+    public void AddLayerNormKeepingSum_BothOutputsReachTheSummands()
+    {
+        // As in a pre-LN layer: the sum goes on as the residual stream and its layer norm through a linear layer, so a and
+        // b get the gradients of both paths.
+        var rng = new Random(19);
+        var a = Random(rng, [2, 3, 11], scale: 2);
+        var b = Random(rng, [2, 3, 11]);
+        var gamma = Random(rng, [11]);
+        var beta = Random(rng, [11]);
+        var w = Random(rng, [11, 11]);
+        Check(() =>
+        {
+            var (sum, normalized) = Ops.AddLayerNormKeepingSum(a, b, gamma, beta, 1e-5);
+            return Ops.Add(sum, Ops.Linear(normalized, w));
+        }, [a, b, gamma, beta, w]);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AddLayerNorm_OneSummandWithoutGradient_AndOneTensorAddedToItself(bool keepSum)
+    {
+        var rng = new Random(20);
+        var a = Random(rng, [4, 9], scale: 2);
+        var b = Random(rng, [4, 9], requiresGrad: false);
+        var gamma = Random(rng, [9]);
+        var beta = Random(rng, [9], requiresGrad: false);
+        Tensor Normalized(Tensor first, Tensor second) =>
+            keepSum ? Ops.AddLayerNormKeepingSum(first, second, gamma, beta, 1e-5).Normalized : Ops.AddLayerNorm(first, second, gamma, beta, 1e-5);
+        Check(() => Normalized(b, a), [a, gamma]);
+        Check(() => Normalized(a, a), [a, gamma]);
+    }
+
+    [Theory]
+    [InlineData(Activation.GeluErf)]
+    [InlineData(Activation.GeluTanh)]
+    [InlineData(Activation.QuickGelu)]
+    [InlineData(Activation.Tanh)]
+    [InlineData(Activation.Relu)]
     public void Activation_GeluErf_GeluTanh_QuickGelu_Tanh_Relu(Activation kind)
     {
         var x = Random(new Random(3), [7, 19], scale: 4);

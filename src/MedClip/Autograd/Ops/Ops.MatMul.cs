@@ -64,27 +64,82 @@ public static partial class Ops
     /// <summary>y = x @ weight^T + bias with weight [out, in] as in torch.nn.Linear; x is [..., in].</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
     {
-        Require(weight.Rank == 2 && x.Shape.Last == weight.Shape[1] && x.DType == weight.DType,
-            $"Linear: input {x.Describe()} does not match weight {weight.Describe()} ([out, in]).");
-        Require(bias is null || (bias.Length == weight.Shape[0] && bias.DType == x.DType),
-            $"Linear: bias {bias?.Describe()} does not match weight {weight.Describe()}.");
-        int rows = (int)x.Shape.Rows, inFeatures = weight.Shape[1], outFeatures = weight.Shape[0];
-        var y = Tensor.Zeros(x.Backend, [.. x.Shape.ToArray()[..^1], outFeatures], x.DType);
+        var gemm = new LinearGemm("Linear", x, weight, bias);
+        var y = gemm.Forward();
         var be = x.Backend;
-        // Under bf16 autocast the GEMMs read BF16 copies of x, W (the parameter's kept copy) and dy; y, the gradients
-        // and the bias stay F32.
-        bool bf16 = Autocast.Applies(x, weight);
-        var gx = bf16 ? Autocast.Operand(x) : x;
-        var gw = bf16 ? Autocast.Operand(weight) : weight;
-        be.Gemm(gx, gw, y, new GemmShape(false, true, rows, outFeatures, inFeatures));
-        if (bias is not null) be.AddBias(y, bias, rows, outFeatures);
+        if (bias is not null) be.AddBias(y, bias, gemm.Rows, gemm.OutFeatures);
         return Tape.Record("Linear", y, [x, weight, bias], dy =>
         {
-            // dx = dy @ W; dW = dy^T @ x; db = column sums of dy
-            var gdy = bf16 ? Autocast.Operand(dy) : dy;
-            if (x.RequiresGrad) be.Gemm(gdy, gw, x.GradOrZeros(), new GemmShape(false, false, rows, inFeatures, outFeatures, Beta: 1));
-            if (weight.RequiresGrad) be.Gemm(gdy, gx, weight.GradOrZeros(), new GemmShape(true, false, outFeatures, inFeatures, rows, Beta: 1));
-            if (bias is { RequiresGrad: true }) be.BiasBackward(dy, bias.GradOrZeros(), rows, outFeatures);
+            // db = column sums of dy
+            gemm.Backward(dy);
+            if (bias is { RequiresGrad: true }) be.BiasBackward(dy, bias.GradOrZeros(), gemm.Rows, gemm.OutFeatures);
         });
+    }
+
+    /// <summary>
+    /// y = act(x @ weight^T + bias), a linear layer and its activation (the MLP's first half): the GEMM as in
+    /// <see cref="Linear"/>, then the bias add and the activation fused into one pass each way. With p the pre-activation
+    /// (kept for backward): dp = dy * f'(p) and db = column sums of dp in one pass, then dx and dW from dp as in Linear.
+    /// </summary>
+    public static Tensor LinearActivation(Tensor x, Tensor weight, Tensor bias, Activation kind)
+    {
+        var gemm = new LinearGemm("LinearActivation", x, weight, bias);
+        var pre = gemm.Forward();
+        var y = Like(pre);
+        var be = x.Backend;
+        be.BiasActivationForward(kind, pre, bias, y, gemm.Rows, gemm.OutFeatures);
+        return Tape.Record($"Linear+{kind}", y, [x, weight, bias], dy =>
+        {
+            var dPre = Like(pre);
+            // The kernel always writes a bias gradient; an untracked one goes to a scratch buffer.
+            be.BiasActivationBackward(kind, pre, dy, dPre, bias.RequiresGrad ? bias.GradOrZeros() : Like(bias), gemm.Rows, gemm.OutFeatures);
+            gemm.Backward(dPre);
+        });
+    }
+
+    /// <summary>
+    /// The GEMM of a linear layer, y = x @ W^T, and its backward: dx += dy @ W, dW += dy^T @ x. Under bf16 autocast both
+    /// directions read BF16 copies of x, W (the parameter's kept copy) and dy; y, the gradients and the bias stay F32.
+    /// </summary>
+    private sealed class LinearGemm
+    {
+        private readonly Tensor _x, _weight, _gx, _gw;
+        private readonly bool _bf16;
+
+        public LinearGemm(string op, Tensor x, Tensor weight, Tensor? bias)
+        {
+            Require(weight.Rank == 2 && x.Shape.Last == weight.Shape[1] && x.DType == weight.DType,
+                $"{op}: input {x.Describe()} does not match weight {weight.Describe()} ([out, in]).");
+            Require(bias is null || (bias.Length == weight.Shape[0] && bias.DType == x.DType),
+                $"{op}: bias {bias?.Describe()} does not match weight {weight.Describe()}.");
+            (_x, _weight) = (x, weight);
+            Rows = (int)x.Shape.Rows;
+            InFeatures = weight.Shape[1];
+            OutFeatures = weight.Shape[0];
+            _bf16 = Autocast.Applies(x, weight);
+            _gx = _bf16 ? Autocast.Operand(x) : x;
+            _gw = _bf16 ? Autocast.Operand(weight) : weight;
+        }
+
+        public int Rows { get; }
+        public int InFeatures { get; }
+        public int OutFeatures { get; }
+
+        /// <summary>x @ W^T into a new [..., out] tensor.</summary>
+        public Tensor Forward()
+        {
+            var y = Tensor.Zeros(_x.Backend, [.. _x.Shape.ToArray()[..^1], OutFeatures], _x.DType);
+            _x.Backend.Gemm(_gx, _gw, y, new GemmShape(false, true, Rows, OutFeatures, InFeatures));
+            return y;
+        }
+
+        /// <summary>dx = dy @ W; dW = dy^T @ x, each added into the gradient of an input that needs one.</summary>
+        public void Backward(Tensor dy)
+        {
+            var be = _x.Backend;
+            var gdy = _bf16 ? Autocast.Operand(dy) : dy;
+            if (_x.RequiresGrad) be.Gemm(gdy, _gw, _x.GradOrZeros(), new GemmShape(false, false, Rows, InFeatures, OutFeatures, Beta: 1));
+            if (_weight.RequiresGrad) be.Gemm(gdy, _gx, _weight.GradOrZeros(), new GemmShape(true, false, OutFeatures, InFeatures, Rows, Beta: 1));
+        }
     }
 }

@@ -22,12 +22,16 @@ public static partial class Ops
         SameShape("Add", a, b);
         var y = Like(a);
         a.Backend.AddScaled(a, alpha, b, beta, y);
-        return Tape.Record("Add", y, [a, b], dy =>
+        return RecordAdd(y, a, b, alpha, beta);
+    }
+
+    // Records y = alpha*a + beta*b: da += alpha*dy, db += beta*dy.
+    private static Tensor RecordAdd(Tensor y, Tensor a, Tensor b, double alpha, double beta) =>
+        Tape.Record("Add", y, [a, b], dy =>
         {
             if (a.RequiresGrad) a.Backend.Axpy(alpha, dy, a.GradOrZeros());
             if (b.RequiresGrad) b.Backend.Axpy(beta, dy, b.GradOrZeros());
         });
-    }
 
     /// <summary>Reorders axes: y's axis i is x's axis perm[i].</summary>
     public static Tensor Permute(Tensor x, params int[] perm)
