@@ -92,10 +92,10 @@ public sealed class CheckpointModel
 
     public EmbeddingMatrix EncodeTexts(IReadOnlyList<string> texts) => Encode(texts.Count, (start, count) =>
     {
-        var batch = Tokenizer.EncodeBatch(texts.Skip(start).Take(count).ToList(), ContextLength);
+        var batch = Tokenizer.EncodeBatch(texts.Skip(start).Take(count).ToList(), ContextLength).TrimmedToLongest();
         var backend = Model.LogitScale.Backend;
-        var ids = Tensor.FromArray(backend, [count, ContextLength], batch.Ids);
-        var mask = Tensor.FromArray(backend, [count, ContextLength], batch.AttentionMask);
+        var ids = Tensor.FromArray(backend, [count, batch.ContextLength], batch.Ids);
+        var mask = Tensor.FromArray(backend, [count, batch.ContextLength], batch.AttentionMask);
         return Model.EncodeTexts(ids, mask);
     });
 

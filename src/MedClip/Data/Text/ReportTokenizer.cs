@@ -1,7 +1,41 @@
 namespace MedClip.Data.Text;
 
 /// <summary>Token ids and attention masks of several texts, row-major [Count, ContextLength].</summary>
-public sealed record EncodedBatch(int[] Ids, int[] AttentionMask, int Count, int ContextLength);
+public sealed record EncodedBatch(int[] Ids, int[] AttentionMask, int Count, int ContextLength)
+{
+    /// <summary>
+    /// The same texts padded only to the longest of them, as Hugging Face's padding collator does: the padding columns
+    /// that every row has are dropped. Padded keys are masked, so no embedding changes beyond float rounding, and the
+    /// text tower skips their work.
+    /// </summary>
+    public EncodedBatch TrimmedToLongest()
+    {
+        int tokens = LongestText(AttentionMask, Count, ContextLength);
+        return tokens == ContextLength ? this
+            : new EncodedBatch(FirstColumns(Ids, Count, ContextLength, tokens), FirstColumns(AttentionMask, Count, ContextLength, tokens), Count, tokens);
+    }
+
+    /// <summary>One past the last unmasked position of any row of a [count, contextLength] mask (at least 1).</summary>
+    public static int LongestText(ReadOnlySpan<int> attentionMask, int count, int contextLength)
+    {
+        int longest = 1;
+        for (int row = 0; row < count; row++)
+        {
+            int last = attentionMask.Slice(row * contextLength, contextLength).LastIndexOfAnyExcept(0);
+            longest = Math.Max(longest, last + 1);
+        }
+        return longest;
+    }
+
+    /// <summary>The first <paramref name="columns"/> columns of a row-major [count, contextLength] matrix.</summary>
+    public static int[] FirstColumns(ReadOnlySpan<int> matrix, int count, int contextLength, int columns)
+    {
+        var kept = new int[count * columns];
+        for (int row = 0; row < count; row++)
+            matrix.Slice(row * contextLength, columns).CopyTo(kept.AsSpan(row * columns, columns));
+        return kept;
+    }
+}
 
 /// <summary>
 /// The text side of the data pipeline: report text to the ids a BERT text tower reads, the same

@@ -33,6 +33,34 @@ public sealed class ReportTokenizerTests
     }
 
     [Fact]
+    public void TrimmedToLongest_KeepsTheLongestTextsColumns()
+    {
+        var tokenizer = new ReportTokenizer(VocabularyPath);
+        string[] texts = ["No acute cardiopulmonary process.", "", "No effusion."];
+        EncodedBatch batch = tokenizer.EncodeBatch(texts, 16);
+        int longest = tokenizer.Encode(texts[0], 16).AttentionMask.Sum();
+        Assert.InRange(longest, 3, 15);
+
+        EncodedBatch trimmed = batch.TrimmedToLongest();
+
+        Assert.Equal((3, longest), (trimmed.Count, trimmed.ContextLength));
+        for (int row = 0; row < texts.Length; row++)
+        {
+            Assert.Equal(batch.Ids.AsSpan(row * 16, longest).ToArray(), trimmed.Ids.AsSpan(row * longest, longest).ToArray());
+            Assert.Equal(batch.AttentionMask.AsSpan(row * 16, longest).ToArray(), trimmed.AttentionMask.AsSpan(row * longest, longest).ToArray());
+        }
+    }
+
+    [Fact]
+    public void TrimmedToLongest_LeavesAFullBatchAlone()
+    {
+        var tokenizer = new ReportTokenizer(VocabularyPath);
+        EncodedBatch batch = tokenizer.EncodeBatch(["", string.Concat(Enumerable.Repeat("lung ", 40))], 8);
+
+        Assert.Same(batch, batch.TrimmedToLongest());
+    }
+
+    [Fact]
     public void Encode_TruncatesToContextLengthAndEndsWithSeparator()
     {
         var tokenizer = new ReportTokenizer(VocabularyPath);
