@@ -268,6 +268,73 @@ public class CudaInfoNceBenchmarks : CudaKernelBenchmark
     }
 }
 
+/// <summary>
+/// Bias + erf GELU over [256 x 197, 3072] (<see cref="FusedOpWorkload"/>), fused against the unfused launches. GB/s is
+/// the fused op's compulsory traffic for both versions, so it compares their times: forward reads x and writes x and y,
+/// backward reads x and dy and updates dx.
+/// </summary>
+public class CudaBiasActivationFusedBenchmarks : CudaKernelBenchmark
+{
+    private FusedOpWorkload _work = null!;
+
+    protected override void Setup() => _work = FusedOpWorkload.BiasActivation(Backend);
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void ForwardUnfused() => Repeat(_work.BiasActivationForwardUnfused);
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void ForwardFused() => Repeat(_work.BiasActivationForwardFused);
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void BackwardUnfused() => Repeat(_work.BiasActivationBackwardUnfused);
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void BackwardFused() => Repeat(_work.BiasActivationBackwardFused);
+
+    public override (double Flops, double Bytes) Work(string method, ParameterInstances parameters) =>
+        (0, (method.StartsWith("Forward") ? 3 : 4) * (double)FusedOpWorkload.Rows * FusedOpWorkload.Intermediate * 4);
+}
+
+/// <summary>
+/// Residual add + layer norm over [256 x 197, 768] (<see cref="FusedOpWorkload"/>), fused (keeping the sum as pre-LN
+/// does, and not, as post-LN does) against the unfused launches, and the post-LN backward. GB/s is the fused op's
+/// compulsory traffic: forward reads a and b and writes y (and the sum when kept), backward reads dy, a and b and
+/// updates da and db.
+/// </summary>
+public class CudaAddLayerNormFusedBenchmarks : CudaKernelBenchmark
+{
+    private FusedOpWorkload _work = null!;
+
+    protected override void Setup() => _work = FusedOpWorkload.AddLayerNorm(Backend);
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void ForwardUnfused() => Repeat(_work.AddLayerNormForwardUnfused);
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void ForwardFusedKeepingSum() => Repeat(_work.AddLayerNormForwardFusedKeepingSum);
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void ForwardFused() => Repeat(_work.AddLayerNormForwardFused);
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void BackwardUnfused() => Repeat(_work.AddLayerNormBackwardUnfused);
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void BackwardFused() => Repeat(_work.AddLayerNormBackwardFused);
+
+    // The unfused forward is counted as the fused one that keeps the sum, as it does.
+    public override (double Flops, double Bytes) Work(string method, ParameterInstances parameters)
+    {
+        double tensors = method switch
+        {
+            nameof(ForwardUnfused) or nameof(ForwardFusedKeepingSum) => 4,
+            nameof(ForwardFused) => 3,
+            _ => 7,
+        };
+        return (0, tensors * FusedOpWorkload.Rows * FusedOpWorkload.Width * 4);
+    }
+}
+
 /// <summary>In-process runs (no SDK needed) with a Throughput column.</summary>
 public sealed class CudaKernelConfig : ManualConfig
 {
@@ -294,7 +361,8 @@ public sealed class CudaKernelConfig : ManualConfig
 public static class CudaKernelBenchmarkRunner
 {
     public static readonly Type[] Types =
-        [typeof(CudaGemmBenchmarks), typeof(CudaRowKernelBenchmarks), typeof(CudaSoftmaxBenchmarks), typeof(CudaAdamWBenchmarks), typeof(CudaInfoNceBenchmarks)];
+        [typeof(CudaGemmBenchmarks), typeof(CudaRowKernelBenchmarks), typeof(CudaSoftmaxBenchmarks), typeof(CudaAdamWBenchmarks), typeof(CudaInfoNceBenchmarks),
+        typeof(CudaBiasActivationFusedBenchmarks), typeof(CudaAddLayerNormFusedBenchmarks)];
 
     /// <summary>Null when a real CUDA device can be opened, else the sentence saying why the benchmarks are skipped.</summary>
     public static string? WhyNoDevice()

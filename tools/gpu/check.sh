@@ -86,7 +86,7 @@ if (( ${#kernel_bench[@]} > 0 )) && (( $(left) > kernel_limit / 2 )); then
     timeout "$kernel_limit" "${kernel_bench[@]}" cuda --filter '*' --job short --iterationTime 200 --artifacts "$out/kernel-bench" \
         >"$out/kernel-bench.log" 2>&1
     echo $? >"$out/kernel-bench.rc"
-    grep '^|' "$out/kernel-bench.log" | tail -n 30
+    grep '^|' "$out/kernel-bench.log" | tail -n 60
 fi
 # The PyTorch reference of `bench` (tools/reference/torch_clip_bench.py), on the GPU when the script takes --device.
 torch_step="$root/tools/reference/torch_clip_bench.py"

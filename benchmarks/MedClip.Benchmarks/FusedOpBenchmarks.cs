@@ -1,0 +1,159 @@
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using MedClip.Backends;
+using MedClip.Backends.Cpu;
+using MedClip.Tensors;
+
+namespace MedClip.Benchmarks;
+
+/// <summary>
+/// The fused ops against the unfused sequences they replace, on any backend, at the base preset's shapes: a ViT-B/16
+/// batch of 256 (256 x 197 token rows), the MLP's first layer (3,072 wide, erf GELU) for bias + activation and the
+/// residual stream (768 wide) for add + layer norm. Every method runs one forward or backward of one layer; the
+/// benchmarks decide how to time it (CPU below; CUDA in CudaKernelBenchmarks.cs, run on a device with
+/// <c>MedClip.Benchmarks cuda --filter '*Fused*'</c>).
+/// </summary>
+public sealed class FusedOpWorkload
+{
+    public const int Rows = 256 * 197, Width = 768, Intermediate = 3072;
+    private const Activation Kind = Activation.GeluErf;
+
+    private readonly IBackend _backend;
+    private readonly int _cols;
+    private readonly Tensor _x, _y, _dy, _dx, _bias, _dBias;
+    private readonly Tensor? _b, _sum, _dSum, _db, _gamma, _beta, _dGamma, _dBeta, _mean, _rstd;
+
+    private FusedOpWorkload(IBackend backend, bool layerNorm)
+    {
+        _backend = backend;
+        _cols = layerNorm ? Width : Intermediate;
+        int seed = 0;
+        // The values only need to be realistic in size (no code path here depends on them), so a block of 65,536 random
+        // values repeats across the tensor and setting up 155 M elements takes a moment, not seconds.
+        Tensor Random(int n, double scale = 1)
+        {
+            var rng = new Random(++seed);
+            var block = new float[Math.Min(n, 1 << 16)];
+            for (int i = 0; i < block.Length; i++) block[i] = (float)((rng.NextDouble() * 2 - 1) * scale);
+            var values = new float[n];
+            for (int i = 0; i < n; i += block.Length) block.AsSpan(0, Math.Min(block.Length, n - i)).CopyTo(values.AsSpan(i));
+            return Tensor.FromArray(backend, [n], values);
+        }
+        int elements = Rows * _cols;
+        (_x, _y, _dy, _dx) = (Random(elements, 3), Tensor.Zeros(backend, [elements]), Random(elements), Tensor.Zeros(backend, [elements]));
+        (_bias, _dBias) = (Random(_cols, 1e-3), Tensor.Zeros(backend, [_cols]));
+        if (!layerNorm) return;
+        (_b, _sum, _dSum, _db) = (Random(elements), Tensor.Zeros(backend, [elements]), Tensor.Zeros(backend, [elements]), Tensor.Zeros(backend, [elements]));
+        (_gamma, _beta, _dGamma, _dBeta) = (Random(_cols), Random(_cols), Tensor.Zeros(backend, [_cols]), Tensor.Zeros(backend, [_cols]));
+        (_mean, _rstd) = (Tensor.Zeros(backend, [Rows]), Tensor.Zeros(backend, [Rows]));
+        backend.AddLayerNormForward(_x, _b, _sum, _gamma, _beta, _y, _mean, _rstd, Rows, _cols, 1e-12);
+    }
+
+    /// <summary>x [rows, 3072] (the GEMM's output), bias, y, dy, dx.</summary>
+    public static FusedOpWorkload BiasActivation(IBackend backend) => new(backend, layerNorm: false);
+
+    /// <summary>a (x here) and b [rows, 768], their sum, gamma, beta, y, mean, rstd and the gradients.</summary>
+    public static FusedOpWorkload AddLayerNorm(IBackend backend) => new(backend, layerNorm: true);
+
+    public int Cols => _cols;
+
+    // ---- bias + activation: x += bias; y = f(x); backward dx += dy f'(x), dBias += column sums ----
+
+    public void BiasActivationForwardUnfused()
+    {
+        _backend.AddBias(_x, _bias, Rows, _cols);
+        _backend.ActivationForward(Kind, _x, _y);
+    }
+
+    public void BiasActivationForwardFused() => _backend.BiasActivationForward(Kind, _x, _bias, _y, Rows, _cols);
+
+    public void BiasActivationBackwardUnfused()
+    {
+        _backend.ActivationBackward(Kind, _x, _dy, _dx);
+        _backend.BiasBackward(_dx, _dBias, Rows, _cols);
+    }
+
+    public void BiasActivationBackwardFused() => _backend.BiasActivationBackward(Kind, _x, _dy, _dx, _dBias, Rows, _cols);
+
+    // ---- residual add + layer norm: s = a + b; y = LN(s); backward ds = LN'(dy), da += ds, db += ds ----
+
+    public void AddLayerNormForwardUnfused()
+    {
+        _backend.AddScaled(_x, 1, _b!, 1, _sum!);
+        _backend.LayerNormForward(_sum!, _gamma!, _beta!, _y, _mean!, _rstd!, Rows, _cols, 1e-12);
+    }
+
+    /// <summary>Pre-LN (ViT): the sum is kept as the residual stream.</summary>
+    public void AddLayerNormForwardFusedKeepingSum() =>
+        _backend.AddLayerNormForward(_x, _b!, _sum, _gamma!, _beta!, _y, _mean!, _rstd!, Rows, _cols, 1e-12);
+
+    /// <summary>Post-LN (BERT): the sum is not kept.</summary>
+    public void AddLayerNormForwardFused() =>
+        _backend.AddLayerNormForward(_x, _b!, null, _gamma!, _beta!, _y, _mean!, _rstd!, Rows, _cols, 1e-12);
+
+    public void AddLayerNormBackwardUnfused()
+    {
+        _backend.LayerNormBackward(_dy, _sum!, _gamma!, _mean!, _rstd!, _dSum!, _dGamma!, _dBeta!, Rows, _cols);
+        _backend.Axpy(1, _dSum!, _dx);
+        _backend.Axpy(1, _dSum!, _db!);
+    }
+
+    /// <summary>Post-LN: the sum has no other use; pre-LN's backward is the unfused one (layer norm into h's gradient).</summary>
+    public void AddLayerNormBackwardFused() =>
+        _backend.AddLayerNormBackward(_dy, _x, _b!, _gamma!, _mean!, _rstd!, _dx, _db, _dGamma!, _dBeta!, Rows, _cols);
+}
+
+/// <summary>
+/// Bias + erf GELU on the CPU over [256 x 197, 3072], fused against AddBias then ActivationForward (and backward against
+/// ActivationBackward then BiasBackward). Run: dotnet run -c Release --project benchmarks/MedClip.Benchmarks --
+/// --filter '*Cpu*Fused*' --job short.
+/// </summary>
+[GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory), CategoriesColumn]
+public class CpuBiasActivationFusedBenchmarks
+{
+    private FusedOpWorkload _work = null!;
+
+    [GlobalSetup]
+    public void Setup() => _work = FusedOpWorkload.BiasActivation(CpuBackend.Instance);
+
+    [Benchmark(Baseline = true), BenchmarkCategory("Forward")]
+    public void ForwardUnfused() => _work.BiasActivationForwardUnfused();
+
+    [Benchmark, BenchmarkCategory("Forward")]
+    public void ForwardFused() => _work.BiasActivationForwardFused();
+
+    [Benchmark(Baseline = true), BenchmarkCategory("Backward")]
+    public void BackwardUnfused() => _work.BiasActivationBackwardUnfused();
+
+    [Benchmark, BenchmarkCategory("Backward")]
+    public void BackwardFused() => _work.BiasActivationBackwardFused();
+}
+
+/// <summary>
+/// Residual add + layer norm on the CPU over [256 x 197, 768], fused (keeping the sum, as pre-LN does, and not, as
+/// post-LN does) against AddScaled then LayerNormForward, and the post-LN backward against LayerNormBackward then two
+/// Axpy.
+/// </summary>
+[GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory), CategoriesColumn]
+public class CpuAddLayerNormFusedBenchmarks
+{
+    private FusedOpWorkload _work = null!;
+
+    [GlobalSetup]
+    public void Setup() => _work = FusedOpWorkload.AddLayerNorm(CpuBackend.Instance);
+
+    [Benchmark(Baseline = true), BenchmarkCategory("Forward")]
+    public void ForwardUnfused() => _work.AddLayerNormForwardUnfused();
+
+    [Benchmark, BenchmarkCategory("Forward")]
+    public void ForwardFusedKeepingSum() => _work.AddLayerNormForwardFusedKeepingSum();
+
+    [Benchmark, BenchmarkCategory("Forward")]
+    public void ForwardFused() => _work.AddLayerNormForwardFused();
+
+    [Benchmark(Baseline = true), BenchmarkCategory("Backward")]
+    public void BackwardUnfused() => _work.AddLayerNormBackwardUnfused();
+
+    [Benchmark, BenchmarkCategory("Backward")]
+    public void BackwardFused() => _work.AddLayerNormBackwardFused();
+}
