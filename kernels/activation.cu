@@ -136,7 +136,6 @@ extern "C" __global__ void bias_activation_forward_f32_vec4(int kind, float* x, 
 template <typename T> __device__ void bias_activation_backward(int kind, const T* x, const T* dy, T* dx, T* dbias, int rows, int cols,
     int rows_per_slice)
 {
-    __shared__ T partial[8][32];
     int c = blockIdx.x * 32 + threadIdx.x;
     int first = blockIdx.y * rows_per_slice, last = min(rows, first + rows_per_slice);
     T sum = 0;
@@ -150,15 +149,7 @@ template <typename T> __device__ void bias_activation_backward(int kind, const T
             sum += g;
         }
     }
-    partial[threadIdx.y][threadIdx.x] = sum;
-    __syncthreads();
-    if (threadIdx.y == 0 && c < cols)
-    {
-        T total = 0;
-        for (int k = 0; k < (int)blockDim.y; k++) total += partial[k][threadIdx.x];
-        if (gridDim.y == 1) dbias[c] += total;
-        else atomicAdd(dbias + c, total);
-    }
+    add_column_partials(sum, c, cols, dbias);
 }
 
 extern "C" __global__ void bias_activation_backward_f32(int kind, const float* x, const float* dy, float* dx, float* dbias, int rows, int cols, int rows_per_slice) { bias_activation_backward<float>(kind, x, dy, dx, dbias, rows, cols, rows_per_slice); }

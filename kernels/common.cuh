@@ -66,6 +66,23 @@ template <typename T> __device__ T block_sum(T v)
     return warp_sum(total);
 }
 
+// Ends a column sum over a (32, 8) block: each thread holds its rows' partial sum of column c; the 8 partials of a column
+// are added in a fixed order and the total added into out[c], by atomicAdd when several row slices (gridDim.y > 1) share
+// the column. Every thread of the block must call it.
+template <typename T> __device__ void add_column_partials(T sum, int c, int cols, T* out)
+{
+    __shared__ T partial[8][32];
+    partial[threadIdx.y][threadIdx.x] = sum;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < cols)
+    {
+        T total = 0;
+        for (int k = 0; k < (int)blockDim.y; k++) total += partial[k][threadIdx.x];
+        if (gridDim.y == 1) out[c] += total;
+        else atomicAdd(out + c, total);
+    }
+}
+
 // ---- loops ----------------------------------------------------------------------------------------------------------------
 
 // i runs over [0, n) spread across the whole grid; the host caps the grid at a few waves.

@@ -8,7 +8,6 @@
 
 template <typename T> __device__ void bias_backward(const T* dy, T* dbias, int rows, int cols, int rows_per_slice)
 {
-    __shared__ T partial[8][32];
     int c = blockIdx.x * 32 + threadIdx.x;
     int first = blockIdx.y * rows_per_slice, last = min(rows, first + rows_per_slice);
     T sum = 0;
@@ -16,15 +15,7 @@ template <typename T> __device__ void bias_backward(const T* dy, T* dbias, int r
     {
         for (int r = first + threadIdx.y; r < last; r += blockDim.y) sum += dy[(long long)r * cols + c];
     }
-    partial[threadIdx.y][threadIdx.x] = sum;
-    __syncthreads();
-    if (threadIdx.y == 0 && c < cols)
-    {
-        T total = 0;
-        for (int k = 0; k < (int)blockDim.y; k++) total += partial[k][threadIdx.x];
-        if (gridDim.y == 1) dbias[c] += total;
-        else atomicAdd(dbias + c, total);
-    }
+    add_column_partials(sum, c, cols, dbias);
 }
 
 extern "C" __global__ void bias_backward_f32(const float* dy, float* dbias, int rows, int cols, int rows_per_slice) { bias_backward<float>(dy, dbias, rows, cols, rows_per_slice); }
