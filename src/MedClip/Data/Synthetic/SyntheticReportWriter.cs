@@ -6,9 +6,10 @@ namespace MedClip.Data.Synthetic;
 /// <summary>
 /// Writes a MIMIC-CXR style free-text report for a study's findings: header lines, then FINDINGS
 /// and IMPRESSION (sometimes only one of them), de-identified with "___", wrapped at 78 columns.
-/// Each finding is phrased from several variants with synonyms, laterality and severity, and in
-/// the voice its <see cref="Mention"/> asks for (stated, negated, or hedged), so a model has to
-/// read the sentence, not spot a keyword. Every sentence speaks of one observation, or negates a
+/// Each finding is phrased from several variants with synonyms, laterality and severity (or, as
+/// many real impressions put it, tersely: "Cardiomegaly.", "Pulmonary edema.", "Right pleural
+/// effusion."), and in the voice its <see cref="Mention"/> asks for (stated, negated, or hedged),
+/// so a model has to read the sentence, not spot a keyword. Every sentence speaks of one observation, or negates a
 /// list of them, so its label can be read from it unambiguously.
 /// </summary>
 internal static class SyntheticReportWriter
@@ -207,11 +208,13 @@ internal static class SyntheticReportWriter
             Mention.Positive when effusion.Side == Side.Bilateral => Pick(rng,
                 $"{Cap(size)} bilateral pleural effusions.",
                 $"Bilateral {size} pleural effusions.",
+                "Bilateral pleural effusions.",
                 $"{Cap(size)} effusions are seen bilaterally.",
                 $"Blunting of both costophrenic angles from {size} bilateral pleural effusions.",
                 $"{Cap(size)} amount of fluid in both costophrenic angles, consistent with bilateral effusions."),
             Mention.Positive => Pick(rng,
                 $"{Cap(size)} {side} pleural effusion.",
+                $"{Cap(side)} pleural effusion.",
                 $"There is a {size} {side}-sided pleural effusion.",
                 $"{Cap(size)} {side} effusion is present.",
                 $"Blunting of the {side} costophrenic angle due to a {size} pleural effusion.",
@@ -260,6 +263,7 @@ internal static class SyntheticReportWriter
         {
             Mention.Positive => Pick(rng,
                 $"Focal consolidation in the {lobe}.",
+                $"Consolidation in the {lobe}.",
                 $"{Cap(lobe)} consolidation.",
                 $"There is patchy airspace consolidation in the {lobe}.",
                 $"Dense opacification of the {lobe}, consistent with consolidation.",
@@ -290,6 +294,8 @@ internal static class SyntheticReportWriter
         {
             Mention.Positive => Pick(rng,
                 $"{Cap(degree)} pulmonary edema.",
+                "Pulmonary edema.",
+                $"{Cap(degree)} edema.",
                 $"There is {degree} interstitial pulmonary edema.",
                 $"Bilateral perihilar opacities consistent with {degree} pulmonary edema.",
                 $"Findings are consistent with {degree} pulmonary edema.",
@@ -313,6 +319,7 @@ internal static class SyntheticReportWriter
         {
             Mention.Positive when both => Pick(rng,
                 $"{Cap(degree)} bibasilar atelectasis.",
+                "Bibasilar atelectasis.",
                 "Bibasilar linear opacities consistent with atelectasis.",
                 "Plate-like atelectasis at both lung bases."),
             Mention.Positive when atelectasis.Grade == 1 => Pick(rng,
@@ -321,6 +328,7 @@ internal static class SyntheticReportWriter
                 $"Plate-like atelectasis in the {side} lower lobe with elevation of the {side} hemidiaphragm."),
             Mention.Positive => Pick(rng,
                 $"{Cap(degree)} {side} basilar atelectasis.",
+                $"{Cap(side)} basilar atelectasis.",
                 $"Linear opacity at the {side} base consistent with subsegmental atelectasis.",
                 $"Plate-like atelectasis in the {side} lower lobe.",
                 $"Streaky {side} basilar atelectasis."),
@@ -368,6 +376,7 @@ internal static class SyntheticReportWriter
         {
             Mention.Positive => Pick(rng,
                 $"{Cap(degree)} cardiomegaly.",
+                "Cardiomegaly.",
                 $"The heart is {adverb} enlarged.",
                 $"{Cap(degree)} enlargement of the cardiac silhouette.",
                 $"Heart size is {adverb} enlarged.",
