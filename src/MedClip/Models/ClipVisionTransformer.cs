@@ -21,7 +21,7 @@ public sealed class ClipVisionTransformer : Module, IVisionTower
         ClassEmbedding = ChildAt("vision_model.embeddings", new ModuleGroup()).AddParameter("class_embedding", init.Normal([t.Width], t.InitializerRange));
         PatchWeight = ChildAt("vision_model.embeddings.patch_embedding", new ModuleGroup())
             .AddParameter("weight", init.Normal([t.Width, config.Channels, config.PatchSize, config.PatchSize], t.InitializerRange));
-        PositionEmbedding = ChildAt("vision_model.embeddings.position_embedding", new Embedding(init, config.Patches + 1, t.Width, t.InitializerRange));
+        PositionEmbedding = ChildAt("vision_model.embeddings.position_embedding", new Embedding(config.InitialPositions(init, [config.Patches + 1, t.Width])));
         PreLayerNorm = ChildAt("vision_model.pre_layrnorm", new LayerNorm(init, t.Width, t.LayerNormEps));
         Layers = Enumerable.Range(0, config.Layers)
             .Select(i => ChildAt($"vision_model.encoder.layers.{i}", new PreNormLayer(init, t, PreNormLayerNames.Clip))).ToArray();

@@ -40,23 +40,29 @@ public static class DualEncoderConfigJson
         return (config, Get(root, "context_length", Math.Min(text.MaxPositions, 128)));
     }
 
-    public static JsonObject VisionJson(VisionConfig v) => new()
+    public static JsonObject VisionJson(VisionConfig v)
     {
-        ["model_type"] = v.ModelType == VisionModelType.ClipVision ? "clip_vision_model" : "vit",
-        ["hidden_size"] = v.Transformer.Width,
-        ["num_hidden_layers"] = v.Layers,
-        ["num_attention_heads"] = v.Transformer.Heads,
-        ["intermediate_size"] = v.Transformer.IntermediateSize,
-        ["hidden_act"] = ActivationName(v.Transformer.Activation),
-        ["layer_norm_eps"] = v.Transformer.LayerNormEps,
-        ["initializer_range"] = v.Transformer.InitializerRange,
-        ["image_size"] = v.ImageSize,
-        ["patch_size"] = v.PatchSize,
-        ["num_channels"] = v.Channels,
-        ["qkv_bias"] = true,
-        ["hidden_dropout_prob"] = 0.0,
-        ["attention_probs_dropout_prob"] = 0.0,
-    };
+        var o = new JsonObject
+        {
+            ["model_type"] = v.ModelType == VisionModelType.ClipVision ? "clip_vision_model" : "vit",
+            ["hidden_size"] = v.Transformer.Width,
+            ["num_hidden_layers"] = v.Layers,
+            ["num_attention_heads"] = v.Transformer.Heads,
+            ["intermediate_size"] = v.Transformer.IntermediateSize,
+            ["hidden_act"] = ActivationName(v.Transformer.Activation),
+            ["layer_norm_eps"] = v.Transformer.LayerNormEps,
+            ["initializer_range"] = v.Transformer.InitializerRange,
+            ["image_size"] = v.ImageSize,
+            ["patch_size"] = v.PatchSize,
+            ["num_channels"] = v.Channels,
+            ["qkv_bias"] = true,
+            ["hidden_dropout_prob"] = 0.0,
+            ["attention_probs_dropout_prob"] = 0.0,
+        };
+        // Our own key, written only when it differs from transformers' init (which ignores it on loading).
+        if (v.PositionInit == PositionEmbeddingInit.SinCos) o["position_embedding_init"] = "sincos";
+        return o;
+    }
 
     public static JsonObject TextJson(TextConfig t) => new()
     {
@@ -81,12 +87,19 @@ public static class DualEncoderConfigJson
     public static VisionConfig ReadVision(JsonObject o, string path)
     {
         string modelType = Get(o, "model_type", "vit");
+        string positionInit = Get(o, "position_embedding_init", "normal");
+        var positions = positionInit switch
+        {
+            "normal" => PositionEmbeddingInit.Normal,
+            "sincos" => PositionEmbeddingInit.SinCos,
+            _ => throw new InvalidDataException($"'{path}': vision position_embedding_init '{positionInit}' is not supported; use normal or sincos."),
+        };
         return modelType switch
         {
             "vit" => new VisionConfig(Get(o, "image_size", 224), Get(o, "patch_size", 16), Get(o, "num_channels", 3), Get(o, "num_hidden_layers", 12),
-                ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072, act: "gelu", eps: 1e-12)),
+                ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072, act: "gelu", eps: 1e-12), VisionModelType.Vit, positions),
             "clip_vision_model" => new VisionConfig(Get(o, "image_size", 224), Get(o, "patch_size", 32), Get(o, "num_channels", 3), Get(o, "num_hidden_layers", 12),
-                ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072, act: "quick_gelu", eps: 1e-5), VisionModelType.ClipVision),
+                ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072, act: "quick_gelu", eps: 1e-5), VisionModelType.ClipVision, positions),
             _ => throw new InvalidDataException($"'{path}': vision model_type '{modelType}' is not supported; use vit or clip_vision_model."),
         };
     }

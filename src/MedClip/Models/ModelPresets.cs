@@ -23,7 +23,8 @@ public static class ModelPresets
     public static ModelPreset Get(string name, int? vocabSize = null) => name switch
     {
         "tiny" => Build(name, imageSize: 64, patch: 8, width: 128, layers: 4, heads: 4, textWidth: 128, textLayers: 4, textHeads: 4,
-            context: 64, maxPositions: 64, projection: 128, vocabSize ?? 2000, initializerRange: TinyInitializerRange, logitScaleInit: TinyLogitScaleInit),
+            context: 64, maxPositions: 64, projection: 128, vocabSize ?? 2000, initializerRange: TinyInitializerRange, logitScaleInit: TinyLogitScaleInit,
+            positions: TinyPositionInit),
         "small" => Build(name, imageSize: 224, patch: 16, width: 384, layers: 6, heads: 6, textWidth: 384, textLayers: 6, textHeads: 6,
             context: 128, maxPositions: 512, projection: 256, vocabSize ?? 31090),
         "base" => Build(name, imageSize: 224, patch: 16, width: 768, layers: 12, heads: 12, textWidth: 768, textLayers: 12, textHeads: 12,
@@ -47,12 +48,22 @@ public static class ModelPresets
     /// </summary>
     public const double TinyLogitScaleInit = 3.4012;
 
+    /// <summary>
+    /// tiny starts its ViT's position embeddings from the 2-D sine-cosine table (<see cref="Init.SinCosGrid"/>) instead
+    /// of noise: at patch 8 a from-scratch tiny ViT otherwise spends its few hundred steps learning where its 64 patches
+    /// are. With the default run's training (650 steps, seed 1) the image embeddings' linear probe went from 0.815 to
+    /// 0.863 and the validation loss from 2.83 to 2.62; on the synthetic reports with terse phrasings, from 0.817 to
+    /// 0.891 (measured with the table written over a normal draw, so the other weights started from other random
+    /// numbers than they do now).
+    /// </summary>
+    public const PositionEmbeddingInit TinyPositionInit = PositionEmbeddingInit.SinCos;
+
     private static ModelPreset Build(string name, int imageSize, int patch, int width, int layers, int heads, int textWidth,
         int textLayers, int textHeads, int context, int maxPositions, int projection, int vocabSize, double initializerRange = 0.02,
-        double logitScaleInit = DualEncoderConfig.ClipLogitScaleInit)
+        double logitScaleInit = DualEncoderConfig.ClipLogitScaleInit, PositionEmbeddingInit positions = PositionEmbeddingInit.Normal)
     {
         var vision = new VisionConfig(imageSize, patch, Channels: 3, layers,
-            new TransformerConfig(width, heads, 4 * width, Activation.GeluErf, LayerNormEps: 1e-12, initializerRange));
+            new TransformerConfig(width, heads, 4 * width, Activation.GeluErf, LayerNormEps: 1e-12, initializerRange), VisionModelType.Vit, positions);
         var text = new TextConfig(vocabSize, maxPositions, TypeVocabSize: 2, textLayers,
             new TransformerConfig(textWidth, textHeads, 4 * textWidth, Activation.GeluErf, LayerNormEps: 1e-12, initializerRange));
         return new ModelPreset(name, new DualEncoderConfig(vision, text, projection, logitScaleInit), context);

@@ -12,18 +12,38 @@ public enum VisionModelType
     ClipVision,
 }
 
+/// <summary>How a from-scratch vision tower starts its position embeddings (config.json "position_embedding_init").</summary>
+public enum PositionEmbeddingInit
+{
+    /// <summary>Normal with std initializer_range, as transformers does ("normal", the default).</summary>
+    Normal,
+
+    /// <summary>The 2-D sine-cosine table of MAE, still learned ("sincos"; see <see cref="Init.SinCosGrid"/>).</summary>
+    SinCos,
+}
+
 /// <summary>Sizes of an HF ViTModel or CLIPVisionModel.</summary>
 public sealed record VisionConfig(int ImageSize, int PatchSize, int Channels, int Layers, TransformerConfig Transformer,
-    VisionModelType ModelType = VisionModelType.Vit)
+    VisionModelType ModelType = VisionModelType.Vit, PositionEmbeddingInit PositionInit = PositionEmbeddingInit.Normal)
 {
-    public int Patches => ImageSize / PatchSize * (ImageSize / PatchSize);
+    /// <summary>Patches along each side of the image.</summary>
+    public int Grid => ImageSize / PatchSize;
+
+    public int Patches => Grid * Grid;
 
     public void Validate()
     {
         Transformer.Validate("vision_config");
         if (PatchSize <= 0 || ImageSize % PatchSize != 0)
             throw new ArgumentException($"vision_config: image_size {ImageSize} must be a multiple of patch_size {PatchSize}.");
+        if (PositionInit == PositionEmbeddingInit.SinCos && Transformer.Width % 4 != 0)
+            throw new ArgumentException($"vision_config: position_embedding_init sincos needs a hidden_size divisible by 4, not {Transformer.Width}.");
     }
+
+    /// <summary>The initial position table, [1 + patches, width] reshaped to <paramref name="shape"/> (CLS first).</summary>
+    public Tensor InitialPositions(Init init, Shape shape) => PositionInit == PositionEmbeddingInit.SinCos
+        ? Ops.Reshape(init.SinCosGrid(Grid, Transformer.Width), shape)
+        : init.Normal(shape, Transformer.InitializerRange);
 }
 
 /// <summary>
@@ -41,7 +61,7 @@ public sealed class VisionTransformer : Module, IVisionTower
         var t = config.Transformer;
         var embeddings = Child("embeddings", new ModuleGroup());
         ClassToken = embeddings.AddParameter("cls_token", init.Normal([1, 1, t.Width], t.InitializerRange));
-        PositionEmbeddings = embeddings.AddParameter("position_embeddings", init.Normal([1, config.Patches + 1, t.Width], t.InitializerRange));
+        PositionEmbeddings = embeddings.AddParameter("position_embeddings", config.InitialPositions(init, [1, config.Patches + 1, t.Width]));
         var projection = embeddings.Add("patch_embeddings", new ModuleGroup()).Add("projection", new ModuleGroup());
         PatchWeight = projection.AddParameter("weight", init.Normal([t.Width, config.Channels, config.PatchSize, config.PatchSize], t.InitializerRange));
         PatchBias = projection.AddParameter("bias", init.Constant([t.Width], 0));

@@ -25,6 +25,35 @@ public sealed class Init(IBackend backend, DType dtype, int seed)
         return FromDoubles(shape, data);
     }
 
+    /// <summary>
+    /// MAE's 2-D sine-cosine position table for a grid x grid patch layout plus a leading token: [1 + grid^2, width],
+    /// row 0 (the CLS token) zero, row 1 + r*grid + c the patch at row r, column c. Of each row, the first quarter holds
+    /// sin(r w_i), the second cos(r w_i), the third sin(c w_i) and the last cos(c w_i), with w_i = 10000^(-i / (width/4)).
+    /// Nearby patches start with similar embeddings, so a small ViT need not learn the image's geometry from scratch.
+    /// Draws no random numbers.
+    /// </summary>
+    public Tensor SinCosGrid(int grid, int width)
+    {
+        if (grid < 1 || width < 4 || width % 4 != 0)
+            throw new ArgumentException($"A sine-cosine position table needs a positive grid and a width divisible by 4, not {grid} and {width}.");
+        int quarter = width / 4;
+        var data = new double[(1 + grid * grid) * width];
+        for (int r = 0; r < grid; r++)
+        for (int c = 0; c < grid; c++)
+        {
+            int row = (1 + r * grid + c) * width;
+            for (int i = 0; i < quarter; i++)
+            {
+                double w = Math.Pow(10000, -(double)i / quarter);
+                data[row + i] = Math.Sin(r * w);
+                data[row + quarter + i] = Math.Cos(r * w);
+                data[row + 2 * quarter + i] = Math.Sin(c * w);
+                data[row + 3 * quarter + i] = Math.Cos(c * w);
+            }
+        }
+        return FromDoubles([1 + grid * grid, width], data);
+    }
+
     public Tensor Constant(Shape shape, double value)
     {
         var t = Tensor.Zeros(backend, shape, dtype);

@@ -53,6 +53,12 @@ public sealed class Embedding : Module
         Weight = Parameter("weight", init.Normal([count, width], std));
     }
 
+    /// <summary>An embedding starting from the given [count, width] table.</summary>
+    public Embedding(Tensor weight)
+    {
+        Weight = Parameter("weight", weight);
+    }
+
     public Tensor Weight { get; }
 
     public Tensor Forward(Tensor ids) => Ops.Embedding(Weight, ids);
