@@ -49,15 +49,19 @@ internal static class TrainCommand
         var output = new Option<string?>("--out") { Description = "Run folder for metrics.jsonl and checkpoints (default runs/<time>)." };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its latest checkpoint." };
         var accumulation = CommonOptions.PositiveInt("--accumulation-steps", "Micro-batches of --batch-size whose gradients are summed per optimizer step (default 1).");
-        var noAugment = new Option<bool>("--no-augment") { Description = "Train on the images as they are: no crop, rotation or intensity jitter (texts are sampled only with --sentence-keep)." };
+        var noAugment = new Option<bool>("--no-augment") { Description = "Train on the images as they are: no crop, rotation or intensity jitter (texts are augmented only with --sentence-keep or --drop-periods)." };
         var sentenceKeep = new Option<double?>("--sentence-keep")
         {
             Description = "Probability that each sentence of a training report is kept (text augmentation; default 1 = whole reports).",
         };
+        var dropPeriods = new Option<double?>("--drop-periods")
+        {
+            Description = "Probability that each sentence of a training report loses its final period (text augmentation; default 0).",
+        };
         var command = new Command("train", "Train a dual encoder with the symmetric InfoNCE loss.")
         {
             data, model, imageEncoder, textEncoder, device, precision, batchSize, steps, epochs, lr, lrTowers, lockImage, lockText, unlockLast, warmup, seed, output, resume,
-            accumulation, sentenceKeep, noAugment, logEvery, localLoss, collectiveTimeout,
+            accumulation, sentenceKeep, dropPeriods, noAugment, logEvery, localLoss, collectiveTimeout,
         };
         dataOptions.AddTo(command);
         command.SetAction((parsed, cancel) =>
@@ -85,6 +89,7 @@ internal static class TrainCommand
                 Seed = parsed.GetValue(seed),
                 AccumulationSteps = parsed.GetValue(accumulation) ?? defaults.AccumulationSteps,
                 SentenceKeepProbability = parsed.GetValue(sentenceKeep) ?? defaults.SentenceKeepProbability,
+                PeriodDropProbability = parsed.GetValue(dropPeriods) ?? defaults.PeriodDropProbability,
                 Augment = !parsed.GetValue(noAugment),
                 LocalLoss = parsed.GetValue(localLoss),
                 LogEvery = parsed.GetValue(logEvery) ?? defaults.LogEvery,

@@ -59,6 +59,11 @@ public sealed record TrainingOptions
     /// 1 trains on whole reports.
     /// </summary>
     public double SentenceKeepProbability { get; init; } = 1.0;
+    /// <summary>
+    /// The probability that each sentence of a training report loses its final period (<see cref="MedClip.Data.Text.SentenceSampling"/>);
+    /// 0 keeps the punctuation as written.
+    /// </summary>
+    public double PeriodDropProbability { get; init; }
     /// <summary>Size of the generated dataset when <see cref="Data"/> is "synthetic".</summary>
     public int SyntheticStudies { get; init; } = MedClip.Data.DatasetSpec.DefaultSyntheticStudies;
 
@@ -74,6 +79,8 @@ public sealed record TrainingOptions
         if (UnlockLast > 0 && !LockImage && !LockText) throw new ArgumentException("--unlock-last only applies together with --lock-image or --lock-text.");
         if (!(SentenceKeepProbability > 0 && SentenceKeepProbability <= 1))
             throw new ArgumentException($"--sentence-keep {SentenceKeepProbability} must be in (0, 1]; 1 trains on whole reports.");
+        if (!(PeriodDropProbability >= 0 && PeriodDropProbability <= 1))
+            throw new ArgumentException($"--drop-periods {PeriodDropProbability} must be in [0, 1]; 0 keeps every period.");
         if (Precision is not ("fp32" or "bf16")) throw new ArgumentException($"--precision {Precision} must be fp32 or bf16.");
         if (WarmupSteps < 0) throw new ArgumentException($"--warmup {WarmupSteps} must not be negative.");
     }

@@ -106,18 +106,18 @@ public static class TrainingRun
         observer?.OnMessage($"Model: {preset.Name}{(towers.Length > 0 ? $" with the {towers}" : "")}, {model.Parameters().Sum(p => p.Length):N0} parameters on {backend.Name}");
 
         var images = ImagePreprocessor.FromConfig(PreprocessorConfig.Read(preprocessorPath));
-        var sentences = new SentenceSampling(options.SentenceKeepProbability);
+        var sentences = new SentenceSampling(options.SentenceKeepProbability, options.PeriodDropProbability);
         (int[], int[]) Tokenize(ImageTextSample s, Random? rng)
         {
-            bool whole = rng is null; // the training preparer hands over its generator only when --sentence-keep is below 1
+            bool whole = rng is null; // the training preparer hands over its generator only with --sentence-keep below 1 or --drop-periods
             if (whole && stored is not null && stored.TryGet(s, out int[] ids))
                 return tokenizer.Encode(ids, contextLength);
             var encoded = tokenizer.Encode(whole ? s.Text : sentences.Sample(s.Text, rng!), contextLength);
             return (encoded.Ids, encoded.AttentionMask);
         }
-        // --no-augment leaves the images as they are; an explicit --sentence-keep still samples the texts.
+        // --no-augment leaves the images as they are; an explicit --sentence-keep or --drop-periods still augments the texts.
         var trainPreparer = new ImageTextPreparer<ImageTextSample>(images, options.Augment ? new ImageAugmentation() : null, s => s.ImagePath, Tokenize,
-            augmentText: options.SentenceKeepProbability < 1);
+            augmentText: sentences.ChangesTexts);
         var evalPreparer = new ImageTextPreparer<ImageTextSample>(images, null, s => s.ImagePath, Tokenize);
         using var train = new PrefetchingBatchLoader<ImageTextSample>(data.Train, options.BatchSize, options.Seed, trainPreparer.Prepare,
             options.Workers, shuffle: true, dropLast: true, shard: communicator.WorldSize > 1 ? new BatchShard(communicator.Rank, communicator.WorldSize) : null);

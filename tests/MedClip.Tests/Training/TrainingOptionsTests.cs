@@ -16,6 +16,17 @@ public class TrainingOptionsTests
         Assert.Contains(option, e.Message);
     }
 
+    [Theory]
+    [InlineData(-0.5)]
+    [InlineData(1.01)]
+    [InlineData(double.NaN)]
+    public void PeriodDropProbability_OutsideTheUnitInterval_IsRefused(double p)
+    {
+        var e = Assert.Throws<ArgumentException>(() => (new TrainingOptions() with { PeriodDropProbability = p }).Validate());
+        Assert.StartsWith($"--drop-periods {p} must be in [0, 1]", e.Message);
+        (new TrainingOptions() with { PeriodDropProbability = 1 }).Validate();
+    }
+
     [Fact]
     public void Precision_OtherThanFp32OrBf16_IsRefused()
     {

@@ -66,4 +66,53 @@ public class SentenceSamplingTests
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new SentenceSampling(p));
     }
+
+    [Fact]
+    public void PeriodDrop_AtOne_RemovesEverySentencePeriod_ButNotListNumbersOrOtherMarks()
+    {
+        var sampling = new SentenceSampling(1, periodDropProbability: 1);
+        Assert.True(sampling.ChangesTexts);
+        Assert.Equal(
+            "1. No acute intrathoracic process 2. There is no consolidation A 2.5 cm nodule projects over the right apex " +
+            "Heart size is mildly enlarged (stable)! Is there a small effusion?",
+            sampling.Sample(Report, new Random(0)));
+        Assert.Equal("No edema", sampling.Sample("No edema.", new Random(0)));
+        Assert.Equal("Mild cardiomegaly (stable)", sampling.Sample("Mild cardiomegaly (stable).", new Random(0)));
+    }
+
+    [Fact]
+    public void PeriodDrop_DropsAboutTheGivenFraction_EachSentenceOnItsOwn()
+    {
+        var sampling = new SentenceSampling(1, periodDropProbability: 0.5);
+        var rng = new Random(5);
+        var forms = new HashSet<string>();
+        int periods = 0;
+        for (int i = 0; i < 2000; i++)
+        {
+            string text = sampling.Sample("No edema. No effusion.", rng);
+            forms.Add(text);
+            periods += text.Count(c => c == '.');
+        }
+        Assert.Equal(["No edema No effusion", "No edema No effusion.", "No edema. No effusion", "No edema. No effusion."], forms.Order());
+        Assert.InRange(periods / 4000.0, 0.47, 0.53);
+    }
+
+    [Fact]
+    public void PeriodDrop_AtZero_LeavesTheSentenceSamplingAsItWas()
+    {
+        var plain = new SentenceSampling(0.5);
+        var withZero = new SentenceSampling(0.5, periodDropProbability: 0);
+        Assert.False(new SentenceSampling(1, 0).ChangesTexts);
+        for (int seed = 0; seed < 20; seed++)
+            Assert.Equal(plain.Sample(Report, new Random(seed)), withZero.Sample(Report, new Random(seed)));
+    }
+
+    [Theory]
+    [InlineData(-0.1)]
+    [InlineData(1.5)]
+    [InlineData(double.NaN)]
+    public void PeriodDropProbability_OutsideTheUnitInterval_IsRefused(double p)
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new SentenceSampling(1, p));
+    }
 }
