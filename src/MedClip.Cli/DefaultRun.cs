@@ -11,8 +11,8 @@ namespace MedClip.Cli;
 internal static class DefaultRun
 {
     /// <summary>
-    /// Optimizer steps of the default run: 7 epochs of the 4,000-study synthetic set at batch 32; 7 min 10 s of training
-    /// on 2 cores when measured on a quiet host, 10 min 16 s on a host that ran the step benchmark 1.3 to 1.4 times slower.
+    /// Optimizer steps of the default run: 7 epochs of the 4,000-study synthetic set at batch 32; 8 min 10 s of training
+    /// on 2 cores (7 min 10 s on a quieter host, 10 min 16 s on one that ran the step benchmark 1.3 to 1.4 times slower).
     /// </summary>
     public const int Steps = 650;
 
