@@ -42,7 +42,7 @@ public sealed record VisionConfig(int ImageSize, int PatchSize, int Channels, in
 
     /// <summary>The initial position table, [1 + patches, width] reshaped to <paramref name="shape"/> (CLS first).</summary>
     public Tensor InitialPositions(Init init, Shape shape) => PositionInit == PositionEmbeddingInit.SinCos
-        ? Ops.Reshape(init.SinCosGrid(Grid, Transformer.Width), shape)
+        ? init.SinCosGrid(Grid, Transformer.Width).View(shape)
         : init.Normal(shape, Transformer.InitializerRange);
 }
 

@@ -37,6 +37,7 @@ public sealed class Init(IBackend backend, DType dtype, int seed)
         if (grid < 1 || width < 4 || width % 4 != 0)
             throw new ArgumentException($"A sine-cosine position table needs a positive grid and a width divisible by 4, not {grid} and {width}.");
         int quarter = width / 4;
+        var frequencies = Enumerable.Range(0, quarter).Select(i => Math.Pow(10000, -(double)i / quarter)).ToArray();
         var data = new double[(1 + grid * grid) * width];
         for (int r = 0; r < grid; r++)
         for (int c = 0; c < grid; c++)
@@ -44,7 +45,7 @@ public sealed class Init(IBackend backend, DType dtype, int seed)
             int row = (1 + r * grid + c) * width;
             for (int i = 0; i < quarter; i++)
             {
-                double w = Math.Pow(10000, -(double)i / quarter);
+                double w = frequencies[i];
                 data[row + i] = Math.Sin(r * w);
                 data[row + quarter + i] = Math.Cos(r * w);
                 data[row + 2 * quarter + i] = Math.Sin(c * w);
