@@ -41,24 +41,9 @@ public sealed partial class SentenceSampling
     public string Sample(string text, Random rng)
     {
         IReadOnlyList<string> sentences = Sentences(text);
-        List<string> kept;
-        if (KeepProbability < 1 && sentences.Count > 1)
-        {
-            kept = new List<string>(sentences.Count);
-            foreach (string sentence in sentences)
-            {
-                if (rng.NextDouble() < KeepProbability) kept.Add(sentence);
-            }
-            if (kept.Count == 0) kept.Add(sentences[rng.Next(sentences.Count)]);
-        }
-        else if (PeriodDropProbability > 0)
-        {
-            kept = [.. sentences];
-        }
-        else
-        {
-            return text;
-        }
+        bool subsample = KeepProbability < 1 && sentences.Count > 1;
+        if (!subsample && PeriodDropProbability == 0) return text;
+        List<string> kept = subsample ? KeptSentences(sentences, rng) : [.. sentences];
         if (PeriodDropProbability > 0)
         {
             for (int i = 0; i < kept.Count; i++)
@@ -67,6 +52,18 @@ public sealed partial class SentenceSampling
             }
         }
         return string.Join(" ", kept);
+    }
+
+    // Each sentence kept with KeepProbability, in report order; one drawn at random when none was.
+    private List<string> KeptSentences(IReadOnlyList<string> sentences, Random rng)
+    {
+        var kept = new List<string>(sentences.Count);
+        foreach (string sentence in sentences)
+        {
+            if (rng.NextDouble() < KeepProbability) kept.Add(sentence);
+        }
+        if (kept.Count == 0) kept.Add(sentences[rng.Next(sentences.Count)]);
+        return kept;
     }
 
     // A sentence's own final period (after a letter, a closing bracket or '%'), not that of a list number such as "2.".
