@@ -7,7 +7,8 @@ using MedClip.Training;
 namespace MedClip.Cli.Commands;
 
 /// <summary>
-/// medclip-train bench [--device auto|cpu|cuda] [--model PRESET] [--batch-size N] [--steps N] [--precision fp32|bf16] [--json]:
+/// medclip-train bench [--device auto|cpu|cuda] [--model PRESET] [--batch-size N] [--steps N] [--precision fp32|bf16]
+/// [--attention gemm|fused] [--json]:
 /// times full training steps on random data (see <see cref="StepBenchmark"/>).
 /// With --data SPEC [--image-size PX] [--workers N] it times the input pipeline instead (<see cref="LoaderBenchmark"/>):
 /// images per second delivered from that dataset's training split with augmentation, --steps batches.
@@ -21,6 +22,7 @@ internal static class BenchCommand
         var batchSize = CommonOptions.PositiveInt("--batch-size", "Image-text pairs per step (default 32 for tiny, 64 for small, 256 for base).");
         var steps = CommonOptions.PositiveInt("--steps", $"Timed steps, after {StepBenchmark.DefaultWarmupSteps} warm-up steps (default {StepBenchmark.DefaultSteps}).");
         var precision = CommonOptions.Precision();
+        var attention = CommonOptions.Attention();
         var json = CommonOptions.Json();
         var data = new Option<string?>("--data") { Description = "Time the data loader on this dataset instead of training steps. " + DataOptionSet.SpecDescription };
         var dataOptions = new DataOptionSet();
@@ -29,7 +31,7 @@ internal static class BenchCommand
         var noAugment = new Option<bool>("--no-augment") { Description = "With --data: skip the training augmentation (to see its share of the time)." };
         var command = new Command("bench", "Time full training steps (forward, InfoNCE, backward, clipping, AdamW) on random data, or with --data the data loader.")
         {
-            device, model, batchSize, steps, precision, json, data, imageSize, workers, noAugment,
+            device, model, batchSize, steps, precision, attention, json, data, imageSize, workers, noAugment,
         };
         dataOptions.AddTo(command);
         command.SetAction(parsed =>
@@ -46,7 +48,8 @@ internal static class BenchCommand
             var backend = DeviceSelection.Resolve(parsed.GetValue(device)!);
             var preset = ModelPresets.Resolve(parsed.GetValue(model)!);
             var result = StepBenchmark.Run(backend, preset, parsed.GetValue(batchSize) ?? StepBenchmark.DefaultBatchSize(preset.Name),
-                parsed.GetValue(steps) ?? StepBenchmark.DefaultSteps, bf16: parsed.GetValue(precision) == "bf16");
+                parsed.GetValue(steps) ?? StepBenchmark.DefaultSteps, bf16: parsed.GetValue(precision) == "bf16",
+                fusedAttention: parsed.GetValue(attention) == "fused");
             Console.WriteLine(parsed.GetValue(json) ? result.ToJson() : Summary(result));
             return 0;
         });
@@ -55,9 +58,9 @@ internal static class BenchCommand
 
     private static string Summary(StepBenchmarkResult r) =>
         $"""
-        bench: {r.Model} ({r.Parameters:N0} parameters) on {r.Device}, {r.Precision}, batch {r.BatchSize}, median of {r.Steps} steps
+        bench: {r.Model} ({r.Parameters:N0} parameters) on {r.Device}, {r.Precision}, {r.Attention} attention, batch {r.BatchSize}, median of {r.Steps} steps
           step      {r.StepMs,9:F1} ms  (forward {r.ForwardMs:F1}, backward {r.BackwardMs:F1}, clip + AdamW {r.UpdateMs:F1})
           images/s  {r.ImagesPerSecond,9:F1}
-          TFLOP/s   {r.Tflops,9:F4}  (6 x forward matmul multiply-adds per step){(r.Mfu is double mfu ? $"\n  MFU       {mfu,9:P1}" : "")}
+          TFLOP/s   {r.Tflops,9:F4}  (6 x forward matmul multiply-adds per step){(r.Mfu is double mfu ? $"\n  MFU       {mfu,9:P1}" : "")}{(r.ReservedMiB is long mib ? $"\n  device    {mib,9:N0} MiB reserved ({r.ReservedAfterWarmupMiB:N0} after warm-up)" : "")}
         """;
 }

@@ -9,7 +9,7 @@ namespace MedClip.Cli.Commands;
 
 /// <summary>
 /// `medclip-train selftest`: every backend op forward and backward against the CPU reference, then a two-step training
-/// run of a small dual encoder on both. One line per check, a summary, exit 0 only if everything passed.
+/// run of a small dual encoder on both, with the unfused and with the fused attention. One line per check, a summary, exit 0 only if everything passed.
 /// </summary>
 public static class SelftestCommand
 {
@@ -46,11 +46,13 @@ public static class SelftestCommand
         var (config, context) = modelName == "micro" ? BackendSelfTest.MicroModel() : Preset(modelName);
         var checks = test.OpChecks();
         if (precision == "bf16") checks = checks.Concat(test.Bf16Checks());
-        checks = checks.Concat(test.TrainingChecks(config, batch, context));
+        checks = checks.Concat(test.TrainingChecks(config, batch, context)).Concat(test.TrainingChecks(config, batch, context, fusedAttention: true));
         if (precision == "bf16")
         {
             var (micro, microContext) = BackendSelfTest.MicroModel();
-            checks = checks.Concat(test.TrainingChecks(micro, batch, microContext, bf16: true)).Concat(test.Bf16VersusFp32Checks(micro, batch, microContext));
+            checks = checks.Concat(test.TrainingChecks(micro, batch, microContext, bf16: true))
+                .Concat(test.TrainingChecks(micro, batch, microContext, bf16: true, fusedAttention: true))
+                .Concat(test.Bf16VersusFp32Checks(micro, batch, microContext));
         }
 
         int passed = 0, failed = 0;

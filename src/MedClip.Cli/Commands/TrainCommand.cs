@@ -5,7 +5,7 @@ using MedClip.Training;
 namespace MedClip.Cli.Commands;
 
 /// <summary>
-/// medclip-train train --data SPEC [--model PRESET] [--image-encoder HF_DIR] [--text-encoder HF_DIR] [--device] [--precision] [--batch-size N] [--steps N|--epochs N]
+/// medclip-train train --data SPEC [--model PRESET] [--image-encoder HF_DIR] [--text-encoder HF_DIR] [--device] [--precision] [--attention gemm|fused] [--batch-size N] [--steps N|--epochs N]
 /// [--lr X] [--lr-towers X] [--lock-image] [--lock-text] [--unlock-last N] [--warmup N] [--seed S] [--out DIR] [--resume DIR] [--log-every N] [--local-loss]
 /// [--collective-timeout S]: trains and checkpoints a dual encoder, data parallel when launched by mpirun or torchrun-style variables.
 /// </summary>
@@ -26,6 +26,7 @@ internal static class TrainCommand
         };
         var device = CommonOptions.Device();
         var precision = CommonOptions.Precision();
+        var attention = CommonOptions.Attention();
         var batchSize = CommonOptions.PositiveInt("--batch-size",
             "Image-text pairs per step (default 32); in a multi-process job the global batch, split evenly over the ranks, and the contrastive loss sees all of it.");
         var logEvery = CommonOptions.PositiveInt("--log-every", "Write a metrics.jsonl line every N steps (default 10; the last step always).");
@@ -60,7 +61,7 @@ internal static class TrainCommand
         };
         var command = new Command("train", "Train a dual encoder with the symmetric InfoNCE loss.")
         {
-            data, model, imageEncoder, textEncoder, device, precision, batchSize, steps, epochs, lr, lrTowers, lockImage, lockText, unlockLast, warmup, seed, output, resume,
+            data, model, imageEncoder, textEncoder, device, precision, attention, batchSize, steps, epochs, lr, lrTowers, lockImage, lockText, unlockLast, warmup, seed, output, resume,
             accumulation, sentenceKeep, dropPeriods, noAugment, logEvery, localLoss, collectiveTimeout,
         };
         dataOptions.AddTo(command);
@@ -77,6 +78,7 @@ internal static class TrainCommand
                 TextEncoder = parsed.GetValue(textEncoder),
                 Device = parsed.GetValue(device)!,
                 Precision = parsed.GetValue(precision)!,
+                Attention = parsed.GetValue(attention)!,
                 BatchSize = parsed.GetValue(batchSize) ?? defaults.BatchSize,
                 Steps = parsed.GetValue(steps),
                 Epochs = parsed.GetValue(epochs),

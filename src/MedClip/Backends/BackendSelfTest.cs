@@ -112,6 +112,16 @@ public sealed class BackendSelfTest
         yield return Run("softmax backward 105x13", () => Op([Probabilities(105, 13), R(105 * 13), R(105 * 13)], [2],
             (b, t) => b.SoftmaxBackward(t[0], t[1], t[2], 105, 13, 0.37)));
 
+        foreach (var (batch, tokens, heads, dim) in new[] { (3, 13, 2, 8), (3, 70, 1, 64), (2, 37, 2, 32), (1, 20, 3, 16) })
+        {
+            var shape = new AttentionShape(batch, tokens, heads, dim, 1 / Math.Sqrt(dim));
+            string name = $"fused attention {batch}x{tokens}x{heads}x{dim}";
+            string padding = batch >= 3 ? ", padded keys and a fully padded sequence" : ", padded keys";
+            if (dim == 8) yield return Run($"{name} forward, no mask", () => Attention(shape, masked: false, backward: false));
+            yield return Run($"{name} forward{padding}", () => Attention(shape, masked: true, backward: false));
+            yield return Run($"{name} backward{padding}", () => Attention(shape, masked: true, backward: true));
+        }
+
         yield return Run("embedding forward 21 ids, 37x33 table", () => Op([R(37 * 33), Ints(21, 37), R(21 * 33)], [2],
             (b, t) => b.EmbeddingForward(t[0], t[1], t[2], 21, 37, 33)));
         yield return Run("embedding backward, repeated ids", () => Op([R(21 * 33), Ints(21, 5), R(37 * 33)], [2],
@@ -208,12 +218,21 @@ public sealed class BackendSelfTest
     /// compares each step's loss, every parameter gradient of the first step, and parameter checksums at the end.
     /// </summary>
     /// <param name="bf16">Both runs in bf16 mixed precision with the fused InfoNCE loss (the CPU emulating it), compared at <see cref="Bf16TrainingTolerance"/> unless a tolerance is given.</param>
+    /// <param name="fusedAttention">Both runs with <see cref="FusedAttention"/> (the attention kernels of <see cref="IBackend.AttentionForward"/>).</param>
     public IEnumerable<SelfTestCheck> TrainingChecks(DualEncoderConfig config, int batch, int context, int steps = 2, double? tolerance = null,
-        bool bf16 = false)
+        bool bf16 = false, bool fusedAttention = false)
     {
         // An iterator, so that the runs start when the checks are enumerated (after the op checks have printed).
-        var (first, second) = (TrainOrFail(_reference, config, batch, context, steps, bf16), TrainOrFail(_device, config, batch, context, steps, bf16));
-        foreach (var check in Compare(first, second, steps, tolerance ?? (bf16 ? Bf16TrainingTolerance : 1e-4), bf16 ? " (bf16)" : "", "cpu"))
+        var (first, second) = (TrainOrFail(_reference, config, batch, context, steps, bf16, fusedAttention),
+            TrainOrFail(_device, config, batch, context, steps, bf16, fusedAttention));
+        string label = (bf16, fusedAttention) switch
+        {
+            (true, true) => " (bf16, fused attention)",
+            (true, false) => " (bf16)",
+            (false, true) => " (fused attention)",
+            _ => "",
+        };
+        foreach (var check in Compare(first, second, steps, tolerance ?? (bf16 ? Bf16TrainingTolerance : 1e-4), label, "cpu"))
             yield return check;
     }
 
@@ -242,11 +261,12 @@ public sealed class BackendSelfTest
             yield return check;
     }
 
-    private (TrainingRun? Run, string? Failure) TrainOrFail(IBackend backend, DualEncoderConfig config, int batch, int context, int steps, bool bf16)
+    private (TrainingRun? Run, string? Failure) TrainOrFail(IBackend backend, DualEncoderConfig config, int batch, int context, int steps, bool bf16,
+        bool fusedAttention = false)
     {
         try
         {
-            return (Train(backend, config, batch, context, steps, bf16), null);
+            return (Train(backend, config, batch, context, steps, bf16, fusedAttention), null);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -290,7 +310,7 @@ public sealed class BackendSelfTest
 
     private sealed record TrainingRun(List<double> Losses, Dictionary<string, double[]> Gradients, Dictionary<string, double> Checksums);
 
-    private TrainingRun Train(IBackend backend, DualEncoderConfig config, int batch, int context, int steps, bool bf16)
+    private TrainingRun Train(IBackend backend, DualEncoderConfig config, int batch, int context, int steps, bool bf16, bool fusedAttention)
     {
         var model = new DualEncoder(new Init(backend, _dtype, 7), config);
         if (bf16) Bf16Weights.Attach(model);
@@ -309,7 +329,9 @@ public sealed class BackendSelfTest
         for (int step = 0; step < steps; step++)
         {
             Tensor loss;
-            using (Autocast.Bf16(bf16)) loss = model.Loss(pixels, ids, mask);
+            using (Autocast.Bf16(bf16))
+            using (FusedAttention.Enable(fusedAttention))
+                loss = model.Loss(pixels, ids, mask);
             run.Losses.Add(loss.Item());
             loss.Backward();
             if (step == 0)
@@ -358,10 +380,13 @@ public sealed class BackendSelfTest
         double worst = 0, largest = 0;
         for (int i = 0; i < actual.Length; i++)
         {
+            // Equal values (equal infinities too, such as the log-sum-exp of a fully padded row) are no error; an
+            // infinity does not set the scale.
+            if (double.IsFinite(expected[i])) largest = Math.Max(largest, Math.Abs(expected[i]));
+            if (actual[i] == expected[i]) continue;
             double d = Math.Abs(actual[i] - expected[i]);
             if (double.IsNaN(d)) d = double.IsNaN(actual[i]) && double.IsNaN(expected[i]) ? 0 : double.PositiveInfinity;
             worst = Math.Max(worst, d);
-            largest = Math.Max(largest, Math.Abs(expected[i]));
         }
         double denominator = scale ?? largest;
         return worst == 0 ? 0 : denominator == 0 ? double.PositiveInfinity : worst / denominator;
@@ -649,17 +674,40 @@ public sealed class BackendSelfTest
     private double Softmax(bool masked)
     {
         const int batch = 3, heads = 5, queries = 7, keys = 13;
-        int[] mask = new int[batch * keys];
-        for (int k = 0; k < keys; k++)
-        {
-            mask[k] = 1;                     // sequence 0: no padding
-            mask[keys + k] = k < 9 ? 1 : 0;  // sequence 1: 4 padded keys
-            mask[2 * keys + k] = 0;          // sequence 2: every key padded -> zero rows
-        }
-        var maskPair = new Pair(Tensor.FromArray(_reference, [batch, keys], mask), Tensor.FromArray(_device, [batch, keys], mask));
         int n = batch * heads * queries * keys;
-        return Op([R(n, 3), R(n), maskPair], [1],
+        return Op([R(n, 3), R(n), KeyMask(batch, keys)], [1],
             (b, t) => b.SoftmaxForward(t[0], masked ? t[2] : null, t[1], batch, heads, queries, keys, 0.41));
+    }
+
+    /// <summary>
+    /// An I32 key mask [batch, keys]: sequence 0 unpadded, sequence 1 with its last third padded, and (from batch 3 on)
+    /// sequence 2 with every key padded, whose rows must come out as zeros; later sequences unpadded.
+    /// </summary>
+    private Pair KeyMask(int batch, int keys)
+    {
+        int[] mask = new int[batch * keys];
+        for (int b = 0; b < batch; b++)
+        {
+            for (int k = 0; k < keys; k++) mask[b * keys + k] = b == 1 ? (k < keys - keys / 3 ? 1 : 0) : b == 2 ? 0 : 1;
+        }
+        return new Pair(Tensor.FromArray(_reference, [batch, keys], mask), Tensor.FromArray(_device, [batch, keys], mask));
+    }
+
+    /// <summary>
+    /// Fused attention forward (o and lse from noise-filled outputs) or backward (from the reference forward's o and lse,
+    /// into random gradients: +=), with or without the padding of <see cref="KeyMask"/>.
+    /// </summary>
+    private double Attention(AttentionShape s, bool masked, bool backward)
+    {
+        int n = (int)s.Elements, rows = (int)s.Rows;
+        var (q, k, v, mask) = (R(n, 2), R(n, 2), R(n), KeyMask(s.Batch, s.Tokens));
+        if (!backward)
+            return Op([q, k, v, mask, R(n), R(rows)], [4, 5], (b, t) => b.AttentionForward(t[0], t[1], t[2], masked ? t[3] : null, t[4], t[5], s));
+        var o = Tensor.Zeros(_reference, [n], _dtype);
+        var lse = Tensor.Zeros(_reference, [rows], _dtype);
+        _reference.AttentionForward(q.Reference, k.Reference, v.Reference, masked ? mask.Reference : null, o, lse, s);
+        return Op([q, k, v, mask, Both(Download(o)), Both(Download(lse)), R(n), R(n), R(n), R(n)], [7, 8, 9],
+            (b, t) => b.AttentionBackward(t[0], t[1], t[2], masked ? t[3] : null, t[4], t[5], t[6], t[7], t[8], t[9], s));
     }
 
     private double L2NormalizeBackward()

@@ -124,6 +124,23 @@ public interface IBackend
     /// <summary>dx += scale * y * (dy - sum(dy*y)) per row.</summary>
     void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx, int rows, int keys, double scale);
 
+    /// <summary>
+    /// Fused multi-head attention (FlashAttention-style) on projected q, k, v [batch, tokens, heads*headDim], laid out as
+    /// the linear layers write them: o = softmax(scale * q k^T) v per head with the key padding mask of
+    /// <see cref="SoftmaxForward"/> (I32 [batch, tokens]; a query whose keys are all padded gets o = 0). The scores are
+    /// not kept: lse [batch, heads, tokens] receives each query row's log-sum-exp of its scaled kept scores (+inf for a
+    /// row with none), which is all <see cref="AttentionBackward"/> needs besides the inputs and o. o and lse are
+    /// overwritten.
+    /// </summary>
+    void AttentionForward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, in AttentionShape shape);
+
+    /// <summary>
+    /// Backward of <see cref="AttentionForward"/>, recomputing p = exp(scale q.k - lse): with delta_i = dO_i . o_i and
+    /// ds = p (dO v^T - delta), dq += scale ds k, dk += scale ds^T q, dv += p^T dO. A null gradient is not computed.
+    /// </summary>
+    void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, Tensor dO, Tensor? dq, Tensor? dk,
+        Tensor? dv, in AttentionShape shape);
+
     // ---- embeddings ------------------------------------------------------------------------------------------------
 
     /// <summary>y[i, :] = table[ids[i], :] for a [vocab, width] table; an id outside the table is an error.</summary>
@@ -200,6 +217,16 @@ public readonly record struct AdamWTensor(Tensor Parameter, Tensor Gradient, Ten
 /// <summary>Shape of a strided-batched row-major GEMM (see <see cref="IBackend.Gemm"/>).</summary>
 public readonly record struct GemmShape(bool TransA, bool TransB, int M, int N, int K, double Alpha = 1, double Beta = 0,
     int Batch = 1, long StrideA = 0, long StrideB = 0, long StrideC = 0);
+
+/// <summary>
+/// Shape of a fused attention call (see <see cref="IBackend.AttentionForward"/>): q, k, v and o are [Batch, Tokens,
+/// Heads*HeadDim], lse [Batch, Heads, Tokens]; scores are Scale * q.k (1/sqrt(HeadDim) in a transformer).
+/// </summary>
+public readonly record struct AttentionShape(int Batch, int Tokens, int Heads, int HeadDim, double Scale)
+{
+    public long Elements => (long)Batch * Tokens * Heads * HeadDim;
+    public long Rows => (long)Batch * Heads * Tokens;
+}
 
 /// <summary>Hyperparameters of one AdamW update; bias corrections are 1 - beta^t.</summary>
 public readonly record struct AdamWStep(double LearningRate, double Beta1, double Beta2, double Eps, double WeightDecay,

@@ -8,6 +8,21 @@ namespace MedClip.Models;
 /// <summary>Sizes of an HF VisionTextDualEncoderModel.</summary>
 public sealed record DualEncoderConfig(VisionConfig Vision, TextConfig Text, int ProjectionDim, double LogitScaleInit = DualEncoderConfig.ClipLogitScaleInit)
 {
+    /// <summary>
+    /// Throws when <paramref name="backend"/> has no fused attention kernel for a tower's head dimension (the CUDA
+    /// kernels compile it in: 8, 16, 32 or 64; the CPU takes any).
+    /// </summary>
+    public void CheckFusedAttention(MedClip.Backends.IBackend backend)
+    {
+        if (backend is not MedClip.Backends.Cuda.CudaBackend) return;
+        foreach (var (tower, layer) in new[] { ("image", Vision.Transformer), ("text", Text.Transformer) })
+        {
+            int headDim = layer.Width / layer.Heads;
+            if (Array.IndexOf(MedClip.Backends.Cuda.CudaBackend.FusedAttentionHeadDims, headDim) < 0)
+                throw new ArgumentException($"--attention fused: the {tower} tower's head dimension is {headDim} ({layer.Width} wide, {layer.Heads} heads), and the CUDA fused attention has kernels for {string.Join(", ", MedClip.Backends.Cuda.CudaBackend.FusedAttentionHeadDims)} only; use --attention gemm.");
+        }
+    }
+
     /// <summary>CLIP's and HF's logit_scale_init_value: ln(1 / 0.07), a starting scale of 14.3.</summary>
     public const double ClipLogitScaleInit = 2.6592;
 }

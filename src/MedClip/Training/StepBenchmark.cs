@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using MedClip.Autograd;
 using MedClip.Backends;
+using MedClip.Backends.Cuda;
 using MedClip.Models;
 using MedClip.Nn;
 using MedClip.Optim;
@@ -35,12 +36,14 @@ public static class StepBenchmark
     };
 
     /// <param name="bf16">bf16 mixed precision: <see cref="Autocast"/> forward, BF16 weight copies written by AdamW, the fused InfoNCE loss.</param>
+    /// <param name="fusedAttention">The fused attention kernels (<see cref="FusedAttention"/>) instead of GEMMs and softmax.</param>
     public static StepBenchmarkResult Run(IBackend backend, ModelPreset preset, int batchSize, int steps = DefaultSteps,
-        int warmupSteps = DefaultWarmupSteps, int seed = 0, bool bf16 = false)
+        int warmupSteps = DefaultWarmupSteps, int seed = 0, bool bf16 = false, bool fusedAttention = false)
     {
         if (batchSize < 1 || steps < 1 || warmupSteps < 0)
             throw new ArgumentException($"StepBenchmark: batch size {batchSize} and steps {steps} must be positive and warm-up steps {warmupSteps} non-negative.");
         var config = preset.Config;
+        if (fusedAttention) config.CheckFusedAttention(backend);
         var model = new DualEncoder(new Init(backend, DType.F32, seed), config);
         if (bf16) Bf16Weights.Attach(model);
         // Weight decay on 2-D weights only (linear layers, embedding tables); vectors, the logit scale and the rank-3/4
@@ -52,17 +55,21 @@ public static class StepBenchmark
         var backward = new List<double>();
         var update = new List<double>();
         var total = new List<double>();
+        long? reservedAfterWarmup = warmupSteps == 0 ? ReservedMiB(backend) : null;
         for (int step = 0; step < warmupSteps + steps; step++)
         {
             long start = Stopwatch.GetTimestamp();
             Tensor loss;
-            using (Autocast.Bf16(bf16)) loss = model.Loss(pixels, ids, mask);
+            using (Autocast.Bf16(bf16))
+            using (FusedAttention.Enable(fusedAttention))
+                loss = model.Loss(pixels, ids, mask);
             long afterForward = Stopwatch.GetTimestamp();
             loss.Backward();
             long afterBackward = Stopwatch.GetTimestamp();
             GradientClipping.ClipByGlobalNorm(model.Parameters(), MaxGradNorm);
             optimizer.Update(LearningRate);
             long end = Stopwatch.GetTimestamp();
+            if (step == warmupSteps - 1) reservedAfterWarmup = ReservedMiB(backend);
             if (step < warmupSteps) continue;
             forward.Add(Milliseconds(start, afterForward));
             backward.Add(Milliseconds(afterForward, afterBackward));
@@ -73,8 +80,16 @@ public static class StepBenchmark
         double stepMs = Median(total);
         double tflops = ModelFlops.TrainingStepFlops(config, batchSize, preset.ContextLength) / (stepMs * 1e-3) / 1e12;
         return new StepBenchmarkResult(backend.Name, preset.Name, batchSize, bf16 ? "bf16" : "fp32", stepMs, batchSize / (stepMs * 1e-3),
-            tflops, Mfu: null, model.Parameters().Sum(p => p.Length), Median(forward), Median(backward), Median(update), steps);
+            tflops, Mfu: null, model.Parameters().Sum(p => p.Length), Median(forward), Median(backward), Median(update), steps)
+        {
+            Attention = fusedAttention ? "fused" : "gemm",
+            ReservedMiB = ReservedMiB(backend),
+            ReservedAfterWarmupMiB = reservedAfterWarmup,
+        };
     }
+
+    // Device memory the CUDA arena holds (it never gives blocks back, so this is also its peak); null on the CPU.
+    private static long? ReservedMiB(IBackend backend) => backend is CudaBackend cuda ? cuda.Arena.ReservedBytes >> 20 : null;
 
     private static (Tensor Pixels, Tensor Ids, Tensor Mask) RandomBatch(IBackend backend, DualEncoderConfig config, int context,
         int batchSize, int seed)
@@ -105,7 +120,22 @@ public sealed record StepBenchmarkResult(string Device, string Model, int BatchS
     double ImagesPerSecond, double Tflops, double? Mfu, long Parameters, double ForwardMs, double BackwardMs,
     double UpdateMs, int Steps)
 {
-    /// <summary>The contract's single JSON line: device, model, batch_size, precision, step_ms, images_per_s, tflops, mfu.</summary>
+    /// <summary>gemm or fused (see <see cref="FusedAttention"/>).</summary>
+    public string Attention { get; init; } = "gemm";
+
+    /// <summary>
+    /// Device memory reserved by the end (the CUDA arena's peak, comparable to torch.cuda.max_memory_reserved), in MiB;
+    /// null on the CPU.
+    /// </summary>
+    public long? ReservedMiB { get; init; }
+
+    /// <summary>The same after the warm-up steps: a larger <see cref="ReservedMiB"/> means memory grew across timed steps.</summary>
+    public long? ReservedAfterWarmupMiB { get; init; }
+
+    /// <summary>
+    /// The contract's single JSON line: device, model, batch_size, precision, step_ms, images_per_s, tflops, mfu; then
+    /// attention and, on CUDA, reserved_mib and reserved_after_warmup_mib.
+    /// </summary>
     public string ToJson()
     {
         using var buffer = new MemoryStream();
@@ -121,6 +151,9 @@ public sealed record StepBenchmarkResult(string Device, string Model, int BatchS
             json.WriteNumber("tflops", Math.Round(Tflops, 4));
             if (Mfu is double mfu) json.WriteNumber("mfu", Math.Round(mfu, 4));
             else json.WriteNull("mfu");
+            json.WriteString("attention", Attention);
+            if (ReservedMiB is long reserved) json.WriteNumber("reserved_mib", reserved);
+            if (ReservedAfterWarmupMiB is long warm) json.WriteNumber("reserved_after_warmup_mib", warm);
             json.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.ToArray());

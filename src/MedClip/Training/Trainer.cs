@@ -59,6 +59,11 @@ public sealed class Trainer
             int copies = Nn.Bf16Weights.Attach(model);
             observer?.OnMessage($"bf16 mixed precision: {copies} linear weights keep BF16 copies; GEMMs take BF16 operands with FP32 accumulation and F32 outputs.");
         }
+        if (options.UsesFusedAttention)
+        {
+            model.Config.CheckFusedAttention(model.LogitScale.Backend);
+            observer?.OnMessage("Fused attention: FlashAttention-style kernels on the projections, no [tokens x tokens] scores kept.");
+        }
         double towerScale = (options.LearningRateTowers ?? options.LearningRate) / options.LearningRate;
         _optimizer = new AdamW(WeightDecayPolicy.Groups(model), options.Beta1, options.Beta2, options.Eps, options.WeightDecay,
             name => DualEncoder.IsTowerParameter(name) ? towerScale : 1.0);
@@ -202,6 +207,7 @@ public sealed class Trainer
     {
         var (pixels, ids, mask) = BatchTensors.From(batch, _model.LogitScale.Backend, _model.Config.Vision.ImageSize, _contextLength);
         using var autocast = Autocast.Bf16(_options.Bf16);
+        using var attention = FusedAttention.Enable(_options.UsesFusedAttention);
         return _model.Loss(pixels, ids, mask);
     }
 
@@ -211,6 +217,7 @@ public sealed class Trainer
         if (!IsDistributed) return ForwardLoss(batch);
         var (pixels, ids, mask) = BatchTensors.From(batch, _model.LogitScale.Backend, _model.Config.Vision.ImageSize, _contextLength);
         using var autocast = Autocast.Bf16(_options.Bf16);
+        using var attention = FusedAttention.Enable(_options.UsesFusedAttention);
         return Losses.DistributedInfoNceLoss.Compute(_model.EncodeImages(pixels), _model.EncodeTexts(ids, mask), _model.LogitScale, _communicator, _options.LocalLoss);
     }
 

@@ -13,6 +13,9 @@ public sealed record TrainingOptions
     /// <summary>fp32, or bf16: mixed precision (<see cref="MedClip.Autograd.Autocast"/>), F32 master weights and AdamW state.</summary>
     public string Precision { get; init; } = "fp32";
     public bool Bf16 => Precision == "bf16";
+    /// <summary>gemm (permutes, batched GEMMs, masked softmax) or fused (<see cref="MedClip.Autograd.FusedAttention"/>).</summary>
+    public string Attention { get; init; } = "gemm";
+    public bool UsesFusedAttention => Attention == "fused";
 
     /// <summary>
     /// Pairs per optimizer micro-step for the whole job: in data-parallel training the global batch, split evenly
@@ -82,6 +85,7 @@ public sealed record TrainingOptions
         if (!(PeriodDropProbability >= 0 && PeriodDropProbability <= 1))
             throw new ArgumentException($"--drop-periods {PeriodDropProbability} must be in [0, 1]; 0 keeps every period.");
         if (Precision is not ("fp32" or "bf16")) throw new ArgumentException($"--precision {Precision} must be fp32 or bf16.");
+        if (Attention is not ("gemm" or "fused")) throw new ArgumentException($"--attention {Attention} must be gemm or fused.");
         if (WarmupSteps < 0) throw new ArgumentException($"--warmup {WarmupSteps} must not be negative.");
     }
 

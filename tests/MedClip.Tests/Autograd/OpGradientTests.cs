@@ -261,4 +261,15 @@ public class OpGradientTests
         var mask = Ints([2, 5], 1, 1, 1, 1, 1, 1, 1, 0, 0, 1);
         Check(() => Ops.MultiHeadAttention(q, k, v, mask, heads: 3), [q, k, v]);
     }
+
+    [Fact]
+    public void FusedMultiHeadAttention_WithKeyPaddingAndAFullyPaddedSequence()
+    {
+        var rng = new Random(17);
+        var q = Random(rng, [3, 6, 8]);
+        var k = Random(rng, [3, 6, 8]);
+        var v = Random(rng, [3, 6, 8]);
+        var mask = Ints([3, 6], 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+        Check(() => Ops.FusedMultiHeadAttention(q, k, v, mask, heads: 2), [q, k, v]);
+    }
 }

@@ -13,14 +13,26 @@ public class StepBenchmarkTests
         var result = StepBenchmark.Run(CpuBackend.Instance, ModelPresets.Get("tiny"), batchSize: 2, steps: 1, warmupSteps: 0);
 
         using var json = JsonDocument.Parse(result.ToJson());
-        Assert.Equal(["device", "model", "batch_size", "precision", "step_ms", "images_per_s", "tflops", "mfu"],
+        // The contract's keys first; then the attention kernels (and on CUDA the reserved device memory).
+        Assert.Equal(["device", "model", "batch_size", "precision", "step_ms", "images_per_s", "tflops", "mfu", "attention"],
             json.RootElement.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("gemm", json.RootElement.GetProperty("attention").GetString());
         Assert.Equal("cpu", json.RootElement.GetProperty("device").GetString());
         Assert.Equal(2, json.RootElement.GetProperty("batch_size").GetInt32());
         Assert.True(json.RootElement.GetProperty("step_ms").GetDouble() > 0);
         Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("mfu").ValueKind);
         // tools/reference/torch_clip_bench.py builds the same model in PyTorch and prints the same count.
         Assert.Equal(1_950_081, result.Parameters);
+    }
+
+    [Fact]
+    public void FusedAttention_IsRunAndReported()
+    {
+        var result = StepBenchmark.Run(CpuBackend.Instance, ModelPresets.Get("tiny"), batchSize: 2, steps: 1, warmupSteps: 1, fusedAttention: true);
+
+        Assert.Equal("fused", result.Attention);
+        Assert.True(double.IsFinite(result.StepMs) && result.StepMs > 0);
+        Assert.Null(result.ReservedMiB);
     }
 
     [Fact]

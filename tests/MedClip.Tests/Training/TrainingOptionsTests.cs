@@ -36,6 +36,15 @@ public class TrainingOptionsTests
     }
 
     [Fact]
+    public void Attention_OtherThanGemmOrFused_IsRefused()
+    {
+        var e = Assert.Throws<ArgumentException>(() => (new TrainingOptions() with { Attention = "flash" }).Validate());
+        Assert.Equal("--attention flash must be gemm or fused.", e.Message);
+        Assert.True((new TrainingOptions() with { Attention = "fused" }).UsesFusedAttention);
+        Assert.False(new TrainingOptions().UsesFusedAttention);
+    }
+
+    [Fact]
     public void AccumulationSteps_BelowOne_IsRefused()
     {
         var e = Assert.Throws<ArgumentException>(() => (new TrainingOptions() with { AccumulationSteps = 0 }).Validate());

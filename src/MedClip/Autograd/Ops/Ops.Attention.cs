@@ -1,3 +1,4 @@
+using MedClip.Backends;
 using MedClip.Tensors;
 
 namespace MedClip.Autograd;
@@ -24,15 +25,46 @@ public static partial class Ops
     /// Multi-head scaled dot-product attention on projected q, k, v [B, T, H*d]: split heads, softmax(q k^T / sqrt d)
     /// with the key padding mask, weight v, merge heads back to [B, T, H*d].
     /// </summary>
+    /// <remarks>
+    /// Inside a <see cref="FusedAttention.Enable"/> scope this is <see cref="FusedMultiHeadAttention"/>; otherwise the
+    /// heads are split by permutes and the scores go through two batched GEMMs around the masked softmax.
+    /// </remarks>
     public static Tensor MultiHeadAttention(Tensor q, Tensor k, Tensor v, Tensor? keyMask, int heads)
     {
-        Require(q.Rank == 3 && q.Shape == k.Shape && q.Shape == v.Shape && q.Shape[2] % heads == 0,
-            $"MultiHeadAttention: q {q.Describe()}, k {k.Describe()}, v {v.Describe()} must be equal [batch, tokens, heads*dim] with width divisible by {heads} heads.");
+        CheckAttentionInputs(nameof(MultiHeadAttention), q, k, v, keyMask, heads);
+        if (FusedAttention.IsEnabled) return FusedMultiHeadAttention(q, k, v, keyMask, heads);
         int batch = q.Shape[0], tokens = q.Shape[1], width = q.Shape[2], headDim = width / heads;
         Tensor SplitHeads(Tensor t) => Permute(Reshape(t, [batch, tokens, heads, headDim]), 0, 2, 1, 3);
         var scores = MatMul(SplitHeads(q), SplitHeads(k), transB: true);
         var probs = Softmax(scores, keyMask, 1.0 / Math.Sqrt(headDim));
         var context = MatMul(probs, SplitHeads(v));
         return Reshape(Permute(context, 0, 2, 1, 3), [batch, tokens, width]);
+    }
+
+    /// <summary>
+    /// The same attention as <see cref="MultiHeadAttention"/> in one fused op each way (<see cref="IBackend.AttentionForward"/>,
+    /// FlashAttention-style): q, k, v are read in place as [B, T, H*d], and only the output and a log-sum-exp per query
+    /// row are kept for the backward instead of the [B, H, T, T] scores and probabilities. Under bf16 autocast it still
+    /// computes in the F32 of its inputs (the unfused path rounds q, k, the probabilities and v to BF16 for its GEMMs).
+    /// </summary>
+    public static Tensor FusedMultiHeadAttention(Tensor q, Tensor k, Tensor v, Tensor? keyMask, int heads)
+    {
+        CheckAttentionInputs(nameof(FusedMultiHeadAttention), q, k, v, keyMask, heads);
+        int batch = q.Shape[0], tokens = q.Shape[1], headDim = q.Shape[2] / heads;
+        var shape = new AttentionShape(batch, tokens, heads, headDim, 1.0 / Math.Sqrt(headDim));
+        var be = q.Backend;
+        var o = Like(q);
+        var lse = Tensor.Zeros(be, [batch, heads, tokens], q.DType);
+        be.AttentionForward(q, k, v, keyMask, o, lse, shape);
+        return Tape.Record("Attention", o, [q, k, v], dO => be.AttentionBackward(q, k, v, keyMask, o, lse, dO,
+            q.RequiresGrad ? q.GradOrZeros() : null, k.RequiresGrad ? k.GradOrZeros() : null, v.RequiresGrad ? v.GradOrZeros() : null, shape));
+    }
+
+    private static void CheckAttentionInputs(string op, Tensor q, Tensor k, Tensor v, Tensor? keyMask, int heads)
+    {
+        Require(heads > 0 && q.Rank == 3 && q.Shape == k.Shape && q.Shape == v.Shape && q.DType == k.DType && q.DType == v.DType && q.Shape[2] % heads == 0,
+            $"{op}: q {q.Describe()}, k {k.Describe()}, v {v.Describe()} must be equal [batch, tokens, heads*dim] with width divisible by {heads} heads.");
+        Require(keyMask is null || (keyMask.DType == DType.I32 && keyMask.Length == (long)q.Shape[0] * q.Shape[1]),
+            $"{op}: key mask {keyMask?.Describe()} must be I32 [{q.Shape[0]}, {q.Shape[1]}] for q {q.Describe()}.");
     }
 }

@@ -211,6 +211,29 @@ public sealed class CpuBackend : IBackend
         else CpuSoftmax<float>.Backward(D<float>(y), D<float>(dy), D<float>(dx), rows, keys, (float)scale);
     }
 
+    public void AttentionForward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, in AttentionShape shape)
+    {
+        var mask = Optional<int>(keyMask);
+        if (Is64(q)) CpuAttention<double>.Forward(D<double>(q), D<double>(k), D<double>(v), mask, D<double>(o), D<double>(lse), shape);
+        else CpuAttention<float>.Forward(D<float>(q), D<float>(k), D<float>(v), mask, D<float>(o), D<float>(lse), shape);
+    }
+
+    public void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, Tensor dO, Tensor? dq, Tensor? dk,
+        Tensor? dv, in AttentionShape shape)
+    {
+        var mask = Optional<int>(keyMask);
+        if (Is64(q))
+        {
+            CpuAttention<double>.Backward(D<double>(q), D<double>(k), D<double>(v), mask, D<double>(o), D<double>(lse), D<double>(dO),
+                Optional<double>(dq), Optional<double>(dk), Optional<double>(dv), shape);
+        }
+        else
+        {
+            CpuAttention<float>.Backward(D<float>(q), D<float>(k), D<float>(v), mask, D<float>(o), D<float>(lse), D<float>(dO),
+                Optional<float>(dq), Optional<float>(dk), Optional<float>(dv), shape);
+        }
+    }
+
     public void EmbeddingForward(Tensor table, Tensor ids, Tensor y, int count, int vocab, int width)
     {
         if (Is64(table)) CpuEmbedding<double>.Forward(D<double>(table), D<int>(ids), D<double>(y), count, vocab, width);

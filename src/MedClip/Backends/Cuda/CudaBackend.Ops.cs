@@ -212,6 +212,82 @@ public sealed partial class CudaBackend
         Launch("softmax.cu", "softmax_backward_" + Suffix(y), WarpRows(rows), P(y), P(dy), P(dx), rows, keys, Scalar(y, scale));
     }
 
+    // ---- fused attention (kernels/attention.cu) ------------------------------------------------------------------------
+
+    /// <summary>Head dimensions with a fused attention kernel: a thread keeps whole rows in registers, so D is compiled in.</summary>
+    public static readonly int[] FusedAttentionHeadDims = [8, 16, 32, 64];
+
+    // Threads per block as attention.cu's AttentionTiles: queries for the forward, queries for dq, keys for dk and dv.
+    private const int AttentionForwardQueries = 64;
+    private static int AttentionDqQueries(Tensor t) => t.DType == DType.F64 ? 32 : 64;
+    private static int AttentionDkDvKeys(Tensor t) => t.DType == DType.F64 ? 32 : 64;
+
+    public void AttentionForward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, in AttentionShape shape)
+    {
+        string variant = AttentionVariant(nameof(AttentionForward), shape, q, k, v, o);
+        CheckAttentionSide(nameof(AttentionForward), shape, q, keyMask, lse);
+        if (shape.Elements == 0) return;
+        var s = shape;
+        Launch("attention.cu", "attention_forward_" + variant, AttentionGrid(s, AttentionForwardQueries), (AttentionForwardQueries, 1),
+            P(q), P(k), P(v), OptionalP(keyMask), P(o), P(lse), s.Heads, s.Tokens, Scalar(q, s.Scale));
+    }
+
+    public void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, Tensor dO, Tensor? dq, Tensor? dk,
+        Tensor? dv, in AttentionShape shape)
+    {
+        string variant = AttentionVariant(nameof(AttentionBackward), shape, q, k, v, o, dO, dq, dk, dv);
+        CheckAttentionSide(nameof(AttentionBackward), shape, q, keyMask, lse);
+        if (shape.Elements == 0 || (dq is null && dk is null && dv is null)) return;
+        var s = shape;
+        var delta = Tensor.Zeros(this, [checked((int)s.Rows)], q.DType);
+        Launch("attention.cu", "attention_delta_" + Suffix(q), Blocks(s.Rows), P(o), P(dO), P(delta), s.Heads, s.Tokens, s.HeadDim, s.Rows);
+        if (dq is not null)
+        {
+            int queries = AttentionDqQueries(q);
+            Launch("attention.cu", "attention_backward_dq_" + variant, AttentionGrid(s, queries), ((uint)queries, 1),
+                P(q), P(k), P(v), OptionalP(keyMask), P(dO), P(lse), P(delta), P(dq), s.Heads, s.Tokens, Scalar(q, s.Scale));
+        }
+        if (dk is not null || dv is not null)
+        {
+            // One kernel writes both; a gradient nobody asked for goes to a scratch buffer.
+            int keys = AttentionDkDvKeys(q);
+            Launch("attention.cu", "attention_backward_dkdv_" + variant, AttentionGrid(s, keys), ((uint)keys, 1),
+                P(q), P(k), P(v), OptionalP(keyMask), P(dO), P(lse), P(delta), P(dk ?? Tensor.Zeros(this, [checked((int)s.Elements)], q.DType)),
+                P(dv ?? Tensor.Zeros(this, [checked((int)s.Elements)], q.DType)), s.Heads, s.Tokens, Scalar(q, s.Scale));
+        }
+    }
+
+    // Blocks along x for each (batch, head), along y for each tile of rows.
+    private static (uint X, uint Y) AttentionGrid(in AttentionShape s, int rowsPerBlock) =>
+        ((uint)(s.Batch * s.Heads), (uint)((s.Tokens + rowsPerBlock - 1) / rowsPerBlock));
+
+    // "f32_d64": the kernel variant for the operands' dtype and the head dimension, after checking sizes and types.
+    private static string AttentionVariant(string op, in AttentionShape s, Tensor first, params ReadOnlySpan<Tensor?> others)
+    {
+        SameType(op, first, others);
+        if (Array.IndexOf(FusedAttentionHeadDims, s.HeadDim) < 0)
+            throw new NotSupportedException($"{op}: fused attention on CUDA has kernels for head dimensions {string.Join(", ", FusedAttentionHeadDims)}, not {s.HeadDim}; use the unfused attention (--attention gemm) for this model.");
+        if (first.Length != s.Elements)
+            throw new ArgumentException($"{op}: {first.Describe()} is not [{s.Batch}, {s.Tokens}, {s.Heads}*{s.HeadDim}].");
+        foreach (var t in others)
+        {
+            if (t is not null && t.Length != s.Elements)
+                throw new ArgumentException($"{op}: {t.Describe()} is not [{s.Batch}, {s.Tokens}, {s.Heads}*{s.HeadDim}].");
+        }
+        if ((long)s.Batch * s.Heads > int.MaxValue)
+            throw new ArgumentException($"{op}: {s.Batch} x {s.Heads} (batch x heads) is more blocks than one launch takes.");
+        return $"{Suffix(first, op)}_d{s.HeadDim}";
+    }
+
+    private static void CheckAttentionSide(string op, in AttentionShape s, Tensor q, Tensor? keyMask, Tensor lse)
+    {
+        SameType(op, q, lse);
+        if (keyMask is not null && (keyMask.DType != DType.I32 || keyMask.Length != (long)s.Batch * s.Tokens))
+            throw new ArgumentException($"{op}: the key mask {keyMask.Describe()} must be I32 [{s.Batch}, {s.Tokens}].");
+        if (lse.Length != s.Rows)
+            throw new ArgumentException($"{op}: lse {lse.Describe()} must be [{s.Batch}, {s.Heads}, {s.Tokens}].");
+    }
+
     // ---- embeddings ----------------------------------------------------------------------------------------------------
 
     public void EmbeddingForward(Tensor table, Tensor ids, Tensor y, int count, int vocab, int width)

@@ -1,3 +1,4 @@
+using MedClip.Autograd;
 using MedClip.Backends;
 using MedClip.Backends.Cpu;
 using MedClip.Tensors;
@@ -131,6 +132,52 @@ public class CpuFusedOpTests
         Cpu.AddLayerNormBackward(dy, a, b, gamma, mean, rstd, null, db, Make(new double[cols], DType.F32), Make(new double[cols], DType.F32), rows, cols);
         Assert.Contains(Get(da), v => v != 0);
         Assert.Equal(Get(da), Get(db));
+    }
+
+    /// <summary>
+    /// Fused attention against the unfused ops (permutes, batched GEMMs, masked softmax): outputs and the q, k, v
+    /// gradients within rounding (the sums run in another order), with padded keys and a fully padded sequence, whose
+    /// output and gradients are zero on both paths.
+    /// </summary>
+    [Theory]
+    [InlineData(3, 7, 2, 8, DType.F64)]
+    [InlineData(3, 70, 2, 32, DType.F32)]
+    [InlineData(1, 17, 3, 64, DType.F32)]
+    public void FusedAttention_IsTheUnfusedAttention(int batch, int tokens, int heads, int dim, DType dtype)
+    {
+        var rng = new Random(tokens * dim);
+        int n = batch * tokens * heads * dim;
+        double[] q = Values(rng, n, 2), k = Values(rng, n, 2), v = Values(rng, n), dO = Values(rng, n);
+        var mask = new int[batch * tokens];
+        for (int b = 0; b < batch; b++)
+        {
+            for (int t = 0; t < tokens; t++) mask[b * tokens + t] = b == 2 ? 0 : b == 1 && t >= tokens / 2 ? 0 : 1;
+        }
+        var maskTensor = Tensor.FromArray(Cpu, [batch, tokens], mask);
+        (double[] O, double[] Dq, double[] Dk, double[] Dv) Run(bool fused)
+        {
+            Tensor Input(double[] values)
+            {
+                var t = Make(values, dtype).View([batch, tokens, heads * dim]);
+                t.RequiresGrad = true;
+                return t;
+            }
+            var (tq, tk, tv) = (Input(q), Input(k), Input(v));
+            var o = fused ? Ops.FusedMultiHeadAttention(tq, tk, tv, maskTensor, heads) : Ops.MultiHeadAttention(tq, tk, tv, maskTensor, heads);
+            o.Backward(Make(dO, dtype).View(o.Shape));
+            return (Get(o), Get(tq.Grad!), Get(tk.Grad!), Get(tv.Grad!));
+        }
+        var unfused = Run(fused: false);
+        var fusedResult = Run(fused: true);
+        AssertClose(unfused.O, fusedResult.O, dtype);
+        AssertClose(unfused.Dq, fusedResult.Dq, dtype);
+        AssertClose(unfused.Dk, fusedResult.Dk, dtype);
+        AssertClose(unfused.Dv, fusedResult.Dv, dtype);
+        if (batch < 3) return;
+        int sequence = tokens * heads * dim;
+        Assert.All(fusedResult.O[(2 * sequence)..], x => Assert.Equal(0, x));
+        Assert.All(fusedResult.Dq[(2 * sequence)..], x => Assert.Equal(0, x));
+        Assert.All(fusedResult.Dv[(2 * sequence)..], x => Assert.Equal(0, x));
     }
 
     private static double[] Values(Random rng, int n, double scale = 1, double offset = 0) =>

@@ -41,11 +41,15 @@ public class CudaBackendSelfTestTests(EmulatorFixture emulator)
         Assert.Contains(checks, c => c.Error > 1e-4);
     }
 
-    [EmulatorFact]
-    public void TwoTrainingSteps_MatchCpu_LossesGradientsAndParameters()
+    [EmulatorTheory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public void TwoTrainingSteps_MatchCpu_LossesGradientsAndParameters(bool bf16, bool fusedAttention)
     {
         var (config, context) = BackendSelfTest.MicroModel();
-        AssertAllPass(new BackendSelfTest(emulator.Backend, CpuBackend.Instance).TrainingChecks(config, batch: 3, context));
+        AssertAllPass(new BackendSelfTest(emulator.Backend, CpuBackend.Instance).TrainingChecks(config, batch: 3, context, bf16: bf16,
+            fusedAttention: fusedAttention));
     }
 
     private static void AssertAllPass(IEnumerable<SelfTestCheck> checks, int? expected = null)

@@ -5,7 +5,7 @@ using MedClip.Tensors;
 namespace MedClip.Tests.Backends.Cuda;
 
 /// <summary>
-/// The fused CUDA kernels (bias + activation, residual add + layer norm) against the CPU reference under the emulator, at
+/// The fused CUDA kernels (bias + activation, residual add + layer norm, attention) against the CPU reference under the emulator, at
 /// an odd width (67 x 130: scalar kernels) and a float4 one (128 x 512: the *_vec4 kernels in F32), forward and backward,
 /// in F32 (relative error 1e-5) and F64 (1e-10), as the selftest measures them.
 /// </summary>
@@ -69,6 +69,50 @@ public class CudaFusedOpTests(EmulatorFixture emulator)
                 (be, t) => be.AddLayerNormBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], bothGradients ? t[7] : null, t[8], t[9], rows, cols),
                 dtype, outputs: [6, 7, 8, 9]);
         }
+    }
+
+    public static TheoryData<int, int, int, int, DType> AttentionCases() => new()
+    {
+        { 3, 13, 2, 8, DType.F32 },
+        { 1, 70, 1, 64, DType.F32 },
+        { 2, 37, 2, 32, DType.F32 },
+        { 3, 21, 2, 16, DType.F64 },
+        { 1, 40, 1, 64, DType.F64 },
+    };
+
+    /// <summary>
+    /// Fused attention, forward into noise and backward into random gradients, from each side's own forward; 70 and 40
+    /// tokens cross every kernel's tiles. Sequence 1 has padded keys and (at batch 3) sequence 2 is fully padded.
+    /// </summary>
+    [EmulatorTheory]
+    [MemberData(nameof(AttentionCases))]
+    public void FusedAttention_ForwardAndBackward_MatchCpu(int batch, int tokens, int heads, int dim, DType dtype)
+    {
+        var rng = new Random(tokens * dim);
+        var shape = new AttentionShape(batch, tokens, heads, dim, 1 / Math.Sqrt(dim));
+        int n = (int)shape.Elements, rows = (int)shape.Rows;
+        var mask = Enumerable.Range(0, batch * tokens).Select(i => i / tokens == 2 || (i / tokens == 1 && i % tokens >= tokens / 2) ? 0 : 1).ToArray();
+        var maskPair = new Operand(Tensor.FromArray(CpuBackend.Instance, [batch, tokens], mask), Tensor.FromArray(emulator.Backend, [batch, tokens], mask));
+        var (q, k, v, o, lse) = (Pair(rng, n, dtype, 2), Pair(rng, n, dtype, 2), Pair(rng, n, dtype), Pair(rng, n, dtype), Pair(rng, rows, dtype));
+        Run([q, k, v, maskPair, o, lse], (b, t) => b.AttentionForward(t[0], t[1], t[2], t[3], t[4], t[5], shape), dtype, outputs: [4, 5]);
+        Run([q, k, v, maskPair, o, lse, Pair(rng, n, dtype), Pair(rng, n, dtype), Pair(rng, n, dtype), Pair(rng, n, dtype)],
+            (b, t) => b.AttentionBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], shape), dtype, outputs: [7, 8, 9]);
+    }
+
+    [EmulatorFact]
+    public void FusedAttention_HeadDimensionWithoutAKernel_IsNamed()
+    {
+        var shape = new AttentionShape(1, 3, 2, 12, 0.3);
+        Tensor Zeros(int n) => Tensor.Zeros(emulator.Backend, [n], DType.F32);
+        var e = Assert.Throws<NotSupportedException>(() => emulator.Backend.AttentionForward(Zeros(72), Zeros(72), Zeros(72), null, Zeros(72), Zeros(6), shape));
+        Assert.Contains("head dimensions 8, 16, 32, 64, not 12", e.Message);
+
+        // A model is checked before training starts: 48 wide with 4 heads has head dimension 12.
+        var (micro, _) = BackendSelfTest.MicroModel();
+        var config = micro with { Text = micro.Text with { Transformer = micro.Text.Transformer with { Width = 48, Heads = 4 } } };
+        var refused = Assert.Throws<ArgumentException>(() => config.CheckFusedAttention(emulator.Backend));
+        Assert.Equal("--attention fused: the text tower's head dimension is 12 (48 wide, 4 heads), and the CUDA fused attention has kernels for 8, 16, 32, 64 only; use --attention gemm.", refused.Message);
+        config.CheckFusedAttention(CpuBackend.Instance);
     }
 
     private readonly record struct Operand(Tensor Cpu, Tensor Device);

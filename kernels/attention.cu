@@ -1,0 +1,291 @@
+// attention.cu: fused multi-head attention in the style of FlashAttention, on q, k, v laid out [batch, tokens, heads*dim]
+// as the projections write them (no head split, no permute) with the key padding mask of softmax.cu. Neither the scores
+// nor the probabilities are stored: the forward keeps the output and, per query row, the log-sum-exp of its scaled scores
+// (lse, [batch, heads, tokens]); the backward recomputes p = exp(s - lse) tile by tile.
+//
+// With s_ij = scale * q_i . k_j over the kept keys j, p_ij = exp(s_ij - lse_i), o_i = sum_j p_ij v_j:
+//   forward   one thread per query row, keys in shared-memory tiles, online softmax (running max m, sum l, output acc);
+//   delta     delta_i = dO_i . o_i (= sum_j p_ij dp_ij);
+//   dq        one thread per query row: dp_ij = dO_i . v_j, ds_ij = p_ij (dp_ij - delta_i), dq_i += scale sum_j ds_ij k_j;
+//   dk, dv    one thread per key row, queries in tiles: dv_j += sum_i p_ij dO_i, dk_j += scale sum_i ds_ij q_i.
+// Padded keys get probability 0 exactly; a query row whose keys are all padded gets output 0 and lse = +inf, so its
+// backward is 0, as softmax.cu's zero row. Sums run in the tensors' type (F32 or F64); the head dimension is a template
+// argument (8, 16, 32 or 64) so that a thread's rows live in registers.
+//
+// Tile sizes (the host's launch mirrors them; static shared memory stays under 48 KiB for F64 and D = 64):
+//   forward  64 query threads,                   key tile 64 (F32) / 32 (F64)
+//   dq       64 (F32) / 32 (F64) query threads,  key tile 32 (F32) / 16 (F64), the thread's dO row in shared memory
+//   dk, dv   64 (F32) / 32 (F64) key threads,    query tile 16 (F32) / 8 (F64), the thread's k and v rows in shared memory
+// Shared rows that one thread reads alone are padded to D + 1 elements, an odd stride, so a warp's reads of its 32 rows
+// fall in 32 different banks; rows that every thread reads at once (broadcast) are not padded.
+#include "common.cuh"
+
+template <typename T> struct AttentionTiles;
+template <> struct AttentionTiles<float>
+{
+    static const int forward_keys = 64, dq_queries = 64, dq_keys = 32, dkdv_keys = 64, dkdv_queries = 16;
+};
+template <> struct AttentionTiles<double>
+{
+    static const int forward_keys = 32, dq_queries = 32, dq_keys = 16, dkdv_keys = 32, dkdv_queries = 8;
+};
+
+#define ATTENTION_QUERY_THREADS 64
+
+// Where row `token` of head h in batch b starts, for a [batch, tokens, heads*D] tensor.
+template <int D> __device__ __forceinline__ long long head_row(int b, int token, int h, int heads, int tokens)
+{
+    return ((long long)b * tokens + token) * heads * D + (long long)h * D;
+}
+
+// Loads rows [start, start + count) of head (b, h) into rows[count][stride] (zeros past the last token), spread over the block.
+template <typename T, int D> __device__ void load_head_rows(const T* x, int b, int h, int heads, int tokens, int start, int count,
+    T* rows, int stride)
+{
+    for (int e = threadIdx.x; e < count * D; e += blockDim.x)
+    {
+        int r = e / D, c = e % D, token = start + r;
+        rows[r * stride + c] = token < tokens ? x[head_row<D>(b, token, h, heads, tokens) + c] : (T)0;
+    }
+}
+
+// kept[r] = 1 for a real, unpadded key start + r; 0 for padding or past the last token.
+__device__ void load_kept(const int* key_mask, int b, int tokens, int start, int count, int* kept)
+{
+    for (int r = threadIdx.x; r < count; r += blockDim.x)
+    {
+        int token = start + r;
+        kept[r] = token < tokens && (!key_mask || key_mask[(long long)b * tokens + token] != 0) ? 1 : 0;
+    }
+}
+
+// grid (batch*heads, query tiles), block ATTENTION_QUERY_THREADS.
+template <typename T, int D> __device__ void attention_forward(const T* q, const T* k, const T* v, const int* key_mask, T* o, T* lse,
+    int heads, int tokens, T scale)
+{
+    const int KT = AttentionTiles<T>::forward_keys;
+    __shared__ T ks[KT * D];
+    __shared__ T vs[KT * D];
+    __shared__ int kept[KT];
+    int bh = blockIdx.x, b = bh / heads, h = bh % heads;
+    int i = blockIdx.y * blockDim.x + threadIdx.x;
+    bool active = i < tokens;
+    T qi[D], acc[D];
+    long long row = active ? head_row<D>(b, i, h, heads, tokens) : 0;
+#pragma unroll
+    for (int c = 0; c < D; c++)
+    {
+        qi[c] = active ? q[row + c] * scale : (T)0;
+        acc[c] = 0;
+    }
+    T m = (T)(-INFINITY), l = 0;
+    for (int start = 0; start < tokens; start += KT)
+    {
+        __syncthreads(); // the previous tile's readers are done
+        load_head_rows<T, D>(k, b, h, heads, tokens, start, KT, ks, D);
+        load_head_rows<T, D>(v, b, h, heads, tokens, start, KT, vs, D);
+        load_kept(key_mask, b, tokens, start, KT, kept);
+        __syncthreads();
+        if (!active) continue;
+        int count = min(KT, tokens - start);
+        for (int j = 0; j < count; j++)
+        {
+            if (!kept[j]) continue;
+            const T* kj = ks + j * D;
+            const T* vj = vs + j * D;
+            T s = 0;
+#pragma unroll
+            for (int c = 0; c < D; c++) s += qi[c] * kj[c];
+            if (s > m)
+            {
+                // A new running maximum: rescale what was summed against the old one (exp(-inf) = 0 the first time).
+                T rescale = exp_of(m - s);
+                l *= rescale;
+#pragma unroll
+                for (int c = 0; c < D; c++) acc[c] *= rescale;
+                m = s;
+            }
+            T p = exp_of(s - m);
+            l += p;
+#pragma unroll
+            for (int c = 0; c < D; c++) acc[c] += p * vj[c];
+        }
+    }
+    if (!active) return;
+    T inverse = l > 0 ? (T)1 / l : (T)0;
+#pragma unroll
+    for (int c = 0; c < D; c++) o[row + c] = acc[c] * inverse;
+    lse[(long long)bh * tokens + i] = l > 0 ? m + log_of(l) : (T)INFINITY;
+}
+
+extern "C" __global__ void attention_forward_f32_d8(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 8>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f32_d16(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 16>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f32_d32(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 32>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f32_d64(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 64>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f64_d8(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 8>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f64_d16(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 16>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f64_d32(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 32>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f64_d64(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 64>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+
+// delta[(b*heads + h)*tokens + i] = dO_i . o_i over the head's dim columns; grid-stride over batch*heads*tokens rows.
+template <typename T> __device__ void attention_delta(const T* o, const T* d_o, T* delta, int heads, int tokens, int dim, long long rows)
+{
+    GRID_STRIDE_LOOP(r, rows)
+    {
+        long long bh = r / tokens;
+        int i = (int)(r % tokens), b = (int)(bh / heads), h = (int)(bh % heads);
+        long long row = ((long long)b * tokens + i) * heads * dim + (long long)h * dim;
+        T sum = 0;
+        for (int c = 0; c < dim; c++) sum += d_o[row + c] * o[row + c];
+        delta[r] = sum;
+    }
+}
+
+extern "C" __global__ void attention_delta_f32(const float* o, const float* d_o, float* delta, int heads, int tokens, int dim, long long rows) { attention_delta<float>(o, d_o, delta, heads, tokens, dim, rows); }
+extern "C" __global__ void attention_delta_f64(const double* o, const double* d_o, double* delta, int heads, int tokens, int dim, long long rows) { attention_delta<double>(o, d_o, delta, heads, tokens, dim, rows); }
+
+// grid (batch*heads, query tiles), block AttentionTiles<T>::dq_queries. dq += scale * sum_j ds_ij k_j.
+template <typename T, int D> __device__ void attention_backward_dq(const T* q, const T* k, const T* v, const int* key_mask, const T* d_o,
+    const T* lse, const T* delta, T* dq, int heads, int tokens, T scale)
+{
+    const int QT = AttentionTiles<T>::dq_queries, KT = AttentionTiles<T>::dq_keys;
+    __shared__ T ks[KT * D];
+    __shared__ T vs[KT * D];
+    __shared__ T dos[QT * (D + 1)];
+    __shared__ int kept[KT];
+    int bh = blockIdx.x, b = bh / heads, h = bh % heads;
+    int first = blockIdx.y * QT, i = first + threadIdx.x;
+    bool active = i < tokens;
+    load_head_rows<T, D>(d_o, b, h, heads, tokens, first, QT, dos, D + 1);
+    T qi[D], acc[D];
+    long long row = active ? head_row<D>(b, i, h, heads, tokens) : 0;
+#pragma unroll
+    for (int c = 0; c < D; c++)
+    {
+        qi[c] = active ? q[row + c] * scale : (T)0;
+        acc[c] = 0;
+    }
+    T lse_i = active ? lse[(long long)bh * tokens + i] : (T)INFINITY;
+    T delta_i = active ? delta[(long long)bh * tokens + i] : (T)0;
+    const T* doi = dos + threadIdx.x * (D + 1);
+    for (int start = 0; start < tokens; start += KT)
+    {
+        __syncthreads();
+        load_head_rows<T, D>(k, b, h, heads, tokens, start, KT, ks, D);
+        load_head_rows<T, D>(v, b, h, heads, tokens, start, KT, vs, D);
+        load_kept(key_mask, b, tokens, start, KT, kept);
+        __syncthreads();
+        if (!active) continue;
+        int count = min(KT, tokens - start);
+        for (int j = 0; j < count; j++)
+        {
+            if (!kept[j]) continue;
+            const T* kj = ks + j * D;
+            const T* vj = vs + j * D;
+            T s = 0, dp = 0;
+#pragma unroll
+            for (int c = 0; c < D; c++)
+            {
+                s += qi[c] * kj[c];
+                dp += doi[c] * vj[c];
+            }
+            T ds = exp_of(s - lse_i) * (dp - delta_i);
+#pragma unroll
+            for (int c = 0; c < D; c++) acc[c] += ds * kj[c];
+        }
+    }
+    if (!active) return;
+#pragma unroll
+    for (int c = 0; c < D; c++) dq[row + c] += acc[c] * scale;
+}
+
+extern "C" __global__ void attention_backward_dq_f32_d8(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dq, int heads, int tokens, float scale) { attention_backward_dq<float, 8>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dq_f32_d16(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dq, int heads, int tokens, float scale) { attention_backward_dq<float, 16>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dq_f32_d32(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dq, int heads, int tokens, float scale) { attention_backward_dq<float, 32>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dq_f32_d64(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dq, int heads, int tokens, float scale) { attention_backward_dq<float, 64>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dq_f64_d8(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dq, int heads, int tokens, double scale) { attention_backward_dq<double, 8>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dq_f64_d16(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dq, int heads, int tokens, double scale) { attention_backward_dq<double, 16>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dq_f64_d32(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dq, int heads, int tokens, double scale) { attention_backward_dq<double, 32>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dq_f64_d64(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dq, int heads, int tokens, double scale) { attention_backward_dq<double, 64>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+
+// grid (batch*heads, key tiles), block AttentionTiles<T>::dkdv_keys. dv_j += sum_i p_ij dO_i, dk_j += scale * sum_i ds_ij q_i.
+template <typename T, int D> __device__ void attention_backward_dkdv(const T* q, const T* k, const T* v, const int* key_mask, const T* d_o,
+    const T* lse, const T* delta, T* dk, T* dv, int heads, int tokens, T scale)
+{
+    const int KT = AttentionTiles<T>::dkdv_keys, QT = AttentionTiles<T>::dkdv_queries;
+    __shared__ T kown[KT * (D + 1)];
+    __shared__ T vown[KT * (D + 1)];
+    __shared__ T qs[QT * D];
+    __shared__ T dos[QT * D];
+    __shared__ T lses[QT];
+    __shared__ T deltas[QT];
+    __shared__ int kept[KT];
+    int bh = blockIdx.x, b = bh / heads, h = bh % heads;
+    int first = blockIdx.y * KT, j = first + threadIdx.x;
+    load_head_rows<T, D>(k, b, h, heads, tokens, first, KT, kown, D + 1);
+    load_head_rows<T, D>(v, b, h, heads, tokens, first, KT, vown, D + 1);
+    load_kept(key_mask, b, tokens, first, KT, kept);
+    __syncthreads();
+    bool active = kept[threadIdx.x] != 0;
+    const T* kj = kown + threadIdx.x * (D + 1);
+    const T* vj = vown + threadIdx.x * (D + 1);
+    T dk_acc[D], dv_acc[D];
+#pragma unroll
+    for (int c = 0; c < D; c++)
+    {
+        dk_acc[c] = 0;
+        dv_acc[c] = 0;
+    }
+    for (int start = 0; start < tokens; start += QT)
+    {
+        __syncthreads();
+        load_head_rows<T, D>(q, b, h, heads, tokens, start, QT, qs, D);
+        load_head_rows<T, D>(d_o, b, h, heads, tokens, start, QT, dos, D);
+        for (int r = threadIdx.x; r < QT; r += blockDim.x)
+        {
+            int token = start + r;
+            lses[r] = token < tokens ? lse[(long long)bh * tokens + token] : (T)INFINITY;
+            deltas[r] = token < tokens ? delta[(long long)bh * tokens + token] : (T)0;
+        }
+        __syncthreads();
+        if (!active) continue;
+        int count = min(QT, tokens - start);
+        for (int r = 0; r < count; r++)
+        {
+            const T* qr = qs + r * D;
+            const T* dor = dos + r * D;
+            T s = 0, dp = 0;
+#pragma unroll
+            for (int c = 0; c < D; c++)
+            {
+                s += qr[c] * scale * kj[c];
+                dp += dor[c] * vj[c];
+            }
+            T p = exp_of(s - lses[r]);
+            T ds = p * (dp - deltas[r]);
+#pragma unroll
+            for (int c = 0; c < D; c++)
+            {
+                dv_acc[c] += p * dor[c];
+                dk_acc[c] += ds * qr[c];
+            }
+        }
+    }
+    if (!active) return;
+    long long row = head_row<D>(b, j, h, heads, tokens);
+#pragma unroll
+    for (int c = 0; c < D; c++)
+    {
+        dk[row + c] += dk_acc[c] * scale;
+        dv[row + c] += dv_acc[c];
+    }
+}
+
+extern "C" __global__ void attention_backward_dkdv_f32_d8(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 8>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dkdv_f32_d16(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 16>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dkdv_f32_d32(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 32>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dkdv_f32_d64(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 64>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dkdv_f64_d8(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dk, double* dv, int heads, int tokens, double scale) { attention_backward_dkdv<double, 8>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dkdv_f64_d16(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dk, double* dv, int heads, int tokens, double scale) { attention_backward_dkdv<double, 16>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dkdv_f64_d32(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dk, double* dv, int heads, int tokens, double scale) { attention_backward_dkdv<double, 32>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dkdv_f64_d64(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dk, double* dv, int heads, int tokens, double scale) { attention_backward_dkdv<double, 64>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }

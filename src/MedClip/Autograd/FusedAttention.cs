@@ -1,0 +1,35 @@
+namespace MedClip.Autograd;
+
+/// <summary>
+/// Which attention <see cref="Ops.MultiHeadAttention"/> runs: inside <c>using (FusedAttention.Enable())</c> the fused
+/// kernels of <see cref="Ops.FusedMultiHeadAttention"/>, otherwise permutes, batched GEMMs and the masked softmax.
+/// Like <see cref="Autocast"/> the choice is per thread and made when an op runs forward.
+/// </summary>
+public static class FusedAttention
+{
+    [ThreadStatic] private static bool _enabled;
+
+    public static bool IsEnabled => _enabled;
+
+    /// <summary>A scope in which attention is fused when <paramref name="enabled"/> (otherwise one that changes nothing).</summary>
+    public static IDisposable Enable(bool enabled = true) => new Scope(enabled || _enabled);
+
+    private sealed class Scope : IDisposable
+    {
+        private readonly bool _previous;
+        private bool _disposed;
+
+        public Scope(bool enabled)
+        {
+            _previous = _enabled;
+            _enabled = enabled;
+        }
+
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _enabled = _previous;
+        }
+    }
+}
