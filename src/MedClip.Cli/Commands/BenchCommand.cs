@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MedClip.Backends.Cuda;
 using MedClip.Data;
 using MedClip.Data.Loading;
 using MedClip.Models;
@@ -8,7 +9,7 @@ namespace MedClip.Cli.Commands;
 
 /// <summary>
 /// medclip-train bench [--device auto|cpu|cuda] [--model PRESET] [--batch-size N] [--steps N] [--precision fp32|bf16]
-/// [--attention gemm|fused] [--json]:
+/// [--attention gemm|fused] [--tf32] [--json]:
 /// times full training steps on random data (see <see cref="StepBenchmark"/>).
 /// With --data SPEC [--image-size PX] [--workers N] it times the input pipeline instead (<see cref="LoaderBenchmark"/>):
 /// images per second delivered from that dataset's training split with augmentation, --steps batches.
@@ -23,6 +24,7 @@ internal static class BenchCommand
         var steps = CommonOptions.PositiveInt("--steps", $"Timed steps, after {StepBenchmark.DefaultWarmupSteps} warm-up steps (default {StepBenchmark.DefaultSteps}).");
         var precision = CommonOptions.Precision();
         var attention = CommonOptions.Attention();
+        var tf32 = new Option<bool>("--tf32") { Description = "With --device cuda and fp32: F32 GEMMs on TF32 tensor cores (about 1e-3 relative error), reported as precision tf32." };
         var json = CommonOptions.Json();
         var data = new Option<string?>("--data") { Description = "Time the data loader on this dataset instead of training steps. " + DataOptionSet.SpecDescription };
         var dataOptions = new DataOptionSet();
@@ -31,7 +33,7 @@ internal static class BenchCommand
         var noAugment = new Option<bool>("--no-augment") { Description = "With --data: skip the training augmentation (to see its share of the time)." };
         var command = new Command("bench", "Time full training steps (forward, InfoNCE, backward, clipping, AdamW) on random data, or with --data the data loader.")
         {
-            device, model, batchSize, steps, precision, attention, json, data, imageSize, workers, noAugment,
+            device, model, batchSize, steps, precision, attention, tf32, json, data, imageSize, workers, noAugment,
         };
         dataOptions.AddTo(command);
         command.SetAction(parsed =>
@@ -46,6 +48,12 @@ internal static class BenchCommand
                 return 0;
             }
             var backend = DeviceSelection.Resolve(parsed.GetValue(device)!);
+            if (parsed.GetValue(tf32))
+            {
+                if (backend is not CudaBackend cuda) throw new UsageException("--tf32 needs a CUDA device: TF32 is a tensor-core format, and the CPU computes in FP32.");
+                if (parsed.GetValue(precision) == "bf16") throw new UsageException("--tf32 applies to fp32 GEMMs; with --precision bf16 they run on BF16 operands.");
+                cuda.AllowTf32 = true;
+            }
             var preset = ModelPresets.Resolve(parsed.GetValue(model)!);
             var result = StepBenchmark.Run(backend, preset, parsed.GetValue(batchSize) ?? StepBenchmark.DefaultBatchSize(preset.Name),
                 parsed.GetValue(steps) ?? StepBenchmark.DefaultSteps, bf16: parsed.GetValue(precision) == "bf16",
@@ -61,6 +69,6 @@ internal static class BenchCommand
         bench: {r.Model} ({r.Parameters:N0} parameters) on {r.Device}, {r.Precision}, {r.Attention} attention, batch {r.BatchSize}, median of {r.Steps} steps
           step      {r.StepMs,9:F1} ms  (forward {r.ForwardMs:F1}, backward {r.BackwardMs:F1}, clip + AdamW {r.UpdateMs:F1})
           images/s  {r.ImagesPerSecond,9:F1}
-          TFLOP/s   {r.Tflops,9:F4}  (6 x forward matmul multiply-adds per step){(r.Mfu is double mfu ? $"\n  MFU       {mfu,9:P1}" : "")}{(r.ReservedMiB is long mib ? $"\n  device    {mib,9:N0} MiB reserved ({r.ReservedAfterWarmupMiB:N0} after warm-up)" : "")}
+          TFLOP/s   {r.Tflops,9:F4}  (6 x forward matmul multiply-adds per step){(r.Mfu is double mfu ? $"\n  MFU       {mfu,9:P1}" : "")}{(r.ReservedBytes is long bytes ? $"\n  device    {bytes / 1048576.0,9:N0} MiB reserved ({r.ReservedAfterWarmupBytes / 1048576.0:N0} after warm-up)" : "")}
         """;
 }

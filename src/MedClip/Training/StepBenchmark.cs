@@ -55,7 +55,7 @@ public static class StepBenchmark
         var backward = new List<double>();
         var update = new List<double>();
         var total = new List<double>();
-        long? reservedAfterWarmup = warmupSteps == 0 ? ReservedMiB(backend) : null;
+        long? reservedAfterWarmup = warmupSteps == 0 ? ReservedBytes(backend) : null;
         for (int step = 0; step < warmupSteps + steps; step++)
         {
             long start = Stopwatch.GetTimestamp();
@@ -69,7 +69,7 @@ public static class StepBenchmark
             GradientClipping.ClipByGlobalNorm(model.Parameters(), MaxGradNorm);
             optimizer.Update(LearningRate);
             long end = Stopwatch.GetTimestamp();
-            if (step == warmupSteps - 1) reservedAfterWarmup = ReservedMiB(backend);
+            if (step == warmupSteps - 1) reservedAfterWarmup = ReservedBytes(backend);
             if (step < warmupSteps) continue;
             forward.Add(Milliseconds(start, afterForward));
             backward.Add(Milliseconds(afterForward, afterBackward));
@@ -79,17 +79,21 @@ public static class StepBenchmark
 
         double stepMs = Median(total);
         double tflops = ModelFlops.TrainingStepFlops(config, batchSize, preset.ContextLength) / (stepMs * 1e-3) / 1e12;
-        return new StepBenchmarkResult(backend.Name, preset.Name, batchSize, bf16 ? "bf16" : "fp32", stepMs, batchSize / (stepMs * 1e-3),
-            tflops, Mfu: null, model.Parameters().Sum(p => p.Length), Median(forward), Median(backward), Median(update), steps)
+        // F32 GEMMs on TF32 tensor cores when the CUDA backend allows it (bench --tf32), labelled so.
+        string precision = bf16 ? "bf16" : backend is CudaBackend { AllowTf32: true } ? "tf32" : "fp32";
+        double? peak = backend is CudaBackend gpu ? DevicePeaks.PeakTflops(gpu.Device.Name, precision) : null;
+        return new StepBenchmarkResult(backend.Name, preset.Name, batchSize, precision, stepMs, batchSize / (stepMs * 1e-3),
+            tflops, tflops / peak, model.Parameters().Sum(p => p.Length), Median(forward), Median(backward), Median(update), steps)
         {
+            PeakTflops = peak,
             Attention = fusedAttention ? "fused" : "gemm",
-            ReservedMiB = ReservedMiB(backend),
-            ReservedAfterWarmupMiB = reservedAfterWarmup,
+            ReservedBytes = ReservedBytes(backend),
+            ReservedAfterWarmupBytes = reservedAfterWarmup,
         };
     }
 
     // Device memory the CUDA arena holds (it never gives blocks back, so this is also its peak); null on the CPU.
-    private static long? ReservedMiB(IBackend backend) => backend is CudaBackend cuda ? cuda.Arena.ReservedBytes >> 20 : null;
+    private static long? ReservedBytes(IBackend backend) => backend is CudaBackend cuda ? cuda.Arena.ReservedBytes : null;
 
     private static (Tensor Pixels, Tensor Ids, Tensor Mask) RandomBatch(IBackend backend, DualEncoderConfig config, int context,
         int batchSize, int seed)
@@ -114,27 +118,30 @@ public static class StepBenchmark
 
 /// <summary>
 /// One benchmark outcome. Times are medians in milliseconds; Tflops is the achieved rate by <see cref="ModelFlops"/>'s
-/// count; Mfu is null where the device's peak is unknown (the CPU).
+/// count; Mfu is null where the device's peak is unknown (the CPU, or a card <see cref="DevicePeaks"/> does not list).
 /// </summary>
 public sealed record StepBenchmarkResult(string Device, string Model, int BatchSize, string Precision, double StepMs,
     double ImagesPerSecond, double Tflops, double? Mfu, long Parameters, double ForwardMs, double BackwardMs,
     double UpdateMs, int Steps)
 {
+    /// <summary>The card's datasheet peak that <see cref="Mfu"/> divides by (<see cref="DevicePeaks"/>); null where unknown.</summary>
+    public double? PeakTflops { get; init; }
+
     /// <summary>gemm or fused (see <see cref="FusedAttention"/>).</summary>
     public string Attention { get; init; } = "gemm";
 
     /// <summary>
-    /// Device memory reserved by the end (the CUDA arena's peak, comparable to torch.cuda.max_memory_reserved), in MiB;
+    /// Device memory reserved by the end (the CUDA arena's peak, comparable to torch.cuda.max_memory_reserved), in bytes;
     /// null on the CPU.
     /// </summary>
-    public long? ReservedMiB { get; init; }
+    public long? ReservedBytes { get; init; }
 
-    /// <summary>The same after the warm-up steps: a larger <see cref="ReservedMiB"/> means memory grew across timed steps.</summary>
-    public long? ReservedAfterWarmupMiB { get; init; }
+    /// <summary>The same after the warm-up steps: a larger <see cref="ReservedBytes"/> means memory grew across timed steps.</summary>
+    public long? ReservedAfterWarmupBytes { get; init; }
 
     /// <summary>
     /// The contract's single JSON line: device, model, batch_size, precision, step_ms, images_per_s, tflops, mfu; then
-    /// attention and, on CUDA, reserved_mib and reserved_after_warmup_mib.
+    /// attention and, on CUDA, peak_tflops (a known card's), reserved_mib and reserved_after_warmup_mib.
     /// </summary>
     public string ToJson()
     {
@@ -152,8 +159,9 @@ public sealed record StepBenchmarkResult(string Device, string Model, int BatchS
             if (Mfu is double mfu) json.WriteNumber("mfu", Math.Round(mfu, 4));
             else json.WriteNull("mfu");
             json.WriteString("attention", Attention);
-            if (ReservedMiB is long reserved) json.WriteNumber("reserved_mib", reserved);
-            if (ReservedAfterWarmupMiB is long warm) json.WriteNumber("reserved_after_warmup_mib", warm);
+            if (PeakTflops is double peak) json.WriteNumber("peak_tflops", peak);
+            if (ReservedBytes is long reserved) json.WriteNumber("reserved_mib", Math.Round(reserved / 1048576.0, 1));
+            if (ReservedAfterWarmupBytes is long warm) json.WriteNumber("reserved_after_warmup_mib", Math.Round(warm / 1048576.0, 1));
             json.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.ToArray());

@@ -32,7 +32,24 @@ public class StepBenchmarkTests
 
         Assert.Equal("fused", result.Attention);
         Assert.True(double.IsFinite(result.StepMs) && result.StepMs > 0);
-        Assert.Null(result.ReservedMiB);
+        Assert.Null(result.ReservedBytes);
+    }
+
+    [Theory]
+    [InlineData("NVIDIA H200", "bf16", 989.4)]
+    [InlineData("NVIDIA H100 80GB HBM3", "tf32", 494.7)]
+    [InlineData("NVIDIA H100 PCIe", "bf16", 756.5)]
+    [InlineData("NVIDIA A100-SXM4-80GB", "fp32", 19.5)]
+    [InlineData("NVIDIA L40S", "bf16", 362.1)]
+    public void DevicePeaks_KnownCards(string name, string precision, double expected) =>
+        Assert.Equal(expected, DevicePeaks.PeakTflops(name, precision));
+
+    [Fact]
+    public void DevicePeaks_UnknownCardHasNone_AndAnUnknownPrecisionIsNamed()
+    {
+        Assert.Null(DevicePeaks.PeakTflops("MedClip CUDA emulator", "bf16"));
+        var e = Assert.Throws<ArgumentException>(() => DevicePeaks.PeakTflops("NVIDIA H200", "fp16"));
+        Assert.Equal("No peak for precision 'fp16'; it is fp32, tf32 or bf16.", e.Message);
     }
 
     [Fact]
