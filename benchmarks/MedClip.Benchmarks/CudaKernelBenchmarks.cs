@@ -6,6 +6,7 @@ using BenchmarkDotNet.Parameters;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using MedClip.Autograd;
 using MedClip.Backends;
 using MedClip.Backends.Cuda;
 using MedClip.Tensors;
@@ -18,7 +19,7 @@ namespace MedClip.Benchmarks;
 /// They run in-process (InProcessEmitToolchain), so a published build runs them without the SDK:
 /// <c>MedClip.Benchmarks cuda [BenchmarkDotNet options]</c>. Without a device (or under the emulator, which is no device
 /// to time) <see cref="CudaKernelBenchmarkRunner"/> says so and runs nothing. The Throughput column is TFLOP/s for
-/// GEMMs and GB/s of compulsory memory traffic (each tensor read or written once) for the memory-bound kernels.
+/// GEMMs and attention and GB/s of compulsory memory traffic (each tensor read or written once) for the memory-bound kernels.
 /// </summary>
 [Config(typeof(CudaKernelConfig))]
 public abstract class CudaKernelBenchmark
@@ -186,6 +187,56 @@ public class CudaSoftmaxBenchmarks : CudaKernelBenchmark
 }
 
 /// <summary>
+/// Multi-head attention of ViT-B/16 at batch 64 (197 tokens, 12 heads of 64) on q, k, v [64, 197, 768] as the projections
+/// write them, through <see cref="Ops.MultiHeadAttention"/>: the unfused path (permutes, batched GEMMs in F32 or on BF16
+/// operands, masked softmax) against the fused kernels (<see cref="FusedAttention"/>), forward alone and forward plus
+/// backward. TFLOP/s counts the two attention products, 4 B H T^2 d per forward and 3 times that with the backward, for
+/// every version, so it compares their times.
+/// </summary>
+public class CudaAttentionBenchmarks : CudaKernelBenchmark
+{
+    private const int Batch = 64, Heads = 12, Tokens = 197, HeadDim = 64;
+    private Tensor _q = null!, _k = null!, _v = null!, _dO = null!;
+
+    protected override void Setup()
+    {
+        var shape = new Shape(Batch, Tokens, Heads * HeadDim);
+        (_q, _k, _v, _dO) = (Random(shape, 1, scale: 2), Random(shape, 2, scale: 2), Random(shape, 3), Random(shape, 4));
+        foreach (var t in new[] { _q, _k, _v }) t.RequiresGrad = true;
+    }
+
+    private void Attention(bool fused, bool bf16, bool backward)
+    {
+        Tensor o;
+        using (Autocast.Bf16(bf16))
+        using (FusedAttention.Enable(fused))
+            o = Ops.MultiHeadAttention(_q, _k, _v, null, Heads);
+        if (backward) o.Backward(_dO);
+    }
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void GemmForward() => Repeat(() => Attention(fused: false, bf16: false, backward: false));
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void GemmForwardBf16() => Repeat(() => Attention(fused: false, bf16: true, backward: false));
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void FusedForward() => Repeat(() => Attention(fused: true, bf16: false, backward: false));
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void GemmForwardBackward() => Repeat(() => Attention(fused: false, bf16: false, backward: true));
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void GemmForwardBackwardBf16() => Repeat(() => Attention(fused: false, bf16: true, backward: true));
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void FusedForwardBackward() => Repeat(() => Attention(fused: true, bf16: false, backward: true));
+
+    public override (double Flops, double Bytes) Work(string method, ParameterInstances parameters) =>
+        ((method.Contains("Backward") ? 3 : 1) * 4.0 * Batch * Heads * Tokens * Tokens * HeadDim, 0);
+}
+
+/// <summary>
 /// AdamW over the parameters of a ViT-B/16 + BERT-base sized model (about 200 tensors, 196 M values): one launch per
 /// tensor against the multi-tensor kernel, and the multi-tensor kernel also writing BF16 copies.
 /// </summary>
@@ -346,7 +397,7 @@ public sealed class CudaKernelConfig : ManualConfig
 
     /// <summary>TFLOP/s where the benchmark counts floating-point operations, else GB/s, over the median time per operation.</summary>
     private sealed class ThroughputColumn() : MedianRateColumn("Throughput",
-        "TFLOP/s for GEMMs, GB/s of compulsory memory traffic for the other kernels (median time per operation)", isNumeric: false)
+        "TFLOP/s for GEMMs and attention, GB/s of compulsory memory traffic for the other kernels (median time per operation)", isNumeric: false)
     {
         protected override string Rate(BenchmarkCase benchmarkCase, double medianNs)
         {
@@ -362,7 +413,7 @@ public static class CudaKernelBenchmarkRunner
 {
     public static readonly Type[] Types =
         [typeof(CudaGemmBenchmarks), typeof(CudaRowKernelBenchmarks), typeof(CudaSoftmaxBenchmarks), typeof(CudaAdamWBenchmarks), typeof(CudaInfoNceBenchmarks),
-        typeof(CudaBiasActivationFusedBenchmarks), typeof(CudaAddLayerNormFusedBenchmarks)];
+        typeof(CudaBiasActivationFusedBenchmarks), typeof(CudaAddLayerNormFusedBenchmarks), typeof(CudaAttentionBenchmarks)];
 
     /// <summary>Null when a real CUDA device can be opened, else the sentence saying why the benchmarks are skipped.</summary>
     public static string? WhyNoDevice()

@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
+using MedClip.Autograd;
 using MedClip.Backends;
 using MedClip.Backends.Cpu;
 using MedClip.Tensors;
@@ -156,4 +157,44 @@ public class CpuAddLayerNormFusedBenchmarks
 
     [Benchmark, BenchmarkCategory("Backward")]
     public void BackwardFused() => _work.AddLayerNormBackwardFused();
+}
+
+/// <summary>
+/// Multi-head attention on the CPU at the tiny preset's image tower (batch 32, 65 tokens, 4 heads of 32), through
+/// <see cref="Ops.MultiHeadAttention"/>: the unfused path (permutes, batched GEMMs, masked softmax) against the fused op
+/// (<see cref="FusedAttention"/>), forward alone and forward plus backward.
+/// </summary>
+[GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory), CategoriesColumn]
+public class CpuAttentionFusedBenchmarks
+{
+    private const int Batch = 32, Heads = 4, Tokens = 65, HeadDim = 32;
+    private Tensor _q = null!, _k = null!, _v = null!, _dO = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var init = new Nn.Init(CpuBackend.Instance, DType.F32, 5);
+        Shape shape = new(Batch, Tokens, Heads * HeadDim);
+        (_q, _k, _v, _dO) = (init.Normal(shape, 1), init.Normal(shape, 1), init.Normal(shape, 1), init.Normal(shape, 1));
+        foreach (var t in new[] { _q, _k, _v }) t.RequiresGrad = true;
+    }
+
+    private void Attention(bool fused, bool backward)
+    {
+        Tensor o;
+        using (FusedAttention.Enable(fused)) o = Ops.MultiHeadAttention(_q, _k, _v, null, Heads);
+        if (backward) o.Backward(_dO);
+    }
+
+    [Benchmark(Baseline = true), BenchmarkCategory("Forward")]
+    public void ForwardUnfused() => Attention(fused: false, backward: false);
+
+    [Benchmark, BenchmarkCategory("Forward")]
+    public void ForwardFused() => Attention(fused: true, backward: false);
+
+    [Benchmark(Baseline = true), BenchmarkCategory("ForwardBackward")]
+    public void ForwardBackwardUnfused() => Attention(fused: false, backward: true);
+
+    [Benchmark, BenchmarkCategory("ForwardBackward")]
+    public void ForwardBackwardFused() => Attention(fused: true, backward: true);
 }

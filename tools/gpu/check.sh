@@ -13,12 +13,15 @@
 #   tar czf publish-bench.tgz publish-bench
 # (MEDCLIP_BENCH_BIN overrides where the unpacked build is).
 #
-# Steps, each under its own time limit so a hang cannot eat the device time: nvidia-smi, `selftest --device cuda`,
-# `bench --device cuda` for tiny (then small and base while CHECK_BUDGET_S lasts), the same in bf16 for tiny and base,
-# the CUDA kernel benchmarks (GEMM fp32/TF32/bf16, layernorm, GELU, softmax, AdamW, InfoNCE), the PyTorch reference step
-# (tools/reference/torch_clip_bench.py: tiny, then base in fp32, bf16 eager and bf16 compiled, with the ratios of our
-# base step time to each) when python3 has torch, and the pretrained towers against transformers when it
-# is installed (tools/reference/check_pretrained_transformers.py). Everything lands in $OUT (default ./gpu-check): the logs and one report, gpu-check.json.
+# Steps, each under its own time limit so a hang cannot eat the device time: nvidia-smi, `selftest --device cuda` (fp32,
+# then bf16), then issue 8's comparison on the base preset at batch 256: `bench` in bf16 with the unfused and with the
+# fused attention, in fp32 and in TF32, and the same step in PyTorch (tools/reference/torch_clip_bench.py: bf16 eager,
+# bf16 compiled, fp32, TF32; when python3 has torch with CUDA); then `bench` for tiny (fp32, bf16) and small, the CUDA
+# kernel benchmarks (GEMM fp32/TF32/bf16, layernorm, GELU, softmax, attention, AdamW, InfoNCE), PyTorch's tiny step, and
+# the pretrained towers against transformers when it is installed (tools/reference/check_pretrained_transformers.py).
+# Steps that do not fit CHECK_BUDGET_S (default 480) are skipped, in that order of priority. Everything lands in $OUT
+# (default ./gpu-check): the logs and one report, gpu-check.json, with PyTorch's base step time over ours and our
+# reserved device memory over PyTorch's for each like-for-like pair.
 # MEDCLIP_CUDA=emulator runs the same script against the emulator (no nvidia-smi, no PyTorch step needed).
 set -uo pipefail
 
@@ -62,11 +65,32 @@ fi
 
 run selftest "${SELFTEST_LIMIT_S:-240}" selftest --device cuda ${SELFTEST_ARGS:-}
 run selftest-bf16 180 selftest --device cuda --precision bf16
-run bench-tiny 90 bench --device cuda --model tiny --steps 10 --json
-run bench-small 120 bench --device cuda --model small --steps 5 --json
-run bench-base 150 bench --device cuda --model base --steps 5 --json
-run bench-tiny-bf16 90 bench --device cuda --model tiny --steps 10 --precision bf16 --json
+# Issue 8's comparison first: the base preset at batch 256 in bf16 with either attention, in fp32 and in TF32, then the
+# same step in PyTorch (tools/reference/torch_clip_bench.py) while the budget lasts; then tiny and small, the kernel
+# benchmarks and PyTorch's tiny step.
 run bench-base-bf16 150 bench --device cuda --model base --steps 5 --precision bf16 --json
+run bench-base-bf16-fused 150 bench --device cuda --model base --steps 5 --precision bf16 --attention fused --json
+run bench-base 150 bench --device cuda --model base --steps 5 --json
+run bench-base-tf32 150 bench --device cuda --model base --steps 5 --tf32 --json
+
+torch_step="$root/tools/reference/torch_clip_bench.py"
+if [[ -f "$torch_step" ]] && python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+    # eager bf16 (autocast, SDPA, fused AdamW), the same under torch.compile, fp32 and TF32; each variant's flags split.
+    for variant in "bf16-eager:--precision bf16 --sdpa --fused-adamw" "bf16-compiled:--precision bf16 --sdpa --fused-adamw --compile" \
+                   "fp32:--sdpa --fused-adamw" "tf32:--sdpa --fused-adamw --tf32"; do
+        name="torch-base-${variant%%:*}"
+        (( $(left) > 60 )) || { echo "skipped: out of time" >"$out/$name.log"; echo 125 >"$out/$name.rc"; continue; }
+        echo "== torch reference: $name"
+        # shellcheck disable=SC2086 # the variant's flags are meant to split
+        timeout "$(( $(left) - 30 ))" python3 "$torch_step" --model base --device cuda --steps 5 ${variant#*:} >"$out/$name.log" 2>&1
+        echo $? >"$out/$name.rc"
+        grep '^{' "$out/$name.log" | tail -n 1
+    done
+fi
+
+run bench-tiny 90 bench --device cuda --model tiny --steps 10 --json
+run bench-tiny-bf16 90 bench --device cuda --model tiny --steps 10 --precision bf16 --json
+run bench-small 120 bench --device cuda --model small --steps 5 --json
 
 # Per-kernel timings (benchmarks/MedClip.Benchmarks `cuda`: in-process BenchmarkDotNet, short job), from the published
 # benchmark build or, with dotnet on PATH, from the sources. On a machine without a device they print why and skip.
@@ -88,26 +112,14 @@ if (( ${#kernel_bench[@]} > 0 )) && (( $(left) > kernel_limit / 2 )); then
     echo $? >"$out/kernel-bench.rc"
     grep '^|' "$out/kernel-bench.log" | tail -n 60
 fi
-# The PyTorch reference of `bench` (tools/reference/torch_clip_bench.py), on the GPU when the script takes --device.
-torch_step="$root/tools/reference/torch_clip_bench.py"
+
+# PyTorch's tiny step (on the GPU when the script takes --device), the reference of bench-tiny.
 if [[ -f "$torch_step" ]] && python3 -c "import torch" 2>/dev/null && (( $(left) > 20 )); then
     torch_args=(--model tiny)
-    grep -q -- '"--device"' "$torch_step" && torch_args+=(--device cuda)
+    grep -q -- '"--device"' "$torch_step" && python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null && torch_args+=(--device cuda)
     echo "== torch reference: python3 $torch_step ${torch_args[*]}"
     timeout "$(left)" python3 "$torch_step" "${torch_args[@]}" >"$out/torch.log" 2>&1
     echo $? >"$out/torch.rc"
-    # The base preset at batch 256 as issue 8 compares it: fp32 eager, then the fastest eager PyTorch (bf16 autocast,
-    # SDPA, fused AdamW), then the same under torch.compile, each while the budget lasts.
-    if [[ " ${torch_args[*]} " == *" cuda "* ]]; then
-        for variant in "base-fp32:" "base-bf16-eager:--precision bf16 --sdpa --fused-adamw"                        "base-bf16-compiled:--precision bf16 --sdpa --fused-adamw --compile"; do
-            name="torch-${variant%%:*}"
-            (( $(left) > 60 )) || break
-            echo "== torch reference: $name"
-            # shellcheck disable=SC2086 # the variant's flags are meant to split
-            timeout "$(( $(left) - 30 ))" python3 "$torch_step" --model base --device cuda --steps 5 ${variant#*:} >"$out/$name.log" 2>&1
-            echo $? >"$out/$name.rc"
-        done
-    fi
 fi
 
 # Pretrained towers against the real transformers (tools/reference/check_pretrained_transformers.py): the fixture
@@ -156,20 +168,34 @@ report = {
     "seconds": seconds,
     "selftest": selftest,
     "selftest_bf16": step("selftest-bf16"),
-    "bench": {m: step("bench-" + m) for m in ("tiny", "small", "base", "tiny-bf16", "base-bf16")},
+    "bench": {m: step("bench-" + m) for m in ("base-bf16", "base-bf16-fused", "base", "base-tf32", "tiny", "tiny-bf16", "small")},
     "kernel_bench": step("kernel-bench"),
     "torch": step("torch"),
-    "torch_base": {v: step("torch-base-" + v) for v in ("fp32", "bf16-eager", "bf16-compiled")},
+    "torch_base": {v: step("torch-base-" + v) for v in ("bf16-eager", "bf16-compiled", "fp32", "tf32")},
     "pretrained": step("pretrained"),
 }
 if report["kernel_bench"]:
     # BenchmarkDotNet's summary table (Method, Size, Median, ..., Throughput), one string per row.
     report["kernel_bench"]["table"] = [l for l in (text("kernel-bench.log") or "").splitlines() if l.startswith("|")]
-# Our base step time over PyTorch's for each variant that ran (below 1: we are faster).
-ours = ((report["bench"].get("base") or {}).get("result") or {}).get("step_ms")
-report["base_step_time_ratio_ours_over_torch"] = {
-    v: round(ours / r["result"]["step_ms"], 3)
-    for v, r in report["torch_base"].items() if ours and r and "result" in r and r["result"].get("step_ms")}
+def result(group, name):
+    return ((report[group].get(name) or {}).get("result") or {})
+# Like against like on the base preset: PyTorch's step time over ours (above 1: we are faster; issue 8 asks for at
+# least 1.0 in bf16 against eager and 0.8 in fp32/TF32), and our reserved device memory over PyTorch's peak reserved
+# (issue 8 asks for at most 1.2).
+pairs = {"bf16-eager": ("base-bf16", "base-bf16-fused"), "bf16-compiled": ("base-bf16", "base-bf16-fused"),
+         "fp32": ("base",), "tf32": ("base-tf32",)}
+report["base_speed_torch_over_ours"], report["base_memory_ours_over_torch"] = {}, {}
+for theirs, ours in pairs.items():
+    t = result("torch_base", theirs)
+    for mine in ours:
+        m = result("bench", mine)
+        key = f"{mine} vs torch {theirs}"
+        if m.get("step_ms") and t.get("step_ms"):
+            report["base_speed_torch_over_ours"][key] = round(t["step_ms"] / m["step_ms"], 3)
+        if m.get("reserved_mib") and t.get("reserved_mib"):
+            report["base_memory_ours_over_torch"][key] = round(m["reserved_mib"] / t["reserved_mib"], 3)
+print("base, PyTorch step time over ours:", report["base_speed_torch_over_ours"])
+print("base, our reserved memory over PyTorch's:", report["base_memory_ours_over_torch"])
 with open(os.path.join(out, "gpu-check.json"), "w") as f:
     json.dump(report, f, indent=2)
 print("report:", os.path.join(out, "gpu-check.json"))

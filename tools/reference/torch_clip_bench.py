@@ -14,10 +14,12 @@ token ids with an all-ones mask; warm-up steps excluded, median over the timed s
 Variants, as the fastest PyTorch training would run on a GPU (each refused in one sentence where this torch lacks it):
 --precision bf16 (autocast to bfloat16; the logits, loss and logit scale stay float32), --sdpa
 (F.scaled_dot_product_attention instead of the explicit softmax(QK^T)V, torch >= 2.0), --fused-adamw
-(torch.optim.AdamW(fused=True), CUDA, torch >= 2.0) and --compile (torch.compile of the loss, torch >= 2.0).
+(torch.optim.AdamW(fused=True), CUDA, torch >= 2.0), --compile (torch.compile of the loss, torch >= 2.0) and --tf32
+(fp32 matmuls on TF32 tensor cores, as `bench --tf32`). On CUDA the JSON also has the allocator's peak reserved and
+allocated memory (reserved_mib, allocated_peak_mib).
 
 Run from the repository root:  /usr/bin/python3 tools/reference/torch_clip_bench.py --model tiny [--device cuda]
-    [--precision bf16] [--sdpa] [--fused-adamw] [--compile]
+    [--precision bf16] [--sdpa] [--fused-adamw] [--compile] [--tf32]
 stdout: the bench JSON line (device "cpu-torch" or "cuda-torch", with the variant flags); stderr: a summary with the
 parameter count and per-phase medians.
 """
@@ -215,6 +217,7 @@ def main():
     parser.add_argument("--sdpa", action="store_true")
     parser.add_argument("--fused-adamw", action="store_true")
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--tf32", action="store_true")
     args = parser.parse_args()
     refuse = lambda why: sys.exit(f"torch_clip_bench.py: {why} (torch {torch.__version__}).")
     if args.sdpa and not hasattr(F, "scaled_dot_product_attention"):
@@ -223,8 +226,13 @@ def main():
         refuse("--compile needs torch.compile, which this torch lacks")
     if args.fused_adamw and ("fused" not in inspect.signature(torch.optim.AdamW).parameters or args.device != "cuda"):
         refuse("--fused-adamw needs torch.optim.AdamW(fused=True) and --device cuda")
+    if args.tf32 and (args.device != "cuda" or args.precision != "fp32"):
+        refuse("--tf32 applies to fp32 matmuls on --device cuda")
     global USE_SDPA
     USE_SDPA = args.sdpa
+    # PyTorch's default since 1.12 is pedantic FP32 matmuls, like `bench` without --tf32.
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    torch.backends.cudnn.allow_tf32 = args.tf32
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -265,12 +273,18 @@ def main():
 
     median = {name: statistics.median(times) for name, times in phases.items()}
     step_ms = median["step"]
-    print(json.dumps({
-        "device": f"{args.device}-torch", "model": args.model, "batch_size": batch, "precision": args.precision,
+    report = {
+        "device": f"{args.device}-torch", "model": args.model, "batch_size": batch,
+        "precision": "tf32" if args.tf32 else args.precision,
         "sdpa": args.sdpa, "fused_adamw": args.fused_adamw, "compile": args.compile,
         "step_ms": round(step_ms, 2), "images_per_s": round(batch / (step_ms * 1e-3), 1),
         "tflops": round(training_step_flops(p, batch) / (step_ms * 1e-3) / 1e12, 4), "mfu": None,
-    }))
+    }
+    if device.type == "cuda":
+        # The caching allocator's peak, as `bench` reports its arena's (which never shrinks).
+        report["reserved_mib"] = round(torch.cuda.max_memory_reserved() / 2**20, 1)
+        report["allocated_peak_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    print(json.dumps(report))
     count = sum(w.numel() for w in parameters)
     print(f"torch {torch.__version__} on {args.device}, {torch.get_num_threads()} threads: {args.model} ({count:,} parameters), batch {batch}, "
           f"median of {args.steps} steps: {step_ms:.1f} ms (forward {median['forward']:.1f}, backward "
