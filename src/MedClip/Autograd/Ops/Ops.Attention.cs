@@ -9,14 +9,21 @@ public static partial class Ops
     /// softmax(scale * scores) over keys for scores [batch, heads, queries, keys]; keyMask (I32 [batch, keys], 1 keep,
     /// 0 padding) excludes padded keys. dx += scale * y * (dy - sum(dy*y)).
     /// </summary>
-    public static Tensor Softmax(Tensor scores, Tensor? keyMask, double scale)
+    public static Tensor Softmax(Tensor scores, Tensor? keyMask, double scale) => Softmax(scores, keyMask, scale, inPlace: false);
+
+    /// <param name="inPlace">
+    /// Write the probabilities over the scores' storage (the returned tensor is a separate tape node on it): for scores
+    /// whose values nobody reads again, as in attention, where q k^T's backward needs only the scores' gradient. That
+    /// keeps one [batch, heads, queries, keys] buffer per layer for the backward instead of two.
+    /// </param>
+    private static Tensor Softmax(Tensor scores, Tensor? keyMask, double scale, bool inPlace)
     {
         Require(scores.Rank == 4, $"Softmax: scores {scores.Describe()} must be [batch, heads, queries, keys].");
         int batch = scores.Shape[0], heads = scores.Shape[1], queries = scores.Shape[2], keys = scores.Shape[3];
         Require(keyMask is null || (keyMask.DType == DType.I32 && keyMask.Length == (long)batch * keys),
             $"Softmax: key mask {keyMask?.Describe()} must be I32 [{batch}, {keys}] for scores {scores.Describe()}.");
         var be = scores.Backend;
-        var y = Like(scores);
+        var y = inPlace ? scores.View(scores.Shape) : Like(scores);
         be.SoftmaxForward(scores, keyMask, y, batch, heads, queries, keys, scale);
         return Tape.Record("Softmax", y, [scores], dy => be.SoftmaxBackward(y, dy, scores.GradOrZeros(), batch * heads * queries, keys, scale));
     }
@@ -36,7 +43,7 @@ public static partial class Ops
         int batch = q.Shape[0], tokens = q.Shape[1], width = q.Shape[2], headDim = width / heads;
         Tensor SplitHeads(Tensor t) => Permute(Reshape(t, [batch, tokens, heads, headDim]), 0, 2, 1, 3);
         var scores = MatMul(SplitHeads(q), SplitHeads(k), transB: true);
-        var probs = Softmax(scores, keyMask, 1.0 / Math.Sqrt(headDim));
+        var probs = Softmax(scores, keyMask, 1.0 / Math.Sqrt(headDim), inPlace: true);
         var context = MatMul(probs, SplitHeads(v));
         return Reshape(Permute(context, 0, 2, 1, 3), [batch, tokens, width]);
     }
