@@ -154,3 +154,42 @@ template <typename T> __device__ void bias_activation_backward(int kind, const T
 
 extern "C" __global__ void bias_activation_backward_f32(int kind, const float* x, const float* dy, float* dx, float* dbias, int rows, int cols, int rows_per_slice) { bias_activation_backward<float>(kind, x, dy, dx, dbias, rows, cols, rows_per_slice); }
 extern "C" __global__ void bias_activation_backward_f64(int kind, const double* x, const double* dy, double* dx, double* dbias, int rows, int cols, int rows_per_slice) { bias_activation_backward<double>(kind, x, dy, dx, dbias, rows, cols, rows_per_slice); }
+
+// bf16 mixed precision's MLP (Ops.Mlp): the hidden layer is kept in BF16, as a BF16 linear output and activation are in
+// torch.autocast. Forward from the F32 GEMM output x: pre = bf16(x + bias), y = bf16(f(pre)), the activation of the
+// rounded pre-activation (x is only read). Backward from the kept pre: g = dy * f'(pre) with F32 dy, dx = bf16(g)
+// (overwritten: it is the next GEMMs' operand) and dbias += column sums of the unrounded g, laid out as
+// bias_activation_backward.
+extern "C" __global__ void bias_activation_forward_f32_to_bf16(int kind, const float* x, const float* bias, unsigned short* pre,
+    unsigned short* y, int rows, int cols)
+{
+    for (int r = blockIdx.y; r < rows; r += gridDim.y)
+    {
+        long long base = (long long)r * cols;
+        for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += blockDim.x * gridDim.x)
+        {
+            unsigned short p = float_to_bf16(x[base + c] + bias[c]);
+            pre[base + c] = p;
+            y[base + c] = float_to_bf16(activate(kind, bf16_to_float(p)));
+        }
+    }
+}
+
+extern "C" __global__ void bias_activation_backward_bf16(int kind, const unsigned short* pre, const float* dy, unsigned short* dx, float* dbias,
+    int rows, int cols, int rows_per_slice)
+{
+    int c = blockIdx.x * 32 + threadIdx.x;
+    int first = blockIdx.y * rows_per_slice, last = min(rows, first + rows_per_slice);
+    float sum = 0;
+    if (c < cols)
+    {
+        for (int r = first + threadIdx.y; r < last; r += blockDim.y)
+        {
+            long long at = (long long)r * cols + c;
+            float g = dy[at] * derivative(kind, bf16_to_float(pre[at]));
+            dx[at] = float_to_bf16(g);
+            sum += g;
+        }
+    }
+    add_column_partials(sum, c, cols, dbias);
+}

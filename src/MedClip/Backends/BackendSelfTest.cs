@@ -199,6 +199,10 @@ public sealed class BackendSelfTest
         yield return Run("linear 13x130 -> 33 under bf16 autocast, forward and backward", () => AutocastLinear(13, 130, 33, null));
         yield return Run("linear + erf GELU 13x130 -> 36 under bf16 autocast, forward and backward", () => AutocastLinear(13, 130, 36, Activation.GeluErf));
         yield return Run("batched matmul 3 x 7x33 @ (9x33)^T under bf16 autocast, forward and backward", AutocastMatMul);
+        // BF16 hidden values: an activation that lands within a last-bit difference of a BF16 rounding boundary rounds
+        // one unit (2^-8) apart on the two backends, hence the looser tolerance.
+        yield return Run("mlp 13x40 -> 36 -> 40, tanh GELU, BF16 hidden layer under bf16 autocast, forward and backward",
+            () => AutocastMlp(13, 40, 36, Activation.GeluTanh), tolerance: Bf16TrainingTolerance);
         yield return Run("adamw two steps n=769 writing the BF16 copy", AdamWBf16Copy);
     }
 
@@ -544,6 +548,33 @@ public sealed class BackendSelfTest
         var expected = Side(p => p.Reference);
         var actual = Side(p => p.Device);
         return Enumerable.Range(0, 4).Max(i => RelativeError(Download(actual[i]), Download(expected[i])));
+    }
+
+    // Ops.Mlp on both backends under autocast: y, and the gradients of x and both layers' weights and biases from a random
+    // dy (each gradient starts random: +=).
+    private double AutocastMlp(int rows, int width, int hidden, Activation kind)
+    {
+        var inputs = new[] { R(rows * width), R(hidden * width), R(hidden), R(width * hidden), R(width) };
+        Shape[] shapes = [[rows, width], [hidden, width], [hidden], [width, hidden], [width]];
+        var grads = shapes.Select(s => R((int)s.Elements)).ToArray();
+        var dy = R(rows * width);
+        Tensor[] Side(Func<Pair, Tensor> pick)
+        {
+            var leaves = inputs.Select((p, i) =>
+            {
+                var t = pick(p).View(shapes[i]);
+                t.RequiresGrad = true;
+                t.Grad = pick(grads[i]).View(shapes[i]);
+                return t;
+            }).ToArray();
+            Tensor y;
+            using (Autocast.Bf16()) y = Ops.Mlp(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], kind);
+            y.Backward(pick(dy).View([rows, width]));
+            return [y, .. leaves.Select(t => t.Grad!)];
+        }
+        var expected = Side(p => p.Reference);
+        var actual = Side(p => p.Device);
+        return Enumerable.Range(0, expected.Length).Max(i => RelativeError(Download(actual[i]), Download(expected[i])));
     }
 
     // Ops.MatMul (scores = q k^T per batch) on both backends under autocast, forward and both input gradients.

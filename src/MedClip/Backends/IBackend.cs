@@ -113,6 +113,18 @@ public interface IBackend
     /// <summary>With g = dy * f'(x): dx += g and dBias[c] += sum over r of g[r, c], in one pass.</summary>
     void BiasActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols);
 
+    /// <summary>
+    /// bf16 mixed precision's MLP hidden layer, kept in BF16: from the F32 GEMM output x and F32 bias, pre = bf16(x + bias)
+    /// and y = bf16(f(pre)) (the activation of the rounded pre-activation), both BF16 [rows, cols]; x is only read.
+    /// </summary>
+    void BiasActivationForwardBf16(Activation kind, Tensor x, Tensor bias, Tensor pre, Tensor y, int rows, int cols);
+
+    /// <summary>
+    /// Backward of <see cref="BiasActivationForwardBf16"/>: with g = dy * f'(pre) for BF16 pre and F32 dy, dx = bf16(g)
+    /// (BF16, overwritten: it is only the next GEMMs' operand) and dBias += column sums of g (F32).
+    /// </summary>
+    void BiasActivationBackwardBf16(Activation kind, Tensor pre, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols);
+
     // ---- attention softmax -----------------------------------------------------------------------------------------
 
     /// <summary>

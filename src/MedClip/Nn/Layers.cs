@@ -20,6 +20,13 @@ public sealed class Linear : Module
     /// <summary>activation(Forward(x)), with the bias add and the activation fused (<see cref="Ops.LinearActivation"/>).</summary>
     public Tensor Forward(Tensor x, Backends.Activation activation) =>
         Ops.LinearActivation(x, Weight, Bias ?? throw new InvalidOperationException("A fused linear + activation needs a layer with a bias."), activation);
+
+    /// <summary>
+    /// output(activation(Forward(x))): a transformer MLP with this layer first (<see cref="Ops.Mlp"/>, which keeps the
+    /// hidden layer in BF16 under bf16 autocast).
+    /// </summary>
+    public Tensor ForwardMlp(Tensor x, Backends.Activation activation, Linear output) =>
+        Ops.Mlp(x, Weight, Bias ?? throw new InvalidOperationException("An MLP's first layer needs a bias."), output.Weight, output.Bias, activation);
 }
 
 /// <summary>torch.nn.LayerNorm over the last axis (HF names weight/bias).</summary>

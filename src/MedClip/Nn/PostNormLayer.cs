@@ -37,7 +37,7 @@ public sealed class PostNormLayer : Module
     public Tensor Forward(Tensor x, Tensor? keyMask)
     {
         var a = AttentionLayerNorm.Forward(x, AttentionOutput.Forward(Attention.Forward(x, keyMask)));
-        var mlp = Output.Forward(Intermediate.Forward(a, _activation));
+        var mlp = Intermediate.ForwardMlp(a, _activation, Output);
         return OutputLayerNorm.Forward(a, mlp);
     }
 }

@@ -46,7 +46,7 @@ public sealed class PreNormLayer : Module
     {
         var attention = AttentionOutput.Forward(Attention.Forward(LayerNormBefore.Forward(x), keyMask));
         var (h, normalized) = LayerNormAfter.ForwardKeepingSum(x, attention);
-        var mlp = Output.Forward(Intermediate.Forward(normalized, _activation));
+        var mlp = Intermediate.ForwardMlp(normalized, _activation, Output);
         return Ops.Add(h, mlp);
     }
 }

@@ -78,6 +78,60 @@ public class AutocastTests
         Assert.True(exact.Zip(y.ToArray<float>(), (e, a) => Math.Abs(e - a)).Max() > 1e-4 * exact.Max(Math.Abs));
     }
 
+    /// <summary>
+    /// Ops.Mlp under autocast against a double reference that rounds where the contract says: operands of both GEMMs,
+    /// pre = bf16(x W1^T + b1), h = bf16(gelu(pre)), and backward dpre = bf16(dh gelu'(pre)) with dh = bf16(dy) W2 and
+    /// b1's gradient the column sums of the unrounded dh gelu'(pre). Tanh GELU, so that double has the same function.
+    /// </summary>
+    [Fact]
+    public void MlpUnderAutocast_KeepsTheHiddenLayerInBf16_ForwardAndBackward()
+    {
+        const int rows = 6, width = 24, hidden = 40;
+        float[] xs = Random(rows * width, 11), w1s = Random(hidden * width, 12, 0.3), b1s = Random(hidden, 13), w2s = Random(width * hidden, 14, 0.3),
+            b2s = Random(width, 15), dys = Random(rows * width, 16);
+        var t = new[] { xs, w1s, b1s, w2s, b2s }.Select((values, i) => Tensor.FromArray(Cpu, i switch
+        {
+            0 => [rows, width], 1 => [hidden, width], 2 => [hidden], 3 => [width, hidden], _ => [width],
+        }, values)).ToArray();
+        foreach (var leaf in t) leaf.RequiresGrad = true;
+        Tensor y;
+        using (Autocast.Bf16()) y = Ops.Mlp(t[0], t[1], t[2], t[3], t[4], Activation.GeluTanh);
+        y.Backward(Tensor.FromArray(Cpu, [rows, width], dys));
+
+        static double Gelu(double v) => 0.5 * v * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
+        static double GeluDerivative(double v)
+        {
+            double k = Math.Sqrt(2 / Math.PI), th = Math.Tanh(k * (v + 0.044715 * v * v * v));
+            return 0.5 * (1 + th) + 0.5 * v * (1 - th * th) * k * (1 + 3 * 0.044715 * v * v);
+        }
+        static double Round(double v) => BFloat16.Round((float)v);
+        double[] rx = Rounded(xs), rw1 = Rounded(w1s), rw2 = Rounded(w2s), rdy = Rounded(dys);
+        var pre = TimesTransposed(rx, rw1, rows, hidden, width).Select((v, i) => Round(v + b1s[i % hidden])).ToArray();
+        var h = pre.Select(v => Round(Gelu(v))).ToArray();
+        var expectedY = TimesTransposed(h, rw2, rows, width, hidden).Select((v, i) => v + b2s[i % width]).ToArray();
+        var dh = TimesTransposed(rdy, Transpose(rw2, width, hidden), rows, hidden, width);
+        var g = dh.Select((v, i) => v * GeluDerivative(pre[i])).ToArray();
+        var dPre = g.Select(Round).ToArray();
+        var expectedDb1 = Enumerable.Range(0, hidden).Select(j => Enumerable.Range(0, rows).Sum(r => g[r * hidden + j])).ToArray();
+        var expectedDw2 = TimesTransposed(Transpose(rdy, rows, width), Transpose(h, rows, hidden), width, hidden, rows);
+        var expectedDw1 = TimesTransposed(Transpose(dPre, rows, hidden), Transpose(rx, rows, width), hidden, width, rows);
+        var expectedDx = TimesTransposed(dPre, Transpose(rw1, hidden, width), rows, width, hidden);
+        var expectedDb2 = Enumerable.Range(0, width).Select(j => Enumerable.Range(0, rows).Sum(r => (double)dys[r * width + j])).ToArray();
+
+        // FP32 sums against double, and the odd value that rounds to the neighbouring BF16 number (2^-8): 1e-3 of the scale.
+        AssertClose(expectedY, y.ToArray<float>(), 1e-3);
+        AssertClose(expectedDx, t[0].Grad!.ToArray<float>(), 1e-3);
+        AssertClose(expectedDw1, t[1].Grad!.ToArray<float>(), 1e-3);
+        AssertClose(expectedDb1, t[2].Grad!.ToArray<float>(), 1e-3);
+        AssertClose(expectedDw2, t[3].Grad!.ToArray<float>(), 1e-3);
+        AssertClose(expectedDb2, t[4].Grad!.ToArray<float>(), 1e-6);
+
+        // Outside the scope it is the fp32 layer pair, bit for bit, and visibly not the bf16 result.
+        var fp32 = Ops.Mlp(t[0], t[1], t[2], t[3], t[4], Activation.GeluTanh).ToArray<float>();
+        Assert.Equal(Ops.Linear(Ops.LinearActivation(t[0], t[1], t[2], Activation.GeluTanh), t[3], t[4]).ToArray<float>(), fp32);
+        Assert.True(expectedY.Zip(fp32, (e, a) => Math.Abs(e - a)).Max() > 3e-3 * expectedY.Max(Math.Abs));
+    }
+
     [Fact]
     public void OutsideTheScope_AndForTheContrastiveLogits_GemmsStayFp32()
     {

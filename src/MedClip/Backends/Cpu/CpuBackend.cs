@@ -198,6 +198,35 @@ public sealed class CpuBackend : IBackend
         else CpuActivations<float>.BiasBackward(kind, D<float>(x), D<float>(dy), D<float>(dx), D<float>(dBias), rows, cols);
     }
 
+    public void BiasActivationForwardBf16(Activation kind, Tensor x, Tensor bias, Tensor pre, Tensor y, int rows, int cols)
+    {
+        // In F32 through the unfused CPU ops, rounding where the CUDA kernel rounds: pre after the bias add, y after f.
+        var (source, rounded, activated) = (D<float>(x), D<ushort>(pre), D<ushort>(y));
+        long n = (long)rows * cols;
+        var hidden = new float[n];
+        System.Array.Copy(source, hidden, n);
+        CpuElementwise<float>.AddBias(hidden, D<float>(bias), rows, cols);
+        for (long i = 0; i < n; i++)
+        {
+            rounded[i] = BFloat16.FromSingle(hidden[i]);
+            hidden[i] = BFloat16.ToSingle(rounded[i]);
+        }
+        var output = new float[n];
+        CpuActivations<float>.Forward(kind, hidden, output, n);
+        for (long i = 0; i < n; i++) activated[i] = BFloat16.FromSingle(output[i]);
+    }
+
+    public void BiasActivationBackwardBf16(Activation kind, Tensor pre, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
+    {
+        var (rounded, gradient) = (D<ushort>(pre), D<ushort>(dx));
+        long n = (long)rows * cols;
+        var hidden = new float[n];
+        for (long i = 0; i < n; i++) hidden[i] = BFloat16.ToSingle(rounded[i]);
+        var g = new float[n];
+        CpuActivations<float>.BiasBackward(kind, hidden, D<float>(dy), g, D<float>(dBias), rows, cols);
+        for (long i = 0; i < n; i++) gradient[i] = BFloat16.FromSingle(g[i]);
+    }
+
     public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale)
     {
         var mask = keyMask is null ? null : D<int>(keyMask);

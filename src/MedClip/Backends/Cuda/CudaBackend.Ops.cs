@@ -192,6 +192,30 @@ public sealed partial class CudaBackend
             rowsPerSlice);
     }
 
+    public void BiasActivationForwardBf16(Activation kind, Tensor x, Tensor bias, Tensor pre, Tensor y, int rows, int cols)
+    {
+        CheckBf16Hidden(nameof(BiasActivationForwardBf16), x, bias, pre, y);
+        if (rows == 0 || cols == 0) return;
+        Launch("activation.cu", "bias_activation_forward_f32_to_bf16", RowGrid(rows, cols), (int)kind, P(x), P(bias), P(pre), P(y), rows, cols);
+    }
+
+    public void BiasActivationBackwardBf16(Activation kind, Tensor pre, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
+    {
+        CheckBf16Hidden(nameof(BiasActivationBackwardBf16), dy, dBias, pre, dx);
+        if (rows == 0 || cols == 0) return;
+        var (grid, rowsPerSlice) = ColumnSlices(rows, cols);
+        Launch("activation.cu", "bias_activation_backward_bf16", grid, (32, 8), (int)kind, P(pre), P(dy), P(dx), P(dBias), rows, cols, rowsPerSlice);
+    }
+
+    // The F32 operands (a [rows, cols] matrix and a [cols] vector) and the two BF16 [rows, cols] ones of the BF16 hidden layer.
+    private static void CheckBf16Hidden(string op, Tensor full, Tensor vector, Tensor first, Tensor second)
+    {
+        if (full.DType != DType.F32 || vector.DType != DType.F32 || first.DType != DType.BF16 || second.DType != DType.BF16)
+            throw new ArgumentException($"{op}: needs F32 {full.Describe()} and {vector.Describe()} with BF16 {first.Describe()} and {second.Describe()}.");
+        SameLength(full, first, op);
+        SameLength(full, second, op);
+    }
+
     // ---- attention softmax ---------------------------------------------------------------------------------------------
 
     public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale)
