@@ -8,7 +8,7 @@ internal static class CommonOptions
 {
     public static Option<string> Device() => Choice("--device", "Where to run: auto (CUDA when available, else CPU), cpu or cuda.", "auto", DeviceSelection.Names);
 
-    public static Option<string> Precision() => Choice("--precision", "Arithmetic: fp32, or bf16 mixed precision: linear-layer and attention GEMMs on BF16 operands (weights from BF16 copies that AdamW rewrites) with FP32 accumulation into F32 outputs; activations, layer norm, softmax, GELU, the loss, master weights and AdamW state stay F32. On the CPU bf16 is emulated (rounded operands, FP32 sums) for checking, not speed.", "fp32", ["fp32", "bf16"]);
+    public static Option<string> Precision() => Choice("--precision", "Arithmetic: fp32, or bf16 mixed precision: linear-layer and attention GEMMs on BF16 operands (weights from BF16 copies that AdamW rewrites) with FP32 accumulation into F32 outputs; the MLP's hidden layer is stored in BF16; other activations, layer norm, softmax, the loss, master weights and AdamW state stay F32. On the CPU bf16 is emulated (rounded operands, FP32 sums) for checking, not speed.", "fp32", ["fp32", "bf16"]);
 
     public static Option<string> Attention() => Choice("--attention", "Attention kernels: gemm (heads split by permutes, two batched GEMMs around the masked softmax, the [tokens x tokens] scores and probabilities kept for the backward; under bf16 the GEMMs take BF16 operands) or fused (FlashAttention-style kernels that read the projections in place and keep only the output and one log-sum-exp per query row, in FP32 also under bf16; CUDA kernels for head dimensions 8, 16, 32 and 64).", "gemm", ["gemm", "fused"]);
 
