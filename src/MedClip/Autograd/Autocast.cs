@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using MedClip.Tensors;
 
 namespace MedClip.Autograd;
@@ -9,10 +10,15 @@ namespace MedClip.Autograd;
 /// and X); every other op, and so every activation, gradient and parameter, stays F32. A parameter with a
 /// <see cref="Tensor.Bf16Copy"/> lends it as its operand instead of being cast each step. The choice is made when an op
 /// runs forward and recorded in its backward closure, so the backward pass follows the forward's precision.
+/// Within one scope an activation is cast once however many GEMMs read it (torch.autocast's cast cache): the query, key
+/// and value projections share one BF16 copy of their input, in memory kept for the backward as well.
 /// </summary>
 public static class Autocast
 {
     [ThreadStatic] private static bool _bf16;
+    // The scope's casts of activations, by tensor identity; null outside a bf16 scope. Dropped with the scope, so no cast
+    // outlives a forward pass in which its source could change.
+    [ThreadStatic] private static ConditionalWeakTable<Tensor, Tensor>? _casts;
 
     /// <summary>True inside a <see cref="Bf16"/> scope (and not inside a nested <see cref="Fp32"/> one).</summary>
     public static bool IsBf16 => _bf16;
@@ -26,31 +32,39 @@ public static class Autocast
     /// <summary>Whether a GEMM of these operands runs on BF16 copies here.</summary>
     internal static bool Applies(Tensor a, Tensor b) => _bf16 && a.DType == DType.F32 && b.DType == DType.F32;
 
-    /// <summary>The BF16 operand standing for <paramref name="x"/>: its kept copy, or a fresh round-to-nearest-even cast.</summary>
+    /// <summary>
+    /// The BF16 operand standing for <paramref name="x"/>: its kept copy, this scope's cast of it, or a fresh
+    /// round-to-nearest-even cast (remembered for the rest of the scope when inside one).
+    /// </summary>
     internal static Tensor Operand(Tensor x)
     {
         if (x.Bf16Copy is { } copy) return copy;
+        if (_casts is not null && _casts.TryGetValue(x, out var cast)) return cast;
         var y = Tensor.Zeros(x.Backend, x.Shape, DType.BF16);
         x.Backend.Cast(x, y);
+        _casts?.Add(x, y);
         return y;
     }
 
     private sealed class Scope : IDisposable
     {
         private readonly bool _previous;
+        private readonly ConditionalWeakTable<Tensor, Tensor>? _previousCasts;
         private bool _disposed;
 
         public Scope(bool bf16)
         {
-            _previous = _bf16;
+            (_previous, _previousCasts) = (_bf16, _casts);
             _bf16 = bf16;
+            // A bf16 scope inside another shares its casts; an fp32 one has none.
+            _casts = !bf16 ? null : _casts ?? new ConditionalWeakTable<Tensor, Tensor>();
         }
 
         public void Dispose()
         {
             if (_disposed) return;
             _disposed = true;
-            _bf16 = _previous;
+            (_bf16, _casts) = (_previous, _previousCasts);
         }
     }
 }

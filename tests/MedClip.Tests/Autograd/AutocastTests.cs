@@ -133,6 +133,25 @@ public class AutocastTests
     }
 
     [Fact]
+    public void AnActivationIsCastOncePerScope_AndNotAcrossScopes()
+    {
+        var x = Tensor.FromArray(Cpu, [2, 3], Random(6, 21));
+        Tensor first, again, nextScope;
+        using (Autocast.Bf16())
+        {
+            first = Autocast.Operand(x);
+            again = Autocast.Operand(x);
+            using (Autocast.Bf16()) Assert.Same(first, Autocast.Operand(x));
+            using (Autocast.Fp32()) Assert.NotSame(first, Autocast.Operand(x));
+        }
+        using (Autocast.Bf16()) nextScope = Autocast.Operand(x);
+        Assert.Same(first, again);
+        Assert.NotSame(first, nextScope);
+        Assert.NotSame(Autocast.Operand(x), Autocast.Operand(x)); // outside any scope: a fresh cast each time
+        Assert.Equal(Array.ConvertAll(Random(6, 21), BFloat16.FromSingle), first.ToArray<ushort>());
+    }
+
+    [Fact]
     public void OutsideTheScope_AndForTheContrastiveLogits_GemmsStayFp32()
     {
         float[] img = Random(4 * 8, 4), txt = Random(4 * 8, 5);
