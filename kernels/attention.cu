@@ -17,7 +17,8 @@
 //   dq       64 (F32) / 32 (F64) query threads,  key tile 32 (F32) / 16 (F64), the thread's dO row in shared memory
 //   dk, dv   64 (F32) / 32 (F64) key threads,    query tile 16 (F32) / 8 (F64), the thread's k and v rows in shared memory
 // Shared rows that one thread reads alone are padded to D + 1 elements, an odd stride, so a warp's reads of its 32 rows
-// fall in 32 different banks; rows that every thread reads at once (broadcast) are not padded.
+// fall in 32 different banks; rows that every thread reads at once (broadcast) are not padded and are 16-byte aligned,
+// so that the compiler may read them four floats at a time.
 #include "common.cuh"
 
 template <typename T> struct AttentionTiles;
@@ -64,8 +65,8 @@ template <typename T, int D> __device__ void attention_forward(const T* q, const
     int heads, int tokens, T scale)
 {
     const int KT = AttentionTiles<T>::forward_keys;
-    __shared__ T ks[KT * D];
-    __shared__ T vs[KT * D];
+    __shared__ __align__(16) T ks[KT * D];
+    __shared__ __align__(16) T vs[KT * D];
     __shared__ int kept[KT];
     int bh = blockIdx.x, b = bh / heads, h = bh % heads;
     int i = blockIdx.y * blockDim.x + threadIdx.x;
@@ -149,8 +150,8 @@ template <typename T, int D> __device__ void attention_backward_dq(const T* q, c
     const T* lse, const T* delta, T* dq, int heads, int tokens, T scale)
 {
     const int QT = AttentionTiles<T>::dq_queries, KT = AttentionTiles<T>::dq_keys;
-    __shared__ T ks[KT * D];
-    __shared__ T vs[KT * D];
+    __shared__ __align__(16) T ks[KT * D];
+    __shared__ __align__(16) T vs[KT * D];
     __shared__ T dos[QT * (D + 1)];
     __shared__ int kept[KT];
     int bh = blockIdx.x, b = bh / heads, h = bh % heads;
@@ -215,8 +216,8 @@ template <typename T, int D> __device__ void attention_backward_dkdv(const T* q,
     const int KT = AttentionTiles<T>::dkdv_keys, QT = AttentionTiles<T>::dkdv_queries;
     __shared__ T kown[KT * (D + 1)];
     __shared__ T vown[KT * (D + 1)];
-    __shared__ T qs[QT * D];
-    __shared__ T dos[QT * D];
+    __shared__ __align__(16) T qs[QT * D];
+    __shared__ __align__(16) T dos[QT * D];
     __shared__ T lses[QT];
     __shared__ T deltas[QT];
     __shared__ int kept[KT];
