@@ -320,7 +320,8 @@ public class CudaInfoNceBenchmarks : CudaKernelBenchmark
 }
 
 /// <summary>
-/// Bias + erf GELU over [256 x 197, 3072] (<see cref="FusedOpWorkload"/>), fused against the unfused launches. GB/s is
+/// Bias + erf GELU over [256 x 197, 3072] (<see cref="FusedOpWorkload"/>), fused against the unfused launches, and bf16's
+/// BF16 hidden layer against the fused F32 op followed by the cast to BF16 (see <see cref="Work"/>). GB/s is
 /// the fused op's compulsory traffic for both versions, so it compares their times: forward reads x and writes x and y,
 /// backward reads x and dy and updates dx.
 /// </summary>
@@ -342,8 +343,24 @@ public class CudaBiasActivationFusedBenchmarks : CudaKernelBenchmark
     [Benchmark(OperationsPerInvoke = Repeats)]
     public void BackwardFused() => Repeat(_work.BiasActivationBackwardFused);
 
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void ForwardFusedThenCast() => Repeat(_work.BiasActivationForwardFusedThenCast);
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void ForwardBf16Hidden() => Repeat(_work.BiasActivationForwardBf16Hidden);
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void BackwardFusedThenCast() => Repeat(_work.BiasActivationBackwardFusedThenCast);
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void BackwardBf16Hidden() => Repeat(_work.BiasActivationBackwardBf16Hidden);
+
+    // The BF16 hidden layer's versions count their own traffic (read x, write pre and y as BF16; read pre as BF16 and dy,
+    // write dx as BF16: 8 bytes a value), against the F32 versions' (12 and 16 bytes) for the two before them, also
+    // where a cast follows, so the column compares times within each pair.
     public override (double Flops, double Bytes) Work(string method, ParameterInstances parameters) =>
-        (0, (method.StartsWith("Forward") ? 3 : 4) * (double)FusedOpWorkload.Rows * FusedOpWorkload.Intermediate * 4);
+        (0, (method.Contains("Bf16Hidden") || method.Contains("ThenCast") ? 8.0 / 4 : method.StartsWith("Forward") ? 3 : 4)
+            * (double)FusedOpWorkload.Rows * FusedOpWorkload.Intermediate * 4);
 }
 
 /// <summary>

@@ -23,6 +23,7 @@ public sealed class FusedOpWorkload
     private readonly int _cols;
     private readonly Tensor _x, _y, _dy, _dx, _bias, _dBias;
     private readonly Tensor? _b, _sum, _dSum, _db, _gamma, _beta, _dGamma, _dBeta, _mean, _rstd;
+    private Tensor? _pre16, _y16, _dx16;
 
     private FusedOpWorkload(IBackend backend, bool layerNorm)
     {
@@ -76,6 +77,29 @@ public sealed class FusedOpWorkload
 
     public void BiasActivationBackwardFused() => _backend.BiasActivationBackward(Kind, _x, _dy, _dx, _dBias, Rows, _cols);
 
+    // ---- bf16 mixed precision's MLP hidden layer: before, the F32 pair above and a cast of y (forward) or of dx
+    // (backward) to the next GEMMs' BF16 operand; now one pass from and to BF16 (Ops.Mlp) ----
+
+    private Tensor Bf16(ref Tensor? t) => t ??= Tensor.Zeros(_backend, [(int)_x.Length], DType.BF16);
+
+    public void BiasActivationForwardFusedThenCast()
+    {
+        BiasActivationForwardFused();
+        _backend.Cast(_y, Bf16(ref _y16));
+    }
+
+    public void BiasActivationForwardBf16Hidden() =>
+        _backend.BiasActivationForwardBf16(Kind, _x, _bias, Bf16(ref _pre16), Bf16(ref _y16), Rows, _cols);
+
+    public void BiasActivationBackwardFusedThenCast()
+    {
+        BiasActivationBackwardFused();
+        _backend.Cast(_dx, Bf16(ref _dx16));
+    }
+
+    public void BiasActivationBackwardBf16Hidden() =>
+        _backend.BiasActivationBackwardBf16(Kind, Bf16(ref _pre16), _dy, Bf16(ref _dx16), _dBias, Rows, _cols);
+
     // ---- residual add + layer norm: s = a + b; y = LN(s); backward ds = LN'(dy), da += ds, db += ds ----
 
     public void AddLayerNormForwardUnfused()
@@ -106,8 +130,9 @@ public sealed class FusedOpWorkload
 
 /// <summary>
 /// Bias + erf GELU on the CPU over [256 x 197, 3072], fused against AddBias then ActivationForward (and backward against
-/// ActivationBackward then BiasBackward). Run: dotnet run -c Release --project benchmarks/MedClip.Benchmarks --
-/// --filter '*Cpu*Fused*' --job short.
+/// ActivationBackward then BiasBackward); and bf16's BF16 hidden layer (BiasActivationForwardBf16/BackwardBf16) against
+/// the fused F32 op followed by the cast to the next GEMMs' BF16 operand. Run: dotnet run -c Release --project
+/// benchmarks/MedClip.Benchmarks -- --filter '*Cpu*Fused*' --job short.
 /// </summary>
 [GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory), CategoriesColumn]
 public class CpuBiasActivationFusedBenchmarks
@@ -128,6 +153,18 @@ public class CpuBiasActivationFusedBenchmarks
 
     [Benchmark, BenchmarkCategory("Backward")]
     public void BackwardFused() => _work.BiasActivationBackwardFused();
+
+    [Benchmark(Baseline = true), BenchmarkCategory("ForwardBf16")]
+    public void ForwardFusedThenCast() => _work.BiasActivationForwardFusedThenCast();
+
+    [Benchmark, BenchmarkCategory("ForwardBf16")]
+    public void ForwardBf16Hidden() => _work.BiasActivationForwardBf16Hidden();
+
+    [Benchmark(Baseline = true), BenchmarkCategory("BackwardBf16")]
+    public void BackwardFusedThenCast() => _work.BiasActivationBackwardFusedThenCast();
+
+    [Benchmark, BenchmarkCategory("BackwardBf16")]
+    public void BackwardBf16Hidden() => _work.BiasActivationBackwardBf16Hidden();
 }
 
 /// <summary>

@@ -206,14 +206,20 @@ public sealed class CpuBackend : IBackend
         var hidden = new float[n];
         System.Array.Copy(source, hidden, n);
         CpuElementwise<float>.AddBias(hidden, D<float>(bias), rows, cols);
-        for (long i = 0; i < n; i++)
+        CpuParallel.ForElements(n, (s, e) =>
         {
-            rounded[i] = BFloat16.FromSingle(hidden[i]);
-            hidden[i] = BFloat16.ToSingle(rounded[i]);
-        }
+            for (int i = s; i < e; i++)
+            {
+                rounded[i] = BFloat16.FromSingle(hidden[i]);
+                hidden[i] = BFloat16.ToSingle(rounded[i]);
+            }
+        });
         var output = new float[n];
         CpuActivations<float>.Forward(kind, hidden, output, n);
-        for (long i = 0; i < n; i++) activated[i] = BFloat16.FromSingle(output[i]);
+        CpuParallel.ForElements(n, (s, e) =>
+        {
+            for (int i = s; i < e; i++) activated[i] = BFloat16.FromSingle(output[i]);
+        });
     }
 
     public void BiasActivationBackwardBf16(Activation kind, Tensor pre, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
@@ -221,10 +227,16 @@ public sealed class CpuBackend : IBackend
         var (rounded, gradient) = (D<ushort>(pre), D<ushort>(dx));
         long n = (long)rows * cols;
         var hidden = new float[n];
-        for (long i = 0; i < n; i++) hidden[i] = BFloat16.ToSingle(rounded[i]);
+        CpuParallel.ForElements(n, (s, e) =>
+        {
+            for (int i = s; i < e; i++) hidden[i] = BFloat16.ToSingle(rounded[i]);
+        });
         var g = new float[n];
         CpuActivations<float>.BiasBackward(kind, hidden, D<float>(dy), g, D<float>(dBias), rows, cols);
-        for (long i = 0; i < n; i++) gradient[i] = BFloat16.FromSingle(g[i]);
+        CpuParallel.ForElements(n, (s, e) =>
+        {
+            for (int i = s; i < e; i++) gradient[i] = BFloat16.FromSingle(g[i]);
+        });
     }
 
     public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale)
