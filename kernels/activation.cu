@@ -132,9 +132,18 @@ extern "C" __global__ void bias_activation_forward_f32_vec4(int kind, float* x, 
     }
 }
 
+// Element access of the fused backward: F32/F64 arrays hold values and gradients that accumulate (+=); BF16 arrays
+// (unsigned short) hold bf16's hidden layer, read widened, and its gradient, the next GEMMs' operand, written rounded (=).
+__device__ __forceinline__ float value_of(float v) { return v; }
+__device__ __forceinline__ double value_of(double v) { return v; }
+__device__ __forceinline__ float value_of(unsigned short v) { return bf16_to_float(v); }
+template <typename T> __device__ __forceinline__ void store_gradient(T* at, T g) { *at += g; }
+__device__ __forceinline__ void store_gradient(unsigned short* at, float g) { *at = float_to_bf16(g); }
+
 // Block (32, 8): column c = blockIdx.x * 32 + threadIdx.x, rows of the slice blockIdx.y strided by threadIdx.y.
-template <typename T> __device__ void bias_activation_backward(int kind, const T* x, const T* dy, T* dx, T* dbias, int rows, int cols,
-    int rows_per_slice)
+// T: dy, dbias and the arithmetic; X and DX: how x and dx are stored (T, or BF16 for the hidden layer).
+template <typename T, typename X, typename DX> __device__ void bias_activation_backward(int kind, const X* x, const T* dy, DX* dx, T* dbias,
+    int rows, int cols, int rows_per_slice)
 {
     int c = blockIdx.x * 32 + threadIdx.x;
     int first = blockIdx.y * rows_per_slice, last = min(rows, first + rows_per_slice);
@@ -144,16 +153,16 @@ template <typename T> __device__ void bias_activation_backward(int kind, const T
         for (int r = first + threadIdx.y; r < last; r += blockDim.y)
         {
             long long at = (long long)r * cols + c;
-            T g = dy[at] * derivative(kind, x[at]);
-            dx[at] += g;
+            T g = dy[at] * derivative(kind, (T)value_of(x[at]));
+            store_gradient(dx + at, g);
             sum += g;
         }
     }
     add_column_partials(sum, c, cols, dbias);
 }
 
-extern "C" __global__ void bias_activation_backward_f32(int kind, const float* x, const float* dy, float* dx, float* dbias, int rows, int cols, int rows_per_slice) { bias_activation_backward<float>(kind, x, dy, dx, dbias, rows, cols, rows_per_slice); }
-extern "C" __global__ void bias_activation_backward_f64(int kind, const double* x, const double* dy, double* dx, double* dbias, int rows, int cols, int rows_per_slice) { bias_activation_backward<double>(kind, x, dy, dx, dbias, rows, cols, rows_per_slice); }
+extern "C" __global__ void bias_activation_backward_f32(int kind, const float* x, const float* dy, float* dx, float* dbias, int rows, int cols, int rows_per_slice) { bias_activation_backward<float, float, float>(kind, x, dy, dx, dbias, rows, cols, rows_per_slice); }
+extern "C" __global__ void bias_activation_backward_f64(int kind, const double* x, const double* dy, double* dx, double* dbias, int rows, int cols, int rows_per_slice) { bias_activation_backward<double, double, double>(kind, x, dy, dx, dbias, rows, cols, rows_per_slice); }
 
 // bf16 mixed precision's MLP (Ops.Mlp): the hidden layer is kept in BF16, as a BF16 linear output and activation are in
 // torch.autocast. Forward from the F32 GEMM output x: pre = bf16(x + bias), y = bf16(f(pre)), the activation of the
@@ -175,21 +184,4 @@ extern "C" __global__ void bias_activation_forward_f32_to_bf16(int kind, const f
     }
 }
 
-extern "C" __global__ void bias_activation_backward_bf16(int kind, const unsigned short* pre, const float* dy, unsigned short* dx, float* dbias,
-    int rows, int cols, int rows_per_slice)
-{
-    int c = blockIdx.x * 32 + threadIdx.x;
-    int first = blockIdx.y * rows_per_slice, last = min(rows, first + rows_per_slice);
-    float sum = 0;
-    if (c < cols)
-    {
-        for (int r = first + threadIdx.y; r < last; r += blockDim.y)
-        {
-            long long at = (long long)r * cols + c;
-            float g = dy[at] * derivative(kind, bf16_to_float(pre[at]));
-            dx[at] = float_to_bf16(g);
-            sum += g;
-        }
-    }
-    add_column_partials(sum, c, cols, dbias);
-}
+extern "C" __global__ void bias_activation_backward_bf16(int kind, const unsigned short* pre, const float* dy, unsigned short* dx, float* dbias, int rows, int cols, int rows_per_slice) { bias_activation_backward<float, unsigned short, unsigned short>(kind, pre, dy, dx, dbias, rows, cols, rows_per_slice); }

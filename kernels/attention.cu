@@ -60,6 +60,18 @@ __device__ void load_kept(const int* key_mask, int b, int tokens, int start, int
     }
 }
 
+// Keys [start, start + KT) of head (b, h) into shared memory: k and v rows and the kept flags, between two barriers (the
+// previous tile's readers are done before it; the tile is complete after it). Every thread of the block calls it.
+template <typename T, int D> __device__ void load_key_tile(const T* k, const T* v, const int* key_mask, int b, int h, int heads, int tokens,
+    int start, int KT, T* ks, T* vs, int* kept)
+{
+    __syncthreads();
+    load_head_rows<T, D>(k, b, h, heads, tokens, start, KT, ks, D);
+    load_head_rows<T, D>(v, b, h, heads, tokens, start, KT, vs, D);
+    load_kept(key_mask, b, tokens, start, KT, kept);
+    __syncthreads();
+}
+
 // grid (batch*heads, query tiles), block ATTENTION_QUERY_THREADS.
 template <typename T, int D> __device__ void attention_forward(const T* q, const T* k, const T* v, const int* key_mask, T* o, T* lse,
     int heads, int tokens, T scale)
@@ -82,11 +94,7 @@ template <typename T, int D> __device__ void attention_forward(const T* q, const
     T m = (T)(-INFINITY), l = 0;
     for (int start = 0; start < tokens; start += KT)
     {
-        __syncthreads(); // the previous tile's readers are done
-        load_head_rows<T, D>(k, b, h, heads, tokens, start, KT, ks, D);
-        load_head_rows<T, D>(v, b, h, heads, tokens, start, KT, vs, D);
-        load_kept(key_mask, b, tokens, start, KT, kept);
-        __syncthreads();
+        load_key_tile<T, D>(k, v, key_mask, b, h, heads, tokens, start, KT, ks, vs, kept);
         if (!active) continue;
         int count = min(KT, tokens - start);
         for (int j = 0; j < count; j++)
@@ -171,11 +179,7 @@ template <typename T, int D> __device__ void attention_backward_dq(const T* q, c
     const T* doi = dos + threadIdx.x * (D + 1);
     for (int start = 0; start < tokens; start += KT)
     {
-        __syncthreads();
-        load_head_rows<T, D>(k, b, h, heads, tokens, start, KT, ks, D);
-        load_head_rows<T, D>(v, b, h, heads, tokens, start, KT, vs, D);
-        load_kept(key_mask, b, tokens, start, KT, kept);
-        __syncthreads();
+        load_key_tile<T, D>(k, v, key_mask, b, h, heads, tokens, start, KT, ks, vs, kept);
         if (!active) continue;
         int count = min(KT, tokens - start);
         for (int j = 0; j < count; j++)
