@@ -10,7 +10,8 @@
 //   dk, dv    one thread per key row, queries in tiles: dv_j += sum_i p_ij dO_i, dk_j += scale sum_i ds_ij q_i.
 // Padded keys get probability 0 exactly; a query row whose keys are all padded gets output 0 and lse = +inf, so its
 // backward is 0, as softmax.cu's zero row. Sums run in the tensors' type (F32 or F64); the head dimension is a template
-// argument (8, 16, 32 or 64) so that a thread's rows live in registers.
+// argument (8, 16, 32 or 64) so that a thread's rows live in registers. The *_bf16 variants write (and delta reads) o in
+// BF16 for F32 inputs, as bf16 mixed precision keeps it.
 //
 // Tile sizes (the host's launch mirrors them; static shared memory stays under 48 KiB for F64 and D = 64):
 //   forward  64 query threads,                   key tile 64 (F32) / 32 (F64)
@@ -72,8 +73,17 @@ template <typename T, int D> __device__ void load_key_tile(const T* k, const T* 
     __syncthreads();
 }
 
+// The output o in the tensors' type, or (O = unsigned short) in BF16: under bf16 mixed precision the output projection
+// reads it as its GEMM operand directly, and the backward's delta reads it back widened.
+__device__ __forceinline__ void store_output(float* at, float v) { *at = v; }
+__device__ __forceinline__ void store_output(double* at, double v) { *at = v; }
+__device__ __forceinline__ void store_output(unsigned short* at, float v) { *at = float_to_bf16(v); }
+__device__ __forceinline__ float output_value(float v) { return v; }
+__device__ __forceinline__ double output_value(double v) { return v; }
+__device__ __forceinline__ float output_value(unsigned short v) { return bf16_to_float(v); }
+
 // grid (batch*heads, query tiles), block ATTENTION_QUERY_THREADS.
-template <typename T, int D> __device__ void attention_forward(const T* q, const T* k, const T* v, const int* key_mask, T* o, T* lse,
+template <typename T, int D, typename O> __device__ void attention_forward(const T* q, const T* k, const T* v, const int* key_mask, O* o, T* lse,
     int heads, int tokens, T scale)
 {
     const int KT = AttentionTiles<T>::forward_keys;
@@ -123,21 +133,25 @@ template <typename T, int D> __device__ void attention_forward(const T* q, const
     if (!active) return;
     T inverse = l > 0 ? (T)1 / l : (T)0;
 #pragma unroll
-    for (int c = 0; c < D; c++) o[row + c] = acc[c] * inverse;
+    for (int c = 0; c < D; c++) store_output(o + row + c, acc[c] * inverse);
     lse[(long long)bh * tokens + i] = l > 0 ? m + log_of(l) : (T)INFINITY;
 }
 
-extern "C" __global__ void attention_forward_f32_d8(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 8>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
-extern "C" __global__ void attention_forward_f32_d16(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 16>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
-extern "C" __global__ void attention_forward_f32_d32(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 32>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
-extern "C" __global__ void attention_forward_f32_d64(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 64>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
-extern "C" __global__ void attention_forward_f64_d8(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 8>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
-extern "C" __global__ void attention_forward_f64_d16(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 16>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
-extern "C" __global__ void attention_forward_f64_d32(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 32>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
-extern "C" __global__ void attention_forward_f64_d64(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 64>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f32_d8(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 8, float>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f32_d16(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 16, float>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f32_d32(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 32, float>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f32_d64(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 64, float>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f64_d8(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 8, double>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f64_d16(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 16, double>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f64_d32(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 32, double>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f64_d64(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 64, double>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f32_d8_bf16(const float* q, const float* k, const float* v, const int* key_mask, unsigned short* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 8, unsigned short>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f32_d16_bf16(const float* q, const float* k, const float* v, const int* key_mask, unsigned short* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 16, unsigned short>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f32_d32_bf16(const float* q, const float* k, const float* v, const int* key_mask, unsigned short* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 32, unsigned short>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f32_d64_bf16(const float* q, const float* k, const float* v, const int* key_mask, unsigned short* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 64, unsigned short>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
 
 // delta[(b*heads + h)*tokens + i] = dO_i . o_i over the head's dim columns; grid-stride over batch*heads*tokens rows.
-template <typename T> __device__ void attention_delta(const T* o, const T* d_o, T* delta, int heads, int tokens, int dim, long long rows)
+template <typename T, typename O> __device__ void attention_delta(const O* o, const T* d_o, T* delta, int heads, int tokens, int dim, long long rows)
 {
     GRID_STRIDE_LOOP(r, rows)
     {
@@ -145,13 +159,14 @@ template <typename T> __device__ void attention_delta(const T* o, const T* d_o, 
         int i = (int)(r % tokens), b = (int)(bh / heads), h = (int)(bh % heads);
         long long row = ((long long)b * tokens + i) * heads * dim + (long long)h * dim;
         T sum = 0;
-        for (int c = 0; c < dim; c++) sum += d_o[row + c] * o[row + c];
+        for (int c = 0; c < dim; c++) sum += d_o[row + c] * output_value(o[row + c]);
         delta[r] = sum;
     }
 }
 
-extern "C" __global__ void attention_delta_f32(const float* o, const float* d_o, float* delta, int heads, int tokens, int dim, long long rows) { attention_delta<float>(o, d_o, delta, heads, tokens, dim, rows); }
-extern "C" __global__ void attention_delta_f64(const double* o, const double* d_o, double* delta, int heads, int tokens, int dim, long long rows) { attention_delta<double>(o, d_o, delta, heads, tokens, dim, rows); }
+extern "C" __global__ void attention_delta_f32(const float* o, const float* d_o, float* delta, int heads, int tokens, int dim, long long rows) { attention_delta<float, float>(o, d_o, delta, heads, tokens, dim, rows); }
+extern "C" __global__ void attention_delta_f64(const double* o, const double* d_o, double* delta, int heads, int tokens, int dim, long long rows) { attention_delta<double, double>(o, d_o, delta, heads, tokens, dim, rows); }
+extern "C" __global__ void attention_delta_f32_bf16(const unsigned short* o, const float* d_o, float* delta, int heads, int tokens, int dim, long long rows) { attention_delta<float, unsigned short>(o, d_o, delta, heads, tokens, dim, rows); }
 
 // grid (batch*heads, query tiles), block AttentionTiles<T>::dq_queries. dq += scale * sum_j ds_ij k_j.
 template <typename T, int D> __device__ void attention_backward_dq(const T* q, const T* k, const T* v, const int* key_mask, const T* d_o,

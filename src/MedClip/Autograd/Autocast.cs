@@ -29,15 +29,16 @@ public static class Autocast
     /// <summary>A scope in which GEMMs stay F32 (the contrastive logits: the loss is computed in full precision).</summary>
     public static IDisposable Fp32() => new Scope(false);
 
-    /// <summary>Whether a GEMM of these operands runs on BF16 copies here.</summary>
-    internal static bool Applies(Tensor a, Tensor b) => _bf16 && a.DType == DType.F32 && b.DType == DType.F32;
+    /// <summary>Whether a GEMM of these operands runs on BF16 operands here (F32 ones cast, BF16 activations as they are).</summary>
+    internal static bool Applies(Tensor a, Tensor b) => _bf16 && (a.DType is DType.F32 or DType.BF16) && (b.DType is DType.F32 or DType.BF16);
 
     /// <summary>
-    /// The BF16 operand standing for <paramref name="x"/>: its kept copy, this scope's cast of it, or a fresh
-    /// round-to-nearest-even cast (remembered for the rest of the scope when inside one).
+    /// The BF16 operand standing for <paramref name="x"/>: x itself when BF16, its kept copy, this scope's cast of it, or
+    /// a fresh round-to-nearest-even cast (remembered for the rest of the scope when inside one).
     /// </summary>
     internal static Tensor Operand(Tensor x)
     {
+        if (x.DType == DType.BF16) return x;
         if (x.Bf16Copy is { } copy) return copy;
         if (_casts is not null && _casts.TryGetValue(x, out var cast)) return cast;
         var y = Tensor.Zeros(x.Backend, x.Shape, DType.BF16);

@@ -183,8 +183,9 @@ public sealed class BackendSelfTest
 
     /// <summary>
     /// bf16 mixed precision: GEMMs with BF16 inputs accumulated in FP32 (against the CPU on the same rounded inputs), a
-    /// linear layer and an attention-style batched matmul under <see cref="Autocast"/> forward and backward (the CPU
-    /// emulates the same rounding), and AdamW writing the BF16 weight copy.
+    /// linear layer, an attention-style batched matmul and the MLP with its BF16 hidden layer under <see cref="Autocast"/>
+    /// forward and backward (the CPU emulates the same rounding), the fused attention's BF16 output, and AdamW writing the
+    /// BF16 weight copy.
     /// </summary>
     public IEnumerable<SelfTestCheck> Bf16Checks()
     {
@@ -203,6 +204,8 @@ public sealed class BackendSelfTest
         // one unit (2^-8) apart on the two backends, hence the looser tolerance.
         yield return Run("mlp 13x40 -> 36 -> 40, tanh GELU, BF16 hidden layer under bf16 autocast, forward and backward",
             () => AutocastMlp(13, 40, 36, Activation.GeluTanh), tolerance: Bf16TrainingTolerance);
+        yield return Run("fused attention 3x37x2x32 with a BF16 output, padded keys, forward and backward", AttentionBf16Output,
+            tolerance: Bf16TrainingTolerance);
         yield return Run("adamw two steps n=769 writing the BF16 copy", AdamWBf16Copy);
     }
 
@@ -722,6 +725,22 @@ public sealed class BackendSelfTest
             for (int k = 0; k < keys; k++) mask[b * keys + k] = b == 1 ? (k < keys - keys / 3 ? 1 : 0) : b == 2 ? 0 : 1;
         }
         return new Pair(Tensor.FromArray(_reference, [batch, keys], mask), Tensor.FromArray(_device, [batch, keys], mask));
+    }
+
+    /// <summary>
+    /// Fused attention with bf16 mixed precision's BF16 output: the forward's o and lse, then the backward (which reads o
+    /// back) from each side's own forward.
+    /// </summary>
+    private double AttentionBf16Output()
+    {
+        var s = new AttentionShape(3, 37, 2, 32, 1 / Math.Sqrt(32));
+        int n = (int)s.Elements;
+        var (q, k, v, mask, lse) = (R(n, 2), R(n, 2), R(n), KeyMask(s.Batch, s.Tokens), R((int)s.Rows));
+        var o = new Pair(Tensor.Zeros(_reference, [n], DType.BF16), Tensor.Zeros(_device, [n], DType.BF16));
+        double forward = Op([q, k, v, mask, o, lse], [4, 5], (b, t) => b.AttentionForward(t[0], t[1], t[2], t[3], t[4], t[5], s));
+        double backward = Op([q, k, v, mask, o, lse, R(n), R(n), R(n), R(n)], [7, 8, 9],
+            (b, t) => b.AttentionBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], s));
+        return Math.Max(forward, backward);
     }
 
     /// <summary>

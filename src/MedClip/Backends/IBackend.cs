@@ -142,7 +142,7 @@ public interface IBackend
     /// <see cref="SoftmaxForward"/> (I32 [batch, tokens]; a query whose keys are all padded gets o = 0). The scores are
     /// not kept: lse [batch, heads, tokens] receives each query row's log-sum-exp of its scaled kept scores (+inf for a
     /// row with none), which is all <see cref="AttentionBackward"/> needs besides the inputs and o. o and lse are
-    /// overwritten.
+    /// overwritten. o may be BF16 for F32 inputs (bf16 mixed precision): computed in F32, stored rounded.
     /// </summary>
     void AttentionForward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, in AttentionShape shape);
 

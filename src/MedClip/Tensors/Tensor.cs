@@ -91,8 +91,11 @@ public sealed class Tensor
         return new Tensor(Storage, shape);
     }
 
-    /// <summary>The gradient buffer, created as zeros on first use.</summary>
-    public Tensor GradOrZeros() => Grad ??= Zeros(Backend, Shape, DType);
+    /// <summary>
+    /// The gradient buffer, created as zeros on first use: in the tensor's dtype, but F32 for a BF16 activation (bf16
+    /// mixed precision stores some activations in BF16 and keeps every gradient in F32).
+    /// </summary>
+    public Tensor GradOrZeros() => Grad ??= Zeros(Backend, Shape, DType == DType.BF16 ? DType.F32 : DType);
 
     public string Describe() => Name is null ? $"{DType}{Shape}" : $"'{Name}' {DType}{Shape}";
     public override string ToString() => $"Tensor {Describe()} on {Backend.Name}";

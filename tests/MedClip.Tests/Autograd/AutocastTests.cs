@@ -132,6 +132,56 @@ public class AutocastTests
         Assert.True(expectedY.Zip(fp32, (e, a) => Math.Abs(e - a)).Max() > 3e-3 * expectedY.Max(Math.Abs));
     }
 
+    /// <summary>
+    /// Fused attention under autocast writes its output in BF16 (the fp32 op's output, rounded), which the output
+    /// projection takes as its operand as it is; the gradients stay F32 and equal the fp32 op's but for the delta
+    /// term, which reads the rounded output.
+    /// </summary>
+    [Fact]
+    public void FusedAttentionUnderAutocast_WritesABf16Output_ThatALinearLayerReadsDirectly()
+    {
+        const int batch = 2, tokens = 5, heads = 2, dim = 8, width = heads * dim;
+        float[] qs = Random(batch * tokens * width, 31), ks = Random(batch * tokens * width, 32), vs = Random(batch * tokens * width, 33),
+            ws = Random(width * width, 34), dys = Random(batch * tokens * width, 35);
+        (Tensor Output, float[] Dq, float[] Dv, float[] Dw) Run(bool bf16)
+        {
+            Tensor Leaf(float[] values, Shape shape)
+            {
+                var t = Tensor.FromArray(Cpu, shape, values);
+                t.RequiresGrad = true;
+                return t;
+            }
+            var (q, k, v, w) = (Leaf(qs, [batch, tokens, width]), Leaf(ks, [batch, tokens, width]), Leaf(vs, [batch, tokens, width]), Leaf(ws, [width, width]));
+            Tensor o, y;
+            using (Autocast.Bf16(bf16))
+            {
+                o = Ops.FusedMultiHeadAttention(q, k, v, null, heads);
+                y = Ops.Linear(o, w);
+            }
+            y.Backward(Tensor.FromArray(Cpu, [batch, tokens, width], dys));
+            return (o, q.Grad!.ToArray<float>(), v.Grad!.ToArray<float>(), w.Grad!.ToArray<float>());
+        }
+        var fp32 = Run(bf16: false);
+        var bf16 = Run(bf16: true);
+        Assert.Equal(DType.BF16, bf16.Output.DType);
+        Assert.Equal(Array.ConvertAll(fp32.Output.ToArray<float>(), BFloat16.FromSingle), bf16.Output.ToArray<ushort>());
+        // dv = p^T dO does not read o; dO = dy W reads the BF16 weight, so it is the bf16 value throughout.
+        AssertClose(Array.ConvertAll(fp32.Dv, x => (double)x), bf16.Dv, 1e-2);
+        AssertClose(Array.ConvertAll(fp32.Dq, x => (double)x), bf16.Dq, 2e-2);
+        AssertClose(Array.ConvertAll(fp32.Dw, x => (double)x), bf16.Dw, 2e-2);
+    }
+
+    [Fact]
+    public void ABf16Activation_HasAnF32Gradient_AndNeedsAutocastToEnterALinearLayer()
+    {
+        var x = Tensor.Zeros(Cpu, [3, 4], DType.BF16);
+        Assert.Equal(DType.F32, x.GradOrZeros().DType);
+        var w = Tensor.FromArray(Cpu, [2, 4], Random(8, 41));
+        var e = Assert.Throws<ArgumentException>(() => Ops.Linear(x, w));
+        Assert.Equal("Linear: input BF16[3, 4] and weight F32[2, 4] differ in dtype; a BF16 input needs bf16 autocast.", e.Message);
+        using (Autocast.Bf16()) Assert.Equal(DType.F32, Ops.Linear(x, w).DType);
+    }
+
     [Fact]
     public void AnActivationIsCastOncePerScope_AndNotAcrossScopes()
     {

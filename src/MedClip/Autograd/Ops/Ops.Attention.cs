@@ -52,7 +52,8 @@ public static partial class Ops
     /// The same attention as <see cref="MultiHeadAttention"/> in one fused op each way (<see cref="IBackend.AttentionForward"/>,
     /// FlashAttention-style): q, k, v are read in place as [B, T, H*d], and only the output and a log-sum-exp per query
     /// row are kept for the backward instead of the [B, H, T, T] scores and probabilities. Under bf16 autocast it still
-    /// computes in the F32 of its inputs (the unfused path rounds q, k, the probabilities and v to BF16 for its GEMMs).
+    /// computes in the F32 of its inputs (the unfused path rounds q, k, the probabilities and v to BF16 for its GEMMs)
+    /// and writes its output in BF16.
     /// </summary>
     public static Tensor FusedMultiHeadAttention(Tensor q, Tensor k, Tensor v, Tensor? keyMask, int heads)
     {
@@ -60,7 +61,9 @@ public static partial class Ops
         int batch = q.Shape[0], tokens = q.Shape[1], headDim = q.Shape[2] / heads;
         var shape = new AttentionShape(batch, tokens, heads, headDim, 1.0 / Math.Sqrt(headDim));
         var be = q.Backend;
-        var o = Like(q);
+        // Under bf16 autocast the output is BF16, the output projection's GEMM operand as it is (torch.autocast's
+        // attention returns BF16 too); its gradient stays F32.
+        var o = Tensor.Zeros(be, q.Shape, Autocast.IsBf16 && q.DType == DType.F32 ? DType.BF16 : q.DType);
         var lse = Tensor.Zeros(be, [batch, heads, tokens], q.DType);
         be.AttentionForward(q, k, v, keyMask, o, lse, shape);
         return Tape.Record("Attention", o, [q, k, v], dO => be.AttentionBackward(q, k, v, keyMask, o, lse, dO,

@@ -146,9 +146,12 @@ public static partial class Ops
 
         public LinearGemm(string op, Tensor x, Tensor weight, Tensor? bias)
         {
-            Require(weight.Rank == 2 && x.Shape.Last == weight.Shape[1] && x.DType == weight.DType,
+            Require(weight.Rank == 2 && x.Shape.Last == weight.Shape[1],
                 $"{op}: input {x.Describe()} does not match weight {weight.Describe()} ([out, in]).");
-            Require(bias is null || (bias.Length == weight.Shape[0] && bias.DType == x.DType),
+            // A BF16 activation (bf16 mixed precision keeps some) is a GEMM operand as it is, inside an autocast scope.
+            Require(x.DType == weight.DType || (x.DType == DType.BF16 && Autocast.Applies(x, weight)),
+                $"{op}: input {x.Describe()} and weight {weight.Describe()} differ in dtype; a BF16 input needs bf16 autocast.");
+            Require(bias is null || (bias.Length == weight.Shape[0] && bias.DType == weight.DType),
                 $"{op}: bias {bias?.Describe()} does not match weight {weight.Describe()}.");
             (_x, _weight) = (x, weight);
             Rows = (int)x.Shape.Rows;
@@ -166,7 +169,7 @@ public static partial class Ops
         /// <summary>x @ W^T into a new [..., out] tensor.</summary>
         public Tensor Forward()
         {
-            var y = Tensor.Zeros(_x.Backend, [.. _x.Shape.ToArray()[..^1], OutFeatures], _x.DType);
+            var y = Tensor.Zeros(_x.Backend, [.. _x.Shape.ToArray()[..^1], OutFeatures], _weight.DType);
             _x.Backend.Gemm(_gx, _gw, y, new GemmShape(false, true, Rows, OutFeatures, InFeatures));
             return y;
         }

@@ -256,6 +256,14 @@ public sealed class CpuBackend : IBackend
     {
         var mask = Optional<int>(keyMask);
         if (Is64(q)) CpuAttention<double>.Forward(D<double>(q), D<double>(k), D<double>(v), mask, D<double>(o), D<double>(lse), shape);
+        else if (o.DType == DType.BF16)
+        {
+            // bf16 mixed precision's BF16 output: computed in F32, then rounded.
+            var wide = new float[o.Length];
+            CpuAttention<float>.Forward(D<float>(q), D<float>(k), D<float>(v), mask, wide, D<float>(lse), shape);
+            var rounded = D<ushort>(o);
+            for (int i = 0; i < wide.Length; i++) rounded[i] = BFloat16.FromSingle(wide[i]);
+        }
         else CpuAttention<float>.Forward(D<float>(q), D<float>(k), D<float>(v), mask, D<float>(o), D<float>(lse), shape);
     }
 
@@ -270,7 +278,8 @@ public sealed class CpuBackend : IBackend
         }
         else
         {
-            CpuAttention<float>.Backward(D<float>(q), D<float>(k), D<float>(v), mask, D<float>(o), D<float>(lse), D<float>(dO),
+            var output = o.DType == DType.BF16 ? System.Array.ConvertAll(D<ushort>(o), BFloat16.ToSingle) : D<float>(o);
+            CpuAttention<float>.Backward(D<float>(q), D<float>(k), D<float>(v), mask, output, D<float>(lse), D<float>(dO),
                 Optional<float>(dq), Optional<float>(dk), Optional<float>(dv), shape);
         }
     }

@@ -248,23 +248,25 @@ public sealed partial class CudaBackend
 
     public void AttentionForward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, in AttentionShape shape)
     {
-        string variant = AttentionVariant(nameof(AttentionForward), shape, q, k, v, o);
+        string variant = AttentionVariant(nameof(AttentionForward), shape, q, k, v);
+        string output = AttentionOutputSuffix(nameof(AttentionForward), shape, q, o);
         CheckAttentionSide(nameof(AttentionForward), shape, q, keyMask, lse);
         if (shape.Elements == 0) return;
         var s = shape;
-        Launch("attention.cu", "attention_forward_" + variant, AttentionGrid(s, AttentionForwardQueries), (AttentionForwardQueries, 1),
+        Launch("attention.cu", "attention_forward_" + variant + output, AttentionGrid(s, AttentionForwardQueries), (AttentionForwardQueries, 1),
             P(q), P(k), P(v), OptionalP(keyMask), P(o), P(lse), s.Heads, s.Tokens, Scalar(q, s.Scale));
     }
 
     public void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, Tensor dO, Tensor? dq, Tensor? dk,
         Tensor? dv, in AttentionShape shape)
     {
-        string variant = AttentionVariant(nameof(AttentionBackward), shape, q, k, v, o, dO, dq, dk, dv);
+        string variant = AttentionVariant(nameof(AttentionBackward), shape, q, k, v, dO, dq, dk, dv);
+        string output = AttentionOutputSuffix(nameof(AttentionBackward), shape, q, o);
         CheckAttentionSide(nameof(AttentionBackward), shape, q, keyMask, lse);
         if (shape.Elements == 0 || (dq is null && dk is null && dv is null)) return;
         var s = shape;
         var delta = Tensor.Zeros(this, [checked((int)s.Rows)], q.DType);
-        Launch("attention.cu", "attention_delta_" + Suffix(q), Blocks(s.Rows), P(o), P(dO), P(delta), s.Heads, s.Tokens, s.HeadDim, s.Rows);
+        Launch("attention.cu", "attention_delta_" + Suffix(q) + output, Blocks(s.Rows), P(o), P(dO), P(delta), s.Heads, s.Tokens, s.HeadDim, s.Rows);
         if (dq is not null)
         {
             int queries = AttentionDqQueries(q);
@@ -301,6 +303,16 @@ public sealed partial class CudaBackend
         if ((long)s.Batch * s.Heads > int.MaxValue)
             throw new ArgumentException($"{op}: {s.Batch} x {s.Heads} (batch x heads) is more blocks than one launch takes.");
         return $"{Suffix(first, op)}_d{s.HeadDim}";
+    }
+
+    // "" for an output o in the inputs' type, "_bf16" for a BF16 o of F32 inputs (bf16 mixed precision).
+    private static string AttentionOutputSuffix(string op, in AttentionShape s, Tensor q, Tensor o)
+    {
+        if (o.Length != s.Elements)
+            throw new ArgumentException($"{op}: {o.Describe()} is not [{s.Batch}, {s.Tokens}, {s.Heads}*{s.HeadDim}].");
+        if (o.DType == q.DType) return "";
+        if (o.DType == DType.BF16 && q.DType == DType.F32) return "_bf16";
+        throw new ArgumentException($"{op}: the output {o.Describe()} must be {q.DType} like q, or BF16 for F32 inputs.");
     }
 
     private static void CheckAttentionSide(string op, in AttentionShape s, Tensor q, Tensor? keyMask, Tensor lse)

@@ -99,6 +99,24 @@ public class CudaFusedOpTests(EmulatorFixture emulator)
             (b, t) => b.AttentionBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], shape), dtype, outputs: [7, 8, 9]);
     }
 
+    /// <summary>bf16 mixed precision's BF16 attention output (F32 inputs), forward and the backward that reads it back.</summary>
+    [EmulatorFact]
+    public void FusedAttention_Bf16Output_MatchesCpu()
+    {
+        var rng = new Random(5);
+        var shape = new AttentionShape(2, 37, 2, 32, 1 / Math.Sqrt(32));
+        int n = (int)shape.Elements, rows = (int)shape.Rows;
+        var (q, k, v, lse) = (Pair(rng, n, DType.F32, 2), Pair(rng, n, DType.F32, 2), Pair(rng, n, DType.F32), Pair(rng, rows, DType.F32));
+        var o = new Operand(Tensor.Zeros(CpuBackend.Instance, [n], DType.BF16), Tensor.Zeros(emulator.Backend, [n], DType.BF16));
+        var mask = Enumerable.Range(0, 2 * 37).Select(i => i >= 37 + 20 ? 0 : 1).ToArray();
+        var maskPair = new Operand(Tensor.FromArray(CpuBackend.Instance, [2, 37], mask), Tensor.FromArray(emulator.Backend, [2, 37], mask));
+        // One BF16 unit (2^-8) where an output lies within a last-bit difference of a rounding boundary.
+        Run([q, k, v, maskPair, o, lse], (b, t) => b.AttentionForward(t[0], t[1], t[2], t[3], t[4], t[5], shape), DType.F32, outputs: [4, 5], tolerance: 4e-3);
+        Assert.Contains(Get(o.Device), x => x != 0);
+        Run([q, k, v, maskPair, o, lse, Pair(rng, n, DType.F32), Pair(rng, n, DType.F32), Pair(rng, n, DType.F32), Pair(rng, n, DType.F32)],
+            (b, t) => b.AttentionBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], shape), DType.F32, outputs: [7, 8, 9], tolerance: 1e-4);
+    }
+
     [EmulatorFact]
     public void FusedAttention_HeadDimensionWithoutAKernel_IsNamed()
     {
@@ -126,16 +144,21 @@ public class CudaFusedOpTests(EmulatorFixture emulator)
         return new(On(CpuBackend.Instance), On(emulator.Backend));
     }
 
-    private static void Run(Operand[] operands, Action<IBackend, Tensor[]> op, DType dtype, int[] outputs)
+    private static void Run(Operand[] operands, Action<IBackend, Tensor[]> op, DType dtype, int[] outputs, double? tolerance = null)
     {
         op(CpuBackend.Instance, operands.Select(o => o.Cpu).ToArray());
         op(operands[0].Device.Backend, operands.Select(o => o.Device).ToArray());
         foreach (int i in outputs)
         {
             double error = BackendSelfTest.RelativeError(Get(operands[i].Device), Get(operands[i].Cpu));
-            Assert.True(error <= (dtype == DType.F64 ? 1e-10 : 1e-5), $"operand {i}: relative error {error:E2}");
+            Assert.True(error <= (tolerance ?? (dtype == DType.F64 ? 1e-10 : 1e-5)), $"operand {i}: relative error {error:E2}");
         }
     }
 
-    private static double[] Get(Tensor t) => t.DType == DType.F64 ? t.ToArray<double>() : Array.ConvertAll(t.ToArray<float>(), v => (double)v);
+    private static double[] Get(Tensor t) => t.DType switch
+    {
+        DType.F64 => t.ToArray<double>(),
+        DType.BF16 => Array.ConvertAll(t.ToArray<ushort>(), v => (double)BFloat16.ToSingle(v)),
+        _ => Array.ConvertAll(t.ToArray<float>(), v => (double)v),
+    };
 }
