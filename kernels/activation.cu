@@ -132,11 +132,8 @@ extern "C" __global__ void bias_activation_forward_f32_vec4(int kind, float* x, 
     }
 }
 
-// Element access of the fused backward: F32/F64 arrays hold values and gradients that accumulate (+=); BF16 arrays
-// (unsigned short) hold bf16's hidden layer, read widened, and its gradient, the next GEMMs' operand, written rounded (=).
-__device__ __forceinline__ float value_of(float v) { return v; }
-__device__ __forceinline__ double value_of(double v) { return v; }
-__device__ __forceinline__ float value_of(unsigned short v) { return bf16_to_float(v); }
+// Gradients of the fused backward: into F32/F64 they accumulate (+=); into BF16 (unsigned short, bf16's hidden layer)
+// the gradient is the next GEMMs' operand and is written rounded (=).
 template <typename T> __device__ __forceinline__ void store_gradient(T* at, T g) { *at += g; }
 __device__ __forceinline__ void store_gradient(unsigned short* at, float g) { *at = float_to_bf16(g); }
 
@@ -153,7 +150,7 @@ template <typename T, typename X, typename DX> __device__ void bias_activation_b
         for (int r = first + threadIdx.y; r < last; r += blockDim.y)
         {
             long long at = (long long)r * cols + c;
-            T g = dy[at] * derivative(kind, (T)value_of(x[at]));
+            T g = dy[at] * derivative(kind, (T)widen(x[at]));
             store_gradient(dx + at, g);
             sum += g;
         }

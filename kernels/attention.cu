@@ -73,16 +73,9 @@ template <typename T, int D> __device__ void load_key_tile(const T* k, const T* 
     __syncthreads();
 }
 
-// The output o in the tensors' type, or (O = unsigned short) in BF16: under bf16 mixed precision the output projection
-// reads it as its GEMM operand directly, and the backward's delta reads it back widened.
-__device__ __forceinline__ void store_output(float* at, float v) { *at = v; }
-__device__ __forceinline__ void store_output(double* at, double v) { *at = v; }
-__device__ __forceinline__ void store_output(unsigned short* at, float v) { *at = float_to_bf16(v); }
-__device__ __forceinline__ float output_value(float v) { return v; }
-__device__ __forceinline__ double output_value(double v) { return v; }
-__device__ __forceinline__ float output_value(unsigned short v) { return bf16_to_float(v); }
-
-// grid (batch*heads, query tiles), block ATTENTION_QUERY_THREADS.
+// grid (batch*heads, query tiles), block ATTENTION_QUERY_THREADS. The output o is in the tensors' type, or (O = unsigned
+// short) in BF16: under bf16 mixed precision the output projection reads it as its GEMM operand directly, and the
+// backward's delta reads it back widened.
 template <typename T, int D, typename O> __device__ void attention_forward(const T* q, const T* k, const T* v, const int* key_mask, O* o, T* lse,
     int heads, int tokens, T scale)
 {
@@ -133,7 +126,7 @@ template <typename T, int D, typename O> __device__ void attention_forward(const
     if (!active) return;
     T inverse = l > 0 ? (T)1 / l : (T)0;
 #pragma unroll
-    for (int c = 0; c < D; c++) store_output(o + row + c, acc[c] * inverse);
+    for (int c = 0; c < D; c++) store_value(o + row + c, acc[c] * inverse);
     lse[(long long)bh * tokens + i] = l > 0 ? m + log_of(l) : (T)INFINITY;
 }
 
@@ -159,7 +152,7 @@ template <typename T, typename O> __device__ void attention_delta(const O* o, co
         int i = (int)(r % tokens), b = (int)(bh / heads), h = (int)(bh % heads);
         long long row = ((long long)b * tokens + i) * heads * dim + (long long)h * dim;
         T sum = 0;
-        for (int c = 0; c < dim; c++) sum += d_o[row + c] * output_value(o[row + c]);
+        for (int c = 0; c < dim; c++) sum += d_o[row + c] * widen(o[row + c]);
         delta[r] = sum;
     }
 }

@@ -21,6 +21,15 @@ __device__ __forceinline__ unsigned short float_to_bf16(float value)
     return (unsigned short)(bits >> 16);
 }
 
+// Values are computed in float or double and stored in a tensor's type: widen reads one, store_value writes one (a BF16
+// element, unsigned short, rounded to nearest even), so one template serves F32/F64 outputs and bf16's BF16 activations.
+__device__ __forceinline__ float widen(float v) { return v; }
+__device__ __forceinline__ double widen(double v) { return v; }
+__device__ __forceinline__ float widen(unsigned short v) { return bf16_to_float(v); }
+__device__ __forceinline__ void store_value(float* at, float v) { *at = v; }
+__device__ __forceinline__ void store_value(double* at, double v) { *at = v; }
+__device__ __forceinline__ void store_value(unsigned short* at, float v) { *at = float_to_bf16(v); }
+
 // ---- math overloads, so templates over T pick the float or the double function -----------------------------------------
 
 __device__ __forceinline__ float exp_of(float x) { return expf(x); }

@@ -1,5 +1,6 @@
 // layernorm.cu: layer norm over the last axis of [rows, cols], alone or fused with the residual add before it
-// (s = a + b, y = LN(s); add_layernorm_*).
+// (s = a + b, y = LN(s); add_layernorm_*). The *_bf16 forward variants write y in BF16 (bf16 mixed precision's layer
+// norms before a GEMM), the fused one only with the sum kept.
 // Forward: one warp per row, two passes over the row (mean, then the centred sum of squares, which is exact where
 // E[x^2] - mean^2 would cancel); y = (x - mean) * rstd * gamma + beta; saves mean and rstd = 1/sqrt(var + eps).
 // Backward, as llm.c: activations' gradient with one warp per row, dx += rstd * (g - mean(g) - xhat * mean(g*xhat)) with
@@ -31,8 +32,9 @@ __device__ __forceinline__ void add4(float4* x, int i, float4 v)
     x[i] = make_float4(t.x + v.x, t.y + v.y, t.z + v.z, t.w + v.w);
 }
 
-// Normalises one row; xr may be yr itself (each lane reads only the elements it writes).
-template <typename T> __device__ __forceinline__ void layernorm_forward_row(const T* xr, const T* gamma, const T* beta, T* yr, T* mean,
+// Normalises one row; xr may be yr itself (each lane reads only the elements it writes). Y is T, or BF16 (unsigned short)
+// for bf16's layer-norm outputs that only feed GEMMs.
+template <typename T, typename Y> __device__ __forceinline__ void layernorm_forward_row(const T* xr, const T* gamma, const T* beta, Y* yr, T* mean,
     T* rstd, int row, int lane, int cols, T eps)
 {
     T sum = 0;
@@ -45,7 +47,7 @@ template <typename T> __device__ __forceinline__ void layernorm_forward_row(cons
         squares += d * d;
     }
     T rs = (T)1 / sqrt_of(warp_sum(squares) / (T)cols + eps);
-    for (int c = lane; c < cols; c += 32) yr[c] = (xr[c] - mu) * rs * gamma[c] + beta[c];
+    for (int c = lane; c < cols; c += 32) store_value(yr + c, (xr[c] - mu) * rs * gamma[c] + beta[c]);
     if (lane == 0)
     {
         mean[row] = mu;
@@ -85,7 +87,7 @@ __device__ __forceinline__ void layernorm_forward_row_vec4(const float4* xr, con
     }
 }
 
-template <typename T> __device__ void layernorm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd,
+template <typename T, typename Y> __device__ void layernorm_forward(const T* x, const T* gamma, const T* beta, Y* y, T* mean, T* rstd,
     int rows, int cols, T eps)
 {
     WARP_ROW(row, lane);
@@ -94,22 +96,28 @@ template <typename T> __device__ void layernorm_forward(const T* x, const T* gam
     layernorm_forward_row(x + base, gamma, beta, y + base, mean, rstd, row, lane, cols, eps);
 }
 
+// Where s = a + b goes: the kept sum, else y itself (a BF16 y cannot hold it: the host passes a sum then).
+template <typename T> __device__ __forceinline__ T* sum_rows(T* sum, T* y) { return sum ? sum : y; }
+template <typename T> __device__ __forceinline__ T* sum_rows(T* sum, unsigned short*) { return sum; }
+
 // s = a + b into sum (when kept) or into y, then y = LN(s).
-template <typename T> __device__ void add_layernorm_forward(const T* a, const T* b, T* sum, const T* gamma, const T* beta, T* y,
+template <typename T, typename Y> __device__ void add_layernorm_forward(const T* a, const T* b, T* sum, const T* gamma, const T* beta, Y* y,
     T* mean, T* rstd, int rows, int cols, T eps)
 {
     WARP_ROW(row, lane);
     if (row >= rows) return;
     long long base = (long long)row * cols;
-    T* sr = (sum ? sum : y) + base;
+    T* sr = sum_rows(sum, y) + base;
     for (int c = lane; c < cols; c += 32) sr[c] = a[base + c] + b[base + c];
     layernorm_forward_row(sr, gamma, beta, y + base, mean, rstd, row, lane, cols, eps);
 }
 
-extern "C" __global__ void layernorm_forward_f32(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd, int rows, int cols, float eps) { layernorm_forward<float>(x, gamma, beta, y, mean, rstd, rows, cols, eps); }
-extern "C" __global__ void layernorm_forward_f64(const double* x, const double* gamma, const double* beta, double* y, double* mean, double* rstd, int rows, int cols, double eps) { layernorm_forward<double>(x, gamma, beta, y, mean, rstd, rows, cols, eps); }
-extern "C" __global__ void add_layernorm_forward_f32(const float* a, const float* b, float* sum, const float* gamma, const float* beta, float* y, float* mean, float* rstd, int rows, int cols, float eps) { add_layernorm_forward<float>(a, b, sum, gamma, beta, y, mean, rstd, rows, cols, eps); }
-extern "C" __global__ void add_layernorm_forward_f64(const double* a, const double* b, double* sum, const double* gamma, const double* beta, double* y, double* mean, double* rstd, int rows, int cols, double eps) { add_layernorm_forward<double>(a, b, sum, gamma, beta, y, mean, rstd, rows, cols, eps); }
+extern "C" __global__ void layernorm_forward_f32(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd, int rows, int cols, float eps) { layernorm_forward<float, float>(x, gamma, beta, y, mean, rstd, rows, cols, eps); }
+extern "C" __global__ void layernorm_forward_f64(const double* x, const double* gamma, const double* beta, double* y, double* mean, double* rstd, int rows, int cols, double eps) { layernorm_forward<double, double>(x, gamma, beta, y, mean, rstd, rows, cols, eps); }
+extern "C" __global__ void add_layernorm_forward_f32(const float* a, const float* b, float* sum, const float* gamma, const float* beta, float* y, float* mean, float* rstd, int rows, int cols, float eps) { add_layernorm_forward<float, float>(a, b, sum, gamma, beta, y, mean, rstd, rows, cols, eps); }
+extern "C" __global__ void add_layernorm_forward_f64(const double* a, const double* b, double* sum, const double* gamma, const double* beta, double* y, double* mean, double* rstd, int rows, int cols, double eps) { add_layernorm_forward<double, double>(a, b, sum, gamma, beta, y, mean, rstd, rows, cols, eps); }
+extern "C" __global__ void layernorm_forward_f32_bf16(const float* x, const float* gamma, const float* beta, unsigned short* y, float* mean, float* rstd, int rows, int cols, float eps) { layernorm_forward<float, unsigned short>(x, gamma, beta, y, mean, rstd, rows, cols, eps); }
+extern "C" __global__ void add_layernorm_forward_f32_bf16(const float* a, const float* b, float* sum, const float* gamma, const float* beta, unsigned short* y, float* mean, float* rstd, int rows, int cols, float eps) { add_layernorm_forward<float, unsigned short>(a, b, sum, gamma, beta, y, mean, rstd, rows, cols, eps); }
 
 extern "C" __global__ void layernorm_forward_f32_vec4(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd, int rows, int cols, float eps)
 {

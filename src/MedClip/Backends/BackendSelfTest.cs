@@ -184,8 +184,8 @@ public sealed class BackendSelfTest
     /// <summary>
     /// bf16 mixed precision: GEMMs with BF16 inputs accumulated in FP32 (against the CPU on the same rounded inputs), a
     /// linear layer, an attention-style batched matmul and the MLP with its BF16 hidden layer under <see cref="Autocast"/>
-    /// forward and backward (the CPU emulates the same rounding), the fused attention's BF16 output, and AdamW writing the
-    /// BF16 weight copy.
+    /// forward and backward (the CPU emulates the same rounding), the fused attention's and the layer norms' BF16 outputs,
+    /// and AdamW writing the BF16 weight copy.
     /// </summary>
     public IEnumerable<SelfTestCheck> Bf16Checks()
     {
@@ -206,6 +206,7 @@ public sealed class BackendSelfTest
             () => AutocastMlp(13, 40, 36, Activation.GeluTanh), tolerance: Bf16TrainingTolerance);
         yield return Run("fused attention 3x37x2x32 with a BF16 output, padded keys, forward and backward", AttentionBf16Output,
             tolerance: Bf16TrainingTolerance);
+        yield return Run("layernorm and add+layernorm (sum kept) 7x132 with a BF16 output", LayerNormBf16Output, tolerance: Bf16TrainingTolerance);
         yield return Run("adamw two steps n=769 writing the BF16 copy", AdamWBf16Copy);
     }
 
@@ -725,6 +726,19 @@ public sealed class BackendSelfTest
             for (int k = 0; k < keys; k++) mask[b * keys + k] = b == 1 ? (k < keys - keys / 3 ? 1 : 0) : b == 2 ? 0 : 1;
         }
         return new Pair(Tensor.FromArray(_reference, [batch, keys], mask), Tensor.FromArray(_device, [batch, keys], mask));
+    }
+
+    // bf16 mixed precision's BF16 layer-norm outputs (norms that only feed GEMMs): plain, and fused with the kept sum.
+    private double LayerNormBf16Output()
+    {
+        const int rows = 7, cols = 132, n = rows * cols;
+        Pair Bf16() => new(Tensor.Zeros(_reference, [n], DType.BF16), Tensor.Zeros(_device, [n], DType.BF16));
+        var (x, b, gamma, beta) = (R(n, 2, 0.5), R(n), R(cols), R(cols));
+        double plain = Op([x, gamma, beta, Bf16(), R(rows), R(rows)], [3, 4, 5],
+            (be, t) => be.LayerNormForward(t[0], t[1], t[2], t[3], t[4], t[5], rows, cols, 1e-5));
+        double fused = Op([x, b, R(n), gamma, beta, Bf16(), R(rows), R(rows)], [2, 5, 6, 7],
+            (be, t) => be.AddLayerNormForward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], rows, cols, 1e-5));
+        return Math.Max(plain, fused);
     }
 
     /// <summary>

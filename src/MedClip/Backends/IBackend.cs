@@ -70,7 +70,10 @@ public interface IBackend
 
     // ---- layer norm ------------------------------------------------------------------------------------------------
 
-    /// <summary>y = (x - mean) * rstd * gamma + beta per row of [rows, cols]; saves mean and rstd = 1/sqrt(var + eps).</summary>
+    /// <summary>
+    /// y = (x - mean) * rstd * gamma + beta per row of [rows, cols]; saves mean and rstd = 1/sqrt(var + eps). y may be BF16
+    /// for F32 inputs (bf16 mixed precision's norms that only feed GEMMs): computed in F32, stored rounded.
+    /// </summary>
     void LayerNormForward(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int rows, int cols, double eps);
 
     /// <summary>
@@ -83,7 +86,7 @@ public interface IBackend
     /// <summary>
     /// Residual add and layer norm in one pass: s = a + b, then y = LayerNorm(s) as <see cref="LayerNormForward"/>, saving
     /// mean and rstd. s is written into <paramref name="sum"/> when one is given (a pre-LN residual stream that the layer
-    /// goes on to use); otherwise it is not kept.
+    /// goes on to use); otherwise it is not kept. y may be BF16 for F32 inputs when the sum is kept.
     /// </summary>
     void AddLayerNormForward(Tensor a, Tensor b, Tensor? sum, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
         int rows, int cols, double eps);

@@ -44,8 +44,9 @@ public sealed class PreNormLayer : Module
 
     public Tensor Forward(Tensor x, Tensor? keyMask)
     {
-        var attention = AttentionOutput.Forward(Attention.Forward(LayerNormBefore.Forward(x), keyMask));
-        var (h, normalized) = LayerNormAfter.ForwardKeepingSum(x, attention);
+        // Both norms feed only GEMMs (the q, k, v projections; the MLP), so bf16 stores them in BF16.
+        var attention = AttentionOutput.Forward(Attention.Forward(LayerNormBefore.Forward(x, feedsGemms: true), keyMask));
+        var (h, normalized) = LayerNormAfter.ForwardKeepingSum(x, attention, feedsGemms: true);
         var mlp = Intermediate.ForwardMlp(normalized, _activation, Output);
         return Ops.Add(h, mlp);
     }

@@ -172,6 +172,33 @@ public class AutocastTests
     }
 
     [Fact]
+    public void ALayerNormThatFeedsGemms_IsStoredInBf16UnderAutocast_WithTheSameGradients()
+    {
+        const int rows = 5, cols = 12;
+        float[] xs = Random(rows * cols, 51, 2), gs = Random(cols, 52), bs = Random(cols, 53), dys = Random(rows * cols, 54);
+        (Tensor Y, float[] Dx, float[] Dgamma) Run(bool bf16, bool feedsGemms)
+        {
+            var x = Tensor.FromArray(Cpu, [rows, cols], xs);
+            var gamma = Tensor.FromArray(Cpu, [cols], gs);
+            var beta = Tensor.FromArray(Cpu, [cols], bs);
+            x.RequiresGrad = gamma.RequiresGrad = true;
+            Tensor y;
+            using (Autocast.Bf16(bf16)) y = Ops.LayerNorm(x, gamma, beta, 1e-5, feedsGemms);
+            y.Backward(Tensor.FromArray(Cpu, [rows, cols], dys));
+            return (y, x.Grad!.ToArray<float>(), gamma.Grad!.ToArray<float>());
+        }
+        var fp32 = Run(bf16: false, feedsGemms: true);
+        var bf16 = Run(bf16: true, feedsGemms: true);
+        Assert.Equal(DType.F32, fp32.Y.DType);
+        Assert.Equal(DType.F32, Run(bf16: true, feedsGemms: false).Y.DType);
+        Assert.Equal(DType.BF16, bf16.Y.DType);
+        Assert.Equal(Array.ConvertAll(fp32.Y.ToArray<float>(), BFloat16.FromSingle), bf16.Y.ToArray<ushort>());
+        // The backward reads x and the statistics, not y: the gradients are the fp32 ones to the bit.
+        Assert.Equal(fp32.Dx, bf16.Dx);
+        Assert.Equal(fp32.Dgamma, bf16.Dgamma);
+    }
+
+    [Fact]
     public void ABf16Activation_HasAnF32Gradient_AndNeedsAutocastToEnterALinearLayer()
     {
         var x = Tensor.Zeros(Cpu, [3, 4], DType.BF16);

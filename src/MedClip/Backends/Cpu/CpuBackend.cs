@@ -144,7 +144,13 @@ public sealed class CpuBackend : IBackend
 
     public void LayerNormForward(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int rows, int cols, double eps)
     {
-        if (Is64(x)) CpuLayerNorm<double>.Forward(D<double>(x), D<double>(gamma), D<double>(beta), D<double>(y), D<double>(mean), D<double>(rstd), rows, cols, eps);
+        if (y.DType == DType.BF16)
+        {
+            var wide = new float[y.Length];
+            CpuLayerNorm<float>.Forward(D<float>(x), D<float>(gamma), D<float>(beta), wide, D<float>(mean), D<float>(rstd), rows, cols, (float)eps);
+            RoundInto(wide, y);
+        }
+        else if (Is64(x)) CpuLayerNorm<double>.Forward(D<double>(x), D<double>(gamma), D<double>(beta), D<double>(y), D<double>(mean), D<double>(rstd), rows, cols, eps);
         else CpuLayerNorm<float>.Forward(D<float>(x), D<float>(gamma), D<float>(beta), D<float>(y), D<float>(mean), D<float>(rstd), rows, cols, (float)eps);
     }
 
@@ -157,7 +163,14 @@ public sealed class CpuBackend : IBackend
     public void AddLayerNormForward(Tensor a, Tensor b, Tensor? sum, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
         int rows, int cols, double eps)
     {
-        if (Is64(a)) CpuLayerNorm<double>.AddForward(D<double>(a), D<double>(b), Optional<double>(sum), D<double>(gamma), D<double>(beta), D<double>(y), D<double>(mean), D<double>(rstd), rows, cols, eps);
+        if (y.DType == DType.BF16)
+        {
+            if (sum is null) throw new ArgumentException("AddLayerNormForward: a BF16 output needs the sum kept (it cannot hold the F32 sum).");
+            var wide = new float[y.Length];
+            CpuLayerNorm<float>.AddForward(D<float>(a), D<float>(b), D<float>(sum), D<float>(gamma), D<float>(beta), wide, D<float>(mean), D<float>(rstd), rows, cols, (float)eps);
+            RoundInto(wide, y);
+        }
+        else if (Is64(a)) CpuLayerNorm<double>.AddForward(D<double>(a), D<double>(b), Optional<double>(sum), D<double>(gamma), D<double>(beta), D<double>(y), D<double>(mean), D<double>(rstd), rows, cols, eps);
         else CpuLayerNorm<float>.AddForward(D<float>(a), D<float>(b), Optional<float>(sum), D<float>(gamma), D<float>(beta), D<float>(y), D<float>(mean), D<float>(rstd), rows, cols, (float)eps);
     }
 
@@ -198,10 +211,20 @@ public sealed class CpuBackend : IBackend
         else CpuActivations<float>.BiasBackward(kind, D<float>(x), D<float>(dy), D<float>(dx), D<float>(dBias), rows, cols);
     }
 
+    // bf16 mixed precision's BF16 outputs: computed in F32 as the CUDA kernels do, then rounded to nearest even.
+    private static void RoundInto(float[] wide, Tensor y)
+    {
+        var rounded = D<ushort>(y);
+        CpuParallel.ForElements(wide.Length, (s, e) =>
+        {
+            for (int i = s; i < e; i++) rounded[i] = BFloat16.FromSingle(wide[i]);
+        });
+    }
+
     public void BiasActivationForwardBf16(Activation kind, Tensor x, Tensor bias, Tensor pre, Tensor y, int rows, int cols)
     {
         // In F32 through the unfused CPU ops, rounding where the CUDA kernel rounds: pre after the bias add, y after f.
-        var (source, rounded, activated) = (D<float>(x), D<ushort>(pre), D<ushort>(y));
+        var (source, rounded) = (D<float>(x), D<ushort>(pre));
         long n = (long)rows * cols;
         var hidden = new float[n];
         System.Array.Copy(source, hidden, n);
@@ -216,15 +239,12 @@ public sealed class CpuBackend : IBackend
         });
         var output = new float[n];
         CpuActivations<float>.Forward(kind, hidden, output, n);
-        CpuParallel.ForElements(n, (s, e) =>
-        {
-            for (int i = s; i < e; i++) activated[i] = BFloat16.FromSingle(output[i]);
-        });
+        RoundInto(output, y);
     }
 
     public void BiasActivationBackwardBf16(Activation kind, Tensor pre, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
     {
-        var (rounded, gradient) = (D<ushort>(pre), D<ushort>(dx));
+        var rounded = D<ushort>(pre);
         long n = (long)rows * cols;
         var hidden = new float[n];
         CpuParallel.ForElements(n, (s, e) =>
@@ -233,10 +253,7 @@ public sealed class CpuBackend : IBackend
         });
         var g = new float[n];
         CpuActivations<float>.BiasBackward(kind, hidden, D<float>(dy), g, D<float>(dBias), rows, cols);
-        CpuParallel.ForElements(n, (s, e) =>
-        {
-            for (int i = s; i < e; i++) gradient[i] = BFloat16.FromSingle(g[i]);
-        });
+        RoundInto(g, dx);
     }
 
     public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale)
@@ -261,8 +278,7 @@ public sealed class CpuBackend : IBackend
             // bf16 mixed precision's BF16 output: computed in F32, then rounded.
             var wide = new float[o.Length];
             CpuAttention<float>.Forward(D<float>(q), D<float>(k), D<float>(v), mask, wide, D<float>(lse), shape);
-            var rounded = D<ushort>(o);
-            for (int i = 0; i < wide.Length; i++) rounded[i] = BFloat16.FromSingle(wide[i]);
+            RoundInto(wide, o);
         }
         else CpuAttention<float>.Forward(D<float>(q), D<float>(k), D<float>(v), mask, D<float>(o), D<float>(lse), shape);
     }

@@ -102,10 +102,19 @@ public sealed partial class CudaBackend
 
     public void LayerNormForward(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int rows, int cols, double eps)
     {
-        SameType(nameof(LayerNormForward), x, gamma, beta, y, mean, rstd);
+        bool bf16 = Bf16Output(nameof(LayerNormForward), x, y);
+        SameType(nameof(LayerNormForward), x, gamma, beta, bf16 ? null : y, mean, rstd);
         if (rows == 0) return;
-        string kernel = cols % 4 == 0 && Vectorizable(x, gamma, beta, y) ? "layernorm_forward_f32_vec4" : "layernorm_forward_" + Suffix(x);
+        string kernel = bf16 ? "layernorm_forward_f32_bf16"
+            : cols % 4 == 0 && Vectorizable(x, gamma, beta, y) ? "layernorm_forward_f32_vec4" : "layernorm_forward_" + Suffix(x);
         Launch("layernorm.cu", kernel, WarpRows(rows), P(x), P(gamma), P(beta), P(y), P(mean), P(rstd), rows, cols, Scalar(x, eps));
+    }
+
+    // A BF16 output of F32 inputs (bf16 mixed precision's layer norms before a GEMM), after checking its size.
+    private static bool Bf16Output(string op, Tensor x, Tensor y)
+    {
+        SameLength(x, y, op);
+        return y.DType == DType.BF16 && x.DType == DType.F32;
     }
 
     public void LayerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma, Tensor dBeta,
@@ -124,10 +133,13 @@ public sealed partial class CudaBackend
     public void AddLayerNormForward(Tensor a, Tensor b, Tensor? sum, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
         int rows, int cols, double eps)
     {
-        SameType(nameof(AddLayerNormForward), a, b, sum, gamma, beta, y, mean, rstd);
+        bool bf16 = Bf16Output(nameof(AddLayerNormForward), a, y);
+        if (bf16 && sum is null) throw new ArgumentException("AddLayerNormForward: a BF16 output needs the sum kept (it cannot hold the F32 sum).");
+        SameType(nameof(AddLayerNormForward), a, b, sum, gamma, beta, bf16 ? null : y, mean, rstd);
         if (rows == 0) return;
-        bool vec4 = cols % 4 == 0 && Vectorizable(a, b, gamma, beta, y) && (sum is null || Vectorizable(sum));
-        Launch("layernorm.cu", vec4 ? "add_layernorm_forward_f32_vec4" : "add_layernorm_forward_" + Suffix(a), WarpRows(rows), P(a), P(b),
+        bool vec4 = !bf16 && cols % 4 == 0 && Vectorizable(a, b, gamma, beta, y) && (sum is null || Vectorizable(sum));
+        string kernel = bf16 ? "add_layernorm_forward_f32_bf16" : vec4 ? "add_layernorm_forward_f32_vec4" : "add_layernorm_forward_" + Suffix(a);
+        Launch("layernorm.cu", kernel, WarpRows(rows), P(a), P(b),
             OptionalP(sum), P(gamma), P(beta), P(y), P(mean), P(rstd), rows, cols, Scalar(a, eps));
     }
 

@@ -99,6 +99,28 @@ public class CudaFusedOpTests(EmulatorFixture emulator)
             (b, t) => b.AttentionBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], shape), dtype, outputs: [7, 8, 9]);
     }
 
+    /// <summary>bf16 mixed precision's BF16 layer-norm outputs: plain, and fused with the residual add keeping the sum.</summary>
+    [EmulatorFact]
+    public void LayerNorm_Bf16Output_MatchesCpu()
+    {
+        const int rows = 67, cols = 132;
+        var rng = new Random(8);
+        int n = rows * cols;
+        Operand Bf16() => new(Tensor.Zeros(CpuBackend.Instance, [n], DType.BF16), Tensor.Zeros(emulator.Backend, [n], DType.BF16));
+        var (x, b, gamma, beta, mean, rstd, sum) = (Pair(rng, n, DType.F32, 2), Pair(rng, n, DType.F32), Pair(rng, cols, DType.F32), Pair(rng, cols, DType.F32),
+            Pair(rng, rows, DType.F32), Pair(rng, rows, DType.F32), Pair(rng, n, DType.F32));
+        // One BF16 unit (2^-8) where a value lies within a last-bit difference of a rounding boundary.
+        Run([x, gamma, beta, Bf16(), mean, rstd], (be, t) => be.LayerNormForward(t[0], t[1], t[2], t[3], t[4], t[5], rows, cols, 1e-5), DType.F32,
+            outputs: [3, 4, 5], tolerance: 4e-3);
+        var y = Bf16();
+        Run([x, b, sum, gamma, beta, y, mean, rstd], (be, t) => be.AddLayerNormForward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], rows, cols, 1e-5),
+            DType.F32, outputs: [2, 5, 6, 7], tolerance: 4e-3);
+        Assert.Contains(Get(y.Device), v => v != 0);
+        var e = Assert.Throws<ArgumentException>(() => emulator.Backend.AddLayerNormForward(x.Device, b.Device, null, gamma.Device, beta.Device, y.Device,
+            mean.Device, rstd.Device, rows, cols, 1e-5));
+        Assert.Equal("AddLayerNormForward: a BF16 output needs the sum kept (it cannot hold the F32 sum).", e.Message);
+    }
+
     /// <summary>bf16 mixed precision's BF16 attention output (F32 inputs), forward and the backward that reads it back.</summary>
     [EmulatorFact]
     public void FusedAttention_Bf16Output_MatchesCpu()
