@@ -240,7 +240,8 @@ public sealed class BackendSelfTest
             (false, true) => " (fused attention)",
             _ => "",
         };
-        foreach (var check in Compare(first, second, steps, tolerance ?? (bf16 ? Bf16TrainingTolerance : 1e-4), label, "cpu"))
+        foreach (var check in Compare(first, second, steps, tolerance ?? (bf16 ? Bf16TrainingTolerance : 1e-4), label, "cpu",
+                     floor: fusedAttention ? 1e-2 : 1e-3))
             yield return check;
     }
 
@@ -299,7 +300,10 @@ public sealed class BackendSelfTest
         }
         // Gradients: each tensor relative to its own largest reference value; tensors whose gradient is zero up to
         // rounding (the attention key bias) are measured against a share of the largest gradient overall instead:
-        // 1e-3 of it, or 1e-2 between bf16 and fp32, where the rounding noise is about 2^-8 of the signals it comes from.
+        // 1e-3 of it, or 1e-2 between bf16 and fp32, where the rounding noise is about 2^-8 of the signals it comes from,
+        // and with the fused attention, whose backward takes delta = dO . o where the recomputed probabilities would give
+        // sum p dp (FlashAttention's trade): the key bias's zero carries four times the noise (9e-8 of the largest
+        // gradient on tiny, against 2e-8 unfused), which at 1e-3 already used 0.9 of the tolerance on the emulator.
         double largest = reference!.Gradients.Values.Max(g => g.Max(Math.Abs));
         var (worstName, worstError) = ("", 0.0);
         foreach (var (name, expected) in reference.Gradients)
