@@ -10,8 +10,9 @@
 //   dk, dv    one thread per key row, queries in tiles: dv_j += sum_i p_ij dO_i, dk_j += scale sum_i ds_ij q_i.
 // Padded keys get probability 0 exactly; a query row whose keys are all padded gets output 0 and lse = +inf, so its
 // backward is 0, as softmax.cu's zero row. Sums run in the tensors' type (F32 or F64); the head dimension is a template
-// argument (8, 16, 32 or 64) so that a thread's rows live in registers. The *_bf16 variants write (and delta reads) o in
-// BF16 for F32 inputs, as bf16 mixed precision keeps it.
+// argument (8, 16, 32 or 64) so that a thread's rows live in registers. Under bf16 mixed precision o is BF16 (the
+// *_f32_*_bf16 forward writes it from F32 inputs, delta reads it back widened), and with q, k, v stored in BF16 too the
+// *_bf16_d* kernels read them widened; the arithmetic and the gradients stay F32.
 //
 // Tile sizes (the host's launch mirrors them; static shared memory stays under 48 KiB for F64 and D = 64):
 //   forward  64 query threads,                   key tile 64 (F32) / 32 (F64)
@@ -41,13 +42,14 @@ template <int D> __device__ __forceinline__ long long head_row(int b, int token,
 }
 
 // Loads rows [start, start + count) of head (b, h) into rows[count][stride] (zeros past the last token), spread over the block.
-template <typename T, int D> __device__ void load_head_rows(const T* x, int b, int h, int heads, int tokens, int start, int count,
+// x is stored as X: T, or BF16 for bf16's q, k and v (widened as they are loaded).
+template <typename T, int D, typename X> __device__ void load_head_rows(const X* x, int b, int h, int heads, int tokens, int start, int count,
     T* rows, int stride)
 {
     for (int e = threadIdx.x; e < count * D; e += blockDim.x)
     {
         int r = e / D, c = e % D, token = start + r;
-        rows[r * stride + c] = token < tokens ? x[head_row<D>(b, token, h, heads, tokens) + c] : (T)0;
+        rows[r * stride + c] = token < tokens ? (T)widen(x[head_row<D>(b, token, h, heads, tokens) + c]) : (T)0;
     }
 }
 
@@ -63,8 +65,8 @@ __device__ void load_kept(const int* key_mask, int b, int tokens, int start, int
 
 // Keys [start, start + KT) of head (b, h) into shared memory: k and v rows and the kept flags, between two barriers (the
 // previous tile's readers are done before it; the tile is complete after it). Every thread of the block calls it.
-template <typename T, int D> __device__ void load_key_tile(const T* k, const T* v, const int* key_mask, int b, int h, int heads, int tokens,
-    int start, int KT, T* ks, T* vs, int* kept)
+template <typename T, int D, typename I> __device__ void load_key_tile(const I* k, const I* v, const int* key_mask, int b, int h, int heads,
+    int tokens, int start, int KT, T* ks, T* vs, int* kept)
 {
     __syncthreads();
     load_head_rows<T, D>(k, b, h, heads, tokens, start, KT, ks, D);
@@ -76,8 +78,8 @@ template <typename T, int D> __device__ void load_key_tile(const T* k, const T* 
 // grid (batch*heads, query tiles), block ATTENTION_QUERY_THREADS. The output o is in the tensors' type, or (O = unsigned
 // short) in BF16: under bf16 mixed precision the output projection reads it as its GEMM operand directly, and the
 // backward's delta reads it back widened.
-template <typename T, int D, typename O> __device__ void attention_forward(const T* q, const T* k, const T* v, const int* key_mask, O* o, T* lse,
-    int heads, int tokens, T scale)
+template <typename T, int D, typename I, typename O> __device__ void attention_forward(const I* q, const I* k, const I* v, const int* key_mask,
+    O* o, T* lse, int heads, int tokens, T scale)
 {
     const int KT = AttentionTiles<T>::forward_keys;
     __shared__ __align__(16) T ks[KT * D];
@@ -91,7 +93,7 @@ template <typename T, int D, typename O> __device__ void attention_forward(const
 #pragma unroll
     for (int c = 0; c < D; c++)
     {
-        qi[c] = active ? q[row + c] * scale : (T)0;
+        qi[c] = active ? (T)widen(q[row + c]) * scale : (T)0;
         acc[c] = 0;
     }
     T m = (T)(-INFINITY), l = 0;
@@ -130,18 +132,22 @@ template <typename T, int D, typename O> __device__ void attention_forward(const
     lse[(long long)bh * tokens + i] = l > 0 ? m + log_of(l) : (T)INFINITY;
 }
 
-extern "C" __global__ void attention_forward_f32_d8(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 8, float>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
-extern "C" __global__ void attention_forward_f32_d16(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 16, float>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
-extern "C" __global__ void attention_forward_f32_d32(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 32, float>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
-extern "C" __global__ void attention_forward_f32_d64(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 64, float>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
-extern "C" __global__ void attention_forward_f64_d8(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 8, double>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
-extern "C" __global__ void attention_forward_f64_d16(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 16, double>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
-extern "C" __global__ void attention_forward_f64_d32(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 32, double>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
-extern "C" __global__ void attention_forward_f64_d64(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 64, double>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
-extern "C" __global__ void attention_forward_f32_d8_bf16(const float* q, const float* k, const float* v, const int* key_mask, unsigned short* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 8, unsigned short>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
-extern "C" __global__ void attention_forward_f32_d16_bf16(const float* q, const float* k, const float* v, const int* key_mask, unsigned short* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 16, unsigned short>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
-extern "C" __global__ void attention_forward_f32_d32_bf16(const float* q, const float* k, const float* v, const int* key_mask, unsigned short* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 32, unsigned short>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
-extern "C" __global__ void attention_forward_f32_d64_bf16(const float* q, const float* k, const float* v, const int* key_mask, unsigned short* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 64, unsigned short>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f32_d8(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 8, float, float>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f32_d16(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 16, float, float>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f32_d32(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 32, float, float>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f32_d64(const float* q, const float* k, const float* v, const int* key_mask, float* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 64, float, float>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f64_d8(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 8, double, double>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f64_d16(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 16, double, double>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f64_d32(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 32, double, double>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f64_d64(const double* q, const double* k, const double* v, const int* key_mask, double* o, double* lse, int heads, int tokens, double scale) { attention_forward<double, 64, double, double>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f32_d8_bf16(const float* q, const float* k, const float* v, const int* key_mask, unsigned short* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 8, float, unsigned short>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f32_d16_bf16(const float* q, const float* k, const float* v, const int* key_mask, unsigned short* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 16, float, unsigned short>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f32_d32_bf16(const float* q, const float* k, const float* v, const int* key_mask, unsigned short* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 32, float, unsigned short>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_f32_d64_bf16(const float* q, const float* k, const float* v, const int* key_mask, unsigned short* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 64, float, unsigned short>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_bf16_d8(const unsigned short* q, const unsigned short* k, const unsigned short* v, const int* key_mask, unsigned short* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 8, unsigned short, unsigned short>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_bf16_d16(const unsigned short* q, const unsigned short* k, const unsigned short* v, const int* key_mask, unsigned short* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 16, unsigned short, unsigned short>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_bf16_d32(const unsigned short* q, const unsigned short* k, const unsigned short* v, const int* key_mask, unsigned short* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 32, unsigned short, unsigned short>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
+extern "C" __global__ void attention_forward_bf16_d64(const unsigned short* q, const unsigned short* k, const unsigned short* v, const int* key_mask, unsigned short* o, float* lse, int heads, int tokens, float scale) { attention_forward<float, 64, unsigned short, unsigned short>(q, k, v, key_mask, o, lse, heads, tokens, scale); }
 
 // delta[(b*heads + h)*tokens + i] = dO_i . o_i over the head's dim columns; grid-stride over batch*heads*tokens rows.
 template <typename T, typename O> __device__ void attention_delta(const O* o, const T* d_o, T* delta, int heads, int tokens, int dim, long long rows)
@@ -162,7 +168,7 @@ extern "C" __global__ void attention_delta_f64(const double* o, const double* d_
 extern "C" __global__ void attention_delta_f32_bf16(const unsigned short* o, const float* d_o, float* delta, int heads, int tokens, int dim, long long rows) { attention_delta<float, unsigned short>(o, d_o, delta, heads, tokens, dim, rows); }
 
 // grid (batch*heads, query tiles), block AttentionTiles<T>::dq_queries. dq += scale * sum_j ds_ij k_j.
-template <typename T, int D> __device__ void attention_backward_dq(const T* q, const T* k, const T* v, const int* key_mask, const T* d_o,
+template <typename T, int D, typename I> __device__ void attention_backward_dq(const I* q, const I* k, const I* v, const int* key_mask, const T* d_o,
     const T* lse, const T* delta, T* dq, int heads, int tokens, T scale)
 {
     const int QT = AttentionTiles<T>::dq_queries, KT = AttentionTiles<T>::dq_keys;
@@ -179,7 +185,7 @@ template <typename T, int D> __device__ void attention_backward_dq(const T* q, c
 #pragma unroll
     for (int c = 0; c < D; c++)
     {
-        qi[c] = active ? q[row + c] * scale : (T)0;
+        qi[c] = active ? (T)widen(q[row + c]) * scale : (T)0;
         acc[c] = 0;
     }
     T lse_i = active ? lse[(long long)bh * tokens + i] : (T)INFINITY;
@@ -212,17 +218,21 @@ template <typename T, int D> __device__ void attention_backward_dq(const T* q, c
     for (int c = 0; c < D; c++) dq[row + c] += acc[c] * scale;
 }
 
-extern "C" __global__ void attention_backward_dq_f32_d8(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dq, int heads, int tokens, float scale) { attention_backward_dq<float, 8>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
-extern "C" __global__ void attention_backward_dq_f32_d16(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dq, int heads, int tokens, float scale) { attention_backward_dq<float, 16>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
-extern "C" __global__ void attention_backward_dq_f32_d32(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dq, int heads, int tokens, float scale) { attention_backward_dq<float, 32>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
-extern "C" __global__ void attention_backward_dq_f32_d64(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dq, int heads, int tokens, float scale) { attention_backward_dq<float, 64>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
-extern "C" __global__ void attention_backward_dq_f64_d8(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dq, int heads, int tokens, double scale) { attention_backward_dq<double, 8>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
-extern "C" __global__ void attention_backward_dq_f64_d16(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dq, int heads, int tokens, double scale) { attention_backward_dq<double, 16>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
-extern "C" __global__ void attention_backward_dq_f64_d32(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dq, int heads, int tokens, double scale) { attention_backward_dq<double, 32>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
-extern "C" __global__ void attention_backward_dq_f64_d64(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dq, int heads, int tokens, double scale) { attention_backward_dq<double, 64>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dq_f32_d8(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dq, int heads, int tokens, float scale) { attention_backward_dq<float, 8, float>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dq_f32_d16(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dq, int heads, int tokens, float scale) { attention_backward_dq<float, 16, float>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dq_f32_d32(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dq, int heads, int tokens, float scale) { attention_backward_dq<float, 32, float>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dq_f32_d64(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dq, int heads, int tokens, float scale) { attention_backward_dq<float, 64, float>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dq_f64_d8(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dq, int heads, int tokens, double scale) { attention_backward_dq<double, 8, double>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dq_f64_d16(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dq, int heads, int tokens, double scale) { attention_backward_dq<double, 16, double>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dq_f64_d32(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dq, int heads, int tokens, double scale) { attention_backward_dq<double, 32, double>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dq_f64_d64(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dq, int heads, int tokens, double scale) { attention_backward_dq<double, 64, double>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dq_bf16_d8(const unsigned short* q, const unsigned short* k, const unsigned short* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dq, int heads, int tokens, float scale) { attention_backward_dq<float, 8, unsigned short>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dq_bf16_d16(const unsigned short* q, const unsigned short* k, const unsigned short* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dq, int heads, int tokens, float scale) { attention_backward_dq<float, 16, unsigned short>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dq_bf16_d32(const unsigned short* q, const unsigned short* k, const unsigned short* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dq, int heads, int tokens, float scale) { attention_backward_dq<float, 32, unsigned short>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dq_bf16_d64(const unsigned short* q, const unsigned short* k, const unsigned short* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dq, int heads, int tokens, float scale) { attention_backward_dq<float, 64, unsigned short>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
 
 // grid (batch*heads, key tiles), block AttentionTiles<T>::dkdv_keys. dv_j += sum_i p_ij dO_i, dk_j += scale * sum_i ds_ij q_i.
-template <typename T, int D> __device__ void attention_backward_dkdv(const T* q, const T* k, const T* v, const int* key_mask, const T* d_o,
+template <typename T, int D, typename I> __device__ void attention_backward_dkdv(const I* q, const I* k, const I* v, const int* key_mask, const T* d_o,
     const T* lse, const T* delta, T* dk, T* dv, int heads, int tokens, T scale)
 {
     const int KT = AttentionTiles<T>::dkdv_keys, QT = AttentionTiles<T>::dkdv_queries;
@@ -294,11 +304,15 @@ template <typename T, int D> __device__ void attention_backward_dkdv(const T* q,
     }
 }
 
-extern "C" __global__ void attention_backward_dkdv_f32_d8(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 8>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
-extern "C" __global__ void attention_backward_dkdv_f32_d16(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 16>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
-extern "C" __global__ void attention_backward_dkdv_f32_d32(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 32>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
-extern "C" __global__ void attention_backward_dkdv_f32_d64(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 64>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
-extern "C" __global__ void attention_backward_dkdv_f64_d8(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dk, double* dv, int heads, int tokens, double scale) { attention_backward_dkdv<double, 8>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
-extern "C" __global__ void attention_backward_dkdv_f64_d16(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dk, double* dv, int heads, int tokens, double scale) { attention_backward_dkdv<double, 16>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
-extern "C" __global__ void attention_backward_dkdv_f64_d32(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dk, double* dv, int heads, int tokens, double scale) { attention_backward_dkdv<double, 32>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
-extern "C" __global__ void attention_backward_dkdv_f64_d64(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dk, double* dv, int heads, int tokens, double scale) { attention_backward_dkdv<double, 64>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dkdv_f32_d8(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 8, float>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dkdv_f32_d16(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 16, float>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dkdv_f32_d32(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 32, float>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dkdv_f32_d64(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 64, float>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dkdv_f64_d8(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dk, double* dv, int heads, int tokens, double scale) { attention_backward_dkdv<double, 8, double>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dkdv_f64_d16(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dk, double* dv, int heads, int tokens, double scale) { attention_backward_dkdv<double, 16, double>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dkdv_f64_d32(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dk, double* dv, int heads, int tokens, double scale) { attention_backward_dkdv<double, 32, double>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dkdv_f64_d64(const double* q, const double* k, const double* v, const int* key_mask, const double* d_o, const double* lse, const double* delta, double* dk, double* dv, int heads, int tokens, double scale) { attention_backward_dkdv<double, 64, double>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dkdv_bf16_d8(const unsigned short* q, const unsigned short* k, const unsigned short* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 8, unsigned short>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dkdv_bf16_d16(const unsigned short* q, const unsigned short* k, const unsigned short* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 16, unsigned short>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dkdv_bf16_d32(const unsigned short* q, const unsigned short* k, const unsigned short* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 32, unsigned short>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
+extern "C" __global__ void attention_backward_dkdv_bf16_d64(const unsigned short* q, const unsigned short* k, const unsigned short* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 64, unsigned short>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }

@@ -204,8 +204,8 @@ public sealed class BackendSelfTest
         // one unit (2^-8) apart on the two backends, hence the looser tolerance.
         yield return Run("mlp 13x40 -> 36 -> 40, tanh GELU, BF16 hidden layer under bf16 autocast, forward and backward",
             () => AutocastMlp(13, 40, 36, Activation.GeluTanh), tolerance: Bf16TrainingTolerance);
-        yield return Run("fused attention 3x37x2x32 with a BF16 output, padded keys, forward and backward", AttentionBf16Output,
-            tolerance: Bf16TrainingTolerance);
+        yield return Run("fused attention 3x37x2x32 with a BF16 output, of F32 and of BF16 inputs, padded keys, forward and backward",
+            AttentionBf16Output, tolerance: Bf16TrainingTolerance);
         yield return Run("layernorm and add+layernorm (sum kept) 7x132 with a BF16 output", LayerNormBf16Output, tolerance: Bf16TrainingTolerance);
         yield return Run("adamw two steps n=769 writing the BF16 copy", AdamWBf16Copy);
     }
@@ -753,12 +753,24 @@ public sealed class BackendSelfTest
     {
         var s = new AttentionShape(3, 37, 2, 32, 1 / Math.Sqrt(32));
         int n = (int)s.Elements;
-        var (q, k, v, mask, lse) = (R(n, 2), R(n, 2), R(n), KeyMask(s.Batch, s.Tokens), R((int)s.Rows));
-        var o = new Pair(Tensor.Zeros(_reference, [n], DType.BF16), Tensor.Zeros(_device, [n], DType.BF16));
-        double forward = Op([q, k, v, mask, o, lse], [4, 5], (b, t) => b.AttentionForward(t[0], t[1], t[2], t[3], t[4], t[5], s));
-        double backward = Op([q, k, v, mask, o, lse, R(n), R(n), R(n), R(n)], [7, 8, 9],
-            (b, t) => b.AttentionBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], s));
-        return Math.Max(forward, backward);
+        Pair Bf16() => new(Tensor.Zeros(_reference, [n], DType.BF16), Tensor.Zeros(_device, [n], DType.BF16));
+        Pair Rounded(Pair p)
+        {
+            var r = Bf16();
+            _reference.Cast(p.Reference, r.Reference);
+            _device.Cast(p.Device, r.Device);
+            return r;
+        }
+        double worst = 0;
+        foreach (bool bf16Inputs in new[] { false, true })
+        {
+            var (q, k, v, mask, lse, o) = (R(n, 2), R(n, 2), R(n), KeyMask(s.Batch, s.Tokens), R((int)s.Rows), Bf16());
+            if (bf16Inputs) (q, k, v) = (Rounded(q), Rounded(k), Rounded(v));
+            worst = Math.Max(worst, Op([q, k, v, mask, o, lse], [4, 5], (b, t) => b.AttentionForward(t[0], t[1], t[2], t[3], t[4], t[5], s)));
+            worst = Math.Max(worst, Op([q, k, v, mask, o, lse, R(n), R(n), R(n), R(n)], [7, 8, 9],
+                (b, t) => b.AttentionBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], s)));
+        }
+        return worst;
     }
 
     /// <summary>

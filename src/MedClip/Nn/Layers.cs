@@ -17,6 +17,9 @@ public sealed class Linear : Module
 
     public Tensor Forward(Tensor x) => Ops.Linear(x, Weight, Bias);
 
+    /// <summary>Forward(x), stored in BF16 under bf16 autocast when <paramref name="storeBf16"/> (<see cref="Ops.Linear"/>).</summary>
+    public Tensor Forward(Tensor x, bool storeBf16) => Ops.Linear(x, Weight, Bias, storeBf16);
+
     /// <summary>activation(Forward(x)), with the bias add and the activation fused (<see cref="Ops.LinearActivation"/>).</summary>
     public Tensor Forward(Tensor x, Backends.Activation activation) =>
         Ops.LinearActivation(x, Weight, Bias ?? throw new InvalidOperationException("A fused linear + activation needs a layer with a bias."), activation);

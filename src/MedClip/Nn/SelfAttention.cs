@@ -23,6 +23,10 @@ public sealed class SelfAttention : Module
     public Linear Value { get; }
 
     /// <summary>x [B, T, D] -> context [B, T, D]; keyMask I32 [B, T] (1 keep, 0 padding) or null.</summary>
-    public Tensor Forward(Tensor x, Tensor? keyMask) =>
-        Ops.MultiHeadAttention(Query.Forward(x), Key.Forward(x), Value.Forward(x), keyMask, _heads);
+    public Tensor Forward(Tensor x, Tensor? keyMask)
+    {
+        // The fused attention reads BF16 q, k and v widened, so under bf16 they are stored in BF16.
+        bool storeBf16 = FusedAttention.IsEnabled && Autocast.IsBf16;
+        return Ops.MultiHeadAttention(Query.Forward(x, storeBf16), Key.Forward(x, storeBf16), Value.Forward(x, storeBf16), keyMask, _heads);
+    }
 }

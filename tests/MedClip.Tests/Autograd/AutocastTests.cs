@@ -198,6 +198,38 @@ public class AutocastTests
         Assert.Equal(fp32.Dgamma, bf16.Dgamma);
     }
 
+    /// <summary>
+    /// With the fused attention under bf16, q, k and v are stored in BF16 (Linear with storeBf16: the F32 result rounded)
+    /// and the attention reads them widened: the same as the F32 op on the rounded values, its output rounded.
+    /// </summary>
+    [Fact]
+    public void Bf16ProjectionsFeedTheFusedAttention_AsTheirRoundedValues()
+    {
+        const int batch = 2, tokens = 6, heads = 2, width = 16;
+        float[] xs = Random(batch * tokens * width, 61), ws = Random(width * width, 62, 0.3), bs = Random(width, 63);
+        var x = Tensor.FromArray(Cpu, [batch, tokens, width], xs);
+        var w = Tensor.FromArray(Cpu, [width, width], ws);
+        var b = Tensor.FromArray(Cpu, [width], bs);
+        Tensor stored, plain, fp32;
+        using (Autocast.Bf16())
+        {
+            stored = Ops.Linear(x, w, b, storeBf16: true);
+            plain = Ops.Linear(x, w, b);
+        }
+        fp32 = Ops.Linear(x, w, b, storeBf16: true);
+        Assert.Equal(DType.BF16, stored.DType);
+        Assert.Equal(DType.F32, fp32.DType);
+        Assert.Equal(Array.ConvertAll(plain.ToArray<float>(), BFloat16.FromSingle), stored.ToArray<ushort>());
+
+        // The attention of BF16 q, k, v against the F32 op on their widened values.
+        var widened = Tensor.FromArray(Cpu, stored.Shape, Array.ConvertAll(stored.ToArray<ushort>(), BFloat16.ToSingle));
+        Tensor fromBf16, fromWidened;
+        using (Autocast.Bf16()) fromBf16 = Ops.FusedMultiHeadAttention(stored, stored, stored, null, heads);
+        fromWidened = Ops.FusedMultiHeadAttention(widened, widened, widened, null, heads);
+        Assert.Equal(DType.BF16, fromBf16.DType);
+        Assert.Equal(Array.ConvertAll(fromWidened.ToArray<float>(), BFloat16.FromSingle), fromBf16.ToArray<ushort>());
+    }
+
     [Fact]
     public void ABf16Activation_HasAnF32Gradient_AndNeedsAutocastToEnterALinearLayer()
     {

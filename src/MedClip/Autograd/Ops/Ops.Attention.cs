@@ -64,7 +64,8 @@ public static partial class Ops
         // Under bf16 autocast the output is BF16, the output projection's GEMM operand as it is (torch.autocast's
         // attention returns BF16 too); its gradient stays F32.
         var o = Tensor.Zeros(be, q.Shape, Autocast.IsBf16 && q.DType == DType.F32 ? DType.BF16 : q.DType);
-        var lse = Tensor.Zeros(be, [batch, heads, tokens], q.DType);
+        // BF16 q, k, v (bf16's, see SelfAttention) are read widened; the statistics and the arithmetic are F32.
+        var lse = Tensor.Zeros(be, [batch, heads, tokens], q.DType == DType.BF16 ? DType.F32 : q.DType);
         be.AttentionForward(q, k, v, keyMask, o, lse, shape);
         return Tape.Record("Attention", o, [q, k, v], dO => be.AttentionBackward(q, k, v, keyMask, o, lse, dO,
             q.RequiresGrad ? q.GradOrZeros() : null, k.RequiresGrad ? k.GradOrZeros() : null, v.RequiresGrad ? v.GradOrZeros() : null, shape));

@@ -62,12 +62,22 @@ public static partial class Ops
     }
 
     /// <summary>y = x @ weight^T + bias with weight [out, in] as in torch.nn.Linear; x is [..., in].</summary>
-    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
+    /// <param name="storeBf16">
+    /// Under bf16 autocast, store y in BF16 (rounded after the bias add) for a consumer that reads BF16: the fused
+    /// attention's q, k and v. The gradient stays F32.
+    /// </param>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null, bool storeBf16 = false)
     {
         var gemm = new LinearGemm("Linear", x, weight, bias);
         var y = gemm.Forward();
         var be = x.Backend;
         if (bias is not null) be.AddBias(y, bias, gemm.Rows, gemm.OutFeatures);
+        if (storeBf16 && gemm.Bf16)
+        {
+            var rounded = Tensor.Zeros(be, y.Shape, DType.BF16);
+            be.Cast(y, rounded);
+            y = rounded;
+        }
         return Tape.Record("Linear", y, [x, weight, bias], dy =>
         {
             // db = column sums of dy
@@ -165,6 +175,9 @@ public static partial class Ops
         public int Rows { get; }
         public int InFeatures { get; }
         public int OutFeatures { get; }
+
+        /// <summary>Whether the GEMMs run on BF16 operands (bf16 autocast).</summary>
+        public bool Bf16 => _bf16;
 
         /// <summary>x @ W^T into a new [..., out] tensor.</summary>
         public Tensor Forward()

@@ -275,9 +275,9 @@ public sealed class CpuBackend : IBackend
         if (Is64(q)) CpuAttention<double>.Forward(D<double>(q), D<double>(k), D<double>(v), mask, D<double>(o), D<double>(lse), shape);
         else if (o.DType == DType.BF16)
         {
-            // bf16 mixed precision's BF16 output: computed in F32, then rounded.
+            // bf16 mixed precision's BF16 output (of F32 or BF16 inputs): computed in F32, then rounded.
             var wide = new float[o.Length];
-            CpuAttention<float>.Forward(D<float>(q), D<float>(k), D<float>(v), mask, wide, D<float>(lse), shape);
+            CpuAttention<float>.Forward(Widened(q), Widened(k), Widened(v), mask, wide, D<float>(lse), shape);
             RoundInto(wide, o);
         }
         else CpuAttention<float>.Forward(D<float>(q), D<float>(k), D<float>(v), mask, D<float>(o), D<float>(lse), shape);
@@ -294,11 +294,13 @@ public sealed class CpuBackend : IBackend
         }
         else
         {
-            var output = o.DType == DType.BF16 ? System.Array.ConvertAll(D<ushort>(o), BFloat16.ToSingle) : D<float>(o);
-            CpuAttention<float>.Backward(D<float>(q), D<float>(k), D<float>(v), mask, output, D<float>(lse), D<float>(dO),
+            CpuAttention<float>.Backward(Widened(q), Widened(k), Widened(v), mask, Widened(o), D<float>(lse), D<float>(dO),
                 Optional<float>(dq), Optional<float>(dk), Optional<float>(dv), shape);
         }
     }
+
+    // An F32 tensor's values, or a BF16 one's widened to F32 (bf16 mixed precision's BF16 activations).
+    private static float[] Widened(Tensor t) => t.DType == DType.BF16 ? System.Array.ConvertAll(D<ushort>(t), BFloat16.ToSingle) : D<float>(t);
 
     public void EmbeddingForward(Tensor table, Tensor ids, Tensor y, int count, int vocab, int width)
     {

@@ -260,38 +260,36 @@ public sealed partial class CudaBackend
 
     public void AttentionForward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, in AttentionShape shape)
     {
-        string variant = AttentionVariant(nameof(AttentionForward), shape, q, k, v);
-        string output = AttentionOutputSuffix(nameof(AttentionForward), shape, q, o);
-        CheckAttentionSide(nameof(AttentionForward), shape, q, keyMask, lse);
+        var (variant, output) = AttentionVariant(nameof(AttentionForward), shape, q, k, v, o, keyMask, lse);
         if (shape.Elements == 0) return;
         var s = shape;
         Launch("attention.cu", "attention_forward_" + variant + output, AttentionGrid(s, AttentionForwardQueries), (AttentionForwardQueries, 1),
-            P(q), P(k), P(v), OptionalP(keyMask), P(o), P(lse), s.Heads, s.Tokens, Scalar(q, s.Scale));
+            P(q), P(k), P(v), OptionalP(keyMask), P(o), P(lse), s.Heads, s.Tokens, Scalar(lse, s.Scale));
     }
 
     public void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, Tensor dO, Tensor? dq, Tensor? dk,
         Tensor? dv, in AttentionShape shape)
     {
-        string variant = AttentionVariant(nameof(AttentionBackward), shape, q, k, v, dO, dq, dk, dv);
-        string output = AttentionOutputSuffix(nameof(AttentionBackward), shape, q, o);
-        CheckAttentionSide(nameof(AttentionBackward), shape, q, keyMask, lse);
+        var (variant, _) = AttentionVariant(nameof(AttentionBackward), shape, q, k, v, o, keyMask, lse, dO, dq, dk, dv);
         if (shape.Elements == 0 || (dq is null && dk is null && dv is null)) return;
         var s = shape;
-        var delta = Tensor.Zeros(this, [checked((int)s.Rows)], q.DType);
-        Launch("attention.cu", "attention_delta_" + Suffix(q) + output, Blocks(s.Rows), P(o), P(dO), P(delta), s.Heads, s.Tokens, s.HeadDim, s.Rows);
+        Tensor Scratch(long n) => Tensor.Zeros(this, [checked((int)n)], lse.DType);
+        var delta = Scratch(s.Rows);
+        Launch("attention.cu", "attention_delta_" + Suffix(lse) + (o.DType == lse.DType ? "" : "_bf16"), Blocks(s.Rows), P(o), P(dO), P(delta),
+            s.Heads, s.Tokens, s.HeadDim, s.Rows);
         if (dq is not null)
         {
-            int queries = AttentionDqQueries(q);
+            int queries = AttentionDqQueries(lse);
             Launch("attention.cu", "attention_backward_dq_" + variant, AttentionGrid(s, queries), ((uint)queries, 1),
-                P(q), P(k), P(v), OptionalP(keyMask), P(dO), P(lse), P(delta), P(dq), s.Heads, s.Tokens, Scalar(q, s.Scale));
+                P(q), P(k), P(v), OptionalP(keyMask), P(dO), P(lse), P(delta), P(dq), s.Heads, s.Tokens, Scalar(lse, s.Scale));
         }
         if (dk is not null || dv is not null)
         {
             // One kernel writes both; a gradient nobody asked for goes to a scratch buffer.
-            int keys = AttentionDkDvKeys(q);
+            int keys = AttentionDkDvKeys(lse);
             Launch("attention.cu", "attention_backward_dkdv_" + variant, AttentionGrid(s, keys), ((uint)keys, 1),
-                P(q), P(k), P(v), OptionalP(keyMask), P(dO), P(lse), P(delta), P(dk ?? Tensor.Zeros(this, [checked((int)s.Elements)], q.DType)),
-                P(dv ?? Tensor.Zeros(this, [checked((int)s.Elements)], q.DType)), s.Heads, s.Tokens, Scalar(q, s.Scale));
+                P(q), P(k), P(v), OptionalP(keyMask), P(dO), P(lse), P(delta), P(dk ?? Scratch(s.Elements)), P(dv ?? Scratch(s.Elements)),
+                s.Heads, s.Tokens, Scalar(lse, s.Scale));
         }
     }
 
@@ -299,41 +297,35 @@ public sealed partial class CudaBackend
     private static (uint X, uint Y) AttentionGrid(in AttentionShape s, int rowsPerBlock) =>
         ((uint)(s.Batch * s.Heads), (uint)((s.Tokens + rowsPerBlock - 1) / rowsPerBlock));
 
-    // "f32_d64": the kernel variant for the operands' dtype and the head dimension, after checking sizes and types.
-    private static string AttentionVariant(string op, in AttentionShape s, Tensor first, params ReadOnlySpan<Tensor?> others)
+    /// <summary>
+    /// Checks a fused attention call's sizes and types and names its kernels: the variant "f32_d64" (inputs, arithmetic
+    /// and everything else in one type), or "bf16_d64" (bf16 mixed precision with BF16 q, k, v and o, F32 arithmetic,
+    /// statistics and gradients), and the forward's output suffix, "_bf16" for a BF16 o of F32 inputs. lse holds the
+    /// arithmetic type; <paramref name="arithmetic"/> (dO and the gradients) must match it.
+    /// </summary>
+    private static (string Variant, string Output) AttentionVariant(string op, in AttentionShape s, Tensor q, Tensor k, Tensor v, Tensor o,
+        Tensor? keyMask, Tensor lse, params ReadOnlySpan<Tensor?> arithmetic)
     {
-        SameType(op, first, others);
+        SameType(op, q, k, v);
+        SameType(op, lse, arithmetic);
+        bool bf16Inputs = q.DType == DType.BF16;
+        if (bf16Inputs ? lse.DType != DType.F32 || o.DType != DType.BF16 : lse.DType != q.DType || o.DType != q.DType && !(o.DType == DType.BF16 && q.DType == DType.F32))
+            throw new ArgumentException($"{op}: q {q.Describe()}, o {o.Describe()} and lse {lse.Describe()}: inputs, output and statistics share one type, but for bf16's BF16 output of F32 inputs and its BF16 inputs and output with F32 statistics.");
         if (Array.IndexOf(FusedAttentionHeadDims, s.HeadDim) < 0)
             throw new NotSupportedException($"{op}: fused attention on CUDA has kernels for head dimensions {string.Join(", ", FusedAttentionHeadDims)}, not {s.HeadDim}; use the unfused attention (--attention gemm) for this model.");
-        if (first.Length != s.Elements)
-            throw new ArgumentException($"{op}: {first.Describe()} is not [{s.Batch}, {s.Tokens}, {s.Heads}*{s.HeadDim}].");
-        foreach (var t in others)
+        foreach (var t in new[] { q, k, v, o }.Concat(arithmetic.ToArray()))
         {
             if (t is not null && t.Length != s.Elements)
                 throw new ArgumentException($"{op}: {t.Describe()} is not [{s.Batch}, {s.Tokens}, {s.Heads}*{s.HeadDim}].");
         }
-        if ((long)s.Batch * s.Heads > int.MaxValue)
-            throw new ArgumentException($"{op}: {s.Batch} x {s.Heads} (batch x heads) is more blocks than one launch takes.");
-        return $"{Suffix(first, op)}_d{s.HeadDim}";
-    }
-
-    // "" for an output o in the inputs' type, "_bf16" for a BF16 o of F32 inputs (bf16 mixed precision).
-    private static string AttentionOutputSuffix(string op, in AttentionShape s, Tensor q, Tensor o)
-    {
-        if (o.Length != s.Elements)
-            throw new ArgumentException($"{op}: {o.Describe()} is not [{s.Batch}, {s.Tokens}, {s.Heads}*{s.HeadDim}].");
-        if (o.DType == q.DType) return "";
-        if (o.DType == DType.BF16 && q.DType == DType.F32) return "_bf16";
-        throw new ArgumentException($"{op}: the output {o.Describe()} must be {q.DType} like q, or BF16 for F32 inputs.");
-    }
-
-    private static void CheckAttentionSide(string op, in AttentionShape s, Tensor q, Tensor? keyMask, Tensor lse)
-    {
-        SameType(op, q, lse);
         if (keyMask is not null && (keyMask.DType != DType.I32 || keyMask.Length != (long)s.Batch * s.Tokens))
             throw new ArgumentException($"{op}: the key mask {keyMask.Describe()} must be I32 [{s.Batch}, {s.Tokens}].");
         if (lse.Length != s.Rows)
             throw new ArgumentException($"{op}: lse {lse.Describe()} must be [{s.Batch}, {s.Heads}, {s.Tokens}].");
+        if ((long)s.Batch * s.Heads > int.MaxValue)
+            throw new ArgumentException($"{op}: {s.Batch} x {s.Heads} (batch x heads) is more blocks than one launch takes.");
+        string variant = $"{(bf16Inputs ? "bf16" : Suffix(lse, op))}_d{s.HeadDim}";
+        return (variant, !bf16Inputs && o.DType == DType.BF16 ? "_bf16" : "");
     }
 
     // ---- embeddings ----------------------------------------------------------------------------------------------------

@@ -121,14 +121,28 @@ public class CudaFusedOpTests(EmulatorFixture emulator)
         Assert.Equal("AddLayerNormForward: a BF16 output needs the sum kept (it cannot hold the F32 sum).", e.Message);
     }
 
-    /// <summary>bf16 mixed precision's BF16 attention output (F32 inputs), forward and the backward that reads it back.</summary>
-    [EmulatorFact]
-    public void FusedAttention_Bf16Output_MatchesCpu()
+    /// <summary>
+    /// bf16 mixed precision's BF16 attention output, of F32 inputs or of BF16 q, k, v (read widened), forward and the
+    /// backward that reads it back; statistics and gradients F32.
+    /// </summary>
+    [EmulatorTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void FusedAttention_Bf16Output_MatchesCpu(bool bf16Inputs)
     {
         var rng = new Random(5);
         var shape = new AttentionShape(2, 37, 2, 32, 1 / Math.Sqrt(32));
         int n = (int)shape.Elements, rows = (int)shape.Rows;
-        var (q, k, v, lse) = (Pair(rng, n, DType.F32, 2), Pair(rng, n, DType.F32, 2), Pair(rng, n, DType.F32), Pair(rng, rows, DType.F32));
+        Operand Input(double scale)
+        {
+            var f32 = Pair(rng, n, DType.F32, scale);
+            if (!bf16Inputs) return f32;
+            var bf16 = new Operand(Tensor.Zeros(CpuBackend.Instance, [n], DType.BF16), Tensor.Zeros(emulator.Backend, [n], DType.BF16));
+            CpuBackend.Instance.Cast(f32.Cpu, bf16.Cpu);
+            emulator.Backend.Cast(f32.Device, bf16.Device);
+            return bf16;
+        }
+        var (q, k, v, lse) = (Input(2), Input(2), Input(1), Pair(rng, rows, DType.F32));
         var o = new Operand(Tensor.Zeros(CpuBackend.Instance, [n], DType.BF16), Tensor.Zeros(emulator.Backend, [n], DType.BF16));
         var mask = Enumerable.Range(0, 2 * 37).Select(i => i >= 37 + 20 ? 0 : 1).ToArray();
         var maskPair = new Operand(Tensor.FromArray(CpuBackend.Instance, [2, 37], mask), Tensor.FromArray(emulator.Backend, [2, 37], mask));
