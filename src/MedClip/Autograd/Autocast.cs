@@ -7,7 +7,9 @@ namespace MedClip.Autograd;
 /// bf16 mixed precision in the style of torch.autocast. Inside <c>using (Autocast.Bf16())</c> the GEMMs of
 /// <see cref="Ops.Linear"/> and <see cref="Ops.MatMul"/> on F32 tensors take BF16 operands (rounded to nearest even) and
 /// accumulate in FP32 into F32 outputs, forward and backward (dX = dY W and dW = dY^T X read the BF16 copies of dY, W
-/// and X); every other op, and so every activation, gradient and parameter, stays F32. A parameter with a
+/// and X). Activations that only feed GEMMs may be stored in BF16 and are operands as they are (<see cref="Ops.Mlp"/>'s
+/// hidden layer, a pre-LN layer's norms, the fused attention's q, k, v and output); every other op, every other
+/// activation, every gradient and every parameter stays F32. A parameter with a
 /// <see cref="Tensor.Bf16Copy"/> lends it as its operand instead of being cast each step. The choice is made when an op
 /// runs forward and recorded in its backward closure, so the backward pass follows the forward's precision.
 /// Within one scope an activation is cast once however many GEMMs read it (torch.autocast's cast cache): the query, key
@@ -24,10 +26,19 @@ public static class Autocast
     public static bool IsBf16 => _bf16;
 
     /// <summary>A scope in which GEMMs run on BF16 operands when <paramref name="enabled"/> (otherwise a scope that changes nothing).</summary>
-    public static IDisposable Bf16(bool enabled = true) => new Scope(enabled || _bf16);
+    public static IDisposable Bf16(bool enabled = true) => Enter(enabled || _bf16);
 
     /// <summary>A scope in which GEMMs stay F32 (the contrastive logits: the loss is computed in full precision).</summary>
-    public static IDisposable Fp32() => new Scope(false);
+    public static IDisposable Fp32() => Enter(false);
+
+    private static IDisposable Enter(bool bf16)
+    {
+        var (previous, previousCasts) = (_bf16, _casts);
+        _bf16 = bf16;
+        // A bf16 scope inside another shares its casts; an fp32 one has none.
+        _casts = !bf16 ? null : _casts ?? new ConditionalWeakTable<Tensor, Tensor>();
+        return new ScopeExit(() => (_bf16, _casts) = (previous, previousCasts));
+    }
 
     /// <summary>Whether a GEMM of these operands runs on BF16 operands here (F32 ones cast, BF16 activations as they are).</summary>
     internal static bool Applies(Tensor a, Tensor b) => _bf16 && (a.DType is DType.F32 or DType.BF16) && (b.DType is DType.F32 or DType.BF16);
@@ -47,25 +58,4 @@ public static class Autocast
         return y;
     }
 
-    private sealed class Scope : IDisposable
-    {
-        private readonly bool _previous;
-        private readonly ConditionalWeakTable<Tensor, Tensor>? _previousCasts;
-        private bool _disposed;
-
-        public Scope(bool bf16)
-        {
-            (_previous, _previousCasts) = (_bf16, _casts);
-            _bf16 = bf16;
-            // A bf16 scope inside another shares its casts; an fp32 one has none.
-            _casts = !bf16 ? null : _casts ?? new ConditionalWeakTable<Tensor, Tensor>();
-        }
-
-        public void Dispose()
-        {
-            if (_disposed) return;
-            _disposed = true;
-            (_bf16, _casts) = (_previous, _previousCasts);
-        }
-    }
 }

@@ -12,24 +12,10 @@ public static class FusedAttention
     public static bool IsEnabled => _enabled;
 
     /// <summary>A scope in which attention is fused when <paramref name="enabled"/> (otherwise one that changes nothing).</summary>
-    public static IDisposable Enable(bool enabled = true) => new Scope(enabled || _enabled);
-
-    private sealed class Scope : IDisposable
+    public static IDisposable Enable(bool enabled = true)
     {
-        private readonly bool _previous;
-        private bool _disposed;
-
-        public Scope(bool enabled)
-        {
-            _previous = _enabled;
-            _enabled = enabled;
-        }
-
-        public void Dispose()
-        {
-            if (_disposed) return;
-            _disposed = true;
-            _enabled = _previous;
-        }
+        bool previous = _enabled;
+        _enabled = enabled || previous;
+        return new ScopeExit(() => _enabled = previous);
     }
 }

@@ -732,15 +732,17 @@ public sealed class BackendSelfTest
         return new Pair(Tensor.FromArray(_reference, [batch, keys], mask), Tensor.FromArray(_device, [batch, keys], mask));
     }
 
+    // A BF16 operand of n zeros on both backends (an output to be written).
+    private Pair Bf16Zeros(int n) => new(Tensor.Zeros(_reference, [n], DType.BF16), Tensor.Zeros(_device, [n], DType.BF16));
+
     // bf16 mixed precision's BF16 layer-norm outputs (norms that only feed GEMMs): plain, and fused with the kept sum.
     private double LayerNormBf16Output()
     {
         const int rows = 7, cols = 132, n = rows * cols;
-        Pair Bf16() => new(Tensor.Zeros(_reference, [n], DType.BF16), Tensor.Zeros(_device, [n], DType.BF16));
         var (x, b, gamma, beta) = (R(n, 2, 0.5), R(n), R(cols), R(cols));
-        double plain = Op([x, gamma, beta, Bf16(), R(rows), R(rows)], [3, 4, 5],
+        double plain = Op([x, gamma, beta, Bf16Zeros(n), R(rows), R(rows)], [3, 4, 5],
             (be, t) => be.LayerNormForward(t[0], t[1], t[2], t[3], t[4], t[5], rows, cols, 1e-5));
-        double fused = Op([x, b, R(n), gamma, beta, Bf16(), R(rows), R(rows)], [2, 5, 6, 7],
+        double fused = Op([x, b, R(n), gamma, beta, Bf16Zeros(n), R(rows), R(rows)], [2, 5, 6, 7],
             (be, t) => be.AddLayerNormForward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], rows, cols, 1e-5));
         return Math.Max(plain, fused);
     }
@@ -753,10 +755,9 @@ public sealed class BackendSelfTest
     {
         var s = new AttentionShape(3, 37, 2, 32, 1 / Math.Sqrt(32));
         int n = (int)s.Elements;
-        Pair Bf16() => new(Tensor.Zeros(_reference, [n], DType.BF16), Tensor.Zeros(_device, [n], DType.BF16));
         Pair Rounded(Pair p)
         {
-            var r = Bf16();
+            var r = Bf16Zeros(n);
             _reference.Cast(p.Reference, r.Reference);
             _device.Cast(p.Device, r.Device);
             return r;
@@ -764,7 +765,7 @@ public sealed class BackendSelfTest
         double worst = 0;
         foreach (bool bf16Inputs in new[] { false, true })
         {
-            var (q, k, v, mask, lse, o) = (R(n, 2), R(n, 2), R(n), KeyMask(s.Batch, s.Tokens), R((int)s.Rows), Bf16());
+            var (q, k, v, mask, lse, o) = (R(n, 2), R(n, 2), R(n), KeyMask(s.Batch, s.Tokens), R((int)s.Rows), Bf16Zeros(n));
             if (bf16Inputs) (q, k, v) = (Rounded(q), Rounded(k), Rounded(v));
             worst = Math.Max(worst, Op([q, k, v, mask, o, lse], [4, 5], (b, t) => b.AttentionForward(t[0], t[1], t[2], t[3], t[4], t[5], s)));
             worst = Math.Max(worst, Op([q, k, v, mask, o, lse, R(n), R(n), R(n), R(n)], [7, 8, 9],

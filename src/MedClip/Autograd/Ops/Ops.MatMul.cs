@@ -194,7 +194,7 @@ public static partial class Ops
         public void Backward(Tensor dy)
         {
             var be = _x.Backend;
-            var gdy = _bf16 && dy.DType != DType.BF16 ? Autocast.Operand(dy) : dy;
+            var gdy = _bf16 ? Autocast.Operand(dy) : dy;
             if (_x.RequiresGrad) be.Gemm(gdy, _gw, _x.GradOrZeros(), new GemmShape(false, false, Rows, InFeatures, OutFeatures, Beta: 1));
             if (_weight.RequiresGrad) be.Gemm(gdy, _gx, _weight.GradOrZeros(), new GemmShape(true, false, OutFeatures, InFeatures, Rows, Beta: 1));
         }

@@ -50,15 +50,15 @@ public sealed class CpuBackend : IBackend
     {
         SameLength(source, destination);
         int n = (int)source.Length;
+        // The rounding step of every bf16 GEMM operand in CPU-emulated mixed precision, and its way back: one parallel pass.
         if (source.DType == DType.F32 && destination.DType == DType.BF16)
         {
-            // The rounding step of every bf16 GEMM operand in CPU-emulated mixed precision: kept to one parallel pass.
-            float[] from = D<float>(source);
-            ushort[] to = D<ushort>(destination);
-            CpuParallel.ForElements(n, (s, e) =>
-            {
-                for (int i = s; i < e; i++) to[i] = BFloat16.FromSingle(from[i]);
-            });
+            RoundInto(D<float>(source), destination);
+            return;
+        }
+        if (source.DType == DType.BF16 && destination.DType == DType.F32)
+        {
+            WidenInto(D<ushort>(source), D<float>(destination));
             return;
         }
         var wide = new double[n];
@@ -211,7 +211,8 @@ public sealed class CpuBackend : IBackend
         else CpuActivations<float>.BiasBackward(kind, D<float>(x), D<float>(dy), D<float>(dx), D<float>(dBias), rows, cols);
     }
 
-    // bf16 mixed precision's BF16 outputs: computed in F32 as the CUDA kernels do, then rounded to nearest even.
+    // bf16 mixed precision's BF16 values: rounded to nearest even from F32 (outputs computed in F32 as the CUDA kernels
+    // compute them), and widened back to F32 for arithmetic, each in one parallel pass.
     private static void RoundInto(float[] wide, Tensor y)
     {
         var rounded = D<ushort>(y);
@@ -221,22 +222,30 @@ public sealed class CpuBackend : IBackend
         });
     }
 
+    private static void WidenInto(ushort[] rounded, float[] wide) =>
+        CpuParallel.ForElements(wide.Length, (s, e) =>
+        {
+            for (int i = s; i < e; i++) wide[i] = BFloat16.ToSingle(rounded[i]);
+        });
+
+    // An F32 tensor's values, or a BF16 one's widened to F32 (bf16 mixed precision's BF16 activations).
+    private static float[] Widened(Tensor t)
+    {
+        if (t.DType != DType.BF16) return D<float>(t);
+        var wide = new float[t.Length];
+        WidenInto(D<ushort>(t), wide);
+        return wide;
+    }
+
     public void BiasActivationForwardBf16(Activation kind, Tensor x, Tensor bias, Tensor pre, Tensor y, int rows, int cols)
     {
         // In F32 through the unfused CPU ops, rounding where the CUDA kernel rounds: pre after the bias add, y after f.
-        var (source, rounded) = (D<float>(x), D<ushort>(pre));
         long n = (long)rows * cols;
         var hidden = new float[n];
-        System.Array.Copy(source, hidden, n);
+        System.Array.Copy(D<float>(x), hidden, n);
         CpuElementwise<float>.AddBias(hidden, D<float>(bias), rows, cols);
-        CpuParallel.ForElements(n, (s, e) =>
-        {
-            for (int i = s; i < e; i++)
-            {
-                rounded[i] = BFloat16.FromSingle(hidden[i]);
-                hidden[i] = BFloat16.ToSingle(rounded[i]);
-            }
-        });
+        RoundInto(hidden, pre);
+        WidenInto(D<ushort>(pre), hidden);
         var output = new float[n];
         CpuActivations<float>.Forward(kind, hidden, output, n);
         RoundInto(output, y);
@@ -244,15 +253,8 @@ public sealed class CpuBackend : IBackend
 
     public void BiasActivationBackwardBf16(Activation kind, Tensor pre, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
     {
-        var rounded = D<ushort>(pre);
-        long n = (long)rows * cols;
-        var hidden = new float[n];
-        CpuParallel.ForElements(n, (s, e) =>
-        {
-            for (int i = s; i < e; i++) hidden[i] = BFloat16.ToSingle(rounded[i]);
-        });
-        var g = new float[n];
-        CpuActivations<float>.BiasBackward(kind, hidden, D<float>(dy), g, D<float>(dBias), rows, cols);
+        var g = new float[(long)rows * cols];
+        CpuActivations<float>.BiasBackward(kind, Widened(pre), D<float>(dy), g, D<float>(dBias), rows, cols);
         RoundInto(g, dx);
     }
 
@@ -298,9 +300,6 @@ public sealed class CpuBackend : IBackend
                 Optional<float>(dq), Optional<float>(dk), Optional<float>(dv), shape);
         }
     }
-
-    // An F32 tensor's values, or a BF16 one's widened to F32 (bf16 mixed precision's BF16 activations).
-    private static float[] Widened(Tensor t) => t.DType == DType.BF16 ? System.Array.ConvertAll(D<ushort>(t), BFloat16.ToSingle) : D<float>(t);
 
     public void EmbeddingForward(Tensor table, Tensor ids, Tensor y, int count, int vocab, int width)
     {
