@@ -102,6 +102,61 @@ inline int __all_sync(unsigned mask, int predicate) {
     return __ballot_sync(mask, predicate) == (mask & ::medclip_emu::env->warp_lanes);
 }
 
+// ---- tensor cores (kernels call these where the GPU build has inline PTX) ----
+
+namespace medclip_emu {
+struct MmaFragments {
+    unsigned a[4], b[2];
+};
+
+// bf16 `index` (0: low half) of a packed pair, widened exactly.
+inline double bf16_at(unsigned pair, unsigned index) {
+    return (double)__builtin_bit_cast(float, index ? pair & 0xffff0000u : pair << 16);
+}
+
+// d += A * B for one warp's m16n8k16 BF16 tile product with F32 accumulators, in the register fragments of PTX's
+// mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32. Every one of the 32 lanes of the warp must call it together.
+// Lane l (g = l / 4, t = l % 4) holds a = {A[g][2t..2t+1], A[g+8][2t..2t+1], A[g][2t+8..2t+9], A[g+8][2t+8..2t+9]},
+// b = {B[2t..2t+1][g], B[2t+8..2t+9][g]} (lower k in the low half) and d = {D[g][2t], D[g][2t+1], D[g+8][2t],
+// D[g+8][2t+1]}. The 16 products are summed in double in k order and added to d once, rounding to float once.
+//
+// One exchange round: each lane publishes the address of its fragments and reads the other lanes' through
+// them. The fragments live in a thread_local pair of buffers used alternately: this lane overwrites a buffer
+// two calls later, after the next call's exchange has completed, which every lane reaches only once it has
+// finished reading this call's fragments. Lanes missing from the warp contribute zeros; a lane that has
+// returned from the kernel must not be left out (undefined on a GPU; here its slot holds a stale value).
+inline void mma_m16n8k16_bf16(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+    static thread_local MmaFragments buffers[2];
+    static thread_local unsigned parity = 0;
+    MmaFragments& mine = buffers[parity ^= 1u];
+    memcpy(mine.a, a, sizeof mine.a);
+    memcpy(mine.b, b, sizeof mine.b);
+    const unsigned long long* slots =
+        env->runtime->warp_exchange(env, 0xffffffffu, (unsigned long long)(uintptr_t)&mine);
+    static constexpr MmaFragments kZeros = {};
+    const auto fragments = [&](unsigned lane) {
+        return ((env->warp_lanes >> lane) & 1u) ? (const MmaFragments*)(uintptr_t)slots[lane] : &kZeros;
+    };
+    const unsigned g = env->lane >> 2, t = env->lane & 3;
+    double sums[2][2] = {};  // [row g, g + 8][column 2t, 2t + 1]
+    for (unsigned k = 0; k < 16; ++k) {
+        const unsigned source = k % 8 / 2, high = k >= 8, half = k & 1;
+        const MmaFragments& row = *fragments(4 * g + source);
+        const MmaFragments &column0 = *fragments(8 * t + source), &column1 = *fragments(8 * t + 4 + source);
+        const double a0 = bf16_at(row.a[2 * high], half), a1 = bf16_at(row.a[2 * high + 1], half);
+        const double b0 = bf16_at(column0.b[high], half), b1 = bf16_at(column1.b[high], half);
+        sums[0][0] += a0 * b0;
+        sums[0][1] += a0 * b1;
+        sums[1][0] += a1 * b0;
+        sums[1][1] += a1 * b1;
+    }
+    d[0] = (float)((double)d[0] + sums[0][0]);
+    d[1] = (float)((double)d[1] + sums[0][1]);
+    d[2] = (float)((double)d[2] + sums[1][0]);
+    d[3] = (float)((double)d[3] + sums[1][1]);
+}
+}  // namespace medclip_emu
+
 // ---- atomics ----
 
 #define MEDCLIP_EMU_ATOMIC_RMW(NAME, TYPE, OP) \

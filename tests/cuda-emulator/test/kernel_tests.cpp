@@ -1,9 +1,11 @@
-// Kernels running on the emulator: parameter passing, indices, barriers, warp shuffles, atomics,
-// dynamic shared memory, launch limits and faults.
+// Kernels running on the emulator: parameter passing, indices, barriers, warp shuffles, tensor-core
+// products, atomics, dynamic shared memory, launch limits and faults.
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <numeric>
+#include <random>
 #include <thread>
 
 #include "test_support.h"
@@ -59,6 +61,34 @@ extern "C" __global__ void warp_reductions(const int* in, int* xor_sum, int* dow
         down_sum[t / 32] = v;
         double_sum[t / 32] = d;
     }
+}
+
+// Warp w computes D = C + sum_p A_p B_p for its own `products` 16x16 A_p (row-major) and 16x8 B_p
+// (row-major, k by n) in bf16 and 16x8 F32 C, D, moving each through the mma fragment layout.
+extern "C" __global__ void mma_tiles(const unsigned short* a, const unsigned short* b, const float* c, float* d,
+                                     int products) {
+    const int w = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const auto pair = [](const unsigned short* m, int first, int second) {
+        return (unsigned)m[first] | (unsigned)m[second] << 16;
+    };
+    float acc[4];
+    const float* cw = c + 128 * w;
+    acc[0] = cw[8 * g + 2 * t], acc[1] = cw[8 * g + 2 * t + 1];
+    acc[2] = cw[8 * (g + 8) + 2 * t], acc[3] = cw[8 * (g + 8) + 2 * t + 1];
+    for (int p = 0; p < products; ++p) {
+        const unsigned short* ap = a + 256 * (w * products + p);
+        const unsigned short* bp = b + 128 * (w * products + p);
+        const unsigned af[4] = {pair(ap, 16 * g + 2 * t, 16 * g + 2 * t + 1),
+                                pair(ap, 16 * (g + 8) + 2 * t, 16 * (g + 8) + 2 * t + 1),
+                                pair(ap, 16 * g + 2 * t + 8, 16 * g + 2 * t + 9),
+                                pair(ap, 16 * (g + 8) + 2 * t + 8, 16 * (g + 8) + 2 * t + 9)};
+        const unsigned bf[2] = {pair(bp, 8 * (2 * t) + g, 8 * (2 * t + 1) + g),
+                                pair(bp, 8 * (2 * t + 8) + g, 8 * (2 * t + 9) + g)};
+        medclip_emu::mma_m16n8k16_bf16(acc, af, bf);
+    }
+    float* dw = d + 128 * w;
+    dw[8 * g + 2 * t] = acc[0], dw[8 * g + 2 * t + 1] = acc[1];
+    dw[8 * (g + 8) + 2 * t] = acc[2], dw[8 * (g + 8) + 2 * t + 1] = acc[3];
 }
 
 extern "C" __global__ void atomics(int* count, float* float_sum, double* double_sum, unsigned int* unsigned_sum,
@@ -198,6 +228,58 @@ TEST_F(KernelTest, WarpShufflesReduceExactly) {
             EXPECT_EQ(hs[t], std::accumulate(in.begin() + half, in.begin() + half + 16, 0)) << "thread " << t;
         }
     }
+}
+
+// Random bf16 tiles for `warps` x `products` mma calls and nonzero F32 C; runs mma_tiles and checks
+// D against the host's sum of exact products in double, rounded to float once per call.
+void check_mma_tiles(CUfunction function, int warps, int products) {
+    std::mt19937 random(1234 + 10 * warps + products);
+    std::uniform_real_distribution<float> uniform(-4.0f, 4.0f);
+    const auto bf16 = [&] {
+        uint32_t bits;
+        const float f = uniform(random);
+        std::memcpy(&bits, &f, 4);
+        return uint16_t(bits >> 16);
+    };
+    const auto widen = [](uint16_t h) {
+        const uint32_t bits = uint32_t(h) << 16;
+        float f;
+        std::memcpy(&f, &bits, 4);
+        return double(f);
+    };
+    std::vector<uint16_t> a(256 * warps * products), b(128 * warps * products);
+    std::vector<float> c(128 * warps);
+    for (auto& x : a) x = bf16();
+    for (auto& x : b) x = bf16();
+    for (auto& x : c) x = uniform(random);
+    std::vector<float> expected = c;
+    for (int w = 0; w < warps; ++w)
+        for (int p = 0; p < products; ++p) {
+            const uint16_t* ap = &a[256 * (w * products + p)];
+            const uint16_t* bp = &b[128 * (w * products + p)];
+            for (int m = 0; m < 16; ++m)
+                for (int n = 0; n < 8; ++n) {
+                    double sum = 0;
+                    for (int k = 0; k < 16; ++k) sum += widen(ap[16 * m + k]) * widen(bp[8 * k + n]);
+                    float& e = expected[128 * w + 8 * m + n];
+                    e = float(double(e) + sum);
+                }
+        }
+    CUdeviceptr d_a = upload(a), d_b = upload(b), d_c = upload(c), d_d = upload(std::vector<float>(c.size()));
+    ASSERT_EQ(launch(function, 1, 32 * warps, {&d_a, &d_b, &d_c, &d_d, &products}), CUDA_SUCCESS);
+    const auto d = download<float>(d_d, c.size());
+    for (size_t i = 0; i < d.size(); ++i)
+        EXPECT_EQ(d[i], expected[i]) << "warp " << i / 128 << ", D[" << i % 128 / 8 << "][" << i % 8 << "]";
+}
+
+TEST_F(KernelTest, MmaBf16TilesOfTwoIndependentWarps) {
+    check_mma_tiles(get_function(module_, "mma_tiles"), 2, 1);
+}
+
+TEST_F(KernelTest, MmaBf16CallsAccumulateIntoD) {
+    CUfunction function = get_function(module_, "mma_tiles");
+    check_mma_tiles(function, 2, 2);
+    check_mma_tiles(function, 1, 5);  // reuses each lane's fragment buffers
 }
 
 TEST_F(KernelTest, AtomicsFromManyThreadsAreExact) {
