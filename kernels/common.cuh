@@ -30,6 +30,21 @@ __device__ __forceinline__ void store_value(float* at, float v) { *at = v; }
 __device__ __forceinline__ void store_value(double* at, double v) { *at = v; }
 __device__ __forceinline__ void store_value(unsigned short* at, float v) { *at = float_to_bf16(v); }
 
+// bf16 mixed precision's operands of a product that is computed in F32 but read in BF16 (as tensor cores read it).
+__device__ __forceinline__ float bf16_round(float value) { return bf16_to_float(float_to_bf16(value)); }
+
+// Two floats rounded to BF16 in one 32-bit word, `lo` in the low half: the pairs of an mma fragment.
+__device__ __forceinline__ unsigned int pack_bf16(float lo, float hi)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned int packed;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(hi), "f"(lo));
+    return packed;
+#else
+    return (unsigned int)float_to_bf16(lo) | ((unsigned int)float_to_bf16(hi) << 16);
+#endif
+}
+
 // ---- math overloads, so templates over T pick the float or the double function -----------------------------------------
 
 __device__ __forceinline__ float exp_of(float x) { return expf(x); }
@@ -90,6 +105,30 @@ template <typename T> __device__ void add_column_partials(T sum, int c, int cols
         if (gridDim.y == 1) out[c] += total;
         else atomicAdd(out + c, total);
     }
+}
+
+// ---- tensor cores ---------------------------------------------------------------------------------------------------------
+
+// d += A B for one warp's 16x8x16 tile, BF16 A and B, F32 d: PTX's mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// (sm_80 and later; the host launches its callers only there). With g = lane / 4 and t = lane % 4, each word holding two
+// BF16 values, the lower k in its low half:
+//   a[0] = A[g][2t, 2t+1]     a[1] = A[g+8][2t, 2t+1]     a[2] = A[g][2t+8, 2t+9]     a[3] = A[g+8][2t+8, 2t+9]
+//   b[0] = B[2t, 2t+1][g]     b[1] = B[2t+8, 2t+9][g]
+//   d[0] = D[g][2t]  d[1] = D[g][2t+1]  d[2] = D[g+8][2t]  d[3] = D[g+8][2t+1]
+// Every lane of the warp calls it together. Under the emulator its prelude computes the same fragments on the CPU.
+__device__ __forceinline__ void mma_m16n8k16_bf16(float (&d)[4], const unsigned int (&a)[4], const unsigned int (&b)[2])
+{
+#if defined(__CUDA_ARCH__)
+#if __CUDA_ARCH__ >= 800
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+    __trap();
+#endif
+#else
+    medclip_emu::mma_m16n8k16_bf16(d, a, b);
+#endif
 }
 
 // ---- loops ----------------------------------------------------------------------------------------------------------------

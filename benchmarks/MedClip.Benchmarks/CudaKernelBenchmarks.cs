@@ -197,13 +197,46 @@ public class CudaAttentionBenchmarks : CudaKernelBenchmark
 {
     private const int Batch = 64, Heads = 12, Tokens = 197, HeadDim = 64;
     private Tensor _q = null!, _k = null!, _v = null!, _dO = null!;
+    private Tensor _q16 = null!, _k16 = null!, _v16 = null!;
 
     protected override void Setup()
     {
         var shape = new Shape(Batch, Tokens, Heads * HeadDim);
         (_q, _k, _v, _dO) = (Random(shape, 1, scale: 2), Random(shape, 2, scale: 2), Random(shape, 3), Random(shape, 4));
-        foreach (var t in new[] { _q, _k, _v }) t.RequiresGrad = true;
+        // bf16's fused attention reads BF16 q, k, v as the projections store them.
+        (_q16, _k16, _v16) = (Random(shape, 1, DType.BF16, scale: 2), Random(shape, 2, DType.BF16, scale: 2), Random(shape, 3, DType.BF16));
+        foreach (var t in new[] { _q, _k, _v, _q16, _k16, _v16 }) t.RequiresGrad = true;
     }
+
+    // bf16's fused attention on BF16 q, k, v: tensor cores or the CUDA-core kernels.
+    private void AttentionBf16Inputs(bool tensorCores, bool backward)
+    {
+        bool saved = Backend.TensorCoreAttention;
+        Backend.TensorCoreAttention = tensorCores;
+        try
+        {
+            Tensor o;
+            using (Autocast.Bf16(true))
+                o = Ops.FusedMultiHeadAttention(_q16, _k16, _v16, null, Heads);
+            if (backward) o.Backward(_dO);
+        }
+        finally
+        {
+            Backend.TensorCoreAttention = saved;
+        }
+    }
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void FusedForwardBf16TensorCores() => Repeat(() => AttentionBf16Inputs(tensorCores: true, backward: false));
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void FusedForwardBf16CudaCores() => Repeat(() => AttentionBf16Inputs(tensorCores: false, backward: false));
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void FusedForwardBackwardBf16TensorCores() => Repeat(() => AttentionBf16Inputs(tensorCores: true, backward: true));
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void FusedForwardBackwardBf16CudaCores() => Repeat(() => AttentionBf16Inputs(tensorCores: false, backward: true));
 
     private void Attention(bool fused, bool bf16, bool backward)
     {

@@ -103,15 +103,20 @@ elif command -v dotnet >/dev/null; then
 else
     kernel_bench=()
 fi
-kernel_limit="${KERNEL_BENCH_LIMIT_S:-240}"
-if (( ${#kernel_bench[@]} > 0 )) && (( $(left) > kernel_limit / 2 )); then
-    (( kernel_limit > $(left) )) && kernel_limit=$(left)
-    echo "== kernel-bench (limit ${kernel_limit}s): ${kernel_bench[*]} cuda"
-    timeout "$kernel_limit" "${kernel_bench[@]}" cuda --filter '*' --job short --iterationTime 200 --artifacts "$out/kernel-bench" \
-        >"$out/kernel-bench.log" 2>&1
-    echo $? >"$out/kernel-bench.rc"
-    grep '^|' "$out/kernel-bench.log" | tail -n 60
-fi
+# kernel_bench NAME LIMIT_S FILTER: one BenchmarkDotNet run into $out/NAME.log and $out/NAME/.
+kernel_bench_run() {
+    local name="$1" limit="$2" filter="$3"
+    (( ${#kernel_bench[@]} > 0 )) && (( $(left) > limit / 2 )) || return 0
+    (( limit > $(left) )) && limit=$(left)
+    echo "== $name (limit ${limit}s): ${kernel_bench[*]} cuda --filter '$filter'"
+    timeout "$limit" "${kernel_bench[@]}" cuda --filter "$filter" --job short --iterationTime 200 --artifacts "$out/$name" \
+        >"$out/$name.log" 2>&1
+    echo $? >"$out/$name.rc"
+    grep '^|' "$out/$name.log" | tail -n 60
+}
+# Attention first (gemm against fused, tensor cores against CUDA cores under bf16), then every kernel.
+kernel_bench_run kernel-bench-attention "${ATTENTION_BENCH_LIMIT_S:-120}" '*CudaAttentionBenchmarks*'
+kernel_bench_run kernel-bench "${KERNEL_BENCH_LIMIT_S:-240}" '*'
 
 # PyTorch's tiny step (on the GPU when the script takes --device), the reference of bench-tiny.
 if [[ -f "$torch_step" ]] && python3 -c "import torch" 2>/dev/null && (( $(left) > 20 )); then
@@ -169,14 +174,16 @@ report = {
     "selftest": selftest,
     "selftest_bf16": step("selftest-bf16"),
     "bench": {m: step("bench-" + m) for m in ("base-bf16", "base-bf16-fused", "base", "base-tf32", "tiny", "tiny-bf16", "small")},
+    "kernel_bench_attention": step("kernel-bench-attention"),
     "kernel_bench": step("kernel-bench"),
     "torch": step("torch"),
     "torch_base": {v: step("torch-base-" + v) for v in ("bf16-eager", "bf16-compiled", "fp32", "tf32")},
     "pretrained": step("pretrained"),
 }
-if report["kernel_bench"]:
-    # BenchmarkDotNet's summary table (Method, Size, Median, ..., Throughput), one string per row.
-    report["kernel_bench"]["table"] = [l for l in (text("kernel-bench.log") or "").splitlines() if l.startswith("|")]
+for key, name in (("kernel_bench_attention", "kernel-bench-attention"), ("kernel_bench", "kernel-bench")):
+    if report[key]:
+        # BenchmarkDotNet's summary table (Method, Size, Median, ..., Throughput), one string per row.
+        report[key]["table"] = [l for l in (text(name + ".log") or "").splitlines() if l.startswith("|")]
 def result(group, name):
     return ((report[group].get(name) or {}).get("result") or {})
 # Like against like on the base preset: PyTorch's step time over ours (above 1: we are faster; issue 8 asks for at

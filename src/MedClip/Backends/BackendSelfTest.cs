@@ -205,7 +205,10 @@ public sealed class BackendSelfTest
         yield return Run("mlp 13x40 -> 36 -> 40, tanh GELU, BF16 hidden layer under bf16 autocast, forward and backward",
             () => AutocastMlp(13, 40, 36, Activation.GeluTanh), tolerance: Bf16TrainingTolerance);
         yield return Run("fused attention 3x37x2x32 with a BF16 output, of F32 and of BF16 inputs, padded keys, forward and backward",
-            AttentionBf16Output, tolerance: Bf16TrainingTolerance);
+            () => AttentionBf16Output(new AttentionShape(3, 37, 2, 32, 1 / Math.Sqrt(32)), [false, true]), tolerance: Bf16TrainingTolerance);
+        // Three key tiles, whose running maximum p is rounded against (the CPU follows the kernels' tiles).
+        yield return Run("fused attention 2x150x1x64 of BF16 inputs (3 key tiles), padded keys, forward and backward",
+            () => AttentionBf16Output(new AttentionShape(2, 150, 1, 64, 0.125), [true]), tolerance: Bf16TrainingTolerance);
         yield return Run("layernorm and add+layernorm (sum kept) 7x132 with a BF16 output", LayerNormBf16Output, tolerance: Bf16TrainingTolerance);
         yield return Run("adamw two steps n=769 writing the BF16 copy", AdamWBf16Copy);
     }
@@ -751,9 +754,8 @@ public sealed class BackendSelfTest
     /// Fused attention with bf16 mixed precision's BF16 output: the forward's o and lse, then the backward (which reads o
     /// back) from each side's own forward.
     /// </summary>
-    private double AttentionBf16Output()
+    private double AttentionBf16Output(AttentionShape s, bool[] inputKinds)
     {
-        var s = new AttentionShape(3, 37, 2, 32, 1 / Math.Sqrt(32));
         int n = (int)s.Elements;
         Pair Rounded(Pair p)
         {
@@ -763,7 +765,7 @@ public sealed class BackendSelfTest
             return r;
         }
         double worst = 0;
-        foreach (bool bf16Inputs in new[] { false, true })
+        foreach (bool bf16Inputs in inputKinds)
         {
             var (q, k, v, mask, lse, o) = (R(n, 2), R(n, 2), R(n), KeyMask(s.Batch, s.Tokens), R((int)s.Rows), Bf16Zeros(n));
             if (bf16Inputs) (q, k, v) = (Rounded(q), Rounded(k), Rounded(v));

@@ -200,7 +200,8 @@ public class AutocastTests
 
     /// <summary>
     /// With the fused attention under bf16, q, k and v are stored in BF16 (Linear with storeBf16: the F32 result rounded)
-    /// and the attention reads them widened: the same as the F32 op on the rounded values, its output rounded.
+    /// and the attention reads them widened: the F32 op on the rounded values, its output rounded, but for the BF16
+    /// rounding of the probabilities before p v (whose definition CpuFusedOpTests checks).
     /// </summary>
     [Fact]
     public void Bf16ProjectionsFeedTheFusedAttention_AsTheirRoundedValues()
@@ -227,7 +228,11 @@ public class AutocastTests
         using (Autocast.Bf16()) fromBf16 = Ops.FusedMultiHeadAttention(stored, stored, stored, null, heads);
         fromWidened = Ops.FusedMultiHeadAttention(widened, widened, widened, null, heads);
         Assert.Equal(DType.BF16, fromBf16.DType);
-        Assert.Equal(Array.ConvertAll(fromWidened.ToArray<float>(), BFloat16.FromSingle), fromBf16.ToArray<ushort>());
+        double[] expected = Array.ConvertAll(fromWidened.ToArray<float>(), v => (double)v);
+        double[] actual = Array.ConvertAll(fromBf16.ToArray<ushort>(), v => (double)BFloat16.ToSingle(v));
+        double error = BackendSelfTest.RelativeError(actual, expected);
+        // The output's own rounding (up to 2^-9 of a value) and p's (about as much again): measured 2.4e-3.
+        Assert.True(error > 0 && error <= 8e-3, $"relative error {error:E2}");
     }
 
     [Fact]

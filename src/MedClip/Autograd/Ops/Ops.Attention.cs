@@ -51,9 +51,9 @@ public static partial class Ops
     /// <summary>
     /// The same attention as <see cref="MultiHeadAttention"/> in one fused op each way (<see cref="IBackend.AttentionForward"/>,
     /// FlashAttention-style): q, k, v are read in place as [B, T, H*d], and only the output and a log-sum-exp per query
-    /// row are kept for the backward instead of the [B, H, T, T] scores and probabilities. Under bf16 autocast it still
-    /// computes in the F32 of its inputs (the unfused path rounds q, k, the probabilities and v to BF16 for its GEMMs)
-    /// and writes its output in BF16.
+    /// row are kept for the backward instead of the [B, H, T, T] scores and probabilities. Under bf16 autocast it writes
+    /// its output in BF16; of F32 inputs it computes in F32, of BF16 q, k, v (what bf16 stores) it multiplies BF16
+    /// operands with FP32 sums, as the unfused path's GEMMs do.
     /// </summary>
     public static Tensor FusedMultiHeadAttention(Tensor q, Tensor k, Tensor v, Tensor? keyMask, int heads)
     {
@@ -64,7 +64,8 @@ public static partial class Ops
         // Under bf16 autocast the output is BF16, the output projection's GEMM operand as it is (torch.autocast's
         // attention returns BF16 too); its gradient stays F32.
         var o = Tensor.Zeros(be, q.Shape, Autocast.IsBf16 && q.DType == DType.F32 ? DType.BF16 : q.DType);
-        // BF16 q, k, v (bf16's, see SelfAttention) are read widened; the statistics and the arithmetic are F32.
+        // BF16 q, k, v (bf16's, see SelfAttention): products on BF16 operands (tensor cores on CUDA, p, ds and dO rounded
+        // to BF16 on every backend), statistics and sums F32.
         var lse = Tensor.Zeros(be, [batch, heads, tokens], q.DType == DType.BF16 ? DType.F32 : q.DType);
         be.AttentionForward(q, k, v, keyMask, o, lse, shape);
         return Tape.Record("Attention", o, [q, k, v], dO => be.AttentionBackward(q, k, v, keyMask, o, lse, dO,

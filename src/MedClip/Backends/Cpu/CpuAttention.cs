@@ -1,16 +1,20 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using MedClip.Tensors;
 
 namespace MedClip.Backends.Cpu;
 
 /// <summary>
 /// Fused multi-head attention on [batch, tokens, heads*dim] q, k, v (see <see cref="IBackend.AttentionForward"/>): one
 /// query row at a time, its scores in a row buffer, so no [tokens, tokens] matrix is kept. Work is spread over
-/// (batch, head) pairs, which write disjoint rows of every output and gradient.
+/// (batch, head) pairs, which write disjoint rows of every output and gradient. With <c>bf16Operands</c> (bf16 mixed
+/// precision's BF16 q, k, v; T is float) the probabilities, their gradients ds and dO enter their products rounded to
+/// BF16, as the CUDA kernels' tensor cores read them (p relative to the running maximum of 64-key tiles, as the kernels
+/// have it); sums, statistics and accumulation stay in T.
 /// </summary>
 internal static class CpuAttention<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    public static void Forward(T[] q, T[] k, T[] v, int[]? keyMask, T[] o, T[] lse, AttentionShape s)
+    public static void Forward(T[] q, T[] k, T[] v, int[]? keyMask, T[] o, T[] lse, AttentionShape s, bool bf16Operands = false)
     {
         int tokens = s.Tokens, heads = s.Heads, dim = s.HeadDim;
         T scale = T.CreateChecked(s.Scale);
@@ -18,6 +22,7 @@ internal static class CpuAttention<T> where T : unmanaged, IFloatingPointIeee754
         {
             var qi = new T[dim];
             var p = new T[tokens];
+            var weights = bf16Operands ? new T[tokens] : [];
             for (int bh = start; bh < end; bh++)
             {
                 int b = bh / heads, h = bh % heads;
@@ -37,13 +42,15 @@ internal static class CpuAttention<T> where T : unmanaged, IFloatingPointIeee754
                         lse[(long)bh * tokens + i] = T.PositiveInfinity;
                         continue;
                     }
+                    if (bf16Operands) RoundedWeights(p, weights, max);
                     // exp(-inf - max) = 0 drops the padded keys.
                     TensorPrimitives.Subtract(p, max, p);
                     TensorPrimitives.Exp<T>(p, p);
                     T sum = TensorPrimitives.Sum<T>(p);
+                    var w = bf16Operands ? weights : p;
                     for (int j = 0; j < tokens; j++)
                     {
-                        if (p[j] != T.Zero) TensorPrimitives.MultiplyAdd(v.AsSpan(Row(s, b, j, h), dim), p[j], oi, oi);
+                        if (w[j] != T.Zero) TensorPrimitives.MultiplyAdd(v.AsSpan(Row(s, b, j, h), dim), w[j], oi, oi);
                     }
                     TensorPrimitives.Divide(oi, sum, oi);
                     lse[(long)bh * tokens + i] = max + T.Log(sum);
@@ -52,10 +59,12 @@ internal static class CpuAttention<T> where T : unmanaged, IFloatingPointIeee754
         });
     }
 
-    public static void Backward(T[] q, T[] k, T[] v, int[]? keyMask, T[] o, T[] lse, T[] dO, T[]? dq, T[]? dk, T[]? dv, AttentionShape s)
+    public static void Backward(T[] q, T[] k, T[] v, int[]? keyMask, T[] o, T[] lse, T[] dO, T[]? dq, T[]? dk, T[]? dv, AttentionShape s,
+        bool bf16Operands = false)
     {
         int tokens = s.Tokens, heads = s.Heads, dim = s.HeadDim;
         T scale = T.CreateChecked(s.Scale);
+        if (bf16Operands) dO = Array.ConvertAll(dO, x => Operand(x, true));
         CpuParallel.ForRows(s.Batch * heads, 4L * tokens * tokens * dim, (start, end) =>
         {
             var qi = new T[dim];
@@ -77,7 +86,8 @@ internal static class CpuAttention<T> where T : unmanaged, IFloatingPointIeee754
                         var kRow = k.AsSpan(rowJ, dim);
                         T p = T.Exp(TensorPrimitives.Dot<T>(qi, kRow) - lseI);
                         T dp = TensorPrimitives.Dot<T>(dORow, v.AsSpan(rowJ, dim));
-                        T ds = p * (dp - delta) * scale;
+                        T ds = Operand(p * (dp - delta), bf16Operands) * scale;
+                        p = Operand(p, bf16Operands);
                         if (dq is not null) TensorPrimitives.MultiplyAdd(kRow, ds, dq.AsSpan(rowI, dim), dq.AsSpan(rowI, dim));
                         if (dk is not null) TensorPrimitives.MultiplyAdd(qRow, ds, dk.AsSpan(rowJ, dim), dk.AsSpan(rowJ, dim));
                         if (dv is not null) TensorPrimitives.MultiplyAdd(dORow, p, dv.AsSpan(rowJ, dim), dv.AsSpan(rowJ, dim));
@@ -86,6 +96,28 @@ internal static class CpuAttention<T> where T : unmanaged, IFloatingPointIeee754
             }
         });
     }
+
+    /// <summary>The key tile of the CUDA kernels, over which bf16's rounded probabilities share one running maximum.</summary>
+    public const int Bf16RoundingTile = 64;
+
+    // bf16's weights of the value rows, from a row's scores (-inf for padded keys) and their maximum: p is rounded to BF16
+    // relative to the running maximum after each tile of 64 keys, as the kernels round it, then brought to the row's
+    // maximum unrounded (the kernels rescale their sums so).
+    private static void RoundedWeights(T[] scores, T[] weights, T max)
+    {
+        T running = T.NegativeInfinity;
+        for (int start = 0; start < scores.Length; start += Bf16RoundingTile)
+        {
+            int end = Math.Min(start + Bf16RoundingTile, scores.Length);
+            for (int j = start; j < end; j++) running = T.Max(running, scores[j]);
+            T tileBase = T.IsNegativeInfinity(running) ? T.Zero : running;
+            T toRowMax = T.Exp(tileBase - max);
+            for (int j = start; j < end; j++) weights[j] = Operand(T.Exp(scores[j] - tileBase), true) * toRowMax;
+        }
+    }
+
+    // A product's operand as bf16's tensor cores read it: rounded to BF16 when asked (T is then float).
+    private static T Operand(T x, bool bf16) => bf16 ? T.CreateTruncating(BFloat16.Round(float.CreateTruncating(x))) : x;
 
     private static int Row(in AttentionShape s, int b, int token, int h) => (b * s.Tokens + token) * s.Heads * s.HeadDim + h * s.HeadDim;
 

@@ -279,7 +279,7 @@ public sealed class CpuBackend : IBackend
         {
             // bf16 mixed precision's BF16 output (of F32 or BF16 inputs): computed in F32, then rounded.
             var wide = new float[o.Length];
-            CpuAttention<float>.Forward(Widened(q), Widened(k), Widened(v), mask, wide, D<float>(lse), shape);
+            CpuAttention<float>.Forward(Widened(q), Widened(k), Widened(v), mask, wide, D<float>(lse), shape, bf16Operands: q.DType == DType.BF16);
             RoundInto(wide, o);
         }
         else CpuAttention<float>.Forward(D<float>(q), D<float>(k), D<float>(v), mask, D<float>(o), D<float>(lse), shape);
@@ -297,7 +297,7 @@ public sealed class CpuBackend : IBackend
         else
         {
             CpuAttention<float>.Backward(Widened(q), Widened(k), Widened(v), mask, Widened(o), D<float>(lse), D<float>(dO),
-                Optional<float>(dq), Optional<float>(dk), Optional<float>(dv), shape);
+                Optional<float>(dq), Optional<float>(dk), Optional<float>(dv), shape, bf16Operands: q.DType == DType.BF16);
         }
     }
 

@@ -258,11 +258,33 @@ public sealed partial class CudaBackend
     private static int AttentionDqQueries(Tensor t) => t.DType == DType.F64 ? 32 : 64;
     private static int AttentionDkDvKeys(Tensor t) => t.DType == DType.F64 ? 32 : 64;
 
+    /// <summary>Head dimensions with a tensor-core kernel for bf16's BF16 q, k, v (attention.cu's *_tc_* kernels).</summary>
+    public static readonly int[] TensorCoreAttentionHeadDims = [16, 32, 64];
+
+    // The tensor-core kernels' block: 4 warps, 16 rows each.
+    private const int TensorCoreAttentionRows = 64, TensorCoreAttentionThreads = 128;
+
+    /// <summary>
+    /// Whether bf16's fused attention with BF16 q, k, v runs on tensor cores (compute capability 8.0 and later, head
+    /// dimensions <see cref="TensorCoreAttentionHeadDims"/>) or on the CUDA-core kernels; both compute the same rounded
+    /// products. On by default where the device has them; tests and benchmarks turn it off to compare the two.
+    /// </summary>
+    internal bool TensorCoreAttention { get; set; }
+
+    private bool UsesTensorCores(Tensor q, in AttentionShape s) =>
+        TensorCoreAttention && q.DType == DType.BF16 && Array.IndexOf(TensorCoreAttentionHeadDims, s.HeadDim) >= 0;
+
     public void AttentionForward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, in AttentionShape shape)
     {
         var (variant, output) = AttentionVariant(nameof(AttentionForward), shape, q, k, v, o, keyMask, lse);
         if (shape.Elements == 0) return;
         var s = shape;
+        if (UsesTensorCores(q, s))
+        {
+            Launch("attention.cu", $"attention_forward_tc_d{s.HeadDim}", AttentionGrid(s, TensorCoreAttentionRows), (TensorCoreAttentionThreads, 1),
+                P(q), P(k), P(v), OptionalP(keyMask), P(o), P(lse), s.Heads, s.Tokens, Scalar(lse, s.Scale));
+            return;
+        }
         Launch("attention.cu", "attention_forward_" + variant + output, AttentionGrid(s, AttentionForwardQueries), (AttentionForwardQueries, 1),
             P(q), P(k), P(v), OptionalP(keyMask), P(o), P(lse), s.Heads, s.Tokens, Scalar(lse, s.Scale));
     }
@@ -275,8 +297,24 @@ public sealed partial class CudaBackend
         var s = shape;
         Tensor Scratch(long n) => Tensor.Zeros(this, [checked((int)n)], lse.DType);
         var delta = Scratch(s.Rows);
-        Launch("attention.cu", "attention_delta_" + Suffix(lse) + (o.DType == lse.DType ? "" : "_bf16"), Blocks(s.Rows), P(o), P(dO), P(delta),
-            s.Heads, s.Tokens, s.HeadDim, s.Rows);
+        string deltaKernel = q.DType == DType.BF16 ? "bf16" : Suffix(lse) + (o.DType == lse.DType ? "" : "_bf16");
+        Launch("attention.cu", "attention_delta_" + deltaKernel, Blocks(s.Rows), P(o), P(dO), P(delta), s.Heads, s.Tokens, s.HeadDim, s.Rows);
+        if (UsesTensorCores(q, s))
+        {
+            var grid = AttentionGrid(s, TensorCoreAttentionRows);
+            if (dq is not null)
+            {
+                Launch("attention.cu", $"attention_backward_dq_tc_d{s.HeadDim}", grid, (TensorCoreAttentionThreads, 1),
+                    P(q), P(k), P(v), OptionalP(keyMask), P(dO), P(lse), P(delta), P(dq), s.Heads, s.Tokens, Scalar(lse, s.Scale));
+            }
+            if (dk is not null || dv is not null)
+            {
+                Launch("attention.cu", $"attention_backward_dkdv_tc_d{s.HeadDim}", grid, (TensorCoreAttentionThreads, 1),
+                    P(q), P(k), P(v), OptionalP(keyMask), P(dO), P(lse), P(delta), P(dk ?? Scratch(s.Elements)), P(dv ?? Scratch(s.Elements)),
+                    s.Heads, s.Tokens, Scalar(lse, s.Scale));
+            }
+            return;
+        }
         if (dq is not null)
         {
             int queries = AttentionDqQueries(lse);

@@ -38,6 +38,7 @@ public sealed partial class CudaBackend : IBackend, IDisposable
         _modules = new KernelModules(_device, compiler);
         _cublas = CreateCublas(options.AllowTf32);
         _errorWord = (CudaStorage)Allocate(DType.I32, ErrorWordLength);
+        TensorCoreAttention = _device.ComputeMajor >= 8; // mma.sync with BF16 operands
     }
 
     public string Name => "cuda";

@@ -122,17 +122,36 @@ public class CudaFusedOpTests(EmulatorFixture emulator)
     }
 
     /// <summary>
-    /// bf16 mixed precision's BF16 attention output, of F32 inputs or of BF16 q, k, v (read widened), forward and the
-    /// backward that reads it back; statistics and gradients F32.
+    /// bf16 mixed precision's BF16 attention output of F32 inputs (read as they are), forward and the backward that reads
+    /// it back; statistics and gradients F32.
+    /// </summary>
+    [EmulatorFact]
+    public void FusedAttention_Bf16Output_MatchesCpu() =>
+        AttentionBf16(new AttentionShape(2, 37, 2, 32, 1 / Math.Sqrt(32)), bf16Inputs: false, tensorCores: false);
+
+    public static TheoryData<int, int, int, int, bool> Bf16InputCases() => new()
+    {
+        { 2, 37, 2, 32, true },  // one tile, padded keys
+        { 2, 37, 2, 32, false }, // the CUDA-core kernels on the same
+        { 3, 70, 1, 64, true },  // two tiles, a fully padded sequence
+        { 3, 70, 1, 64, false },
+        { 1, 20, 3, 16, true },
+        { 3, 13, 2, 8, true },   // no tensor-core kernel for 8: the CUDA-core one
+    };
+
+    /// <summary>
+    /// bf16's BF16 q, k, v: on tensor cores (or the CUDA-core kernels) against the CPU reference, which rounds p, ds and dO
+    /// where the tensor cores read them.
     /// </summary>
     [EmulatorTheory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void FusedAttention_Bf16Output_MatchesCpu(bool bf16Inputs)
+    [MemberData(nameof(Bf16InputCases))]
+    public void FusedAttention_Bf16Inputs_MatchCpu(int batch, int tokens, int heads, int dim, bool tensorCores) =>
+        AttentionBf16(new AttentionShape(batch, tokens, heads, dim, 1 / Math.Sqrt(dim)), bf16Inputs: true, tensorCores);
+
+    private void AttentionBf16(AttentionShape shape, bool bf16Inputs, bool tensorCores)
     {
         var rng = new Random(5);
-        var shape = new AttentionShape(2, 37, 2, 32, 1 / Math.Sqrt(32));
-        int n = (int)shape.Elements, rows = (int)shape.Rows;
+        int n = (int)shape.Elements, rows = (int)shape.Rows, batch = shape.Batch, tokens = shape.Tokens;
         Operand Input(double scale)
         {
             var f32 = Pair(rng, n, DType.F32, scale);
@@ -144,13 +163,31 @@ public class CudaFusedOpTests(EmulatorFixture emulator)
         }
         var (q, k, v, lse) = (Input(2), Input(2), Input(1), Pair(rng, rows, DType.F32));
         var o = new Operand(Tensor.Zeros(CpuBackend.Instance, [n], DType.BF16), Tensor.Zeros(emulator.Backend, [n], DType.BF16));
-        var mask = Enumerable.Range(0, 2 * 37).Select(i => i >= 37 + 20 ? 0 : 1).ToArray();
-        var maskPair = new Operand(Tensor.FromArray(CpuBackend.Instance, [2, 37], mask), Tensor.FromArray(emulator.Backend, [2, 37], mask));
-        // One BF16 unit (2^-8) where an output lies within a last-bit difference of a rounding boundary.
-        Run([q, k, v, maskPair, o, lse], (b, t) => b.AttentionForward(t[0], t[1], t[2], t[3], t[4], t[5], shape), DType.F32, outputs: [4, 5], tolerance: 4e-3);
-        Assert.Contains(Get(o.Device), x => x != 0);
-        Run([q, k, v, maskPair, o, lse, Pair(rng, n, DType.F32), Pair(rng, n, DType.F32), Pair(rng, n, DType.F32), Pair(rng, n, DType.F32)],
-            (b, t) => b.AttentionBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], shape), DType.F32, outputs: [7, 8, 9], tolerance: 1e-4);
+        // Sequence 0 whole, sequence 1 padded after 20 tokens (or half), sequence 2 fully padded.
+        var mask = Enumerable.Range(0, batch * tokens).Select(i => (i / tokens) switch
+        {
+            0 => 1,
+            1 => i % tokens < Math.Min(20, tokens / 2) ? 1 : 0,
+            _ => 0,
+        }).ToArray();
+        var maskPair = new Operand(Tensor.FromArray(CpuBackend.Instance, [batch, tokens], mask), Tensor.FromArray(emulator.Backend, [batch, tokens], mask));
+        var backend = emulator.Backend;
+        bool saved = backend.TensorCoreAttention;
+        backend.TensorCoreAttention = tensorCores;
+        try
+        {
+            // One BF16 unit (2^-8) where an output lies within a last-bit difference of a rounding boundary; of BF16 inputs
+            // the same holds for the rounded p, ds and dO of the backward, up to 2^-8 of a term of a gradient's sum.
+            Run([q, k, v, maskPair, o, lse], (b, t) => b.AttentionForward(t[0], t[1], t[2], t[3], t[4], t[5], shape), DType.F32, outputs: [4, 5], tolerance: 4e-3);
+            Assert.Contains(Get(o.Device), x => x != 0);
+            Run([q, k, v, maskPair, o, lse, Pair(rng, n, DType.F32), Pair(rng, n, DType.F32), Pair(rng, n, DType.F32), Pair(rng, n, DType.F32)],
+                (b, t) => b.AttentionBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], shape), DType.F32, outputs: [7, 8, 9],
+                tolerance: bf16Inputs ? 4e-3 : 1e-4);
+        }
+        finally
+        {
+            backend.TensorCoreAttention = saved;
+        }
     }
 
     [EmulatorFact]
