@@ -28,8 +28,12 @@ public sealed class Linear : Module
     /// output(activation(Forward(x))): a transformer MLP with this layer first (<see cref="Ops.Mlp"/>, which keeps the
     /// hidden layer in BF16 under bf16 autocast).
     /// </summary>
-    public Tensor ForwardMlp(Tensor x, Backends.Activation activation, Linear output) =>
-        Ops.Mlp(x, Weight, Bias ?? throw new InvalidOperationException("An MLP's first layer needs a bias."), output.Weight, output.Bias, activation);
+    public Tensor ForwardMlp(Tensor x, Backends.Activation activation, Linear output, Tensor? residual = null) =>
+        Ops.Mlp(x, Weight, Bias ?? throw new InvalidOperationException("An MLP's first layer needs a bias."), output.Weight, output.Bias, activation,
+            residual);
+
+    /// <summary>residual + Forward(x) in one op (<see cref="Ops.Linear"/>): a residual branch's last layer.</summary>
+    public Tensor ForwardResidual(Tensor x, Tensor residual) => Ops.Linear(x, Weight, Bias, residual: residual);
 }
 
 /// <summary>torch.nn.LayerNorm over the last axis (HF names weight/bias).</summary>

@@ -44,10 +44,10 @@ public sealed class PreNormLayer : Module
 
     public Tensor Forward(Tensor x, Tensor? keyMask)
     {
-        // Both norms feed only GEMMs (the q, k, v projections; the MLP), so bf16 stores them in BF16.
-        var attention = AttentionOutput.Forward(Attention.Forward(LayerNormBefore.Forward(x, feedsGemms: true), keyMask));
-        var (h, normalized) = LayerNormAfter.ForwardKeepingSum(x, attention, feedsGemms: true);
-        var mlp = Intermediate.ForwardMlp(normalized, _activation, Output);
-        return Ops.Add(h, mlp);
+        // Both norms feed only GEMMs (the q, k, v projections; the MLP), so bf16 stores them in BF16. Each residual add
+        // happens inside the branch's last linear op, so that the branch's output is no tensor of its own for the add to
+        // keep until the backward: x and h are kept anyway (by the two norms).
+        var h = AttentionOutput.ForwardResidual(Attention.Forward(LayerNormBefore.Forward(x, feedsGemms: true), keyMask), x);
+        return Intermediate.ForwardMlp(LayerNormAfter.Forward(h, feedsGemms: true), _activation, Output, residual: h);
     }
 }

@@ -46,6 +46,27 @@ public class OpGradientTests
         Check(() => Ops.Linear(x, w, bias), bias is null ? [x, w] : [x, w, bias]);
     }
 
+    [Fact]
+    public void Linear_WithAResidual_AllInputs()
+    {
+        var rng = new Random(3);
+        var x = Random(rng, [2, 5, 13]);
+        var w = Random(rng, [9, 13]);
+        var bias = Random(rng, [9]);
+        var residual = Random(rng, [2, 5, 9]);
+        Check(() => Ops.Linear(x, w, bias, residual: residual), [x, w, bias, residual]);
+    }
+
+    [Fact]
+    public void Mlp_WithAResidual_AllInputs()
+    {
+        var rng = new Random(4);
+        var x = Random(rng, [2, 5, 7]);
+        var (w1, b1, w2, b2) = (Random(rng, [11, 7]), Random(rng, [11]), Random(rng, [7, 11]), Random(rng, [7]));
+        var residual = Random(rng, [2, 5, 7]);
+        Check(() => Ops.Mlp(x, w1, b1, w2, b2, Activation.GeluTanh, residual), [x, w1, b1, w2, b2, residual]);
+    }
+
     [Theory]
     [InlineData(1, 1e-12)]
     [InlineData(7, 1e-5)]

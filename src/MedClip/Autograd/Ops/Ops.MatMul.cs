@@ -66,24 +66,40 @@ public static partial class Ops
     /// Under bf16 autocast, store y in BF16 (rounded after the bias add) for a consumer that reads BF16: the fused
     /// attention's q, k and v. The gradient stays F32.
     /// </param>
-    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null, bool storeBf16 = false)
+    /// <param name="residual">
+    /// A residual stream to add, y = residual + (x @ weight^T + bias), in the same op: the layer's own output is then
+    /// not a tensor of its own that the add's node would keep alive until the backward (F32, [..., out]).
+    /// </param>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null, bool storeBf16 = false, Tensor? residual = null)
     {
         var gemm = new LinearGemm("Linear", x, weight, bias);
+        Require(residual is null || !storeBf16, "Linear: a residual stream is added in F32; it cannot be stored in BF16.");
         var y = gemm.Forward();
         var be = x.Backend;
         if (bias is not null) be.AddBias(y, bias, gemm.Rows, gemm.OutFeatures);
+        AddResidual("Linear", residual, y);
         if (storeBf16 && gemm.Bf16)
         {
             var rounded = Tensor.Zeros(be, y.Shape, DType.BF16);
             be.Cast(y, rounded);
             y = rounded;
         }
-        return Tape.Record("Linear", y, [x, weight, bias], dy =>
+        return Tape.Record(residual is null ? "Linear" : "Linear+residual", y, [x, weight, bias, residual], dy =>
         {
             // db = column sums of dy
             gemm.Backward(dy);
             if (bias is { RequiresGrad: true }) be.BiasBackward(dy, bias.GradOrZeros(), gemm.Rows, gemm.OutFeatures);
+            if (residual is { RequiresGrad: true }) be.Axpy(1, dy, residual.GradOrZeros());
         });
+    }
+
+    // y += residual, after the bias: residual + (x W^T + b), the same sum as a separate add of the layer's output.
+    private static void AddResidual(string op, Tensor? residual, Tensor y)
+    {
+        if (residual is null) return;
+        Require(residual.Shape == y.Shape && residual.DType == y.DType,
+            $"{op}: residual {residual.Describe()} does not match the output {y.Describe()}.");
+        y.Backend.Axpy(1, residual, y);
     }
 
     /// <summary>
@@ -116,9 +132,10 @@ public static partial class Ops
     /// and b1's gradient in one pass. Kept for the backward: 4 bytes per hidden value (pre and h) instead of 10 (F32
     /// pre-activation and activation, and the activation's BF16 copy).
     /// </summary>
-    public static Tensor Mlp(Tensor x, Tensor w1, Tensor b1, Tensor w2, Tensor? b2, Activation kind)
+    /// <param name="residual">A residual stream added to y in the same op (see <see cref="Linear"/>).</param>
+    public static Tensor Mlp(Tensor x, Tensor w1, Tensor b1, Tensor w2, Tensor? b2, Activation kind, Tensor? residual = null)
     {
-        if (!Autocast.Applies(x, w1) || !Autocast.Applies(x, w2)) return Linear(LinearActivation(x, w1, b1, kind), w2, b2);
+        if (!Autocast.Applies(x, w1) || !Autocast.Applies(x, w2)) return Linear(LinearActivation(x, w1, b1, kind), w2, b2, residual: residual);
         var first = new LinearGemm("Mlp", x, w1, b1);
         Require(w2.Rank == 2 && w2.Shape[1] == first.OutFeatures && (b2 is null || b2.Length == w2.Shape[0]),
             $"Mlp: second weight {w2.Describe()} and bias {b2?.Describe()} do not follow the first, {w1.Describe()}.");
@@ -131,8 +148,10 @@ public static partial class Ops
         var y = Tensor.Zeros(be, [.. x.Shape.ToArray()[..^1], outFeatures], DType.F32);
         be.Gemm(h, w2Operand, y, new GemmShape(false, true, rows, outFeatures, hidden));
         if (b2 is not null) be.AddBias(y, b2, rows, outFeatures);
-        return Tape.Record($"Mlp+{kind}", y, [x, w1, b1, w2, b2], dy =>
+        AddResidual("Mlp", residual, y);
+        return Tape.Record($"Mlp+{kind}", y, [x, w1, b1, w2, b2, residual], dy =>
         {
+            if (residual is { RequiresGrad: true }) be.Axpy(1, dy, residual.GradOrZeros());
             if (b2 is { RequiresGrad: true }) be.BiasBackward(dy, b2.GradOrZeros(), rows, outFeatures);
             var dyOperand = Autocast.Operand(dy);
             if (w2.RequiresGrad) be.Gemm(dyOperand, h, w2.GradOrZeros(), new GemmShape(true, false, outFeatures, hidden, rows, Beta: 1));
