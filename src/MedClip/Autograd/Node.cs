@@ -2,12 +2,15 @@ using MedClip.Tensors;
 
 namespace MedClip.Autograd;
 
-/// <summary>One recorded op: its inputs and the closure that turns the output's gradient into input gradients (+=).</summary>
+/// <summary>
+/// One recorded op: its inputs' slots on the tape and the closure that turns the output's gradient into input gradients
+/// (+=). The closure holds whatever input values its backward reads.
+/// </summary>
 public sealed class Node
 {
     private Action<Tensor>? _backward;
 
-    internal Node(string op, Tensor[] inputs, Action<Tensor> backward)
+    internal Node(string op, GradSlot[] inputs, Action<Tensor> backward)
     {
         Op = op;
         Inputs = inputs;
@@ -15,7 +18,7 @@ public sealed class Node
     }
 
     public string Op { get; }
-    public Tensor[] Inputs { get; private set; }
+    public GradSlot[] Inputs { get; private set; }
 
     internal void RunBackward(Tensor outputGrad)
     {

@@ -26,7 +26,7 @@ public static class Tape
     {
         if (!NeedsGrad(inputs)) return output;
         output.RequiresGrad = true;
-        output.GradFn = new Node(op, inputs.Where(t => t is not null).Select(t => t!).ToArray(), backward);
+        output.GradFn = new Node(op, inputs.Where(t => t is not null).Select(t => t!.Slot).ToArray(), backward);
         return output;
     }
 
@@ -60,7 +60,7 @@ public static class Tape
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void RunBackward(Tensor output, Tensor gradient)
     {
-        var order = TopologicalOrder(output);
+        var order = TopologicalOrder(output.Slot);
         output.Backend.Axpy(1.0, gradient, output.GradOrZeros());
         for (int i = order.Count - 1; i >= 0; i--)
         {
@@ -72,12 +72,12 @@ public static class Tape
         }
     }
 
-    // Tensors with a GradFn reachable from root, each after all of its inputs.
-    private static List<Tensor> TopologicalOrder(Tensor root)
+    // Slots with a GradFn reachable from root, each after all of its inputs.
+    private static List<GradSlot> TopologicalOrder(GradSlot root)
     {
-        var order = new List<Tensor>();
-        var visited = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
-        var stack = new Stack<(Tensor tensor, bool expanded)>();
+        var order = new List<GradSlot>();
+        var visited = new HashSet<GradSlot>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<(GradSlot Slot, bool Expanded)>();
         stack.Push((root, false));
         while (stack.Count > 0)
         {

@@ -53,9 +53,6 @@ public sealed class LayerNorm : Module
     /// <param name="feedsGemms">The output is only a GEMM operand: BF16 under bf16 autocast (<see cref="Ops.LayerNorm"/>).</param>
     public Tensor Forward(Tensor x, bool feedsGemms = false) => Ops.LayerNorm(x, Weight, Bias, Eps, feedsGemms);
 
-    /// <summary>LN(a + b), the residual add fused in (<see cref="Ops.AddLayerNorm"/>).</summary>
-    public Tensor Forward(Tensor a, Tensor b) => Ops.AddLayerNorm(a, b, Weight, Bias, Eps);
-
     /// <summary>(a + b, LN(a + b)) in one pass, for a residual stream that goes on (<see cref="Ops.AddLayerNormKeepingSum"/>).</summary>
     public (Tensor Sum, Tensor Normalized) ForwardKeepingSum(Tensor a, Tensor b, bool feedsGemms = false) =>
         Ops.AddLayerNormKeepingSum(a, b, Weight, Bias, Eps, feedsGemms);

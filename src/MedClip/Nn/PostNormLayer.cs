@@ -36,8 +36,10 @@ public sealed class PostNormLayer : Module
 
     public Tensor Forward(Tensor x, Tensor? keyMask)
     {
-        var a = AttentionLayerNorm.Forward(x, AttentionOutput.Forward(Attention.Forward(x, keyMask)));
+        // Each residual add keeps its sum for the layer norm's backward, so that neither addend need outlive the forward:
+        // x, a and the branch outputs are F32, and under bf16 the linear layers keep only their BF16 copies of x and a.
+        var (_, a) = AttentionLayerNorm.ForwardKeepingSum(x, AttentionOutput.Forward(Attention.Forward(x, keyMask)));
         var mlp = Intermediate.ForwardMlp(a, _activation, Output);
-        return OutputLayerNorm.Forward(a, mlp);
+        return OutputLayerNorm.ForwardKeepingSum(a, mlp).Normalized;
     }
 }

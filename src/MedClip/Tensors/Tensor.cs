@@ -15,6 +15,7 @@ public sealed class Tensor
             throw new ArgumentException($"Shape {shape} needs {shape.Elements} elements but the storage holds {storage.Length}.");
         Storage = storage;
         Shape = shape;
+        Slot = new GradSlot(storage.Backend, shape, storage.DType);
     }
 
     public Storage Storage { get; }
@@ -27,11 +28,14 @@ public sealed class Tensor
     /// <summary>Name used in checkpoints and error messages (HF parameter name for parameters).</summary>
     public string? Name { get; set; }
 
+    /// <summary>The tape's state of this tensor (gradient, producing op), which nodes hold instead of the tensor.</summary>
+    public GradSlot Slot { get; }
+
     /// <summary>True for leaves that want a gradient (parameters) and for results of ops on them.</summary>
-    public bool RequiresGrad { get; set; }
+    public bool RequiresGrad { get => Slot.RequiresGrad; set => Slot.RequiresGrad = value; }
 
     /// <summary>Accumulated gradient (same shape); backward adds into it, so it is cleared by the optimizer step.</summary>
-    public Tensor? Grad { get; set; }
+    public Tensor? Grad { get => Slot.Grad; set => Slot.Grad = value; }
 
     /// <summary>
     /// bf16 mixed precision: this parameter's values rounded to BF16, the GEMM operand under <see cref="Autocast"/>.
@@ -40,7 +44,7 @@ public sealed class Tensor
     public Tensor? Bf16Copy { get; set; }
 
     /// <summary>The recorded op that produced this tensor, or null for a leaf.</summary>
-    public Node? GradFn { get; internal set; }
+    public Node? GradFn { get => Slot.GradFn; internal set => Slot.GradFn = value; }
 
     public static Tensor Zeros(IBackend backend, Shape shape, DType dtype = DType.F32) =>
         new(backend.Allocate(dtype, shape.Elements), shape);
@@ -91,11 +95,8 @@ public sealed class Tensor
         return new Tensor(Storage, shape);
     }
 
-    /// <summary>
-    /// The gradient buffer, created as zeros on first use: in the tensor's dtype, but F32 for a BF16 activation (bf16
-    /// mixed precision stores some activations in BF16 and keeps every gradient in F32).
-    /// </summary>
-    public Tensor GradOrZeros() => Grad ??= Zeros(Backend, Shape, DType == DType.BF16 ? DType.F32 : DType);
+    /// <inheritdoc cref="GradSlot.GradOrZeros"/>
+    public Tensor GradOrZeros() => Slot.GradOrZeros();
 
     public string Describe() => Name is null ? $"{DType}{Shape}" : $"'{Name}' {DType}{Shape}";
     public override string ToString() => $"Tensor {Describe()} on {Backend.Name}";

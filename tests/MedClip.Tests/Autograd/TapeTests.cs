@@ -16,6 +16,41 @@ public class TapeTests
     private static Tensor Sum(Tensor x) =>
         Ops.Reshape(Ops.MatMul(Ops.Reshape(x, [1, (int)x.Length]), Tensor.FromArray(CpuBackend.Instance, [(int)x.Length, 1], Enumerable.Repeat(1f, (int)x.Length).ToArray())), new Shape());
 
+    /// <summary>
+    /// The tape keeps a tensor's values only where a backward reads them: a linear layer's output that only feeds an add
+    /// can go after the forward, and under bf16 autocast so can the layer's F32 input (its weight gradient reads the
+    /// BF16 copy); in fp32 the input stays (the weight gradient reads it). The gradients are the same either way.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ValuesNoBackwardReads_AreNotKeptByTheTape(bool bf16)
+    {
+        var w = Tensor.FromArray(CpuBackend.Instance, [3, 3], new float[] { 1, 2, 0, -1, 0.5f, 3, 0, 1, -2 });
+        w.RequiresGrad = true;
+        var p = Param(0.5f, -1, 2);
+        var (loss, input, branch) = Forward(w, p, bf16);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Assert.False(branch.IsAlive, "the linear output, which only an add reads, is still alive");
+        Assert.Equal(!bf16, input.IsAlive);
+        loss.Backward();
+        // loss = sum((2p) W^T + 2p): dp = 2 (column sums of W) + 2.
+        Assert.Equal([2f * (1 - 1 + 0) + 2, 2f * (2 + 0.5f + 1) + 2, 2f * (0 + 3 - 2) + 2], p.Grad!.ToArray<float>());
+    }
+
+    // Apart from the test so that no local of its frame holds the intermediates.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static (Tensor Loss, WeakReference Input, WeakReference Branch) Forward(Tensor w, Tensor p, bool bf16)
+    {
+        using var scope = Autocast.Bf16(bf16);
+        var x = Ops.Reshape(Ops.Add(p, p), [1, 3]);
+        var branch = Ops.Linear(x, w);
+        var loss = Sum(Ops.Add(branch, x));
+        return (loss, new WeakReference(x), new WeakReference(branch));
+    }
+
     [Fact]
     public void Backward_AccumulatesIntoLeafGradients_AcrossCalls()
     {

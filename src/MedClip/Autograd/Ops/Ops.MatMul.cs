@@ -84,12 +84,13 @@ public static partial class Ops
             be.Cast(y, rounded);
             y = rounded;
         }
+        var residualSlot = residual?.Slot;
         return Tape.Record(residual is null ? "Linear" : "Linear+residual", y, [x, weight, bias, residual], dy =>
         {
             // db = column sums of dy
             gemm.Backward(dy);
             if (bias is { RequiresGrad: true }) be.BiasBackward(dy, bias.GradOrZeros(), gemm.Rows, gemm.OutFeatures);
-            if (residual is { RequiresGrad: true }) be.Axpy(1, dy, residual.GradOrZeros());
+            if (residualSlot is { RequiresGrad: true }) be.Axpy(1, dy, residualSlot.GradOrZeros());
         });
     }
 
@@ -149,9 +150,10 @@ public static partial class Ops
         be.Gemm(h, w2Operand, y, new GemmShape(false, true, rows, outFeatures, hidden));
         if (b2 is not null) be.AddBias(y, b2, rows, outFeatures);
         AddResidual("Mlp", residual, y);
+        var residualSlot = residual?.Slot;
         return Tape.Record($"Mlp+{kind}", y, [x, w1, b1, w2, b2, residual], dy =>
         {
-            if (residual is { RequiresGrad: true }) be.Axpy(1, dy, residual.GradOrZeros());
+            if (residualSlot is { RequiresGrad: true }) be.Axpy(1, dy, residualSlot.GradOrZeros());
             if (b2 is { RequiresGrad: true }) be.BiasBackward(dy, b2.GradOrZeros(), rows, outFeatures);
             var dyOperand = Autocast.Operand(dy);
             if (w2.RequiresGrad) be.Gemm(dyOperand, h, w2.GradOrZeros(), new GemmShape(true, false, outFeatures, hidden, rows, Beta: 1));
@@ -167,10 +169,15 @@ public static partial class Ops
     /// <summary>
     /// The GEMM of a linear layer, y = x @ W^T, and its backward: dx += dy @ W, dW += dy^T @ x. Under bf16 autocast both
     /// directions read BF16 copies of x, W (the parameter's kept copy) and dy; y, the gradients and the bias stay F32.
+    /// It keeps x's slot and the operand the weight gradient reads: x itself in fp32, its BF16 copy under bf16 (so an
+    /// F32 x need not outlive the forward, as with torch.autocast).
     /// </summary>
     private sealed class LinearGemm
     {
-        private readonly Tensor _x, _weight, _gx, _gw;
+        private readonly Tensor _weight, _gx, _gw;
+        private readonly GradSlot _xSlot;
+        private readonly IBackend _backend;
+        private readonly Shape _xShape;
         private readonly bool _bf16;
 
         public LinearGemm(string op, Tensor x, Tensor weight, Tensor? bias)
@@ -182,7 +189,7 @@ public static partial class Ops
                 $"{op}: input {x.Describe()} and weight {weight.Describe()} differ in dtype; a BF16 input needs bf16 autocast.");
             Require(bias is null || (bias.Length == weight.Shape[0] && bias.DType == weight.DType),
                 $"{op}: bias {bias?.Describe()} does not match weight {weight.Describe()}.");
-            (_x, _weight) = (x, weight);
+            (_xSlot, _backend, _xShape, _weight) = (x.Slot, x.Backend, x.Shape, weight);
             Rows = (int)x.Shape.Rows;
             InFeatures = weight.Shape[1];
             OutFeatures = weight.Shape[0];
@@ -201,8 +208,8 @@ public static partial class Ops
         /// <summary>x @ W^T into a new [..., out] tensor.</summary>
         public Tensor Forward()
         {
-            var y = Tensor.Zeros(_x.Backend, [.. _x.Shape.ToArray()[..^1], OutFeatures], _weight.DType);
-            _x.Backend.Gemm(_gx, _gw, y, new GemmShape(false, true, Rows, OutFeatures, InFeatures));
+            var y = Tensor.Zeros(_backend, [.. _xShape.ToArray()[..^1], OutFeatures], _weight.DType);
+            _backend.Gemm(_gx, _gw, y, new GemmShape(false, true, Rows, OutFeatures, InFeatures));
             return y;
         }
 
@@ -212,9 +219,9 @@ public static partial class Ops
         /// </summary>
         public void Backward(Tensor dy)
         {
-            var be = _x.Backend;
+            var be = _backend;
             var gdy = _bf16 ? Autocast.Operand(dy) : dy;
-            if (_x.RequiresGrad) be.Gemm(gdy, _gw, _x.GradOrZeros(), new GemmShape(false, false, Rows, InFeatures, OutFeatures, Beta: 1));
+            if (_xSlot.RequiresGrad) be.Gemm(gdy, _gw, _xSlot.GradOrZeros(), new GemmShape(false, false, Rows, InFeatures, OutFeatures, Beta: 1));
             if (_weight.RequiresGrad) be.Gemm(gdy, _gx, _weight.GradOrZeros(), new GemmShape(true, false, OutFeatures, InFeatures, Rows, Beta: 1));
         }
     }

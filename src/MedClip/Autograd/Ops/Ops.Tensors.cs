@@ -25,13 +25,16 @@ public static partial class Ops
         return RecordAdd(y, a, b, alpha, beta);
     }
 
-    // Records y = alpha*a + beta*b: da += alpha*dy, db += beta*dy.
-    private static Tensor RecordAdd(Tensor y, Tensor a, Tensor b, double alpha, double beta) =>
-        Tape.Record("Add", y, [a, b], dy =>
+    // Records y = alpha*a + beta*b: da += alpha*dy, db += beta*dy. The backward reads no values: it holds the slots.
+    private static Tensor RecordAdd(Tensor y, Tensor a, Tensor b, double alpha, double beta)
+    {
+        var (slotA, slotB, be) = (a.Slot, b.Slot, a.Backend);
+        return Tape.Record("Add", y, [a, b], dy =>
         {
-            if (a.RequiresGrad) a.Backend.Axpy(alpha, dy, a.GradOrZeros());
-            if (b.RequiresGrad) b.Backend.Axpy(beta, dy, b.GradOrZeros());
+            if (slotA.RequiresGrad) be.Axpy(alpha, dy, slotA.GradOrZeros());
+            if (slotB.RequiresGrad) be.Axpy(beta, dy, slotB.GradOrZeros());
         });
+    }
 
     /// <summary>Reorders axes: y's axis i is x's axis perm[i].</summary>
     public static Tensor Permute(Tensor x, params int[] perm)
