@@ -51,6 +51,35 @@ public class TapeTests
         return (loss, new WeakReference(x), new WeakReference(branch));
     }
 
+    /// <summary>
+    /// The unfused attention reshapes and permutes q, k, v into heads: the tape keeps the permuted copies the matmuls read
+    /// (in fp32; their BF16 copies under bf16), never the projections' [batch, tokens, width] outputs themselves.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void UnfusedAttention_KeepsNoProjectionOutput(bool bf16)
+    {
+        var p = Tensor.FromArray(CpuBackend.Instance, [2, 3, 4], Enumerable.Range(0, 24).Select(i => (float)Math.Sin(i)).ToArray());
+        p.RequiresGrad = true;
+        var (loss, q) = Attention(p, bf16);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Assert.False(q.IsAlive);
+        loss.Backward();
+        Assert.Contains(p.Grad!.ToArray<float>(), g => g != 0);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static (Tensor Loss, WeakReference Q) Attention(Tensor p, bool bf16)
+    {
+        using var scope = Autocast.Bf16(bf16);
+        var q = Ops.Add(p, p, 1, 0.5);
+        var o = Ops.MultiHeadAttention(q, q, q, null, heads: 2);
+        return (Sum(Ops.Activate(o, MedClip.Backends.Activation.Tanh)), new WeakReference(q));
+    }
+
     [Fact]
     public void Backward_AccumulatesIntoLeafGradients_AcrossCalls()
     {

@@ -25,7 +25,8 @@ public static partial class Ops
         var be = scores.Backend;
         var y = inPlace ? scores.View(scores.Shape) : Like(scores);
         be.SoftmaxForward(scores, keyMask, y, batch, heads, queries, keys, scale);
-        return Tape.Record("Softmax", y, [scores], dy => be.SoftmaxBackward(y, dy, scores.GradOrZeros(), batch * heads * queries, keys, scale));
+        var slot = scores.Slot; // the backward reads the probabilities only
+        return Tape.Record("Softmax", y, [scores], dy => be.SoftmaxBackward(y, dy, slot.GradOrZeros(), batch * heads * queries, keys, scale));
     }
 
     /// <summary>

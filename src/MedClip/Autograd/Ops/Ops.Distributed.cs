@@ -17,12 +17,13 @@ public static partial class Ops
         Require(x.Rank >= 1, $"AllGather: {x.Describe()} needs a leading axis to stack the ranks along.");
         var y = communicator.AllGather(x);
         int rank = communicator.Rank, length = checked((int)x.Length);
+        var slot = x.Slot;
         return Tape.Record("AllGather", y, [x], dy =>
         {
             var summed = Like(dy);
             dy.Backend.CopyBlocks(dy, 0, 0, summed, 0, 0, checked((int)dy.Length), 1, accumulate: false);
             communicator.AllReduceSum(summed);
-            x.Backend.CopyBlocks(summed, (long)rank * length, 0, x.GradOrZeros(), 0, 0, length, 1, accumulate: true);
+            dy.Backend.CopyBlocks(summed, (long)rank * length, 0, slot.GradOrZeros(), 0, 0, length, 1, accumulate: true);
         });
     }
 }

@@ -25,9 +25,10 @@ public static partial class Ops
         var y = Like(x);
         be.AddScaled(x, 1, x, 0, y);
         be.AddBias(y, table, batch, span);
+        var slot = x.Slot;
         return Tape.Record("AddPositionEmbedding", y, [x, table], dy =>
         {
-            if (x.RequiresGrad) be.Axpy(1, dy, x.GradOrZeros());
+            if (slot.RequiresGrad) be.Axpy(1, dy, slot.GradOrZeros());
             if (table.RequiresGrad) be.BiasBackward(dy, table.GradOrZeros(), batch, span);
         });
     }

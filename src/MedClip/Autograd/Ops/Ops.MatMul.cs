@@ -42,19 +42,22 @@ public static partial class Ops
         var ga = bf16 ? Autocast.Operand(a) : a;
         var gb = bf16 ? Autocast.Operand(b) : b;
         a.Backend.Gemm(ga, gb, c, shape);
+        // The backward reads the operands (ga, gb: a and b themselves in fp32, their BF16 copies under bf16) and routes
+        // to a and b by their slots.
+        var (slotA, slotB, be) = (a.Slot, b.Slot, a.Backend);
         return Tape.Record("MatMul", c, [a, b], dc =>
         {
             var s = shape;
             var gdc = bf16 ? Autocast.Operand(dc) : dc;
-            if (a.RequiresGrad)
+            if (slotA.RequiresGrad)
             {
-                a.Backend.Gemm(s.TransA ? gb : gdc, s.TransA ? gdc : gb, a.GradOrZeros(), s.TransA
+                be.Gemm(s.TransA ? gb : gdc, s.TransA ? gdc : gb, slotA.GradOrZeros(), s.TransA
                     ? s with { TransA = s.TransB, TransB = true, M = s.K, N = s.M, K = s.N, Beta = 1, StrideA = s.StrideB, StrideB = s.StrideC, StrideC = s.StrideA }
                     : s with { TransA = false, TransB = !s.TransB, M = s.M, N = s.K, K = s.N, Beta = 1, StrideA = s.StrideC, StrideB = s.StrideB, StrideC = s.StrideA });
             }
-            if (b.RequiresGrad)
+            if (slotB.RequiresGrad)
             {
-                a.Backend.Gemm(s.TransB ? gdc : ga, s.TransB ? ga : gdc, b.GradOrZeros(), s.TransB
+                be.Gemm(s.TransB ? gdc : ga, s.TransB ? ga : gdc, slotB.GradOrZeros(), s.TransB
                     ? s with { TransA = true, TransB = s.TransA, M = s.N, N = s.K, K = s.M, Beta = 1, StrideA = s.StrideC, StrideB = s.StrideA, StrideC = s.StrideB }
                     : s with { TransA = !s.TransA, TransB = false, M = s.K, N = s.N, K = s.M, Beta = 1, StrideA = s.StrideA, StrideB = s.StrideC, StrideC = s.StrideB });
             }

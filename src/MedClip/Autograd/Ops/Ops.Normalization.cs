@@ -87,6 +87,7 @@ public static partial class Ops
         var y = Like(x);
         var norms = Tensor.Zeros(be, [rows], x.DType);
         be.L2NormalizeForward(x, y, norms, rows, cols);
-        return Tape.Record("L2Normalize", y, [x], dy => be.L2NormalizeBackward(y, dy, norms, x.GradOrZeros(), rows, cols));
+        var slot = x.Slot; // the backward reads y and the norms
+        return Tape.Record("L2Normalize", y, [x], dy => be.L2NormalizeBackward(y, dy, norms, slot.GradOrZeros(), rows, cols));
     }
 }

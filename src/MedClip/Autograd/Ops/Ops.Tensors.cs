@@ -13,7 +13,8 @@ public static partial class Ops
     {
         Require(shape.Elements == x.Length, $"Reshape: cannot view {x.Describe()} ({x.Length} elements) as {shape}.");
         var y = new Tensor(x.Storage, shape);
-        return Tape.Record("Reshape", y, [x], dy => x.Backend.Axpy(1, dy, x.GradOrZeros()));
+        var (slot, be) = (x.Slot, x.Backend);
+        return Tape.Record("Reshape", y, [x], dy => be.Axpy(1, dy, slot.GradOrZeros()));
     }
 
     /// <summary>y = alpha*a + beta*b for tensors of one shape.</summary>
@@ -44,11 +45,12 @@ public static partial class Ops
         var dims = x.Shape.ToArray();
         var y = Tensor.Zeros(x.Backend, perm.Select(p => dims[p]).ToArray(), x.DType);
         x.Backend.Permute(x, y, dims, perm, accumulate: false);
+        var (slot, be, permuted) = (x.Slot, x.Backend, y.Shape.ToArray());
         return Tape.Record("Permute", y, [x], dy =>
         {
             var inverse = new int[perm.Length];
             for (int i = 0; i < perm.Length; i++) inverse[perm[i]] = i;
-            x.Backend.Permute(dy, x.GradOrZeros(), y.Shape.ToArray(), inverse, accumulate: true);
+            be.Permute(dy, slot.GradOrZeros(), permuted, inverse, accumulate: true);
         });
     }
 
@@ -59,8 +61,9 @@ public static partial class Ops
         int batch = x.Shape[0], tokens = x.Shape[1], width = x.Shape[2];
         var y = Tensor.Zeros(x.Backend, [batch, width], x.DType);
         x.Backend.CopyBlocks(x, (long)index * width, (long)tokens * width, y, 0, width, width, batch, accumulate: false);
+        var (slot, be) = (x.Slot, x.Backend);
         return Tape.Record("SelectToken", y, [x], dy =>
-            x.Backend.CopyBlocks(dy, 0, width, x.GradOrZeros(), (long)index * width, (long)tokens * width, width, batch, accumulate: true));
+            be.CopyBlocks(dy, 0, width, slot.GradOrZeros(), (long)index * width, (long)tokens * width, width, batch, accumulate: true));
     }
 
     /// <summary>Prepends one learned token to every sequence: token [D] (any shape of D elements), x [B, N, D] -> [B, N+1, D].</summary>
@@ -72,16 +75,17 @@ public static partial class Ops
         var y = Tensor.Zeros(x.Backend, [batch, n + 1, width], x.DType);
         x.Backend.CopyBlocks(token, 0, 0, y, 0, rowStride, width, batch, accumulate: false);
         x.Backend.CopyBlocks(x, 0, (long)n * width, y, width, rowStride, n * width, batch, accumulate: false);
+        var (xSlot, tokenSlot, be, dtype) = (x.Slot, token.Slot, x.Backend, x.DType);
         return Tape.Record("PrependToken", y, [token, x], dy =>
         {
-            if (x.RequiresGrad)
-                x.Backend.CopyBlocks(dy, width, rowStride, x.GradOrZeros(), 0, (long)n * width, n * width, batch, accumulate: true);
-            if (token.RequiresGrad)
+            if (xSlot.RequiresGrad)
+                be.CopyBlocks(dy, width, rowStride, xSlot.GradOrZeros(), 0, (long)n * width, n * width, batch, accumulate: true);
+            if (tokenSlot.RequiresGrad)
             {
                 // d token = sum over the batch of dy[b, 0, :]: gather the rows, then reduce them like a bias gradient.
-                var rows = Tensor.Zeros(x.Backend, [batch, width], x.DType);
-                x.Backend.CopyBlocks(dy, 0, rowStride, rows, 0, width, width, batch, accumulate: false);
-                x.Backend.BiasBackward(rows, token.GradOrZeros(), batch, width);
+                var rows = Tensor.Zeros(be, [batch, width], dtype);
+                be.CopyBlocks(dy, 0, rowStride, rows, 0, width, width, batch, accumulate: false);
+                be.BiasBackward(rows, tokenSlot.GradOrZeros(), batch, width);
             }
         });
     }
