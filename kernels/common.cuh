@@ -131,6 +131,24 @@ __device__ __forceinline__ void mma_m16n8k16_bf16(float (&d)[4], const unsigned 
 #endif
 }
 
+// ---- attention (attention.cu and attention_tc.cu) ------------------------------------------------------------------------
+
+// Where row `token` of head h in batch b starts, for a [batch, tokens, heads*D] tensor.
+template <int D> __device__ __forceinline__ long long head_row(int b, int token, int h, int heads, int tokens)
+{
+    return ((long long)b * tokens + token) * heads * D + (long long)h * D;
+}
+
+// kept[r] = 1 for a real, unpadded key start + r; 0 for padding or past the last token.
+__device__ void load_kept(const int* key_mask, int b, int tokens, int start, int count, int* kept)
+{
+    for (int r = threadIdx.x; r < count; r += blockDim.x)
+    {
+        int token = start + r;
+        kept[r] = token < tokens && (!key_mask || key_mask[(long long)b * tokens + token] != 0) ? 1 : 0;
+    }
+}
+
 // ---- loops ----------------------------------------------------------------------------------------------------------------
 
 // i runs over [0, n) spread across the whole grid; the host caps the grid at a few waves.

@@ -258,7 +258,7 @@ public sealed partial class CudaBackend
     private static int AttentionDqQueries(Tensor t) => t.DType == DType.F64 ? 32 : 64;
     private static int AttentionDkDvKeys(Tensor t) => t.DType == DType.F64 ? 32 : 64;
 
-    /// <summary>Head dimensions with a tensor-core kernel for bf16's BF16 q, k, v (attention.cu's *_tc_* kernels).</summary>
+    /// <summary>Head dimensions with a tensor-core kernel for bf16's BF16 q, k, v (kernels/attention_tc.cu).</summary>
     public static readonly int[] TensorCoreAttentionHeadDims = [16, 32, 64];
 
     // The tensor-core kernels' block: 4 warps, 16 rows each.
@@ -281,7 +281,7 @@ public sealed partial class CudaBackend
         var s = shape;
         if (UsesTensorCores(q, s))
         {
-            Launch("attention.cu", $"attention_forward_tc_d{s.HeadDim}", AttentionGrid(s, TensorCoreAttentionRows), (TensorCoreAttentionThreads, 1),
+            Launch("attention_tc.cu", $"attention_forward_tc_d{s.HeadDim}", AttentionGrid(s, TensorCoreAttentionRows), (TensorCoreAttentionThreads, 1),
                 P(q), P(k), P(v), OptionalP(keyMask), P(o), P(lse), s.Heads, s.Tokens, Scalar(lse, s.Scale));
             return;
         }
@@ -304,12 +304,12 @@ public sealed partial class CudaBackend
             var grid = AttentionGrid(s, TensorCoreAttentionRows);
             if (dq is not null)
             {
-                Launch("attention.cu", $"attention_backward_dq_tc_d{s.HeadDim}", grid, (TensorCoreAttentionThreads, 1),
+                Launch("attention_tc.cu", $"attention_backward_dq_tc_d{s.HeadDim}", grid, (TensorCoreAttentionThreads, 1),
                     P(q), P(k), P(v), OptionalP(keyMask), P(dO), P(lse), P(delta), P(dq), s.Heads, s.Tokens, Scalar(lse, s.Scale));
             }
             if (dk is not null || dv is not null)
             {
-                Launch("attention.cu", $"attention_backward_dkdv_tc_d{s.HeadDim}", grid, (TensorCoreAttentionThreads, 1),
+                Launch("attention_tc.cu", $"attention_backward_dkdv_tc_d{s.HeadDim}", grid, (TensorCoreAttentionThreads, 1),
                     P(q), P(k), P(v), OptionalP(keyMask), P(dO), P(lse), P(delta), P(dk ?? Scratch(s.Elements)), P(dv ?? Scratch(s.Elements)),
                     s.Heads, s.Tokens, Scalar(lse, s.Scale));
             }
