@@ -76,6 +76,21 @@ template <typename T, int D, typename I> __device__ void load_key_tile(const I* 
     __syncthreads();
 }
 
+// Query row i of head (b, h), times scale, into registers (zeros for an inactive thread, past the last token), and the
+// row's accumulator zeroed; returns where the row starts.
+template <typename T, int D, typename I> __device__ __forceinline__ long long load_query_row(const I* q, int b, int i, int h, int heads,
+    int tokens, bool active, T scale, T (&qi)[D], T (&acc)[D])
+{
+    long long row = active ? head_row<D>(b, i, h, heads, tokens) : 0;
+#pragma unroll
+    for (int c = 0; c < D; c++)
+    {
+        qi[c] = active ? (T)widen(q[row + c]) * scale : (T)0;
+        acc[c] = 0;
+    }
+    return row;
+}
+
 // x . y over a head's D values, x in registers.
 template <typename T, int D> __device__ __forceinline__ T dot_row(const T (&x)[D], const T* y)
 {
@@ -99,13 +114,7 @@ template <typename T, int D, typename I, typename O> __device__ void attention_f
     int i = blockIdx.y * blockDim.x + threadIdx.x;
     bool active = i < tokens;
     T qi[D], acc[D];
-    long long row = active ? head_row<D>(b, i, h, heads, tokens) : 0;
-#pragma unroll
-    for (int c = 0; c < D; c++)
-    {
-        qi[c] = active ? (T)widen(q[row + c]) * scale : (T)0;
-        acc[c] = 0;
-    }
+    long long row = load_query_row<T, D>(q, b, i, h, heads, tokens, active, scale, qi, acc);
     T m = (T)(-INFINITY), l = 0;
     for (int start = 0; start < tokens; start += KT)
     {
@@ -219,13 +228,7 @@ template <typename T, int D, typename I> __device__ void attention_backward_dq(c
     bool active = i < tokens;
     load_head_rows<T, D, T, Operand<I, T>::rounds>(d_o, b, h, heads, tokens, first, QT, dos, D + 1);
     T qi[D], acc[D];
-    long long row = active ? head_row<D>(b, i, h, heads, tokens) : 0;
-#pragma unroll
-    for (int c = 0; c < D; c++)
-    {
-        qi[c] = active ? (T)widen(q[row + c]) * scale : (T)0;
-        acc[c] = 0;
-    }
+    long long row = load_query_row<T, D>(q, b, i, h, heads, tokens, active, scale, qi, acc);
     T lse_i = active ? lse[(long long)bh * tokens + i] : (T)INFINITY;
     T delta_i = active ? delta[(long long)bh * tokens + i] : (T)0;
     const T* doi = dos + threadIdx.x * (D + 1);

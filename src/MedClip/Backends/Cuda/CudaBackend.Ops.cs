@@ -248,7 +248,7 @@ public sealed partial class CudaBackend
         Launch("softmax.cu", "softmax_backward_" + Suffix(y), WarpRows(rows), P(y), P(dy), P(dx), rows, keys, Scalar(y, scale));
     }
 
-    // ---- fused attention (kernels/attention.cu) ------------------------------------------------------------------------
+    // ---- fused attention (kernels/attention.cu, attention_tc.cu) -------------------------------------------------------
 
     /// <summary>Head dimensions with a fused attention kernel: a thread keeps whole rows in registers, so D is compiled in.</summary>
     public static readonly int[] FusedAttentionHeadDims = [8, 16, 32, 64];
@@ -274,60 +274,59 @@ public sealed partial class CudaBackend
     private bool UsesTensorCores(Tensor q, in AttentionShape s) =>
         TensorCoreAttention && q.DType == DType.BF16 && Array.IndexOf(TensorCoreAttentionHeadDims, s.HeadDim) >= 0;
 
+    // A fused attention kernel with its block: rows of the sequence per block (the grid's y) and threads.
+    private readonly record struct AttentionKernel(string Name, int Rows, int Threads);
+
+    // One call's kernels: the forward, dq, and dk with dv.
+    private readonly record struct AttentionKernels(string File, AttentionKernel Forward, AttentionKernel Dq, AttentionKernel DkDv);
+
+    // The tensor-core kernels (4 warps of 16 rows a block) or the CUDA-core kernels of the call's variant (a thread a row).
+    private AttentionKernels KernelsFor(Tensor q, Tensor lse, in AttentionShape s, string variant, string output)
+    {
+        if (UsesTensorCores(q, s))
+        {
+            var dim = s.HeadDim;
+            AttentionKernel Tc(string pass) => new($"attention_{pass}_tc_d{dim}", TensorCoreAttentionRows, TensorCoreAttentionThreads);
+            return new("attention_tc.cu", Tc("forward"), Tc("backward_dq"), Tc("backward_dkdv"));
+        }
+        static AttentionKernel ThreadPerRow(string name, int rows) => new(name, rows, rows);
+        return new("attention.cu", ThreadPerRow("attention_forward_" + variant + output, AttentionForwardQueries),
+            ThreadPerRow("attention_backward_dq_" + variant, AttentionDqQueries(lse)), ThreadPerRow("attention_backward_dkdv_" + variant, AttentionDkDvKeys(lse)));
+    }
+
+    private void Launch(string file, AttentionKernel kernel, in AttentionShape s, params ReadOnlySpan<KernelArg> args) =>
+        Launch(file, kernel.Name, AttentionGrid(s, kernel.Rows), ((uint)kernel.Threads, 1), args);
+
     public void AttentionForward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, in AttentionShape shape)
     {
         var (variant, output) = AttentionVariant(nameof(AttentionForward), shape, q, k, v, o, keyMask, lse);
         if (shape.Elements == 0) return;
         var s = shape;
-        if (UsesTensorCores(q, s))
-        {
-            Launch("attention_tc.cu", $"attention_forward_tc_d{s.HeadDim}", AttentionGrid(s, TensorCoreAttentionRows), (TensorCoreAttentionThreads, 1),
-                P(q), P(k), P(v), OptionalP(keyMask), P(o), P(lse), s.Heads, s.Tokens, Scalar(lse, s.Scale));
-            return;
-        }
-        Launch("attention.cu", "attention_forward_" + variant + output, AttentionGrid(s, AttentionForwardQueries), (AttentionForwardQueries, 1),
-            P(q), P(k), P(v), OptionalP(keyMask), P(o), P(lse), s.Heads, s.Tokens, Scalar(lse, s.Scale));
+        var kernels = KernelsFor(q, lse, s, variant, output);
+        Launch(kernels.File, kernels.Forward, s, P(q), P(k), P(v), OptionalP(keyMask), P(o), P(lse), s.Heads, s.Tokens, Scalar(lse, s.Scale));
     }
 
     public void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, Tensor dO, Tensor? dq, Tensor? dk,
         Tensor? dv, in AttentionShape shape)
     {
-        var (variant, _) = AttentionVariant(nameof(AttentionBackward), shape, q, k, v, o, keyMask, lse, dO, dq, dk, dv);
+        var (variant, output) = AttentionVariant(nameof(AttentionBackward), shape, q, k, v, o, keyMask, lse, dO, dq, dk, dv);
         if (shape.Elements == 0 || (dq is null && dk is null && dv is null)) return;
         var s = shape;
+        var kernels = KernelsFor(q, lse, s, variant, output);
         Tensor Scratch(long n) => Tensor.Zeros(this, [checked((int)n)], lse.DType);
         var delta = Scratch(s.Rows);
         string deltaKernel = q.DType == DType.BF16 ? "bf16" : Suffix(lse) + (o.DType == lse.DType ? "" : "_bf16");
         Launch("attention.cu", "attention_delta_" + deltaKernel, Blocks(s.Rows), P(o), P(dO), P(delta), s.Heads, s.Tokens, s.HeadDim, s.Rows);
-        if (UsesTensorCores(q, s))
-        {
-            var grid = AttentionGrid(s, TensorCoreAttentionRows);
-            if (dq is not null)
-            {
-                Launch("attention_tc.cu", $"attention_backward_dq_tc_d{s.HeadDim}", grid, (TensorCoreAttentionThreads, 1),
-                    P(q), P(k), P(v), OptionalP(keyMask), P(dO), P(lse), P(delta), P(dq), s.Heads, s.Tokens, Scalar(lse, s.Scale));
-            }
-            if (dk is not null || dv is not null)
-            {
-                Launch("attention_tc.cu", $"attention_backward_dkdv_tc_d{s.HeadDim}", grid, (TensorCoreAttentionThreads, 1),
-                    P(q), P(k), P(v), OptionalP(keyMask), P(dO), P(lse), P(delta), P(dk ?? Scratch(s.Elements)), P(dv ?? Scratch(s.Elements)),
-                    s.Heads, s.Tokens, Scalar(lse, s.Scale));
-            }
-            return;
-        }
         if (dq is not null)
         {
-            int queries = AttentionDqQueries(lse);
-            Launch("attention.cu", "attention_backward_dq_" + variant, AttentionGrid(s, queries), ((uint)queries, 1),
-                P(q), P(k), P(v), OptionalP(keyMask), P(dO), P(lse), P(delta), P(dq), s.Heads, s.Tokens, Scalar(lse, s.Scale));
+            Launch(kernels.File, kernels.Dq, s, P(q), P(k), P(v), OptionalP(keyMask), P(dO), P(lse), P(delta), P(dq), s.Heads, s.Tokens,
+                Scalar(lse, s.Scale));
         }
         if (dk is not null || dv is not null)
         {
             // One kernel writes both; a gradient nobody asked for goes to a scratch buffer.
-            int keys = AttentionDkDvKeys(lse);
-            Launch("attention.cu", "attention_backward_dkdv_" + variant, AttentionGrid(s, keys), ((uint)keys, 1),
-                P(q), P(k), P(v), OptionalP(keyMask), P(dO), P(lse), P(delta), P(dk ?? Scratch(s.Elements)), P(dv ?? Scratch(s.Elements)),
-                s.Heads, s.Tokens, Scalar(lse, s.Scale));
+            Launch(kernels.File, kernels.DkDv, s, P(q), P(k), P(v), OptionalP(keyMask), P(dO), P(lse), P(delta), P(dk ?? Scratch(s.Elements)),
+                P(dv ?? Scratch(s.Elements)), s.Heads, s.Tokens, Scalar(lse, s.Scale));
         }
     }
 
