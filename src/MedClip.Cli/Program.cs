@@ -14,6 +14,7 @@ var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical 
     BenchCommand.Create(),
     SelftestCommand.Create(),
     ConvertCommand.Create(),
+    KernelsCommand.Create(),
 };
 root.SetAction((_, cancel) => Task.FromResult(DefaultRun.Execute(cancel)));
 

@@ -55,12 +55,18 @@ public sealed class MpirunTraining : IDisposable
         "--log-every", "1", "--seed", $"{seed}", "--out", Path.Combine(Directory, run), .. extra,
     ];
 
-    /// <summary>Runs a command line; returns its exit code, everything it printed, and how long it took.</summary>
-    public static (int ExitCode, string Output, TimeSpan Elapsed) Run(string file, IEnumerable<string> arguments, TimeSpan limit)
+    /// <summary>
+    /// Runs a command line; returns its exit code, everything it printed, and how long it took. Variables named in
+    /// <paramref name="unset"/> are removed from the child's environment (this process sets MEDCLIP_CUDA=emulator for its
+    /// emulator tests).
+    /// </summary>
+    public static (int ExitCode, string Output, TimeSpan Elapsed) Run(string file, IEnumerable<string> arguments, TimeSpan limit,
+        params string[] unset)
     {
         var start = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
         start.Environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
         start.Environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
+        foreach (var name in unset) start.Environment.Remove(name);
         var clock = Stopwatch.StartNew();
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();

@@ -99,7 +99,25 @@ public sealed class KernelCompiler
     }
 
     /// <summary>Runs NVRTC on one kernel file; a compile error is a <see cref="KernelCompileException"/> with NVRTC's log.</summary>
-    public unsafe byte[] Compile(string fileName, string source, string header)
+    public byte[] Compile(string fileName, string source, string header) => Compile(fileName, source, header, _options).Cubin;
+
+    /// <summary>
+    /// Compiles one embedded kernel file, bypassing the cache, with ptxas asked for its report, and returns what each
+    /// kernel uses. Empty under the emulator, whose "NVRTC" is g++ and has no ptxas.
+    /// </summary>
+    public IReadOnlyList<KernelResources> Resources(string fileName)
+    {
+        var (_, log) = Compile(fileName, KernelSource(fileName), KernelSource(HeaderName), [.. _options, "--ptxas-options=-v"]);
+        return KernelResources.Parse(fileName, log);
+    }
+
+    /// <summary>The embedded kernel files (*.cu), in name order.</summary>
+    public static IReadOnlyList<string> KernelFiles() =>
+        [.. Assembly.GetExecutingAssembly().GetManifestResourceNames()
+            .Where(name => name.StartsWith("kernels/", StringComparison.Ordinal) && name.EndsWith(".cu", StringComparison.Ordinal))
+            .Select(name => name["kernels/".Length..]).Order(StringComparer.Ordinal)];
+
+    private unsafe (byte[] Cubin, string Log) Compile(string fileName, string source, string header, string[] compileOptions)
     {
         Compilations++;
         var strings = new List<nint>();
@@ -118,19 +136,19 @@ public sealed class KernelCompiler
             Check(nvrtcCreateProgram(out nint program, Utf8(source), Utf8(fileName), 1, headers, includeNames), "nvrtcCreateProgram");
             try
             {
-                byte** options = stackalloc byte*[_options.Length];
-                for (int i = 0; i < _options.Length; i++) options[i] = Utf8(_options[i]);
-                int result = nvrtcCompileProgram(program, _options.Length, options);
+                byte** options = stackalloc byte*[compileOptions.Length];
+                for (int i = 0; i < compileOptions.Length; i++) options[i] = Utf8(compileOptions[i]);
+                int result = nvrtcCompileProgram(program, compileOptions.Length, options);
+                string log = ProgramLog(program);
                 if (result != 0)
                 {
-                    string log = ProgramLog(program);
                     throw new KernelCompileException(
-                        $"Kernel file {fileName} failed to compile for {_architecture} (NVRTC {NvrtcVersion}: {ErrorString(result)}):\n{log}");
+                        $"Kernel file {fileName} failed to compile for {_architecture} (NVRTC {NvrtcVersion}: {ErrorString(result)}):\n{(log.Length > 0 ? log : "(NVRTC gave no log)")}");
                 }
                 Check(nvrtcGetCUBINSize(program, out nuint size), "nvrtcGetCUBINSize");
                 var cubin = new byte[(int)size];
                 fixed (byte* p = cubin) Check(nvrtcGetCUBIN(program, p), "nvrtcGetCUBIN");
-                return cubin;
+                return (cubin, log);
             }
             finally
             {
@@ -145,11 +163,11 @@ public sealed class KernelCompiler
 
     private static unsafe string ProgramLog(nint program)
     {
-        if (nvrtcGetProgramLogSize(program, out nuint size) != 0 || size <= 1) return "(NVRTC gave no log)";
+        if (nvrtcGetProgramLogSize(program, out nuint size) != 0 || size <= 1) return "";
         var log = new byte[(int)size];
         fixed (byte* p = log)
         {
-            if (nvrtcGetProgramLog(program, p) != 0) return "(NVRTC gave no log)";
+            if (nvrtcGetProgramLog(program, p) != 0) return "";
         }
         return Encoding.UTF8.GetString(log, 0, (int)size - 1).TrimEnd();
     }

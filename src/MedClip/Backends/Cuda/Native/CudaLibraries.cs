@@ -68,12 +68,35 @@ public static class CudaLibraries
     {
         lock (Gate)
         {
-            if (_loaded is not null) return _loaded;
-            var set = Locate(CudaLibrarySearch.FromEnvironment());
-            _loaded = set;
-            NativeLibrary.SetDllImportResolver(typeof(CudaLibraries).Assembly, Resolve);
-            return set;
+            if (_loaded is { CompilerOnly: true })
+                throw new InvalidOperationException("This process loaded NVRTC alone to compile kernels; the CUDA backend needs all three libraries, loaded first.");
+            return _loaded ?? Install(Locate(CudaLibrarySearch.FromEnvironment()));
         }
+    }
+
+    /// <summary>
+    /// Loads NVRTC alone (or the emulator), which compiles kernels on a machine without a driver or GPU
+    /// (<c>medclip-train kernels</c>). Any NVRTC from CUDA 11.2 on will do here: a CUBIN for a given architecture is
+    /// what the kernels' resources are read from, and the backend proper still asks for .13 or .12.
+    /// </summary>
+    public static LoadedLibraries EnsureCompilerLoaded()
+    {
+        lock (Gate)
+        {
+            if (_loaded is not null) return _loaded;
+            var search = CudaLibrarySearch.FromEnvironment();
+            if (search.Emulator) return Install(Locate(search));
+            var nvrtc = Load(search, ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2"], null)
+                ?? throw new CudaUnavailableException("No NVRTC found (libnvrtc.so.13, .12 or .11.2): install the CUDA toolkit, pip nvidia-cuda-nvrtc or Debian's libnvrtc11.2 (non-free), or set MEDCLIP_CUDA_LIB_PATH to its lib folder.");
+            return Install(new LoadedLibraries("", 0, nvrtc.Path, nvrtc.Handle, "", 0, IsEmulator: false, CompilerOnly: true));
+        }
+    }
+
+    private static LoadedLibraries Install(LoadedLibraries set)
+    {
+        _loaded = set;
+        NativeLibrary.SetDllImportResolver(typeof(CudaLibraries).Assembly, Resolve);
+        return set;
     }
 
     /// <summary>Finds and loads the three libraries following <paramref name="search"/>; throws <see cref="CudaUnavailableException"/>.</summary>
@@ -173,6 +196,6 @@ public static class CudaLibraries
     }
 }
 
-/// <summary>The loaded libraries: where each came from and its handle.</summary>
+/// <summary>The loaded libraries: where each came from and its handle (<paramref name="CompilerOnly"/>: NVRTC alone, no driver or cuBLAS).</summary>
 public sealed record LoadedLibraries(string DriverPath, nint DriverHandle, string NvrtcPath, nint NvrtcHandle,
-    string CublasPath, nint CublasHandle, bool IsEmulator);
+    string CublasPath, nint CublasHandle, bool IsEmulator, bool CompilerOnly = false);
