@@ -19,7 +19,8 @@
 # bf16 compiled, fp32, TF32; when python3 has torch with CUDA); then `bench` for tiny (fp32, bf16) and small, the CUDA
 # kernel benchmarks (GEMM fp32/TF32/bf16, layernorm, GELU, softmax, attention, AdamW, InfoNCE), PyTorch's tiny step, and
 # the pretrained towers against transformers when it is installed (tools/reference/check_pretrained_transformers.py).
-# Steps that do not fit CHECK_BUDGET_S (default 480) are skipped, in that order of priority. Everything lands in $OUT
+# Last, at no device cost, `kernels` for the card's architecture and the bindings against the installed CUDA headers
+# (tools/cuda/check_bindings.py). Steps that do not fit CHECK_BUDGET_S (default 480) are skipped, in that order of priority. Everything lands in $OUT
 # (default ./gpu-check): the logs and one report, gpu-check.json, with PyTorch's base step time over ours and our
 # reserved device memory over PyTorch's for each like-for-like pair.
 # MEDCLIP_CUDA=emulator runs the same script against the emulator (no nvidia-smi, no PyTorch step needed).
@@ -54,7 +55,7 @@ run() {
     echo "== $name (limit ${limit}s): ${cli[*]} $*"
     timeout "$limit" "${cli[@]}" "$@" >"$out/$name.log" 2>&1
     echo $? >"$out/$name.rc"
-    tail -n 3 "$out/$name.log"
+    tail -n 3 "$out/$name.log" | cut -c1-400
 }
 
 if command -v nvidia-smi >/dev/null; then
@@ -144,6 +145,24 @@ if python3 -c "import transformers, safetensors" 2>/dev/null && (( $(left) > 90 
     tail -n 1 "$out/pretrained.log"
 fi
 
+# What CUDA's own compiler and headers say, at no device cost: each kernel's registers, spills and shared memory for
+# this card from the installed NVRTC (`kernels`), and the bindings against the installed headers
+# (tools/cuda/check_bindings.py: /usr/local/cuda/include and pip's nvidia/*/include folders; needs g++).
+arch=$(awk -F', ' 'NR == 1 { gsub(/\./, "", $4); print "sm_" $4 }' "$out/gpu.csv" 2>/dev/null)
+[[ "$arch" =~ ^sm_[0-9]+$ ]] && run kernels 60 kernels --arch "$arch" --json
+if command -v g++ >/dev/null && (( $(left) > 15 )); then
+    includes=()
+    for folder in /usr/local/cuda/include $(python3 -c "import nvidia, os; [print(os.path.join(p, d, 'include')) for p in nvidia.__path__ for d in os.listdir(p)]" 2>/dev/null); do
+        [[ -d "$folder" ]] && includes+=(--include "$folder")
+    done
+    if (( ${#includes[@]} > 0 )); then
+        echo "== bindings against the headers: check_bindings.py ${includes[*]}"
+        timeout 60 python3 "$root/tools/cuda/check_bindings.py" "${includes[@]}" >"$out/bindings.log" 2>&1
+        echo $? >"$out/bindings.rc"
+        tail -n 3 "$out/bindings.log"
+    fi
+fi
+
 commit="${MEDCLIP_COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 python3 - "$out" "$commit" "$(( $(date +%s) - start ))" <<'PY'
 import json, os, sys, datetime
@@ -179,7 +198,12 @@ report = {
     "torch": step("torch"),
     "torch_base": {v: step("torch-base-" + v) for v in ("bf16-eager", "bf16-compiled", "fp32", "tf32")},
     "pretrained": step("pretrained"),
+    "kernels": step("kernels"),
+    "bindings": step("bindings"),
 }
+if report["kernels"]:
+    # The log tail repeats the one JSON line; the parsed result is enough.
+    report["kernels"].pop("log_tail", None)
 for key, name in (("kernel_bench_attention", "kernel-bench-attention"), ("kernel_bench", "kernel-bench")):
     if report[key]:
         # BenchmarkDotNet's summary table (Method, Size, Median, ..., Throughput), one string per row.
