@@ -31,6 +31,12 @@ public abstract class CudaKernelBenchmark
     /// <summary>Floating-point operations and bytes moved by one operation of <paramref name="method"/> at these parameters.</summary>
     public abstract (double Flops, double Bytes) Work(string method, ParameterInstances parameters);
 
+    /// <summary>
+    /// The measured ceiling <paramref name="method"/>'s rate is compared with: copy bandwidth for memory-bound kernels,
+    /// pedantic FP32 GEMM throughput (the CUDA cores' rate) for counted operations unless a benchmark says otherwise.
+    /// </summary>
+    public virtual Ceiling CeilingOf(string method, double flops) => flops > 0 ? Ceiling.Fp32 : Ceiling.Copy;
+
     [GlobalSetup]
     public void OpenDevice()
     {
@@ -108,6 +114,13 @@ public class CudaGemmBenchmarks : CudaKernelBenchmark
         int input = method == nameof(Bf16) ? 2 : 4;
         return (2 * n * n * n, n * n * (2 * input + 4));
     }
+
+    public override Ceiling CeilingOf(string method, double flops) => method switch
+    {
+        nameof(Tf32) => Ceiling.Tf32,
+        nameof(Bf16) => Ceiling.Bf16,
+        _ => Ceiling.Fp32,
+    };
 }
 
 /// <summary>Row kernels over [rows, width] activations: a ViT-B/16 batch of 64 (64 x 197 tokens, width 768) and BERT-base at 128 tokens.</summary>
@@ -267,6 +280,12 @@ public class CudaAttentionBenchmarks : CudaKernelBenchmark
 
     public override (double Flops, double Bytes) Work(string method, ParameterInstances parameters) =>
         ((method.Contains("Backward") ? 3 : 1) * 4.0 * Batch * Heads * Tokens * Tokens * HeadDim, 0);
+
+    // BF16 tensor cores for the tensor-core kernels and bf16's BF16 GEMMs; the CUDA-core kernels and fp32 against FP32.
+    public override Ceiling CeilingOf(string method, double flops) =>
+        method.EndsWith("TensorCores", StringComparison.Ordinal) || method.StartsWith("GemmForward", StringComparison.Ordinal) && method.EndsWith("Bf16", StringComparison.Ordinal)
+            ? Ceiling.Bf16
+            : Ceiling.Fp32;
 }
 
 /// <summary>
@@ -445,16 +464,31 @@ public sealed class CudaKernelConfig : ManualConfig
         AddColumn(new ThroughputColumn());
     }
 
-    /// <summary>TFLOP/s where the benchmark counts floating-point operations, else GB/s, over the median time per operation.</summary>
+    /// <summary>
+    /// TFLOP/s where the benchmark counts floating-point operations, else GB/s, over the median time per operation, and
+    /// the share of the card's measured ceiling for it (<see cref="CudaKernelBenchmarkRunner.Ceilings"/>) when measured.
+    /// </summary>
     private sealed class ThroughputColumn() : MedianRateColumn("Throughput",
-        "TFLOP/s for GEMMs and attention, GB/s of compulsory memory traffic for the other kernels (median time per operation)", isNumeric: false)
+        "TFLOP/s for GEMMs and attention, GB/s of compulsory memory traffic for the other kernels (median time per operation), " +
+        "and in brackets the share of the card's measured ceiling: copy bandwidth, or the FP32, TF32 or BF16 GEMM rate", isNumeric: false)
     {
         protected override string Rate(BenchmarkCase benchmarkCase, double medianNs)
         {
             var instance = (CudaKernelBenchmark)Activator.CreateInstance(benchmarkCase.Descriptor.Type)!;
-            var (flops, bytes) = instance.Work(benchmarkCase.Descriptor.WorkloadMethod.Name, benchmarkCase.Parameters);
-            return flops > 0 ? $"{flops / medianNs / 1e3:F1} TFLOP/s" : $"{bytes / medianNs:F0} GB/s";
+            string method = benchmarkCase.Descriptor.WorkloadMethod.Name;
+            var (flops, bytes) = instance.Work(method, benchmarkCase.Parameters);
+            double rate = flops > 0 ? flops / medianNs / 1e3 : bytes / medianNs;
+            string text = flops > 0 ? $"{rate:F1} TFLOP/s" : $"{rate:F0} GB/s";
+            return CudaKernelBenchmarkRunner.Ceilings is { } ceilings ? $"{text} ({ShareOf(rate, ceilings, instance.CeilingOf(method, flops))})" : text;
         }
+    }
+
+    /// <summary>"87% of bf16 GEMM 812.3": a rate as a share of the ceiling of its kind.</summary>
+    public static string ShareOf(double rate, DeviceCeilings ceilings, Ceiling kind)
+    {
+        double ceiling = ceilings.Of(kind);
+        string name = kind == Ceiling.Copy ? "copy" : $"{kind.ToString().ToLowerInvariant()} GEMM";
+        return $"{rate / ceiling:P0} of {name} {ceiling:F1}";
     }
 }
 
@@ -481,6 +515,9 @@ public static class CudaKernelBenchmarkRunner
         }
     }
 
+    /// <summary>The card's measured ceilings, taken once before the benchmarks (they run in this process).</summary>
+    public static DeviceCeilings? Ceilings { get; private set; }
+
     public static int Run(string[] args)
     {
         if (WhyNoDevice() is string reason)
@@ -488,6 +525,12 @@ public static class CudaKernelBenchmarkRunner
             Console.WriteLine(reason);
             return 0;
         }
+        using (var backend = new CudaBackend())
+            Ceilings = DeviceCeilings.Measure(backend);
+        var c = Ceilings;
+        Console.WriteLine($"ceilings: copy {c.CopyGBps:F0} GB/s, GEMM {DeviceCeilings.DefaultGemmSize}^3 fp32 {c.Fp32Tflops:F1}, tf32 {c.Tf32Tflops:F1}, bf16 {c.Bf16Tflops:F1} TFLOP/s");
+        Console.WriteLine(FormattableString.Invariant(
+            $"{{\"ceilings\": {{\"copy_gbps\": {c.CopyGBps:F1}, \"fp32_tflops\": {c.Fp32Tflops:F2}, \"tf32_tflops\": {c.Tf32Tflops:F2}, \"bf16_tflops\": {c.Bf16Tflops:F2}}}}}"));
         BenchmarkSwitcher.FromTypes(Types).Run(args.Length == 0 ? ["--filter", "*"] : args, new CudaKernelConfig());
         return 0;
     }

@@ -81,15 +81,29 @@ public static class StepBenchmark
         double tflops = ModelFlops.TrainingStepFlops(config, batchSize, preset.ContextLength) / (stepMs * 1e-3) / 1e12;
         // F32 GEMMs on TF32 tensor cores when the CUDA backend allows it (bench --tf32), labelled so.
         string precision = bf16 ? "bf16" : backend is CudaBackend { AllowTf32: true } ? "tf32" : "fp32";
-        double? peak = backend is CudaBackend gpu ? DevicePeaks.PeakTflops(gpu.Device.Name, precision) : null;
+        long? reserved = ReservedBytes(backend);
+        var (peak, peakSource) = Peak(backend, precision);
         return new StepBenchmarkResult(backend.Name, preset.Name, batchSize, precision, stepMs, batchSize / (stepMs * 1e-3),
             tflops, tflops / peak, model.Parameters().Sum(p => p.Length), Median(forward), Median(backward), Median(update), steps)
         {
             PeakTflops = peak,
+            PeakSource = peakSource,
             Attention = fusedAttention ? "fused" : "gemm",
-            ReservedBytes = ReservedBytes(backend),
+            ReservedBytes = reserved,
             ReservedAfterWarmupBytes = reservedAfterWarmup,
         };
+    }
+
+    // The card's datasheet peak for the precision, or on a card the table does not list its measured GEMM ceiling (taken
+    // after the reserved memory is read, since the arena keeps what the measurement allocates); none on the CPU or the
+    // emulator, which is no device to time.
+    private static (double? Peak, string? Source) Peak(IBackend backend, string precision)
+    {
+        if (backend is not CudaBackend gpu) return (null, null);
+        if (DevicePeaks.PeakTflops(gpu.Device.Name, precision) is double datasheet) return (datasheet, "datasheet");
+        if (gpu.Device.IsEmulator) return (null, null);
+        var kind = precision switch { "bf16" => Ceiling.Bf16, "tf32" => Ceiling.Tf32, _ => Ceiling.Fp32 };
+        return (DeviceCeilings.Measure(gpu, copyBytes: 1 << 20).Of(kind), "measured");
     }
 
     // Device memory the CUDA arena holds (it never gives blocks back, so this is also its peak); null on the CPU.
@@ -124,8 +138,14 @@ public sealed record StepBenchmarkResult(string Device, string Model, int BatchS
     double ImagesPerSecond, double Tflops, double? Mfu, long Parameters, double ForwardMs, double BackwardMs,
     double UpdateMs, int Steps)
 {
-    /// <summary>The card's datasheet peak that <see cref="Mfu"/> divides by (<see cref="DevicePeaks"/>); null where unknown.</summary>
+    /// <summary>
+    /// The peak that <see cref="Mfu"/> divides by: the card's datasheet figure (<see cref="DevicePeaks"/>) or, for a card
+    /// the table does not list, its measured GEMM ceiling (<see cref="DeviceCeilings"/>); null on the CPU and the emulator.
+    /// </summary>
     public double? PeakTflops { get; init; }
+
+    /// <summary>Where <see cref="PeakTflops"/> came from: "datasheet" or "measured".</summary>
+    public string? PeakSource { get; init; }
 
     /// <summary>gemm or fused (see <see cref="FusedAttention"/>).</summary>
     public string Attention { get; init; } = "gemm";
@@ -141,7 +161,7 @@ public sealed record StepBenchmarkResult(string Device, string Model, int BatchS
 
     /// <summary>
     /// The contract's single JSON line: device, model, batch_size, precision, step_ms, images_per_s, tflops, mfu; then
-    /// attention and, on CUDA, peak_tflops (a known card's), reserved_mib and reserved_after_warmup_mib.
+    /// attention and, on CUDA, peak_tflops with peak_source (datasheet or measured), reserved_mib and reserved_after_warmup_mib.
     /// </summary>
     public string ToJson()
     {
@@ -159,7 +179,8 @@ public sealed record StepBenchmarkResult(string Device, string Model, int BatchS
             if (Mfu is double mfu) json.WriteNumber("mfu", Math.Round(mfu, 4));
             else json.WriteNull("mfu");
             json.WriteString("attention", Attention);
-            if (PeakTflops is double peak) json.WriteNumber("peak_tflops", peak);
+            if (PeakTflops is double peak) json.WriteNumber("peak_tflops", Math.Round(peak, 2));
+            if (PeakSource is string source) json.WriteString("peak_source", source);
             if (ReservedBytes is long reserved) json.WriteNumber("reserved_mib", Math.Round(reserved / 1048576.0, 1));
             if (ReservedAfterWarmupBytes is long warm) json.WriteNumber("reserved_after_warmup_mib", Math.Round(warm / 1048576.0, 1));
             json.WriteEndObject();

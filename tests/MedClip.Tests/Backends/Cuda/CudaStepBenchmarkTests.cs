@@ -1,4 +1,5 @@
 using MedClip.Backends;
+using MedClip.Backends.Cuda;
 using MedClip.Models;
 using MedClip.Training;
 
@@ -19,9 +20,25 @@ public class CudaStepBenchmarkTests
 
         Assert.Equal("tf32", result.Precision);
         Assert.Equal("fused", result.Attention);
-        Assert.Null(result.Mfu); // the emulator is no card of DevicePeaks
+        Assert.Null(result.Mfu); // the emulator is no card of DevicePeaks, and no device whose ceiling could be measured
+        Assert.Null(result.PeakSource);
         Assert.True(result.ReservedAfterWarmupBytes > 0);
         Assert.Equal(result.ReservedAfterWarmupBytes, result.ReservedBytes);
         Assert.Contains("\"reserved_mib\":", result.ToJson());
+    }
+
+    [EmulatorFact]
+    public void DeviceCeilings_TimeACopyAndAGemmInEachPrecision_AndLeaveTf32AsItWas()
+    {
+        using var backend = EmulatorFixture.Create(exactAllocations: false);
+        backend.AllowTf32 = false;
+        var ceilings = DeviceCeilings.Measure(backend, copyBytes: 1 << 16, gemmSize: 24, rounds: 2, opsPerRound: 2);
+
+        foreach (var kind in Enum.GetValues<Ceiling>())
+            Assert.True(double.IsFinite(ceilings.Of(kind)) && ceilings.Of(kind) > 0, $"{kind}: {ceilings.Of(kind)}");
+        Assert.False(backend.AllowTf32);
+        backend.AllowTf32 = true;
+        DeviceCeilings.Measure(backend, copyBytes: 1 << 16, gemmSize: 16, rounds: 1, opsPerRound: 1);
+        Assert.True(backend.AllowTf32);
     }
 }
