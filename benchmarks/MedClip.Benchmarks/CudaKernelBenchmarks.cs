@@ -488,7 +488,7 @@ public sealed class CudaKernelConfig : ManualConfig
     {
         double ceiling = ceilings.Of(kind);
         string name = kind == Ceiling.Copy ? "copy" : $"{kind.ToString().ToLowerInvariant()} GEMM";
-        return $"{rate / ceiling:P0} of {name} {ceiling:F1}";
+        return double.IsFinite(ceiling) ? $"{rate / ceiling:P0} of {name} {ceiling:F1}" : $"no {name} on this card";
     }
 }
 
@@ -529,8 +529,10 @@ public static class CudaKernelBenchmarkRunner
             Ceilings = DeviceCeilings.Measure(backend);
         var c = Ceilings;
         Console.WriteLine($"ceilings: copy {c.CopyGBps:F0} GB/s, GEMM {DeviceCeilings.DefaultGemmSize}^3 fp32 {c.Fp32Tflops:F1}, tf32 {c.Tf32Tflops:F1}, bf16 {c.Bf16Tflops:F1} TFLOP/s");
-        Console.WriteLine(FormattableString.Invariant(
-            $"{{\"ceilings\": {{\"copy_gbps\": {c.CopyGBps:F1}, \"fp32_tflops\": {c.Fp32Tflops:F2}, \"tf32_tflops\": {c.Tf32Tflops:F2}, \"bf16_tflops\": {c.Bf16Tflops:F2}}}}}"));
+        // One JSON line for tools/gpu/check.sh's report; a ceiling the card lacks (BF16 before 8.0) is null.
+        static string Number(double value) => double.IsFinite(value) ? Math.Round(value, 2).ToString(System.Globalization.CultureInfo.InvariantCulture) : "null";
+        Console.WriteLine($"{{\"ceilings\": {{\"copy_gbps\": {Number(c.CopyGBps)}, \"fp32_tflops\": {Number(c.Fp32Tflops)}, " +
+            $"\"tf32_tflops\": {Number(c.Tf32Tflops)}, \"bf16_tflops\": {Number(c.Bf16Tflops)}}}}}");
         BenchmarkSwitcher.FromTypes(Types).Run(args.Length == 0 ? ["--filter", "*"] : args, new CudaKernelConfig());
         return 0;
     }

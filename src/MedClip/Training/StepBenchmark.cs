@@ -103,7 +103,7 @@ public static class StepBenchmark
         if (DevicePeaks.PeakTflops(gpu.Device.Name, precision) is double datasheet) return (datasheet, "datasheet");
         if (gpu.Device.IsEmulator) return (null, null);
         var kind = precision switch { "bf16" => Ceiling.Bf16, "tf32" => Ceiling.Tf32, _ => Ceiling.Fp32 };
-        return (DeviceCeilings.Measure(gpu, copyBytes: 1 << 20).Of(kind), "measured");
+        return (DeviceCeilings.MeasureGemm(gpu, kind), "measured");
     }
 
     // Device memory the CUDA arena holds (it never gives blocks back, so this is also its peak); null on the CPU.

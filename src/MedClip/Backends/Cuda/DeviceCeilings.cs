@@ -34,39 +34,45 @@ public sealed record DeviceCeilings(double CopyGBps, double Fp32Tflops, double T
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
+    /// <summary>All four ceilings; BF16 GEMMs need compute capability 8.0, so before it the BF16 ceiling is NaN.</summary>
     public static DeviceCeilings Measure(CudaBackend backend, long copyBytes = DefaultCopyBytes, int gemmSize = DefaultGemmSize, int rounds = 3,
         int opsPerRound = 5)
     {
+        double copy = MeasureCopy(backend, copyBytes, rounds, opsPerRound);
+        double Gemm(Ceiling kind) => MeasureGemm(backend, kind, gemmSize, rounds, opsPerRound);
+        return new DeviceCeilings(copy, Gemm(Ceiling.Fp32), Gemm(Ceiling.Tf32),
+            backend.Device.ComputeMajor >= 8 ? Gemm(Ceiling.Bf16) : double.NaN);
+    }
+
+    /// <summary>Device-to-device copy bandwidth in GB/s, bytes read plus bytes written.</summary>
+    public static double MeasureCopy(CudaBackend backend, long copyBytes = DefaultCopyBytes, int rounds = 3, int opsPerRound = 5)
+    {
         ArgumentOutOfRangeException.ThrowIfLessThan(copyBytes, 4);
-        ArgumentOutOfRangeException.ThrowIfLessThan(gemmSize, 1);
         var source = Tensor.Zeros(backend, [checked((int)(copyBytes / 4))]);
         var copy = Tensor.Zeros(backend, source.Shape);
-        double copySeconds = BestSeconds(backend, rounds, opsPerRound, () => backend.Cast(source, copy));
-        double copyGBps = 2.0 * source.Length * 4 / copySeconds / 1e9;
-        source = copy = null!;
+        return 2.0 * source.Length * 4 / BestSeconds(backend, rounds, opsPerRound, () => backend.Cast(source, copy)) / 1e9;
+    }
 
-        var shape = new GemmShape(false, true, gemmSize, gemmSize, gemmSize);
-        double flops = 2.0 * gemmSize * gemmSize * gemmSize;
-        var a = Tensor.Zeros(backend, [gemmSize, gemmSize]);
-        var b = Tensor.Zeros(backend, [gemmSize, gemmSize]);
-        var c = Tensor.Zeros(backend, [gemmSize, gemmSize]);
+    /// <summary>The TFLOP/s of a square GEMM C = A B^T of side <paramref name="size"/> in one precision (not <see cref="Ceiling.Copy"/>).</summary>
+    public static double MeasureGemm(CudaBackend backend, Ceiling kind, int size = DefaultGemmSize, int rounds = 3, int opsPerRound = 5)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(size, 1);
+        if (kind == Ceiling.Copy) throw new ArgumentException("MeasureGemm: the copy ceiling is MeasureCopy's.", nameof(kind));
+        var inputs = kind == Ceiling.Bf16 ? DType.BF16 : DType.F32;
+        var a = Tensor.Zeros(backend, [size, size], inputs);
+        var b = Tensor.Zeros(backend, [size, size], inputs);
+        var c = Tensor.Zeros(backend, [size, size]);
+        var shape = new GemmShape(false, true, size, size, size);
         bool tf32 = backend.AllowTf32;
-        double fp32, tf32Rate;
         try
         {
-            backend.AllowTf32 = false;
-            fp32 = flops / BestSeconds(backend, rounds, opsPerRound, () => backend.Gemm(a, b, c, shape)) / 1e12;
-            backend.AllowTf32 = true;
-            tf32Rate = flops / BestSeconds(backend, rounds, opsPerRound, () => backend.Gemm(a, b, c, shape)) / 1e12;
+            if (kind != Ceiling.Bf16) backend.AllowTf32 = kind == Ceiling.Tf32;
+            return 2.0 * size * size * size / BestSeconds(backend, rounds, opsPerRound, () => backend.Gemm(a, b, c, shape)) / 1e12;
         }
         finally
         {
             backend.AllowTf32 = tf32;
         }
-        var a16 = Tensor.Zeros(backend, a.Shape, DType.BF16);
-        var b16 = Tensor.Zeros(backend, b.Shape, DType.BF16);
-        double bf16 = flops / BestSeconds(backend, rounds, opsPerRound, () => backend.Gemm(a16, b16, c, shape)) / 1e12;
-        return new DeviceCeilings(copyGBps, fp32, tf32Rate, bf16);
     }
 
     // Seconds per operation in the fastest of `rounds` rounds, each `ops` operations between two events on the stream.

@@ -40,5 +40,6 @@ public class CudaStepBenchmarkTests
         backend.AllowTf32 = true;
         DeviceCeilings.Measure(backend, copyBytes: 1 << 16, gemmSize: 16, rounds: 1, opsPerRound: 1);
         Assert.True(backend.AllowTf32);
+        Assert.Throws<ArgumentException>(() => DeviceCeilings.MeasureGemm(backend, Ceiling.Copy, size: 16));
     }
 }
