@@ -21,7 +21,8 @@
 # the pretrained towers against transformers when it is installed (tools/reference/check_pretrained_transformers.py).
 # Last, at no device cost, `kernels` for the card's architecture and the bindings against the installed CUDA headers
 # (tools/cuda/check_bindings.py). Steps that do not fit CHECK_BUDGET_S (default 480) are skipped, in that order of priority. Everything lands in $OUT
-# (default ./gpu-check): the logs and one report, gpu-check.json, with PyTorch's base step time over ours and our
+# (default ./gpu-check): the logs and one report, gpu-check.json, with the card's measured ceilings (copy GB/s, GEMM
+# TFLOP/s per precision, from the kernel benchmarks), PyTorch's base step time over ours and our
 # reserved device memory over PyTorch's for each like-for-like pair.
 # MEDCLIP_CUDA=emulator runs the same script against the emulator (no nvidia-smi, no PyTorch step needed).
 set -uo pipefail
@@ -204,6 +205,11 @@ report = {
 if report["kernels"]:
     # The log tail repeats the one JSON line; the parsed result is enough.
     report["kernels"].pop("log_tail", None)
+# The card's measured ceilings (copy GB/s, GEMM TFLOP/s per precision) that the kernel benchmarks print first.
+for name in ("kernel-bench-attention", "kernel-bench"):
+    for line in (text(name + ".log") or "").splitlines():
+        if line.startswith('{"ceilings"'):
+            report["ceilings"] = json.loads(line)["ceilings"]
 for key, name in (("kernel_bench_attention", "kernel-bench-attention"), ("kernel_bench", "kernel-bench")):
     if report[key]:
         # BenchmarkDotNet's summary table (Method, Size, Median, ..., Throughput), one string per row.
