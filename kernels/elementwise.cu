@@ -102,3 +102,65 @@ template <typename T> __device__ void add_bias(T* x, const T* bias, int rows, in
 
 extern "C" __global__ void add_bias_f32(float* x, const float* bias, int rows, int cols) { add_bias<float>(x, bias, rows, cols); }
 extern "C" __global__ void add_bias_f64(double* x, const double* bias, int rows, int cols) { add_bias<double>(x, bias, rows, cols); }
+
+// A linear layer's bias and what follows it, in one pass over [rows, cols] (rows along blockIdx.y, as add_bias):
+// add_bias_residual: y[r, c] = (x[r, c] + bias[c]) + residual[r, c], the residual stream the layer joins: add_bias then
+//   axpy's sums in their order, so the same values. y may be x.
+// add_bias_to_bf16: y[r, c] = bf16(x[r, c] + bias[c]) for F32 x and a BF16 y, bf16's q, k and v: add_bias then a cast.
+// The vec4 variants take cols4 = cols / 4 vectors a row (16-byte aligned F32 rows; BF16 rows of 4 values are 8 bytes).
+template <typename T> __device__ void add_bias_residual(const T* x, const T* bias, const T* residual, T* y, int rows, int cols)
+{
+    for (int r = blockIdx.y; r < rows; r += gridDim.y)
+    {
+        long long row = (long long)r * cols;
+        for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += blockDim.x * gridDim.x)
+        {
+            T biased = x[row + c] + bias[c];
+            y[row + c] = biased + residual[row + c];
+        }
+    }
+}
+
+extern "C" __global__ void add_bias_residual_f32(const float* x, const float* bias, const float* residual, float* y, int rows, int cols) { add_bias_residual<float>(x, bias, residual, y, rows, cols); }
+extern "C" __global__ void add_bias_residual_f64(const double* x, const double* bias, const double* residual, double* y, int rows, int cols) { add_bias_residual<double>(x, bias, residual, y, rows, cols); }
+
+extern "C" __global__ void add_bias_residual_f32_vec4(const float* x, const float* bias, const float* residual, float* y, int rows, int cols4)
+{
+    const float4* b4 = (const float4*)bias;
+    for (int r = blockIdx.y; r < rows; r += gridDim.y)
+    {
+        long long row = (long long)r * cols4;
+        for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols4; c += blockDim.x * gridDim.x)
+        {
+            float4 v = ((const float4*)x)[row + c], b = b4[c], s = ((const float4*)residual)[row + c];
+            v = make_float4(v.x + b.x, v.y + b.y, v.z + b.z, v.w + b.w);
+            ((float4*)y)[row + c] = make_float4(v.x + s.x, v.y + s.y, v.z + s.z, v.w + s.w);
+        }
+    }
+}
+
+extern "C" __global__ void add_bias_to_bf16(const float* x, const float* bias, unsigned short* y, int rows, int cols)
+{
+    for (int r = blockIdx.y; r < rows; r += gridDim.y)
+    {
+        long long row = (long long)r * cols;
+        for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += blockDim.x * gridDim.x) y[row + c] = float_to_bf16(x[row + c] + bias[c]);
+    }
+}
+
+extern "C" __global__ void add_bias_to_bf16_vec4(const float* x, const float* bias, unsigned short* y, int rows, int cols4)
+{
+    const float4* b4 = (const float4*)bias;
+    for (int r = blockIdx.y; r < rows; r += gridDim.y)
+    {
+        long long row = (long long)r * cols4;
+        for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols4; c += blockDim.x * gridDim.x)
+        {
+            float4 v = ((const float4*)x)[row + c], b = b4[c];
+            uint2 packed;
+            packed.x = pack_bf16(v.x + b.x, v.y + b.y);
+            packed.y = pack_bf16(v.z + b.z, v.w + b.w);
+            ((uint2*)y)[row + c] = packed;
+        }
+    }
+}

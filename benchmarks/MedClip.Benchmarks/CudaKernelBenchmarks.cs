@@ -455,6 +455,34 @@ public class CudaAddLayerNormFusedBenchmarks : CudaKernelBenchmark
     }
 }
 
+/// <summary>
+/// A linear layer's epilogue over [256 x 197, 768] (see <see cref="CpuLinearEpilogueBenchmarks"/>): bias and residual in
+/// one pass against AddBias then Axpy; bias and the rounding to BF16 against AddBias then Cast. GB/s is the fused op's
+/// compulsory traffic for all four, so an unfused row's rate is the fused op's work over its time.
+/// </summary>
+public class CudaLinearEpilogueBenchmarks : CudaKernelBenchmark
+{
+    private FusedOpWorkload _work = null!;
+
+    protected override void Setup() => _work = FusedOpWorkload.AddLayerNorm(Backend);
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void BiasResidualUnfused() => Repeat(_work.BiasResidualUnfused);
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void BiasResidualFused() => Repeat(_work.BiasResidualFused);
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void BiasToBf16Unfused() => Repeat(_work.BiasToBf16Unfused);
+
+    [Benchmark(OperationsPerInvoke = Repeats)]
+    public void BiasToBf16Fused() => Repeat(_work.BiasToBf16Fused);
+
+    // x and the residual read and y written in F32 (12 bytes a value); x read in F32 and y written in BF16 (6).
+    public override (double Flops, double Bytes) Work(string method, ParameterInstances parameters) =>
+        (0, (method.StartsWith("BiasResidual", StringComparison.Ordinal) ? 12.0 : 6.0) * FusedOpWorkload.Rows * FusedOpWorkload.Width);
+}
+
 /// <summary>In-process runs (no SDK needed) with a Throughput column.</summary>
 public sealed class CudaKernelConfig : ManualConfig
 {
@@ -497,7 +525,7 @@ public static class CudaKernelBenchmarkRunner
 {
     public static readonly Type[] Types =
         [typeof(CudaGemmBenchmarks), typeof(CudaRowKernelBenchmarks), typeof(CudaSoftmaxBenchmarks), typeof(CudaAdamWBenchmarks), typeof(CudaInfoNceBenchmarks),
-        typeof(CudaBiasActivationFusedBenchmarks), typeof(CudaAddLayerNormFusedBenchmarks), typeof(CudaAttentionBenchmarks)];
+        typeof(CudaBiasActivationFusedBenchmarks), typeof(CudaAddLayerNormFusedBenchmarks), typeof(CudaLinearEpilogueBenchmarks), typeof(CudaAttentionBenchmarks)];
 
     /// <summary>Null when a real CUDA device can be opened, else the sentence saying why the benchmarks are skipped.</summary>
     public static string? WhyNoDevice()

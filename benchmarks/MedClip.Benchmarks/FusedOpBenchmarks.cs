@@ -100,6 +100,26 @@ public sealed class FusedOpWorkload
     public void BiasActivationBackwardBf16Hidden() =>
         _backend.BiasActivationBackwardBf16(Kind, Bf16(ref _pre16), _dy, Bf16(ref _dx16), _dBias, Rows, _cols);
 
+    // ---- a linear layer's output [rows, 768] (y here, as the GEMM leaves it) and what follows it, in place as Ops.Linear
+    // does: the bias and the residual stream (b here) it joins, ViT's attention output and MLP projections; or the bias
+    // and bf16's rounding to a BF16 operand, its q, k and v. y grows by bias + b a call, harmlessly for a timing. ----
+
+    public void BiasResidualUnfused()
+    {
+        _backend.AddBias(_y, _bias, Rows, _cols);
+        _backend.Axpy(1, _b!, _y);
+    }
+
+    public void BiasResidualFused() => _backend.AddBiasResidual(_y, _bias, _b!, _y, Rows, _cols);
+
+    public void BiasToBf16Unfused()
+    {
+        _backend.AddBias(_y, _bias, Rows, _cols);
+        _backend.Cast(_y, Bf16(ref _y16));
+    }
+
+    public void BiasToBf16Fused() => _backend.AddBiasToBf16(_y, _bias, Bf16(ref _y16), Rows, _cols);
+
     // ---- residual add + layer norm: s = a + b; y = LN(s); backward ds = LN'(dy), da += ds, db += ds ----
 
     public void AddLayerNormForwardUnfused()
@@ -194,6 +214,31 @@ public class CpuAddLayerNormFusedBenchmarks
 
     [Benchmark, BenchmarkCategory("Backward")]
     public void BackwardFused() => _work.AddLayerNormBackwardFused();
+}
+
+/// <summary>
+/// A linear layer's epilogue on the CPU over [256 x 197, 768], on the GEMM's output in place: bias and residual in one
+/// pass against AddBias then Axpy, and bias with the rounding to BF16 against AddBias then Cast.
+/// </summary>
+[GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory), CategoriesColumn]
+public class CpuLinearEpilogueBenchmarks
+{
+    private FusedOpWorkload _work = null!;
+
+    [GlobalSetup]
+    public void Setup() => _work = FusedOpWorkload.AddLayerNorm(CpuBackend.Instance);
+
+    [Benchmark(Baseline = true), BenchmarkCategory("Residual")]
+    public void BiasResidualUnfused() => _work.BiasResidualUnfused();
+
+    [Benchmark, BenchmarkCategory("Residual")]
+    public void BiasResidualFused() => _work.BiasResidualFused();
+
+    [Benchmark(Baseline = true), BenchmarkCategory("Bf16")]
+    public void BiasToBf16Unfused() => _work.BiasToBf16Unfused();
+
+    [Benchmark, BenchmarkCategory("Bf16")]
+    public void BiasToBf16Fused() => _work.BiasToBf16Fused();
 }
 
 /// <summary>

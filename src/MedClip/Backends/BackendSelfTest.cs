@@ -68,6 +68,10 @@ public sealed class BackendSelfTest
             () => Gemm(new GemmShape(false, true, 13, 7, 33, Batch: 3, StrideA: 13 * 33, StrideB: 0, StrideC: 13 * 7), nanInC: true));
 
         yield return Run("add_bias 91x130", () => Op([R(91 * 130), R(130)], [0], (b, t) => b.AddBias(t[0], t[1], 91, 130)));
+        yield return Run("add_bias_residual 91x130 in place", () => Op([R(91 * 130), R(130), R(91 * 130)], [0],
+            (b, t) => b.AddBiasResidual(t[0], t[1], t[2], t[0], 91, 130)));
+        yield return Run("add_bias_residual 64x132 (float4) into another tensor", () => Op([R(64 * 132), R(132), R(64 * 132), R(64 * 132)], [3],
+            (b, t) => b.AddBiasResidual(t[0], t[1], t[2], t[3], 64, 132)));
         yield return Run("bias_backward 91x130", () => Op([R(91 * 130), R(130)], [1], (b, t) => b.BiasBackward(t[0], t[1], 91, 130)));
         yield return Run("bias_backward 1031x33 (row slices)", () => Op([R(1031 * 33), R(33)], [1], (b, t) => b.BiasBackward(t[0], t[1], 1031, 33)));
 
@@ -209,6 +213,12 @@ public sealed class BackendSelfTest
         // Three key tiles, whose running maximum p is rounded against (the CPU follows the kernels' tiles).
         yield return Run("fused attention 2x150x1x64 of BF16 inputs (3 key tiles), padded keys, forward and backward",
             () => AttentionBf16Output(new AttentionShape(2, 150, 1, 64, 0.125), [true]), tolerance: Bf16TrainingTolerance);
+        // The same F32 sums rounded to nearest even on both sides: equal.
+        foreach (int cols in new[] { 130, 132 })
+        {
+            yield return Run($"add_bias_to_bf16 13x{cols}{(cols % 4 == 0 ? " (float4)" : "")}",
+                () => Op([R(13 * cols), R(cols), Bf16Zeros(13 * cols)], [2], (b, t) => b.AddBiasToBf16(t[0], t[1], t[2], 13, cols)));
+        }
         yield return Run("layernorm and add+layernorm (sum kept) 7x132 with a BF16 output", LayerNormBf16Output, tolerance: Bf16TrainingTolerance);
         yield return Run("adamw two steps n=769 writing the BF16 copy", AdamWBf16Copy);
     }

@@ -65,6 +65,18 @@ public interface IBackend
     /// <summary>x[r, c] += bias[c] for a [rows, cols] x (position embeddings use cols = tokens*width).</summary>
     void AddBias(Tensor x, Tensor bias, int rows, int cols);
 
+    /// <summary>
+    /// y[r, c] = (x[r, c] + bias[c]) + residual[r, c] over [rows, cols]: a linear layer's bias and the residual stream it
+    /// joins, in one pass; the sums of <see cref="AddBias"/> then <see cref="Axpy"/>, in their order. y may be x.
+    /// </summary>
+    void AddBiasResidual(Tensor x, Tensor bias, Tensor residual, Tensor y, int rows, int cols);
+
+    /// <summary>
+    /// y[r, c] = bf16(x[r, c] + bias[c]) for F32 x and bias and a BF16 y: a linear layer's bias and the rounding of its
+    /// output to a BF16 operand (bf16's q, k and v), in one pass; the values of <see cref="AddBias"/> then <see cref="Cast"/>.
+    /// </summary>
+    void AddBiasToBf16(Tensor x, Tensor bias, Tensor y, int rows, int cols);
+
     /// <summary>dBias[c] += sum over r of dy[r, c].</summary>
     void BiasBackward(Tensor dy, Tensor dBias, int rows, int cols);
 

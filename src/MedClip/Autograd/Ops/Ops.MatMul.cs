@@ -79,13 +79,16 @@ public static partial class Ops
         Require(residual is null || !storeBf16, "Linear: a residual stream is added in F32; it cannot be stored in BF16.");
         var y = gemm.Forward();
         var be = x.Backend;
-        if (bias is not null) be.AddBias(y, bias, gemm.Rows, gemm.OutFeatures);
-        AddResidual("Linear", residual, y);
         if (storeBf16 && gemm.Bf16)
         {
             var rounded = Tensor.Zeros(be, y.Shape, DType.BF16);
-            be.Cast(y, rounded);
+            if (bias is not null) be.AddBiasToBf16(y, bias, rounded, gemm.Rows, gemm.OutFeatures);
+            else be.Cast(y, rounded);
             y = rounded;
+        }
+        else
+        {
+            AddBiasAndResidual("Linear", y, bias, residual, gemm.Rows, gemm.OutFeatures);
         }
         var residualSlot = residual?.Slot;
         return Tape.Record(residual is null ? "Linear" : "Linear+residual", y, [x, weight, bias, residual], dy =>
@@ -97,13 +100,22 @@ public static partial class Ops
         });
     }
 
-    // y += residual, after the bias: residual + (x W^T + b), the same sum as a separate add of the layer's output.
-    private static void AddResidual(string op, Tensor? residual, Tensor y)
+    // y = (y + b) + residual, the same sums as the layer's output and then a separate add of the residual stream: one
+    // pass with both, or the bias or the residual alone.
+    private static void AddBiasAndResidual(string op, Tensor y, Tensor? bias, Tensor? residual, int rows, int cols)
     {
-        if (residual is null) return;
-        Require(residual.Shape == y.Shape && residual.DType == y.DType,
-            $"{op}: residual {residual.Describe()} does not match the output {y.Describe()}.");
-        y.Backend.Axpy(1, residual, y);
+        var be = y.Backend;
+        if (residual is not null)
+        {
+            Require(residual.Shape == y.Shape && residual.DType == y.DType,
+                $"{op}: residual {residual.Describe()} does not match the output {y.Describe()}.");
+            if (bias is not null) be.AddBiasResidual(y, bias, residual, y, rows, cols);
+            else be.Axpy(1, residual, y);
+        }
+        else if (bias is not null)
+        {
+            be.AddBias(y, bias, rows, cols);
+        }
     }
 
     /// <summary>
@@ -151,8 +163,7 @@ public static partial class Ops
         var w2Operand = Autocast.Operand(w2);
         var y = Tensor.Zeros(be, [.. x.Shape.ToArray()[..^1], outFeatures], DType.F32);
         be.Gemm(h, w2Operand, y, new GemmShape(false, true, rows, outFeatures, hidden));
-        if (b2 is not null) be.AddBias(y, b2, rows, outFeatures);
-        AddResidual("Mlp", residual, y);
+        AddBiasAndResidual("Mlp", y, b2, residual, rows, outFeatures);
         var residualSlot = residual?.Slot;
         return Tape.Record($"Mlp+{kind}", y, [x, w1, b1, w2, b2, residual], dy =>
         {

@@ -136,6 +136,29 @@ public sealed class CpuBackend : IBackend
         else CpuElementwise<float>.AddBias(D<float>(x), D<float>(bias), rows, cols);
     }
 
+    public void AddBiasResidual(Tensor x, Tensor bias, Tensor residual, Tensor y, int rows, int cols)
+    {
+        if (Is64(x)) CpuElementwise<double>.AddBiasResidual(D<double>(x), D<double>(bias), D<double>(residual), D<double>(y), rows, cols);
+        else CpuElementwise<float>.AddBiasResidual(D<float>(x), D<float>(bias), D<float>(residual), D<float>(y), rows, cols);
+    }
+
+    public void AddBiasToBf16(Tensor x, Tensor bias, Tensor y, int rows, int cols)
+    {
+        if (x.DType != DType.F32 || bias.DType != DType.F32 || y.DType != DType.BF16)
+            throw new ArgumentException($"AddBiasToBf16: F32 x and bias into a BF16 y, not {x.Describe()}, {bias.Describe()} and {y.Describe()}.");
+        var (wide, b, rounded) = (D<float>(x), D<float>(bias), D<ushort>(y));
+        CpuParallel.ForRows(rows, cols, (start, end) =>
+        {
+            var sum = new float[cols];
+            for (int r = start; r < end; r++)
+            {
+                System.Numerics.Tensors.TensorPrimitives.Add(wide.AsSpan(r * cols, cols), b.AsSpan(0, cols), sum);
+                var row = rounded.AsSpan(r * cols, cols);
+                for (int c = 0; c < cols; c++) row[c] = BFloat16.FromSingle(sum[c]);
+            }
+        });
+    }
+
     public void BiasBackward(Tensor dy, Tensor dBias, int rows, int cols)
     {
         if (Is64(dy)) CpuElementwise<double>.BiasBackward(D<double>(dy), D<double>(dBias), rows, cols);

@@ -37,6 +37,19 @@ internal static class CpuElementwise<T> where T : unmanaged, IFloatingPointIeee7
             }
         });
 
+    // Row by row the two adds of AddBias then Axpy (whose alpha of 1 makes its fused multiply-add an add).
+    public static void AddBiasResidual(T[] x, T[] bias, T[] residual, T[] y, int rows, int cols) =>
+        CpuParallel.ForRows(rows, cols, (start, end) =>
+        {
+            var b = bias.AsSpan(0, cols);
+            for (int r = start; r < end; r++)
+            {
+                var row = y.AsSpan(r * cols, cols);
+                TensorPrimitives.Add(x.AsSpan(r * cols, cols), b, row);
+                TensorPrimitives.Add(row, residual.AsSpan(r * cols, cols), row);
+            }
+        });
+
     public static void AddBias(T[] x, T[] bias, int rows, int cols) =>
         CpuParallel.ForRows(rows, cols, (start, end) =>
         {

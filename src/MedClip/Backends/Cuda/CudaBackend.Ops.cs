@@ -80,6 +80,31 @@ public sealed partial class CudaBackend
         Launch("elementwise.cu", "add_bias_" + Suffix(x), grid, P(x), P(bias), rows, cols);
     }
 
+    public void AddBiasResidual(Tensor x, Tensor bias, Tensor residual, Tensor y, int rows, int cols)
+    {
+        SameType(nameof(AddBiasResidual), x, bias, residual, y);
+        SameLength(x, residual);
+        SameLength(x, y);
+        if (rows == 0 || cols == 0) return;
+        if (cols % 4 == 0 && Vectorizable(x, bias, residual, y))
+            Launch("elementwise.cu", "add_bias_residual_f32_vec4", RowGrid(rows, cols / 4), P(x), P(bias), P(residual), P(y), rows, cols / 4);
+        else
+            Launch("elementwise.cu", "add_bias_residual_" + Suffix(x), RowGrid(rows, cols), P(x), P(bias), P(residual), P(y), rows, cols);
+    }
+
+    public void AddBiasToBf16(Tensor x, Tensor bias, Tensor y, int rows, int cols)
+    {
+        SameLength(x, y);
+        if (x.DType != DType.F32 || bias.DType != DType.F32 || y.DType != DType.BF16)
+            throw new ArgumentException($"AddBiasToBf16: F32 x and bias into a BF16 y, not {x.Describe()}, {bias.Describe()} and {y.Describe()}.");
+        if (rows == 0 || cols == 0) return;
+        // Four BF16 values are 8 bytes: aligned wherever the F32 rows are (tensors start on arena blocks).
+        if (cols % 4 == 0 && Vectorizable(x, bias) && DeviceStorage(y).Pointer % 8 == 0)
+            Launch("elementwise.cu", "add_bias_to_bf16_vec4", RowGrid(rows, cols / 4), P(x), P(bias), P(y), rows, cols / 4);
+        else
+            Launch("elementwise.cu", "add_bias_to_bf16", RowGrid(rows, cols), P(x), P(bias), P(y), rows, cols);
+    }
+
     public void BiasBackward(Tensor dy, Tensor dBias, int rows, int cols)
     {
         SameType(nameof(BiasBackward), dy, dBias);

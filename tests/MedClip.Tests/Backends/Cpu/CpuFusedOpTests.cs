@@ -45,6 +45,61 @@ public class CpuFusedOpTests
         return cases;
     }
 
+    public static TheoryData<int, int, DType> BiasCases()
+    {
+        var cases = new TheoryData<int, int, DType>();
+        foreach (var (rows, cols) in Shapes)
+        {
+            foreach (var dtype in new[] { DType.F32, DType.F64 }) cases.Add(rows, cols, dtype);
+        }
+        return cases;
+    }
+
+    /// <summary>A linear layer's bias and residual in one pass: the sums of AddBias then Axpy, in place or into y.</summary>
+    [Theory]
+    [MemberData(nameof(BiasCases))]
+    public void AddBiasResidual_IsAddBiasThenAxpy(int rows, int cols, DType dtype)
+    {
+        var rng = new Random(rows * cols);
+        int n = rows * cols;
+        double[] x = Values(rng, n, 3), bias = Values(rng, cols), residual = Values(rng, n, 5);
+
+        var expected = Make(x, dtype);
+        Cpu.AddBias(expected, Make(bias, dtype), rows, cols);
+        Cpu.Axpy(1, Make(residual, dtype), expected);
+        var inPlace = Make(x, dtype);
+        Cpu.AddBiasResidual(inPlace, Make(bias, dtype), Make(residual, dtype), inPlace, rows, cols);
+        var source = Make(x, dtype);
+        var into = Make(Values(rng, n), dtype); // overwritten (=)
+        Cpu.AddBiasResidual(source, Make(bias, dtype), Make(residual, dtype), into, rows, cols);
+
+        Assert.Equal(Get(expected), Get(inPlace));
+        Assert.Equal(Get(expected), Get(into));
+        Assert.Equal(x.Select(v => dtype == DType.F64 ? v : (float)v), Get(source)); // x is only read
+    }
+
+    /// <summary>bf16's q, k, v: the bias and the rounding to BF16 in one pass, the values of AddBias then Cast.</summary>
+    [Theory]
+    [InlineData(67, 130)]
+    [InlineData(197, 300)]
+    [InlineData(37, 3)]
+    public void AddBiasToBf16_IsAddBiasThenCast(int rows, int cols)
+    {
+        var rng = new Random(rows + 7 * cols);
+        int n = rows * cols;
+        double[] x = Values(rng, n, 3), bias = Values(rng, cols);
+
+        var biased = Make(x, DType.F32);
+        Cpu.AddBias(biased, Make(bias, DType.F32), rows, cols);
+        var expected = Tensor.Zeros(Cpu, [n], DType.BF16);
+        Cpu.Cast(biased, expected);
+        var fused = Tensor.Zeros(Cpu, [n], DType.BF16);
+        Cpu.AddBiasToBf16(Make(x, DType.F32), Make(bias, DType.F32), fused, rows, cols);
+
+        Assert.Equal(expected.ToArray<ushort>(), fused.ToArray<ushort>());
+        Assert.Throws<ArgumentException>(() => Cpu.AddBiasToBf16(Make(x, DType.F32), Make(bias, DType.F32), Make(x, DType.F32), rows, cols));
+    }
+
     [Theory]
     [MemberData(nameof(BiasActivationCases))]
     public void BiasActivation_IsBiasAddThenActivation(Activation kind, int rows, int cols, DType dtype)

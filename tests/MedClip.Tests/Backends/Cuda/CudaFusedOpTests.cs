@@ -99,6 +99,27 @@ public class CudaFusedOpTests(EmulatorFixture emulator)
             (b, t) => b.AttentionBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], shape), dtype, outputs: [7, 8, 9]);
     }
 
+    /// <summary>
+    /// A linear layer's bias with the residual it joins (in place, and into another tensor) and with bf16's rounding to
+    /// BF16: the same float sums on both backends, so equal; 128 x 512 takes the float4 kernels.
+    /// </summary>
+    [EmulatorTheory]
+    [InlineData(67, 130, DType.F32)]
+    [InlineData(128, 512, DType.F32)]
+    [InlineData(67, 130, DType.F64)]
+    public void AddBiasResidual_AndAddBiasToBf16_MatchCpu(int rows, int cols, DType dtype)
+    {
+        var rng = new Random(rows + cols);
+        int n = rows * cols;
+        var (x, bias, residual) = (Pair(rng, n, dtype, 3), Pair(rng, cols, dtype), Pair(rng, n, dtype, 5));
+        Run([x, bias, residual, Pair(rng, n, dtype)], (be, t) => be.AddBiasResidual(t[0], t[1], t[2], t[3], rows, cols), dtype, outputs: [0, 3], tolerance: 0);
+        Run([x, bias, residual], (be, t) => be.AddBiasResidual(t[0], t[1], t[2], t[0], rows, cols), dtype, outputs: [0], tolerance: 0);
+        if (dtype != DType.F32) return;
+        var y = new Operand(Tensor.Zeros(CpuBackend.Instance, [n], DType.BF16), Tensor.Zeros(emulator.Backend, [n], DType.BF16));
+        Run([x, bias, y], (be, t) => be.AddBiasToBf16(t[0], t[1], t[2], rows, cols), dtype, outputs: [0, 2], tolerance: 0);
+        Assert.Contains(Get(y.Device), v => v != 0);
+    }
+
     /// <summary>bf16 mixed precision's BF16 layer-norm outputs: plain, and fused with the residual add keeping the sum.</summary>
     [EmulatorFact]
     public void LayerNorm_Bf16Output_MatchesCpu()
