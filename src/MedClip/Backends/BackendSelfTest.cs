@@ -74,6 +74,8 @@ public sealed class BackendSelfTest
             (b, t) => b.AddBiasResidual(t[0], t[1], t[2], t[3], 64, 132)));
         yield return Run("bias_backward 91x130", () => Op([R(91 * 130), R(130)], [1], (b, t) => b.BiasBackward(t[0], t[1], 91, 130)));
         yield return Run("bias_backward 1031x33 (row slices)", () => Op([R(1031 * 33), R(33)], [1], (b, t) => b.BiasBackward(t[0], t[1], 1031, 33)));
+        yield return Run("bias_backward with the residual's gradient 1031x33", () => Op([R(1031 * 33), R(33), R(1031 * 33)], [1, 2],
+            (b, t) => b.BiasBackwardEpilogue(t[0], t[1], t[2], null, 1031, 33)));
 
         foreach (int cols in new[] { 33, 769, 132 })
         {
@@ -213,6 +215,8 @@ public sealed class BackendSelfTest
         // Three key tiles, whose running maximum p is rounded against (the CPU follows the kernels' tiles).
         yield return Run("fused attention 2x150x1x64 of BF16 inputs (3 key tiles), padded keys, forward and backward",
             () => AttentionBf16Output(new AttentionShape(2, 150, 1, 64, 0.125), [true]), tolerance: Bf16TrainingTolerance);
+        yield return Run("bias_backward with the residual's gradient and the BF16 copy 91x130",
+            () => Op([R(91 * 130), R(130), R(91 * 130), Bf16Zeros(91 * 130)], [1, 2, 3], (b, t) => b.BiasBackwardEpilogue(t[0], t[1], t[2], t[3], 91, 130)));
         // The same F32 sums rounded to nearest even on both sides: equal.
         foreach (int cols in new[] { 130, 132 })
         {

@@ -80,6 +80,13 @@ public interface IBackend
     /// <summary>dBias[c] += sum over r of dy[r, c].</summary>
     void BiasBackward(Tensor dy, Tensor dBias, int rows, int cols);
 
+    /// <summary>
+    /// A linear layer's output gradient dy [rows, cols] read once: dBias[c] += sum over r of dy[r, c], and when given
+    /// dResidual += dy (the residual stream the layer joined) and dyBf16 = bf16(dy) (bf16's operand of the layer's GEMMs,
+    /// F32 dy only). The values of <see cref="BiasBackward"/>, <see cref="Axpy"/> and <see cref="Cast"/>.
+    /// </summary>
+    void BiasBackwardEpilogue(Tensor dy, Tensor dBias, Tensor? dResidual, Tensor? dyBf16, int rows, int cols);
+
     // ---- layer norm ------------------------------------------------------------------------------------------------
 
     /// <summary>

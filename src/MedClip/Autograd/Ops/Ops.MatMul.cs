@@ -93,11 +93,29 @@ public static partial class Ops
         var residualSlot = residual?.Slot;
         return Tape.Record(residual is null ? "Linear" : "Linear+residual", y, [x, weight, bias, residual], dy =>
         {
-            // db = column sums of dy
-            gemm.Backward(dy);
-            if (bias is { RequiresGrad: true }) be.BiasBackward(dy, bias.GradOrZeros(), gemm.Rows, gemm.OutFeatures);
-            if (residualSlot is { RequiresGrad: true }) be.Axpy(1, dy, residualSlot.GradOrZeros());
+            // db = column sums of dy; the residual stream's gradient is dy; under bf16 the GEMMs read dy's BF16 copy.
+            var operand = OutputGradientEpilogue(dy, bias, residualSlot, gemm.Bf16, gemm.Rows, gemm.OutFeatures);
+            gemm.Backward(dy, operand);
         });
+    }
+
+    // What a linear layer does with its output gradient besides its GEMMs: the bias gradient, the residual stream's, and
+    // under bf16 the GEMMs' BF16 operand, read in one pass where there are two of them (BiasBackwardEpilogue). Returns
+    // that operand, or null for the GEMMs to take their own.
+    private static Tensor? OutputGradientEpilogue(Tensor dy, Tensor? bias, GradSlot? residualSlot, bool bf16, int rows, int cols)
+    {
+        var be = dy.Backend;
+        bool biasGrad = bias is { RequiresGrad: true }, residualGrad = residualSlot is { RequiresGrad: true };
+        bool cast = bf16 && dy.DType == DType.F32;
+        if (biasGrad && (residualGrad || cast))
+        {
+            var operand = cast ? Tensor.Zeros(be, dy.Shape, DType.BF16) : null;
+            be.BiasBackwardEpilogue(dy, bias!.GradOrZeros(), residualGrad ? residualSlot!.GradOrZeros() : null, operand, rows, cols);
+            return operand;
+        }
+        if (biasGrad) be.BiasBackward(dy, bias!.GradOrZeros(), rows, cols);
+        if (residualGrad) be.Axpy(1, dy, residualSlot!.GradOrZeros());
+        return null;
     }
 
     // y = (y + b) + residual, the same sums as the layer's output and then a separate add of the residual stream: one
@@ -167,9 +185,7 @@ public static partial class Ops
         var residualSlot = residual?.Slot;
         return Tape.Record($"Mlp+{kind}", y, [x, w1, b1, w2, b2, residual], dy =>
         {
-            if (residualSlot is { RequiresGrad: true }) be.Axpy(1, dy, residualSlot.GradOrZeros());
-            if (b2 is { RequiresGrad: true }) be.BiasBackward(dy, b2.GradOrZeros(), rows, outFeatures);
-            var dyOperand = Autocast.Operand(dy);
+            var dyOperand = OutputGradientEpilogue(dy, b2, residualSlot, bf16: true, rows, outFeatures) ?? Autocast.Operand(dy);
             if (w2.RequiresGrad) be.Gemm(dyOperand, h, w2.GradOrZeros(), new GemmShape(true, false, outFeatures, hidden, rows, Beta: 1));
             var dh = Tensor.Zeros(be, [rows, hidden], DType.F32);
             be.Gemm(dyOperand, w2Operand, dh, new GemmShape(false, false, rows, hidden, outFeatures));
@@ -229,12 +245,12 @@ public static partial class Ops
 
         /// <summary>
         /// dx = dy @ W; dW = dy^T @ x, each added into the gradient of an input that needs one. Under bf16 autocast dy may
-        /// already be the BF16 operand.
+        /// already be the BF16 operand, or <paramref name="operand"/> its BF16 copy, made in the same pass as the bias gradient.
         /// </summary>
-        public void Backward(Tensor dy)
+        public void Backward(Tensor dy, Tensor? operand = null)
         {
             var be = _backend;
-            var gdy = _bf16 ? Autocast.Operand(dy) : dy;
+            var gdy = operand ?? (_bf16 ? Autocast.Operand(dy) : dy);
             if (_xSlot.RequiresGrad) be.Gemm(gdy, _gw, _xSlot.GradOrZeros(), new GemmShape(false, false, Rows, InFeatures, OutFeatures, Beta: 1));
             if (_weight.RequiresGrad) be.Gemm(gdy, _gx, _weight.GradOrZeros(), new GemmShape(true, false, OutFeatures, InFeatures, Rows, Beta: 1));
         }

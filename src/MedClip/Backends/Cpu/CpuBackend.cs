@@ -159,6 +159,16 @@ public sealed class CpuBackend : IBackend
         });
     }
 
+    // The three ops in turn: the same values, the sums in BiasBackward's order.
+    public void BiasBackwardEpilogue(Tensor dy, Tensor dBias, Tensor? dResidual, Tensor? dyBf16, int rows, int cols)
+    {
+        if (dyBf16 is not null && (dy.DType != DType.F32 || dyBf16.DType != DType.BF16))
+            throw new ArgumentException($"BiasBackwardEpilogue: a BF16 copy is of an F32 dy, not {dy.Describe()} into {dyBf16.Describe()}.");
+        BiasBackward(dy, dBias, rows, cols);
+        if (dResidual is not null) Axpy(1, dy, dResidual);
+        if (dyBf16 is not null) Cast(dy, dyBf16);
+    }
+
     public void BiasBackward(Tensor dy, Tensor dBias, int rows, int cols)
     {
         if (Is64(dy)) CpuElementwise<double>.BiasBackward(D<double>(dy), D<double>(dBias), rows, cols);

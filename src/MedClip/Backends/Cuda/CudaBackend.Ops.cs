@@ -113,6 +113,22 @@ public sealed partial class CudaBackend
         Launch("reduce.cu", "bias_backward_" + Suffix(dy), grid, (32, 8), P(dy), P(dBias), rows, cols, rowsPerSlice);
     }
 
+    public void BiasBackwardEpilogue(Tensor dy, Tensor dBias, Tensor? dResidual, Tensor? dyBf16, int rows, int cols)
+    {
+        SameType(nameof(BiasBackwardEpilogue), dy, dBias, dResidual);
+        if (dResidual is not null) SameLength(dy, dResidual);
+        if (dyBf16 is not null)
+        {
+            SameLength(dy, dyBf16);
+            if (dy.DType != DType.F32 || dyBf16.DType != DType.BF16)
+                throw new ArgumentException($"BiasBackwardEpilogue: a BF16 copy is of an F32 dy, not {dy.Describe()} into {dyBf16.Describe()}.");
+        }
+        if (rows == 0 || cols == 0) return;
+        var (grid, rowsPerSlice) = ColumnSlices(rows, cols);
+        Launch("reduce.cu", "bias_backward_epilogue_" + Suffix(dy), grid, (32, 8), P(dy), P(dBias), OptionalP(dResidual), OptionalP(dyBf16),
+            rows, cols, rowsPerSlice);
+    }
+
     // Column reductions: 32 columns per block along x, slices of rows along y so that narrow, tall inputs still launch a few
     // blocks per multiprocessor; up to 256 rows stay in one slice (deterministic).
     private ((uint X, uint Y) Grid, int RowsPerSlice) ColumnSlices(int rows, int cols)

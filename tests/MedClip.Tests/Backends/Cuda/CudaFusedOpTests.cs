@@ -120,6 +120,28 @@ public class CudaFusedOpTests(EmulatorFixture emulator)
         Assert.Contains(Get(y.Device), v => v != 0);
     }
 
+    /// <summary>
+    /// A linear layer's output gradient read once: the bias gradient (+=), the residual stream's (+=) and bf16's BF16
+    /// copy, against BiasBackward, Axpy and Cast on the CPU; 1,031 rows take several row slices (atomicAdd).
+    /// </summary>
+    [EmulatorTheory]
+    [InlineData(67, 130, DType.F32, true, true)]
+    [InlineData(1031, 33, DType.F32, true, true)]
+    [InlineData(67, 130, DType.F32, false, true)]
+    [InlineData(67, 130, DType.F32, true, false)]
+    [InlineData(67, 130, DType.F64, true, false)]
+    public void BiasBackwardEpilogue_MatchesCpu(int rows, int cols, DType dtype, bool residual, bool bf16Copy)
+    {
+        var rng = new Random(rows * 3 + cols);
+        int n = rows * cols;
+        var (dy, dBias, dResidual) = (Pair(rng, n, dtype), Pair(rng, cols, dtype), Pair(rng, n, dtype));
+        var copy = new Operand(Tensor.Zeros(CpuBackend.Instance, [n], DType.BF16), Tensor.Zeros(emulator.Backend, [n], DType.BF16));
+        Run([dy, dBias, dResidual, copy], (be, t) => be.BiasBackwardEpilogue(t[0], t[1], residual ? t[2] : null, bf16Copy ? t[3] : null, rows, cols), dtype,
+            outputs: [1, 2, 3]);
+        if (bf16Copy) Assert.Contains(Get(copy.Device), v => v != 0);
+        else Assert.DoesNotContain(Get(copy.Device), v => v != 0);
+    }
+
     /// <summary>bf16 mixed precision's BF16 layer-norm outputs: plain, and fused with the residual add keeping the sum.</summary>
     [EmulatorFact]
     public void LayerNorm_Bf16Output_MatchesCpu()
