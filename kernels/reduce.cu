@@ -7,21 +7,6 @@
 // sum_of_squares: acc[0] += sum x^2: grid-stride partials, a block reduction, one atomicAdd per block.
 #include "common.cuh"
 
-template <typename T> __device__ void bias_backward(const T* dy, T* dbias, int rows, int cols, int rows_per_slice)
-{
-    int c = blockIdx.x * 32 + threadIdx.x;
-    int first = blockIdx.y * rows_per_slice, last = min(rows, first + rows_per_slice);
-    T sum = 0;
-    if (c < cols)
-    {
-        for (int r = first + threadIdx.y; r < last; r += blockDim.y) sum += dy[(long long)r * cols + c];
-    }
-    add_column_partials(sum, c, cols, dbias);
-}
-
-extern "C" __global__ void bias_backward_f32(const float* dy, float* dbias, int rows, int cols, int rows_per_slice) { bias_backward<float>(dy, dbias, rows, cols, rows_per_slice); }
-extern "C" __global__ void bias_backward_f64(const double* dy, double* dbias, int rows, int cols, int rows_per_slice) { bias_backward<double>(dy, dbias, rows, cols, rows_per_slice); }
-
 // A linear layer's output gradient read once: bias_backward's sums (the same loop, so the same values), and for each
 // value dresidual += dy (when dresidual is given: the residual stream the layer joined) and dy16 = bf16(dy) (when given:
 // bf16's operand of the layer's two GEMMs), the values of axpy and a cast.
@@ -45,6 +30,9 @@ template <typename T> __device__ void bias_backward_epilogue(const T* dy, T* dbi
     add_column_partials(sum, c, cols, dbias);
 }
 
+// bias_backward is the epilogue with nothing else to write.
+extern "C" __global__ void bias_backward_f32(const float* dy, float* dbias, int rows, int cols, int rows_per_slice) { bias_backward_epilogue<float>(dy, dbias, nullptr, nullptr, rows, cols, rows_per_slice); }
+extern "C" __global__ void bias_backward_f64(const double* dy, double* dbias, int rows, int cols, int rows_per_slice) { bias_backward_epilogue<double>(dy, dbias, nullptr, nullptr, rows, cols, rows_per_slice); }
 extern "C" __global__ void bias_backward_epilogue_f32(const float* dy, float* dbias, float* dresidual, unsigned short* dy16, int rows, int cols,
     int rows_per_slice) { bias_backward_epilogue<float>(dy, dbias, dresidual, dy16, rows, cols, rows_per_slice); }
 extern "C" __global__ void bias_backward_epilogue_f64(const double* dy, double* dbias, double* dresidual, unsigned short* dy16, int rows, int cols,
