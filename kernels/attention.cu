@@ -7,7 +7,8 @@
 //   forward   one thread per query row, keys in shared-memory tiles, online softmax (running max m, sum l, output acc);
 //   delta     delta_i = dO_i . o_i (= sum_j p_ij dp_ij);
 //   dq        one thread per query row: dp_ij = dO_i . v_j, ds_ij = p_ij (dp_ij - delta_i), dq_i += scale sum_j ds_ij k_j;
-//   dk, dv    one thread per key row, queries in tiles: dv_j += sum_i p_ij dO_i, dk_j += scale sum_i ds_ij q_i.
+//   dk, dv    one thread per key row (two at D = 64, see DkDvLanes), queries in tiles: dv_j += sum_i p_ij dO_i,
+//             dk_j += scale sum_i ds_ij q_i.
 // Padded keys get probability 0 exactly; a query row whose keys are all padded gets output 0 and lse = +inf, so its
 // backward is 0, as softmax.cu's zero row. Sums run in the tensors' type (F32 or F64); the head dimension is a template
 // argument (8, 16, 32 or 64) so that a thread's rows live in registers. Under bf16 mixed precision o is BF16 (the
@@ -18,7 +19,8 @@
 // Tile sizes (the host's launch mirrors them; static shared memory stays under 48 KiB for F64 and D = 64):
 //   forward  64 query threads,                   key tile 64 (F32) / 32 (F64)
 //   dq       64 (F32) / 32 (F64) query threads,  key tile 32 (F32) / 16 (F64), the thread's dO row in shared memory
-//   dk, dv   64 (F32) / 32 (F64) key threads,    query tile 16 (F32) / 8 (F64), the thread's k and v rows in shared memory
+//   dk, dv   64 (F32) / 32 (F64) keys (threads: twice that at D = 64), query tile 16 (F32) / 8 (F64), the keys' k and v
+//            rows in shared memory
 // Shared rows that one thread reads alone are padded to D + 1 elements, an odd stride, so a warp's reads of its 32 rows
 // fall in 32 different banks; rows that every thread reads at once (broadcast) are not padded and are 16-byte aligned,
 // so that the compiler may read them four floats at a time.
@@ -273,10 +275,21 @@ extern "C" __global__ void attention_backward_dq_bf16_d32(const unsigned short* 
 extern "C" __global__ void attention_backward_dq_bf16_d64(const unsigned short* q, const unsigned short* k, const unsigned short* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dq, int heads, int tokens, float scale) { attention_backward_dq<float, 64, unsigned short>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
 
 // grid (batch*heads, key tiles), block AttentionTiles<T>::dkdv_keys. dv_j += sum_i p_ij dO_i, dk_j += scale * sum_i ds_ij q_i.
+// Threads a key in the dk/dv kernel. At head dimension 64 a key's k, v, dk and dv rows (4 x 64 values) would take more
+// than a thread's 255 registers and spill, so two adjacent lanes share a key: each owns half of the dimensions, in pairs
+// (lane 0 of the two dimensions 0, 1, 4, 5, ..., lane 1 of 2, 3, 6, 7, ...: the two lanes read neighbouring words of a
+// broadcast row), and one shuffle adds their halves of the two dot products.
+template <int D> struct DkDvLanes
+{
+    static const int per_key = D >= 64 ? 2 : 1;
+    static __device__ __forceinline__ int dim(int i, int part) { return per_key == 1 ? i : (i >> 1) * 4 + part * 2 + (i & 1); }
+};
+
 template <typename T, int D, typename I> __device__ void attention_backward_dkdv(const I* q, const I* k, const I* v, const int* key_mask, const T* d_o,
     const T* lse, const T* delta, T* dk, T* dv, int heads, int tokens, T scale)
 {
     const int KT = AttentionTiles<T>::dkdv_keys, QT = AttentionTiles<T>::dkdv_queries;
+    const int L = DkDvLanes<D>::per_key, H = D / L;
     __shared__ T kown[KT * (D + 1)];
     __shared__ T vown[KT * (D + 1)];
     __shared__ __align__(16) T qs[QT * D];
@@ -285,20 +298,21 @@ template <typename T, int D, typename I> __device__ void attention_backward_dkdv
     __shared__ T deltas[QT];
     __shared__ int kept[KT];
     int bh = blockIdx.x, b = bh / heads, h = bh % heads;
-    int first = blockIdx.y * KT, j = first + threadIdx.x;
+    int key = threadIdx.x / L, part = threadIdx.x % L;
+    int first = blockIdx.y * KT, j = first + key;
     load_head_rows<T, D>(k, b, h, heads, tokens, first, KT, kown, D + 1);
     load_head_rows<T, D>(v, b, h, heads, tokens, first, KT, vown, D + 1);
     load_kept(key_mask, b, tokens, first, KT, kept);
     __syncthreads();
-    bool active = kept[threadIdx.x] != 0;
-    const T* kj = kown + threadIdx.x * (D + 1);
-    const T* vj = vown + threadIdx.x * (D + 1);
-    T dk_acc[D], dv_acc[D];
+    bool active = kept[key] != 0;
+    const T* kj = kown + key * (D + 1);
+    const T* vj = vown + key * (D + 1);
+    T dk_acc[H], dv_acc[H];
 #pragma unroll
-    for (int c = 0; c < D; c++)
+    for (int i = 0; i < H; i++)
     {
-        dk_acc[c] = 0;
-        dv_acc[c] = 0;
+        dk_acc[i] = 0;
+        dv_acc[i] = 0;
     }
     for (int start = 0; start < tokens; start += QT)
     {
@@ -312,7 +326,8 @@ template <typename T, int D, typename I> __device__ void attention_backward_dkdv
             deltas[r] = token < tokens ? delta[(long long)bh * tokens + token] : (T)0;
         }
         __syncthreads();
-        if (!active) continue;
+        // With two lanes a key every lane of the warp takes part in the shuffles, a padded key's too (its sums are dropped).
+        if (L == 1 && !active) continue;
         int count = min(QT, tokens - start);
         for (int r = 0; r < count; r++)
         {
@@ -320,32 +335,39 @@ template <typename T, int D, typename I> __device__ void attention_backward_dkdv
             const T* dor = dos + r * D;
             T s = 0, dp = 0;
 #pragma unroll
-            for (int c = 0; c < D; c++)
+            for (int i = 0; i < H; i++)
             {
+                int c = DkDvLanes<D>::dim(i, part);
                 s += qr[c] * scale * kj[c];
                 dp += dor[c] * vj[c];
+            }
+            if (L > 1)
+            {
+                s += __shfl_xor_sync(0xffffffffu, s, 1);
+                dp += __shfl_xor_sync(0xffffffffu, dp, 1);
             }
             T p = exp_of(s - lses[r]);
             T ds = Operand<I, T>::of(p * (dp - deltas[r]));
             p = Operand<I, T>::of(p);
 #pragma unroll
-            for (int c = 0; c < D; c++)
+            for (int i = 0; i < H; i++)
             {
-                dv_acc[c] += p * dor[c];
-                dk_acc[c] += ds * qr[c];
+                int c = DkDvLanes<D>::dim(i, part);
+                dv_acc[i] += p * dor[c];
+                dk_acc[i] += ds * qr[c];
             }
         }
     }
     if (!active) return;
     long long row = head_row<D>(b, j, h, heads, tokens);
 #pragma unroll
-    for (int c = 0; c < D; c++)
+    for (int i = 0; i < H; i++)
     {
-        dk[row + c] += dk_acc[c] * scale;
-        dv[row + c] += dv_acc[c];
+        int c = DkDvLanes<D>::dim(i, part);
+        dk[row + c] += dk_acc[i] * scale;
+        dv[row + c] += dv_acc[i];
     }
 }
-
 extern "C" __global__ void attention_backward_dkdv_f32_d8(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 8, float>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
 extern "C" __global__ void attention_backward_dkdv_f32_d16(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 16, float>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
 extern "C" __global__ void attention_backward_dkdv_f32_d32(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 32, float>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }

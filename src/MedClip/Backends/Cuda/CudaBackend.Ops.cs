@@ -299,6 +299,9 @@ public sealed partial class CudaBackend
     private static int AttentionDqQueries(Tensor t) => t.DType == DType.F64 ? 32 : 64;
     private static int AttentionDkDvKeys(Tensor t) => t.DType == DType.F64 ? 32 : 64;
 
+    // Threads a key in the dk/dv kernel (attention.cu's DkDvLanes): two at head dimension 64, whose rows would spill.
+    private static int AttentionDkDvLanes(int headDim) => headDim >= 64 ? 2 : 1;
+
     /// <summary>Head dimensions with a tensor-core kernel for bf16's BF16 q, k, v (kernels/attention_tc.cu).</summary>
     public static readonly int[] TensorCoreAttentionHeadDims = [16, 32, 64];
 
@@ -321,7 +324,8 @@ public sealed partial class CudaBackend
     // One call's kernels: the forward, dq, and dk with dv.
     private readonly record struct AttentionKernels(string File, AttentionKernel Forward, AttentionKernel Dq, AttentionKernel DkDv);
 
-    // The tensor-core kernels (4 warps of 16 rows a block) or the CUDA-core kernels of the call's variant (a thread a row).
+    // The tensor-core kernels (4 warps of 16 rows a block) or the CUDA-core kernels of the call's variant (a thread a row,
+    // two a key for dk and dv at head dimension 64).
     private AttentionKernels KernelsFor(Tensor q, Tensor lse, in AttentionShape s, string variant, string output)
     {
         if (UsesTensorCores(q, s))
@@ -330,9 +334,10 @@ public sealed partial class CudaBackend
             AttentionKernel Tc(string pass) => new($"attention_{pass}_tc_d{dim}", TensorCoreAttentionRows, TensorCoreAttentionThreads);
             return new("attention_tc.cu", Tc("forward"), Tc("backward_dq"), Tc("backward_dkdv"));
         }
-        static AttentionKernel ThreadPerRow(string name, int rows) => new(name, rows, rows);
+        static AttentionKernel ThreadPerRow(string name, int rows, int lanes = 1) => new(name, rows, rows * lanes);
         return new("attention.cu", ThreadPerRow("attention_forward_" + variant + output, AttentionForwardQueries),
-            ThreadPerRow("attention_backward_dq_" + variant, AttentionDqQueries(lse)), ThreadPerRow("attention_backward_dkdv_" + variant, AttentionDkDvKeys(lse)));
+            ThreadPerRow("attention_backward_dq_" + variant, AttentionDqQueries(lse)),
+            ThreadPerRow("attention_backward_dkdv_" + variant, AttentionDkDvKeys(lse), AttentionDkDvLanes(s.HeadDim)));
     }
 
     private void Launch(string file, AttentionKernel kernel, in AttentionShape s, params ReadOnlySpan<KernelArg> args) =>
