@@ -274,7 +274,6 @@ extern "C" __global__ void attention_backward_dq_bf16_d16(const unsigned short* 
 extern "C" __global__ void attention_backward_dq_bf16_d32(const unsigned short* q, const unsigned short* k, const unsigned short* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dq, int heads, int tokens, float scale) { attention_backward_dq<float, 32, unsigned short>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
 extern "C" __global__ void attention_backward_dq_bf16_d64(const unsigned short* q, const unsigned short* k, const unsigned short* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dq, int heads, int tokens, float scale) { attention_backward_dq<float, 64, unsigned short>(q, k, v, key_mask, d_o, lse, delta, dq, heads, tokens, scale); }
 
-// grid (batch*heads, key tiles), block AttentionTiles<T>::dkdv_keys. dv_j += sum_i p_ij dO_i, dk_j += scale * sum_i ds_ij q_i.
 // Threads a key in the dk/dv kernel. At head dimension 64 a key's k, v, dk and dv rows (4 x 64 values) would take more
 // than a thread's 255 registers and spill, so two adjacent lanes share a key: each owns half of the dimensions, in pairs
 // (lane 0 of the two dimensions 0, 1, 4, 5, ..., lane 1 of 2, 3, 6, 7, ...: the two lanes read neighbouring words of a
@@ -285,6 +284,8 @@ template <int D> struct DkDvLanes
     static __device__ __forceinline__ int dim(int i, int part) { return per_key == 1 ? i : (i >> 1) * 4 + part * 2 + (i & 1); }
 };
 
+// grid (batch*heads, key tiles), block AttentionTiles<T>::dkdv_keys * DkDvLanes<D>::per_key. dv_j += sum_i p_ij dO_i,
+// dk_j += scale * sum_i ds_ij q_i.
 template <typename T, int D, typename I> __device__ void attention_backward_dkdv(const I* q, const I* k, const I* v, const int* key_mask, const T* d_o,
     const T* lse, const T* delta, T* dk, T* dv, int heads, int tokens, T scale)
 {
@@ -319,12 +320,7 @@ template <typename T, int D, typename I> __device__ void attention_backward_dkdv
         __syncthreads();
         load_head_rows<T, D>(q, b, h, heads, tokens, start, QT, qs, D);
         load_head_rows<T, D, T, Operand<I, T>::rounds>(d_o, b, h, heads, tokens, start, QT, dos, D);
-        for (int r = threadIdx.x; r < QT; r += blockDim.x)
-        {
-            int token = start + r;
-            lses[r] = token < tokens ? lse[(long long)bh * tokens + token] : (T)INFINITY;
-            deltas[r] = token < tokens ? delta[(long long)bh * tokens + token] : (T)0;
-        }
+        load_row_statistics(lse, delta, bh, tokens, start, QT, lses, deltas);
         __syncthreads();
         // With two lanes a key every lane of the warp takes part in the shuffles, a padded key's too (its sums are dropped).
         if (L == 1 && !active) continue;
@@ -368,6 +364,7 @@ template <typename T, int D, typename I> __device__ void attention_backward_dkdv
         dv[row + c] += dv_acc[i];
     }
 }
+
 extern "C" __global__ void attention_backward_dkdv_f32_d8(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 8, float>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
 extern "C" __global__ void attention_backward_dkdv_f32_d16(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 16, float>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }
 extern "C" __global__ void attention_backward_dkdv_f32_d32(const float* q, const float* k, const float* v, const int* key_mask, const float* d_o, const float* lse, const float* delta, float* dk, float* dv, int heads, int tokens, float scale) { attention_backward_dkdv<float, 32, float>(q, k, v, key_mask, d_o, lse, delta, dk, dv, heads, tokens, scale); }

@@ -303,12 +303,7 @@ template <int D> __device__ void attention_backward_dkdv_tc(const unsigned short
         tc_load_rows<D>(d_o, b, h, heads, tokens, start, do_rows);
         tc_load_cols<D>(q, b, h, heads, tokens, start, q_cols);
         tc_load_cols<D>(d_o, b, h, heads, tokens, start, do_cols);
-        for (int r = threadIdx.x; r < TC_TILE; r += blockDim.x)
-        {
-            int token = start + r;
-            lses[r] = token < tokens ? lse[(long long)bh * tokens + token] : INFINITY;
-            deltas[r] = token < tokens ? delta[(long long)bh * tokens + token] : 0.0f;
-        }
+        load_row_statistics(lse, delta, bh, tokens, start, TC_TILE, lses, deltas);
         __syncthreads();
         float p[TC_TILE / 8][4], ds[TC_TILE / 8][4];
         tc_rows_times_tile<D>(ka, q_rows, p);

@@ -139,6 +139,19 @@ template <int D> __device__ __forceinline__ long long head_row(int b, int token,
     return ((long long)b * tokens + token) * heads * D + (long long)h * D;
 }
 
+// The backward's row statistics of queries [start, start + count) of head row bh into shared memory: lse (+inf past the
+// last token, so p = 0 there) and delta (0 there).
+template <typename T> __device__ void load_row_statistics(const T* lse, const T* delta, int bh, int tokens, int start, int count, T* lses,
+    T* deltas)
+{
+    for (int r = threadIdx.x; r < count; r += blockDim.x)
+    {
+        int token = start + r;
+        lses[r] = token < tokens ? lse[(long long)bh * tokens + token] : (T)INFINITY;
+        deltas[r] = token < tokens ? delta[(long long)bh * tokens + token] : (T)0;
+    }
+}
+
 // kept[r] = 1 for a real, unpadded key start + r; 0 for padding or past the last token.
 __device__ void load_kept(const int* key_mask, int b, int tokens, int start, int count, int* kept)
 {

@@ -24,7 +24,7 @@ import tempfile
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 BINDINGS = {
-    # C# file: (class, headers it corresponds to)
+    # C# file: the headers that declare what it binds.
     "src/MedClip/Backends/Cuda/Native/CudaDriver.cs": ["cuda.h"],
     "src/MedClip/Backends/Cuda/Native/Nvrtc.cs": ["nvrtc.h"],
     "src/MedClip/Backends/Cuda/Native/Cublas.cs": ["cublas_v2.h", "library_types.h"],
