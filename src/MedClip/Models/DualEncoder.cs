@@ -40,7 +40,8 @@ public sealed class DualEncoder : Module
         Config = config;
         var vision = Child("vision_model", IVisionTower.Create(init, config.Vision));
         Vision = (IVisionTower)vision;
-        Text = Child("text_model", new Bert(init, config.Text));
+        var text = Child("text_model", ITextTower.Create(init, config.Text));
+        Text = (ITextTower)text;
         VisualProjection = Child("visual_projection", new Linear(init, config.Vision.Transformer.Width, config.ProjectionDim, config.Vision.Transformer.InitializerRange, bias: false));
         TextProjection = Child("text_projection", new Linear(init, config.Text.Transformer.Width, config.ProjectionDim, config.Text.Transformer.InitializerRange, bias: false));
         LogitScale = Parameter("logit_scale", init.Constant(new Shape(), config.LogitScaleInit));
@@ -48,7 +49,7 @@ public sealed class DualEncoder : Module
 
     public DualEncoderConfig Config { get; }
     public IVisionTower Vision { get; }
-    public Bert Text { get; }
+    public ITextTower Text { get; }
     public Linear VisualProjection { get; }
     public Linear TextProjection { get; }
     public Tensor LogitScale { get; }

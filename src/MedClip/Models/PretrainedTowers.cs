@@ -72,7 +72,7 @@ public static class PretrainedTowers
         Load((Module)tower, folder, config.ModelType == VisionModelType.ClipVision ? ClipVisionName : VitName);
 
     /// <summary>Loads the folder's weights into the text tower; returns notices for the user (e.g. a missing pooler).</summary>
-    public static IReadOnlyList<string> LoadText(Bert tower, string folder) => Load(tower, folder, BertName);
+    public static IReadOnlyList<string> LoadText(ITextTower tower, string folder) => Load((Module)tower, folder, BertName);
 
     /// <summary>ViTModel names; ViTForImageClassification adds "vit." and a classifier.</summary>
     private static string? VitName(string name) =>
