@@ -25,6 +25,11 @@ public sealed record TextConfig(int VocabSize, int MaxPositions, int TypeVocabSi
         if (VocabSize <= 0 || MaxPositions <= 0 || (ModelType == TextModelType.Bert && TypeVocabSize <= 0))
             throw new ArgumentException($"text_config: vocab_size {VocabSize}, max_position_embeddings {MaxPositions} and type_vocab_size {TypeVocabSize} must be positive.");
     }
+
+    /// <summary>The tokenizer this text tower reads from a folder: CLIP's BPE (vocab.json, merges.txt) or BERT's WordPiece (vocab.txt).</summary>
+    public Data.Text.ITextTokenizer ReadTokenizer(string folder) => ModelType == TextModelType.ClipText
+        ? Data.Text.ClipTokenizer.FromFolder(folder)
+        : Data.Text.ReportTokenizer.FromFolder(folder);
 }
 
 /// <summary>

@@ -7,8 +7,16 @@ using MedClip.Tensors;
 
 namespace MedClip.Models;
 
-/// <summary>Sizes of an HF VisionTextDualEncoderModel.</summary>
-public sealed record DualEncoderConfig(VisionConfig Vision, TextConfig Text, int ProjectionDim, double LogitScaleInit = DualEncoderConfig.ClipLogitScaleInit)
+/// <summary>How a dual encoder's checkpoint folder is laid out: as HF's VisionTextDualEncoderModel or CLIPModel saves it.</summary>
+public enum CheckpointLayout
+{
+    VisionTextDualEncoder,
+    ClipModel,
+}
+
+/// <summary>Sizes of an HF VisionTextDualEncoderModel or CLIPModel, and the layout its checkpoints are written in.</summary>
+public sealed record DualEncoderConfig(VisionConfig Vision, TextConfig Text, int ProjectionDim, double LogitScaleInit = DualEncoderConfig.ClipLogitScaleInit,
+    CheckpointLayout Layout = CheckpointLayout.VisionTextDualEncoder)
 {
     /// <summary>
     /// Throws when <paramref name="backend"/> has no fused attention kernel for a tower's head dimension (the CUDA

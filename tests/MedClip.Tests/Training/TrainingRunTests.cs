@@ -1,5 +1,6 @@
 using MedClip.Backends.Cpu;
 using MedClip.Data;
+using MedClip.Data.Text;
 using MedClip.Evaluation;
 using MedClip.IO;
 using MedClip.Models;
@@ -72,7 +73,7 @@ public sealed class TrainingRunTests : IDisposable
         Assert.Equal(VisionModelType.ClipVision, model.Model.Config.Vision.ModelType);
         Assert.Equal(32, model.Images.Size);
         Assert.Equal(12, model.ContextLength);
-        Assert.False(model.Tokenizer.LowerCase);
+        Assert.False(Assert.IsType<ReportTokenizer>(model.Tokenizer).LowerCase);
         Assert.Equal(File.ReadAllLines(Path.Combine(fixtures, "bert", "vocab.txt")), File.ReadAllLines(Path.Combine(checkpoint, "vocab.txt")));
         using var saved = SafetensorsFile.Read(Path.Combine(checkpoint, "model.safetensors"));
         using var clip = SafetensorsFile.Read(Path.Combine(fixtures, "clip", "model.safetensors"));
