@@ -53,8 +53,10 @@ public class CudaBackendSelfTestTests(EmulatorFixture emulator)
             fusedAttention: fusedAttention));
     }
 
-    [EmulatorFact]
-    public void TwoTrainingSteps_ClipTextTower_MatchCpu()
+    [EmulatorTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TwoTrainingSteps_ClipTextTower_MatchCpu(bool bf16)
     {
         // CLIP's text tower: causal attention with padding, quick_gelu, pooling at the end-of-text id (30 of 31, drawn at random).
         var (config, context) = BackendSelfTest.MicroModel();
@@ -63,7 +65,7 @@ public class CudaBackendSelfTestTests(EmulatorFixture emulator)
             ModelType = TextModelType.ClipText, EosTokenId = config.Text.VocabSize - 1,
             Transformer = config.Text.Transformer with { Activation = Activation.QuickGelu },
         };
-        AssertAllPass(new BackendSelfTest(emulator.Backend, CpuBackend.Instance).TrainingChecks(config with { Text = text }, batch: 3, context));
+        AssertAllPass(new BackendSelfTest(emulator.Backend, CpuBackend.Instance).TrainingChecks(config with { Text = text }, batch: 3, context, bf16: bf16));
     }
 
     private static void AssertAllPass(IEnumerable<SelfTestCheck> checks, int? expected = null)
