@@ -56,8 +56,9 @@ public sealed record DatasetSpec(string Kind, string? Path)
         if (Kind != Manifest && !Directory.Exists(root)) throw new DirectoryNotFoundException($"Dataset folder '{root}' does not exist.");
         LoadedDataset data = Kind switch
         {
-            Synthetic => LoadedDataset.FromReports(MimicCxrReader.Read(root, options with { Uncertain = options.Uncertain ?? UncertainLabelPolicy.KeepName }), options.Sections),
-            Mimic => LoadedDataset.FromReports(MimicCxrReader.Read(root, options), options.Sections),
+            Synthetic => LoadedDataset.FromReports(MimicCxrReader.Read(root, options with { Uncertain = options.Uncertain ?? UncertainLabelPolicy.KeepName }),
+                options.Sections, mimicStudyRules: false),
+            Mimic => LoadedDataset.FromReports(MimicCxrReader.Read(root, options), options.Sections, mimicStudyRules: true),
             Roco => LoadedDataset.FromTexts(RocoReader.Read(root)),
             Manifest => LoadedDataset.FromTexts(ManifestReader.Read(root, options)),
             Shards => ShardSet.Read(root),
@@ -81,25 +82,29 @@ public sealed partial record LoadedDataset(IReadOnlyList<ImageTextSample> Train,
     [GeneratedRegex(@"\s+")]
     private static partial Regex Whitespace();
 
-    /// <summary>Reports reduced to the training text by <see cref="ReportSectionParser"/>; unusable reports are skipped by reason.</summary>
-    public static LoadedDataset FromReports(RawDataset raw, IReadOnlyList<string>? sections = null) =>
-        Build(raw, report => ReportSectionParser.Parse(report, sections) is var parsed && parsed.IsUsable
+    /// <summary>
+    /// Reports reduced to the training text by <see cref="ReportSectionParser"/>; unusable reports are skipped by reason.
+    /// <paramref name="mimicStudyRules"/> applies MIMIC-CXR's hand-made rules for single studies (real MIMIC-CXR only:
+    /// the synthetic set's study ids are drawn from the same range).
+    /// </summary>
+    public static LoadedDataset FromReports(RawDataset raw, IReadOnlyList<string>? sections = null, bool mimicStudyRules = false) =>
+        Build(raw, sample => ReportSectionParser.Parse(sample.Text, sections, mimicStudyRules ? sample.StudyId : null) is var parsed && parsed.IsUsable
             ? (parsed.Text, null)
             : (null, $"report {parsed.SkipReason switch { ReportSkipReason.Empty => "empty", _ => "without the wanted sections" }}"));
 
     /// <summary>Captions used as they are, whitespace collapsed; empty ones are skipped.</summary>
     public static LoadedDataset FromTexts(RawDataset raw) =>
-        Build(raw, text => Whitespace().Replace(text, " ").Trim() is { Length: > 0 } collapsed ? (collapsed, null) : (null, SkippedEmptyText));
+        Build(raw, sample => Whitespace().Replace(sample.Text, " ").Trim() is { Length: > 0 } collapsed ? (collapsed, null) : (null, SkippedEmptyText));
 
     /// <summary>Samples whose text is already the training text (prep shards).</summary>
     public static LoadedDataset FromTexts(IReadOnlyList<ImageTextSample> samples, LoadSummary summary) => BySplit(samples, summary);
 
-    private static LoadedDataset Build(RawDataset raw, Func<string, (string? Text, string? Skip)> text)
+    private static LoadedDataset Build(RawDataset raw, Func<ImageTextSample, (string? Text, string? Skip)> text)
     {
         var kept = new List<ImageTextSample>(raw.Samples.Count);
         foreach (ImageTextSample sample in raw.Samples)
         {
-            (string? training, string? skip) = text(sample.Text);
+            (string? training, string? skip) = text(sample);
             if (training is null)
             {
                 raw.Summary.Reject(skip!);
