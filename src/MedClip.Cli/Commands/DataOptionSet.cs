@@ -25,8 +25,7 @@ internal sealed class DataOptionSet
 
     private readonly Option<string?> _sections = new("--sections")
     {
-        Description = "MIMIC report sections, in order (impression, findings, last_paragraph, comparison, final, a|b); " +
-            "default MedClip's impression+findings+addendum; see docs/report-text.md.",
+        Description = "MIMIC report sections in order: impression, findings, last_paragraph, comparison, final, a|b.",
     };
 
     private readonly Option<string> _labels = new("--labels")
