@@ -13,17 +13,25 @@ namespace MedClip.Models;
 /// </summary>
 public static class DualEncoderConfigJson
 {
-    public static JsonObject ToJson(DualEncoderConfig config, int contextLength) => new()
+    /// <summary>The key of MedClip's adapter dimension, written only for a model with adapters (transformers ignores it).</summary>
+    public const string AdapterDimKey = "adapter_dim";
+
+    public static JsonObject ToJson(DualEncoderConfig config, int contextLength)
     {
-        ["architectures"] = new JsonArray("VisionTextDualEncoderModel"),
-        ["model_type"] = "vision-text-dual-encoder",
-        ["projection_dim"] = config.ProjectionDim,
-        ["logit_scale_init_value"] = config.LogitScaleInit,
-        ["context_length"] = contextLength,
-        ["torch_dtype"] = "float32",
-        ["vision_config"] = VisionJson(config.Vision),
-        ["text_config"] = TextJson(config.Text),
-    };
+        var o = new JsonObject
+        {
+            ["architectures"] = new JsonArray("VisionTextDualEncoderModel"),
+            ["model_type"] = "vision-text-dual-encoder",
+            ["projection_dim"] = config.ProjectionDim,
+            ["logit_scale_init_value"] = config.LogitScaleInit,
+            ["context_length"] = contextLength,
+            ["torch_dtype"] = "float32",
+            ["vision_config"] = VisionJson(config.Vision),
+            ["text_config"] = TextJson(config.Text),
+        };
+        if (config.AdapterDim > 0) o[AdapterDimKey] = config.AdapterDim;
+        return o;
+    }
 
     public static void Write(string path, DualEncoderConfig config, int contextLength) =>
         AtomicFile.WriteAllText(path, ToJson(config, contextLength).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
@@ -36,7 +44,10 @@ public static class DualEncoderConfigJson
             throw new InvalidDataException($"'{path}' is not a vision-text-dual-encoder config (model_type is '{root["model_type"]}').");
         var vision = ReadVision(Required<JsonObject>(root, "vision_config", path), path);
         var text = ReadText(Required<JsonObject>(root, "text_config", path), path);
-        var config = new DualEncoderConfig(vision, text, Get(root, "projection_dim", 512), Get(root, "logit_scale_init_value", DualEncoderConfig.ClipLogitScaleInit));
+        int adapterDim = Get(root, AdapterDimKey, 0);
+        if (adapterDim < 0) throw new InvalidDataException($"'{path}': {AdapterDimKey} {adapterDim} must not be negative.");
+        var config = new DualEncoderConfig(vision, text, Get(root, "projection_dim", 512), Get(root, "logit_scale_init_value", DualEncoderConfig.ClipLogitScaleInit),
+            adapterDim);
         return (config, Get(root, "context_length", Math.Min(text.MaxPositions, 128)));
     }
 
