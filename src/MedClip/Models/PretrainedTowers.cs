@@ -17,15 +17,18 @@ public sealed record PretrainedVision(string Folder, VisionConfig Config, Prepro
 /// <item>CLIPModel or CLIPVisionModel (openai/clip-vit-*): the vision_model.* half; text_model.*, the projections,
 /// logit_scale and position_ids buffers ignored;</item>
 /// <item>BERT family (bert-base, SciBERT, BioClinicalBERT, PubMedBERT): names with or without "bert.", old
-/// LayerNorm.gamma/beta names, cls.* heads and position_ids buffers ignored, a missing pooler left initialised.</item>
+/// LayerNorm.gamma/beta names, cls.* heads and position_ids buffers ignored, a missing pooler left initialised;</item>
+/// <item>a MedClip checkpoint (vision-text-dual-encoder): the vision_model.* or text_model.* half.</item>
 /// </list>
-/// Sizes, eps and activations come from the folder's config.json; a tensor that fits nothing is an error.
+/// Sizes, eps and activations come from the folder's config.json; a tensor that fits nothing is an error. Adapters the
+/// folder lacks keep their fresh near-identity start.
 /// </summary>
 public static class PretrainedTowers
 {
     public const string ConfigFile = "config.json";
     public const string SafetensorsWeights = "model.safetensors";
     public const string PyTorchWeights = "pytorch_model.bin";
+    private const string DualEncoderType = "vision-text-dual-encoder";
 
     /// <summary>The vision config (model_type vit, clip or clip_vision_model) and the preprocessing of an image encoder folder.</summary>
     public static PretrainedVision ReadVision(string folder)
@@ -37,8 +40,9 @@ public static class PretrainedTowers
         {
             "vit" or "clip_vision_model" => root,
             "clip" => WithModelType(root["vision_config"] as JsonObject, "clip_vision_model"),
+            DualEncoderType => root["vision_config"] as JsonObject ?? throw new InvalidDataException($"'{path}' has no 'vision_config' object."),
             _ => throw new InvalidDataException(
-                $"'{path}' has model_type '{modelType}'; --image-encoder takes a Hugging Face vit, clip or clip_vision_model folder."),
+                $"'{path}' has model_type '{modelType}'; --image-encoder takes a Hugging Face vit, clip or clip_vision_model folder or a MedClip checkpoint."),
         };
         if (vision["qkv_bias"] is JsonValue qkvBias && !qkvBias.GetValue<bool>())
             throw new InvalidDataException($"'{path}' sets qkv_bias false; MedClip's ViT always has query, key and value biases.");
@@ -58,8 +62,13 @@ public static class PretrainedTowers
         string path = ConfigPath(folder, "--text-encoder");
         var root = DualEncoderConfigJson.ParseFile(path);
         string? modelType = (string?)root["model_type"];
+        if (modelType == DualEncoderType)
+        {
+            root = root["text_config"] as JsonObject ?? throw new InvalidDataException($"'{path}' has no 'text_config' object.");
+            modelType = (string?)root["model_type"];
+        }
         if (modelType is not (null or "bert"))
-            throw new InvalidDataException($"'{path}' has model_type '{modelType}'; --text-encoder takes a Hugging Face BERT-family folder (model_type bert).");
+            throw new InvalidDataException($"'{path}' has model_type '{modelType}'; --text-encoder takes a Hugging Face BERT-family folder (model_type bert) or a MedClip checkpoint.");
         if ((string?)root["position_embedding_type"] is { } positions && positions != "absolute")
             throw new InvalidDataException($"'{path}' uses {positions} position embeddings; MedClip's BERT has absolute ones only.");
         var config = DualEncoderConfigJson.ReadText(root, path);
@@ -69,10 +78,19 @@ public static class PretrainedTowers
 
     /// <summary>Loads the folder's weights into the vision tower; returns notices for the user (e.g. a missing pooler).</summary>
     public static IReadOnlyList<string> LoadVision(IVisionTower tower, VisionConfig config, string folder) =>
-        Load((Module)tower, folder, config.ModelType == VisionModelType.ClipVision ? ClipVisionName : VitName);
+        Load((Module)tower, folder, IsDualEncoder(folder) ? name => TowerName(name, "vision_model.")
+            : config.ModelType == VisionModelType.ClipVision ? ClipVisionName : VitName);
 
     /// <summary>Loads the folder's weights into the text tower; returns notices for the user (e.g. a missing pooler).</summary>
-    public static IReadOnlyList<string> LoadText(Bert tower, string folder) => Load(tower, folder, BertName);
+    public static IReadOnlyList<string> LoadText(Bert tower, string folder) =>
+        Load(tower, folder, IsDualEncoder(folder) ? name => TowerName(name, "text_model.") : BertName);
+
+    private static bool IsDualEncoder(string folder) =>
+        (string?)DualEncoderConfigJson.ParseFile(Path.Combine(folder, ConfigFile))["model_type"] == DualEncoderType;
+
+    /// <summary>A MedClip checkpoint's tensor of the tower under <paramref name="prefix"/>, without the prefix; the rest ignored.</summary>
+    private static string? TowerName(string name, string prefix) =>
+        name.StartsWith(prefix, StringComparison.Ordinal) ? name[prefix.Length..] : null;
 
     /// <summary>ViTModel names; ViTForImageClassification adds "vit." and a classifier.</summary>
     private static string? VitName(string name) =>
@@ -104,7 +122,9 @@ public static class PretrainedTowers
         using (file)
         {
             var mapped = tensors.Select(t => (Name: map(t.Name), Tensor: t)).Where(t => t.Name is not null).Select(t => (t.Name!, t.Tensor));
-            var keptInitialised = ModuleWeights.Assign(tower, mapped, source, optional: name => name.StartsWith("pooler.", StringComparison.Ordinal));
+            static bool IsPooler(string name) => name.StartsWith("pooler.", StringComparison.Ordinal);
+            var keptInitialised = ModuleWeights.Assign(tower, mapped, source,
+                optional: name => IsPooler(name) || name.Contains(".adapter.", StringComparison.Ordinal)).Where(IsPooler).ToList();
             return keptInitialised.Count == 0
                 ? []
                 : [$"'{source}' has no pooler ({string.Join(", ", keptInitialised)}); it stays freshly initialised and is trained from scratch."];

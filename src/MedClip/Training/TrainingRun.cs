@@ -91,7 +91,7 @@ public static class TrainingRun
         if (tokenizer.VocabularySize > textConfig.VocabSize)
             throw new InvalidDataException($"'{vocabPath}' has {tokenizer.VocabularySize} tokens but the text encoder's vocab_size is {textConfig.VocabSize}.");
 
-        var config = preset.Config with { Vision = vision, Text = textConfig };
+        var config = preset.Config with { Vision = vision, Text = textConfig, AdapterDim = options.Adapters };
         var model = new DualEncoder(new Init(backend, DType.F32, options.Seed), config);
         if (!resume)
         {

@@ -56,6 +56,38 @@ public sealed class TrainingRunTests : IDisposable
     }
 
     [Fact]
+    public void Adapters_StartingFromAMedClipCheckpoint_TrainResumeAndLoadForInference()
+    {
+        string pretrained = Path.Combine(_dir, "pretrained");
+        TrainingRun.Execute(Options(1) with { OutputDirectory = pretrained }, CpuBackend.Instance, null, resume: false, CancellationToken.None);
+        string start = CheckpointStore.Latest(pretrained)!;
+        string run = Path.Combine(_dir, "adapters");
+        TrainingOptions Adapted(int steps, int adapters = 8) =>
+            Options(steps) with { OutputDirectory = run, ImageEncoder = start, TextEncoder = start, Adapters = adapters };
+
+        Assert.Equal(2, TrainingRun.Execute(Adapted(2), CpuBackend.Instance, null, resume: false, CancellationToken.None).Steps);
+        var wrong = Assert.Throws<InvalidDataException>(() => TrainingRun.Execute(Adapted(3, adapters: 4), CpuBackend.Instance, null, resume: true, CancellationToken.None));
+        Assert.Contains("resume it with --adapters 8", wrong.Message);
+        Assert.Equal(3, TrainingRun.Execute(Adapted(3), CpuBackend.Instance, null, resume: true, CancellationToken.None).Steps);
+
+        string checkpoint = CheckpointStore.Latest(run)!;
+        Assert.Contains("\"adapter_dim\": 8", File.ReadAllText(Path.Combine(checkpoint, CheckpointStore.ConfigFile)));
+        Assert.Equal(File.ReadAllText(Path.Combine(start, CheckpointStore.VocabFile)), File.ReadAllText(Path.Combine(checkpoint, CheckpointStore.VocabFile)));
+        using var before = SafetensorsFile.Read(Path.Combine(start, CheckpointStore.WeightsFile));
+        using var after = SafetensorsFile.Read(Path.Combine(checkpoint, CheckpointStore.WeightsFile));
+        // The towers' weights outside the adapters and layer norms are the starting checkpoint's, untouched.
+        var frozen = before.Tensors.Keys.Where(n => DualEncoder.IsTowerParameter(n) && !n.Contains("LayerNorm") && !n.Contains("layernorm")).ToList();
+        Assert.NotEmpty(frozen);
+        Assert.All(frozen, n => Assert.Equal(before[n].ToFloat32(), after[n].ToFloat32()));
+        Assert.Equal(2 * 4 * 2 * 4, after.Tensors.Keys.Count(n => n.Contains(".adapter.")));
+
+        var model = CheckpointModel.Load(checkpoint, CpuBackend.Instance);
+        Assert.Equal(8, model.Model.Config.AdapterDim);
+        foreach (var (name, tensor) in model.Model.NamedParameters()) Assert.Equal(after[name].ToFloat32(), tensor.ToArray<float>());
+        Assert.Equal(2, model.EncodeTexts(["no pleural effusion", "large right pleural effusion"]).Count);
+    }
+
+    [Fact]
     public void PretrainedTowers_EndUpInTheCheckpointWithTheirVocabularyAndPreprocessing()
     {
         string fixtures = Path.Combine(AppContext.BaseDirectory, "Fixtures", "Pretrained");
