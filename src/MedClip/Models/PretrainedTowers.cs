@@ -82,8 +82,38 @@ public static class PretrainedTowers
             : config.ModelType == VisionModelType.ClipVision ? ClipVisionName : VitName);
 
     /// <summary>Loads the folder's weights into the text tower; returns notices for the user (e.g. a missing pooler).</summary>
-    public static IReadOnlyList<string> LoadText(Bert tower, string folder) =>
-        Load(tower, folder, IsDualEncoder(folder) ? name => TowerName(name, "text_model.") : BertName);
+    /// <param name="addedTokenPieces">
+    /// For a vocabulary extended past the folder's (<see cref="Data.Text.VocabularyExtension"/>): per added token, in id
+    /// order after the pretrained ones, the pretrained pieces whose mean embedding it starts from.
+    /// </param>
+    public static IReadOnlyList<string> LoadText(Bert tower, string folder, IReadOnlyList<int[]>? addedTokenPieces = null)
+    {
+        Func<string, string?> map = IsDualEncoder(folder) ? name => TowerName(name, "text_model.") : BertName;
+        if (addedTokenPieces is not { Count: > 0 }) return Load(tower, folder, map);
+        return Load(tower, folder, map, WordEmbeddingsName, table => ModuleWeights.CopyInto(Grown(table, addedTokenPieces, tower.WordEmbeddings.Weight.Shape[0]),
+            tower.WordEmbeddings.Weight));
+    }
+
+    private const string WordEmbeddingsName = "embeddings.word_embeddings.weight";
+
+    /// <summary>The pretrained table [rows, width] with one more row per added token, each the mean of its pieces' rows.</summary>
+    private static SafetensorsTensor Grown(SafetensorsTensor table, IReadOnlyList<int[]> addedTokenPieces, int rows)
+    {
+        if (table.Shape.Length != 2 || table.Shape[0] + addedTokenPieces.Count != rows)
+            throw new InvalidDataException($"'{table.Name}' has shape [{string.Join(", ", table.Shape)}], but the extended vocab.txt needs {rows - addedTokenPieces.Count} pretrained rows; its config.json vocab_size and vocab.txt disagree.");
+        int oldRows = (int)table.Shape[0], width = (int)table.Shape[1];
+        var values = new float[rows * width];
+        table.ToFloat32().CopyTo(values, 0);
+        for (int i = 0; i < addedTokenPieces.Count; i++)
+        {
+            var row = values.AsSpan((oldRows + i) * width, width);
+            foreach (int piece in addedTokenPieces[i])
+            {
+                for (int c = 0; c < width; c++) row[c] += values[piece * width + c] / addedTokenPieces[i].Length;
+            }
+        }
+        return SafetensorsTensor.FromFloat32(table.Name, [rows, width], values);
+    }
 
     private static bool IsDualEncoder(string folder) =>
         (string?)DualEncoderConfigJson.ParseFile(Path.Combine(folder, ConfigFile))["model_type"] == DualEncoderType;
@@ -116,15 +146,21 @@ public static class PretrainedTowers
         return name;
     }
 
-    private static IReadOnlyList<string> Load(Module tower, string folder, Func<string, string?> map)
+    /// <param name="setAside">A parameter name whose tensor is handed to <paramref name="loadSetAside"/> instead of being copied as it is.</param>
+    private static IReadOnlyList<string> Load(Module tower, string folder, Func<string, string?> map, string? setAside = null,
+        Action<SafetensorsTensor>? loadSetAside = null)
     {
         var (source, tensors, file) = OpenWeights(folder);
         using (file)
         {
-            var mapped = tensors.Select(t => (Name: map(t.Name), Tensor: t)).Where(t => t.Name is not null).Select(t => (t.Name!, t.Tensor));
+            var mapped = tensors.Select(t => (Name: map(t.Name), Tensor: t)).Where(t => t.Name is not null).Select(t => (Name: t.Name!, t.Tensor)).ToList();
+            var special = mapped.Where(t => t.Name == setAside).ToList();
+            if (setAside is not null && special.Count != 1)
+                throw new InvalidDataException($"'{source}' has {special.Count} tensors for {setAside}, not one.");
             static bool IsPooler(string name) => name.StartsWith("pooler.", StringComparison.Ordinal);
-            var keptInitialised = ModuleWeights.Assign(tower, mapped, source,
-                optional: name => IsPooler(name) || name.Contains(".adapter.", StringComparison.Ordinal)).Where(IsPooler).ToList();
+            var keptInitialised = ModuleWeights.Assign(tower, mapped.Where(t => t.Name != setAside), source,
+                optional: name => IsPooler(name) || name == setAside || name.Contains(".adapter.", StringComparison.Ordinal)).Where(IsPooler).ToList();
+            if (setAside is not null) loadSetAside!(special[0].Tensor);
             return keptInitialised.Count == 0
                 ? []
                 : [$"'{source}' has no pooler ({string.Join(", ", keptInitialised)}); it stays freshly initialised and is trained from scratch."];

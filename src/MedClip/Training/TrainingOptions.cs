@@ -46,6 +46,11 @@ public sealed record TrainingOptions
     /// the adapters, layer norms, projections and logit scale train. 0: no adapters.
     /// </summary>
     public int Adapters { get; init; }
+    /// <summary>
+    /// Words of the training reports added to the pretrained text encoder's vocabulary (<see cref="MedClip.Data.Text.VocabularyExtension"/>);
+    /// needs <see cref="TextEncoder"/>. 0: the vocabulary as it is.
+    /// </summary>
+    public int ExtendVocab { get; init; }
     public int WarmupSteps { get; init; } = 50;
     public double WeightDecay { get; init; } = 0.1;
     public double Beta1 { get; init; } = 0.9;
@@ -86,6 +91,9 @@ public sealed record TrainingOptions
         if (UnlockLast < 0) throw new ArgumentException($"--unlock-last {UnlockLast} must not be negative.");
         if (UnlockLast > 0 && !LockImage && !LockText && Adapters == 0)
             throw new ArgumentException("--unlock-last only applies together with --lock-image, --lock-text or --adapters.");
+        if (ExtendVocab < 0) throw new ArgumentException($"--extend-vocab {ExtendVocab} must be positive (the number of words to add).");
+        if (ExtendVocab > 0 && TextEncoder is null)
+            throw new ArgumentException("--extend-vocab extends a pretrained vocabulary and needs --text-encoder; a vocabulary built from the reports already holds their words.");
         if (Adapters < 0) throw new ArgumentException($"--adapters {Adapters} must be positive (the adapters' bottleneck dimension).");
         if (!(SentenceKeepProbability > 0 && SentenceKeepProbability <= 1))
             throw new ArgumentException($"--sentence-keep {SentenceKeepProbability} must be in (0, 1]; 1 trains on whole reports.");

@@ -68,6 +68,7 @@ public static class TrainingRun
                 var fresh = options.TextEncoder is not null ? ReportTokenizer.FromFolder(options.TextEncoder)
                     : loaded.Tokens is not null ? ReportTokenizer.FromFolder(loaded.Tokens.VocabularyFolder)
                     : new ReportTokenizer(WordPieceVocabularyBuilder.Build(loaded.Train.Select(s => s.Text)));
+                if (options.ExtendVocab > 0) fresh = ExtendVocabulary(fresh, loaded.Train.Select(s => s.Text).ToList(), options.ExtendVocab, output, observer);
                 fresh.Save(output);
             }
             (pretrainedVision?.Preprocessor ?? PreprocessorConfig.ForViT(imageSize)).Write(preprocessorPath);
@@ -87,7 +88,17 @@ public static class TrainingRun
         var tokenizer = ReportTokenizer.FromFolder(output);
         // Stored token ids are used only when the run tokenises with exactly the vocabulary and casing they were made with.
         PreparedTokens? stored = data.Tokens is { } t && t.MadeBy(vocabPath, tokenizer.LowerCase) ? t : null;
-        var textConfig = pretrainedText ?? preset.Config.Text with { VocabSize = tokenizer.VocabularySize };
+        // An extended vocabulary grows the pretrained embedding table by the words added after the pretrained tokens.
+        IReadOnlyList<int[]>? addedPieces = null;
+        if (options.ExtendVocab > 0)
+        {
+            var pretrainedTokenizer = ReportTokenizer.FromFolder(options.TextEncoder!);
+            if (pretrainedTokenizer.VocabularySize != pretrainedText!.VocabSize)
+                throw new InvalidDataException($"'{Path.Combine(options.TextEncoder!, CheckpointStore.VocabFile)}' has {pretrainedTokenizer.VocabularySize} tokens but its config.json's vocab_size is {pretrainedText.VocabSize}; --extend-vocab needs the two equal.");
+            addedPieces = VocabularyExtension.PiecesOfAddedTokens(pretrainedTokenizer, tokenizer);
+        }
+        var textConfig = pretrainedText is null ? preset.Config.Text with { VocabSize = tokenizer.VocabularySize }
+            : pretrainedText with { VocabSize = pretrainedText.VocabSize + (addedPieces?.Count ?? 0) };
         if (tokenizer.VocabularySize > textConfig.VocabSize)
             throw new InvalidDataException($"'{vocabPath}' has {tokenizer.VocabularySize} tokens but the text encoder's vocab_size is {textConfig.VocabSize}.");
 
@@ -98,7 +109,7 @@ public static class TrainingRun
             // The projections and logit scale keep their fresh initialisation; a resumed run reloads everything from its checkpoint.
             var notices = new List<string>();
             if (options.ImageEncoder is not null) notices.AddRange(PretrainedTowers.LoadVision(model.Vision, vision, options.ImageEncoder));
-            if (options.TextEncoder is not null) notices.AddRange(PretrainedTowers.LoadText(model.Text, options.TextEncoder));
+            if (options.TextEncoder is not null) notices.AddRange(PretrainedTowers.LoadText(model.Text, options.TextEncoder, addedPieces));
             foreach (string notice in notices) observer?.OnMessage(notice);
         }
         string towers = string.Join(", ", new[] { ("image", options.ImageEncoder), ("text", options.TextEncoder) }
@@ -135,5 +146,30 @@ public static class TrainingRun
             data.Summary.Save(output);
         }
         return summary;
+    }
+
+    public const string VocabExtensionFile = "vocab_extension.json";
+
+    /// <summary>The pretrained tokenizer with <paramref name="count"/> report words added; reports and records the tokenisation before and after.</summary>
+    private static ReportTokenizer ExtendVocabulary(ReportTokenizer pretrained, IReadOnlyList<string> reports, int count, string output, ITrainingObserver? observer)
+    {
+        var extension = VocabularyExtension.Build(pretrained, reports, count);
+        observer?.OnMessage($"Vocabulary extended by {extension.Added.Count} report words ({(extension.Added.Count < count ? $"all that the pretrained vocabulary splits; {count} asked" : "the most frequent split ones")}" +
+            $"{string.Concat(extension.Added.Take(5).Select((w, i) => (i == 0 ? ": " : ", ") + w.Word))}{(extension.Added.Count > 5 ? ", ..." : "")}); " +
+            $"mean pieces per word of the training reports {extension.PiecesPerWordBefore:F3} -> {extension.PiecesPerWordAfter:F3}.");
+        var record = new System.Text.Json.Nodes.JsonObject
+        {
+            ["pieces_per_word_before"] = extension.PiecesPerWordBefore,
+            ["pieces_per_word_after"] = extension.PiecesPerWordAfter,
+            ["pretrained_vocab_size"] = pretrained.VocabularySize,
+            ["added"] = new System.Text.Json.Nodes.JsonArray([.. extension.Added.Select(w => new System.Text.Json.Nodes.JsonObject
+            {
+                ["word"] = w.Word,
+                ["count"] = w.Count,
+                ["pieces"] = new System.Text.Json.Nodes.JsonArray([.. w.Pieces.Select(p => (System.Text.Json.Nodes.JsonNode)pretrained.Vocabulary.Tokens[p])]),
+            })]),
+        };
+        AtomicFile.WriteAllText(Path.Combine(output, VocabExtensionFile), record.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        return extension.Tokenizer;
     }
 }

@@ -116,6 +116,61 @@ public sealed class TrainingRunTests : IDisposable
         Assert.Equal([128L, 16L], saved["visual_projection.weight"].Shape);
     }
 
+    [Fact]
+    public void ExtendVocab_GrowsVocabularyAndEmbeddingTableTogether_EachNewRowTheMeanOfItsPieces()
+    {
+        string bertFolder = Path.Combine(AppContext.BaseDirectory, "Fixtures", "Pretrained", "bert");
+        // A learning rate of 1e-12 keeps the weights where loading put them, to within float32 rounding.
+        TrainingOptions Extended(int steps) => Options(steps) with { TextEncoder = bertFolder, ExtendVocab = 3, LearningRate = 1e-12, Augment = false };
+        var messages = new List<string>();
+        TrainingRun.Execute(Extended(1), CpuBackend.Instance, new Messages(messages), resume: false, CancellationToken.None);
+        Assert.Equal(2, TrainingRun.Execute(Extended(2), CpuBackend.Instance, null, resume: true, CancellationToken.None).Steps);
+
+        string checkpoint = CheckpointStore.Latest(_dir)!;
+        var pretrainedVocab = File.ReadAllLines(Path.Combine(bertFolder, "vocab.txt"));
+        var vocab = File.ReadAllLines(Path.Combine(checkpoint, "vocab.txt"));
+        var record = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(_dir, TrainingRun.VocabExtensionFile)))!;
+        var added = record["added"]!.AsArray().Select(w => (string)w!["word"]!).ToList();
+        Assert.Equal(3, added.Count);
+        Assert.Equal([.. pretrainedVocab, .. added], vocab);
+        Assert.True((double)record["pieces_per_word_after"]! < (double)record["pieces_per_word_before"]!);
+        Assert.Contains(messages, m => m.StartsWith("Vocabulary extended by 3 report words") && m.Contains("mean pieces per word"));
+
+        var model = CheckpointModel.Load(checkpoint, CpuBackend.Instance);
+        Assert.Equal(vocab.Length, model.Model.Config.Text.VocabSize);
+        var pretrainedTokenizer = MedClip.Data.Text.ReportTokenizer.FromFolder(bertFolder);
+        using var bert = SafetensorsFile.Read(Path.Combine(bertFolder, "model.safetensors"));
+        using var saved = SafetensorsFile.Read(Path.Combine(checkpoint, "model.safetensors"));
+        float[] before = bert["embeddings.word_embeddings.weight"].ToFloat32(), after = saved["text_model.embeddings.word_embeddings.weight"].ToFloat32();
+        int width = (int)bert["embeddings.word_embeddings.weight"].Shape[1];
+        Assert.Equal(vocab.Length * width, after.Length);
+        for (int i = 0; i < added.Count; i++)
+        {
+            int id = pretrainedVocab.Length + i;
+            Assert.Equal([id], model.Tokenizer.TokenIds(added[i]));
+            var pieces = pretrainedTokenizer.TokenIds(added[i]);
+            Assert.True(pieces.Count >= 2);
+            for (int c = 0; c < width; c++)
+                Assert.Equal(pieces.Average(p => before[p * width + c]), after[id * width + c], 5);
+        }
+        Assert.True(before.Zip(after, (x, y) => Math.Abs(x - y)).Max() < 1e-6);
+    }
+
+    private sealed class Messages(List<string> sink) : ITrainingObserver
+    {
+        public void OnStep(StepReport report) { }
+
+        public void OnMessage(string message) => sink.Add(message);
+    }
+
+    [Fact]
+    public void ExtendVocab_WithoutATextEncoder_IsOneClearSentence()
+    {
+        var e = Assert.Throws<ArgumentException>(() => (Options(1) with { ExtendVocab = 5 }).Validate());
+        Assert.Contains("--extend-vocab", e.Message);
+        Assert.Contains("--text-encoder", e.Message);
+    }
+
     private static void AssertNear(SafetensorsTensor expected, SafetensorsTensor actual)
     {
         float[] e = expected.ToFloat32(), a = actual.ToFloat32();
