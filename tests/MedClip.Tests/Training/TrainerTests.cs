@@ -88,13 +88,15 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(expected, Losses(parted.OutputDirectory));
     }
 
-    [Fact]
-    public void Resume_WithAdapters_RepeatsTheUninterruptedLossesExactly()
+    [Theory]
+    [InlineData("fp32")]
+    [InlineData("bf16")]
+    public void Resume_WithAdapters_RepeatsTheUninterruptedLossesExactly(string precision)
     {
-        var whole = Options("adapters-whole") with { Adapters = 3 };
+        var whole = Options("adapters-whole", precision) with { Adapters = 3 };
         new Trainer(whole, Model(adapters: 3), Context, []).Run(new RandomBatches(3), null, null, CancellationToken.None);
 
-        var parted = Options("adapters-parted") with { Adapters = 3 };
+        var parted = Options("adapters-parted", precision) with { Adapters = 3 };
         using var cancel = new CancellationTokenSource();
         Assert.True(new Trainer(parted, Model(adapters: 3), Context, [], new CancelAt(3, cancel)).Run(new RandomBatches(3), null, null, cancel.Token).Interrupted);
         var withoutAdapters = Assert.Throws<InvalidDataException>(() =>
