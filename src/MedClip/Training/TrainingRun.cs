@@ -24,6 +24,9 @@ public static class TrainingRun
 {
     public const string OptionsFile = "train_options.json";
 
+    /// <summary>What --extend-vocab added and the tokenisation before and after (<see cref="VocabularyExtension.ToJson"/>).</summary>
+    public const string VocabExtensionFile = "vocab_extension.json";
+
     /// <param name="observer">Progress and messages; in a data-parallel job give it to rank 0 only.</param>
     /// <param name="communicator">The ranks of a data-parallel job; null trains in this process alone.</param>
     public static TrainingSummary Execute(TrainingOptions options, IBackend backend, ITrainingObserver? observer, bool resume, CancellationToken cancel,
@@ -68,7 +71,13 @@ public static class TrainingRun
                 var fresh = options.TextEncoder is not null ? ReportTokenizer.FromFolder(options.TextEncoder)
                     : loaded.Tokens is not null ? ReportTokenizer.FromFolder(loaded.Tokens.VocabularyFolder)
                     : new ReportTokenizer(WordPieceVocabularyBuilder.Build(loaded.Train.Select(s => s.Text)));
-                if (options.ExtendVocab > 0) fresh = ExtendVocabulary(fresh, loaded.Train.Select(s => s.Text).ToList(), options.ExtendVocab, output, observer);
+                if (options.ExtendVocab > 0)
+                {
+                    var extension = VocabularyExtension.Build(fresh, loaded.Train.Select(s => s.Text).ToList(), options.ExtendVocab);
+                    observer?.OnMessage(extension.Describe(options.ExtendVocab));
+                    AtomicFile.WriteAllText(Path.Combine(output, VocabExtensionFile), extension.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                    fresh = extension.Tokenizer;
+                }
                 fresh.Save(output);
             }
             (pretrainedVision?.Preprocessor ?? PreprocessorConfig.ForViT(imageSize)).Write(preprocessorPath);
@@ -146,30 +155,5 @@ public static class TrainingRun
             data.Summary.Save(output);
         }
         return summary;
-    }
-
-    public const string VocabExtensionFile = "vocab_extension.json";
-
-    /// <summary>The pretrained tokenizer with <paramref name="count"/> report words added; reports and records the tokenisation before and after.</summary>
-    private static ReportTokenizer ExtendVocabulary(ReportTokenizer pretrained, IReadOnlyList<string> reports, int count, string output, ITrainingObserver? observer)
-    {
-        var extension = VocabularyExtension.Build(pretrained, reports, count);
-        observer?.OnMessage($"Vocabulary extended by {extension.Added.Count} report words ({(extension.Added.Count < count ? $"all that the pretrained vocabulary splits; {count} asked" : "the most frequent split ones")}" +
-            $"{string.Concat(extension.Added.Take(5).Select((w, i) => (i == 0 ? ": " : ", ") + w.Word))}{(extension.Added.Count > 5 ? ", ..." : "")}); " +
-            $"mean pieces per word of the training reports {extension.PiecesPerWordBefore:F3} -> {extension.PiecesPerWordAfter:F3}.");
-        var record = new System.Text.Json.Nodes.JsonObject
-        {
-            ["pieces_per_word_before"] = extension.PiecesPerWordBefore,
-            ["pieces_per_word_after"] = extension.PiecesPerWordAfter,
-            ["pretrained_vocab_size"] = pretrained.VocabularySize,
-            ["added"] = new System.Text.Json.Nodes.JsonArray([.. extension.Added.Select(w => new System.Text.Json.Nodes.JsonObject
-            {
-                ["word"] = w.Word,
-                ["count"] = w.Count,
-                ["pieces"] = new System.Text.Json.Nodes.JsonArray([.. w.Pieces.Select(p => (System.Text.Json.Nodes.JsonNode)pretrained.Vocabulary.Tokens[p])]),
-            })]),
-        };
-        AtomicFile.WriteAllText(Path.Combine(output, VocabExtensionFile), record.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        return extension.Tokenizer;
     }
 }

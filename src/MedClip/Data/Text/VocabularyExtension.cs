@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+
 namespace MedClip.Data.Text;
 
 /// <summary>A word added to a pretrained vocabulary: how often the training reports use it and the pieces it used to be.</summary>
@@ -59,6 +61,33 @@ public sealed class VocabularyExtension
         if (all.Count < old.Count || !all.Take(old.Count).SequenceEqual(old, StringComparer.Ordinal))
             throw new InvalidDataException($"{extended.Vocabulary.Source} does not begin with the pretrained vocabulary of {pretrained.Vocabulary.Source}; start a new run folder.");
         return all.Skip(old.Count).Select(word => pretrained.TokenIds(word).ToArray()).ToList();
+    }
+
+    /// <summary>One line for the user: how many words were added, the first few, and the pieces per word before and after.</summary>
+    public string Describe(int asked)
+    {
+        string how = Added.Count < asked ? $"all that the pretrained vocabulary splits; {asked} asked" : "the most frequent split ones";
+        string first = string.Concat(Added.Take(5).Select((w, i) => (i == 0 ? ": " : ", ") + w.Word)) + (Added.Count > 5 ? ", ..." : "");
+        return $"Vocabulary extended by {Added.Count} report words ({how}{first}); mean pieces per word of the training reports " +
+            $"{PiecesPerWordBefore:F3} -> {PiecesPerWordAfter:F3}.";
+    }
+
+    /// <summary>pieces_per_word_before/after, pretrained_vocab_size, and per added word its word, count and pieces (as tokens).</summary>
+    public JsonObject ToJson()
+    {
+        var tokens = Tokenizer.Vocabulary.Tokens;
+        return new JsonObject
+        {
+            ["pieces_per_word_before"] = PiecesPerWordBefore,
+            ["pieces_per_word_after"] = PiecesPerWordAfter,
+            ["pretrained_vocab_size"] = tokens.Count - Added.Count,
+            ["added"] = new JsonArray([.. Added.Select(w => new JsonObject
+            {
+                ["word"] = w.Word,
+                ["count"] = w.Count,
+                ["pieces"] = new JsonArray([.. w.Pieces.Select(p => (JsonNode)tokens[p])]),
+            })]),
+        };
     }
 
     /// <summary>Mean WordPiece tokens per pre-tokenized word over the texts.</summary>
