@@ -1,9 +1,8 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace MedClip.Training;
 
-/// <summary>metrics.jsonl: one JSON object per line, flushed as written so a crash loses nothing logged.</summary>
+/// <summary>metrics.jsonl: one JSON object per line, flushed as written so a crash loses nothing logged; NaN and infinity are written as null with a reason.</summary>
 public sealed class MetricsLog : IDisposable
 {
     private readonly StreamWriter _writer;
@@ -15,7 +14,7 @@ public sealed class MetricsLog : IDisposable
 
     public void Write(JsonObject line)
     {
-        _writer.WriteLine(line.ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
+        _writer.WriteLine(IO.FiniteJson.ToLine(line));
         _writer.Flush();
     }
 

@@ -97,6 +97,7 @@ public sealed class Trainer
         var clock = Stopwatch.StartNew();
         string? lastCheckpoint = null;
         int nonFinite = 0, imagesSinceLog = 0;
+        var collapse = new CollapseWarning(_observer);
         var window = Stopwatch.StartNew();
         using var metrics = IsRoot ? new MetricsLog(Path.Combine(output, "metrics.jsonl"), append: resumeFrom is not null) : null;
 
@@ -134,22 +135,26 @@ public sealed class Trainer
                 GradientAverage.Apply(_model.Parameters(), _communicator);
             }
 
-            if (!double.IsFinite(loss))
+            // A non-finite loss or gradient norm skips the step (the weights stay as they were); several in a row stop the run.
+            double gradNorm = double.IsFinite(loss) ? GradientClipping.ClipByGlobalNorm(_model.Parameters(), _options.MaxGradNorm) : double.NaN;
+            string? nonFiniteName = !double.IsFinite(loss) ? "loss" : !double.IsFinite(gradNorm) ? "gradient norm" : null;
+            if (nonFiniteName is not null)
             {
                 _model.ZeroGrad();
                 nonFinite++;
-                metrics?.Write(new JsonObject { ["step"] = state.GlobalStep, ["loss"] = null, ["skipped"] = "non-finite loss" });
-                _observer?.OnMessage($"Step {state.GlobalStep + 1}: loss is {loss}; the step was skipped.");
+                metrics?.Write(new JsonObject { ["step"] = state.GlobalStep, ["loss"] = loss, ["grad_norm"] = gradNorm, ["skipped"] = $"non-finite {nonFiniteName}" });
+                _observer?.OnMessage($"Step {state.GlobalStep + 1}: the {nonFiniteName} is {(nonFiniteName == "loss" ? loss : gradNorm)}; the step was skipped.");
                 if (nonFinite >= _options.MaxNonFiniteSteps)
                 {
-                    throw new TrainingStoppedException($"Training stopped: {nonFinite} consecutive non-finite losses (lower --lr or check the data); " +
-                        (lastCheckpoint is null ? "no checkpoint was written." : $"the last good checkpoint is {lastCheckpoint}."));
+                    string? good = lastCheckpoint ?? CheckpointStore.Latest(output);
+                    throw new TrainingStoppedException($"Training stopped: {nonFinite} consecutive steps with a non-finite loss or gradient norm (lower --lr or check the data); " +
+                        (good is null ? "no checkpoint was written." : $"the last good checkpoint is {good}."));
                 }
                 continue;
             }
             nonFinite = 0;
+            collapse.Check(_model.LogitScale.Item(), gradNorm, state.GlobalStep + 1);
 
-            double gradNorm = GradientClipping.ClipByGlobalNorm(_model.Parameters(), _options.MaxGradNorm);
             double lr = schedule.At(state.GlobalStep);
             _optimizer.Update(lr);
             state = state with { GlobalStep = state.GlobalStep + 1, LastLoss = loss };
@@ -180,7 +185,9 @@ public sealed class Trainer
             if (validation is not null && IsRoot && (state.GlobalStep % _options.ValidateEvery == 0 || last))
             {
                 double validationLoss = ValidationLoss(validation);
-                state = state with { LastValidationLoss = validationLoss };
+                if (!double.IsFinite(validationLoss))
+                    _observer?.OnMessage($"Step {state.GlobalStep}: the validation loss is {validationLoss}; it is logged as null and training goes on.");
+                state = state with { LastValidationLoss = double.IsFinite(validationLoss) ? validationLoss : null };
                 metrics!.Write(new JsonObject { ["step"] = state.GlobalStep, ["val_loss"] = validationLoss });
             }
             if (IsRoot && (state.GlobalStep % _options.CheckpointEvery == 0 || last)) lastCheckpoint = SaveCheckpoint(state);

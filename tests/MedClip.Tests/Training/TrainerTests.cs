@@ -16,7 +16,7 @@ public sealed class TrainerTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     /// <summary>Random but reproducible batches: batch i of epoch e is a function of (e, i) only.</summary>
-    private sealed class RandomBatches(int batchesPerEpoch, bool poisonFirst = false) : IBatchSource
+    private sealed class RandomBatches(int batchesPerEpoch, int poisonFrom = int.MaxValue) : IBatchSource
     {
         public int BatchesPerEpoch => batchesPerEpoch;
 
@@ -27,7 +27,7 @@ public sealed class TrainerTests : IDisposable
                 var rng = new Random(epoch * 1000 + i);
                 var pixels = new float[BatchSize * 3 * ImageSize * ImageSize];
                 for (int p = 0; p < pixels.Length; p++) pixels[p] = (float)(rng.NextDouble() * 2 - 1);
-                if (poisonFirst) pixels[0] = float.NaN;
+                if (epoch * batchesPerEpoch + i >= poisonFrom) pixels[0] = float.NaN;
                 var ids = new int[BatchSize * Context];
                 var mask = new int[BatchSize * Context];
                 for (int t = 0; t < ids.Length; t++)
@@ -93,10 +93,35 @@ public sealed class TrainerTests : IDisposable
     {
         var options = Options("nan") with { MaxNonFiniteSteps = 3 };
         var e = Assert.Throws<TrainingStoppedException>(() =>
-            new Trainer(options, Model(), Context, []).Run(new RandomBatches(3, poisonFirst: true), null, null, CancellationToken.None));
-        Assert.Contains("3 consecutive non-finite losses", e.Message);
+            new Trainer(options, Model(), Context, []).Run(new RandomBatches(3, poisonFrom: 0), null, null, CancellationToken.None));
+        Assert.Contains("3 consecutive steps with a non-finite loss or gradient norm", e.Message);
+        Assert.Contains("no checkpoint was written", e.Message);
         var lines = MetricsLog.Read(Path.Combine(options.OutputDirectory, "metrics.jsonl"));
         Assert.Equal(3, lines.Count(l => (string?)l["skipped"] == "non-finite loss"));
+        Assert.All(lines, l => Assert.Equal("not a finite number (NaN)", (string?)l["loss_undefined_reason"]));
+    }
+
+    [Fact]
+    public void NonFiniteLoss_AfterACheckpoint_NamesThatCheckpoint()
+    {
+        var options = Options("nan-late") with { MaxNonFiniteSteps = 2, CheckpointEvery = 2 };
+        var e = Assert.Throws<TrainingStoppedException>(() =>
+            new Trainer(options, Model(), Context, []).Run(new RandomBatches(3, poisonFrom: 3), null, null, CancellationToken.None));
+        Assert.EndsWith($"the last good checkpoint is {Path.Combine(options.OutputDirectory, "checkpoint-0000002")}.", e.Message);
+    }
+
+    [Fact]
+    public void NonFiniteValidationLoss_IsLoggedAsNullWithAReason_AndTrainingFinishes()
+    {
+        var options = Options("nan-val") with { Steps = 2, ValidateEvery = 1 };
+        var summary = new Trainer(options, Model(), Context, []).Run(new RandomBatches(3), new RandomBatches(1, poisonFrom: 0), null, CancellationToken.None);
+        Assert.Equal(2, summary.Steps);
+        Assert.Null(summary.LastValidationLoss);
+        var validation = MetricsLog.Read(Path.Combine(options.OutputDirectory, "metrics.jsonl")).Where(l => l.ContainsKey("val_loss")).ToList();
+        Assert.Equal(2, validation.Count);
+        Assert.All(validation, l => Assert.Null(l["val_loss"]));
+        Assert.All(validation, l => Assert.Equal("not a finite number (NaN)", (string?)l["val_loss_undefined_reason"]));
+        Assert.Null(TrainerState.Read(Path.Combine(summary.LastCheckpoint!, CheckpointStore.StateFile)).LastValidationLoss);
     }
 
     [Fact]
