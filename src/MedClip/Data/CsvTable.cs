@@ -45,6 +45,7 @@ public sealed class CsvTable
     /// </summary>
     public static CsvTable Read(string path, bool skipMalformedRows = false)
     {
+        IO.PosixFileSystem.RequireRegularFile(path);
         using Stream file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
         using Stream content = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)
             ? new GZipStream(file, CompressionMode.Decompress)

@@ -36,8 +36,8 @@ public static class DualEncoderConfigJson
             throw new InvalidDataException($"'{path}' is not a vision-text-dual-encoder config (model_type is '{root["model_type"]}').");
         var vision = ReadVision(Required<JsonObject>(root, "vision_config", path), path);
         var text = ReadText(Required<JsonObject>(root, "text_config", path), path);
-        var config = new DualEncoderConfig(vision, text, Get(root, "projection_dim", 512), Get(root, "logit_scale_init_value", DualEncoderConfig.ClipLogitScaleInit));
-        return (config, Get(root, "context_length", Math.Min(text.MaxPositions, 128)));
+        var config = new DualEncoderConfig(vision, text, Size(root, "projection_dim", 512, MaxWidth, path), Get(root, "logit_scale_init_value", DualEncoderConfig.ClipLogitScaleInit));
+        return (config, Size(root, "context_length", Math.Min(text.MaxPositions, 128), text.MaxPositions, path));
     }
 
     public static JsonObject VisionJson(VisionConfig v)
@@ -96,9 +96,9 @@ public static class DualEncoderConfigJson
         };
         return modelType switch
         {
-            "vit" => new VisionConfig(Get(o, "image_size", 224), Get(o, "patch_size", 16), Get(o, "num_channels", 3), Get(o, "num_hidden_layers", 12),
+            "vit" => new VisionConfig(Size(o, "image_size", 224, MaxImageSize, path), Size(o, "patch_size", 16, MaxImageSize, path), Size(o, "num_channels", 3, MaxChannels, path), Size(o, "num_hidden_layers", 12, MaxLayers, path),
                 ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072, act: "gelu", eps: 1e-12), VisionModelType.Vit, positions),
-            "clip_vision_model" => new VisionConfig(Get(o, "image_size", 224), Get(o, "patch_size", 32), Get(o, "num_channels", 3), Get(o, "num_hidden_layers", 12),
+            "clip_vision_model" => new VisionConfig(Size(o, "image_size", 224, MaxImageSize, path), Size(o, "patch_size", 32, MaxImageSize, path), Size(o, "num_channels", 3, MaxChannels, path), Size(o, "num_hidden_layers", 12, MaxLayers, path),
                 ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072, act: "quick_gelu", eps: 1e-5), VisionModelType.ClipVision, positions),
             _ => throw new InvalidDataException($"'{path}': vision model_type '{modelType}' is not supported; use vit or clip_vision_model."),
         };
@@ -106,8 +106,8 @@ public static class DualEncoderConfigJson
 
     /// <summary>A BERT config object (transformers' BertConfig defaults for absent fields).</summary>
     public static TextConfig ReadText(JsonObject o, string path) => new(
-        Get(o, "vocab_size", 30522), Get(o, "max_position_embeddings", 512), Get(o, "type_vocab_size", 2), Get(o, "num_hidden_layers", 12),
-        ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072, act: "gelu", eps: 1e-12));
+        Size(o, "vocab_size", 30522, MaxVocabulary, path), Size(o, "max_position_embeddings", 512, MaxPositions, path), Size(o, "type_vocab_size", 2, MaxTypes, path),
+        Size(o, "num_hidden_layers", 12, MaxLayers, path), ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072, act: "gelu", eps: 1e-12));
 
     private static TransformerConfig ReadTransformer(JsonObject o, string path, int width, int heads, int intermediate, string act, double eps)
     {
@@ -121,7 +121,8 @@ public static class DualEncoderConfigJson
         {
             throw new InvalidDataException($"'{path}': {e.Message}");
         }
-        return new TransformerConfig(Get(o, "hidden_size", width), Get(o, "num_attention_heads", heads), Get(o, "intermediate_size", intermediate),
+        return new TransformerConfig(Size(o, "hidden_size", width, MaxWidth, path), Size(o, "num_attention_heads", heads, MaxHeads, path),
+            Size(o, "intermediate_size", intermediate, MaxIntermediate, path),
             activation, Get(o, "layer_norm_eps", eps), Get(o, "initializer_range", 0.02));
     }
 
@@ -151,6 +152,19 @@ public static class DualEncoderConfigJson
 
     private static T Required<T>(JsonObject o, string key, string path) where T : JsonNode =>
         o[key] as T ?? throw new InvalidDataException($"'{path}' has no '{key}' object.");
+
+    // Upper bounds for sizes read from a config, checked before anything is allocated: far above every released model
+    // (ViT-g is 1,408 wide, 6,144 intermediate, 40 layers), far below what would exhaust memory from a hand-edited value.
+    private const int MaxWidth = 16_384, MaxIntermediate = 65_536, MaxHeads = 256, MaxLayers = 256, MaxImageSize = 8_192, MaxChannels = 16,
+        MaxVocabulary = 1_000_000, MaxPositions = 65_536, MaxTypes = 64;
+
+    private static int Size(JsonObject o, string key, int fallback, int max, string path)
+    {
+        int value = Get(o, key, fallback);
+        if (value < 1 || value > max)
+            throw new InvalidDataException($"'{path}': {key} is {value}; it must be between 1 and {max:N0}.");
+        return value;
+    }
 
     private static T Get<T>(JsonObject o, string key, T fallback)
     {

@@ -33,12 +33,15 @@ public sealed class Trainer
     private readonly ITrainingObserver? _observer;
     private readonly AdamW _optimizer;
     private readonly ICommunicator _communicator;
+    private readonly string? _dataSha256;
 
     /// <param name="filesForCheckpoints">Files copied into every checkpoint (vocab.txt, preprocessor_config.json).</param>
     /// <param name="communicator">The ranks of a data-parallel job; null trains in this process alone.</param>
+    /// <param name="dataSha256">The training data's listing hash (<see cref="TrainerState.ListingSha256"/>), recorded in checkpoints and checked on resume.</param>
     public Trainer(TrainingOptions options, DualEncoder model, int contextLength, IReadOnlyList<string> filesForCheckpoints, ITrainingObserver? observer = null,
-        ICommunicator? communicator = null)
+        ICommunicator? communicator = null, string? dataSha256 = null)
     {
+        _dataSha256 = dataSha256;
         options.Validate();
         _communicator = communicator ?? SingleProcessCommunicator.Instance;
         options.ValidateFor(_communicator.WorldSize);
@@ -76,13 +79,32 @@ public sealed class Trainer
 
     private bool IsDistributed => _communicator.WorldSize > 1;
 
+    /// <summary>
+    /// Trains up to the total steps, or until <paramref name="cancel"/> (then writes a resumable checkpoint). A full disk
+    /// stops the run with a <see cref="TrainingStoppedException"/> naming the last complete checkpoint.
+    /// </summary>
     public TrainingSummary Run(IBatchSource train, IBatchSource? validation, string? resumeFrom, CancellationToken cancel)
+    {
+        try
+        {
+            return RunSteps(train, validation, resumeFrom, cancel);
+        }
+        catch (IOException e) when (IO.DiskFull.Is(e))
+        {
+            string? good = CheckpointStore.Latest(_options.OutputDirectory);
+            throw new TrainingStoppedException($"Training stopped: the disk is full ({e.Message}); " + (good is null
+                ? "no checkpoint was written."
+                : $"the last good checkpoint is {good}: free some space and continue with --resume {_options.OutputDirectory}."));
+        }
+    }
+
+    private TrainingSummary RunSteps(IBatchSource train, IBatchSource? validation, string? resumeFrom, CancellationToken cancel)
     {
         if (train.BatchesPerEpoch == 0)
             throw new InvalidOperationException($"The training split has fewer samples than one batch of {_options.BatchSize}; lower --batch-size or add data.");
         string output = _options.OutputDirectory;
         Directory.CreateDirectory(output);
-        var state = new TrainerState { TotalSteps = TotalSteps(train), BatchesPerEpoch = train.BatchesPerEpoch, Seed = _options.Seed };
+        var state = new TrainerState { TotalSteps = TotalSteps(train), BatchesPerEpoch = train.BatchesPerEpoch, Seed = _options.Seed, DataSha256 = _dataSha256 };
         if (resumeFrom is not null) state = Resume(resumeFrom, state);
         if (IsDistributed)
         {
@@ -99,13 +121,15 @@ public sealed class Trainer
         int nonFinite = 0, imagesSinceLog = 0;
         var collapse = new CollapseWarning(_observer);
         var window = Stopwatch.StartNew();
-        using var metrics = IsRoot ? new MetricsLog(Path.Combine(output, "metrics.jsonl"), append: resumeFrom is not null) : null;
+        if (IsRoot && resumeFrom is not null) MetricsLog.KeepThrough(Path.Combine(output, RunFolder.MetricsFile), state.GlobalStep);
+        using var metrics = IsRoot ? new MetricsLog(Path.Combine(output, RunFolder.MetricsFile), append: resumeFrom is not null) : null;
 
         using var batches = MicroBatches(train, state.ConsumedBatches).GetEnumerator();
         while (state.GlobalStep < state.TotalSteps)
         {
-            if (StopRequested(cancel))
+            TrainingSummary Interrupted()
             {
+                _model.ZeroGrad(); // a step cut short leaves partial gradients; the weights are still the last step's
                 if (IsRoot)
                 {
                     lastCheckpoint = SaveCheckpoint(state);
@@ -113,13 +137,23 @@ public sealed class Trainer
                 }
                 return new TrainingSummary(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint, true, clock.Elapsed);
             }
+            if (StopRequested(cancel)) return Interrupted();
 
             var stepClock = Stopwatch.StartNew();
             double loss = 0;
             int images = 0;
             for (int micro = 0; micro < _options.AccumulationSteps; micro++)
             {
-                if (!batches.MoveNext()) throw new InvalidOperationException("The batch stream ended early.");
+                bool more;
+                try
+                {
+                    more = batches.MoveNext();
+                }
+                catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+                {
+                    return Interrupted(); // the loader was waiting on a slow or blocked file
+                }
+                if (!more) throw new InvalidOperationException("The batch stream ended early.");
                 var batch = batches.Current;
                 var lossTensor = TrainingLoss(batch);
                 var seed = Tensor.Scalar(lossTensor.Backend, 1.0 / _options.AccumulationSteps, lossTensor.DType);
@@ -252,14 +286,10 @@ public sealed class Trainer
     {
         string checkpoint = CheckpointStore.Latest(from)
             ?? throw new DirectoryNotFoundException($"'{from}' holds no checkpoint to resume from.");
+        var saved = TrainerState.Read(Path.Combine(checkpoint, CheckpointStore.StateFile));
+        saved.CheckContinuedBy(fresh, checkpoint);
         IO.ModuleWeights.Load(_model, Path.Combine(checkpoint, CheckpointStore.WeightsFile));
         CheckpointStore.LoadOptimizer(checkpoint, _optimizer);
-        var saved = TrainerState.Read(Path.Combine(checkpoint, CheckpointStore.StateFile));
-        if (saved.BatchesPerEpoch != fresh.BatchesPerEpoch || saved.Seed != fresh.Seed)
-        {
-            throw new InvalidOperationException(
-                $"'{checkpoint}' was trained with {saved.BatchesPerEpoch} batches per epoch and seed {saved.Seed}; this run has {fresh.BatchesPerEpoch} and {fresh.Seed}. Resume with the same data, --batch-size and --seed.");
-        }
         _observer?.OnMessage($"Resuming from {checkpoint} at step {saved.GlobalStep}.");
         return saved with { TotalSteps = fresh.TotalSteps };
     }

@@ -16,6 +16,37 @@ public sealed record TrainerState
     [JsonPropertyName("seed")] public int Seed { get; init; }
     [JsonPropertyName("last_loss")] public double? LastLoss { get; init; }
     [JsonPropertyName("last_validation_loss")] public double? LastValidationLoss { get; init; }
+    /// <summary>SHA-256 of the training split's listing (<see cref="ListingSha256"/>); null in checkpoints written before it was recorded.</summary>
+    [JsonPropertyName("data_sha256")] public string? DataSha256 { get; init; }
+
+    /// <summary>The listing a resumed run must see again: each training sample's image file name and text, in order.</summary>
+    public static string ListingSha256(IEnumerable<(string ImagePath, string Text)> samples)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var (image, text) in samples) hash.AppendData(System.Text.Encoding.UTF8.GetBytes(Path.GetFileName(image) + '\t' + text + '\n'));
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    /// <summary>Throws one sentence when <paramref name="fresh"/> (this run's data and options) cannot continue this saved state exactly.</summary>
+    public void CheckContinuedBy(TrainerState fresh, string checkpoint)
+    {
+        if (DataSha256 is not null && fresh.DataSha256 is not null && DataSha256 != fresh.DataSha256)
+            throw new InvalidDataException($"'{checkpoint}' was trained on other data (its listing hash differs from this run's); resume with the run's --data and data options.");
+        if (BatchesPerEpoch != fresh.BatchesPerEpoch || Seed != fresh.Seed)
+            throw new InvalidDataException($"'{checkpoint}' was trained with {BatchesPerEpoch} batches per epoch and seed {Seed}; this run has {fresh.BatchesPerEpoch} and {fresh.Seed}. " +
+                "Resume with the same data, --batch-size and --seed.");
+    }
+
+    // A hand-edited state must not train at negative learning rates or from a position before the start.
+    private void Validate(string path)
+    {
+        string? problem = GlobalStep < 0 ? $"global_step is {GlobalStep}; it must not be negative"
+            : ConsumedBatches < GlobalStep ? $"consumed_batches is {ConsumedBatches}; it must be at least global_step ({GlobalStep})"
+            : TotalSteps < 0 ? $"total_steps is {TotalSteps}; it must not be negative"
+            : BatchesPerEpoch < 1 ? $"batches_per_epoch is {BatchesPerEpoch}; it must be at least 1"
+            : null;
+        if (problem is not null) throw new InvalidDataException($"'{path}': {problem}.");
+    }
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
@@ -25,8 +56,10 @@ public sealed record TrainerState
     {
         try
         {
-            return JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path))
+            var state = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path))
                 ?? throw new InvalidDataException($"'{path}' is empty.");
+            state.Validate(path);
+            return state;
         }
         catch (JsonException e)
         {

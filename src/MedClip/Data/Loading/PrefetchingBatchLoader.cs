@@ -13,6 +13,8 @@ namespace MedClip.Data.Loading;
 /// <item>Data parallel: with a <see cref="BatchShard"/> the loader yields this rank's contiguous slice of every global
 /// batch of the single-process run (same shuffle, same per-sample seeds), so the ranks' slices together are exactly
 /// the single-process batches. Sharding needs drop-last, since a partial last batch would not split evenly.</item>
+/// <item>Cancellable: waiting for a batch ends with <see cref="OperationCanceledException"/> soon after the token given
+/// at construction is cancelled, even while a worker is stuck on a slow file.</item>
 /// <item>Bounded memory: at most <c>prefetchBatches</c> batches' worth of samples are prepared ahead of the consumer.</item>
 /// <item>Disposing the epoch's enumerator (foreach does, also when it breaks early), starting another epoch, or
 /// disposing the loader stops that epoch's workers and waits for them.</item>
@@ -27,13 +29,16 @@ public sealed class PrefetchingBatchLoader<TItem> : IBatchSource, IDisposable
     private readonly bool _shuffle;
     private readonly bool _dropLast;
     private readonly BatchShard? _shard;
+    private readonly CancellationToken _cancel;
     private readonly Lock _gate = new();
     private SamplePrefetcher<TItem>? _running;
     private bool _disposed;
 
     public PrefetchingBatchLoader(IReadOnlyList<TItem> items, int batchSize, int seed, Func<TItem, Random, PreparedSample> prepare,
-        int? workerCount = null, int prefetchBatches = 4, bool shuffle = true, bool dropLast = false, BatchShard? shard = null)
+        int? workerCount = null, int prefetchBatches = 4, bool shuffle = true, bool dropLast = false, BatchShard? shard = null,
+        CancellationToken cancel = default)
     {
+        _cancel = cancel;
         ArgumentNullException.ThrowIfNull(items);
         ArgumentNullException.ThrowIfNull(prepare);
         if (items.Count == 0)
@@ -141,7 +146,7 @@ public sealed class PrefetchingBatchLoader<TItem> : IBatchSource, IDisposable
             int usable = 0, batches = 0;
             for (int position = 0; position < order.Length; position++)
             {
-                SamplePrefetcher<TItem>.Result result = prefetcher.Take(position);
+                SamplePrefetcher<TItem>.Result result = prefetcher.Take(position, _cancel);
                 if (result.Failure is not null)
                     result.Failure.Throw();
                 if (result.Skip is not null)
