@@ -10,7 +10,11 @@ using MedClip.Tensors;
 namespace MedClip.Training;
 
 /// <summary>How a run ended.</summary>
-public sealed record TrainingSummary(int Steps, double? LastLoss, double? LastValidationLoss, string? LastCheckpoint, bool Interrupted, TimeSpan Elapsed);
+public sealed record TrainingSummary(int Steps, double? LastLoss, double? LastValidationLoss, string? LastCheckpoint, bool Interrupted, TimeSpan Elapsed)
+{
+    /// <summary>Training samples skipped while loading, by reason, over the whole run (resumes included).</summary>
+    public IReadOnlyDictionary<string, long> Skipped { get; init; } = new Dictionary<string, long>();
+}
 
 /// <summary>Training stopped on purpose with a reason the user should read (e.g. repeated non-finite losses).</summary>
 public sealed class TrainingStoppedException(string message) : Exception(message);
@@ -124,7 +128,7 @@ public sealed class Trainer
         if (IsRoot && resumeFrom is not null) MetricsLog.KeepThrough(Path.Combine(output, RunFolder.MetricsFile), state.GlobalStep);
         using var metrics = IsRoot ? new MetricsLog(Path.Combine(output, RunFolder.MetricsFile), append: resumeFrom is not null) : null;
 
-        using var batches = MicroBatches(train, state.ConsumedBatches).GetEnumerator();
+        using var batches = MicroBatches(train, state).GetEnumerator();
         while (state.GlobalStep < state.TotalSteps)
         {
             TrainingSummary Interrupted()
@@ -135,13 +139,14 @@ public sealed class Trainer
                     lastCheckpoint = SaveCheckpoint(state);
                     _observer?.OnMessage($"Interrupted: resumable checkpoint written to {lastCheckpoint}.");
                 }
-                return new TrainingSummary(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint, true, clock.Elapsed);
+                return new TrainingSummary(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint, true, clock.Elapsed) { Skipped = state.Skipped };
             }
             if (StopRequested(cancel)) return Interrupted();
 
             var stepClock = Stopwatch.StartNew();
             double loss = 0;
             int images = 0;
+            var consumed = state; // the data position and skip counts move with the step, not before it completes
             for (int micro = 0; micro < _options.AccumulationSteps; micro++)
             {
                 bool more;
@@ -155,13 +160,14 @@ public sealed class Trainer
                 }
                 if (!more) throw new InvalidOperationException("The batch stream ended early.");
                 var batch = batches.Current;
+                consumed = consumed.After(batch);
                 var lossTensor = TrainingLoss(batch);
                 var seed = Tensor.Scalar(lossTensor.Backend, 1.0 / _options.AccumulationSteps, lossTensor.DType);
                 lossTensor.Backward(seed);
                 loss += lossTensor.Item() / _options.AccumulationSteps;
                 images += batch.Count * _communicator.WorldSize;
             }
-            state = state with { ConsumedBatches = state.ConsumedBatches + _options.AccumulationSteps };
+            state = consumed with { ConsumedBatches = state.ConsumedBatches + _options.AccumulationSteps };
             if (IsDistributed)
             {
                 // With --local-loss each rank has its part of the loss; the global loss is their mean (identical values otherwise).
@@ -226,7 +232,10 @@ public sealed class Trainer
             }
             if (IsRoot && (state.GlobalStep % _options.CheckpointEvery == 0 || last)) lastCheckpoint = SaveCheckpoint(state);
         }
-        return new TrainingSummary(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint ?? CheckpointStore.Latest(output), false, clock.Elapsed);
+        return new TrainingSummary(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint ?? CheckpointStore.Latest(output), false, clock.Elapsed)
+        {
+            Skipped = state.Skipped,
+        };
     }
 
     /// <summary>Mean InfoNCE loss over the validation batches, without gradients.</summary>
@@ -269,14 +278,16 @@ public sealed class Trainer
         return IsDistributed ? _communicator.AllReduceSum([flag])[0] > 0 : flag > 0;
     }
 
-    // Micro-batches from a position counted from the start of training, crossing epoch boundaries.
-    private static IEnumerable<Batch> MicroBatches(IBatchSource source, long consumed)
+    // Micro-batches from where the state stands, crossing epoch boundaries: from the item position after the last
+    // consumed batch when the source tracks positions (exact with skipped items), else from the count of consumed batches.
+    private static IEnumerable<Batch> MicroBatches(IBatchSource source, TrainerState state)
     {
-        int epoch = (int)(consumed / source.BatchesPerEpoch);
-        int start = (int)(consumed % source.BatchesPerEpoch);
+        bool byPosition = state.EpochPosition is not null;
+        int epoch = byPosition ? state.Epoch : (int)(state.ConsumedBatches / source.BatchesPerEpoch);
+        int start = state.EpochPosition ?? (int)(state.ConsumedBatches % source.BatchesPerEpoch);
         while (true)
         {
-            foreach (var batch in source.Epoch(epoch, start)) yield return batch;
+            foreach (var batch in byPosition ? source.EpochFromPosition(epoch, start) : source.Epoch(epoch, start)) yield return batch;
             epoch++;
             start = 0;
         }

@@ -135,10 +135,10 @@ public static class TrainingRun
 
         var trainer = new Trainer(options, model, contextLength, [vocabPath, tokenizerConfigPath, preprocessorPath], observer, communicator, ListingSha256(data));
         var summary = trainer.Run(train, validation, resume ? output : null, cancel);
-        if (root && train.Skipped.Total > 0)
+        if (root && summary.Skipped.Count > 0)
         {
-            observer?.OnMessage($"Skipped while loading: {train.Skipped.Summary()}");
-            foreach ((string reason, long count) in train.Skipped.Counts)
+            observer?.OnMessage($"Skipped while loading, over the whole run: {string.Join(", ", summary.Skipped.Select(s => $"{s.Key}: {s.Value}"))}");
+            foreach ((string reason, long count) in summary.Skipped)
                 data.Summary.Reject(reason, count);
             data.Summary.Save(output);
         }

@@ -88,6 +88,52 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(expected, Losses(parted.OutputDirectory));
     }
 
+    /// <summary>A loader over 14 items of which 2, 7 and 12 are always skipped: 11 usable, 2 full batches an epoch.</summary>
+    private static PrefetchingBatchLoader<int> SkippingLoader() => new(Enumerable.Range(0, 14).ToList(), BatchSize, seed: 3, (item, _) =>
+    {
+        if (item % 5 == 2) throw new SampleSkippedException("unreadable file", $"item {item} cannot be read");
+        var rng = new Random(item);
+        var pixels = new float[3 * ImageSize * ImageSize];
+        for (int p = 0; p < pixels.Length; p++) pixels[p] = (float)(rng.NextDouble() * 2 - 1);
+        int[] ids = [.. Enumerable.Range(0, Context).Select(_ => rng.Next(5, 30))];
+        return new PreparedSample(pixels, ids, [1, 1, 1, 1, 0, 0]);
+    }, workerCount: 2, dropLast: true);
+
+    [Fact]
+    public void Resume_WithSkippedItems_IsExact_AndSkipCountsAddUpOverTheRun()
+    {
+        var whole = Options("skips-whole");
+        using (var loader = SkippingLoader()) new Trainer(whole, Model(), Context, []).Run(loader, null, null, CancellationToken.None);
+
+        var parted = Options("skips-parted") with { CheckpointEvery = 1 };
+        using (var cancel = new CancellationTokenSource())
+        using (var loader = SkippingLoader())
+            Assert.True(new Trainer(parted, Model(), Context, [], new CancelAt(3, cancel)).Run(loader, null, null, cancel.Token).Interrupted);
+        TrainingSummary second;
+        using (var loader = SkippingLoader()) second = new Trainer(parted, Model(), Context, []).Run(loader, null, parted.OutputDirectory, CancellationToken.None);
+
+        Assert.Equal(Losses(whole.OutputDirectory), Losses(parted.OutputDirectory));
+        // 7 steps = epochs 0 to 2 (2 batches each) and epoch 3's first batch: the skips met on the way to each batch, summed.
+        long expected = 0;
+        using (var loader = SkippingLoader())
+        {
+            foreach (var (epoch, batches) in new[] { (0, 2), (1, 2), (2, 2), (3, 1) })
+            {
+                int usable = 0;
+                foreach (int item in loader.EpochOrder(epoch).TakeWhile(_ => usable < batches * BatchSize))
+                {
+                    if (item % 5 == 2) expected++;
+                    else usable++;
+                }
+            }
+        }
+        var state = TrainerState.Read(Path.Combine(second.LastCheckpoint!, CheckpointStore.StateFile));
+        Assert.Equal(expected, state.Skipped["unreadable file"]);
+        Assert.Equal(expected, second.Skipped["unreadable file"]);
+        Assert.True(expected > 3, "the count spans epochs");
+        Assert.Equal(7, Losses(parted.OutputDirectory).Length);
+    }
+
     [Fact]
     public void NonFiniteLoss_SkipsSteps_ThenStopsWithClearMessage()
     {

@@ -119,10 +119,17 @@ public sealed class PrefetchingBatchLoader<TItem> : IBatchSource, IDisposable
     /// </summary>
     public IEnumerable<Batch> Epoch(int epoch, int startBatch)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(epoch);
         ArgumentOutOfRangeException.ThrowIfNegative(startBatch);
+        return EpochFromPosition(epoch, (int)Math.Min(int.MaxValue, (long)startBatch * BatchSize));
+    }
+
+    /// <summary>The batches of epoch <paramref name="epoch"/> from position <paramref name="startPosition"/> of its order (this rank's slice when sharded).</summary>
+    public IEnumerable<Batch> EpochFromPosition(int epoch, int startPosition)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(epoch);
+        ArgumentOutOfRangeException.ThrowIfNegative(startPosition);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return Batches(epoch, startBatch);
+        return Batches(epoch, startPosition);
     }
 
     public void Dispose()
@@ -134,11 +141,13 @@ public sealed class PrefetchingBatchLoader<TItem> : IBatchSource, IDisposable
         Stop(null);
     }
 
-    private IEnumerable<Batch> Batches(int epoch, int startBatch)
+    private IEnumerable<Batch> Batches(int epoch, int startPosition)
     {
         int[] order = ShardOrder(EpochOrder(epoch));
-        order = order[(int)Math.Min(order.Length, (long)startBatch * BatchSize)..];
+        int start = Math.Min(order.Length, startPosition);
+        order = order[start..];
         var skipped = new SkipCounter();
+        var skippedSince = new List<string>();
         SamplePrefetcher<TItem> prefetcher = Start(epoch, order, skipped);
         try
         {
@@ -152,24 +161,25 @@ public sealed class PrefetchingBatchLoader<TItem> : IBatchSource, IDisposable
                 if (result.Skip is not null)
                 {
                     skipped.Record(result.Skip);
+                    skippedSince.Add(result.Skip.Reason);
                     continue;
                 }
                 usable++;
                 pending.Add(result);
                 if (pending.Count == BatchSize)
                 {
-                    yield return Assemble(pending);
+                    yield return Assemble(pending, epoch, start + position + 1, skippedSince);
                     batches++;
                     pending.Clear();
                 }
             }
             if (pending.Count > 0 && !_dropLast)
             {
-                yield return Assemble(pending);
+                yield return Assemble(pending, epoch, start + order.Length, skippedSince);
                 batches++;
             }
-            // A resume that starts past the last item has nothing left to do, which is not an error.
-            if (batches == 0 && order.Length > 0)
+            // A resume that starts within the epoch may find only a remainder smaller than a batch, which is not an error.
+            if (batches == 0 && order.Length > 0 && start == 0)
                 throw new InvalidDataException(usable == 0
                     ? $"None of the {order.Length} items could be prepared, {skipped.Summary()}; for example: {skipped.FirstMessage(skipped.Counts[0].Key)}"
                     : $"Only {usable} of the {order.Length} items could be prepared, fewer than one batch of {BatchSize} with drop-last on ({skipped.Summary()}); lower the batch size or fix the skipped items.");
@@ -206,12 +216,13 @@ public sealed class PrefetchingBatchLoader<TItem> : IBatchSource, IDisposable
         prefetcher?.Dispose();
     }
 
-    private static Batch Assemble(List<SamplePrefetcher<TItem>.Result> results)
+    private static Batch Assemble(List<SamplePrefetcher<TItem>.Result> results, int epoch, int endPosition, List<string> skippedSince)
     {
         PreparedSample first = results[0].Sample!;
         int pixels = first.Pixels.Length, tokens = first.TokenIds.Length;
         var batch = new Batch(new float[results.Count * pixels], new int[results.Count * tokens], new int[results.Count * tokens],
-            [.. results.Select(r => r.ItemIndex)]);
+            [.. results.Select(r => r.ItemIndex)]) { Epoch = epoch, EndPosition = endPosition, SkippedBefore = [.. skippedSince] };
+        skippedSince.Clear();
         for (int i = 0; i < results.Count; i++)
         {
             PreparedSample sample = results[i].Sample!;
