@@ -59,12 +59,12 @@ internal static class RunTraining
         new(summary, summary.Interrupted ? signals.ExitCode ?? InterruptSignals.InterruptedBySigint : ExitCodes.Done);
 
     /// <summary>
-    /// Takes the run folder: a new run's folder must be writable and hold no other run (its checkpoints and metrics are
-    /// removed first with <paramref name="overwrite"/>); a resumed run's must exist. Then it is locked and a killed save's leftovers are cleaned.
+    /// Takes the run folder: it must be writable, and a new run's must hold no other run (its checkpoints and metrics are
+    /// removed first with <paramref name="overwrite"/>). Then it is locked and a killed save's leftovers are cleaned.
     /// </summary>
     private static RunFolderLock Own(string folder, bool resume, bool overwrite)
     {
-        if (!resume) OutputFolders.RequireWritable(folder, "--out");
+        OutputFolders.RequireWritable(folder, resume ? "--resume" : "--out");
         var owner = RunFolderLock.Acquire(folder);
         try
         {

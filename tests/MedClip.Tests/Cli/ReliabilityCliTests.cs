@@ -108,7 +108,8 @@ public sealed partial class ReliabilityCliTests(MpirunTraining fixture) : IClass
     [Fact]
     public void OutHoldingARun_IsRefusedUnlessOverwrite_ThenReplacedCleanly()
     {
-        Assert.Equal(0, Run(fixture.TrainArguments("taken", steps: 3)[2..]).ExitCode);
+        Assert.Equal(0, Run([.. fixture.TrainArguments("taken", steps: 3)[2..], "--save-every", "1", "--keep-checkpoints", "2"]).ExitCode);
+        Assert.Equal(["checkpoint-0000002", "checkpoint-0000003"], CheckpointStore.List(Folder("taken")).Select(Path.GetFileName));
         var (refused, message) = Run(fixture.TrainArguments("taken", steps: 2)[2..]);
         Assert.Equal(2, refused);
         Assert.Contains("holds another run", message);

@@ -170,6 +170,25 @@ public sealed class TrainerTests : IDisposable
         Assert.Null(TrainerState.Read(Path.Combine(summary.LastCheckpoint!, CheckpointStore.StateFile)).LastValidationLoss);
     }
 
+    private sealed class Messages : ITrainingObserver
+    {
+        public List<string> Lines { get; } = [];
+
+        public void OnStep(StepReport report) { }
+
+        public void OnMessage(string message) => Lines.Add(message);
+    }
+
+    [Fact]
+    public void CollapsedLogitScale_IsWarnedAboutOnce()
+    {
+        var model = Model();
+        CpuBackend.Instance.Fill(model.LogitScale, -3.0);
+        var messages = new Messages();
+        new Trainer(Options("collapse") with { Steps = 3 }, model, Context, [], messages).Run(new RandomBatches(3), null, null, CancellationToken.None);
+        Assert.Single(messages.Lines, l => l.StartsWith("Warning: at step 1 the logit scale is -3.0", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Training_LowersTheLoss_AndWritesMetricsAndCheckpoint()
     {
