@@ -139,6 +139,7 @@ public static class DualEncoderConfigJson
     public static JsonObject ParseFile(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Config file '{path}' does not exist.", path);
+        PosixFileSystem.RequireRegularFile(path);
         try
         {
             return JsonNode.Parse(File.ReadAllText(path)) as JsonObject

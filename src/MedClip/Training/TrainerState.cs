@@ -76,6 +76,7 @@ public sealed record TrainerState
     {
         try
         {
+            IO.PosixFileSystem.RequireRegularFile(path);
             var state = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path))
                 ?? throw new InvalidDataException($"'{path}' is empty.");
             state.Validate(path);

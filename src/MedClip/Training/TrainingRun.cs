@@ -152,6 +152,7 @@ public static class TrainingRun
         if (!File.Exists(path)) throw new FileNotFoundException($"'{runFolder}' has no {OptionsFile}, so it is not a run folder that can be resumed.", path);
         try
         {
+            PosixFileSystem.RequireRegularFile(path);
             return JsonSerializer.Deserialize<TrainingOptions>(File.ReadAllText(path)) ?? throw new InvalidDataException($"'{path}' is empty.");
         }
         catch (JsonException e)
