@@ -153,14 +153,19 @@ public sealed partial class ReliabilityCliTests(MpirunTraining fixture) : IClass
         Assert.Equal(expected, output.Trim());
     }
 
-    [Fact]
-    public void EvalIntoAnUnwritableFolder_FailsBeforeAnyWork()
+    [Theory]
+    [InlineData("eval", "--checkpoint", "{dir}", "--data", "mimic:{data}", "--device", "cpu", "--out", "{file}/eval")]
+    [InlineData("embed", "--checkpoint", "{dir}", "--texts", "{file}", "--device", "cpu", "--out", "{file}/embeds.safetensors")]
+    [InlineData("prep", "--data", "mimic:{data}", "--out", "{file}/shards")]
+    public void OutputIntoAnUnwritableFolder_FailsBeforeAnyWork(params string[] arguments)
     {
         string file = Path.Combine(fixture.Directory, "a-file");
         File.WriteAllText(file, "");
-        var (code, output) = Run("eval", "--checkpoint", fixture.Directory, "--data", $"mimic:{fixture.Data}", "--device", "cpu", "--out", Path.Combine(file, "eval"));
+        string[] filled = [.. arguments.Select(a => a.Replace("{dir}", fixture.Directory).Replace("{data}", fixture.Data).Replace("{file}", file))];
+        var (code, output) = Run(filled);
         Assert.Equal(2, code);
-        Assert.StartsWith($"--out '{Path.Combine(file, "eval")}' cannot be written", output.Trim());
+        Assert.StartsWith($"--out '{file}", output.Trim()); // embed names the folder of its output file
+        Assert.Contains("cannot be written", output);
     }
 
     [Fact]
