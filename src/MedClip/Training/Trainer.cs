@@ -193,14 +193,15 @@ public sealed class Trainer
                 continue;
             }
             nonFinite = 0;
-            collapse.Check(_model.LogitScale.Item(), gradNorm, state.GlobalStep + 1);
 
             double lr = schedule.At(state.GlobalStep);
             _optimizer.Update(lr);
             state = state with { GlobalStep = state.GlobalStep + 1, LastLoss = loss };
             imagesSinceLog += images;
 
-            double logitScale = Math.Exp(Math.Min(_model.LogitScale.Item(), Losses.InfoNceLoss.MaxLogitScale));
+            double rawLogitScale = _model.LogitScale.Item();
+            double logitScale = Math.Exp(Math.Min(rawLogitScale, Losses.InfoNceLoss.MaxLogitScale));
+            collapse.Check(rawLogitScale, gradNorm, state.GlobalStep);
             bool last = state.GlobalStep == state.TotalSteps;
             if (metrics is not null && (state.GlobalStep % _options.LogEvery == 0 || last))
             {
@@ -302,7 +303,7 @@ public sealed class Trainer
         IO.ModuleWeights.Load(_model, Path.Combine(checkpoint, CheckpointStore.WeightsFile));
         CheckpointStore.LoadOptimizer(checkpoint, _optimizer);
         _observer?.OnMessage($"Resuming from {checkpoint} at step {saved.GlobalStep}.");
-        return saved with { TotalSteps = fresh.TotalSteps };
+        return saved with { TotalSteps = fresh.TotalSteps, DataSha256 = saved.DataSha256 ?? fresh.DataSha256 };
     }
 
     private string SaveCheckpoint(TrainerState state) =>

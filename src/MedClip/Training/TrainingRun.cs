@@ -128,7 +128,6 @@ public static class TrainingRun
         using var train = new PrefetchingBatchLoader<ImageTextSample>(data.Train, options.BatchSize, options.Seed, trainPreparer.Prepare,
             options.Workers, shuffle: true, dropLast: true, shard: communicator.WorldSize > 1 ? new BatchShard(communicator.Rank, communicator.WorldSize) : null,
             cancel: communicator.WorldSize > 1 ? default : cancel); // ranks stop together, at a step boundary
-
         using var validation = root && data.Validation.Count >= 2
             ? new PrefetchingBatchLoader<ImageTextSample>(data.Validation, options.BatchSize, options.Seed, evalPreparer.Prepare, options.Workers, shuffle: false)
             : null;
