@@ -13,6 +13,7 @@ public static class RunFolder
     private static readonly string[] RunFiles =
     [
         MetricsFile, TrainingRun.OptionsFile, LoadSummary.FileName, CheckpointStore.VocabFile, BertTokenizerConfigJson.FileName, PreprocessorConfig.FileName,
+        ClipTokenizer.VocabularyFileName, ClipTokenizer.MergesFileName, ClipTokenizer.ConfigFileName, ClipTokenizer.SpecialTokensFileName,
     ];
 
     /// <summary>Whether <paramref name="folder"/> holds a run: a metrics.jsonl, a train_options.json or a checkpoint.</summary>

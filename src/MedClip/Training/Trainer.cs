@@ -300,7 +300,7 @@ public sealed class Trainer
             ?? throw new DirectoryNotFoundException($"'{from}' holds no checkpoint to resume from.");
         var saved = TrainerState.Read(Path.Combine(checkpoint, CheckpointStore.StateFile));
         saved.CheckContinuedBy(fresh, checkpoint);
-        IO.ModuleWeights.Load(_model, Path.Combine(checkpoint, CheckpointStore.WeightsFile));
+        CheckpointWeights.Load(_model, checkpoint);
         CheckpointStore.LoadOptimizer(checkpoint, _optimizer);
         _observer?.OnMessage($"Resuming from {checkpoint} at step {saved.GlobalStep}.");
         return saved with { TotalSteps = fresh.TotalSteps, DataSha256 = saved.DataSha256 ?? fresh.DataSha256 };
