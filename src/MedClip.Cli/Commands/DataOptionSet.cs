@@ -46,6 +46,7 @@ internal sealed class DataOptionSet
     private readonly Option<string> _imageColumn = new("--image-column") { Description = "Manifest column with the image path.", DefaultValueFactory = _ => "image" };
     private readonly Option<string> _textColumn = new("--text-column") { Description = "Manifest column with the text.", DefaultValueFactory = _ => "text" };
     private readonly Option<string> _splitColumn = new("--split-column") { Description = "Manifest column with the split (train, validate, test), if any.", DefaultValueFactory = _ => "split" };
+    private readonly Option<string?> _labelColumns = new("--label-columns") { Description = "Manifest label columns (1, 0, -1, blank), comma-separated (default: every column holding only such values)." };
     private readonly Option<bool> _allowOutsideRoot = new("--allow-outside-root") { Description = "Accept manifest image paths outside the manifest's folder ('..', absolute paths)." };
 
     public DataOptionSet(bool mapUncertainLabels = true)
@@ -70,7 +71,7 @@ internal sealed class DataOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (Option option in new Option[] { _views, _sections, _labels, _uncertain, _reports, _imageColumn, _textColumn, _splitColumn, _allowOutsideRoot })
+        foreach (Option option in new Option[] { _views, _sections, _labels, _uncertain, _reports, _imageColumn, _textColumn, _splitColumn, _labelColumns, _allowOutsideRoot })
         {
             if (option != _uncertain || _mapUncertainLabels) command.Options.Add(option);
         }
@@ -91,6 +92,7 @@ internal sealed class DataOptionSet
             ImageColumn = parsed.GetValue(_imageColumn)!,
             TextColumn = parsed.GetValue(_textColumn)!,
             SplitColumn = parsed.GetValue(_splitColumn)!,
+            LabelColumns = parsed.GetValue(_labelColumns) is string labelColumns ? List(labelColumns) : null,
             AllowOutsideRoot = parsed.GetValue(_allowOutsideRoot),
         };
     }

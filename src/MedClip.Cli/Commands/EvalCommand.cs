@@ -57,10 +57,10 @@ internal static class EvalCommand
     public static EvaluationReport? Run(string checkpoint, string dataSpec, string split, string device, string output, string commandLine,
         string? promptFile = null, UncertainLabels uncertain = UncertainLabels.Exclude, int seed = 0, DatasetOptions? dataOptions = null)
     {
-        var prompts = promptFile is null ? PromptSet.Default : PromptSet.Read(promptFile, EvaluationRun.Labels);
         var model = LoadModel(checkpoint, device);
         string runFolder = Path.GetDirectoryName(Path.GetFullPath(checkpoint))!;
         var data = DatasetSpec.Parse(dataSpec).Load(runFolder, model.Images.Size, seed: 0, Console.WriteLine, options: dataOptions);
+        var prompts = promptFile is null ? PromptSet.Default : PromptSet.Read(promptFile, EvaluationRun.LabelsOf(data.Split(split)));
         var options = new EvaluationOptions(commandLine, checkpoint, dataSpec, split, prompts, uncertain, seed);
         var report = EvaluationRun.Run(model, data.Split(split), data.Train, options, Console.WriteLine);
         EvaluationOutputs.Write(report, output);

@@ -124,10 +124,13 @@ public sealed class ImageIndex
         });
         k = Math.Min(k, embeddings.Count);
         var heap = new PriorityQueue<int, (float Score, int Negated)>(k + 1);
-        for (int i = 0; i < scores.Length; i++)
+        float worst = float.NegativeInfinity; // the k-th best score once the heap is full; a later row must beat it
+        for (int i = 0; i < scores.Length && k > 0; i++)
         {
+            if (heap.Count == k && !(scores[i] > worst)) continue;
             if (heap.Count < k) heap.Enqueue(i, (scores[i], -i));
-            else if (k > 0 && heap.TryPeek(out _, out var worst) && (scores[i], -i).CompareTo(worst) > 0) heap.EnqueueDequeue(i, (scores[i], -i));
+            else heap.EnqueueDequeue(i, (scores[i], -i));
+            if (heap.Count == k) worst = heap.TryPeek(out _, out var min) ? min.Score : worst;
         }
         var best = new (int, float)[heap.Count];
         for (int i = best.Length - 1; i >= 0; i--)
