@@ -12,6 +12,7 @@ var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical 
     ClassifyCommand.Create(),
     IndexCommand.Create(),
     SearchCommand.Create(),
+    ServeCommand.Create(),
     SynthCommand.Create(),
     PrepCommand.Create(),
     BenchCommand.Create(),

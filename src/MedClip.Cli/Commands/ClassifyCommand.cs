@@ -32,13 +32,10 @@ internal static class ClassifyCommand
             string[] files = parsed.GetValue(images) ?? [];
             string? folder = parsed.GetValue(imagesDir), labelList = parsed.GetValue(labels), promptFile = parsed.GetValue(prompts), outPath = parsed.GetValue(output);
             if ((files.Length > 0) == (folder is not null)) throw new UsageException("classify needs either --images PATH... or --images-dir DIR.");
-            if (labelList is not null && promptFile is not null) throw new UsageException("Give --labels or --prompts, not both.");
             var paths = folder is null ? files : ImageFolder.List(folder, "--images-dir");
             if (paths.Count > MaxTableImages && outPath is null)
                 throw new UsageException($"classify of {paths.Count} images writes a CSV: add --out FILE.csv.");
-            var set = promptFile is not null ? PromptSet.Read(promptFile)
-                : labelList is not null ? PromptSet.ForClasses(ParseLabels(labelList))
-                : PromptSet.DefaultPairs(EvaluationRun.Labels);
+            var set = Prompts(labelList, promptFile);
 
             var clock = Stopwatch.StartNew();
             var model = EvalCommand.LoadModel(EvalCommand.ResolveCheckpoint(parsed.GetValue(checkpoint)!), parsed.GetValue(device)!);
@@ -66,6 +63,15 @@ internal static class ClassifyCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The prompts of --labels or --prompts (one of them at most); neither: the CheXpert labels' default pairs.</summary>
+    public static PromptSet Prompts(string? labelList, string? promptFile)
+    {
+        if (labelList is not null && promptFile is not null) throw new UsageException("Give --labels or --prompts, not both.");
+        return promptFile is not null ? PromptSet.Read(promptFile)
+            : labelList is not null ? PromptSet.ForClasses(ParseLabels(labelList))
+            : PromptSet.DefaultPairs(EvaluationRun.Labels);
     }
 
     private static IReadOnlyList<string> ParseLabels(string list)

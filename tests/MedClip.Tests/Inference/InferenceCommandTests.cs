@@ -14,7 +14,7 @@ public sealed class TrainedRunFixture : IDisposable
     {
         SyntheticChestXrayGenerator.Generate(Data, studies: 30, imageSize: 64, seed: 1);
         var (code, output, _) = Run("train", "--data", $"mimic:{Data}", "--model", "tiny", "--device", "cpu", "--batch-size", "6", "--steps", "3",
-            "--warmup", "1", "--out", RunFolder);
+            "--warmup", "1", "--log-every", "1", "--out", RunFolder);
         if (code != 0) throw new InvalidOperationException(output);
         Images = System.IO.Directory.GetFiles(Path.Combine(Data, "files"), "*.jpg", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray();
     }
