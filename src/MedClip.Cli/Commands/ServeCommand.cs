@@ -38,7 +38,7 @@ internal static class ServeCommand
             if (!Directory.Exists(found.Root)) throw new UsageException($"Index '{found.Source}' lists images under '{found.Root}', which no longer exists; rebuild it with medclip-train index.");
             var model = EvalCommand.LoadModel(dir, parsed.GetValue(device)!);
             var state = new ServeState(model, dir, found, ZeroShotReader.Create(model, set, set.Labels));
-            var options = new ServeOptions(dir, found.Source, address, portNumber, (parsed.GetValue(maxUpload) ?? 20) * 1024L * 1024L);
+            var options = new ServeOptions(address, portNumber, (parsed.GetValue(maxUpload) ?? 20) * 1024L * 1024L);
             await using var app = SearchWebApp.Build(state, options);
             string url;
             try
