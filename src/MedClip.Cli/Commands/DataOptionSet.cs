@@ -46,7 +46,7 @@ internal sealed class DataOptionSet
     private readonly Option<string> _imageColumn = new("--image-column") { Description = "Manifest column with the image path.", DefaultValueFactory = _ => "image" };
     private readonly Option<string> _textColumn = new("--text-column") { Description = "Manifest column with the text.", DefaultValueFactory = _ => "text" };
     private readonly Option<string> _splitColumn = new("--split-column") { Description = "Manifest column with the split (train, validate, test), if any.", DefaultValueFactory = _ => "split" };
-    private readonly Option<string?> _labelColumns = new("--label-columns") { Description = "Manifest label columns (1, 0, -1, blank), comma-separated (default: every column holding only such values)." };
+    private readonly Option<string?> _labelColumns = new("--label-columns") { Description = "Manifest label columns (1/0/-1/blank), comma-separated (default: columns holding only such values)." };
     private readonly Option<bool> _allowOutsideRoot = new("--allow-outside-root") { Description = "Accept manifest image paths outside the manifest's folder ('..', absolute paths)." };
 
     public DataOptionSet(bool mapUncertainLabels = true)
