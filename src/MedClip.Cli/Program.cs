@@ -15,6 +15,7 @@ var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical 
     ServeCommand.Create(),
     SynthCommand.Create(),
     PrepCommand.Create(),
+    TextsCommand.Create(),
     BenchCommand.Create(),
     SelftestCommand.Create(),
     ConvertCommand.Create(),
