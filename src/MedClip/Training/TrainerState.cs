@@ -17,15 +17,13 @@ public sealed record TrainerState
     [JsonPropertyName("last_loss")] public double? LastLoss { get; init; }
     [JsonPropertyName("last_validation_loss")] public double? LastValidationLoss { get; init; }
 
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
-
-    public void Write(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json));
+    public void Write(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, TrainingJsonContext.Default.TrainerState));
 
     public static TrainerState Read(string path)
     {
         try
         {
-            return JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path))
+            return JsonSerializer.Deserialize(File.ReadAllText(path), TrainingJsonContext.Default.TrainerState)
                 ?? throw new InvalidDataException($"'{path}' is empty.");
         }
         catch (JsonException e)

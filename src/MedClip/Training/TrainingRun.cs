@@ -36,7 +36,7 @@ public static class TrainingRun
         RankAgreement.Check(communicator, [
             ("world size", communicator.WorldSize), ("global batch size (--batch-size)", options.BatchSize), ("seed", options.Seed),
             ("data (--data)", RankAgreement.Hash(options.Data)), ("model (--model)", RankAgreement.Hash(options.Model)),
-            ("training options", RankAgreement.Hash(JsonSerializer.Serialize(options with { Workers = 0 }))),
+            ("training options", RankAgreement.Hash(JsonSerializer.Serialize(options with { Workers = 0 }, TrainingJsonContext.Default.TrainingOptions))),
             ("resume (--resume)", resume ? 1 : 0)]);
         string output = options.OutputDirectory;
         Directory.CreateDirectory(output);
@@ -71,7 +71,7 @@ public static class TrainingRun
                 fresh.Save(output);
             }
             (pretrainedVision?.Preprocessor ?? PreprocessorConfig.ForViT(imageSize)).Write(preprocessorPath);
-            File.WriteAllText(Path.Combine(output, OptionsFile), JsonSerializer.Serialize(options, new JsonSerializerOptions { WriteIndented = true }));
+            File.WriteAllText(Path.Combine(output, OptionsFile), JsonSerializer.Serialize(options, TrainingJsonContext.Default.TrainingOptions));
         }
         if (communicator.WorldSize > 1)
         {
