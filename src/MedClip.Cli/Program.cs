@@ -15,6 +15,7 @@ var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical 
     SelftestCommand.Create(),
     ConvertCommand.Create(),
     KernelsCommand.Create(),
+    ProbeCommand.Create(),
 };
 root.SetAction((_, cancel) => Task.FromResult(DefaultRun.Execute(cancel)));
 
