@@ -46,7 +46,7 @@ public sealed partial class GpuCheckPackTests(ITestOutputHelper output) : IDispo
         File.WriteAllText(Path.Combine(_work, "texts.txt"), "no effusion\nmild cardiomegaly\n");
         foreach (string[] command in new[]
         {
-            new[] { "synth", "--out", data, "--studies", "40" },
+            new[] { "synth", "--out", data, "--studies", "120" },
             ["train", "--data", $"mimic:{data}", "--model", Path.Combine(root, "tools/gpu/emulator-model.json"), "--device", "cuda", "--batch-size", "4",
                 "--steps", "2", "--out", run],
             ["embed", "--checkpoint", Path.Combine(run, "checkpoint-0000002"), "--texts", Path.Combine(_work, "texts.txt"), "--device", "cuda",
