@@ -21,6 +21,7 @@ var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical 
     SelftestCommand.Create(),
     ConvertCommand.Create(),
     KernelsCommand.Create(),
+    ProbeCommand.Create(),
 };
 root.SetAction(_ => DefaultRun.Execute());
 CommandLineErrors.RefuseEmptyValues(root);

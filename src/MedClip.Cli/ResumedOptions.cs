@@ -74,5 +74,6 @@ internal static class ResumedOptions
         return merged;
     }
 
-    private static string Json(object? value) => JsonSerializer.Serialize(value);
+    // Defining values are strings, numbers and DatasetOptions, all part of TrainingOptions' generated contract.
+    private static string Json(object? value) => value is null ? "null" : JsonSerializer.Serialize(value, value.GetType(), TrainingJsonContext.Default);
 }

@@ -2,12 +2,16 @@
 """Checks MedClip's hand-written CUDA bindings against NVIDIA's own headers, on a machine without a GPU.
 
     python3 tools/cuda/check_bindings.py --include /usr/local/cuda/include [--include DIR ...]
+    python3 tools/cuda/check_bindings.py --resolve PROBE.json   # or - for stdin
 
 Reads every [LibraryImport] declaration and constant of the driver, NVRTC, cuBLAS (and, when nccl.h is found, NCCL)
 bindings in src/MedClip, generates a C++ program that includes cuda.h, nvrtc.h, cublas_v2.h and library_types.h,
 compiles it with g++ and runs it. For each function it compares the C# signature with the header's, parameter by
 parameter: size, pointer or not, floating point or not, and what an out/ref parameter points to; for each constant,
 the C# value with the header's enumerator. Prints one line per mismatch and exits 1 if there is any.
+
+With --resolve it reads the JSON line of `medclip-train probe` instead (the files the driver, NVRTC and cuBLAS were
+loaded from) and checks that each of those libraries exports every function bound to it, as one JSON line.
 
 The headers need not match the driver the program will meet: these enum values and signatures are part of CUDA's
 stable ABI. Debian ships CUDA 11.8's headers in nvidia-cuda-dev (non-free); without installing it:
@@ -46,8 +50,6 @@ CONSTANTS = {
     "Cublas.OpN": "CUBLAS_OP_N",
     "Cublas.OpT": "CUBLAS_OP_T",
     "Cublas.DefaultMath": "CUBLAS_DEFAULT_MATH",
-    "Cublas.PedanticMath": "CUBLAS_PEDANTIC_MATH",
-    "Cublas.Tf32TensorOpMath": "CUBLAS_TF32_TENSOR_OP_MATH",
     "Cublas.R32F": "CUDA_R_32F",
     "Cublas.R64F": "CUDA_R_64F",
     "Cublas.R16BF": "CUDA_R_16BF",
@@ -182,10 +184,39 @@ def without_cplusplus_overloads(folders, work):
         return
 
 
+# The probe's JSON field naming the library each binding file is resolved against (NCCL is not probed).
+PROBED_LIBRARIES = {
+    "src/MedClip/Backends/Cuda/Native/CudaDriver.cs": "driver_library",
+    "src/MedClip/Backends/Cuda/Native/Nvrtc.cs": "nvrtc_library",
+    "src/MedClip/Backends/Cuda/Native/Cublas.cs": "cublas_library",
+}
+
+
+def resolve(probe_path):
+    import ctypes
+    import json
+    probe = json.loads((sys.stdin if probe_path == "-" else open(probe_path)).read().strip().splitlines()[-1])
+    result = {"resolved": 0, "missing": []}
+    for path, field in PROBED_LIBRARIES.items():
+        library = ctypes.CDLL(probe[field], mode=ctypes.RTLD_GLOBAL)
+        for name, _, _ in parse_bindings(path)[0]:
+            if hasattr(library, name):
+                result["resolved"] += 1
+            else:
+                result["missing"].append(f"{name} ({probe[field]})")
+    print(json.dumps(result))
+    return 1 if result["missing"] or result["resolved"] == 0 else 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--include", action="append", required=True, help="a folder holding cuda.h, nvrtc.h, cublas_v2.h (and nccl.h)")
+    parser.add_argument("--include", action="append", help="a folder holding cuda.h, nvrtc.h, cublas_v2.h (and nccl.h)")
+    parser.add_argument("--resolve", metavar="PROBE_JSON", help="check the probed libraries' exports instead of the headers")
     args = parser.parse_args()
+    if args.resolve:
+        return resolve(args.resolve)
+    if not args.include:
+        parser.error("give --include folders (the CUDA headers) or --resolve")
 
     def found(header):
         return any(os.path.exists(os.path.join(folder, header)) for folder in args.include)

@@ -51,6 +51,10 @@ def check_checkpoint(results, checkpoint, texts_path, embeds_path):
     batch = tokenizer(texts, padding="max_length", truncation=True, max_length=context, return_tensors="pt")
     with torch.no_grad():
         features = model.get_text_features(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    # transformers 5 returns the text tower's BaseModelOutputWithPooling with the projection written into
+    # pooler_output; 4.x returned the projected tensor itself.
+    if not torch.is_tensor(features):
+        features = features.pooler_output
     features = torch.nn.functional.normalize(features, dim=-1)
     ours = load_file(embeds_path)["text_embeds"]
     results["checkpoint_text_embeds"] = relative(ours, features)

@@ -205,6 +205,16 @@ class DualEncoder(nn.Module):
         return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
 
 
+def set_tf32(enabled):
+    precision = "tf32" if enabled else "ieee"
+    try:
+        torch.backends.cuda.matmul.fp32_precision = precision
+        torch.backends.cudnn.conv.fp32_precision = precision
+    except (AttributeError, AssertionError):  # before PyTorch 2.9 the backends refuse unknown attributes
+        torch.backends.cuda.matmul.allow_tf32 = enabled
+        torch.backends.cudnn.allow_tf32 = enabled
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=sorted(PRESETS), default="tiny")
@@ -230,9 +240,9 @@ def main():
         refuse("--tf32 applies to fp32 matmuls on --device cuda")
     global USE_SDPA
     USE_SDPA = args.sdpa
-    # PyTorch's default since 1.12 is pedantic FP32 matmuls, like `bench` without --tf32.
-    torch.backends.cuda.matmul.allow_tf32 = args.tf32
-    torch.backends.cudnn.allow_tf32 = args.tf32
+    # PyTorch's default since 1.12 is full FP32 matmuls, like `bench` without --tf32. Recent PyTorch refuses to mix the
+    # legacy allow_tf32 flags with the fp32_precision API (inductor reads the latter), so that API is used where it exists.
+    set_tf32(args.tf32)
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -9,7 +9,7 @@ namespace MedClip.Cli.Commands;
 
 /// <summary>
 /// medclip-train bench [--device auto|cpu|cuda] [--model PRESET] [--batch-size N] [--steps N] [--precision fp32|bf16]
-/// [--attention gemm|fused] [--tf32] [--json]:
+/// [--attention gemm|fused] [--tf32] [--phase-times] [--json]:
 /// times full training steps on random data (see <see cref="StepBenchmark"/>).
 /// With --data SPEC [--image-size PX] [--workers N] it times the input pipeline instead (<see cref="LoaderBenchmark"/>):
 /// images per second delivered from that dataset's training split with augmentation, --steps batches.
@@ -25,6 +25,7 @@ internal static class BenchCommand
         var precision = CommonOptions.Precision();
         var attention = CommonOptions.Attention();
         var tf32 = new Option<bool>("--tf32") { Description = "With --device cuda and fp32: F32 GEMMs on TF32 tensor cores (about 1e-3 relative error), reported as precision tf32." };
+        var phases = new Option<bool>("--phase-times") { Description = "On a GPU, wait for the device between forward, backward and update to time each." };
         var json = CommonOptions.Json();
         var data = new Option<string?>("--data") { Description = "Time the data loader on this dataset instead of training steps. " + DataOptionSet.SpecDescription };
         var dataOptions = new DataOptionSet();
@@ -33,7 +34,7 @@ internal static class BenchCommand
         var noAugment = new Option<bool>("--no-augment") { Description = "With --data: skip the training augmentation (to see its share of the time)." };
         var command = new Command("bench", "Time full training steps (forward, InfoNCE, backward, clipping, AdamW) on random data, or with --data the data loader.")
         {
-            device, model, batchSize, steps, precision, attention, tf32, json, data, imageSize, workers, noAugment,
+            device, model, batchSize, steps, precision, attention, tf32, phases, json, data, imageSize, workers, noAugment,
         };
         dataOptions.AddTo(command);
         command.SetAction(parsed =>
@@ -57,7 +58,7 @@ internal static class BenchCommand
             var preset = ModelPresets.Resolve(parsed.GetValue(model)!);
             var result = StepBenchmark.Run(backend, preset, parsed.GetValue(batchSize) ?? StepBenchmark.DefaultBatchSize(preset.Name),
                 parsed.GetValue(steps) ?? StepBenchmark.DefaultSteps, bf16: parsed.GetValue(precision) == "bf16",
-                fusedAttention: parsed.GetValue(attention) == "fused");
+                fusedAttention: parsed.GetValue(attention) == "fused", phaseTimes: parsed.GetValue(phases));
             Console.WriteLine(parsed.GetValue(json) ? result.ToJson() : Summary(result));
             return 0;
         });
@@ -67,7 +68,7 @@ internal static class BenchCommand
     private static string Summary(StepBenchmarkResult r) =>
         $"""
         bench: {r.Model} ({r.Parameters:N0} parameters) on {r.Device}, {r.Precision}, {r.Attention} attention, batch {r.BatchSize}, median of {r.Steps} steps
-          step      {r.StepMs,9:F1} ms  (forward {r.ForwardMs:F1}, backward {r.BackwardMs:F1}, clip + AdamW {r.UpdateMs:F1})
+          step      {r.StepMs,9:F1} ms{(r.PhaseTimes ? $"  (forward {r.ForwardMs:F1}, backward {r.BackwardMs:F1}, clip + AdamW {r.UpdateMs:F1})" : "")}
           images/s  {r.ImagesPerSecond,9:F1}
           TFLOP/s   {r.Tflops,9:F4}  (6 x forward matmul multiply-adds per step){(r.Mfu is double mfu ? $"\n  MFU       {mfu,9:P1}" : "")}{(r.ReservedBytes is long bytes ? $"\n  device    {bytes / 1048576.0,9:N0} MiB reserved ({r.ReservedAfterWarmupBytes / 1048576.0:N0} after warm-up)" : "")}
         """;

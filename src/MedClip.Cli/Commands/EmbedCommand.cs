@@ -41,7 +41,7 @@ internal static class EmbedCommand
                 tensors.Add(SafetensorsTensor.FromFloat32("image_embeds", [e.Count, e.Dimension], e.Data));
                 // Which input each row is, since unreadable images are left out.
                 tensors.Add(SafetensorsTensor.FromInt32("image_indices", [kept.Length], kept));
-                metadata["image_paths"] = JsonSerializer.Serialize(kept.Select(i => paths[i]));
+                metadata["image_paths"] = JsonSerializer.Serialize(kept.Select(i => paths[i]).ToList(), CollectionJsonContext.Default.ListString);
                 Console.WriteLine($"{e.Count} of {paths.Count} images embedded ({skipped.Summary()}).");
                 foreach (var (reason, _) in skipped.Counts) Console.WriteLine($"  e.g. {skipped.FirstMessage(reason)}");
             }
@@ -51,7 +51,7 @@ internal static class EmbedCommand
                 var lines = File.ReadAllLines(textArg);
                 var e = model.EncodeTexts(lines);
                 tensors.Add(SafetensorsTensor.FromFloat32("text_embeds", [e.Count, e.Dimension], e.Data));
-                metadata["texts"] = JsonSerializer.Serialize(lines);
+                metadata["texts"] = JsonSerializer.Serialize(lines, CollectionJsonContext.Default.StringArray);
                 Console.WriteLine($"{e.Count} texts embedded.");
             }
             SafetensorsFile.Write(outPath, tensors, metadata);

@@ -51,6 +51,12 @@ internal static partial class KernelsCommand
         {
             throw new UsageException(e.Message);
         }
+        var supported = KernelCompiler.SupportedArchitectures();
+        foreach (var architecture in architectures)
+        {
+            if (!supported.Contains(int.Parse(ArchitectureNumber().Match(architecture).Value, System.Globalization.CultureInfo.InvariantCulture)))
+                throw new UsageException($"--arch {architecture}: the NVRTC in use ({libraries.NvrtcPath}) cannot compile for it; it targets sm_{string.Join(", sm_", supported)}.");
+        }
         var resources = new List<KernelResources>();
         var failures = new List<(string Architecture, string File, string Message)>();
         string nvrtcVersion = "";
@@ -139,4 +145,7 @@ internal static partial class KernelsCommand
 
     [GeneratedRegex(@"^(sm|compute)_\d+[a-z]?$")]
     private static partial Regex ArchitectureName();
+
+    [GeneratedRegex(@"\d+")]
+    private static partial Regex ArchitectureNumber();
 }

@@ -57,14 +57,19 @@ public sealed class ImageIndex
     }
 
     public static string PreprocessingJson(ImagePreprocessor images) =>
-        JsonSerializer.Serialize(new { image_size = images.Size, image_mean = images.Mean, image_std = images.Std });
+        new System.Text.Json.Nodes.JsonObject
+        {
+            ["image_size"] = images.Size,
+            ["image_mean"] = new System.Text.Json.Nodes.JsonArray([.. images.Mean.Select(v => (System.Text.Json.Nodes.JsonNode?)v)]),
+            ["image_std"] = new System.Text.Json.Nodes.JsonArray([.. images.Std.Select(v => (System.Text.Json.Nodes.JsonNode?)v)]),
+        }.ToJsonString();
 
     public void Write(string path) => SafetensorsFile.Write(path,
         [SafetensorsTensor.FromFloat32("image_embeds", [Embeddings.Count, Embeddings.Dimension], Embeddings.Data)],
         new Dictionary<string, string>
         {
             ["format"] = Format,
-            ["paths"] = JsonSerializer.Serialize(Paths),
+            ["paths"] = JsonSerializer.Serialize(Paths.ToList(), CollectionJsonContext.Default.ListString),
             ["root"] = Root,
             ["checkpoint"] = Checkpoint,
             ["checkpoint_sha256"] = CheckpointSha256,
@@ -82,7 +87,7 @@ public sealed class ImageIndex
         List<string>? paths;
         try
         {
-            paths = JsonSerializer.Deserialize<List<string>>(Meta("paths"));
+            paths = JsonSerializer.Deserialize(Meta("paths"), CollectionJsonContext.Default.ListString);
         }
         catch (JsonException)
         {

@@ -36,7 +36,7 @@ public static class StartingPoint
             if (!File.Exists(path)) continue;
             try
             {
-                if (JsonSerializer.Deserialize<TrainingOptions>(File.ReadAllText(path)) is { } options) return Describe(options);
+                if (JsonSerializer.Deserialize(File.ReadAllText(path), TrainingJsonContext.Default.TrainingOptions) is { } options) return Describe(options);
             }
             catch (JsonException)
             {

@@ -14,7 +14,9 @@ namespace MedClip.Training;
 /// <summary>
 /// Times full training steps of a preset on random data: forward, symmetric InfoNCE, backward, global-norm clipping
 /// at 1.0 and an AdamW update (decay as the trainer's <see cref="WeightDecayPolicy"/>). Pixels are standard normal [B, 3, S, S]; texts are full-context random token ids with
-/// an all-ones attention mask. Warm-up steps are excluded and each figure is the median over the timed steps.
+/// an all-ones attention mask. Warm-up steps are excluded and each figure is the median over the timed steps. A GPU runs
+/// behind the host, so each timed step ends by waiting for the device, and the forward/backward/update split is measured
+/// only when asked for (<c>phaseTimes</c>), by waiting between the phases too, which makes the steps a little slower.
 /// tools/reference/torch_clip_bench.py times the same step in PyTorch.
 /// </summary>
 public static class StepBenchmark
@@ -37,8 +39,9 @@ public static class StepBenchmark
 
     /// <param name="bf16">bf16 mixed precision: <see cref="Autocast"/> forward, BF16 weight copies written by AdamW, the fused InfoNCE loss.</param>
     /// <param name="fusedAttention">The fused attention kernels (<see cref="FusedAttention"/>) instead of GEMMs and softmax.</param>
+    /// <param name="phaseTimes">Wait for the device after the forward and the backward too, to time each phase.</param>
     public static StepBenchmarkResult Run(IBackend backend, ModelPreset preset, int batchSize, int steps = DefaultSteps,
-        int warmupSteps = DefaultWarmupSteps, int seed = 0, bool bf16 = false, bool fusedAttention = false)
+        int warmupSteps = DefaultWarmupSteps, int seed = 0, bool bf16 = false, bool fusedAttention = false, bool phaseTimes = false)
     {
         if (batchSize < 1 || steps < 1 || warmupSteps < 0)
             throw new ArgumentException($"StepBenchmark: batch size {batchSize} and steps {steps} must be positive and warm-up steps {warmupSteps} non-negative.");
@@ -63,11 +66,14 @@ public static class StepBenchmark
             using (Autocast.Bf16(bf16))
             using (FusedAttention.Enable(fusedAttention))
                 loss = model.Loss(pixels, ids, mask);
+            if (phaseTimes) WaitForDevice(backend);
             long afterForward = Stopwatch.GetTimestamp();
             loss.Backward();
+            if (phaseTimes) WaitForDevice(backend);
             long afterBackward = Stopwatch.GetTimestamp();
             GradientClipping.ClipByGlobalNorm(model.Parameters(), MaxGradNorm);
             optimizer.Update(LearningRate);
+            WaitForDevice(backend);
             long end = Stopwatch.GetTimestamp();
             if (step == warmupSteps - 1) reservedAfterWarmup = ReservedBytes(backend);
             if (step < warmupSteps) continue;
@@ -86,6 +92,7 @@ public static class StepBenchmark
         return new StepBenchmarkResult(backend.Name, preset.Name, batchSize, precision, stepMs, batchSize / (stepMs * 1e-3),
             tflops, tflops / peak, model.Parameters().Sum(p => p.Length), Median(forward), Median(backward), Median(update), steps)
         {
+            PhaseTimes = phaseTimes || backend is not CudaBackend,
             PeakTflops = peak,
             PeakSource = peakSource,
             Attention = fusedAttention ? "fused" : "gemm",
@@ -104,6 +111,12 @@ public static class StepBenchmark
         if (gpu.Device.IsEmulator) return (null, null);
         var kind = precision switch { "bf16" => Ceiling.Bf16, "tf32" => Ceiling.Tf32, _ => Ceiling.Fp32 };
         return (DeviceCeilings.MeasureGemm(gpu, kind), "measured");
+    }
+
+    // The host enqueues GPU work and runs ahead; a time read before the device has caught up measures only the enqueuing.
+    private static void WaitForDevice(IBackend backend)
+    {
+        if (backend is CudaBackend cuda) cuda.Synchronize();
     }
 
     // Device memory the CUDA arena holds (it never gives blocks back, so this is also its peak); null on the CPU.
@@ -147,6 +160,12 @@ public sealed record StepBenchmarkResult(string Device, string Model, int BatchS
     /// <summary>Where <see cref="PeakTflops"/> came from: "datasheet" or "measured".</summary>
     public string? PeakSource { get; init; }
 
+    /// <summary>
+    /// Whether <see cref="ForwardMs"/>, <see cref="BackwardMs"/> and <see cref="UpdateMs"/> mean anything: on the CPU
+    /// always; on a GPU only when the benchmark waited for the device between the phases.
+    /// </summary>
+    public bool PhaseTimes { get; init; } = true;
+
     /// <summary>gemm or fused (see <see cref="FusedAttention"/>).</summary>
     public string Attention { get; init; } = "gemm";
 
@@ -161,7 +180,8 @@ public sealed record StepBenchmarkResult(string Device, string Model, int BatchS
 
     /// <summary>
     /// The contract's single JSON line: device, model, batch_size, precision, step_ms, images_per_s, tflops, mfu; then
-    /// attention and, on CUDA, peak_tflops with peak_source (datasheet or measured), reserved_mib and reserved_after_warmup_mib.
+    /// attention, phase_times (whether the phase split was timed) with forward_ms, backward_ms and update_ms when it was,
+    /// and on CUDA peak_tflops with peak_source (datasheet or measured), reserved_mib and reserved_after_warmup_mib.
     /// </summary>
     public string ToJson()
     {
@@ -179,6 +199,13 @@ public sealed record StepBenchmarkResult(string Device, string Model, int BatchS
             if (Mfu is double mfu) json.WriteNumber("mfu", Math.Round(mfu, 4));
             else json.WriteNull("mfu");
             json.WriteString("attention", Attention);
+            json.WriteBoolean("phase_times", PhaseTimes);
+            if (PhaseTimes)
+            {
+                json.WriteNumber("forward_ms", Math.Round(ForwardMs, 2));
+                json.WriteNumber("backward_ms", Math.Round(BackwardMs, 2));
+                json.WriteNumber("update_ms", Math.Round(UpdateMs, 2));
+            }
             if (PeakTflops is double peak) json.WriteNumber("peak_tflops", Math.Round(peak, 2));
             if (PeakSource is string source) json.WriteString("peak_source", source);
             if (ReservedBytes is long reserved) json.WriteNumber("reserved_mib", Math.Round(reserved / 1048576.0, 1));

@@ -72,16 +72,14 @@ public sealed record TrainerState
         if (problem is not null) throw new InvalidDataException($"'{path}': {problem}.");
     }
 
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
-
-    public void Write(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json));
+    public void Write(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, TrainingJsonContext.Default.TrainerState));
 
     public static TrainerState Read(string path)
     {
         try
         {
             IO.PosixFileSystem.RequireRegularFile(path);
-            var state = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path))
+            var state = JsonSerializer.Deserialize(File.ReadAllText(path), TrainingJsonContext.Default.TrainerState)
                 ?? throw new InvalidDataException($"'{path}' is empty.");
             state.Validate(path);
             return state;

@@ -39,7 +39,7 @@ public static class TrainingRun
         RankAgreement.Check(communicator, [
             ("world size", communicator.WorldSize), ("global batch size (--batch-size)", options.BatchSize), ("seed", options.Seed),
             ("data (--data)", RankAgreement.Hash(options.Data)), ("model (--model)", RankAgreement.Hash(options.Model)),
-            ("training options", RankAgreement.Hash(JsonSerializer.Serialize(options with { Workers = 0 }))),
+            ("training options", RankAgreement.Hash(JsonSerializer.Serialize(options with { Workers = 0 }, TrainingJsonContext.Default.TrainingOptions))),
             ("resume (--resume)", resume ? 1 : 0)]);
         string output = options.OutputDirectory;
         Directory.CreateDirectory(output);
@@ -99,7 +99,7 @@ public static class TrainingRun
             }
             (start is not null ? CheckpointModel.ReadPreprocessor(start, preset.Config)
                 : pretrainedVision?.Preprocessor ?? PreprocessorConfig.ForViT(imageSize)).Write(preprocessorPath);
-            File.WriteAllText(Path.Combine(output, OptionsFile), JsonSerializer.Serialize(options, new JsonSerializerOptions { WriteIndented = true }));
+            File.WriteAllText(Path.Combine(output, OptionsFile), JsonSerializer.Serialize(options, TrainingJsonContext.Default.TrainingOptions));
         }
         if (communicator.WorldSize > 1)
         {
@@ -187,7 +187,7 @@ public static class TrainingRun
         try
         {
             PosixFileSystem.RequireRegularFile(path);
-            return JsonSerializer.Deserialize<TrainingOptions>(File.ReadAllText(path)) ?? throw new InvalidDataException($"'{path}' is empty.");
+            return JsonSerializer.Deserialize(File.ReadAllText(path), TrainingJsonContext.Default.TrainingOptions) ?? throw new InvalidDataException($"'{path}' is empty.");
         }
         catch (JsonException e)
         {

@@ -13,8 +13,10 @@ public class StepBenchmarkTests
         var result = StepBenchmark.Run(CpuBackend.Instance, ModelPresets.Get("tiny"), batchSize: 2, steps: 1, warmupSteps: 0);
 
         using var json = JsonDocument.Parse(result.ToJson());
-        // The contract's keys first; then the attention kernels (and on CUDA the reserved device memory).
-        Assert.Equal(["device", "model", "batch_size", "precision", "step_ms", "images_per_s", "tflops", "mfu", "attention"],
+        // The contract's keys first; then the attention kernels, the phase split (timed on the CPU, which never runs
+        // ahead of the host), and on CUDA the reserved device memory.
+        Assert.Equal(["device", "model", "batch_size", "precision", "step_ms", "images_per_s", "tflops", "mfu", "attention", "phase_times",
+            "forward_ms", "backward_ms", "update_ms"],
             json.RootElement.EnumerateObject().Select(p => p.Name));
         Assert.Equal("gemm", json.RootElement.GetProperty("attention").GetString());
         Assert.Equal("cpu", json.RootElement.GetProperty("device").GetString());

@@ -130,6 +130,7 @@ EMU_EXPORT CUresult cuLaunchKernel(CUfunction function, unsigned gridX, unsigned
 EMU_EXPORT CUresult cuStreamCreate(CUstream* stream, unsigned flags);
 EMU_EXPORT CUresult cuStreamDestroy_v2(CUstream stream);
 EMU_EXPORT CUresult cuStreamSynchronize(CUstream stream);
+EMU_EXPORT CUresult cuStreamQuery(CUstream stream);
 EMU_EXPORT CUresult cuEventCreate(CUevent* event, unsigned flags);
 EMU_EXPORT CUresult cuEventRecord(CUevent event, CUstream stream);
 EMU_EXPORT CUresult cuEventSynchronize(CUevent event);
@@ -139,6 +140,8 @@ EMU_EXPORT CUresult cuGetErrorName(CUresult error, const char** name);
 EMU_EXPORT CUresult cuGetErrorString(CUresult error, const char** text);
 
 EMU_EXPORT nvrtcResult nvrtcVersion(int* major, int* minor);
+EMU_EXPORT nvrtcResult nvrtcGetNumSupportedArchs(int* count);
+EMU_EXPORT nvrtcResult nvrtcGetSupportedArchs(int* architectures);
 EMU_EXPORT nvrtcResult nvrtcCreateProgram(nvrtcProgram* program, const char* source, const char* name,
                                           int numHeaders, const char* const* headers,
                                           const char* const* includeNames);

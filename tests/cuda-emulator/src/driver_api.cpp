@@ -243,7 +243,17 @@ CUresult cuCtxSetCurrent(CUcontext context) {
     return CUDA_SUCCESS;
 }
 
-CUresult cuCtxSynchronize(void) { return context_status(); }
+// Every call that makes the host wait for the device (a stream, context or event synchronisation, or a synchronous copy
+// to host memory; an asynchronous one is waited for by the synchronisation after it), counted so that tests can hold a
+// training step to the waits it is allowed; read through medclip_emu_host_syncs.
+static std::atomic<long long> host_syncs{0};
+
+EMU_EXPORT long long medclip_emu_host_syncs(void) { return host_syncs.load(); }
+
+CUresult cuCtxSynchronize(void) {
+    host_syncs++;
+    return context_status();
+}
 
 CUresult cuMemAlloc_v2(CUdeviceptr* pointer, size_t bytes) {
     if (const CUresult status = context_status()) return status;
@@ -272,6 +282,7 @@ CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t bytes) {
     return copy(reinterpret_cast<void*>(dst), src, bytes, true, false, nullptr);
 }
 CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t bytes) {
+    host_syncs++;
     return copy(dst, reinterpret_cast<const void*>(src), bytes, false, true, nullptr);
 }
 CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes) {
@@ -387,7 +398,13 @@ CUresult cuStreamDestroy_v2(CUstream stream) {
     return CUDA_SUCCESS;
 }
 
-CUresult cuStreamSynchronize(CUstream stream) { return context_and_stream(stream); }
+CUresult cuStreamSynchronize(CUstream stream) {
+    host_syncs++;
+    return context_and_stream(stream);
+}
+
+// Work runs when it is launched, so a stream has always finished it (CUDA_SUCCESS, not CUDA_ERROR_NOT_READY).
+CUresult cuStreamQuery(CUstream stream) { return context_and_stream(stream); }
 
 CUresult cuEventCreate(CUevent* event, unsigned flags) {
     if (const CUresult status = context_status()) return status;
@@ -407,6 +424,7 @@ CUresult cuEventRecord(CUevent event, CUstream stream) {
 }
 
 CUresult cuEventSynchronize(CUevent event) {
+    host_syncs++;
     if (const CUresult status = context_status()) return status;
     return event_valid(event) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }

@@ -1,6 +1,8 @@
 // The NVRTC API subset: a program keeps its source and headers; compiling hands them to the kernel
 // compiler, and the "CUBIN" (also returned as "PTX") is the module image that cuModuleLoadData reads.
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +24,21 @@ nvrtcResult nvrtcVersion(int* major, int* minor) {
     if (!major || !minor) return NVRTC_ERROR_INVALID_INPUT;
     *major = 12;
     *minor = 8;
+    return NVRTC_SUCCESS;
+}
+
+// The architectures NVRTC 12.8 lists, which the emulator's version claims; g++ compiles for all of them alike.
+static constexpr int kSupportedArchs[] = {50, 52, 53, 60, 61, 62, 70, 72, 75, 80, 86, 87, 89, 90, 100, 101, 120};
+
+nvrtcResult nvrtcGetNumSupportedArchs(int* count) {
+    if (!count) return NVRTC_ERROR_INVALID_INPUT;
+    *count = static_cast<int>(std::size(kSupportedArchs));
+    return NVRTC_SUCCESS;
+}
+
+nvrtcResult nvrtcGetSupportedArchs(int* architectures) {
+    if (!architectures) return NVRTC_ERROR_INVALID_INPUT;
+    std::copy(std::begin(kSupportedArchs), std::end(kSupportedArchs), architectures);
     return NVRTC_SUCCESS;
 }
 

@@ -6,23 +6,20 @@ namespace MedClip.Backends.Cuda;
 /// <summary>
 /// GEMM through cuBLAS. cuBLAS is column-major; a row-major C = op(A) op(B) is, read column-major, C^T = op(B)^T op(A)^T,
 /// so the call passes B first, swaps m and n, and keeps each operand's own transpose flag and natural leading dimension.
-/// F32 runs in pedantic FP32 unless TF32 is allowed; F64 in FP64; BF16 inputs accumulate in FP32 into F32 or BF16 C.
+/// The handle keeps cuBLAS's default math mode and the compute type decides: F32 runs in FP32 (CUBLAS_COMPUTE_32F never
+/// rounds to TF32) unless TF32 is allowed (CUBLAS_COMPUTE_32F_FAST_TF32); F64 in FP64; BF16 inputs accumulate in FP32 into
+/// F32 or BF16 C on tensor cores, which pedantic math would forbid.
 /// </summary>
 public sealed partial class CudaBackend
 {
     private readonly nint _cublas;
     private bool _tf32;
 
-    /// <summary>F32 GEMMs on TF32 tensor cores (about 1e-3 relative error) instead of pedantic FP32.</summary>
+    /// <summary>F32 GEMMs on TF32 tensor cores (about 1e-3 relative error) instead of FP32.</summary>
     public bool AllowTf32
     {
         get => _tf32;
-        set
-        {
-            _device.MakeCurrent();
-            Check(cublasSetMathMode(_cublas, value ? Tf32TensorOpMath : PedanticMath), "cublasSetMathMode");
-            _tf32 = value;
-        }
+        set => _tf32 = value;
     }
 
     private nint CreateCublas(bool tf32)
@@ -30,7 +27,7 @@ public sealed partial class CudaBackend
         _device.MakeCurrent();
         Check(cublasCreate_v2(out nint handle), "cublasCreate_v2");
         Check(cublasSetStream_v2(handle, _device.Stream), "cublasSetStream_v2");
-        Check(cublasSetMathMode(handle, tf32 ? Tf32TensorOpMath : PedanticMath), "cublasSetMathMode");
+        Check(cublasSetMathMode(handle, DefaultMath), "cublasSetMathMode");
         _tf32 = tf32;
         return handle;
     }

@@ -619,11 +619,10 @@ public sealed partial class CudaBackend
         long tableInts = table.Length * 2L;
         if (_adamwTable is null || _adamwTable.Length < tableInts) _adamwTable = (CudaStorage)Allocate(DType.I32, tableInts);
         _device.MakeCurrent();
+        // No wait for the copy: from pageable memory the driver stages the table before the call returns, and the previous
+        // update's kernel, which read the same device table, ran earlier on the same stream.
         fixed (long* host = table)
-        {
             Check(cuMemcpyHtoDAsync_v2(_adamwTable.Pointer, host, (nuint)(table.Length * sizeof(long)), _device.Stream), "cuMemcpyHtoDAsync_v2");
-            Check(cuStreamSynchronize(_device.Stream), "cuStreamSynchronize");
-        }
         Launch("adamw.cu", "adamw_multi_f32", ((uint)chunks, 1), KernelArg.Pointer(_adamwTable.Pointer), tensors.Length, (float)first.Beta1,
             (float)first.Beta2, (float)first.Eps, (float)first.BiasCorrection1, MathF.Sqrt((float)first.BiasCorrection2));
     }

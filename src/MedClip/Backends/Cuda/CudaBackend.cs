@@ -7,7 +7,7 @@ namespace MedClip.Backends.Cuda;
 
 /// <summary>Construction options of a <see cref="CudaBackend"/>.</summary>
 /// <param name="Device">GPU ordinal.</param>
-/// <param name="AllowTf32">F32 GEMMs on TF32 tensor cores (faster, about 1e-3 relative error) instead of pedantic FP32.</param>
+/// <param name="AllowTf32">F32 GEMMs on TF32 tensor cores (faster, about 1e-3 relative error) instead of FP32.</param>
 /// <param name="CacheDirectory">Kernel CUBIN cache; null takes MEDCLIP_CACHE or the user's cache folder.</param>
 /// <param name="ExactAllocations">Arena blocks of exactly the requested size (null: on under the emulator, to expose overruns).</param>
 public sealed record CudaBackendOptions(int Device = 0, bool AllowTf32 = false, string? CacheDirectory = null, bool? ExactAllocations = null);
@@ -67,11 +67,10 @@ public sealed partial class CudaBackend : IBackend, IDisposable
             throw new ArgumentException($"CopyFromHost: {source.Length} elements do not fit a {d.DType} storage of {d.Length}.");
         if (source.IsEmpty) return;
         _device.MakeCurrent();
+        // No wait: from pageable memory the driver has staged the data when the call returns, and the copy is ordered on
+        // the stream before every kernel that reads it.
         fixed (T* p = source)
-        {
             Check(cuMemcpyHtoDAsync_v2(d.Pointer, p, (nuint)(source.Length * sizeof(T)), _device.Stream), "cuMemcpyHtoDAsync_v2");
-            Check(cuStreamSynchronize(_device.Stream), "cuStreamSynchronize");
-        }
     }
 
     public unsafe void CopyToHost<T>(Storage source, Span<T> destination) where T : unmanaged

@@ -15,8 +15,8 @@ public enum Ceiling
 /// <summary>
 /// What this card measurably reaches, the reference for kernel throughputs and for MFU on a card the datasheet table
 /// does not list: device-to-device copy bandwidth (bytes read plus bytes written per second, one cuMemcpyDtoDAsync of
-/// <c>copyBytes</c>) and the throughput of a square GEMM C = A B^T of side <c>gemmSize</c> (2 n^3 operations) in pedantic
-/// FP32, on TF32 tensor cores, and on BF16 inputs with FP32 accumulation. Each is the best of <c>rounds</c> rounds of
+/// <c>copyBytes</c>) and the throughput of a square GEMM C = A B^T of side <c>gemmSize</c> (2 n^3 operations) of uniform random
+/// values in FP32, on TF32 tensor cores, and on BF16 inputs with FP32 accumulation. Each is the best of <c>rounds</c> rounds of
 /// <c>opsPerRound</c> operations timed with CUDA events on the backend's stream, after one untimed round.
 /// </summary>
 public sealed record DeviceCeilings(double CopyGBps, double Fp32Tflops, double Tf32Tflops, double Bf16Tflops)
@@ -59,8 +59,8 @@ public sealed record DeviceCeilings(double CopyGBps, double Fp32Tflops, double T
         ArgumentOutOfRangeException.ThrowIfLessThan(size, 1);
         if (kind == Ceiling.Copy) throw new ArgumentException("MeasureGemm: the copy ceiling is MeasureCopy's.", nameof(kind));
         var inputs = kind == Ceiling.Bf16 ? DType.BF16 : DType.F32;
-        var a = Tensor.Zeros(backend, [size, size], inputs);
-        var b = Tensor.Zeros(backend, [size, size], inputs);
+        var a = RandomMatrix(backend, size, inputs, seed: 1);
+        var b = RandomMatrix(backend, size, inputs, seed: 2);
         var c = Tensor.Zeros(backend, [size, size]);
         var shape = new GemmShape(false, true, size, size, size);
         bool tf32 = backend.AllowTf32;
@@ -73,6 +73,20 @@ public sealed record DeviceCeilings(double CopyGBps, double Fp32Tflops, double T
         {
             backend.AllowTf32 = tf32;
         }
+    }
+
+    // Uniform values in [-1, 1): a GEMM of zero-filled matrices runs measurably faster than one of real data (an H200's
+    // BF16 GEMM by about 13%), which would overstate the ceiling.
+    private static Tensor RandomMatrix(CudaBackend backend, int size, DType dtype, int seed)
+    {
+        var random = new Random(seed);
+        var values = new float[(long)size * size];
+        for (long i = 0; i < values.LongLength; i++) values[i] = random.NextSingle() * 2 - 1;
+        var matrix = Tensor.FromArray(backend, [size, size], values);
+        if (dtype == DType.F32) return matrix;
+        var converted = Tensor.Zeros(backend, [size, size], dtype);
+        backend.Cast(matrix, converted);
+        return converted;
     }
 
     // Seconds per operation in the fastest of `rounds` rounds, each `ops` operations between two events on the stream.

@@ -34,6 +34,17 @@ public sealed class KernelCompiler
     public string CacheDirectory { get; }
     public string NvrtcVersion { get; }
 
+    /// <summary>The compute architectures the loaded NVRTC can compile for, as numbers (90 for sm_90), ascending.</summary>
+    public static unsafe IReadOnlyList<int> SupportedArchitectures()
+    {
+        Check(nvrtcGetNumSupportedArchs(out int count), "nvrtcGetNumSupportedArchs");
+        var architectures = new int[count];
+        fixed (int* first = architectures)
+            Check(nvrtcGetSupportedArchs(first), "nvrtcGetSupportedArchs");
+        Array.Sort(architectures);
+        return architectures;
+    }
+
     /// <summary>How many programs this compiler has handed to NVRTC (cache hits do not count).</summary>
     public int Compilations { get; private set; }
 

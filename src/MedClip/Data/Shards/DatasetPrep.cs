@@ -132,7 +132,7 @@ public static class DatasetPrep
                 for (int i = 0; i < pixels; i++)
                     bytes[i] = (byte)MathF.Round(Math.Clamp(luminance[i], 0f, 1f) * 255f);
                 file.Write(bytes);
-                kept.Add(ShardSet.SampleToJson(sample, kept.Count, tokenizer.TokenIds(sample.Text)));
+                kept.Add((JsonNode)ShardSet.SampleToJson(sample, kept.Count, tokenizer.TokenIds(sample.Text)));
             }
             file.Position = 0;
             ShardImageFile.WriteHeader(file, side, kept.Count);

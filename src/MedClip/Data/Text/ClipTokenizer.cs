@@ -81,7 +81,7 @@ public sealed class ClipTokenizer : ITextTokenizer
         Dictionary<string, int> vocabulary;
         try
         {
-            vocabulary = JsonSerializer.Deserialize<Dictionary<string, int>>(vocabularyJson)
+            vocabulary = JsonSerializer.Deserialize(vocabularyJson, IO.CollectionJsonContext.Default.DictionaryStringInt32)
                 ?? throw new InvalidDataException($"'{vocabularyPath}' holds no token-to-id object.");
         }
         catch (JsonException e)

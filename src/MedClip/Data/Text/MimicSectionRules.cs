@@ -34,7 +34,7 @@ public sealed class MimicSectionRules
     /// <summary>Hand-made rules by study: the conclusion is the report's characters [start, end), counted in code points.</summary>
     public required IReadOnlyDictionary<string, (int Start, int End)> SpanByStudy { get; init; }
 
-    private sealed record Table(
+    internal sealed record Table(
         [property: JsonPropertyName("source")] string Source,
         [property: JsonPropertyName("commit")] string Commit,
         [property: JsonPropertyName("header_names")] Dictionary<string, string> HeaderNames,
@@ -47,7 +47,7 @@ public sealed class MimicSectionRules
     {
         using Stream stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("text/mimic-cxr-section-rules.json")
             ?? throw new InvalidOperationException("The embedded MIMIC-CXR section rules are missing from the MedClip assembly.");
-        Table table = JsonSerializer.Deserialize<Table>(stream)
+        Table table = JsonSerializer.Deserialize(stream, MimicSectionRulesJsonContext.Default.Table)
             ?? throw new InvalidOperationException("The embedded MIMIC-CXR section rules are empty.");
         return new MimicSectionRules
         {
@@ -61,3 +61,7 @@ public sealed class MimicSectionRules
         };
     }
 }
+
+/// <summary>The embedded table's JSON contract, generated at compile time so that a trimmed build reads it without reflection.</summary>
+[JsonSerializable(typeof(MimicSectionRules.Table))]
+internal sealed partial class MimicSectionRulesJsonContext : JsonSerializerContext;

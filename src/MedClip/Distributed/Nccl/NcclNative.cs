@@ -77,6 +77,6 @@ internal static unsafe partial class NcclNative
         if (NativeLibrary.TryLoad(Library, out _)) return;
         if (search.Folders.Any(InFolder)) return;
         throw new DistributedSetupException(
-            $"Multi-GPU training needs NCCL ({Library}), which was not found: install it (apt libnccl2 or pip nvidia-nccl-cu12) and set MEDCLIP_CUDA_LIB_PATH to its lib folder, or train on one GPU.");
+            $"Multi-GPU training needs NCCL ({Library}), which was not found: install it (apt libnccl2, or pip nvidia-nccl-cu13 for CUDA 13 or nvidia-nccl-cu12 for 12) and set MEDCLIP_CUDA_LIB_PATH to its lib folder, or train on one GPU.");
     }
 }

@@ -147,6 +147,23 @@ public class CudaBackendTests(EmulatorFixture emulator)
     }
 
     [Fact]
+    public void NvrtcBuiltins_AreFoundBesideNvrtc_ByTheirSoname()
+    {
+        var folder = Directory.CreateTempSubdirectory("medclip-nvrtc-").FullName;
+        try
+        {
+            foreach (var name in new[] { "libnvrtc.so.13", "libnvrtc-builtins.so.13.0.88", "libnvrtc-builtins.so.13.0", "libnvrtc-builtins.so.12.8" })
+                File.WriteAllText(Path.Combine(folder, name), "");
+            Assert.Equal(Path.Combine(folder, "libnvrtc-builtins.so.13.0"), CudaLibraries.CompanionFile(folder, "libnvrtc-builtins.so.13"));
+            Assert.Null(CudaLibraries.CompanionFile(folder, "libnvrtc-builtins.so.11.2"));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public void MissingEmulator_SaysHowToBuildIt()
     {
         var search = new CudaLibrarySearch(Emulator: true, EmulatorPath: "/nonexistent/libmedclip_cuda_emulator.so", null, false, [], AppContext.BaseDirectory);

@@ -89,6 +89,19 @@ public sealed class KernelCompileTests
     }
 
     [NvrtcFact]
+    public void KernelsCommand_RefusesAnArchitectureTheNvrtcCannotTarget_InOneSentence()
+    {
+        // No NVRTC from CUDA 11 on targets Kepler's sm_30 (13 starts at sm_75, 12 at sm_50, 11 at sm_35).
+        var (code, output, _) = MpirunTraining.Run(MpirunTraining.Dotnet, [MpirunTraining.Cli, "kernels", "--arch", "sm_90,sm_30"], Limit, "MEDCLIP_CUDA");
+
+        Assert.Equal(2, code);
+        string sentence = Assert.Single(output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("--arch sm_30: the NVRTC in use (", sentence);
+        Assert.Matches(@"; it targets sm_\d+(, sm_\d+)*\.$", sentence);
+        Assert.Contains("sm_90", sentence);
+    }
+
+    [NvrtcFact]
     public void EveryKernelFile_CompilesForTuringAmpereAndHopper_AndEveryKernelFitsTheBackendsBlocks()
     {
         string[] architectures = ["sm_75", "sm_80", "sm_90"];

@@ -11,7 +11,7 @@ internal static unsafe partial class Cublas
     public const string Library = "medclip-cublas";
 
     public const int OpN = 0, OpT = 1;
-    public const int DefaultMath = 0, PedanticMath = 2, Tf32TensorOpMath = 3;
+    public const int DefaultMath = 0;
     public const int R32F = 0, R64F = 1, R16BF = 14;
     public const int Compute32F = 68, Compute32FFastTf32 = 77, Compute64F = 70;
     public const int GemmDefault = -1;

@@ -24,21 +24,42 @@ public sealed record CudaLibrarySearch(bool Emulator, string? EmulatorPath, stri
         DefaultFolders(),
         AppContext.BaseDirectory);
 
-    /// <summary>/usr/local/cuda's library folders, then the nvidia/*/lib folders of Python site-packages.</summary>
+    /// <summary>
+    /// Every /usr/local/cuda* installation's library folders (cuda, then versioned ones such as cuda-13.0, newest
+    /// first), then the nvidia/*/lib folders (CUDA 13's wheels put theirs in nvidia/cu13/lib) of the Python
+    /// environments found: the active virtual or conda environment, virtual environments under /opt, the system's and
+    /// the user's.
+    /// </summary>
     public static IReadOnlyList<string> DefaultFolders()
     {
-        var folders = new List<string> { "/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib" };
-        string home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
-        string[] pythonRoots = ["/usr/lib", "/usr/local/lib", Path.Combine(home, ".local/lib")];
-        foreach (var root in pythonRoots.Where(Directory.Exists))
+        var folders = new List<string>();
+        if (Directory.Exists("/usr/local"))
         {
-            foreach (var python in Directory.EnumerateDirectories(root, "python3*").Order())
+            foreach (var cuda in Directory.EnumerateDirectories("/usr/local", "cuda*").OrderBy(d => d == "/usr/local/cuda" ? 0 : 1)
+                .ThenByDescending(d => d, StringComparer.Ordinal))
+            {
+                folders.Add(Path.Combine(cuda, "lib64"));
+                folders.Add(Path.Combine(cuda, "targets/x86_64-linux/lib"));
+            }
+        }
+        string home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        var environments = new[] { Environment.GetEnvironmentVariable("VIRTUAL_ENV"), Environment.GetEnvironmentVariable("CONDA_PREFIX") }
+            .OfType<string>().Where(e => e.Length > 0).Select(e => Path.Combine(e, "lib")).ToList();
+        if (Directory.Exists("/opt"))
+        {
+            foreach (var opt in Directory.EnumerateDirectories("/opt").Order(StringComparer.Ordinal))
+                environments.AddRange([Path.Combine(opt, ".venv/lib"), Path.Combine(opt, "venv/lib"), Path.Combine(opt, "lib")]);
+        }
+        environments.AddRange(["/usr/lib", "/usr/local/lib", Path.Combine(home, ".local/lib")]);
+        foreach (var root in environments.Distinct().Where(Directory.Exists))
+        {
+            foreach (var python in Directory.EnumerateDirectories(root, "python3*").Order(StringComparer.Ordinal))
             {
                 foreach (var packages in new[] { "site-packages", "dist-packages" })
                 {
                     string nvidia = Path.Combine(python, packages, "nvidia");
                     if (!Directory.Exists(nvidia)) continue;
-                    foreach (var package in Directory.EnumerateDirectories(nvidia).Order())
+                    foreach (var package in Directory.EnumerateDirectories(nvidia).Order(StringComparer.Ordinal))
                     {
                         folders.Add(Path.Combine(package, "lib"));
                         folders.Add(Path.Combine(package, "lib64"));
@@ -86,8 +107,8 @@ public static class CudaLibraries
             if (_loaded is not null) return _loaded;
             var search = CudaLibrarySearch.FromEnvironment();
             if (search.Emulator) return Install(Locate(search));
-            var nvrtc = Load(search, ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2"], null)
-                ?? throw new CudaUnavailableException("No NVRTC found (libnvrtc.so.13, .12 or .11.2): install the CUDA toolkit, pip nvidia-cuda-nvrtc or Debian's libnvrtc11.2 (non-free), or set MEDCLIP_CUDA_LIB_PATH to its lib folder.");
+            var nvrtc = Load(search, ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2"], NvrtcBuiltins)
+                ?? throw new CudaUnavailableException("No NVRTC found (libnvrtc.so.13, .12 or .11.2): install the CUDA toolkit, pip nvidia-cuda-nvrtc (CUDA 13) or nvidia-cuda-nvrtc-cu12, or Debian's libnvrtc11.2 (non-free), or set MEDCLIP_CUDA_LIB_PATH to its lib folder.");
             return Install(new LoadedLibraries("", 0, nvrtc.Path, nvrtc.Handle, "", 0, IsEmulator: false, CompilerOnly: true));
         }
     }
@@ -109,16 +130,20 @@ public static class CudaLibraries
         }
         var cuda = Load(search, ["libcuda.so.1"], null)
             ?? throw new CudaUnavailableException("No CUDA driver found (libcuda.so.1): install the NVIDIA driver or use --device cpu.");
-        var nvrtc = Load(search, ["libnvrtc.so.13", "libnvrtc.so.12"], null)
-            ?? throw new CudaUnavailableException("No NVRTC found (libnvrtc.so.13 or .12): install the CUDA toolkit (or pip nvidia-cuda-nvrtc), set MEDCLIP_CUDA_LIB_PATH to its lib folder, or use --device cpu.");
+        var nvrtc = Load(search, ["libnvrtc.so.13", "libnvrtc.so.12"], NvrtcBuiltins)
+            ?? throw new CudaUnavailableException("No NVRTC found (libnvrtc.so.13 or .12): install the CUDA toolkit (or pip nvidia-cuda-nvrtc for CUDA 13, nvidia-cuda-nvrtc-cu12 for 12), set MEDCLIP_CUDA_LIB_PATH to its lib folder, or use --device cpu.");
         var cublas = Load(search, ["libcublas.so.13", "libcublas.so.12"], "libcublasLt")
-            ?? throw new CudaUnavailableException("No cuBLAS found (libcublas.so.13 or .12): install the CUDA toolkit (or pip nvidia-cublas), set MEDCLIP_CUDA_LIB_PATH to its lib folder, or use --device cpu.");
+            ?? throw new CudaUnavailableException("No cuBLAS found (libcublas.so.13 or .12): install the CUDA toolkit (or pip nvidia-cublas for CUDA 13, nvidia-cublas-cu12 for 12), set MEDCLIP_CUDA_LIB_PATH to its lib folder, or use --device cpu.");
         return new LoadedLibraries(cuda.Path, cuda.Handle, nvrtc.Path, nvrtc.Handle, cublas.Path, cublas.Handle, IsEmulator: false);
     }
 
+    // NVRTC opens libnvrtc-builtins.so.<major>.<minor> by bare name at its first compile; loaded from a folder the
+    // loader does not search, that fails every compile (NVRTC_ERROR_BUILTIN_OPERATION_FAILURE) unless it is loaded first.
+    private const string NvrtcBuiltins = "libnvrtc-builtins";
+
     // MEDCLIP_CUDA_LIB_PATH folders, then the loader by bare name, then the fixed folders; for each folder the names are
-    // tried in order (newest major version first). A companion (cublasLt) in the same folder is loaded first so the
-    // library's own dependency resolves to it.
+    // tried in order (newest major version first). A companion of the same major version in the same folder (cublasLt,
+    // NVRTC's builtins) is loaded first, so that the library's own dependency resolves to it.
     private static (string Path, nint Handle)? Load(CudaLibrarySearch search, string[] names, string? companion)
     {
         foreach (var folder in (search.LibraryPath ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
@@ -145,15 +170,20 @@ public static class CudaLibraries
         {
             string path = Path.Combine(folder, name);
             if (!File.Exists(path)) continue;
-            if (companion is not null)
-            {
-                string companionPath = Path.Combine(folder, companion + name[name.IndexOf(".so", StringComparison.Ordinal)..]);
-                if (File.Exists(companionPath)) NativeLibrary.TryLoad(companionPath, out _);
-            }
+            if (companion is not null && CompanionFile(folder, companion + name[name.IndexOf(".so", StringComparison.Ordinal)..]) is { } companionPath)
+                NativeLibrary.TryLoad(companionPath, out _);
             if (NativeLibrary.TryLoad(path, out var handle)) return (path, handle);
         }
         return null;
     }
+
+    /// <summary>The file in <paramref name="folder"/> named <paramref name="prefix"/> or prefix.*, the shortest name first (the soname link).</summary>
+    internal static string? CompanionFile(string folder, string prefix) =>
+        Directory.Exists(folder)
+            ? Directory.EnumerateFiles(folder, prefix + "*")
+                .Where(f => Path.GetFileName(f) == prefix || Path.GetFileName(f).StartsWith(prefix + ".", StringComparison.Ordinal))
+                .OrderBy(f => f.Length).ThenBy(f => f, StringComparer.Ordinal).FirstOrDefault()
+            : null;
 
     private static (string Path, nint Handle) LoadEmulator(CudaLibrarySearch search)
     {

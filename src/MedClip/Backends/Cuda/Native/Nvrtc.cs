@@ -10,6 +10,8 @@ internal static unsafe partial class Nvrtc
     public const int NVRTC_ERROR_COMPILATION = 6;
 
     [LibraryImport(Library)] public static partial int nvrtcVersion(out int major, out int minor);
+    [LibraryImport(Library)] public static partial int nvrtcGetNumSupportedArchs(out int count);
+    [LibraryImport(Library)] public static partial int nvrtcGetSupportedArchs(int* architectures);
     [LibraryImport(Library)]
     public static partial int nvrtcCreateProgram(out nint program, byte* source, byte* name, int headerCount, byte** headers, byte** includeNames);
     [LibraryImport(Library)] public static partial int nvrtcCompileProgram(nint program, int optionCount, byte** options);
