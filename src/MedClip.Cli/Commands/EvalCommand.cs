@@ -1,6 +1,7 @@
 using System.CommandLine;
 using MedClip.Data;
 using MedClip.Evaluation;
+using MedClip.Inference;
 using MedClip.Models;
 using MedClip.Training;
 

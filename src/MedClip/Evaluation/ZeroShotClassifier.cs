@@ -1,3 +1,4 @@
+using MedClip.Inference;
 using MedClip.Models;
 
 namespace MedClip.Evaluation;

@@ -2,6 +2,7 @@ using MedClip.Backends.Cpu;
 using MedClip.Data;
 using MedClip.Evaluation;
 using MedClip.IO;
+using MedClip.Inference;
 using MedClip.Models;
 using MedClip.Training;
 

@@ -15,6 +15,9 @@ public sealed class CpuBackend : IBackend
 
     public string Name => "cpu";
 
+    /// <summary>The managed attention takes any head dimension.</summary>
+    public IReadOnlyList<int>? FusedAttentionHeadDims => null;
+
     /// <summary>Managed arrays go back to the GC on its own schedule; nothing is cached here.</summary>
     public void ReclaimUnreachable()
     {
