@@ -1,9 +1,6 @@
 using MedClip.Autograd;
 using MedClip.Backends;
 using MedClip.Backends.Cuda;
-using MedClip.Models;
-using MedClip.Nn;
-using MedClip.Optim;
 using MedClip.Tensors;
 
 namespace MedClip.Diagnostics;

@@ -1,6 +1,5 @@
 using MedClip.Autograd;
 using MedClip.Backends;
-using MedClip.Backends.Cuda;
 using MedClip.Models;
 using MedClip.Nn;
 using MedClip.Optim;

@@ -1,7 +1,6 @@
 using MedClip.Data;
 using MedClip.Data.Loading;
 using MedClip.Inference;
-using MedClip.Models;
 
 namespace MedClip.Evaluation;
 

@@ -1,5 +1,4 @@
 using MedClip.Inference;
-using MedClip.Models;
 
 namespace MedClip.Evaluation;
 

@@ -2,7 +2,6 @@ using MedClip.Backends.Cpu;
 using MedClip.Data;
 using MedClip.Evaluation;
 using MedClip.Inference;
-using MedClip.Models;
 using MedClip.Training;
 
 namespace MedClip.Tests.Evaluation;
