@@ -12,8 +12,8 @@ internal static class CommonOptions
 
     public static Option<string> Attention() => Choice("--attention", "Attention kernels: gemm (heads split by permutes, two batched GEMMs around the masked softmax, the [tokens x tokens] scores and probabilities kept for the backward; under bf16 the GEMMs take BF16 operands) or fused (FlashAttention-style kernels that read the projections in place and keep only the output and one log-sum-exp per query row, computing in FP32 (under bf16 q, k, v and the output are stored in BF16, and on compute capability 8.0 or later the products run on BF16 tensor cores with FP32 accumulation); CUDA kernels for head dimensions 8, 16, 32 and 64).", "gemm", ["gemm", "fused"]);
 
-    public static Option<string> ModelPreset() => Choice("--model", "Model preset: tiny, small or base (train also takes a dual-encoder config.json).", "tiny",
-        ModelPresets.Names, allowJsonFile: true);
+    public static Option<string> ModelPreset() => Choice("--model", "Model preset: tiny, small or base, a config.json, or a CLIPModel folder to start from.",
+        "tiny", ModelPresets.Names, allowPaths: true);
 
     public static Option<bool> Json() => new("--json") { Description = "Print one JSON line instead of a summary." };
 
@@ -30,14 +30,16 @@ internal static class CommonOptions
         },
     };
 
-    private static Option<string> Choice(string name, string description, string defaultValue, string[] choices, bool allowJsonFile = false)
+    /// <param name="allowPaths">Also accept a .json file name or an existing folder.</param>
+    private static Option<string> Choice(string name, string description, string defaultValue, string[] choices, bool allowPaths = false)
     {
         var option = new Option<string>(name) { Description = description, DefaultValueFactory = _ => defaultValue };
         option.Validators.Add(result =>
         {
             string? value = result.GetValueOrDefault<string>();
-            if (value is not null && !choices.Contains(value) && !(allowJsonFile && value.EndsWith(".json", StringComparison.OrdinalIgnoreCase)))
-                result.AddError($"{name} '{value}' is not one of {string.Join(", ", choices)}.");
+            if (value is not null && !choices.Contains(value)
+                && !(allowPaths && (value.EndsWith(".json", StringComparison.OrdinalIgnoreCase) || Directory.Exists(value))))
+                result.AddError($"{name} '{value}' is not one of {string.Join(", ", choices)}{(allowPaths ? ", a .json file or a model folder" : "")}.");
         });
         return option;
     }

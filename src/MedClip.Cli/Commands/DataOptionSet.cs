@@ -25,9 +25,7 @@ internal sealed class DataOptionSet
 
     private readonly Option<string?> _sections = new("--sections")
     {
-        Description = "MIMIC report sections that make the text, in order, e.g. impression or findings,impression; " +
-            "a|b takes a, or b where the report has no a (impression|findings: CheXzero's text) " +
-            "(default: impression, findings, addendum, falling back to the last paragraph or the comparison as MIMIC-CXR's section_parser.py does).",
+        Description = "MIMIC report sections in order: impression, findings, last_paragraph, comparison, final, a|b.",
     };
 
     private readonly Option<string> _labels = new("--labels")

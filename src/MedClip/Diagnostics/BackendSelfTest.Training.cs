@@ -152,7 +152,7 @@ public sealed partial class BackendSelfTest
             optimizer.Update(1e-3);
         }
         foreach (var (name, p) in parameters.Where(p => p.Name is "logit_scale" or "visual_projection.weight" or "text_projection.weight"
-                     || p.Name.EndsWith("embeddings.word_embeddings.weight") || p.Name.EndsWith("patch_embeddings.projection.weight")
+                     || p.Name.EndsWith("embeddings.word_embeddings.weight") || p.Name.EndsWith("embeddings.token_embedding.weight") || p.Name.EndsWith("patch_embeddings.projection.weight")
                      || p.Name.EndsWith("layer.0.intermediate.dense.weight")))
             run.Checksums[name] = Download(p).Sum(Math.Abs);
         return run;

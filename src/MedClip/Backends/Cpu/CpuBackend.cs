@@ -294,11 +294,11 @@ public sealed class CpuBackend : IBackend
         RoundInto(g, dx);
     }
 
-    public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale)
+    public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale, bool causal)
     {
         var mask = keyMask is null ? null : D<int>(keyMask);
         if (Is64(x)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuSoftmax<T>.Forward(D<T>(x), mask, D<T>(y), batch, heads, queries, keys, T.CreateTruncating(scale));
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuSoftmax<T>.Forward(D<T>(x), mask, D<T>(y), batch, heads, queries, keys, T.CreateTruncating(scale), causal);
     }
 
     public void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx, int rows, int keys, double scale)
