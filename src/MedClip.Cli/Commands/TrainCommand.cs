@@ -6,7 +6,7 @@ namespace MedClip.Cli.Commands;
 
 /// <summary>
 /// medclip-train train --data SPEC [--model PRESET] [--image-encoder HF_DIR] [--text-encoder HF_DIR] [--device] [--precision] [--attention gemm|fused] [--batch-size N] [--steps N|--epochs N]
-/// [--lr X] [--lr-towers X] [--lock-image] [--lock-text] [--unlock-last N] [--warmup N] [--seed S] [--out DIR] [--resume DIR] [--log-every N] [--local-loss]
+/// [--lr X] [--lr-towers X] [--lock-image] [--lock-text] [--unlock-last N] [--adapters DIM] [--extend-vocab N] [--warmup N] [--seed S] [--out DIR] [--resume DIR] [--log-every N] [--local-loss]
 /// [--collective-timeout S]: trains and checkpoints a dual encoder, data parallel when launched by mpirun or torchrun-style variables.
 /// </summary>
 internal static class TrainCommand
@@ -45,6 +45,8 @@ internal static class TrainCommand
         var lockImage = new Option<bool>("--lock-image") { Description = "Freeze the image tower (locked-image tuning): no gradients, no updates." };
         var lockText = new Option<bool>("--lock-text") { Description = "Freeze the text tower: no gradients, no updates." };
         var unlockLast = new Option<int>("--unlock-last") { Description = "With --lock-image/--lock-text: keep the last N layers (and the pooler) trainable.", DefaultValueFactory = _ => 0 };
+        var adapters = CommonOptions.PositiveInt("--adapters", "Insert bottleneck adapters of this dimension and train only them, the layer norms and projections.");
+        var extendVocab = CommonOptions.PositiveInt("--extend-vocab", "With --text-encoder: add the N most frequent report words its vocabulary splits into pieces.");
         var warmup = new Option<int?>("--warmup") { Description = "Linear warm-up steps (default 50)." };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, data order and augmentation.", DefaultValueFactory = _ => 0 };
         var output = new Option<string?>("--out") { Description = "Run folder for metrics.jsonl and checkpoints (default runs/<time>)." };
@@ -61,7 +63,7 @@ internal static class TrainCommand
         };
         var command = new Command("train", "Train a dual encoder with the symmetric InfoNCE loss.")
         {
-            data, model, imageEncoder, textEncoder, device, precision, attention, batchSize, steps, epochs, lr, lrTowers, lockImage, lockText, unlockLast, warmup, seed, output, resume,
+            data, model, imageEncoder, textEncoder, device, precision, attention, batchSize, steps, epochs, lr, lrTowers, lockImage, lockText, unlockLast, adapters, extendVocab, warmup, seed, output, resume,
             accumulation, sentenceKeep, dropPeriods, noAugment, logEvery, localLoss, collectiveTimeout,
         };
         dataOptions.AddTo(command);
@@ -87,6 +89,8 @@ internal static class TrainCommand
                 LockImage = parsed.GetValue(lockImage),
                 LockText = parsed.GetValue(lockText),
                 UnlockLast = parsed.GetValue(unlockLast),
+                Adapters = parsed.GetValue(adapters) ?? 0,
+                ExtendVocab = parsed.GetValue(extendVocab) ?? 0,
                 WarmupSteps = parsed.GetValue(warmup) ?? defaults.WarmupSteps,
                 Seed = parsed.GetValue(seed),
                 AccumulationSteps = parsed.GetValue(accumulation) ?? defaults.AccumulationSteps,

@@ -14,30 +14,45 @@ namespace MedClip.Models;
 /// </summary>
 public static class DualEncoderConfigJson
 {
+    /// <summary>The key of MedClip's adapter dimension, written only for a model with adapters (transformers ignores it).</summary>
+    public const string AdapterDimKey = "adapter_dim";
+
     /// <summary>config.json of the config's layout; a CLIPModel's context length is its text max_position_embeddings.</summary>
-    public static JsonObject ToJson(DualEncoderConfig config, int contextLength) => config.Layout == CheckpointLayout.ClipModel
-        ? new JsonObject
-        {
-            ["architectures"] = new JsonArray("CLIPModel"),
-            ["model_type"] = "clip",
-            ["projection_dim"] = config.ProjectionDim,
-            ["logit_scale_init_value"] = config.LogitScaleInit,
-            ["initializer_factor"] = 1.0,
-            ["torch_dtype"] = "float32",
-            ["text_config"] = TextJson(config.Text),
-            ["vision_config"] = VisionJson(config.Vision),
-        }
-        : new JsonObject
+    public static JsonObject ToJson(DualEncoderConfig config, int contextLength)
     {
-        ["architectures"] = new JsonArray("VisionTextDualEncoderModel"),
-        ["model_type"] = "vision-text-dual-encoder",
-        ["projection_dim"] = config.ProjectionDim,
-        ["logit_scale_init_value"] = config.LogitScaleInit,
-        ["context_length"] = contextLength,
-        ["torch_dtype"] = "float32",
-        ["vision_config"] = VisionJson(config.Vision),
-        ["text_config"] = TextJson(config.Text),
-    };
+        var o = config.Layout == CheckpointLayout.ClipModel
+            ? new JsonObject
+            {
+                ["architectures"] = new JsonArray("CLIPModel"),
+                ["model_type"] = "clip",
+                ["projection_dim"] = config.ProjectionDim,
+                ["logit_scale_init_value"] = config.LogitScaleInit,
+                ["initializer_factor"] = 1.0,
+                ["torch_dtype"] = "float32",
+                ["text_config"] = TextJson(config.Text),
+                ["vision_config"] = VisionJson(config.Vision),
+            }
+            : new JsonObject
+            {
+                ["architectures"] = new JsonArray("VisionTextDualEncoderModel"),
+                ["model_type"] = "vision-text-dual-encoder",
+                ["projection_dim"] = config.ProjectionDim,
+                ["logit_scale_init_value"] = config.LogitScaleInit,
+                ["context_length"] = contextLength,
+                ["torch_dtype"] = "float32",
+                ["vision_config"] = VisionJson(config.Vision),
+                ["text_config"] = TextJson(config.Text),
+            };
+        if (config.AdapterDim > 0) o[AdapterDimKey] = config.AdapterDim;
+        return o;
+    }
+
+    private static int AdapterDim(JsonObject root, string path)
+    {
+        int adapterDim = Get(root, AdapterDimKey, 0);
+        if (adapterDim < 0) throw new InvalidDataException($"'{path}': {AdapterDimKey} {adapterDim} must not be negative.");
+        return adapterDim;
+    }
 
     public static void Write(string path, DualEncoderConfig config, int contextLength) =>
         AtomicFile.WriteAllText(path, ToJson(config, contextLength).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
@@ -55,14 +70,15 @@ public static class DualEncoderConfigJson
             var clipText = ReadText(WithModelType(root["text_config"] as JsonObject, "clip_text_model"), path);
             var clipVision = ReadVision(WithModelType(root["vision_config"] as JsonObject, "clip_vision_model"), path);
             var clip = new DualEncoderConfig(clipVision, clipText, Get(root, "projection_dim", 512),
-                Get(root, "logit_scale_init_value", DualEncoderConfig.ClipLogitScaleInit), CheckpointLayout.ClipModel);
+                Get(root, "logit_scale_init_value", DualEncoderConfig.ClipLogitScaleInit), CheckpointLayout.ClipModel, AdapterDim(root, path));
             return (clip, clipText.MaxPositions);
         }
         if (modelType != "vision-text-dual-encoder")
             throw new InvalidDataException($"'{path}' has model_type '{modelType}'; MedClip reads vision-text-dual-encoder and clip checkpoints.");
         var vision = ReadVision(Required<JsonObject>(root, "vision_config", path), path);
         var text = ReadText(Required<JsonObject>(root, "text_config", path), path);
-        var config = new DualEncoderConfig(vision, text, Get(root, "projection_dim", 512), Get(root, "logit_scale_init_value", DualEncoderConfig.ClipLogitScaleInit));
+        var config = new DualEncoderConfig(vision, text, Get(root, "projection_dim", 512), Get(root, "logit_scale_init_value", DualEncoderConfig.ClipLogitScaleInit),
+            AdapterDim: AdapterDim(root, path));
         return (config, Get(root, "context_length", Math.Min(text.MaxPositions, 128)));
     }
 

@@ -33,6 +33,7 @@ public sealed class Trainer
     private readonly ITrainingObserver? _observer;
     private readonly AdamW _optimizer;
     private readonly ICommunicator _communicator;
+    private readonly long _trainableParameters, _totalParameters;
 
     /// <param name="filesForCheckpoints">Files copied into every checkpoint (vocab.txt, preprocessor_config.json).</param>
     /// <param name="communicator">The ranks of a data-parallel job; null trains in this process alone.</param>
@@ -47,12 +48,20 @@ public sealed class Trainer
         _contextLength = contextLength;
         _filesForCheckpoints = filesForCheckpoints;
         _observer = observer;
-        if (options.LockImage) model.Vision.Lock(options.UnlockLast);
-        if (options.LockText) model.Text.Lock(options.UnlockLast);
-        if (options.LockImage || options.LockText)
+        if (options.Adapters != model.Config.AdapterDim)
+            throw new ArgumentException($"--adapters {options.Adapters} does not match the model's adapter dimension {model.Config.AdapterDim}.");
+        bool adapters = options.Adapters > 0;
+        if (options.LockImage || adapters) model.Vision.Lock(options.UnlockLast);
+        if (options.LockText || adapters) model.Text.Lock(options.UnlockLast);
+        if (adapters) Nn.TowerLock.UnlockAdaptersAndNorms(model);
+        var named = model.NamedParameters().ToList();
+        _trainableParameters = named.Where(p => p.Tensor.RequiresGrad).Sum(p => p.Tensor.Length);
+        _totalParameters = named.Sum(p => p.Tensor.Length);
+        if (options.LockImage || options.LockText || adapters)
         {
-            var parameters = model.Parameters().ToList();
-            observer?.OnMessage($"Locked towers: {parameters.Where(p => p.RequiresGrad).Sum(p => p.Length):N0} of {parameters.Sum(p => p.Length):N0} parameters train.");
+            long adapterParameters = named.Where(p => p.Name.Contains(".adapter.", StringComparison.Ordinal)).Sum(p => p.Tensor.Length);
+            observer?.OnMessage($"{(adapters ? $"Adapters of dimension {options.Adapters}" : "Locked towers")}: {_trainableParameters:N0} of {_totalParameters:N0} parameters train" +
+                (adapters ? $" ({adapterParameters:N0} of them in adapters)." : "."));
         }
         if (options.Bf16)
         {
@@ -82,7 +91,11 @@ public sealed class Trainer
             throw new InvalidOperationException($"The training split has fewer samples than one batch of {_options.BatchSize}; lower --batch-size or add data.");
         string output = _options.OutputDirectory;
         Directory.CreateDirectory(output);
-        var state = new TrainerState { TotalSteps = TotalSteps(train), BatchesPerEpoch = train.BatchesPerEpoch, Seed = _options.Seed };
+        var state = new TrainerState
+        {
+            TotalSteps = TotalSteps(train), BatchesPerEpoch = train.BatchesPerEpoch, Seed = _options.Seed,
+            TrainableParameters = _trainableParameters, TotalParameters = _totalParameters,
+        };
         if (resumeFrom is not null) state = Resume(resumeFrom, state);
         if (IsDistributed)
         {
@@ -245,6 +258,13 @@ public sealed class Trainer
     {
         string checkpoint = CheckpointStore.Latest(from)
             ?? throw new DirectoryNotFoundException($"'{from}' holds no checkpoint to resume from.");
+        int savedAdapters = DualEncoderConfigJson.Read(Path.Combine(checkpoint, CheckpointStore.ConfigFile)).Config.AdapterDim;
+        if (savedAdapters != _options.Adapters)
+        {
+            throw new InvalidDataException(savedAdapters == 0
+                ? $"'{checkpoint}' was trained without adapters; resume it without --adapters."
+                : $"'{checkpoint}' was trained with --adapters {savedAdapters}; resume it with --adapters {savedAdapters}.");
+        }
         CheckpointWeights.Load(_model, checkpoint);
         CheckpointStore.LoadOptimizer(checkpoint, _optimizer);
         var saved = TrainerState.Read(Path.Combine(checkpoint, CheckpointStore.StateFile));
@@ -254,7 +274,7 @@ public sealed class Trainer
                 $"'{checkpoint}' was trained with {saved.BatchesPerEpoch} batches per epoch and seed {saved.Seed}; this run has {fresh.BatchesPerEpoch} and {fresh.Seed}. Resume with the same data, --batch-size and --seed.");
         }
         _observer?.OnMessage($"Resuming from {checkpoint} at step {saved.GlobalStep}.");
-        return saved with { TotalSteps = fresh.TotalSteps };
+        return saved with { TotalSteps = fresh.TotalSteps, TrainableParameters = fresh.TrainableParameters, TotalParameters = fresh.TotalParameters };
     }
 
     private string SaveCheckpoint(TrainerState state) =>

@@ -16,6 +16,9 @@ public sealed record TrainerState
     [JsonPropertyName("seed")] public int Seed { get; init; }
     [JsonPropertyName("last_loss")] public double? LastLoss { get; init; }
     [JsonPropertyName("last_validation_loss")] public double? LastValidationLoss { get; init; }
+    /// <summary>Parameters the optimizer updates (fewer than the total with locked towers or adapters).</summary>
+    [JsonPropertyName("trainable_parameters")] public long TrainableParameters { get; init; }
+    [JsonPropertyName("total_parameters")] public long TotalParameters { get; init; }
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 

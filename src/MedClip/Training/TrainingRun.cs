@@ -25,6 +25,9 @@ public static class TrainingRun
 {
     public const string OptionsFile = "train_options.json";
 
+    /// <summary>What --extend-vocab added and the tokenisation before and after (<see cref="VocabularyExtension.ToJson"/>).</summary>
+    public const string VocabExtensionFile = "vocab_extension.json";
+
     /// <param name="observer">Progress and messages; in a data-parallel job give it to rank 0 only.</param>
     /// <param name="communicator">The ranks of a data-parallel job; null trains in this process alone.</param>
     public static TrainingSummary Execute(TrainingOptions options, IBackend backend, ITrainingObserver? observer, bool resume, CancellationToken cancel,
@@ -78,6 +81,15 @@ public static class TrainingRun
                     : options.TextEncoder is not null ? ReportTokenizer.FromFolder(options.TextEncoder)
                     : loaded.Tokens is not null ? ReportTokenizer.FromFolder(loaded.Tokens.VocabularyFolder)
                     : new ReportTokenizer(WordPieceVocabularyBuilder.Build(loaded.Train.Select(s => s.Text)));
+                if (options.ExtendVocab > 0)
+                {
+                    var pieces = fresh as ReportTokenizer
+                        ?? throw new ArgumentException("--extend-vocab extends a BERT vocabulary (vocab.txt); the starting model's tokenizer is CLIP's byte-level BPE.");
+                    var extension = VocabularyExtension.Build(pieces, loaded.Train.Select(s => s.Text).ToList(), options.ExtendVocab);
+                    observer?.OnMessage(extension.Describe(options.ExtendVocab));
+                    AtomicFile.WriteAllText(Path.Combine(output, VocabExtensionFile), extension.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                    fresh = extension.Tokenizer;
+                }
                 fresh.Save(output);
             }
             (start is not null ? CheckpointModel.ReadPreprocessor(start, preset.Config)
@@ -99,11 +111,22 @@ public static class TrainingRun
         // Stored token ids are used only when the run tokenises with exactly the vocabulary and casing they were made with.
         var wordPiece = tokenizer as ReportTokenizer;
         PreparedTokens? stored = data.Tokens is { } t && wordPiece is not null && t.MadeBy(vocabPath, wordPiece.LowerCase) ? t : null;
-        var textConfig = start is not null ? preset.Config.Text : pretrainedText ?? preset.Config.Text with { VocabSize = tokenizer.VocabularySize };
+        // An extended vocabulary grows the pretrained embedding table by the words added after the pretrained tokens.
+        IReadOnlyList<int[]>? addedPieces = null;
+        if (options.ExtendVocab > 0)
+        {
+            var pretrainedTokenizer = ReportTokenizer.FromFolder(options.TextEncoder!);
+            if (pretrainedTokenizer.VocabularySize != pretrainedText!.VocabSize)
+                throw new InvalidDataException($"'{Path.Combine(options.TextEncoder!, CheckpointStore.VocabFile)}' has {pretrainedTokenizer.VocabularySize} tokens but its config.json's vocab_size is {pretrainedText.VocabSize}; --extend-vocab needs the two equal.");
+            addedPieces = VocabularyExtension.PiecesOfAddedTokens(pretrainedTokenizer, wordPiece!);
+        }
+        var textConfig = start is not null ? preset.Config.Text
+            : pretrainedText is null ? preset.Config.Text with { VocabSize = tokenizer.VocabularySize }
+            : pretrainedText with { VocabSize = pretrainedText.VocabSize + (addedPieces?.Count ?? 0) };
         if (tokenizer.VocabularySize > textConfig.VocabSize)
             throw new InvalidDataException($"'{vocabPath}' has {tokenizer.VocabularySize} tokens but the text encoder's vocab_size is {textConfig.VocabSize}.");
 
-        var config = preset.Config with { Vision = vision, Text = textConfig };
+        var config = preset.Config with { Vision = vision, Text = textConfig, AdapterDim = options.Adapters };
         var model = new DualEncoder(new Init(backend, DType.F32, options.Seed), config);
         if (!resume)
         {
@@ -112,7 +135,7 @@ public static class TrainingRun
             var notices = new List<string>();
             if (start is not null) CheckpointWeights.Load(model, start);
             if (options.ImageEncoder is not null) notices.AddRange(PretrainedTowers.LoadVision(model.Vision, vision, options.ImageEncoder));
-            if (options.TextEncoder is not null) notices.AddRange(PretrainedTowers.LoadText(model.Text, options.TextEncoder));
+            if (options.TextEncoder is not null) notices.AddRange(PretrainedTowers.LoadText(model.Text, options.TextEncoder, addedPieces));
             foreach (string notice in notices) observer?.OnMessage(notice);
         }
         observer?.OnMessage($"Model: {StartingPoint.Describe(options)}, {model.Parameters().Sum(p => p.Length):N0} parameters on {backend.Name}");

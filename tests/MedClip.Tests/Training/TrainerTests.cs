@@ -40,10 +40,10 @@ public sealed class TrainerTests : IDisposable
         }
     }
 
-    private static DualEncoder Model(int layers = 1)
+    private static DualEncoder Model(int layers = 1, int adapters = 0)
     {
         var layer = new TransformerConfig(16, 2, 32, Activation.GeluErf, 1e-12);
-        var config = new DualEncoderConfig(new VisionConfig(ImageSize, 8, 3, layers, layer), new TextConfig(30, Context, 2, layers, layer), 8);
+        var config = new DualEncoderConfig(new VisionConfig(ImageSize, 8, 3, layers, layer), new TextConfig(30, Context, 2, layers, layer), 8, AdapterDim: adapters);
         return new DualEncoder(new Init(CpuBackend.Instance, DType.F32, 7), config);
     }
 
@@ -86,6 +86,64 @@ public sealed class TrainerTests : IDisposable
         var expected = Losses(whole.OutputDirectory);
         Assert.Equal(7, expected.Length);
         Assert.Equal(expected, Losses(parted.OutputDirectory));
+    }
+
+    [Theory]
+    [InlineData("fp32")]
+    [InlineData("bf16")]
+    public void Resume_WithAdapters_RepeatsTheUninterruptedLossesExactly(string precision)
+    {
+        var whole = Options("adapters-whole", precision) with { Adapters = 3 };
+        new Trainer(whole, Model(adapters: 3), Context, []).Run(new RandomBatches(3), null, null, CancellationToken.None);
+
+        var parted = Options("adapters-parted", precision) with { Adapters = 3 };
+        using var cancel = new CancellationTokenSource();
+        Assert.True(new Trainer(parted, Model(adapters: 3), Context, [], new CancelAt(3, cancel)).Run(new RandomBatches(3), null, null, cancel.Token).Interrupted);
+        var withoutAdapters = Assert.Throws<InvalidDataException>(() =>
+            new Trainer(parted with { Adapters = 0 }, Model(), Context, []).Run(new RandomBatches(3), null, parted.OutputDirectory, CancellationToken.None));
+        Assert.Contains("resume it with --adapters 3", withoutAdapters.Message);
+        var resumed = Model(adapters: 3);
+        new Trainer(parted, resumed, Context, []).Run(new RandomBatches(3), null, parted.OutputDirectory, CancellationToken.None);
+
+        Assert.Equal(Losses(whole.OutputDirectory), Losses(parted.OutputDirectory));
+        Assert.Equal(7, Losses(parted.OutputDirectory).Length);
+        using var final = MedClip.IO.SafetensorsFile.Read(Path.Combine(CheckpointStore.Latest(whole.OutputDirectory)!, CheckpointStore.WeightsFile));
+        foreach (var (name, tensor) in resumed.NamedParameters()) Assert.Equal(final[name].ToFloat32(), tensor.ToArray<float>());
+    }
+
+    [Fact]
+    public void Adapters_TrainOnlyAdaptersNormsProjectionsAndLogitScale_AndRecordTheCount()
+    {
+        var model = Model(layers: 2, adapters: 3);
+        var options = Options("adapters") with { Steps = 2, Adapters = 3, LearningRate = 1e-2 };
+        var messages = new List<string>();
+
+        var changes = Changes(model, () => new Trainer(options, model, Context, [], new Messages(messages)).Run(new RandomBatches(2), null, null, CancellationToken.None));
+
+        static bool Trainable(string name) => !DualEncoder.IsTowerParameter(name) || name.Contains(".adapter.") || name.Contains("LayerNorm.")
+            || name.Contains("layernorm");
+        Assert.All(changes.Where(c => !Trainable(c.Key)), c => Assert.True(c.Value == 0, $"{c.Key} moved by {c.Value}."));
+        Assert.All(changes.Where(c => Trainable(c.Key) && c.Key != "logit_scale"), c => Assert.True(c.Value > 0, $"{c.Key} did not move."));
+        Assert.All(model.NamedParameters().Where(p => !Trainable(p.Name)), p => Assert.Null(p.Tensor.Grad));
+        // Two towers x 2 layers x 2 adapters x (16*3 + 3 + 3*16 + 16) parameters.
+        Assert.Equal(8 * 115, model.NamedParameters().Where(p => p.Name.Contains(".adapter.")).Sum(p => p.Tensor.Length));
+
+        long trainable = model.NamedParameters().Where(p => Trainable(p.Name)).Sum(p => p.Tensor.Length);
+        var state = TrainerState.Read(Path.Combine(CheckpointStore.Latest(options.OutputDirectory)!, CheckpointStore.StateFile));
+        Assert.Equal(trainable, state.TrainableParameters);
+        Assert.Equal(model.Parameters().Sum(p => p.Length), state.TotalParameters);
+        Assert.Contains(messages, m => m.StartsWith($"Adapters of dimension 3: {trainable:N0} of {state.TotalParameters:N0} parameters train ({8 * 115:N0} of them in adapters)"));
+    }
+
+    [Fact]
+    public void Adapters_OptionAndModelMustAgree() =>
+        Assert.Throws<ArgumentException>(() => new Trainer(Options("disagree") with { Adapters = 4 }, Model(adapters: 3), Context, []));
+
+    private sealed class Messages(List<string> sink) : ITrainingObserver
+    {
+        public void OnStep(StepReport report) { }
+
+        public void OnMessage(string message) => sink.Add(message);
     }
 
     [Fact]
