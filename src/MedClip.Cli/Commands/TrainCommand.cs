@@ -7,7 +7,7 @@ namespace MedClip.Cli.Commands;
 /// <summary>
 /// medclip-train train --data SPEC [--model PRESET] [--image-encoder HF_DIR] [--text-encoder HF_DIR] [--device] [--precision] [--attention gemm|fused] [--batch-size N] [--steps N|--epochs N]
 /// [--lr X] [--lr-towers X] [--lock-image] [--lock-text] [--unlock-last N] [--adapters DIM] [--extend-vocab N] [--warmup N] [--seed S] [--out DIR] [--resume DIR] [--log-every N] [--local-loss]
-/// [--collective-timeout S]: trains and checkpoints a dual encoder, data parallel when launched by mpirun or torchrun-style variables.
+/// [--collective-timeout S] [--save-every N] [--keep-checkpoints K] [--overwrite]: trains and checkpoints a dual encoder, data parallel when launched by mpirun or torchrun-style variables.
 /// </summary>
 internal static class TrainCommand
 {
@@ -50,7 +50,10 @@ internal static class TrainCommand
         var warmup = new Option<int?>("--warmup") { Description = "Linear warm-up steps (default 50)." };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation, data order and augmentation.", DefaultValueFactory = _ => 0 };
         var output = new Option<string?>("--out") { Description = "Run folder for metrics.jsonl and checkpoints (default runs/<time>)." };
-        var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its latest checkpoint." };
+        var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its latest checkpoint, with its saved options." };
+        var saveEvery = CommonOptions.PositiveInt("--save-every", "Write a checkpoint every N steps (default 500; also at the end and on SIGINT/SIGTERM).");
+        var keepCheckpoints = CommonOptions.PositiveInt("--keep-checkpoints", "Keep the newest K checkpoints (default 2).");
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace the run in --out (its checkpoints and metrics) instead of refusing." };
         var accumulation = CommonOptions.PositiveInt("--accumulation-steps", "Micro-batches of --batch-size whose gradients are summed per optimizer step (default 1).");
         var noAugment = new Option<bool>("--no-augment") { Description = "Train on the images as they are: no crop, rotation or intensity jitter (texts are augmented only with --sentence-keep or --drop-periods)." };
         var sentenceKeep = new Option<double?>("--sentence-keep")
@@ -64,7 +67,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train a dual encoder with the symmetric InfoNCE loss.")
         {
             data, model, imageEncoder, textEncoder, device, precision, attention, batchSize, steps, epochs, lr, lrTowers, lockImage, lockText, unlockLast, adapters, extendVocab, warmup, seed, output, resume,
-            accumulation, sentenceKeep, dropPeriods, noAugment, logEvery, localLoss, collectiveTimeout,
+            accumulation, sentenceKeep, dropPeriods, noAugment, logEvery, localLoss, collectiveTimeout, saveEvery, keepCheckpoints, overwrite,
         };
         dataOptions.AddTo(command);
         command.SetAction((parsed, cancel) =>
@@ -99,9 +102,16 @@ internal static class TrainCommand
                 Augment = !parsed.GetValue(noAugment),
                 LocalLoss = parsed.GetValue(localLoss),
                 LogEvery = parsed.GetValue(logEvery) ?? defaults.LogEvery,
-                OutputDirectory = resumeDir ?? parsed.GetValue(output) ?? RunFolders.NewRun(),
+                CheckpointEvery = parsed.GetValue(saveEvery) ?? defaults.CheckpointEvery,
+                KeepCheckpoints = parsed.GetValue(keepCheckpoints) ?? defaults.KeepCheckpoints,
+                OutputDirectory = parsed.GetValue(output) ?? RunFolders.NewRun(),
             };
-            return Task.FromResult(RunTraining.Train(options, resumeDir is not null, parsed.GetValue(collectiveTimeout), cancel) is null ? 1 : 0);
+            if (resumeDir is not null)
+            {
+                var given = parsed.CommandResult.Children.OfType<System.CommandLine.Parsing.OptionResult>().Where(r => !r.Implicit).Select(r => r.Option.Name).ToHashSet();
+                options = ResumedOptions.Merge(options, resumeDir, parsed.GetValue(output), given, dataOptions.Names);
+            }
+            return Task.FromResult(RunTraining.Train(options, resumeDir is not null, parsed.GetValue(collectiveTimeout), parsed.GetValue(overwrite)).ExitCode);
         });
         return command;
     }

@@ -45,6 +45,7 @@ public sealed class CsvTable
     /// </summary>
     public static CsvTable Read(string path, bool skipMalformedRows = false)
     {
+        IO.PosixFileSystem.RequireRegularFile(path);
         using Stream content = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)
             ? GzipFile.Decompress(path)
             : new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);

@@ -102,6 +102,8 @@ public sealed record TrainingOptions
         if (Precision is not ("fp32" or "bf16")) throw new ArgumentException($"--precision {Precision} must be fp32 or bf16.");
         if (Attention is not ("gemm" or "fused")) throw new ArgumentException($"--attention {Attention} must be gemm or fused.");
         if (WarmupSteps < 0) throw new ArgumentException($"--warmup {WarmupSteps} must not be negative.");
+        if (CheckpointEvery < 1) throw new ArgumentException($"--save-every {CheckpointEvery} must be at least 1.");
+        if (KeepCheckpoints < 1) throw new ArgumentException($"--keep-checkpoints {KeepCheckpoints} must be at least 1.");
     }
 
     /// <summary>Checks that the global batch splits evenly over <paramref name="worldSize"/> ranks.</summary>

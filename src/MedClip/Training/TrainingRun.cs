@@ -65,13 +65,19 @@ public static class TrainingRun
         string vocabPath = Path.Combine(output, tokenizerFiles[0]);
         string preprocessorPath = Path.Combine(output, PreprocessorConfig.FileName);
         LoadedDataset? loaded = null;
+        // A resumed run checks that it continues the saved one (checkpoint, data, batches, seed) before it writes anything.
+        var resumePoint = resume && root ? ResumePoint(output) : default;
         if (root)
         {
             loaded = LoadData();
             observer?.OnMessage($"Data: {loaded}");
-            loaded.Summary.Save(output);
             if (loaded.Train.Count < options.BatchSize)
                 throw new InvalidDataException($"Only {loaded.Train.Count} usable training samples, fewer than one batch of {options.BatchSize}; lower --batch-size or add data.");
+            resumePoint.State?.CheckContinuedBy(new TrainerState
+            {
+                BatchesPerEpoch = loaded.Train.Count / options.BatchSize, Seed = options.Seed, DataSha256 = ListingSha256(loaded),
+            }, resumePoint.Checkpoint!);
+            loaded.Summary.Save(output);
 
             // A pretrained model or text encoder brings its own tokenizer; prepared shards bring the vocabulary their token
             // ids index; otherwise a vocabulary is built from the reports.
@@ -155,21 +161,47 @@ public static class TrainingRun
             augmentText: sentences.ChangesTexts);
         var evalPreparer = new ImageTextPreparer<ImageTextSample>(images, null, s => s.ImagePath, Tokenize);
         using var train = new PrefetchingBatchLoader<ImageTextSample>(data.Train, options.BatchSize, options.Seed, trainPreparer.Prepare,
-            options.Workers, shuffle: true, dropLast: true, shard: communicator.WorldSize > 1 ? new BatchShard(communicator.Rank, communicator.WorldSize) : null);
+            options.Workers, shuffle: true, dropLast: true, shard: communicator.WorldSize > 1 ? new BatchShard(communicator.Rank, communicator.WorldSize) : null,
+            cancel: communicator.WorldSize > 1 ? default : cancel); // ranks stop together, at a step boundary
         using var validation = root && data.Validation.Count >= 2
             ? new PrefetchingBatchLoader<ImageTextSample>(data.Validation, options.BatchSize, options.Seed, evalPreparer.Prepare, options.Workers, shuffle: false)
             : null;
 
         var trainer = new Trainer(options, model, contextLength, [.. tokenizerFiles.Select(f => Path.Combine(output, f)), preprocessorPath], observer,
-            communicator);
+            communicator, ListingSha256(data));
         var summary = trainer.Run(train, validation, resume ? output : null, cancel);
-        if (root && train.Skipped.Total > 0)
+        if (root && summary.Skipped.Count > 0)
         {
-            observer?.OnMessage($"Skipped while loading: {train.Skipped.Summary()}");
-            foreach ((string reason, long count) in train.Skipped.Counts)
+            observer?.OnMessage($"Skipped while loading, over the whole run: {string.Join(", ", summary.Skipped.Select(s => $"{s.Key}: {s.Value}"))}");
+            foreach ((string reason, long count) in summary.Skipped)
                 data.Summary.Reject(reason, count);
             data.Summary.Save(output);
         }
         return summary;
+    }
+
+    /// <summary>The options a run was started with (its train_options.json).</summary>
+    public static TrainingOptions ReadOptions(string runFolder)
+    {
+        string path = Path.Combine(runFolder, OptionsFile);
+        if (!File.Exists(path)) throw new FileNotFoundException($"'{runFolder}' has no {OptionsFile}, so it is not a run folder that can be resumed.", path);
+        try
+        {
+            PosixFileSystem.RequireRegularFile(path);
+            return JsonSerializer.Deserialize<TrainingOptions>(File.ReadAllText(path)) ?? throw new InvalidDataException($"'{path}' is empty.");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"'{path}' is not a valid options file: {e.Message}");
+        }
+    }
+
+    private static string ListingSha256(LoadedDataset data) => TrainerState.ListingSha256(data.Train.Select(s => (s.ImagePath, s.Text)));
+
+    private static (string? Checkpoint, TrainerState? State) ResumePoint(string output)
+    {
+        string checkpoint = CheckpointStore.Latest(output)
+            ?? throw new DirectoryNotFoundException($"'{output}' holds no checkpoint to resume from.");
+        return (checkpoint, TrainerState.Read(Path.Combine(checkpoint, CheckpointStore.StateFile)));
     }
 }
