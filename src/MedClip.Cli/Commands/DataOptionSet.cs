@@ -44,6 +44,7 @@ internal sealed class DataOptionSet
     private readonly Option<string> _imageColumn = new("--image-column") { Description = "Manifest column with the image path.", DefaultValueFactory = _ => "image" };
     private readonly Option<string> _textColumn = new("--text-column") { Description = "Manifest column with the text.", DefaultValueFactory = _ => "text" };
     private readonly Option<string> _splitColumn = new("--split-column") { Description = "Manifest column with the split (train, validate, test), if any.", DefaultValueFactory = _ => "split" };
+    private readonly Option<string?> _labelColumns = new("--label-columns") { Description = "Manifest label columns (1/0/-1/blank), comma-separated (default: columns holding only such values)." };
     private readonly Option<bool> _allowOutsideRoot = new("--allow-outside-root") { Description = "Accept manifest image paths outside the manifest's folder ('..', absolute paths)." };
 
     public DataOptionSet(bool mapUncertainLabels = true)
@@ -75,7 +76,7 @@ internal sealed class DataOptionSet
     public IEnumerable<string> Names => Options.Select(o => o.Name);
 
     private IEnumerable<Option> Options =>
-        new Option[] { _views, _sections, _labels, _uncertain, _reports, _imageColumn, _textColumn, _splitColumn, _allowOutsideRoot }
+        new Option[] { _views, _sections, _labels, _uncertain, _reports, _imageColumn, _textColumn, _splitColumn, _labelColumns, _allowOutsideRoot }
             .Where(option => option != _uncertain || _mapUncertainLabels);
 
     public DatasetOptions Read(ParseResult parsed)
@@ -93,6 +94,7 @@ internal sealed class DataOptionSet
             ImageColumn = parsed.GetValue(_imageColumn)!,
             TextColumn = parsed.GetValue(_textColumn)!,
             SplitColumn = parsed.GetValue(_splitColumn)!,
+            LabelColumns = parsed.GetValue(_labelColumns) is string labelColumns ? List(labelColumns) : null,
             AllowOutsideRoot = parsed.GetValue(_allowOutsideRoot),
         };
     }
