@@ -23,6 +23,7 @@ public sealed partial class LayerDependencyTests
         ["MedClip.Models"],
         ["MedClip.Training", "MedClip.Evaluation", "MedClip.Inference"],
         ["MedClip.Diagnostics"],
+        ["MedClip.Serve"],
         ["MedClip.Cli"],
     ];
 
