@@ -1,7 +1,7 @@
 using System.CommandLine;
 using MedClip.Data;
 using MedClip.Evaluation;
-using MedClip.Models;
+using MedClip.Inference;
 using MedClip.Training;
 
 namespace MedClip.Cli.Commands;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using MedClip.Backends;
 using MedClip.Backends.Cpu;
 using MedClip.Backends.Cuda;
+using MedClip.Diagnostics;
 using MedClip.Models;
 using MedClip.Tensors;
 

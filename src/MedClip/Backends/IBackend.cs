@@ -159,6 +159,12 @@ public interface IBackend
     /// <summary>dx += scale * y * (dy - sum(dy*y)) per row.</summary>
     void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx, int rows, int keys, double scale);
 
+    /// <summary>The head dimensions <see cref="AttentionForward"/> and <see cref="AttentionBackward"/> have kernels for; null when any is taken.</summary>
+    IReadOnlyList<int>? FusedAttentionHeadDims { get; }
+
+    /// <summary>Whether the fused attention takes heads of <paramref name="headDim"/> dimensions.</summary>
+    bool SupportsFusedAttention(int headDim) => FusedAttentionHeadDims?.Contains(headDim) ?? true;
+
     /// <summary>
     /// Fused multi-head attention (FlashAttention-style) on projected q, k, v [batch, tokens, heads*headDim], laid out as
     /// the linear layers write them: o = softmax(scale * q k^T) v per head with the key padding mask of

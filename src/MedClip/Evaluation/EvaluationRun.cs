@@ -1,6 +1,6 @@
 using MedClip.Data;
 using MedClip.Data.Loading;
-using MedClip.Models;
+using MedClip.Inference;
 
 namespace MedClip.Evaluation;
 

@@ -1,4 +1,4 @@
-using MedClip.Models;
+using MedClip.Inference;
 
 namespace MedClip.Evaluation;
 

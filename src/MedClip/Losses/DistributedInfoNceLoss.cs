@@ -7,7 +7,7 @@ namespace MedClip.Losses;
 /// <summary>
 /// The symmetric InfoNCE loss of the global batch in data-parallel training (open_clip's ClipLoss with
 /// gather_with_grad). Each rank holds n of the B = ranks * n pairs; its image and text embeddings are all-gathered with
-/// gradient (<see cref="Ops.AllGather"/>).
+/// gradient (<see cref="Collectives.AllGather"/>).
 /// <list type="bullet">
 /// <item>Global (default): every rank computes the B x B loss of the whole batch, the single-process value.</item>
 /// <item>Local (--local-loss): rank r computes only its n rows against all B columns, in both directions:
@@ -15,14 +15,14 @@ namespace MedClip.Losses;
 /// the global loss, at n x B instead of B x B logits per rank.</item>
 /// </list>
 /// In both cases the gradient each rank ends with, averaged over the ranks, is the single-process gradient of the global
-/// loss (see <see cref="Ops.AllGather"/>).
+/// loss (see <see cref="Collectives.AllGather"/>).
 /// </summary>
 public static class DistributedInfoNceLoss
 {
     public static Tensor Compute(Tensor imageEmbeds, Tensor textEmbeds, Tensor logitScale, ICommunicator communicator, bool localLoss)
     {
-        var allImages = Ops.AllGather(imageEmbeds, communicator);
-        var allTexts = Ops.AllGather(textEmbeds, communicator);
+        var allImages = Collectives.AllGather(imageEmbeds, communicator);
+        var allTexts = Collectives.AllGather(textEmbeds, communicator);
         if (!localLoss) return InfoNceLoss.Compute(allImages, allTexts, logitScale);
 
         int n = imageEmbeds.Shape[0];

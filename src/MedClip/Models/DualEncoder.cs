@@ -1,6 +1,5 @@
 using MedClip.Autograd;
 using MedClip.Backends;
-using MedClip.Backends.Cuda;
 using MedClip.Losses;
 using MedClip.Nn;
 using MedClip.Tensors;
@@ -24,16 +23,15 @@ public sealed record DualEncoderConfig(VisionConfig Vision, TextConfig Text, int
 {
     /// <summary>
     /// Throws when <paramref name="backend"/> has no fused attention kernel for a tower's head dimension (the CUDA
-    /// kernels compile it in: 8, 16, 32 or 64; the CPU takes any).
+    /// kernels compile it in; the CPU takes any).
     /// </summary>
     public void CheckFusedAttention(IBackend backend)
     {
-        if (backend is not CudaBackend) return;
         foreach (var (tower, layer) in new[] { ("image", Vision.Transformer), ("text", Text.Transformer) })
         {
             int headDim = layer.Width / layer.Heads;
-            if (Array.IndexOf(CudaBackend.FusedAttentionHeadDims, headDim) < 0)
-                throw new ArgumentException($"--attention fused: the {tower} tower's head dimension is {headDim} ({layer.Width} wide, {layer.Heads} heads), and the CUDA fused attention has kernels for {string.Join(", ", CudaBackend.FusedAttentionHeadDims)} only; use --attention gemm.");
+            if (!backend.SupportsFusedAttention(headDim))
+                throw new ArgumentException($"--attention fused: the {tower} tower's head dimension is {headDim} ({layer.Width} wide, {layer.Heads} heads), and the {backend.Name.ToUpperInvariant()} fused attention has kernels for {string.Join(", ", backend.FusedAttentionHeadDims ?? [])} only; use --attention gemm.");
         }
     }
 

@@ -7,6 +7,7 @@ using MedClip.Data.Shards;
 using MedClip.Distributed;
 using MedClip.Data.Text;
 using MedClip.IO;
+using MedClip.Inference;
 using MedClip.Models;
 using MedClip.Nn;
 using MedClip.Tensors;

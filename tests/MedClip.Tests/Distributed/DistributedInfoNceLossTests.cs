@@ -96,7 +96,7 @@ public sealed class DistributedInfoNceLossTests
         {
             var x = Tensor.FromArray(CpuBackend.Instance, [2, 2], new double[] { 1, 2, 3, 4 });
             x.RequiresGrad = true;
-            var gathered = Ops.AllGather(x, comm);
+            var gathered = Collectives.AllGather(x, comm);
             Assert.Equal(new Shape(6, 2), gathered.Shape);
             gathered.Backward(Tensor.FromArray(CpuBackend.Instance, [6, 2], Enumerable.Repeat((double)(comm.Rank + 1), 12).ToArray()));
             return x.Grad!.ToArray<double>();

@@ -1,7 +1,7 @@
 using MedClip.Backends.Cpu;
 using MedClip.Data;
 using MedClip.Evaluation;
-using MedClip.Models;
+using MedClip.Inference;
 using MedClip.Training;
 
 namespace MedClip.Tests.Evaluation;

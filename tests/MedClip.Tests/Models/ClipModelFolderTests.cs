@@ -3,6 +3,7 @@ using MedClip.Backends.Cpu;
 using MedClip.Data.Loading;
 using MedClip.Data.Text;
 using MedClip.IO;
+using MedClip.Inference;
 using MedClip.Models;
 using MedClip.Training;
 

@@ -3,6 +3,7 @@ using MedClip.Data;
 using MedClip.Data.Text;
 using MedClip.Evaluation;
 using MedClip.IO;
+using MedClip.Inference;
 using MedClip.Models;
 using MedClip.Training;
 

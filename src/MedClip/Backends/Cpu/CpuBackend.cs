@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using MedClip.Tensors;
@@ -5,7 +6,8 @@ using MedClip.Tensors;
 namespace MedClip.Backends.Cpu;
 
 /// <summary>
-/// The managed reference backend. Each op dispatches on the dtype to a kernel generic over float and double, so the
+/// The managed reference backend. Each op writes its kernel call once, in a local Run<T>, and picks T from the dtype
+/// (double for F64, else float) in one line: the kernels are generic over float and double, so the
 /// same code serves training (F32) and gradient checks (F64). BF16 is a storage format here (cast it to F32 to compute),
 /// except as GEMM operands: bf16 mixed precision is emulated by an F32 GEMM of the exactly widened BF16 values.
 /// </summary>
@@ -14,6 +16,9 @@ public sealed class CpuBackend : IBackend
     public static CpuBackend Instance { get; } = new();
 
     public string Name => "cpu";
+
+    /// <summary>The managed attention takes any head dimension.</summary>
+    public IReadOnlyList<int>? FusedAttentionHeadDims => null;
 
     /// <summary>Managed arrays go back to the GC on its own schedule; nothing is cached here.</summary>
     public void ReclaimUnreachable()
@@ -81,31 +86,29 @@ public sealed class CpuBackend : IBackend
     public void CopyBlocks(Tensor source, long sourceOffset, long sourceStride, Tensor destination, long destinationOffset,
         long destinationStride, int blockLength, int blocks, bool accumulate)
     {
-        if (Is64(source))
-            CpuElementwise<double>.CopyBlocks(D<double>(source), sourceOffset, sourceStride, D<double>(destination), destinationOffset, destinationStride, blockLength, blocks, accumulate);
-        else
-            CpuElementwise<float>.CopyBlocks(D<float>(source), sourceOffset, sourceStride, D<float>(destination), destinationOffset, destinationStride, blockLength, blocks, accumulate);
+        if (Is64(source)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.CopyBlocks(D<T>(source), sourceOffset, sourceStride, D<T>(destination), destinationOffset, destinationStride, blockLength, blocks, accumulate);
     }
 
     public void AddScaled(Tensor a, double alpha, Tensor b, double beta, Tensor y)
     {
         SameLength(a, b);
         SameLength(a, y);
-        if (Is64(a)) CpuElementwise<double>.AddScaled(D<double>(a), alpha, D<double>(b), beta, D<double>(y), a.Length);
-        else CpuElementwise<float>.AddScaled(D<float>(a), (float)alpha, D<float>(b), (float)beta, D<float>(y), a.Length);
+        if (Is64(a)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.AddScaled(D<T>(a), T.CreateTruncating(alpha), D<T>(b), T.CreateTruncating(beta), D<T>(y), a.Length);
     }
 
     public void Axpy(double alpha, Tensor x, Tensor y)
     {
         SameLength(x, y);
-        if (Is64(x)) CpuElementwise<double>.Axpy(alpha, D<double>(x), D<double>(y), x.Length);
-        else CpuElementwise<float>.Axpy((float)alpha, D<float>(x), D<float>(y), x.Length);
+        if (Is64(x)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.Axpy(T.CreateTruncating(alpha), D<T>(x), D<T>(y), x.Length);
     }
 
     public void Scale(Tensor x, double alpha)
     {
-        if (Is64(x)) CpuElementwise<double>.Scale(D<double>(x), alpha, x.Length);
-        else CpuElementwise<float>.Scale(D<float>(x), (float)alpha, x.Length);
+        if (Is64(x)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.Scale(D<T>(x), T.CreateTruncating(alpha), x.Length);
     }
 
     public void ScaleByTensor(Tensor x, Tensor factor) => Scale(x, factor.Item());
@@ -132,14 +135,14 @@ public sealed class CpuBackend : IBackend
 
     public void AddBias(Tensor x, Tensor bias, int rows, int cols)
     {
-        if (Is64(x)) CpuElementwise<double>.AddBias(D<double>(x), D<double>(bias), rows, cols);
-        else CpuElementwise<float>.AddBias(D<float>(x), D<float>(bias), rows, cols);
+        if (Is64(x)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.AddBias(D<T>(x), D<T>(bias), rows, cols);
     }
 
     public void AddBiasResidual(Tensor x, Tensor bias, Tensor residual, Tensor y, int rows, int cols)
     {
-        if (Is64(x)) CpuElementwise<double>.AddBiasResidual(D<double>(x), D<double>(bias), D<double>(residual), D<double>(y), rows, cols);
-        else CpuElementwise<float>.AddBiasResidual(D<float>(x), D<float>(bias), D<float>(residual), D<float>(y), rows, cols);
+        if (Is64(x)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.AddBiasResidual(D<T>(x), D<T>(bias), D<T>(residual), D<T>(y), rows, cols);
     }
 
     public void AddBiasToBf16(Tensor x, Tensor bias, Tensor y, int rows, int cols)
@@ -171,8 +174,8 @@ public sealed class CpuBackend : IBackend
 
     public void BiasBackward(Tensor dy, Tensor dBias, int rows, int cols)
     {
-        if (Is64(dy)) CpuElementwise<double>.BiasBackward(D<double>(dy), D<double>(dBias), rows, cols);
-        else CpuElementwise<float>.BiasBackward(D<float>(dy), D<float>(dBias), rows, cols);
+        if (Is64(dy)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.BiasBackward(D<T>(dy), D<T>(dBias), rows, cols);
     }
 
     public void LayerNormForward(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int rows, int cols, double eps)
@@ -183,14 +186,14 @@ public sealed class CpuBackend : IBackend
             CpuLayerNorm<float>.Forward(D<float>(x), D<float>(gamma), D<float>(beta), wide, D<float>(mean), D<float>(rstd), rows, cols, (float)eps);
             RoundInto(wide, y);
         }
-        else if (Is64(x)) CpuLayerNorm<double>.Forward(D<double>(x), D<double>(gamma), D<double>(beta), D<double>(y), D<double>(mean), D<double>(rstd), rows, cols, eps);
-        else CpuLayerNorm<float>.Forward(D<float>(x), D<float>(gamma), D<float>(beta), D<float>(y), D<float>(mean), D<float>(rstd), rows, cols, (float)eps);
+        else if (Is64(x)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuLayerNorm<T>.Forward(D<T>(x), D<T>(gamma), D<T>(beta), D<T>(y), D<T>(mean), D<T>(rstd), rows, cols, T.CreateTruncating(eps));
     }
 
     public void LayerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma, Tensor dBeta, int rows, int cols)
     {
-        if (Is64(x)) CpuLayerNorm<double>.Backward(D<double>(dy), D<double>(x), D<double>(gamma), D<double>(mean), D<double>(rstd), D<double>(dx), D<double>(dGamma), D<double>(dBeta), rows, cols);
-        else CpuLayerNorm<float>.Backward(D<float>(dy), D<float>(x), D<float>(gamma), D<float>(mean), D<float>(rstd), D<float>(dx), D<float>(dGamma), D<float>(dBeta), rows, cols);
+        if (Is64(x)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuLayerNorm<T>.Backward(D<T>(dy), D<T>(x), D<T>(gamma), D<T>(mean), D<T>(rstd), D<T>(dx), D<T>(dGamma), D<T>(dBeta), rows, cols);
     }
 
     public void AddLayerNormForward(Tensor a, Tensor b, Tensor? sum, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
@@ -203,45 +206,45 @@ public sealed class CpuBackend : IBackend
             CpuLayerNorm<float>.AddForward(D<float>(a), D<float>(b), D<float>(sum), D<float>(gamma), D<float>(beta), wide, D<float>(mean), D<float>(rstd), rows, cols, (float)eps);
             RoundInto(wide, y);
         }
-        else if (Is64(a)) CpuLayerNorm<double>.AddForward(D<double>(a), D<double>(b), Optional<double>(sum), D<double>(gamma), D<double>(beta), D<double>(y), D<double>(mean), D<double>(rstd), rows, cols, eps);
-        else CpuLayerNorm<float>.AddForward(D<float>(a), D<float>(b), Optional<float>(sum), D<float>(gamma), D<float>(beta), D<float>(y), D<float>(mean), D<float>(rstd), rows, cols, (float)eps);
+        else if (Is64(a)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuLayerNorm<T>.AddForward(D<T>(a), D<T>(b), Optional<T>(sum), D<T>(gamma), D<T>(beta), D<T>(y), D<T>(mean), D<T>(rstd), rows, cols, T.CreateTruncating(eps));
     }
 
     public void AddLayerNormBackward(Tensor dy, Tensor a, Tensor b, Tensor gamma, Tensor mean, Tensor rstd, Tensor? da, Tensor? db,
         Tensor dGamma, Tensor dBeta, int rows, int cols)
     {
-        if (Is64(a)) CpuLayerNorm<double>.AddBackward(D<double>(dy), D<double>(a), D<double>(b), D<double>(gamma), D<double>(mean), D<double>(rstd), Optional<double>(da), Optional<double>(db), D<double>(dGamma), D<double>(dBeta), rows, cols);
-        else CpuLayerNorm<float>.AddBackward(D<float>(dy), D<float>(a), D<float>(b), D<float>(gamma), D<float>(mean), D<float>(rstd), Optional<float>(da), Optional<float>(db), D<float>(dGamma), D<float>(dBeta), rows, cols);
+        if (Is64(a)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuLayerNorm<T>.AddBackward(D<T>(dy), D<T>(a), D<T>(b), D<T>(gamma), D<T>(mean), D<T>(rstd), Optional<T>(da), Optional<T>(db), D<T>(dGamma), D<T>(dBeta), rows, cols);
     }
 
     public void ActivationForward(Activation kind, Tensor x, Tensor y)
     {
         SameLength(x, y);
-        if (Is64(x)) CpuActivations<double>.Forward(kind, D<double>(x), D<double>(y), x.Length);
-        else CpuActivations<float>.Forward(kind, D<float>(x), D<float>(y), x.Length);
+        if (Is64(x)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuActivations<T>.Forward(kind, D<T>(x), D<T>(y), x.Length);
     }
 
     public void ActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx)
     {
         SameLength(x, dy);
         SameLength(x, dx);
-        if (Is64(x)) CpuActivations<double>.Backward(kind, D<double>(x), D<double>(dy), D<double>(dx), x.Length);
-        else CpuActivations<float>.Backward(kind, D<float>(x), D<float>(dy), D<float>(dx), x.Length);
+        if (Is64(x)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuActivations<T>.Backward(kind, D<T>(x), D<T>(dy), D<T>(dx), x.Length);
     }
 
     public void BiasActivationForward(Activation kind, Tensor x, Tensor bias, Tensor y, int rows, int cols)
     {
         SameLength(x, y);
-        if (Is64(x)) CpuActivations<double>.BiasForward(kind, D<double>(x), D<double>(bias), D<double>(y), rows, cols);
-        else CpuActivations<float>.BiasForward(kind, D<float>(x), D<float>(bias), D<float>(y), rows, cols);
+        if (Is64(x)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuActivations<T>.BiasForward(kind, D<T>(x), D<T>(bias), D<T>(y), rows, cols);
     }
 
     public void BiasActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
     {
         SameLength(x, dy);
         SameLength(x, dx);
-        if (Is64(x)) CpuActivations<double>.BiasBackward(kind, D<double>(x), D<double>(dy), D<double>(dx), D<double>(dBias), rows, cols);
-        else CpuActivations<float>.BiasBackward(kind, D<float>(x), D<float>(dy), D<float>(dx), D<float>(dBias), rows, cols);
+        if (Is64(x)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuActivations<T>.BiasBackward(kind, D<T>(x), D<T>(dy), D<T>(dx), D<T>(dBias), rows, cols);
     }
 
     // bf16 mixed precision's BF16 values: rounded to nearest even from F32 (outputs computed in F32 as the CUDA kernels
@@ -294,14 +297,14 @@ public sealed class CpuBackend : IBackend
     public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale, bool causal)
     {
         var mask = keyMask is null ? null : D<int>(keyMask);
-        if (Is64(x)) CpuSoftmax<double>.Forward(D<double>(x), mask, D<double>(y), batch, heads, queries, keys, scale, causal);
-        else CpuSoftmax<float>.Forward(D<float>(x), mask, D<float>(y), batch, heads, queries, keys, (float)scale, causal);
+        if (Is64(x)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuSoftmax<T>.Forward(D<T>(x), mask, D<T>(y), batch, heads, queries, keys, T.CreateTruncating(scale), causal);
     }
 
     public void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx, int rows, int keys, double scale)
     {
-        if (Is64(y)) CpuSoftmax<double>.Backward(D<double>(y), D<double>(dy), D<double>(dx), rows, keys, scale);
-        else CpuSoftmax<float>.Backward(D<float>(y), D<float>(dy), D<float>(dx), rows, keys, (float)scale);
+        if (Is64(y)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuSoftmax<T>.Backward(D<T>(y), D<T>(dy), D<T>(dx), rows, keys, T.CreateTruncating(scale));
     }
 
     public void AttentionForward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, in AttentionShape shape)
@@ -336,14 +339,14 @@ public sealed class CpuBackend : IBackend
 
     public void EmbeddingForward(Tensor table, Tensor ids, Tensor y, int count, int vocab, int width)
     {
-        if (Is64(table)) CpuEmbedding<double>.Forward(D<double>(table), D<int>(ids), D<double>(y), count, vocab, width);
-        else CpuEmbedding<float>.Forward(D<float>(table), D<int>(ids), D<float>(y), count, vocab, width);
+        if (Is64(table)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuEmbedding<T>.Forward(D<T>(table), D<int>(ids), D<T>(y), count, vocab, width);
     }
 
     public void EmbeddingBackward(Tensor dy, Tensor ids, Tensor dTable, int count, int vocab, int width)
     {
-        if (Is64(dy)) CpuEmbedding<double>.Backward(D<double>(dy), D<int>(ids), D<double>(dTable), count, vocab, width);
-        else CpuEmbedding<float>.Backward(D<float>(dy), D<int>(ids), D<float>(dTable), count, vocab, width);
+        if (Is64(dy)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuEmbedding<T>.Backward(D<T>(dy), D<int>(ids), D<T>(dTable), count, vocab, width);
     }
 
     public void Permute(Tensor x, Tensor y, ReadOnlySpan<int> sourceDims, ReadOnlySpan<int> perm, bool accumulate)
@@ -360,58 +363,59 @@ public sealed class CpuBackend : IBackend
 
     public void L2NormalizeForward(Tensor x, Tensor y, Tensor norms, int rows, int cols)
     {
-        if (Is64(x)) CpuL2Normalize<double>.Forward(D<double>(x), D<double>(y), D<double>(norms), rows, cols);
-        else CpuL2Normalize<float>.Forward(D<float>(x), D<float>(y), D<float>(norms), rows, cols);
+        if (Is64(x)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuL2Normalize<T>.Forward(D<T>(x), D<T>(y), D<T>(norms), rows, cols);
     }
 
     public void L2NormalizeBackward(Tensor y, Tensor dy, Tensor norms, Tensor dx, int rows, int cols)
     {
-        if (Is64(y)) CpuL2Normalize<double>.Backward(D<double>(y), D<double>(dy), D<double>(norms), D<double>(dx), rows, cols);
-        else CpuL2Normalize<float>.Backward(D<float>(y), D<float>(dy), D<float>(norms), D<float>(dx), rows, cols);
+        if (Is64(y)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuL2Normalize<T>.Backward(D<T>(y), D<T>(dy), D<T>(norms), D<T>(dx), rows, cols);
     }
 
     public void CrossEntropyForward(Tensor logits, Tensor targets, Tensor loss, int rows, int cols, bool alongColumns, double weight)
     {
-        if (Is64(logits)) CpuCrossEntropy<double>.Forward(D<double>(logits), D<int>(targets), D<double>(loss), rows, cols, alongColumns, weight);
-        else CpuCrossEntropy<float>.Forward(D<float>(logits), D<int>(targets), D<float>(loss), rows, cols, alongColumns, (float)weight);
+        if (Is64(logits)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuCrossEntropy<T>.Forward(D<T>(logits), D<int>(targets), D<T>(loss), rows, cols, alongColumns, T.CreateTruncating(weight));
     }
 
     public void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor dLoss, Tensor dLogits, int rows, int cols, bool alongColumns, double weight)
     {
-        if (Is64(logits)) CpuCrossEntropy<double>.Backward(D<double>(logits), D<int>(targets), D<double>(dLoss), D<double>(dLogits), rows, cols, alongColumns, weight);
-        else CpuCrossEntropy<float>.Backward(D<float>(logits), D<int>(targets), D<float>(dLoss), D<float>(dLogits), rows, cols, alongColumns, (float)weight);
+        if (Is64(logits)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuCrossEntropy<T>.Backward(D<T>(logits), D<int>(targets), D<T>(dLoss), D<T>(dLogits), rows, cols, alongColumns, T.CreateTruncating(weight));
     }
 
     public void InfoNceForwardBackward(Tensor logits, Tensor loss, Tensor dLogits, int n)
     {
-        if (Is64(logits)) CpuInfoNce<double>.ForwardBackward(D<double>(logits), D<double>(loss), D<double>(dLogits), n);
-        else CpuInfoNce<float>.ForwardBackward(D<float>(logits), D<float>(loss), D<float>(dLogits), n);
+        if (Is64(logits)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuInfoNce<T>.ForwardBackward(D<T>(logits), D<T>(loss), D<T>(dLogits), n);
     }
 
     public void ExpScaleForward(Tensor x, Tensor logScale, Tensor y, double maxLogScale)
     {
         SameLength(x, y);
-        if (Is64(x)) CpuExpScale<double>.Forward(D<double>(x), D<double>(logScale), D<double>(y), x.Length, maxLogScale);
-        else CpuExpScale<float>.Forward(D<float>(x), D<float>(logScale), D<float>(y), x.Length, (float)maxLogScale);
+        if (Is64(x)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuExpScale<T>.Forward(D<T>(x), D<T>(logScale), D<T>(y), x.Length, T.CreateTruncating(maxLogScale));
     }
 
     public void ExpScaleBackward(Tensor x, Tensor logScale, Tensor dy, Tensor dx, Tensor? dLogScale, double maxLogScale)
     {
-        if (Is64(x)) CpuExpScale<double>.Backward(D<double>(x), D<double>(logScale), D<double>(dy), D<double>(dx), dLogScale is null ? null : D<double>(dLogScale), x.Length, maxLogScale);
-        else CpuExpScale<float>.Backward(D<float>(x), D<float>(logScale), D<float>(dy), D<float>(dx), dLogScale is null ? null : D<float>(dLogScale), x.Length, (float)maxLogScale);
+        if (Is64(x)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuExpScale<T>.Backward(D<T>(x), D<T>(logScale), D<T>(dy), D<T>(dx), dLogScale is null ? null : D<T>(dLogScale), x.Length, T.CreateTruncating(maxLogScale));
     }
 
     public void SumOfSquares(Tensor x, Tensor sumSquares)
     {
-        if (Is64(x)) CpuAdamW<double>.SumOfSquares(D<double>(x), D<double>(sumSquares), x.Length);
-        else CpuAdamW<float>.SumOfSquares(D<float>(x), D<float>(sumSquares), x.Length);
+        if (Is64(x)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuAdamW<T>.SumOfSquares(D<T>(x), D<T>(sumSquares), x.Length);
     }
 
     public void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step, Tensor? bf16Copy = null)
     {
         SameLength(parameter, gradient);
-        if (Is64(parameter)) CpuAdamW<double>.Update(D<double>(parameter), D<double>(gradient), D<double>(m), D<double>(v), parameter.Length, step);
-        else CpuAdamW<float>.Update(D<float>(parameter), D<float>(gradient), D<float>(m), D<float>(v), parameter.Length, step);
+        AdamWStep hyper = step; // a local function cannot capture an in parameter
+        if (Is64(parameter)) Run<double>(); else Run<float>();
+        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuAdamW<T>.Update(D<T>(parameter), D<T>(gradient), D<T>(m), D<T>(v), parameter.Length, hyper);
         if (bf16Copy is not null)
         {
             if (bf16Copy.DType != DType.BF16 || parameter.DType != DType.F32)

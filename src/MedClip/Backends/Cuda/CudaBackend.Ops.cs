@@ -294,6 +294,8 @@ public sealed partial class CudaBackend
     /// <summary>Head dimensions with a fused attention kernel: a thread keeps whole rows in registers, so D is compiled in.</summary>
     public static readonly int[] FusedAttentionHeadDims = [8, 16, 32, 64];
 
+    IReadOnlyList<int>? IBackend.FusedAttentionHeadDims => FusedAttentionHeadDims;
+
     // Threads per block as attention.cu's AttentionTiles: queries for the forward, queries for dq, keys for dk and dv.
     private const int AttentionForwardQueries = 64;
     private static int AttentionDqQueries(Tensor t) => t.DType == DType.F64 ? 32 : 64;

@@ -6,13 +6,13 @@ namespace MedClip.Data.Text;
 /// Unicode NFC (UAX #15): full canonical decomposition, canonical ordering of combining marks,
 /// then canonical composition. Hugging Face's BasicTokenizer applies it before splitting words;
 /// .NET's string.Normalize does nothing under InvariantGlobalization, so it is done here from
-/// <see cref="CanonicalNormalizationTable"/>.
+/// <see cref="CanonicalNormalizationTable"/>, which is searched in place.
 /// </summary>
 internal static class CanonicalComposition
 {
-    private static readonly Dictionary<int, int[]> Decompositions = CanonicalNormalizationTable.Decompositions.ToDictionary(e => e.CodePoint, e => e.Decomposition);
-    private static readonly Dictionary<int, byte> CombiningClasses = CanonicalNormalizationTable.CombiningClasses.ToDictionary(e => e.CodePoint, e => e.CombiningClass);
-    private static readonly Dictionary<(int, int), int> Composites = CanonicalNormalizationTable.Composites.ToDictionary(e => (e.First, e.Second), e => e.Composite);
+    // The primary composites, derived from the one-level mappings (UAX #15, 1.3): every two-code-point mapping
+    // except the listed exclusions and those that are or start with a non-starter.
+    private static readonly Dictionary<(int, int), int> Composites = PrimaryComposites();
 
     // Hangul syllable arithmetic (Unicode 3.12): S = SBase + (L * VCount + V) * TCount + T.
     private const int SBase = 0xAC00, LBase = 0x1100, VBase = 0x1161, TBase = 0x11A7;
@@ -41,7 +41,51 @@ internal static class CanonicalComposition
         return true;
     }
 
-    private static int CombiningClass(int codePoint) => CombiningClasses.GetValueOrDefault(codePoint);
+    internal static int CombiningClass(int codePoint)
+    {
+        int run = CanonicalNormalizationTable.CombiningClassRangeFirst.BinarySearch(codePoint);
+        if (run < 0)
+            run = ~run - 1;
+        return run >= 0 && codePoint <= CanonicalNormalizationTable.CombiningClassRangeLast[run]
+            ? CanonicalNormalizationTable.CombiningClassRangeValue[run]
+            : 0;
+    }
+
+    // Full canonical decomposition: the one-level mapping, expanded until no part has one.
+    private static void AppendDecomposition(int codePoint, List<int> output)
+    {
+        int entry = CanonicalNormalizationTable.DecomposedCodePoints.BinarySearch(codePoint);
+        if (entry < 0)
+        {
+            output.Add(codePoint);
+            return;
+        }
+        AppendDecomposition(CanonicalNormalizationTable.DecompositionFirst[entry], output);
+        int second = CanonicalNormalizationTable.DecompositionSecond[entry];
+        if (second != 0)
+            AppendDecomposition(second, output);
+    }
+
+    private static int FirstOfDecomposition(int codePoint)
+    {
+        int entry = CanonicalNormalizationTable.DecomposedCodePoints.BinarySearch(codePoint);
+        return entry < 0 ? codePoint : FirstOfDecomposition(CanonicalNormalizationTable.DecompositionFirst[entry]);
+    }
+
+    private static Dictionary<(int, int), int> PrimaryComposites()
+    {
+        var composites = new Dictionary<(int, int), int>();
+        ReadOnlySpan<int> codePoints = CanonicalNormalizationTable.DecomposedCodePoints;
+        for (int entry = 0; entry < codePoints.Length; entry++)
+        {
+            int composite = codePoints[entry], first = CanonicalNormalizationTable.DecompositionFirst[entry];
+            int second = CanonicalNormalizationTable.DecompositionSecond[entry];
+            bool nonStarter = CombiningClass(composite) != 0 || CombiningClass(FirstOfDecomposition(first)) != 0;
+            if (second != 0 && !nonStarter && CanonicalNormalizationTable.CompositionExclusions.BinarySearch(composite) < 0)
+                composites.Add((first, second), composite);
+        }
+        return composites;
+    }
 
     private static List<int> Decompose(string text)
     {
@@ -57,13 +101,9 @@ internal static class CanonicalComposition
                 if (index % TCount != 0)
                     output.Add(TBase + index % TCount);
             }
-            else if (Decompositions.TryGetValue(codePoint, out int[]? decomposition))
-            {
-                output.AddRange(decomposition);
-            }
             else
             {
-                output.Add(codePoint);
+                AppendDecomposition(codePoint, output);
             }
         }
         return output;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace MedClip.Data.Text;
@@ -9,12 +10,10 @@ namespace MedClip.Data.Text;
 /// dropped. It works per character because canonical decomposition and lower-casing both do,
 /// so the NFC that HF applies first changes nothing here. .NET cannot do this itself under
 /// InvariantGlobalization (Normalize is a no-op there and U+0130 does not lower-case), so the
-/// mapping comes from a table generated with Python's unicodedata.
+/// mapping comes from a table generated with Python's unicodedata and searched in place.
 /// </summary>
 internal static class UncasedCharacterFolding
 {
-    private static readonly Dictionary<int, string> Folded = UncasedCharacterTable.Entries.ToDictionary(e => e.CodePoint, e => e.Folded);
-
     // Hangul syllables decompose arithmetically (Unicode 3.12): leading, vowel, optional trailing jamo.
     private const int HangulFirst = 0xAC00, HangulLast = 0xD7A3, LeadingBase = 0x1100, VowelBase = 0x1161, TrailingBase = 0x11A7;
     private const int VowelCount = 21, TrailingCount = 28;
@@ -43,11 +42,12 @@ internal static class UncasedCharacterFolding
             destination[2] = (char)(TrailingBase + index % TrailingCount);
             return 3;
         }
-        if (Folded.TryGetValue(codePoint, out string? folded))
-        {
-            folded.CopyTo(destination);
-            return folded.Length;
-        }
-        return rune.EncodeToUtf16(destination);
+        int entry = UncasedCharacterTable.FoldedCodePoints.BinarySearch(codePoint);
+        if (entry < 0)
+            return rune.EncodeToUtf16(destination);
+        ReadOnlySpan<ushort> starts = UncasedCharacterTable.FoldedStarts;
+        ReadOnlySpan<ushort> units = UncasedCharacterTable.FoldedUnits[starts[entry]..starts[entry + 1]];
+        MemoryMarshal.Cast<ushort, char>(units).CopyTo(destination);
+        return units.Length;
     }
 }

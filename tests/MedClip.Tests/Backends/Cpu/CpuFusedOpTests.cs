@@ -1,6 +1,7 @@
 using MedClip.Autograd;
 using MedClip.Backends;
 using MedClip.Backends.Cpu;
+using MedClip.Diagnostics;
 using MedClip.Tensors;
 
 namespace MedClip.Tests.Backends.Cpu;

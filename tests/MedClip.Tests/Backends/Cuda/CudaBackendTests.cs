@@ -2,6 +2,7 @@ using MedClip.Autograd;
 using MedClip.Backends;
 using MedClip.Backends.Cuda;
 using MedClip.Backends.Cuda.Native;
+using MedClip.Diagnostics;
 using MedClip.Nn;
 using MedClip.Models;
 using MedClip.Optim;

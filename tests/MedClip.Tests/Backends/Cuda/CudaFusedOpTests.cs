@@ -1,5 +1,6 @@
 using MedClip.Backends;
 using MedClip.Backends.Cpu;
+using MedClip.Diagnostics;
 using MedClip.Tensors;
 
 namespace MedClip.Tests.Backends.Cuda;

@@ -1,5 +1,6 @@
 using MedClip.Backends;
 using MedClip.Backends.Cuda;
+using MedClip.Diagnostics;
 using MedClip.Models;
 using MedClip.Training;
 

@@ -1,7 +1,8 @@
 using MedClip.Backends;
+using MedClip.Diagnostics;
 using MedClip.Tensors;
 
-namespace MedClip.Tests.Backends;
+namespace MedClip.Tests.Diagnostics;
 
 /// <summary>How the selftest compares a BF16 output: rare one-unit rounding flips forgiven, a wrong rounding mode not.</summary>
 public class SelfTestComparisonTests

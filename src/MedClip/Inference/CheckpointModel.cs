@@ -5,11 +5,12 @@ using MedClip.Data.Loading;
 using MedClip.Data.Text;
 using MedClip.Evaluation;
 using MedClip.IO;
+using MedClip.Models;
 using MedClip.Nn;
 using MedClip.Tensors;
 using MedClip.Training;
 
-namespace MedClip.Models;
+namespace MedClip.Inference;
 
 /// <summary>
 /// A trained dual encoder loaded from a checkpoint folder with its tokenizer and image preprocessing, encoding images

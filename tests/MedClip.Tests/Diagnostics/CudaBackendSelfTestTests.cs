@@ -1,9 +1,11 @@
 using MedClip.Backends;
 using MedClip.Backends.Cpu;
+using MedClip.Diagnostics;
 using MedClip.Models;
 using MedClip.Tensors;
+using MedClip.Tests.Backends.Cuda;
 
-namespace MedClip.Tests.Backends.Cuda;
+namespace MedClip.Tests.Diagnostics;
 
 /// <summary>The selftest's checks (the same code as `medclip-train selftest`) against the CPU backend, under the emulator.</summary>
 [Collection(EmulatorCollection.Name)]

@@ -1,9 +1,10 @@
-using MedClip.Distributed;
+using MedClip.Autograd;
 using MedClip.Tensors;
 
-namespace MedClip.Autograd;
+namespace MedClip.Distributed;
 
-public static partial class Ops
+/// <summary>Collectives recorded on the tape, so that gradients flow back across the ranks.</summary>
+public static class Collectives
 {
     /// <summary>
     /// All-gather with gradient (open_clip's --gather-with-grad): x [n, ...] on each rank -> [ranks * n, ...] in rank
@@ -14,13 +15,13 @@ public static partial class Ops
     /// </summary>
     public static Tensor AllGather(Tensor x, ICommunicator communicator)
     {
-        Require(x.Rank >= 1, $"AllGather: {x.Describe()} needs a leading axis to stack the ranks along.");
+        Ops.Require(x.Rank >= 1, $"AllGather: {x.Describe()} needs a leading axis to stack the ranks along.");
         var y = communicator.AllGather(x);
         int rank = communicator.Rank, length = checked((int)x.Length);
         var slot = x.Slot;
         return Tape.Record("AllGather", y, [x], dy =>
         {
-            var summed = Like(dy);
+            var summed = Ops.Like(dy);
             dy.Backend.CopyBlocks(dy, 0, 0, summed, 0, 0, checked((int)dy.Length), 1, accumulate: false);
             communicator.AllReduceSum(summed);
             dy.Backend.CopyBlocks(summed, (long)rank * length, 0, slot.GradOrZeros(), 0, 0, length, 1, accumulate: true);
