@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using MedClip.Autograd;
 using MedClip.Backends;
 using MedClip.Backends.Cuda.Native;
+using MedClip.Diagnostics;
 using MedClip.Models;
 using MedClip.Nn;
 using MedClip.Optim;
