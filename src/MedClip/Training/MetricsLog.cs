@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 namespace MedClip.Training;
 
 /// <summary>metrics.jsonl: one JSON object per line, flushed as written so a crash loses nothing logged.</summary>
-public sealed class MetricsLog : IDisposable
+public sealed class MetricsLog : IMetricsSink
 {
     private readonly StreamWriter _writer;
 

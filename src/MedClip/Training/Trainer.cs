@@ -94,11 +94,14 @@ public sealed class Trainer
         }
 
         var schedule = new LearningRateSchedule(_options.LearningRate, _options.WarmupSteps, state.TotalSteps);
+        if (_options.WarmupSteps >= state.TotalSteps)
+            _observer?.OnMessage($"Warning: --warmup {_options.WarmupSteps} is not shorter than the run's {state.TotalSteps} steps, so the learning rate " +
+                $"never reaches --lr {_options.LearningRate:G4}; lower --warmup or raise --steps.");
         var clock = Stopwatch.StartNew();
         string? lastCheckpoint = null;
         int nonFinite = 0, imagesSinceLog = 0;
         var window = Stopwatch.StartNew();
-        using var metrics = IsRoot ? new MetricsLog(Path.Combine(output, "metrics.jsonl"), append: resumeFrom is not null) : null;
+        using var metrics = IsRoot ? MetricsReport.Open(output, _options.ReportTo, append: resumeFrom is not null) : null;
 
         using var batches = MicroBatches(train, state.ConsumedBatches).GetEnumerator();
         while (state.GlobalStep < state.TotalSteps)
@@ -177,7 +180,7 @@ public sealed class Trainer
             }
             _observer?.OnStep(new StepReport(state.GlobalStep, state.TotalSteps, loss, lr, logitScale, images / Math.Max(1e-9, stepClock.Elapsed.TotalSeconds)));
 
-            if (validation is not null && IsRoot && (state.GlobalStep % _options.ValidateEvery == 0 || last))
+            if (validation is not null && IsRoot && _options.ValidateEvery > 0 && (state.GlobalStep % _options.ValidateEvery == 0 || last))
             {
                 double validationLoss = ValidationLoss(validation);
                 state = state with { LastValidationLoss = validationLoss };

@@ -43,7 +43,7 @@ public static class TrainingRun
         var preset = ModelPresets.Resolve(options.Model);
         var pretrainedVision = options.ImageEncoder is null ? null : PretrainedTowers.ReadVision(options.ImageEncoder);
         var pretrainedText = options.TextEncoder is null ? null : PretrainedTowers.ReadText(options.TextEncoder);
-        var vision = pretrainedVision?.Config ?? preset.Config.Vision;
+        var vision = ImageSized(pretrainedVision?.Config ?? preset.Config.Vision, options.ImageSize, pretrainedVision is not null);
         int imageSize = vision.ImageSize;
         int contextLength = Math.Min(preset.ContextLength, pretrainedText?.MaxPositions ?? int.MaxValue);
 
@@ -135,5 +135,16 @@ public static class TrainingRun
             data.Summary.Save(output);
         }
         return summary;
+    }
+
+    // --image-size changes a preset's input size (its patch grid follows); a pretrained tower's position table is fixed, so it is refused there.
+    private static VisionConfig ImageSized(VisionConfig vision, int? imageSize, bool pretrained)
+    {
+        if (imageSize is not int size || size == vision.ImageSize) return vision;
+        if (pretrained)
+            throw new ArgumentException($"--image-size {size}: the pretrained image tower was trained at {vision.ImageSize} pixels and its position embeddings are not interpolated; leave --image-size out.");
+        if (size % vision.PatchSize != 0)
+            throw new ArgumentException($"--image-size {size} must be a multiple of the model's patch size, {vision.PatchSize}.");
+        return vision with { ImageSize = size };
     }
 }
