@@ -17,6 +17,7 @@ var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical 
     KernelsCommand.Create(),
 };
 root.SetAction((_, cancel) => Task.FromResult(DefaultRun.Execute(cancel)));
+GroupedHelp.Attach(root);
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)

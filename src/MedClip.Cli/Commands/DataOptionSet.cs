@@ -15,43 +15,52 @@ internal sealed class DataOptionSet
     private readonly bool _mapUncertainLabels;
 
 
-    public const string SpecDescription = "Dataset: synthetic, mimic:DIR, roco:DIR, manifest:FILE (CSV or JSONL) or shards:DIR (from prep).";
+    public const string SpecDescription = "synthetic, mimic:DIR, roco:DIR, manifest:FILE or shards:DIR";
 
-    private readonly Option<string> _views = new("--views")
+    private readonly Option<string> _views = new Option<string>("--views")
     {
-        Description = "MIMIC ViewPosition values to keep, comma-separated, or 'all' (default PA,AP: frontal views).",
+        Description = "ViewPosition values to keep, or all",
         DefaultValueFactory = _ => string.Join(',', MimicCxrReader.FrontalViews),
-    };
+    }.In(OptionGroups.Mimic, "LIST");
 
-    private readonly Option<string?> _sections = new("--sections")
+    private readonly Option<string?> _sections = new Option<string?>("--sections")
     {
-        Description = "MIMIC report sections that make the text, in order, e.g. impression or findings,impression; " +
-            "a|b takes a, or b where the report has no a (impression|findings: CheXzero's text) " +
-            "(default: impression, findings, addendum, falling back to the last paragraph or the comparison as MIMIC-CXR's section_parser.py does).",
-    };
+        Description = "Report sections of the text, e.g. impression",
+    }.In(OptionGroups.Mimic, "LIST", "impression,findings,addendum");
 
-    private readonly Option<string> _labels = new("--labels")
+    private readonly Option<string> _labels = new Option<string>("--labels")
     {
-        Description = "MIMIC label table: chexpert or negbio.",
+        Description = "Label table.",
         DefaultValueFactory = _ => MimicCxrLayout.ChexpertSource,
-    };
+    }.In(OptionGroups.Mimic, $"{MimicCxrLayout.ChexpertSource}|{MimicCxrLayout.NegbioSource}");
 
-    private readonly Option<string?> _uncertain = new("--uncertain")
+    private readonly Option<string?> _uncertain = new Option<string?>("--uncertain")
     {
-        Description = "Uncertain (-1) labels: gloria (U-ones for Atelectasis, Edema, Pleural Effusion; U-zeros for Cardiomegaly, Consolidation; " +
-            "others kept), ones, zeros or keep, then optional ,Label=ones|zeros|keep overrides (default gloria; keep for synthetic).",
-    };
+        Description = "How -1 labels count: gloria|ones|zeros|keep[,Label=X]",
+    }.In(OptionGroups.Mimic, "P", "gloria");
 
-    private readonly Option<string?> _reports = new("--reports") { Description = "MIMIC-CXR reports folder (files/pXX/pSUBJECT/sSTUDY.txt) when the reports are not beside the images." };
-    private readonly Option<string> _imageColumn = new("--image-column") { Description = "Manifest column with the image path.", DefaultValueFactory = _ => "image" };
-    private readonly Option<string> _textColumn = new("--text-column") { Description = "Manifest column with the text.", DefaultValueFactory = _ => "text" };
-    private readonly Option<string> _splitColumn = new("--split-column") { Description = "Manifest column with the split (train, validate, test), if any.", DefaultValueFactory = _ => "split" };
-    private readonly Option<bool> _allowOutsideRoot = new("--allow-outside-root") { Description = "Accept manifest image paths outside the manifest's folder ('..', absolute paths)." };
+    private readonly Option<string?> _reports = new Option<string?>("--reports") { Description = "Reports tree (files/pXX/pSUBJECT/sSTUDY.txt) if not beside the images" }
+        .In(OptionGroups.Mimic, "DIR");
+    private readonly Option<string> _imageColumn = new Option<string>("--image-column") { Description = "Column with the image path.", DefaultValueFactory = _ => "image" }
+        .In(OptionGroups.Manifest, "NAME");
+    private readonly Option<string> _textColumn = new Option<string>("--text-column") { Description = "Column with the text.", DefaultValueFactory = _ => "text" }
+        .In(OptionGroups.Manifest, "NAME");
+    private readonly Option<string> _splitColumn = new Option<string>("--split-column")
+    {
+        Description = "Column with the split (train, validate, test), if any", DefaultValueFactory = _ => "split",
+    }.In(OptionGroups.Manifest, "NAME");
+    private readonly Option<string> _csvSeparator = new Option<string>("--csv-separator")
+    {
+        Description = "Field separator; auto reads the header row", DefaultValueFactory = _ => "auto",
+    }.In(OptionGroups.Manifest, "auto|comma|tab");
+    private readonly Option<bool> _allowOutsideRoot = new Option<bool>("--allow-outside-root") { Description = "Accept image paths outside the manifest's folder" }
+        .In(OptionGroups.Manifest);
 
     public DataOptionSet(bool mapUncertainLabels = true)
     {
         _mapUncertainLabels = mapUncertainLabels;
         _labels.AcceptOnlyFromAmong(MimicCxrLayout.ChexpertSource, MimicCxrLayout.NegbioSource);
+        _csvSeparator.AcceptOnlyFromAmong("auto", "comma", "tab", ",", "\\t");
         _uncertain.Validators.Add(result =>
         {
             if (result.GetValueOrDefault<string?>() is string text)
@@ -70,7 +79,7 @@ internal sealed class DataOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (Option option in new Option[] { _views, _sections, _labels, _uncertain, _reports, _imageColumn, _textColumn, _splitColumn, _allowOutsideRoot })
+        foreach (Option option in new Option[] { _views, _sections, _labels, _uncertain, _reports, _imageColumn, _textColumn, _splitColumn, _csvSeparator, _allowOutsideRoot })
         {
             if (option != _uncertain || _mapUncertainLabels) command.Options.Add(option);
         }
@@ -92,6 +101,7 @@ internal sealed class DataOptionSet
             TextColumn = parsed.GetValue(_textColumn)!,
             SplitColumn = parsed.GetValue(_splitColumn)!,
             AllowOutsideRoot = parsed.GetValue(_allowOutsideRoot),
+            CsvSeparator = parsed.GetValue(_csvSeparator) switch { "comma" or "," => ',', "tab" or "\\t" => '\t', _ => null },
         };
     }
 

@@ -20,7 +20,7 @@ internal static class EvalCommand
         var dataOptions = new DataOptionSet(mapUncertainLabels: false);
         var split = new Option<string>("--split") { Description = "Split to evaluate: test, validate or train.", DefaultValueFactory = _ => "test" };
         var device = CommonOptions.Device();
-        var output = new Option<string?>("--out") { Description = "Folder for metrics.json, predictions.csv and report.md (default <checkpoint>/eval)." };
+        var output = new Option<string?>("--out") { Description = "Folder for metrics.json, predictions.csv and report.md (default: eval/ in the --checkpoint folder)." };
         var prompts = new Option<string?>("--prompts") { Description = "JSON file: label -> {\"positive\": [templates], \"negative\": [templates]} (default \"{label}\" vs \"no {label}\")." };
         var uncertain = new Option<string>("--uncertain") { Description = "Uncertain (-1) labels: exclude, positive or negative.", DefaultValueFactory = _ => "exclude" };
         uncertain.AcceptOnlyFromAmong("exclude", "positive", "negative");
@@ -32,14 +32,18 @@ internal static class EvalCommand
         dataOptions.AddTo(command);
         command.SetAction(parsed =>
         {
-            string dir = ResolveCheckpoint(parsed.GetValue(checkpoint)!);
+            string given = parsed.GetValue(checkpoint)!;
+            string dir = ResolveCheckpoint(given);
             string commandLine = "medclip-train " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).Select(QuoteArgument));
-            var report = Run(dir, parsed.GetValue(data)!, parsed.GetValue(split)!, parsed.GetValue(device)!, parsed.GetValue(output) ?? Path.Combine(dir, "eval"),
+            var report = Run(dir, parsed.GetValue(data)!, parsed.GetValue(split)!, parsed.GetValue(device)!, parsed.GetValue(output) ?? DefaultOutput(given),
                 commandLine, parsed.GetValue(prompts), BinaryTargets.Parse(parsed.GetValue(uncertain)!), parsed.GetValue(seed), dataOptions.Read(parsed));
             return report is null ? 1 : 0;
         });
         return command;
     }
+
+    /// <summary>eval/ inside the folder named by --checkpoint: a run folder's, or one checkpoint's (docs/cli.md).</summary>
+    public static string DefaultOutput(string checkpointArgument) => Path.Combine(checkpointArgument, "eval");
 
     public static string ResolveCheckpoint(string path) =>
         CheckpointStore.Latest(path) ?? (Directory.Exists(path) ? path : throw new UsageException($"Checkpoint folder '{path}' does not exist."));
