@@ -3,7 +3,7 @@ using MedClip.Cli;
 using MedClip.Cli.Commands;
 
 // medclip-train: each command lives in Commands/; errors a user can cause are one sentence on stderr and exit code 2.
-var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical images and their reports. " +
+var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical images and their reports.\n" +
     "With no command: train the tiny model on generated synthetic chest X-rays, then evaluate it.")
 {
     TrainCommand.Create(),

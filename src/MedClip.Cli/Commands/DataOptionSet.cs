@@ -15,7 +15,7 @@ internal sealed class DataOptionSet
     private readonly bool _mapUncertainLabels;
 
 
-    public const string SpecDescription = "synthetic, mimic:DIR, roco:DIR, manifest:FILE or shards:DIR";
+    public const string SpecDescription = "mimic:DIR, roco:DIR, manifest:FILE, shards:DIR, or synthetic";
 
     private readonly Option<string> _views = new Option<string>("--views")
     {
@@ -25,7 +25,7 @@ internal sealed class DataOptionSet
 
     private readonly Option<string?> _sections = new Option<string?>("--sections")
     {
-        Description = "Report sections of the text, e.g. impression",
+        Description = "Report sections, e.g. impression",
     }.In(OptionGroups.Mimic, "LIST", "impression,findings,addendum");
 
     private readonly Option<string> _labels = new Option<string>("--labels")

@@ -15,17 +15,22 @@ internal static class EvalCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint folder, or a run folder (its latest checkpoint).", Required = true };
-        var data = new Option<string>("--data") { Description = DataOptionSet.SpecDescription, Required = true };
+        var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint folder, or a run folder (its latest checkpoint).", Required = true }
+            .In(OptionGroups.Model, "DIR");
+        var data = new Option<string>("--data") { Description = DataOptionSet.SpecDescription, Required = true }.In(OptionGroups.Data, "SPEC");
         var dataOptions = new DataOptionSet(mapUncertainLabels: false);
-        var split = new Option<string>("--split") { Description = "Split to evaluate: test, validate or train.", DefaultValueFactory = _ => "test" };
+        var split = new Option<string>("--split") { Description = "Split to evaluate.", DefaultValueFactory = _ => "test" }
+            .In(OptionGroups.Data, "test|validate|train");
         var device = CommonOptions.Device();
-        var output = new Option<string?>("--out") { Description = "Folder for metrics.json, predictions.csv and report.md (default: eval/ in the --checkpoint folder)." };
-        var prompts = new Option<string?>("--prompts") { Description = "JSON file: label -> {\"positive\": [templates], \"negative\": [templates]} (default \"{label}\" vs \"no {label}\")." };
-        var uncertain = new Option<string>("--uncertain") { Description = "Uncertain (-1) labels: exclude, positive or negative.", DefaultValueFactory = _ => "exclude" };
+        var output = new Option<string?>("--out") { Description = "Output folder (default eval/ in the --checkpoint folder)" }.In(OptionGroups.Output, "DIR");
+        var prompts = new Option<string?>("--prompts") { Description = "JSON prompts per label (default \"{label}\" vs \"no {label}\")" }
+            .In(OptionGroups.Evaluation, "FILE");
+        var uncertain = new Option<string>("--uncertain") { Description = "How uncertain (-1) labels count.", DefaultValueFactory = _ => "exclude" }
+            .In(OptionGroups.Evaluation, "exclude|positive|negative");
         uncertain.AcceptOnlyFromAmong("exclude", "positive", "negative");
-        var seed = new Option<int>("--seed") { Description = "Seed of the bootstrap resamples and the 5x200 sample.", DefaultValueFactory = _ => 0 };
-        var command = new Command("eval", "Zero-shot AUROC with 95% CIs, 5x200 accuracy, retrieval and a linear probe on a dataset split.")
+        var seed = new Option<int>("--seed") { Description = "Seed of the bootstrap resamples and the 5x200 sample.", DefaultValueFactory = _ => 0 }
+            .In(OptionGroups.Evaluation, "N");
+        var command = new Command("eval", "Zero-shot AUROC with 95% CIs, 5x200, retrieval and a linear probe on a split.")
         {
             checkpoint, data, split, device, output, prompts, uncertain, seed,
         };

@@ -10,7 +10,10 @@ namespace MedClip.Cli.Commands;
 /// </summary>
 internal sealed class GroupedHelp : SynchronousCommandLineAction
 {
-    private const int NameWidth = 28;
+    private const int NameWidth = 26;
+
+    /// <summary>--help wins over a missing required option, as the built-in help does.</summary>
+    public override bool ClearsParseErrors => true;
 
     public static void Attach(RootCommand root)
     {
@@ -52,11 +55,12 @@ internal sealed class GroupedHelp : SynchronousCommandLineAction
     private static string Line(Option option)
     {
         var entry = OptionGroups.Of(option);
-        string value = option.ValueType == typeof(bool) ? "" : " " + (entry.Value ?? option.HelpName ?? "X");
+        string value = option is HelpOption || option.ValueType == typeof(bool) ? "" : " " + (entry.Value ?? option.HelpName ?? "X");
         string name = "  " + option.Name + value;
         string description = (option.Description ?? "").TrimEnd('.');
         string? defaultText = entry.Default ?? (option.HasDefaultValue && option.GetDefaultValue() is { } d and not false ? OptionGroups.Format(d) : null);
         if (!string.IsNullOrEmpty(defaultText)) description += $" (default {defaultText})";
+        if (option.Required) description += " (required)";
         return name.Length < NameWidth ? name.PadRight(NameWidth) + description : name + "  " + description;
     }
 

@@ -14,13 +14,14 @@ internal static class OptionGroups
     public const string Mimic = "MIMIC-CXR (--data mimic:DIR or synthetic)";
     public const string Manifest = "Manifest (--data manifest:FILE)";
     public const string Optimisation = "Optimisation";
+    public const string Evaluation = "Evaluation";
     public const string Precision = "Precision and device";
     public const string Distributed = "Distributed (mpirun or torchrun-style launch)";
     public const string Output = "Output";
     public const string Other = "Other";
 
     /// <summary>The order of the sections in help.</summary>
-    public static readonly string[] Order = [Model, Data, Mimic, Manifest, Optimisation, Precision, Distributed, Output, Other];
+    public static readonly string[] Order = [Model, Data, Mimic, Manifest, Optimisation, Evaluation, Precision, Distributed, Output, Other];
 
     public sealed record Entry(string Group, string? Value, string? Default);
 

@@ -22,9 +22,9 @@ internal static class PrepCommand
         var workers = CommonOptions.PositiveInt("--workers", "Shards prepared at once (default: one per core).");
         var textEncoder = new Option<string?>("--text-encoder")
         {
-            Description = "Hugging Face text encoder folder whose vocab.txt tokenises the texts (default: a WordPiece vocabulary built from the training texts).",
+            Description = "Hugging Face folder whose vocab.txt tokenises (default: built from texts)",
         };
-        var command = new Command("prep", "Decode, square and resize a dataset once into memory-mapped uint8 shards with its texts and labels.")
+        var command = new Command("prep", "Decode and resize a dataset once into memory-mapped shards with texts and labels.")
         {
             data, output, imageSize, shardSize, workers, textEncoder,
         };
