@@ -74,6 +74,8 @@ internal static class DefaultRun
         string output = Commands.EvalCommand.DefaultOutput(options.OutputDirectory);
         string commandLine = $"medclip-train eval --checkpoint {options.OutputDirectory} --data synthetic --sections '{EvaluationData.Sections![0]}' --split test " +
             $"--device {options.Device}   (the evaluation step of `medclip-train` without arguments)";
+        Console.WriteLine("Evaluating every test study, its impression or else its findings: more studies than the training count above, " +
+            "which left out the reports without an impression.");
         var report = Commands.EvalCommand.Run(summary.LastCheckpoint, "synthetic", "test", options.Device, output, commandLine, dataOptions: EvaluationData);
         return report is null ? 1 : 0;
     }

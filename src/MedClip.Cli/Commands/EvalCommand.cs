@@ -69,9 +69,13 @@ internal static class EvalCommand
         var prompts = promptFile is null ? PromptSet.Default : PromptSet.Read(promptFile, EvaluationRun.Labels);
         var model = LoadModel(checkpoint, device);
         string runFolder = Path.GetDirectoryName(Path.GetFullPath(checkpoint))!;
-        var data = DatasetSpec.Parse(dataSpec).Load(runFolder, model.Images.Size, seed: 0, Console.WriteLine, options: dataOptions);
-        var options = new EvaluationOptions(commandLine, checkpoint, dataSpec, split, prompts, uncertain, seed);
-        var report = EvaluationRun.Run(model, data.Split(split), data.Train, options, Console.WriteLine);
+        var progress = new ConsoleProgress();
+        var report = progress.Run(() =>
+        {
+            var data = DatasetSpec.Parse(dataSpec).Load(runFolder, model.Images.Size, seed: 0, progress.OnMessage, options: dataOptions, progress: progress);
+            var options = new EvaluationOptions(commandLine, checkpoint, dataSpec, split, prompts, uncertain, seed);
+            return EvaluationRun.Run(model, data.Split(split), data.Train, options, progress.OnMessage, progress);
+        });
         EvaluationOutputs.Write(report, output);
         Print(report, output);
         return report;

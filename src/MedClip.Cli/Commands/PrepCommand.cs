@@ -37,13 +37,14 @@ internal static class PrepCommand
             if (size is < 16 or > 4096) throw new UsageException($"--image-size {size} must be between 16 and 4096.");
             var dataset = DatasetSpec.Parse(spec);
             if (dataset.Kind == DatasetSpec.Shards) throw new UsageException("prep reads a raw dataset; shards:DIR is already prepared.");
-            var loaded = dataset.Load(outDir, size, seed: 0, Console.WriteLine, options: dataOptions.Read(parsed));
+            var progress = new ConsoleProgress();
+            var loaded = progress.Run(() => dataset.Load(outDir, size, seed: 0, progress.OnMessage, options: dataOptions.Read(parsed), progress: progress));
             Console.WriteLine($"Data: {loaded}");
             var tokenizer = parsed.GetValue(textEncoder) is string encoder
                 ? ReportTokenizer.FromFolder(encoder)
                 : new ReportTokenizer(WordPieceVocabularyBuilder.Build((loaded.Train.Count > 0 ? loaded.Train : [.. loaded.Validation, .. loaded.Test]).Select(s => s.Text)));
-            var result = DatasetPrep.Run(loaded, dataset.ToString(), outDir, size, tokenizer, parsed.GetValue(shardSize) ?? DatasetPrep.DefaultShardSize,
-                parsed.GetValue(workers), Console.WriteLine);
+            var result = progress.Run(() => DatasetPrep.Run(loaded, dataset.ToString(), outDir, size, tokenizer,
+                parsed.GetValue(shardSize) ?? DatasetPrep.DefaultShardSize, parsed.GetValue(workers), progress: progress));
             Console.WriteLine($"Prepared {result.Summary}");
             Console.WriteLine($"{result.Shards} shards ({result.ShardsReused} reused from an earlier run), {result.ImagesDecoded} images decoded in " +
                 $"{result.Elapsed.TotalSeconds:F1} s: {result.ImagesPerSecond:F1} images/s at {size} px.");

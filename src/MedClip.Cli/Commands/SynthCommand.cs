@@ -38,7 +38,8 @@ internal static class SynthCommand
         SyntheticDatasetSummary summary;
         try
         {
-            summary = SyntheticChestXrayGenerator.Generate(outDir, studies, imageSize, seed);
+            var progress = new ConsoleProgress();
+            summary = progress.Run(() => SyntheticChestXrayGenerator.Generate(outDir, studies, imageSize, seed, progress));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -44,14 +44,14 @@ public sealed record DatasetSpec(string Kind, string? Path)
     /// an <see cref="InvalidDataException"/> whose message says why.
     /// </summary>
     public LoadedDataset Load(string workDirectory, int imageSize, int seed, Action<string>? log = null, int syntheticStudies = DefaultSyntheticStudies,
-        DatasetOptions? options = null)
+        DatasetOptions? options = null, IProgress<WorkProgress>? progress = null)
     {
         options ??= new DatasetOptions();
         string root = Path ?? System.IO.Path.Combine(workDirectory, "synthetic-data");
         if (Kind == Synthetic && !File.Exists(System.IO.Path.Combine(root, MimicCxrLayout.SplitTable)))
         {
             log?.Invoke($"Generating {syntheticStudies} synthetic studies at {imageSize} px in {root} ...");
-            SyntheticChestXrayGenerator.Generate(root, syntheticStudies, imageSize, seed);
+            SyntheticChestXrayGenerator.Generate(root, syntheticStudies, imageSize, seed, progress);
         }
         if (Kind != Manifest && !Directory.Exists(root)) throw new DirectoryNotFoundException($"Dataset folder '{root}' does not exist.");
         LoadedDataset data = Kind switch

@@ -48,7 +48,7 @@ public static class TrainingRun
         int contextLength = Math.Min(preset.ContextLength, pretrainedText?.MaxPositions ?? int.MaxValue);
 
         LoadedDataset LoadData() => DatasetSpec.Parse(options.Data).Load(output, imageSize, options.Seed, observer is null ? null : observer.OnMessage,
-            options.SyntheticStudies, options.DataOptions);
+            options.SyntheticStudies, options.DataOptions, observer as IProgress<WorkProgress>);
         string vocabPath = Path.Combine(output, CheckpointStore.VocabFile);
         string tokenizerConfigPath = Path.Combine(output, BertTokenizerConfigJson.FileName);
         string preprocessorPath = Path.Combine(output, PreprocessorConfig.FileName);
