@@ -33,7 +33,9 @@ public sealed class TensorBoardEventWriter : IMetricsSink
         Directory.CreateDirectory(folder);
         double now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0;
         string name = $"events.out.tfevents.{(long)now}.{Environment.MachineName}.{Environment.ProcessId}";
-        var writer = new TensorBoardEventWriter(new FileStream(System.IO.Path.Combine(folder, name), FileMode.CreateNew, FileAccess.Write, FileShare.Read));
+        string path = System.IO.Path.Combine(folder, name);
+        for (int n = 1; File.Exists(path); n++) path = System.IO.Path.Combine(folder, $"{name}.{n}"); // a second run within the same second and process
+        var writer = new TensorBoardEventWriter(new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read));
         var header = new ProtoWriter();
         header.Double(1, now);
         header.String(3, FileVersion);
