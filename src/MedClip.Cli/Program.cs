@@ -11,6 +11,7 @@ var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical 
     EmbedCommand.Create(),
     SynthCommand.Create(),
     PrepCommand.Create(),
+    TextsCommand.Create(),
     BenchCommand.Create(),
     SelftestCommand.Create(),
     ConvertCommand.Create(),

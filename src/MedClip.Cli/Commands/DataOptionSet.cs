@@ -25,8 +25,8 @@ internal sealed class DataOptionSet
 
     private readonly Option<string?> _sections = new Option<string?>("--sections")
     {
-        Description = "Report sections, e.g. impression",
-    }.In(OptionGroups.Mimic, "LIST", "impression,findings,addendum");
+        Description = "Report sections, e.g. final or 'impression|findings' (docs/report-text.md)",
+    }.In(OptionGroups.Mimic, "LIST");
 
     private readonly Option<string> _labels = new Option<string>("--labels")
     {

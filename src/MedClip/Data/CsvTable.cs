@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Text;
 
 namespace MedClip.Data;
@@ -6,7 +5,8 @@ namespace MedClip.Data;
 /// <summary>
 /// An RFC 4180 CSV file read whole: a header row, then records whose fields are found by column
 /// name, so the columns may come in any order. Quoted fields may hold commas, doubled quotes and
-/// line breaks. A path ending in .gz is decompressed as it is read.
+/// line breaks. A path ending in .gz is decompressed and checked whole first (<see cref="GzipFile"/>), so a truncated
+/// table is an error, never a partial read.
 /// </summary>
 public sealed class CsvTable
 {
@@ -46,10 +46,9 @@ public sealed class CsvTable
     /// <param name="separator">The field separator: ',' for CSV, '\t' for tab-separated files.</param>
     public static CsvTable Read(string path, bool skipMalformedRows = false, char separator = ',')
     {
-        using Stream file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
         using Stream content = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)
-            ? new GZipStream(file, CompressionMode.Decompress)
-            : file;
+            ? GzipFile.Decompress(path)
+            : new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
         using var reader = new StreamReader(content, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
 
         int line = 1;

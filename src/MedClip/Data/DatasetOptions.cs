@@ -14,8 +14,8 @@ public sealed record DatasetOptions
 
     /// <summary>
     /// Report sections joined, in this order, into the training text (MIMIC); "a|b" is section a, or b where a report
-    /// has no a. Null is the default of
-    /// <see cref="ReportSectionParser"/>: impression, findings, addendum, with its fallbacks.
+    /// has no a; "final" is the official scripts' text. Null is MedClip's own text (<see cref="ReportSectionParser"/>):
+    /// impression, findings, addendum, with the official fallbacks.
     /// </summary>
     public IReadOnlyList<string>? Sections { get; init; }
 

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using MedClip.Data.Manifest;
 using MedClip.Data.Mimic;
 using MedClip.Data.Roco;
@@ -38,6 +37,13 @@ public sealed record DatasetSpec(string Kind, string? Path)
 
     public override string ToString() => Path is null ? Kind : $"{Kind}:{Path}";
 
+    /// <summary>Whether the texts are MIMIC-CXR style reports, cut into sections (synthetic and mimic:).</summary>
+    public bool HasReports => Kind is Synthetic or Mimic;
+
+    /// <summary>How this dataset's raw texts become training texts under <paramref name="options"/>.</summary>
+    public TrainingText TextPolicy(DatasetOptions options) =>
+        HasReports ? TrainingText.Report(options.Sections, mimicStudyRules: Kind == Mimic) : TrainingText.Caption;
+
     /// <summary>
     /// Reads the samples with their training text (report sections extracted for MIMIC). The synthetic set is generated
     /// under <paramref name="workDirectory"/> on first use and reused afterwards. A dataset with no usable sample is
@@ -47,59 +53,74 @@ public sealed record DatasetSpec(string Kind, string? Path)
         DatasetOptions? options = null, IProgress<WorkProgress>? progress = null)
     {
         options ??= new DatasetOptions();
-        string root = Path ?? System.IO.Path.Combine(workDirectory, "synthetic-data");
+        LoadedDataset data = Kind == Shards
+            ? ShardSet.Read(ExistingRoot(workDirectory))
+            : LoadedDataset.FromRaw(ReadRaw(workDirectory, imageSize, seed, log, syntheticStudies, options, progress), TextPolicy(options));
+        if (data.Train.Count + data.Validation.Count + data.Test.Count == 0)
+            throw new InvalidDataException($"Dataset {this} has no usable samples ({data.Summary}); check the path and the data options.");
+        return data;
+    }
+
+    /// <summary>The samples with their texts as the dataset gives them (raw reports, captions); not for shards:DIR.</summary>
+    public RawDataset ReadRaw(string workDirectory, int imageSize, int seed, Action<string>? log = null, int syntheticStudies = DefaultSyntheticStudies,
+        DatasetOptions? options = null, IProgress<WorkProgress>? progress = null)
+    {
+        options ??= new DatasetOptions();
+        string root = Root(workDirectory);
         if (Kind == Synthetic && !File.Exists(System.IO.Path.Combine(root, MimicCxrLayout.SplitTable)))
         {
             log?.Invoke($"Generating {syntheticStudies} synthetic studies at {imageSize} px in {root} ...");
             SyntheticChestXrayGenerator.Generate(root, syntheticStudies, imageSize, seed, progress);
         }
-        if (Kind != Manifest && !Directory.Exists(root)) throw new DirectoryNotFoundException($"Dataset folder '{root}' does not exist.");
-        LoadedDataset data = Kind switch
+        ExistingRoot(workDirectory);
+        return Kind switch
         {
-            Synthetic => LoadedDataset.FromReports(MimicCxrReader.Read(root, options with { Uncertain = options.Uncertain ?? UncertainLabelPolicy.KeepName }), options.Sections),
-            Mimic => LoadedDataset.FromReports(MimicCxrReader.Read(root, options), options.Sections),
-            Roco => LoadedDataset.FromTexts(RocoReader.Read(root)),
-            Manifest => LoadedDataset.FromTexts(ManifestReader.Read(root, options)),
-            Shards => ShardSet.Read(root),
-            _ => throw new InvalidOperationException($"Unknown dataset kind {Kind}."),
+            Synthetic => MimicCxrReader.Read(root, options with { Uncertain = options.Uncertain ?? UncertainLabelPolicy.KeepName }),
+            Mimic => MimicCxrReader.Read(root, options),
+            Roco => RocoReader.Read(root),
+            Manifest => ManifestReader.Read(root, options),
+            _ => throw new InvalidOperationException($"Dataset kind {Kind} has no raw texts to read."),
         };
-        if (data.Train.Count + data.Validation.Count + data.Test.Count == 0)
-            throw new InvalidDataException($"Dataset {this} has no usable samples ({data.Summary}); check the path and the data options.");
-        return data;
+    }
+
+    private string Root(string workDirectory) => Path ?? System.IO.Path.Combine(workDirectory, "synthetic-data");
+
+    private string ExistingRoot(string workDirectory)
+    {
+        string root = Root(workDirectory);
+        if (Kind != Manifest && !Directory.Exists(root)) throw new DirectoryNotFoundException($"Dataset folder '{root}' does not exist.");
+        return root;
     }
 }
 
 /// <summary>Samples split into train, validate and test, each with its training text, and what reading them skipped.</summary>
-public sealed partial record LoadedDataset(IReadOnlyList<ImageTextSample> Train, IReadOnlyList<ImageTextSample> Validation,
+public sealed record LoadedDataset(IReadOnlyList<ImageTextSample> Train, IReadOnlyList<ImageTextSample> Validation,
     IReadOnlyList<ImageTextSample> Test, LoadSummary Summary)
 {
-    public const string SkippedEmptyText = "empty text";
+    public const string SkippedEmptyText = TrainingText.SkippedEmptyText;
 
     /// <summary>Token ids stored by prep with their vocabulary (shards:DIR only); null for raw datasets.</summary>
     public Shards.PreparedTokens? Tokens { get; init; }
 
-    [GeneratedRegex(@"\s+")]
-    private static partial Regex Whitespace();
+    /// <summary>Raw samples with the text <paramref name="text"/> makes of theirs; samples without one are skipped by reason.</summary>
+    public static LoadedDataset FromRaw(RawDataset raw, TrainingText text) => Build(raw, text.Of);
 
     /// <summary>Reports reduced to the training text by <see cref="ReportSectionParser"/>; unusable reports are skipped by reason.</summary>
-    public static LoadedDataset FromReports(RawDataset raw, IReadOnlyList<string>? sections = null) =>
-        Build(raw, report => ReportSectionParser.Parse(report, sections) is var parsed && parsed.IsUsable
-            ? (parsed.Text, null)
-            : (null, $"report {parsed.SkipReason switch { ReportSkipReason.Empty => "empty", _ => "without the wanted sections" }}"));
+    public static LoadedDataset FromReports(RawDataset raw, IReadOnlyList<string>? sections = null, bool mimicStudyRules = false) =>
+        FromRaw(raw, TrainingText.Report(sections, mimicStudyRules));
 
     /// <summary>Captions used as they are, whitespace collapsed; empty ones are skipped.</summary>
-    public static LoadedDataset FromTexts(RawDataset raw) =>
-        Build(raw, text => Whitespace().Replace(text, " ").Trim() is { Length: > 0 } collapsed ? (collapsed, null) : (null, SkippedEmptyText));
+    public static LoadedDataset FromTexts(RawDataset raw) => FromRaw(raw, TrainingText.Caption);
 
     /// <summary>Samples whose text is already the training text (prep shards).</summary>
     public static LoadedDataset FromTexts(IReadOnlyList<ImageTextSample> samples, LoadSummary summary) => BySplit(samples, summary);
 
-    private static LoadedDataset Build(RawDataset raw, Func<string, (string? Text, string? Skip)> text)
+    private static LoadedDataset Build(RawDataset raw, Func<ImageTextSample, (string? Text, string? Skip)> text)
     {
         var kept = new List<ImageTextSample>(raw.Samples.Count);
         foreach (ImageTextSample sample in raw.Samples)
         {
-            (string? training, string? skip) = text(sample.Text);
+            (string? training, string? skip) = text(sample);
             if (training is null)
             {
                 raw.Summary.Reject(skip!);

@@ -28,6 +28,7 @@ public sealed class HelpTextTests
     [InlineData("selftest")]
     [InlineData("convert")]
     [InlineData("kernels")]
+    [InlineData("texts")]
     public void EveryOption_IsOneShortLine_WithItsDefaultWrittenOnce(string command)
     {
         var (exitCode, output) = Run(command, "--help");

@@ -77,4 +77,77 @@ public sealed class CsvTableTests : IDisposable
 
         Assert.Contains("never closes", error.Message);
     }
+
+    /// <summary>A gzipped table of 5,000 rows, its bytes.</summary>
+    private static byte[] GzippedTable()
+    {
+        using var compressed = new MemoryStream();
+        using (var gzip = new GZipStream(compressed, CompressionLevel.Optimal, leaveOpen: true))
+        using (var writer = new StreamWriter(gzip))
+        {
+            writer.Write("study_id,label\n");
+            for (int i = 0; i < 5000; i++)
+                writer.Write($"{50000000 + i * 7919},{i % 3 - 1}.0\n");
+        }
+        return compressed.ToArray();
+    }
+
+    [Theory]
+    [InlineData(0.45)]
+    [InlineData(0.9)]
+    [InlineData(0.999)]
+    public void TruncatedGzip_IsAnErrorNamingTheFile_NotAPartialRead(double kept)
+    {
+        byte[] whole = GzippedTable();
+        string path = PathOf("labels.csv.gz");
+        File.WriteAllBytes(path, whole[..(int)(whole.Length * kept)]);
+
+        var error = Assert.Throws<InvalidDataException>(() => CsvTable.Read(path, skipMalformedRows: true));
+
+        Assert.Contains(path, error.Message);
+        Assert.Contains("truncated or corrupt", error.Message);
+        Assert.DoesNotContain("\n", error.Message);
+    }
+
+    [Fact]
+    public void CorruptGzip_IsAnErrorNamingTheFile()
+    {
+        byte[] bytes = GzippedTable();
+        for (int i = bytes.Length / 2; i < bytes.Length / 2 + 16; i++)
+            bytes[i] ^= 0x5A;
+        string path = PathOf("labels.csv.gz");
+        File.WriteAllBytes(path, bytes);
+
+        var error = Assert.Throws<InvalidDataException>(() => CsvTable.Read(path, skipMalformedRows: true));
+
+        Assert.Contains(path, error.Message);
+        Assert.Contains("truncated or corrupt", error.Message);
+    }
+
+    [Fact]
+    public void PlainTextNamedGz_IsAnErrorNamingTheFile()
+    {
+        string path = PathOf("split.csv.gz");
+        File.WriteAllText(path, "dicom_id,split\na,train\n");
+
+        var error = Assert.Throws<InvalidDataException>(() => CsvTable.Read(path));
+
+        Assert.Contains(path, error.Message);
+        Assert.Contains("not gzip", error.Message);
+    }
+
+    [Fact]
+    public void WholeGzip_AndTwoConcatenatedMembers_ReadCompletely()
+    {
+        byte[] whole = GzippedTable();
+        string path = PathOf("labels.csv.gz");
+        File.WriteAllBytes(path, whole);
+        Assert.Equal(5000, CsvTable.Read(path).Rows.Count);
+
+        using var second = new MemoryStream();
+        using (var gzip = new GZipStream(second, CompressionLevel.Fastest, leaveOpen: true))
+            gzip.Write("1,0.0\n2,1.0\n"u8);
+        File.WriteAllBytes(path, [.. whole, .. second.ToArray()]);
+        Assert.Equal(5002, CsvTable.Read(path).Rows.Count);
+    }
 }

@@ -6,9 +6,9 @@ namespace MedClip.Data.Roco;
 /// <summary>
 /// Reads ROCO (Radiology Objects in COntext) as its repository lays it out: data/{train,validation,test}/radiology/
 /// holds captions.txt, one "ROCO_00002&lt;TAB&gt;caption" line per figure, dlinks.txt and the images/ folder that the
-/// repository's scripts/fetch.py fills. fetch.py names each image "&lt;PMC id&gt;_&lt;file name&gt;" from the
-/// figure's dlinks.txt line ("ROCO_00002&lt;TAB&gt;wget -r ftp://…/PMC1234.tar.gz -P /tmp&lt;TAB&gt;fig2.jpg"); copies
-/// renamed to images/ROCO_00002.jpg are found too. A captions line that does not start with an id and a tab continues
+/// repository's scripts/fetch.py fills. Since January 2022 fetch.py names each image after its id (images/ROCO_00002.jpg);
+/// images fetched before then, named "&lt;PMC id&gt;_&lt;file name&gt;" from the figure's dlinks.txt line
+/// ("ROCO_00002&lt;TAB&gt;wget -r ftp://…/PMC1234.tar.gz -P /tmp&lt;TAB&gt;fig2.jpg"), are read too. A captions line that does not start with an id and a tab continues
 /// the caption before it. The folder given may be the repository root or its data/ folder. Only the radiology subset
 /// is read; "validation" becomes the "validate" split. Unusable lines are skipped and counted by reason.
 /// </summary>
@@ -57,7 +57,7 @@ public static partial class RocoReader
                     summary.CountSkipped(SkippedDuplicateId);
                     continue;
                 }
-                string? image = new[] { fileNames.GetValueOrDefault(id), id + ".jpg" }.OfType<string>()
+                string? image = new[] { id + ".jpg", fileNames.GetValueOrDefault(id) }.OfType<string>()
                     .Select(name => Path.Combine(data, ImagePath(folder, name))).FirstOrDefault(File.Exists);
                 if (image is null)
                 {
@@ -90,7 +90,7 @@ public static partial class RocoReader
         return captions;
     }
 
-    /// <summary>Image file names by id as fetch.py saves them: the archive's PMC id, "_", the file name in the archive.</summary>
+    /// <summary>Image file names by id as fetch.py saved them before January 2022: the archive's PMC id, "_", the file name in the archive.</summary>
     private static Dictionary<string, string> ReadLinks(string path)
     {
         var fileNames = new Dictionary<string, string>(StringComparer.Ordinal);

@@ -5,7 +5,7 @@ public enum ReportSkipReason
 {
     /// <summary>The report is empty or whitespace.</summary>
     Empty,
-    /// <summary>No findings, impression or addendum, and neither a paragraph after the first nor a comparison to fall back on.</summary>
+    /// <summary>The sections asked for are missing or empty (by default: no impression, findings, last paragraph, comparison or addendum).</summary>
     NoUsableSection,
 }
 

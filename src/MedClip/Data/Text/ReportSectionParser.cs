@@ -3,105 +3,101 @@ using System.Text.RegularExpressions;
 namespace MedClip.Data.Text;
 
 /// <summary>
-/// Picks the training text out of a MIMIC-CXR free-text report, following the rules of
-/// MIMIC-CXR's txt/section_parser.py and create_section_files.py:
+/// Picks the training text out of a MIMIC-CXR free-text report. Sections are found as MIMIC-CXR's official
+/// txt/section_parser.py finds them (<see cref="SectionedReport"/>), so the official choices give the official text:
 /// <list type="bullet">
-/// <item>A header is a capitalised name at the start of a line followed by a colon and whitespace
-/// ("IMPRESSION:", "FINDINGS AND IMPRESSION:", "PA AND LATERAL VIEWS OF THE CHEST:"); a header
-/// in other case counts too when it is a known spelling ("Findings:", "impression:"). Names are
-/// normalised by <see cref="ReportSectionNames"/>; empty findings or impression sections are dropped.</item>
-/// <item>The text is IMPRESSION, then FINDINGS, then ADDENDUM, each the last section of that name.
-/// Impression comes first because it is the radiologist's conclusion (MIMIC's extraction prefers
-/// it over findings) and because the text is cut to the context length from the end, so the
-/// conclusion survives truncation. An addendum is a correction or addition to the read, so it is
-/// kept, after the rest.</item>
-/// <item>With none of those three, the fallbacks of create_section_files.py: the paragraphs after the
-/// first of the last section ("last_paragraph", which catches reports written as a title and free
-/// text), then the comparison section (where some radiologists wrote the whole read).</item>
-/// <item>A caller may name the sections instead (e.g. impression only, or findings then impression): then exactly
-/// those are joined, in that order, each the last non-empty section of that name, with no fallbacks.</item>
+/// <item>impression, findings, last_paragraph, comparison: the last section of that name, as the columns of
+/// create_section_files.py's mimic_cxr_sectioned.csv; a study under a hand-made rule has none of them there, nor here.</item>
+/// <item>final: create_section_files.py's text: the study's hand-made rule, else the impression, else the findings,
+/// else the last paragraph, else the comparison.</item>
+/// <item>a|b: section a, or b where the report has no (non-empty) a; impression|findings is CheXzero's text.</item>
+/// <item>any other name (indication, addendum, ...): the last section of that name.</item>
 /// </list>
+/// With no choice, MedClip's own text: the impression then the findings (or, with neither, the official fallback to
+/// the last paragraph or the comparison), then the addendum, without the separator lines of underscores and the
+/// "FINAL REPORT" title lines that an addendum written above the report brings along. A study's hand-made rule gives
+/// its official final text.
 /// </summary>
 public static partial class ReportSectionParser
 {
-    private sealed record Section(string Name, string Text);
-
-    [GeneratedRegex(@"^[ \t]*(?<header>[A-Za-z][A-Za-z ()/,-]*?)[ \t]*:(?=\s|$)", RegexOptions.Multiline)]
-    private static partial Regex HeaderLine();
-
-    [GeneratedRegex(@"\n[ \t]*\n")]
-    private static partial Regex ParagraphBreak();
-
-    // The "FINAL REPORT" / "FINAL ADDENDUM" title lines, which land inside a section when an addendum precedes the report.
-    [GeneratedRegex(@"^[ \t]*FINAL (?:REPORT|ADDENDUM)[ \t]*$", RegexOptions.Multiline)]
-    private static partial Regex TitleLine();
+    [GeneratedRegex(@"^[ \t]*(?:_{10,}|FINAL (?:REPORT|ADDENDUM))[ \t]*$", RegexOptions.Multiline)]
+    private static partial Regex SeparatorOrTitleLine();
 
     [GeneratedRegex(@"\s+")]
     private static partial Regex Whitespace();
 
-    private static readonly string[] PrimarySections = [ReportSectionNames.Impression, ReportSectionNames.Findings, ReportSectionNames.Addendum];
-    private static readonly string[] FallbackSections = [ReportSectionNames.LastParagraph, ReportSectionNames.Comparison];
+    // Python's str.isspace() characters: .NET's whitespace and the four separators \x1c-\x1f.
+    private static readonly char[] PythonWhitespace =
+        "\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000".ToCharArray();
 
-    /// <summary>The default sections, with their fallbacks, when <paramref name="sections"/> is null; else exactly those (canonical names).</summary>
-    public static ParsedReport Parse(string? report, IReadOnlyList<string>? sections = null)
+    /// <summary>Python's str.strip(), which the official scripts apply to every section they write.</summary>
+    public static string StripPythonWhitespace(string text) => text.Trim(PythonWhitespace);
+
+    /// <summary>
+    /// The text for <paramref name="sections"/> (canonical names, see the class summary), or MedClip's own text when
+    /// null. <paramref name="mimicStudyId"/> (without its "s") applies MIMIC-CXR's hand-made rules for that study;
+    /// leave it null for reports that are not MIMIC-CXR's.
+    /// </summary>
+    public static ParsedReport Parse(string? report, IReadOnlyList<string>? sections = null, string? mimicStudyId = null)
     {
         if (string.IsNullOrWhiteSpace(report))
             return new ParsedReport("", [], [], ReportSkipReason.Empty);
 
-        List<Section> found = SplitIntoSections(report.ReplaceLineEndings("\n"));
-        found.RemoveAll(s => s.Name is ReportSectionNames.Impression or ReportSectionNames.Findings && string.IsNullOrWhiteSpace(s.Text));
-        if (!found.Any(s => PrimarySections.Contains(s.Name)))
-            SplitOffLastParagraph(found);
+        var sectioned = SectionedReport.Of(report, mimicStudyId);
+        List<(string Name, string Text)> used = sections is null ? MedClipText(sectioned) : Chosen(sectioned, sections);
 
-        List<Section> used = (sections ?? PrimarySections).Select(name => FirstPresent(found, name)).OfType<Section>().ToList();
-        if (used.Count == 0 && sections is null)
-            used = FallbackSections.Select(name => LastNonEmpty(found, name)).OfType<Section>().Take(1).ToList();
-
-        string joined = string.Join(" ", used.Select(s => TitleLine().Replace(s.Text, "")));
-        string text = Whitespace().Replace(joined, " ").Trim();
-        List<string> names = found.Select(s => s.Name).Distinct().ToList();
-        return new ParsedReport(text, names, used.Select(s => s.Name).ToList(), text.Length == 0 ? ReportSkipReason.NoUsableSection : null);
+        string text = Collapse(string.Join(" ", used.Select(part => part.Text)));
+        return new ParsedReport(text, sectioned.Names, used.Select(part => part.Name).ToList(),
+            text.Length == 0 ? ReportSkipReason.NoUsableSection : null);
     }
 
-    private static List<Section> SplitIntoSections(string text)
+    /// <summary>The official sections and final text of a report, whitespace collapsed; null where the official scripts write none.</summary>
+    public static OfficialReportText Official(string? report, string? mimicStudyId = null)
     {
-        List<Match> headers = HeaderLine().Matches(text).Where(IsHeader).ToList();
-        if (headers.Count == 0)
-            return [new Section(ReportSectionNames.FullReport, text)];
+        var sectioned = SectionedReport.Of(report ?? "", mimicStudyId);
+        string? Section(string name) => sectioned.Official(name) is string text ? Collapse(text) : null;
+        return new OfficialReportText(Section(ReportSectionNames.Impression), Section(ReportSectionNames.Findings),
+            Section(ReportSectionNames.LastParagraph), Section(ReportSectionNames.Comparison), Collapse(sectioned.Final.Text));
+    }
 
-        var sections = new List<Section> { new(ReportSectionNames.Preamble, text[..headers[0].Index]) };
-        for (int i = 0; i < headers.Count; i++)
+    private static List<(string Name, string Text)> Chosen(SectionedReport sectioned, IReadOnlyList<string> sections)
+    {
+        var used = new List<(string Name, string Text)>();
+        foreach (string wanted in sections)
         {
-            int start = headers[i].Index + headers[i].Length;
-            int end = i + 1 < headers.Count ? headers[i + 1].Index : text.Length;
-            sections.Add(new Section(ReportSectionNames.Normalize(headers[i].Groups["header"].Value), text[start..end]));
+            foreach (string name in wanted.Split('|'))
+            {
+                (string Name, string Text)? part = name == ReportSectionNames.Final ? sectioned.Final
+                    : sectioned.Official(name) is string text ? (name, text) : null;
+                if (part is { } found && found.Text.Length > 0)
+                {
+                    used.Add(found);
+                    break;
+                }
+            }
         }
-        return sections;
+        return used;
     }
 
-    // MIMIC's headers are capitalised; a lower- or mixed-case one is trusted only if it is a known name,
-    // so that "the patient is s/p CABG:" style sentences never open a section.
-    private static bool IsHeader(Match match)
+    private static List<(string Name, string Text)> MedClipText(SectionedReport sectioned)
     {
-        string header = match.Groups["header"].Value;
-        return !header.Any(char.IsLower) || ReportSectionNames.IsKnownHeader(header);
+        if (sectioned.HasHandMadeRule)
+            return [sectioned.Final];
+        var parts = new List<(string Name, string Text)>();
+        foreach (string name in new[] { ReportSectionNames.Impression, ReportSectionNames.Findings })
+        {
+            if (sectioned.Official(name) is string text)
+                parts.Add((name, text));
+        }
+        if (parts.Count == 0 && sectioned.Final.Text.Length > 0)
+            parts.Add(sectioned.Final);
+        if (sectioned.Official(ReportSectionNames.Addendum) is { Length: > 0 } addendum)
+            parts.Add((ReportSectionNames.Addendum, addendum));
+        return parts.Select(part => (part.Name, SeparatorOrTitleLine().Replace(part.Text, ""))).ToList();
     }
 
-    // create_section_files.py's "last_paragraph": everything after the first paragraph of the last section.
-    private static void SplitOffLastParagraph(List<Section> sections)
-    {
-        Section last = sections[^1];
-        Match firstBreak = ParagraphBreak().Match(last.Text);
-        if (!firstBreak.Success)
-            return;
-        sections[^1] = last with { Text = last.Text[..firstBreak.Index] };
-        sections.Add(new Section(ReportSectionNames.LastParagraph, last.Text[(firstBreak.Index + firstBreak.Length)..]));
-    }
-
-    /// <summary>A wanted section, or for "a|b" the first of the alternatives the report has (impression|findings: the impression, else the findings).</summary>
-    private static Section? FirstPresent(List<Section> sections, string wanted) =>
-        wanted.Split('|').Select(name => LastNonEmpty(sections, name)).FirstOrDefault(section => section is not null);
-
-    private static Section? LastNonEmpty(List<Section> sections, string name) =>
-        sections.LastOrDefault(s => s.Name == name && !string.IsNullOrWhiteSpace(s.Text));
+    private static string Collapse(string text) => Whitespace().Replace(text, " ").Trim();
 }
+
+/// <summary>A report's official sections and final text (create_section_files.py's outputs); null where it writes none.</summary>
+public sealed record OfficialReportText(string? Impression, string? Findings, string? LastParagraph, string? Comparison, string Final);

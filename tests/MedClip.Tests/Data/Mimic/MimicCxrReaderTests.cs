@@ -74,6 +74,23 @@ public sealed class MimicCxrReaderTests : IDisposable
     }
 
     [Fact]
+    public void TruncatedGzippedLabelTable_IsAnErrorNamingIt_NotRowsWithoutLabels()
+    {
+        string plain = TablePath(MimicCxrLayout.ChexpertTable), gzipped = plain + ".gz";
+        using (FileStream source = File.OpenRead(plain))
+        using (var target = new GZipStream(File.Create(gzipped), CompressionLevel.Optimal))
+            source.CopyTo(target);
+        File.Delete(plain);
+        byte[] whole = File.ReadAllBytes(gzipped);
+        File.WriteAllBytes(gzipped, whole[..(whole.Length * 45 / 100)]);
+
+        var error = Assert.Throws<InvalidDataException>(() => MimicCxrReader.Read(_root));
+
+        Assert.Contains(gzipped, error.Message);
+        Assert.Contains("truncated or corrupt", error.Message);
+    }
+
+    [Fact]
     public void UnusableRows_AreSkippedAndCountedByReason()
     {
         CsvTable metadata = CsvTable.Read(TablePath(MimicCxrLayout.MetadataTable));

@@ -15,7 +15,7 @@ public sealed class RocoReaderTests : IDisposable
         string radiology = Path.Combine(_root, "data", folder, "radiology");
         Directory.CreateDirectory(Path.Combine(radiology, "images"));
         File.WriteAllText(Path.Combine(radiology, "captions.txt"), captions);
-        // fetch.py names an image after its archive's PMC id and its file name in the archive.
+        // fetch.py names an image after its id (since January 2022), or named it after its archive's PMC id and its file name in the archive.
         File.WriteAllText(Path.Combine(radiology, "dlinks.txt"),
             "ROCO_00001\twget -r ftp://ftp.ncbi.nlm.nih.gov/pub/pmc/oa_package/aa/bb/PMC1234.tar.gz -P /tmp\tfig1.jpg\n" +
             "ROCO_00002\twget -r ftp://ftp.ncbi.nlm.nih.gov/pub/pmc/oa_package/cc/dd/PMC5678.tar.gz -P /tmp\tfig2.jpg\n");

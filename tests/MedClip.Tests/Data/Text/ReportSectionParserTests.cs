@@ -60,13 +60,11 @@ public sealed class ReportSectionParserTests
     }
 
     [Theory]
-    [InlineData("Impression: Mild edema.", "impression")]
-    [InlineData("impression:\n  Mild edema.", "impression")]
     [InlineData("IMPRESSIONS: Mild edema.", "impression")]
     [InlineData("CONCLUSION: Mild edema.", "impression")]
     [InlineData("IMPRESSON: Mild edema.", "impression")]
     [InlineData("FINDINGS/IMPRESSION: Mild edema.", "impression")]
-    [InlineData("Findings: Mild edema.", "findings")]
+    [InlineData("NDICATION: Mild edema.", "impression")]
     [InlineData("FINDNGS: Mild edema.", "findings")]
     [InlineData("PORTABLE AP VIEW OF THE CHEST: Mild edema.", "findings")]
     [InlineData("CHEST, TWO VIEWS: Mild edema.", "findings")]
@@ -76,6 +74,48 @@ public sealed class ReportSectionParserTests
 
         Assert.Equal("Mild edema.", parsed.Text);
         Assert.Equal([expectedName], parsed.SectionsUsed);
+    }
+
+    [Theory]
+    [InlineData("Impression: Mild edema.")]
+    [InlineData("impression:\n Mild edema.")]
+    [InlineData("Findings: Mild edema.")]
+    public void MixedCaseHeader_IsNoHeader_AndStaysInTheText(string section)
+    {
+        ParsedReport parsed = ReportSectionParser.Parse($"FINAL REPORT\n INDICATION: Dyspnea.\n \n {section}\n", ["final"]);
+
+        Assert.Equal(string.Join(' ', section.Split((char[])[' ', '\n'], StringSplitOptions.RemoveEmptyEntries)), parsed.Text);
+        Assert.Equal(["last_paragraph"], parsed.SectionsUsed);
+    }
+
+    [Fact]
+    public void BareHeaderLine_SwallowsTheLineAfterIt()
+    {
+        const string report = " FINAL REPORT\n COMPARISON:\n IMPRESSION: No pneumonia.\n";
+
+        ParsedReport parsed = ReportSectionParser.Parse(report, ["final"]);
+
+        Assert.Equal("IMPRESSION: No pneumonia.", parsed.Text);
+        Assert.Equal(["comparison"], parsed.SectionsUsed);
+        Assert.Equal(["preamble", "comparison"], parsed.SectionsFound);
+    }
+
+    [Fact]
+    public void HandMadeRules_ApplyToTheirStudies_OnlyForMimic()
+    {
+        string report = " FINAL REPORT\n EXAMINATION:  CHEST PA AND LAT\n \n" + string.Concat(Enumerable.Repeat(" Lines of text.\n", 30))
+            + " COMPARISON: None.\n \n IMPRESSION: Clear lungs.\n";
+        string collapsedSpan = string.Join(' ', report[201..349].Split((char[])[' ', '\n'], StringSplitOptions.RemoveEmptyEntries));
+
+        // s50525523: the characters [201, 349); s59363654: the examination section; s51491012: a history this report lacks.
+        Assert.Equal(collapsedSpan, ReportSectionParser.Parse(report, ["final"], mimicStudyId: "50525523").Text);
+        Assert.Equal([ReportSectionNames.HandMadeSpan], ReportSectionParser.Parse(report, ["final"], mimicStudyId: "50525523").SectionsUsed);
+        Assert.Equal(collapsedSpan, ReportSectionParser.Parse(report, mimicStudyId: "50525523").Text);
+        Assert.False(ReportSectionParser.Parse(report, ["impression"], mimicStudyId: "50525523").IsUsable);
+        Assert.StartsWith("CHEST PA AND LAT Lines of text.", ReportSectionParser.Parse(report, ["final"], mimicStudyId: "59363654").Text);
+        Assert.False(ReportSectionParser.Parse(report, ["final"], mimicStudyId: "51491012").IsUsable);
+        Assert.Equal("Clear lungs.", ReportSectionParser.Parse(report, ["final"]).Text);
+        Assert.Equal("Clear lungs.", ReportSectionParser.Parse(report, ["impression"], mimicStudyId: "50000001").Text);
     }
 
     [Fact]
@@ -89,22 +129,34 @@ public sealed class ReportSectionParserTests
     }
 
     [Fact]
-    public void Addendum_IsKeptAfterTheImpressionWithoutTheTitleLine()
+    public void Addendum_IsKeptAfterTheImpressionWithoutTheSeparatorAndTitleLines()
     {
-        const string report = """
-             ADDENDUM:  The right IJ catheter terminates in the right atrium, not the SVC as stated.
-
-                                             FINAL REPORT
-             FINDINGS:  Right IJ catheter in place.  No pneumothorax.
-
-             IMPRESSION:  Catheter in place as described.
-            """;
+        string report = "                                 FINAL ADDENDUM\n"
+            + " ADDENDUM:  The right IJ catheter terminates in the right atrium, not the SVC as stated.\n \n"
+            + " " + new string('_', 78) + "\n                                 FINAL REPORT\n"
+            + " FINDINGS:  Right IJ catheter in place.  No pneumothorax.\n \n"
+            + " IMPRESSION:  Catheter in place as described.\n";
 
         ParsedReport parsed = ReportSectionParser.Parse(report);
 
         Assert.Equal(["impression", "findings", "addendum"], parsed.SectionsUsed);
         Assert.StartsWith("Catheter in place as described. Right IJ catheter in place.", parsed.Text);
         Assert.EndsWith("terminates in the right atrium, not the SVC as stated.", parsed.Text);
+        Assert.DoesNotContain("_", parsed.Text);
+        Assert.DoesNotContain("FINAL", parsed.Text);
+        Assert.Equal("Catheter in place as described.", ReportSectionParser.Parse(report, ["final"]).Text);
+    }
+
+    [Fact]
+    public void Addendum_DoesNotBlockTheOfficialFallback()
+    {
+        string report = "                                 FINAL ADDENDUM\n"
+            + " ADDENDUM:  Findings discussed with Dr. ___ at 10:30.\n \n"
+            + " " + new string('_', 78) + "\n                                 FINAL REPORT\n"
+            + " EXAMINATION:  CHEST (PORTABLE AP)\n \n Right lung is clear.\n \n Left effusion.\n";
+
+        Assert.Equal("Right lung is clear. Left effusion.", ReportSectionParser.Parse(report, ["final"]).Text);
+        Assert.Equal("Right lung is clear. Left effusion. Findings discussed with Dr. ___ at 10:30.", ReportSectionParser.Parse(report).Text);
     }
 
     [Fact]
