@@ -186,11 +186,11 @@ public class CudaSoftmaxBenchmarks : CudaKernelBenchmark
         _y = Tensor.Zeros(Backend, shape);
         _dy = Random(shape, 2);
         _dx = Tensor.Zeros(Backend, shape);
-        Backend.SoftmaxForward(_x, null, _y, Batch, Heads, Tokens, Tokens, 0.125);
+        Backend.SoftmaxForward(_x, null, _y, Batch, Heads, Tokens, Tokens, 0.125, causal: false);
     }
 
     [Benchmark(OperationsPerInvoke = Repeats)]
-    public void SoftmaxForward() => Repeat(() => Backend.SoftmaxForward(_x, null, _y, Batch, Heads, Tokens, Tokens, 0.125));
+    public void SoftmaxForward() => Repeat(() => Backend.SoftmaxForward(_x, null, _y, Batch, Heads, Tokens, Tokens, 0.125, causal: false));
 
     [Benchmark(OperationsPerInvoke = Repeats)]
     public void SoftmaxBackward() => Repeat(() => Backend.SoftmaxBackward(_y, _dy, _dx, Batch * Heads * Tokens, Tokens, 0.125));

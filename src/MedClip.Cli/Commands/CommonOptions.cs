@@ -15,8 +15,8 @@ internal static class CommonOptions
     public static Option<string> Attention() => Choice("--attention", "Attention as two GEMMs, or FlashAttention-style kernels",
         "gemm", ["gemm", "fused"], OptionGroups.Precision);
 
-    public static Option<string> ModelPreset() => Choice("--model", "Model preset, or a dual-encoder config.json", "tiny",
-        ModelPresets.Names, OptionGroups.Model, allowJsonFile: true);
+    public static Option<string> ModelPreset() => Choice("--model", "Model preset, a dual-encoder config.json, or a CLIPModel folder", "tiny",
+        ModelPresets.Names, OptionGroups.Model, allowPaths: true);
 
     public static Option<bool> Json() => new Option<bool>("--json") { Description = "Print one JSON line instead of a summary." }.In(OptionGroups.Output);
 
@@ -33,15 +33,17 @@ internal static class CommonOptions
         },
     };
 
-    private static Option<string> Choice(string name, string description, string defaultValue, string[] choices, string group, bool allowJsonFile = false)
+    /// <param name="allowPaths">Also accept a .json file name or an existing folder.</param>
+    private static Option<string> Choice(string name, string description, string defaultValue, string[] choices, string group, bool allowPaths = false)
     {
         var option = new Option<string>(name) { Description = description, DefaultValueFactory = _ => defaultValue }
-            .In(group, string.Join('|', choices) + (allowJsonFile ? "|FILE" : ""));
+            .In(group, string.Join('|', choices) + (allowPaths ? "|PATH" : ""));
         option.Validators.Add(result =>
         {
             string? value = result.GetValueOrDefault<string>();
-            if (value is not null && !choices.Contains(value) && !(allowJsonFile && value.EndsWith(".json", StringComparison.OrdinalIgnoreCase)))
-                result.AddError($"{name} '{value}' is not one of {string.Join(", ", choices)}.");
+            if (value is not null && !choices.Contains(value)
+                && !(allowPaths && (value.EndsWith(".json", StringComparison.OrdinalIgnoreCase) || Directory.Exists(value))))
+                result.AddError($"{name} '{value}' is not one of {string.Join(", ", choices)}{(allowPaths ? ", a .json file or a model folder" : "")}.");
         });
         return option;
     }

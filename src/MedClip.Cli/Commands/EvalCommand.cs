@@ -53,14 +53,11 @@ internal static class EvalCommand
     public static string ResolveCheckpoint(string path) =>
         CheckpointStore.Latest(path) ?? (Directory.Exists(path) ? path : throw new UsageException($"Checkpoint folder '{path}' does not exist."));
 
-    /// <summary>Loads a checkpoint for inference; one that lacks its vocab.txt cannot encode text and is refused in one sentence.</summary>
-    public static CheckpointModel LoadModel(string checkpoint, string device)
-    {
-        if (Directory.Exists(checkpoint) && !File.Exists(Path.Combine(checkpoint, CheckpointStore.VocabFile)))
-            throw new UsageException($"Checkpoint '{checkpoint}' has no {CheckpointStore.VocabFile}, so its text tower cannot read prompts or reports; " +
-                "copy the vocab.txt the model was trained with into that folder.");
-        return CheckpointModel.Load(checkpoint, DeviceSelection.Resolve(device));
-    }
+    /// <summary>
+    /// Loads a MedClip checkpoint or a Hugging Face CLIPModel folder for inference (<see cref="CheckpointModel.Load"/>); a
+    /// missing or unusable file is refused in one sentence naming it.
+    /// </summary>
+    public static CheckpointModel LoadModel(string checkpoint, string device) => CheckpointModel.Load(checkpoint, DeviceSelection.Resolve(device));
 
     /// <summary>Evaluates, writes the outputs and prints the summary; the synthetic set is looked up beside the run.</summary>
     public static EvaluationReport? Run(string checkpoint, string dataSpec, string split, string device, string output, string commandLine,
@@ -73,7 +70,7 @@ internal static class EvalCommand
         var report = progress.Run(() =>
         {
             var data = DatasetSpec.Parse(dataSpec).Load(runFolder, model.Images.Size, seed: 0, progress.OnMessage, options: dataOptions, progress: progress);
-            var options = new EvaluationOptions(commandLine, checkpoint, dataSpec, split, prompts, uncertain, seed);
+            var options = new EvaluationOptions(commandLine, checkpoint, dataSpec, split, prompts, uncertain, seed, StartingPoint: StartingPoint.ForCheckpoint(checkpoint));
             return EvaluationRun.Run(model, data.Split(split), data.Train, options, progress.OnMessage, progress);
         });
         EvaluationOutputs.Write(report, output);

@@ -115,6 +115,7 @@ public sealed class BackendSelfTest
 
         yield return Run("softmax forward 3x5x7x13, no mask", () => Softmax(masked: false));
         yield return Run("softmax forward 3x5x7x13, padded keys and a fully padded sequence", () => Softmax(masked: true));
+        yield return Run("softmax forward 3x5x13x13, causal with padded keys", () => Softmax(masked: true, causal: true));
         yield return Run("softmax backward 105x13", () => Op([Probabilities(105, 13), R(105 * 13), R(105 * 13)], [2],
             (b, t) => b.SoftmaxBackward(t[0], t[1], t[2], 105, 13, 0.37)));
 
@@ -371,7 +372,7 @@ public sealed class BackendSelfTest
             optimizer.Update(1e-3);
         }
         foreach (var (name, p) in parameters.Where(p => p.Name is "logit_scale" or "visual_projection.weight" or "text_projection.weight"
-                     || p.Name.EndsWith("embeddings.word_embeddings.weight") || p.Name.EndsWith("patch_embeddings.projection.weight")
+                     || p.Name.EndsWith("embeddings.word_embeddings.weight") || p.Name.EndsWith("embeddings.token_embedding.weight") || p.Name.EndsWith("patch_embeddings.projection.weight")
                      || p.Name.EndsWith("layer.0.intermediate.dense.weight")))
             run.Checksums[name] = Download(p).Sum(Math.Abs);
         return run;
@@ -753,12 +754,13 @@ public sealed class BackendSelfTest
             (be, t) => be.AddLayerNormBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], bothGradients ? t[7] : null, t[8], t[9], rows, cols));
     }
 
-    private double Softmax(bool masked)
+    private double Softmax(bool masked, bool causal = false)
     {
-        const int batch = 3, heads = 5, queries = 7, keys = 13;
+        const int batch = 3, heads = 5, keys = 13;
+        int queries = causal ? keys : 7;
         int n = batch * heads * queries * keys;
         return Op([R(n, 3), R(n), KeyMask(batch, keys)], [1],
-            (b, t) => b.SoftmaxForward(t[0], masked ? t[2] : null, t[1], batch, heads, queries, keys, 0.41));
+            (b, t) => b.SoftmaxForward(t[0], masked ? t[2] : null, t[1], batch, heads, queries, keys, 0.41, causal));
     }
 
     /// <summary>

@@ -151,9 +151,10 @@ public interface IBackend
 
     /// <summary>
     /// y = softmax over the last axis of scale * x, for x [batch*heads*queries, keys]. keyMask (I32 [batch, keys], 1 keep,
-    /// 0 padding) removes padded keys; a row with every key masked becomes zeros.
+    /// 0 padding) removes padded keys; <paramref name="causal"/> removes the keys after each row's query (key k > query q,
+    /// queries and keys counted alike, as in a decoder or CLIP's text tower); a row with every key masked becomes zeros.
     /// </summary>
-    void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale);
+    void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale, bool causal);
 
     /// <summary>dx += scale * y * (dy - sum(dy*y)) per row.</summary>
     void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx, int rows, int keys, double scale);

@@ -4,7 +4,10 @@ using MedClip.Models;
 
 namespace MedClip.Evaluation;
 
-/// <summary>What an evaluation was asked to do, recorded in its outputs so that it can be repeated.</summary>
+/// <summary>
+/// What an evaluation was asked to do, recorded in its outputs so that it can be repeated, with where the evaluated
+/// model's training started (scratch, CLIP, pretrained towers).
+/// </summary>
 public sealed record EvaluationOptions(
     string CommandLine,
     string Checkpoint,
@@ -14,7 +17,8 @@ public sealed record EvaluationOptions(
     UncertainLabels Uncertain,
     int Seed = 0,
     int Resamples = Bootstrap.DefaultResamples,
-    int ProbeMaxTrainImages = EvaluationRun.DefaultProbeMaxTrainImages);
+    int ProbeMaxTrainImages = EvaluationRun.DefaultProbeMaxTrainImages,
+    string StartingPoint = "unknown");
 
 /// <summary>A label's linear probe: how it was fitted and how it scores on the evaluated images.</summary>
 public sealed record ProbeLabelResult(LinearProbe.Fit Fit, BinaryLabelResult Result);

@@ -18,6 +18,7 @@ public static class MetricsJson
         {
             ["command"] = o.CommandLine,
             ["checkpoint"] = Path.GetFullPath(o.Checkpoint),
+            ["starting_point"] = o.StartingPoint,
             ["checkpoint_sha256"] = r.CheckpointSha256,
             ["data"] = o.DataSpec,
             ["split"] = o.Split,

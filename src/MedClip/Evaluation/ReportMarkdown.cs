@@ -15,6 +15,7 @@ public static class ReportMarkdown
         md.AppendLine("```").AppendLine(o.CommandLine).AppendLine("```").AppendLine();
         md.AppendLine("| | |").AppendLine("|---|---|");
         md.AppendLine($"| checkpoint | `{Path.GetFullPath(o.Checkpoint)}` |");
+        md.AppendLine($"| starting point | {o.StartingPoint} |");
         md.AppendLine($"| model.safetensors SHA-256 | `{r.CheckpointSha256}` |");
         md.AppendLine($"| data | `{o.DataSpec}`, split `{o.Split}` |");
         md.AppendLine($"| data SHA-256 (evaluated ids and labels) | `{r.DataSha256}` |");

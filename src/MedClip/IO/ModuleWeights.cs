@@ -6,8 +6,10 @@ namespace MedClip.IO;
 /// <summary>A module's parameters to and from safetensors, under their HF names.</summary>
 public static class ModuleWeights
 {
-    public static void Save(Module module, string path, IReadOnlyDictionary<string, string>? metadata = null) =>
-        SafetensorsFile.Write(path, module.NamedParameters().Select(p => ToSafetensors(p.Name, p.Tensor)), metadata ?? new Dictionary<string, string> { ["format"] = "pt" });
+    /// <param name="rename">The name a parameter is stored under, when it differs from the module's (another checkpoint layout).</param>
+    public static void Save(Module module, string path, IReadOnlyDictionary<string, string>? metadata = null, Func<string, string>? rename = null) =>
+        SafetensorsFile.Write(path, module.NamedParameters().Select(p => ToSafetensors(rename?.Invoke(p.Name) ?? p.Name, p.Tensor)),
+            metadata ?? new Dictionary<string, string> { ["format"] = "pt" });
 
     /// <summary>
     /// Loads every parameter from <paramref name="path"/>. Missing tensors, unexpected tensors and shape mismatches are

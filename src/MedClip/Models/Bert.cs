@@ -5,22 +5,38 @@ using MedClip.Tensors;
 
 namespace MedClip.Models;
 
-/// <summary>Sizes of an HF BertModel (config.json of model_type "bert").</summary>
-public sealed record TextConfig(int VocabSize, int MaxPositions, int TypeVocabSize, int Layers, TransformerConfig Transformer)
+/// <summary>Which HF text model a config describes (config.json model_type "bert" or "clip_text_model").</summary>
+public enum TextModelType
+{
+    Bert,
+    ClipText,
+}
+
+/// <summary>
+/// Sizes of an HF BertModel or CLIPTextModel. TypeVocabSize is BERT's only; EosTokenId is CLIP's pooling token
+/// (<see cref="ClipTextTransformer.EndOfTextPositions"/>).
+/// </summary>
+public sealed record TextConfig(int VocabSize, int MaxPositions, int TypeVocabSize, int Layers, TransformerConfig Transformer,
+    TextModelType ModelType = TextModelType.Bert, int EosTokenId = 2)
 {
     public void Validate()
     {
         Transformer.Validate("text_config");
-        if (VocabSize <= 0 || MaxPositions <= 0 || TypeVocabSize <= 0)
+        if (VocabSize <= 0 || MaxPositions <= 0 || (ModelType == TextModelType.Bert && TypeVocabSize <= 0))
             throw new ArgumentException($"text_config: vocab_size {VocabSize}, max_position_embeddings {MaxPositions} and type_vocab_size {TypeVocabSize} must be positive.");
     }
+
+    /// <summary>The tokenizer this text tower reads from a folder: CLIP's BPE (vocab.json, merges.txt) or BERT's WordPiece (vocab.txt).</summary>
+    public Data.Text.ITextTokenizer ReadTokenizer(string folder) => ModelType == TextModelType.ClipText
+        ? Data.Text.ClipTokenizer.FromFolder(folder)
+        : Data.Text.ReportTokenizer.FromFolder(folder);
 }
 
 /// <summary>
 /// HF BertModel: word + position + token-type embeddings, LayerNorm, post-LN layers with the padding mask,
 /// pooler = tanh(dense(CLS)). Token types are all 0 (single-segment reports).
 /// </summary>
-public sealed class Bert : Module
+public sealed class Bert : Module, ITextTower
 {
     private readonly TextConfig _config;
 

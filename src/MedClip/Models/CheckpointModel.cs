@@ -20,7 +20,7 @@ public sealed class CheckpointModel
 {
     private const int EncodeBatch = 64;
 
-    private CheckpointModel(DualEncoder model, ReportTokenizer tokenizer, ImagePreprocessor images, int contextLength)
+    private CheckpointModel(DualEncoder model, ITextTokenizer tokenizer, ImagePreprocessor images, int contextLength)
     {
         Model = model;
         Tokenizer = tokenizer;
@@ -29,23 +29,41 @@ public sealed class CheckpointModel
     }
 
     public DualEncoder Model { get; }
-    public ReportTokenizer Tokenizer { get; }
+    public ITextTokenizer Tokenizer { get; }
     public ImagePreprocessor Images { get; }
     public int ContextLength { get; }
     public double LogitScale => Math.Exp(Math.Min(Model.LogitScale.Item(), Losses.InfoNceLoss.MaxLogitScale));
 
+    /// <summary>
+    /// The one loading path for inference: a MedClip checkpoint (VisionTextDualEncoder layout) or a Hugging Face
+    /// CLIPModel folder as save_pretrained writes it (both towers, both projections, logit_scale, CLIP's tokenizer; a
+    /// folder without preprocessor_config.json gets CLIP's preprocessing).
+    /// </summary>
     public static CheckpointModel Load(string checkpoint, IBackend backend)
     {
-        CheckpointStore.RequireModelFiles(checkpoint);
-        var (config, contextLength) = DualEncoderConfigJson.Read(Path.Combine(checkpoint, CheckpointStore.ConfigFile));
+        if (!Directory.Exists(checkpoint)) throw new DirectoryNotFoundException($"Checkpoint folder '{checkpoint}' does not exist.");
+        string configPath = Path.Combine(checkpoint, CheckpointStore.ConfigFile);
+        if (!File.Exists(configPath))
+            throw new FileNotFoundException($"'{configPath}' is missing; a checkpoint or CLIPModel folder holds its config.json.", configPath);
+        var (config, contextLength) = DualEncoderConfigJson.Read(configPath);
+        CheckpointStore.RequireModelFiles(checkpoint, config.Layout);
         var model = new DualEncoder(new Init(backend, DType.F32, 0), config);
-        ModuleWeights.Load(model, Path.Combine(checkpoint, CheckpointStore.WeightsFile));
-        var tokenizer = ReportTokenizer.FromFolder(checkpoint);
+        CheckpointWeights.Load(model, checkpoint);
+        var tokenizer = config.Text.ReadTokenizer(checkpoint);
         // A pretrained BERT's embedding table may have more rows than its vocab.txt has tokens (padded vocab_size).
         if (tokenizer.VocabularySize > config.Text.VocabSize)
-            throw new InvalidDataException($"Checkpoint '{checkpoint}': vocab.txt has {tokenizer.VocabularySize} tokens but the text model has only {config.Text.VocabSize}.");
-        var preprocessor = PreprocessorConfig.Read(Path.Combine(checkpoint, CheckpointStore.PreprocessorFile));
-        return new CheckpointModel(model, tokenizer, ImagePreprocessor.FromConfig(preprocessor with { ImageSize = config.Vision.ImageSize }), contextLength);
+            throw new InvalidDataException($"Checkpoint '{checkpoint}': its tokenizer has {tokenizer.VocabularySize} tokens but the text model has only {config.Text.VocabSize}.");
+        return new CheckpointModel(model, tokenizer, ImagePreprocessor.FromConfig(ReadPreprocessor(checkpoint, config)), contextLength);
+    }
+
+    /// <summary>The folder's preprocessor_config.json at the model's image size; CLIP's preprocessing for a CLIPModel folder without one.</summary>
+    public static PreprocessorConfig ReadPreprocessor(string folder, DualEncoderConfig config)
+    {
+        string path = Path.Combine(folder, CheckpointStore.PreprocessorFile);
+        var preprocessor = !File.Exists(path) && config.Layout == CheckpointLayout.ClipModel
+            ? PreprocessorConfig.ForClip(config.Vision.ImageSize)
+            : PreprocessorConfig.Read(path);
+        return preprocessor with { ImageSize = config.Vision.ImageSize };
     }
 
     /// <summary>

@@ -7,8 +7,16 @@ using MedClip.Tensors;
 
 namespace MedClip.Models;
 
-/// <summary>Sizes of an HF VisionTextDualEncoderModel.</summary>
-public sealed record DualEncoderConfig(VisionConfig Vision, TextConfig Text, int ProjectionDim, double LogitScaleInit = DualEncoderConfig.ClipLogitScaleInit)
+/// <summary>How a dual encoder's checkpoint folder is laid out: as HF's VisionTextDualEncoderModel or CLIPModel saves it.</summary>
+public enum CheckpointLayout
+{
+    VisionTextDualEncoder,
+    ClipModel,
+}
+
+/// <summary>Sizes of an HF VisionTextDualEncoderModel or CLIPModel, and the layout its checkpoints are written in.</summary>
+public sealed record DualEncoderConfig(VisionConfig Vision, TextConfig Text, int ProjectionDim, double LogitScaleInit = DualEncoderConfig.ClipLogitScaleInit,
+    CheckpointLayout Layout = CheckpointLayout.VisionTextDualEncoder)
 {
     /// <summary>
     /// Throws when <paramref name="backend"/> has no fused attention kernel for a tower's head dimension (the CUDA
@@ -40,7 +48,8 @@ public sealed class DualEncoder : Module
         Config = config;
         var vision = Child("vision_model", IVisionTower.Create(init, config.Vision));
         Vision = (IVisionTower)vision;
-        Text = Child("text_model", new Bert(init, config.Text));
+        var text = Child("text_model", ITextTower.Create(init, config.Text));
+        Text = (ITextTower)text;
         VisualProjection = Child("visual_projection", new Linear(init, config.Vision.Transformer.Width, config.ProjectionDim, config.Vision.Transformer.InitializerRange, bias: false));
         TextProjection = Child("text_projection", new Linear(init, config.Text.Transformer.Width, config.ProjectionDim, config.Text.Transformer.InitializerRange, bias: false));
         LogitScale = Parameter("logit_scale", init.Constant(new Shape(), config.LogitScaleInit));
@@ -48,7 +57,7 @@ public sealed class DualEncoder : Module
 
     public DualEncoderConfig Config { get; }
     public IVisionTower Vision { get; }
-    public Bert Text { get; }
+    public ITextTower Text { get; }
     public Linear VisualProjection { get; }
     public Linear TextProjection { get; }
     public Tensor LogitScale { get; }

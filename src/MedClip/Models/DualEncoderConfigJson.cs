@@ -9,11 +9,25 @@ namespace MedClip.Models;
 
 /// <summary>
 /// Reads and writes Hugging Face config.json files: VisionTextDualEncoderConfig ("vision-text-dual-encoder") with a
-/// ViTConfig ("vit") and a BertConfig ("bert"), field names and defaults as in transformers.
+/// ViTConfig ("vit") or CLIPVisionConfig and a BertConfig ("bert") or CLIPTextConfig, and CLIPConfig ("clip"), field
+/// names and defaults as in transformers.
 /// </summary>
 public static class DualEncoderConfigJson
 {
-    public static JsonObject ToJson(DualEncoderConfig config, int contextLength) => new()
+    /// <summary>config.json of the config's layout; a CLIPModel's context length is its text max_position_embeddings.</summary>
+    public static JsonObject ToJson(DualEncoderConfig config, int contextLength) => config.Layout == CheckpointLayout.ClipModel
+        ? new JsonObject
+        {
+            ["architectures"] = new JsonArray("CLIPModel"),
+            ["model_type"] = "clip",
+            ["projection_dim"] = config.ProjectionDim,
+            ["logit_scale_init_value"] = config.LogitScaleInit,
+            ["initializer_factor"] = 1.0,
+            ["torch_dtype"] = "float32",
+            ["text_config"] = TextJson(config.Text),
+            ["vision_config"] = VisionJson(config.Vision),
+        }
+        : new JsonObject
     {
         ["architectures"] = new JsonArray("VisionTextDualEncoderModel"),
         ["model_type"] = "vision-text-dual-encoder",
@@ -28,12 +42,24 @@ public static class DualEncoderConfigJson
     public static void Write(string path, DualEncoderConfig config, int contextLength) =>
         AtomicFile.WriteAllText(path, ToJson(config, contextLength).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
 
-    /// <summary>Reads a dual-encoder config.json; returns the config and the context length (text max positions when absent).</summary>
+    /// <summary>
+    /// Reads a dual-encoder or CLIPModel config.json; returns the config and the context length (context_length, or
+    /// the text max positions up to 128 when absent; a CLIPModel's max_position_embeddings, 77 in OpenAI's).
+    /// </summary>
     public static (DualEncoderConfig Config, int ContextLength) Read(string path)
     {
         var root = ParseFile(path);
-        if ((string?)root["model_type"] != "vision-text-dual-encoder")
-            throw new InvalidDataException($"'{path}' is not a vision-text-dual-encoder config (model_type is '{root["model_type"]}').");
+        string? modelType = (string?)root["model_type"];
+        if (modelType == "clip")
+        {
+            var clipText = ReadText(WithModelType(root["text_config"] as JsonObject, "clip_text_model"), path);
+            var clipVision = ReadVision(WithModelType(root["vision_config"] as JsonObject, "clip_vision_model"), path);
+            var clip = new DualEncoderConfig(clipVision, clipText, Get(root, "projection_dim", 512),
+                Get(root, "logit_scale_init_value", DualEncoderConfig.ClipLogitScaleInit), CheckpointLayout.ClipModel);
+            return (clip, clipText.MaxPositions);
+        }
+        if (modelType != "vision-text-dual-encoder")
+            throw new InvalidDataException($"'{path}' has model_type '{modelType}'; MedClip reads vision-text-dual-encoder and clip checkpoints.");
         var vision = ReadVision(Required<JsonObject>(root, "vision_config", path), path);
         var text = ReadText(Required<JsonObject>(root, "text_config", path), path);
         var config = new DualEncoderConfig(vision, text, Get(root, "projection_dim", 512), Get(root, "logit_scale_init_value", DualEncoderConfig.ClipLogitScaleInit));
@@ -64,7 +90,23 @@ public static class DualEncoderConfigJson
         return o;
     }
 
-    public static JsonObject TextJson(TextConfig t) => new()
+    public static JsonObject TextJson(TextConfig t) => t.ModelType == TextModelType.ClipText
+        ? new JsonObject
+        {
+            ["model_type"] = "clip_text_model",
+            ["vocab_size"] = t.VocabSize,
+            ["hidden_size"] = t.Transformer.Width,
+            ["num_hidden_layers"] = t.Layers,
+            ["num_attention_heads"] = t.Transformer.Heads,
+            ["intermediate_size"] = t.Transformer.IntermediateSize,
+            ["hidden_act"] = ActivationName(t.Transformer.Activation),
+            ["layer_norm_eps"] = t.Transformer.LayerNormEps,
+            ["initializer_range"] = t.Transformer.InitializerRange,
+            ["max_position_embeddings"] = t.MaxPositions,
+            ["eos_token_id"] = t.EosTokenId,
+            ["attention_dropout"] = 0.0,
+        }
+        : new JsonObject
     {
         ["model_type"] = "bert",
         ["vocab_size"] = t.VocabSize,
@@ -104,10 +146,28 @@ public static class DualEncoderConfigJson
         };
     }
 
-    /// <summary>A BERT config object (transformers' BertConfig defaults for absent fields).</summary>
-    public static TextConfig ReadText(JsonObject o, string path) => new(
-        Get(o, "vocab_size", 30522), Get(o, "max_position_embeddings", 512), Get(o, "type_vocab_size", 2), Get(o, "num_hidden_layers", 12),
-        ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072, act: "gelu", eps: 1e-12));
+    /// <summary>A BERT or CLIP text config object (transformers' BertConfig / CLIPTextConfig defaults for absent fields).</summary>
+    public static TextConfig ReadText(JsonObject o, string path)
+    {
+        string modelType = Get(o, "model_type", "bert");
+        return modelType switch
+        {
+            "bert" => new TextConfig(Get(o, "vocab_size", 30522), Get(o, "max_position_embeddings", 512), Get(o, "type_vocab_size", 2),
+                Get(o, "num_hidden_layers", 12), ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072, act: "gelu", eps: 1e-12)),
+            "clip_text_model" => new TextConfig(Get(o, "vocab_size", 49408), Get(o, "max_position_embeddings", 77), TypeVocabSize: 0,
+                Get(o, "num_hidden_layers", 12), ReadTransformer(o, path, width: 512, heads: 8, intermediate: 2048, act: "quick_gelu", eps: 1e-5),
+                TextModelType.ClipText, Get(o, "eos_token_id", ClipTextTransformer.OpenAiEndOfTextId)),
+            _ => throw new InvalidDataException($"'{path}': text model_type '{modelType}' is not supported; use bert or clip_text_model."),
+        };
+    }
+
+    /// <summary>A copy of a nested config object with its model_type set (CLIPConfig's sub-configs may omit it).</summary>
+    public static JsonObject WithModelType(JsonObject? config, string modelType)
+    {
+        var copy = (JsonObject?)config?.DeepClone() ?? [];
+        copy["model_type"] = modelType;
+        return copy;
+    }
 
     private static TransformerConfig ReadTransformer(JsonObject o, string path, int width, int heads, int intermediate, string act, double eps)
     {

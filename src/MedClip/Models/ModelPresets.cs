@@ -3,17 +3,31 @@ using MedClip.Nn;
 
 namespace MedClip.Models;
 
-/// <summary>A named model size with the text context length it trains with.</summary>
-public sealed record ModelPreset(string Name, DualEncoderConfig Config, int ContextLength);
+/// <summary>
+/// A named model size with the text context length it trains with; <paramref name="Folder"/> is the pretrained model
+/// folder (a CLIPModel or a MedClip checkpoint) whose weights, tokenizer and preprocessing a run starts from, if any.
+/// </summary>
+public sealed record ModelPreset(string Name, DualEncoderConfig Config, int ContextLength, string? Folder = null);
 
 /// <summary>The presets of ARCHITECTURE.md: tiny (CPU-sized), small, and base (ViT-B/16 + BERT-base).</summary>
 public static class ModelPresets
 {
     public static readonly string[] Names = ["tiny", "small", "base"];
 
-    /// <summary>A preset name, or the path of a dual-encoder config.json (its context_length, or 128, is used).</summary>
+    /// <summary>
+    /// A preset name, the path of a dual-encoder config.json (its context_length, or 128, is used), or a model folder
+    /// (a Hugging Face CLIPModel or a MedClip checkpoint) to start from.
+    /// </summary>
     public static ModelPreset Resolve(string presetOrConfig, int? vocabSize = null)
     {
+        if (Directory.Exists(presetOrConfig))
+        {
+            string configPath = Path.Combine(presetOrConfig, "config.json");
+            if (!File.Exists(configPath))
+                throw new FileNotFoundException($"'{configPath}' is missing; --model takes a preset, a config.json or a CLIPModel folder with its config.json.", configPath);
+            var (folderConfig, folderContext) = DualEncoderConfigJson.Read(configPath);
+            return new ModelPreset(presetOrConfig, folderConfig, folderContext, presetOrConfig);
+        }
         if (!presetOrConfig.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return Get(presetOrConfig, vocabSize);
         var (config, context) = DualEncoderConfigJson.Read(presetOrConfig);
         return new ModelPreset(Path.GetFileName(presetOrConfig), config, context);

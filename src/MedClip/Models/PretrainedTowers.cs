@@ -36,7 +36,7 @@ public static class PretrainedTowers
         JsonObject vision = modelType switch
         {
             "vit" or "clip_vision_model" => root,
-            "clip" => WithModelType(root["vision_config"] as JsonObject, "clip_vision_model"),
+            "clip" => DualEncoderConfigJson.WithModelType(root["vision_config"] as JsonObject, "clip_vision_model"),
             _ => throw new InvalidDataException(
                 $"'{path}' has model_type '{modelType}'; --image-encoder takes a Hugging Face vit, clip or clip_vision_model folder."),
         };
@@ -72,7 +72,7 @@ public static class PretrainedTowers
         Load((Module)tower, folder, config.ModelType == VisionModelType.ClipVision ? ClipVisionName : VitName);
 
     /// <summary>Loads the folder's weights into the text tower; returns notices for the user (e.g. a missing pooler).</summary>
-    public static IReadOnlyList<string> LoadText(Bert tower, string folder) => Load(tower, folder, BertName);
+    public static IReadOnlyList<string> LoadText(ITextTower tower, string folder) => Load((Module)tower, folder, BertName);
 
     /// <summary>ViTModel names; ViTForImageClassification adds "vit." and a classifier.</summary>
     private static string? VitName(string name) =>
@@ -112,7 +112,7 @@ public static class PretrainedTowers
     }
 
     /// <summary>model.safetensors (memory-mapped), else pytorch_model.bin through the PyTorch reader.</summary>
-    private static (string Path, IReadOnlyCollection<SafetensorsTensor> Tensors, IDisposable? File) OpenWeights(string folder)
+    public static (string Path, IReadOnlyCollection<SafetensorsTensor> Tensors, IDisposable? File) OpenWeights(string folder)
     {
         string safetensors = Path.Combine(folder, SafetensorsWeights);
         if (File.Exists(safetensors))
@@ -133,13 +133,6 @@ public static class PretrainedTowers
             throw new DirectoryNotFoundException($"{option} folder '{folder}' does not exist; give a Hugging Face model folder with a {ConfigFile}, " +
                 $"e.g. from `huggingface-cli download ORG/NAME --local-dir {folder}` on a machine with internet access (docs/pretrained-towers.md).");
         return Path.Combine(folder, ConfigFile);
-    }
-
-    private static JsonObject WithModelType(JsonObject? config, string modelType)
-    {
-        var copy = (JsonObject?)config?.DeepClone() ?? [];
-        copy["model_type"] = modelType;
-        return copy;
     }
 
     private static string WithoutPrefix(string name, string prefix) =>

@@ -42,12 +42,13 @@ public sealed class PreNormLayer : Module
     public Linear Intermediate { get; }
     public Linear Output { get; }
 
-    public Tensor Forward(Tensor x, Tensor? keyMask)
+    /// <param name="causal">Each token attends to itself and the tokens before it only (CLIP's text tower).</param>
+    public Tensor Forward(Tensor x, Tensor? keyMask, bool causal = false)
     {
         // Both norms feed only GEMMs (the q, k, v projections; the MLP), so bf16 stores them in BF16. Each residual add
         // happens inside the branch's last linear op, so that the branch's output is no tensor of its own for the add to
         // keep until the backward: x and h are kept anyway (by the two norms).
-        var h = AttentionOutput.ForwardResidual(Attention.Forward(LayerNormBefore.Forward(x, feedsGemms: true), keyMask), x);
+        var h = AttentionOutput.ForwardResidual(Attention.Forward(LayerNormBefore.Forward(x, feedsGemms: true), keyMask, causal), x);
         return Intermediate.ForwardMlp(LayerNormAfter.Forward(h, feedsGemms: true), _activation, Output, residual: h);
     }
 }

@@ -22,11 +22,11 @@ public sealed class SelfAttention : Module
     public Linear Key { get; }
     public Linear Value { get; }
 
-    /// <summary>x [B, T, D] -> context [B, T, D]; keyMask I32 [B, T] (1 keep, 0 padding) or null.</summary>
-    public Tensor Forward(Tensor x, Tensor? keyMask)
+    /// <summary>x [B, T, D] -> context [B, T, D]; keyMask I32 [B, T] (1 keep, 0 padding) or null; causal: no key after its query.</summary>
+    public Tensor Forward(Tensor x, Tensor? keyMask, bool causal = false)
     {
         // The fused attention reads BF16 q, k and v widened, so under bf16 they are stored in BF16.
-        bool storeBf16 = FusedAttention.IsEnabled && Autocast.IsBf16;
-        return Ops.MultiHeadAttention(Query.Forward(x, storeBf16), Key.Forward(x, storeBf16), Value.Forward(x, storeBf16), keyMask, _heads);
+        bool storeBf16 = FusedAttention.IsEnabled && !causal && Autocast.IsBf16;
+        return Ops.MultiHeadAttention(Query.Forward(x, storeBf16), Key.Forward(x, storeBf16), Value.Forward(x, storeBf16), keyMask, _heads, causal);
     }
 }

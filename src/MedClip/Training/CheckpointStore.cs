@@ -6,7 +6,8 @@ namespace MedClip.Training;
 
 /// <summary>
 /// Checkpoint folders of a run: <c>checkpoint-NNNNNNN/</c>, each a Hugging Face VisionTextDualEncoder folder
-/// (config.json, model.safetensors, vocab.txt, preprocessor_config.json) plus the resume state
+/// (config.json, model.safetensors, vocab.txt, preprocessor_config.json), or a CLIPModel folder for a run started from
+/// CLIP (vocab.json, merges.txt and the tokenizer's JSON files instead of vocab.txt), plus the resume state
 /// (optimizer.safetensors, trainer_state.json). A folder is written under a temporary name and renamed when complete,
 /// so a crash never leaves a half checkpoint that looks whole; only the newest <c>keep</c> are kept.
 /// </summary>
@@ -23,6 +24,12 @@ public static class CheckpointStore
     /// <summary>Files a model checkpoint needs to be loaded for inference.</summary>
     public static readonly string[] ModelFiles = [ConfigFile, WeightsFile, VocabFile, PreprocessorFile];
 
+    /// <summary>
+    /// Files a CLIPModel folder needs (its weights may also be pytorch_model.bin; preprocessor_config.json defaults to
+    /// CLIP's preprocessing).
+    /// </summary>
+    public static readonly string[] ClipModelFiles = [ConfigFile, WeightsFile, Data.Text.ClipTokenizer.VocabularyFileName, Data.Text.ClipTokenizer.MergesFileName];
+
     public static string Save(string runDirectory, DualEncoder model, int contextLength, AdamW optimizer, TrainerState state,
         IEnumerable<string> filesToCopy, int keep)
     {
@@ -32,7 +39,7 @@ public static class CheckpointStore
         try
         {
             DualEncoderConfigJson.Write(Path.Combine(temporary, ConfigFile), model.Config, contextLength);
-            ModuleWeights.Save(model, Path.Combine(temporary, WeightsFile));
+            CheckpointWeights.Save(model, Path.Combine(temporary, WeightsFile));
             foreach (var file in filesToCopy) File.Copy(file, Path.Combine(temporary, Path.GetFileName(file)));
             SafetensorsFile.Write(Path.Combine(temporary, OptimizerFile), optimizer.State.SelectMany(s => new[]
             {
@@ -63,13 +70,15 @@ public static class CheckpointStore
     public static string? Latest(string directory) =>
         File.Exists(Path.Combine(directory, StateFile)) ? directory : List(directory).LastOrDefault();
 
-    /// <summary>Throws one sentence naming every model file missing from a checkpoint folder.</summary>
-    public static void RequireModelFiles(string checkpoint)
+    /// <summary>Throws one sentence naming every model file missing from a checkpoint folder of the given layout.</summary>
+    public static void RequireModelFiles(string checkpoint, CheckpointLayout layout = CheckpointLayout.VisionTextDualEncoder)
     {
         if (!Directory.Exists(checkpoint)) throw new DirectoryNotFoundException($"Checkpoint folder '{checkpoint}' does not exist.");
-        var missing = ModelFiles.Where(f => !File.Exists(Path.Combine(checkpoint, f))).ToList();
+        bool clip = layout == CheckpointLayout.ClipModel;
+        var missing = (clip ? ClipModelFiles : ModelFiles).Where(f => !File.Exists(Path.Combine(checkpoint, f))
+            && !(clip && f == WeightsFile && File.Exists(Path.Combine(checkpoint, PretrainedTowers.PyTorchWeights)))).ToList();
         if (missing.Count > 0)
-            throw new InvalidDataException($"Checkpoint '{checkpoint}' is incomplete: {string.Join(", ", missing)} missing.");
+            throw new InvalidDataException($"Checkpoint '{checkpoint}' is incomplete: {string.Join(", ", missing)} missing; copy the files the model was saved with into that folder.");
     }
 
     /// <summary>Restores AdamW moments and step from a checkpoint's optimizer.safetensors.</summary>

@@ -248,7 +248,7 @@ public sealed class Trainer
     {
         string checkpoint = CheckpointStore.Latest(from)
             ?? throw new DirectoryNotFoundException($"'{from}' holds no checkpoint to resume from.");
-        IO.ModuleWeights.Load(_model, Path.Combine(checkpoint, CheckpointStore.WeightsFile));
+        CheckpointWeights.Load(_model, checkpoint);
         CheckpointStore.LoadOptimizer(checkpoint, _optimizer);
         var saved = TrainerState.Read(Path.Combine(checkpoint, CheckpointStore.StateFile));
         if (saved.BatchesPerEpoch != fresh.BatchesPerEpoch || saved.Seed != fresh.Seed)

@@ -41,16 +41,24 @@ public static class TrainingRun
         string output = options.OutputDirectory;
         Directory.CreateDirectory(output);
         var preset = ModelPresets.Resolve(options.Model);
+        string? start = preset.Folder;
+        if (start is not null && (options.ImageEncoder ?? options.TextEncoder) is not null)
+            throw new ArgumentException($"--model '{start}' starts both towers from that folder; leave out --image-encoder and --text-encoder.");
         var pretrainedVision = options.ImageEncoder is null ? null : PretrainedTowers.ReadVision(options.ImageEncoder);
         var pretrainedText = options.TextEncoder is null ? null : PretrainedTowers.ReadText(options.TextEncoder);
-        var vision = ImageSized(pretrainedVision?.Config ?? preset.Config.Vision, options.ImageSize, pretrainedVision is not null);
+        var vision = ImageSized(pretrainedVision?.Config ?? preset.Config.Vision, options.ImageSize, pretrainedVision is not null || start is not null);
         int imageSize = vision.ImageSize;
         int contextLength = Math.Min(preset.ContextLength, pretrainedText?.MaxPositions ?? int.MaxValue);
 
         LoadedDataset LoadData() => DatasetSpec.Parse(options.Data).Load(output, imageSize, options.Seed, observer is null ? null : observer.OnMessage,
             options.SyntheticStudies, options.DataOptions, observer as IProgress<WorkProgress>);
-        string vocabPath = Path.Combine(output, CheckpointStore.VocabFile);
-        string tokenizerConfigPath = Path.Combine(output, BertTokenizerConfigJson.FileName);
+        // The run folder keeps the tokenizer's files (vocab.txt and tokenizer_config.json, or CLIP's vocab.json, merges.txt
+        // and two JSON files), which every checkpoint copies.
+        bool clipTokenizer = (start is null ? pretrainedText ?? preset.Config.Text : preset.Config.Text).ModelType == TextModelType.ClipText;
+        string[] tokenizerFiles = clipTokenizer
+            ? [ClipTokenizer.VocabularyFileName, ClipTokenizer.MergesFileName, ClipTokenizer.ConfigFileName, ClipTokenizer.SpecialTokensFileName]
+            : [CheckpointStore.VocabFile, BertTokenizerConfigJson.FileName];
+        string vocabPath = Path.Combine(output, tokenizerFiles[0]);
         string preprocessorPath = Path.Combine(output, PreprocessorConfig.FileName);
         LoadedDataset? loaded = null;
         if (root)
@@ -61,16 +69,18 @@ public static class TrainingRun
             if (loaded.Train.Count < options.BatchSize)
                 throw new InvalidDataException($"Only {loaded.Train.Count} usable training samples, fewer than one batch of {options.BatchSize}; lower --batch-size or add data.");
 
-            // A pretrained text encoder brings its own vocab.txt and casing; prepared shards bring the one their token ids
-            // index; otherwise a vocabulary is built from the reports.
+            // A pretrained model or text encoder brings its own tokenizer; prepared shards bring the vocabulary their token
+            // ids index; otherwise a vocabulary is built from the reports.
             if (!resume || !File.Exists(vocabPath))
             {
-                var fresh = options.TextEncoder is not null ? ReportTokenizer.FromFolder(options.TextEncoder)
+                var fresh = start is not null ? preset.Config.Text.ReadTokenizer(start)
+                    : options.TextEncoder is not null ? ReportTokenizer.FromFolder(options.TextEncoder)
                     : loaded.Tokens is not null ? ReportTokenizer.FromFolder(loaded.Tokens.VocabularyFolder)
                     : new ReportTokenizer(WordPieceVocabularyBuilder.Build(loaded.Train.Select(s => s.Text)));
                 fresh.Save(output);
             }
-            (pretrainedVision?.Preprocessor ?? PreprocessorConfig.ForViT(imageSize)).Write(preprocessorPath);
+            (start is not null ? CheckpointModel.ReadPreprocessor(start, preset.Config)
+                : pretrainedVision?.Preprocessor ?? PreprocessorConfig.ForViT(imageSize)).Write(preprocessorPath);
             File.WriteAllText(Path.Combine(output, OptionsFile), JsonSerializer.Serialize(options, new JsonSerializerOptions { WriteIndented = true }));
         }
         if (communicator.WorldSize > 1)
@@ -81,13 +91,14 @@ public static class TrainingRun
             RankAgreement.Check(communicator, [
                 ("number of training samples", loaded.Train.Count),
                 ("training data (file names and texts)", RankAgreement.Hash(string.Join('\n', loaded.Train.Select(s => Path.GetFileName(s.ImagePath) + '\t' + s.Text)))),
-                ("vocab.txt", RankAgreement.Hash(File.ReadAllText(vocabPath)))]);
+                (tokenizerFiles[0], RankAgreement.Hash(File.ReadAllText(vocabPath)))]);
         }
         var data = loaded ?? throw new InvalidOperationException("unreachable: rank 0 always loads the data");
-        var tokenizer = ReportTokenizer.FromFolder(output);
+        var tokenizer = ITextTokenizer.FromFolder(output);
         // Stored token ids are used only when the run tokenises with exactly the vocabulary and casing they were made with.
-        PreparedTokens? stored = data.Tokens is { } t && t.MadeBy(vocabPath, tokenizer.LowerCase) ? t : null;
-        var textConfig = pretrainedText ?? preset.Config.Text with { VocabSize = tokenizer.VocabularySize };
+        var wordPiece = tokenizer as ReportTokenizer;
+        PreparedTokens? stored = data.Tokens is { } t && wordPiece is not null && t.MadeBy(vocabPath, wordPiece.LowerCase) ? t : null;
+        var textConfig = start is not null ? preset.Config.Text : pretrainedText ?? preset.Config.Text with { VocabSize = tokenizer.VocabularySize };
         if (tokenizer.VocabularySize > textConfig.VocabSize)
             throw new InvalidDataException($"'{vocabPath}' has {tokenizer.VocabularySize} tokens but the text encoder's vocab_size is {textConfig.VocabSize}.");
 
@@ -95,15 +106,15 @@ public static class TrainingRun
         var model = new DualEncoder(new Init(backend, DType.F32, options.Seed), config);
         if (!resume)
         {
-            // The projections and logit scale keep their fresh initialisation; a resumed run reloads everything from its checkpoint.
+            // The projections and logit scale keep their fresh initialisation unless the run starts from a whole model;
+            // a resumed run reloads everything from its checkpoint.
             var notices = new List<string>();
+            if (start is not null) CheckpointWeights.Load(model, start);
             if (options.ImageEncoder is not null) notices.AddRange(PretrainedTowers.LoadVision(model.Vision, vision, options.ImageEncoder));
             if (options.TextEncoder is not null) notices.AddRange(PretrainedTowers.LoadText(model.Text, options.TextEncoder));
             foreach (string notice in notices) observer?.OnMessage(notice);
         }
-        string towers = string.Join(", ", new[] { ("image", options.ImageEncoder), ("text", options.TextEncoder) }
-            .Where(t => t.Item2 is not null).Select(t => $"{t.Item1} tower from {t.Item2}"));
-        observer?.OnMessage($"Model: {preset.Name}{(towers.Length > 0 ? $" with the {towers}" : "")}, {model.Parameters().Sum(p => p.Length):N0} parameters on {backend.Name}");
+        observer?.OnMessage($"Model: {StartingPoint.Describe(options)}, {model.Parameters().Sum(p => p.Length):N0} parameters on {backend.Name}");
 
         var images = ImagePreprocessor.FromConfig(PreprocessorConfig.Read(preprocessorPath));
         var sentences = new SentenceSampling(options.SentenceKeepProbability, options.PeriodDropProbability);
@@ -111,7 +122,7 @@ public static class TrainingRun
         {
             bool whole = rng is null; // the training preparer hands over its generator only with --sentence-keep below 1 or --drop-periods
             if (whole && stored is not null && stored.TryGet(s, out int[] ids))
-                return tokenizer.Encode(ids, contextLength);
+                return wordPiece!.Encode(ids, contextLength);
             var encoded = tokenizer.Encode(whole ? s.Text : sentences.Sample(s.Text, rng!), contextLength);
             return (encoded.Ids, encoded.AttentionMask);
         }
@@ -125,7 +136,8 @@ public static class TrainingRun
             ? new PrefetchingBatchLoader<ImageTextSample>(data.Validation, options.BatchSize, options.Seed, evalPreparer.Prepare, options.Workers, shuffle: false)
             : null;
 
-        var trainer = new Trainer(options, model, contextLength, [vocabPath, tokenizerConfigPath, preprocessorPath], observer, communicator);
+        var trainer = new Trainer(options, model, contextLength, [.. tokenizerFiles.Select(f => Path.Combine(output, f)), preprocessorPath], observer,
+            communicator);
         var summary = trainer.Run(train, validation, resume ? output : null, cancel);
         if (root && train.Skipped.Total > 0)
         {

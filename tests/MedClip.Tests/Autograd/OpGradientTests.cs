@@ -284,6 +284,40 @@ public class OpGradientTests
     }
 
     [Fact]
+    public void MultiHeadAttention_CausalWithKeyPadding()
+    {
+        var rng = new Random(18);
+        var q = Random(rng, [2, 6, 12]);
+        var k = Random(rng, [2, 6, 12]);
+        var v = Random(rng, [2, 6, 12]);
+        var mask = Ints([2, 6], 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0);
+        Check(() => Ops.MultiHeadAttention(q, k, v, mask, heads: 3, causal: true), [q, k, v]);
+    }
+
+    [Fact]
+    public void MultiHeadAttention_Causal_IgnoresLaterTokens()
+    {
+        // Changing the last token's key and value leaves every earlier query's output exactly as it was.
+        var rng = new Random(19);
+        var (q, k, v) = (Random(rng, [1, 5, 4]), Random(rng, [1, 5, 4]), Random(rng, [1, 5, 4]));
+        var before = Ops.MultiHeadAttention(q, k, v, null, heads: 2, causal: true).ToArray<double>();
+        var (k2, v2) = (k.ToArray<double>(), v.ToArray<double>());
+        for (int i = 16; i < 20; i++) (k2[i], v2[i]) = (k2[i] + 3, v2[i] - 2);
+        var after = Ops.MultiHeadAttention(q, Tensor.FromArray(CpuBackend.Instance, [1, 5, 4], k2), Tensor.FromArray(CpuBackend.Instance, [1, 5, 4], v2),
+            null, heads: 2, causal: true).ToArray<double>();
+        Assert.Equal(before[..16], after[..16]);
+        Assert.NotEqual(before[16..], after[16..]);
+    }
+
+    [Fact]
+    public void SelectTokens_OnePositionPerSequence()
+    {
+        var rng = new Random(20);
+        var x = Random(rng, [3, 4, 5]);
+        Check(() => Ops.SelectTokens(x, [3, 0, 2]), [x]);
+    }
+
+    [Fact]
     public void FusedMultiHeadAttention_WithKeyPaddingAndAFullyPaddedSequence()
     {
         var rng = new Random(17);

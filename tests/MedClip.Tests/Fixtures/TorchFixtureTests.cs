@@ -70,7 +70,7 @@ public sealed class TorchFixtureTests(ITestOutputHelper output)
     {
         SafetensorsFile f = Load("block_preln.safetensors");
         var layer = new PreNormLayer(new Init(Cpu, DType.F32, seed: 0), BlockConfig(f));
-        AssertBlockMatches(f, layer, layer.Forward, "attention.attention.key.bias", "attention.attention.key.weight");
+        AssertBlockMatches(f, layer, (x, mask) => layer.Forward(x, mask), "attention.attention.key.bias", "attention.attention.key.weight");
     }
 
     [Fact]

@@ -81,6 +81,40 @@ public class ModelGradientTests
         CheckExceptKeyBias(() => model.Loss(pixels, ids, mask), null, model.NamedParameters().Where(p => p.Tensor != tokenTypes), maxProbes: 5);
     }
 
+    [Fact]
+    public void DualEncoder_ClipTextTower_HfNamesAndEveryParameter()
+    {
+        var vision = new VisionConfig(ImageSize: 8, PatchSize: 4, Channels: 3, Layers: 1, Layer(Activation.QuickGelu), VisionModelType.ClipVision);
+        var text = new TextConfig(VocabSize: 11, MaxPositions: 6, TypeVocabSize: 0, Layers: 2, Layer(Activation.QuickGelu), TextModelType.ClipText,
+            EosTokenId: 10);
+        var model = new DualEncoder(new Init(CpuBackend.Instance, DType.F64, 10), new DualEncoderConfig(vision, text, ProjectionDim: 5, LogitScaleInit: 1.0));
+        var names = model.NamedParameters().Select(p => p.Name).ToList();
+        Assert.Equal(
+        [
+            "text_model.text_model.embeddings.token_embedding.weight",
+            "text_model.text_model.embeddings.position_embedding.weight",
+            "text_model.text_model.encoder.layers.0.layer_norm1.weight",
+        ], names.Where(n => n.StartsWith("text_model.")).Take(3));
+        Assert.Contains("text_model.text_model.encoder.layers.1.mlp.fc2.bias", names);
+        Assert.Contains("text_model.text_model.final_layer_norm.weight", names);
+        var pixels = Random(new Random(11), [3, 3, 8, 8], requiresGrad: false);
+        // <|startoftext|> 9 ... <|endoftext|> 10, padded with 10 (OpenAI's pad) or 0; pooled at 3, 5 and 2.
+        var ids = Ints([3, 6], 9, 4, 7, 10, 10, 10, 9, 3, 3, 5, 6, 10, 9, 1, 10, 0, 0, 0);
+        var mask = Ints([3, 6], 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0);
+        CheckExceptKeyBias(() => model.Loss(pixels, ids, mask), null, model.NamedParameters(), maxProbes: 6);
+    }
+
+    [Fact]
+    public void ClipTextPooling_LegacyArgmaxOnlyWhenEveryMaximumIsOpenAisEndOfText()
+    {
+        const int eot = ClipTextTransformer.OpenAiEndOfTextId;
+        // Every row's highest id is 49407: the first 49407, whatever eos_token_id says (transformers' legacy path).
+        Assert.Equal([2, 1], ClipTextTransformer.EndOfTextPositions([49406, 5, eot, eot, 49406, eot, 0, 0], 2, 4, eosTokenId: 2));
+        // One row without 49407: the first eos_token_id of each row, 0 where a row has none.
+        Assert.Equal([1, 0], ClipTextTransformer.EndOfTextPositions([49406, 2, eot, 2, 49406, 7, 8, 9], 2, 4, eosTokenId: 2));
+        Assert.Equal([3, 2], ClipTextTransformer.EndOfTextPositions([7, 1, 2, 11, 7, 3, 11, 11], 2, 4, eosTokenId: 11));
+    }
+
     // softmax(q.(k + b)) = softmax(q.k) per query, so the key projection's bias has an exactly zero gradient and its
     // finite differences are pure rounding noise: assert the zero instead of a relative error.
     private static void CheckExceptKeyBias(Func<Tensor> f, Tensor? input, IEnumerable<(string Name, Tensor Tensor)> parameters, int maxProbes = 12)

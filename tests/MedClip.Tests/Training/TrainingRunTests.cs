@@ -1,5 +1,6 @@
 using MedClip.Backends.Cpu;
 using MedClip.Data;
+using MedClip.Data.Text;
 using MedClip.Evaluation;
 using MedClip.IO;
 using MedClip.Models;
@@ -72,7 +73,7 @@ public sealed class TrainingRunTests : IDisposable
         Assert.Equal(VisionModelType.ClipVision, model.Model.Config.Vision.ModelType);
         Assert.Equal(32, model.Images.Size);
         Assert.Equal(12, model.ContextLength);
-        Assert.False(model.Tokenizer.LowerCase);
+        Assert.False(Assert.IsType<ReportTokenizer>(model.Tokenizer).LowerCase);
         Assert.Equal(File.ReadAllLines(Path.Combine(fixtures, "bert", "vocab.txt")), File.ReadAllLines(Path.Combine(checkpoint, "vocab.txt")));
         using var saved = SafetensorsFile.Read(Path.Combine(checkpoint, "model.safetensors"));
         using var clip = SafetensorsFile.Read(Path.Combine(fixtures, "clip", "model.safetensors"));
@@ -89,6 +90,41 @@ public sealed class TrainingRunTests : IDisposable
         float[] e = expected.ToFloat32(), a = actual.ToFloat32();
         Assert.Equal(e.Length, a.Length);
         Assert.True(e.Zip(a, (x, y) => Math.Abs(x - y)).Max() < 1e-6, $"{actual.Name} moved away from {expected.Name}.");
+    }
+
+    [Fact]
+    public void StartedFromClip_WritesClipModelCheckpointsThatResumeAndEvaluate()
+    {
+        string clip = Path.Combine(AppContext.BaseDirectory, "Fixtures", "Clip", "model");
+        var options = Options(2) with { Model = clip, BatchSize = 4, Augment = false };
+        TrainingRun.Execute(options, CpuBackend.Instance, null, resume: false, CancellationToken.None);
+        TrainingRun.Execute(options with { Steps = 3 }, CpuBackend.Instance, null, resume: true, CancellationToken.None);
+
+        string checkpoint = CheckpointStore.Latest(_dir)!;
+        Assert.EndsWith("checkpoint-0000003", checkpoint);
+        foreach (var file in new[] { "config.json", "model.safetensors", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json",
+                     "preprocessor_config.json" })
+            Assert.True(File.Exists(Path.Combine(checkpoint, file)), file);
+        Assert.False(File.Exists(Path.Combine(checkpoint, "vocab.txt")));
+        Assert.Equal(File.ReadAllText(Path.Combine(clip, "merges.txt")), File.ReadAllText(Path.Combine(checkpoint, "merges.txt")));
+        using (var saved = SafetensorsFile.Read(Path.Combine(checkpoint, "model.safetensors")))
+        using (var original = SafetensorsFile.Read(Path.Combine(clip, "model.safetensors")))
+        {
+            Assert.Equal(original.Tensors.Keys.Where(n => !n.EndsWith("position_ids")).Order(), saved.Tensors.Keys.Order());
+            // Trained: the weights moved away from CLIP's.
+            Assert.NotEqual(original["text_projection.weight"].ToFloat32(), saved["text_projection.weight"].ToFloat32());
+        }
+
+        var model = CheckpointModel.Load(checkpoint, CpuBackend.Instance);
+        Assert.Equal(CheckpointLayout.ClipModel, model.Model.Config.Layout);
+        Assert.Equal(77, model.ContextLength);
+        Assert.Equal($"CLIP: {clip}", StartingPoint.ForCheckpoint(checkpoint));
+        var data = DatasetSpec.Parse("synthetic").Load(_dir, model.Images.Size, seed: 0);
+        var evaluation = new EvaluationOptions("test", checkpoint, "synthetic", "test", PromptSet.Default, UncertainLabels.Exclude, Resamples: 20,
+            StartingPoint: StartingPoint.ForCheckpoint(checkpoint));
+        string evalDir = Path.Combine(_dir, "eval");
+        EvaluationOutputs.Write(EvaluationRun.Run(model, data.Test, data.Train, evaluation), evalDir);
+        Assert.Contains($"| starting point | CLIP: {clip} |", File.ReadAllText(Path.Combine(evalDir, "report.md")));
     }
 
     [Fact]

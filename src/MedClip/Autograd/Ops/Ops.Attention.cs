@@ -7,16 +7,16 @@ public static partial class Ops
 {
     /// <summary>
     /// softmax(scale * scores) over keys for scores [batch, heads, queries, keys]; keyMask (I32 [batch, keys], 1 keep,
-    /// 0 padding) excludes padded keys. dx += scale * y * (dy - sum(dy*y)).
+    /// 0 padding) excludes padded keys, <paramref name="causal"/> the keys after each query. dx += scale * y * (dy - sum(dy*y)).
     /// </summary>
-    public static Tensor Softmax(Tensor scores, Tensor? keyMask, double scale) => Softmax(scores, keyMask, scale, inPlace: false);
+    public static Tensor Softmax(Tensor scores, Tensor? keyMask, double scale, bool causal = false) => Softmax(scores, keyMask, scale, causal, inPlace: false);
 
     /// <param name="inPlace">
     /// Write the probabilities over the scores' storage (the returned tensor is a separate tape node on it): for scores
     /// whose values nobody reads again, as in attention, where q k^T's backward needs only the scores' gradient. That
     /// keeps one [batch, heads, queries, keys] buffer per layer for the backward instead of two.
     /// </param>
-    private static Tensor Softmax(Tensor scores, Tensor? keyMask, double scale, bool inPlace)
+    private static Tensor Softmax(Tensor scores, Tensor? keyMask, double scale, bool causal, bool inPlace)
     {
         Require(scores.Rank == 4, $"Softmax: scores {scores.Describe()} must be [batch, heads, queries, keys].");
         int batch = scores.Shape[0], heads = scores.Shape[1], queries = scores.Shape[2], keys = scores.Shape[3];
@@ -24,27 +24,29 @@ public static partial class Ops
             $"Softmax: key mask {keyMask?.Describe()} must be I32 [{batch}, {keys}] for scores {scores.Describe()}.");
         var be = scores.Backend;
         var y = inPlace ? scores.View(scores.Shape) : Like(scores);
-        be.SoftmaxForward(scores, keyMask, y, batch, heads, queries, keys, scale);
+        be.SoftmaxForward(scores, keyMask, y, batch, heads, queries, keys, scale, causal);
         var slot = scores.Slot; // the backward reads the probabilities only
         return Tape.Record("Softmax", y, [scores], dy => be.SoftmaxBackward(y, dy, slot.GradOrZeros(), batch * heads * queries, keys, scale));
     }
 
     /// <summary>
     /// Multi-head scaled dot-product attention on projected q, k, v [B, T, H*d]: split heads, softmax(q k^T / sqrt d)
-    /// with the key padding mask, weight v, merge heads back to [B, T, H*d].
+    /// with the key padding mask (and, when <paramref name="causal"/>, without the keys after each query, HF's causal mask
+    /// combined with the padding mask), weight v, merge heads back to [B, T, H*d].
     /// </summary>
     /// <remarks>
-    /// Inside a <see cref="FusedAttention.Enable"/> scope this is <see cref="FusedMultiHeadAttention"/>; otherwise the
-    /// heads are split by permutes and the scores go through two batched GEMMs around the masked softmax.
+    /// Inside a <see cref="FusedAttention.Enable"/> scope a non-causal call is <see cref="FusedMultiHeadAttention"/>;
+    /// otherwise (causal calls always: the fused kernels have no causal mask) the heads are split by permutes and the
+    /// scores go through two batched GEMMs around the masked softmax.
     /// </remarks>
-    public static Tensor MultiHeadAttention(Tensor q, Tensor k, Tensor v, Tensor? keyMask, int heads)
+    public static Tensor MultiHeadAttention(Tensor q, Tensor k, Tensor v, Tensor? keyMask, int heads, bool causal = false)
     {
         CheckAttentionInputs(nameof(MultiHeadAttention), q, k, v, keyMask, heads);
-        if (FusedAttention.IsEnabled) return FusedMultiHeadAttention(q, k, v, keyMask, heads);
+        if (FusedAttention.IsEnabled && !causal) return FusedMultiHeadAttention(q, k, v, keyMask, heads);
         int batch = q.Shape[0], tokens = q.Shape[1], width = q.Shape[2], headDim = width / heads;
         Tensor SplitHeads(Tensor t) => Permute(Reshape(t, [batch, tokens, heads, headDim]), 0, 2, 1, 3);
         var scores = MatMul(SplitHeads(q), SplitHeads(k), transB: true);
-        var probs = Softmax(scores, keyMask, 1.0 / Math.Sqrt(headDim), inPlace: true);
+        var probs = Softmax(scores, keyMask, 1.0 / Math.Sqrt(headDim), causal, inPlace: true);
         var context = MatMul(probs, SplitHeads(v));
         return Reshape(Permute(context, 0, 2, 1, 3), [batch, tokens, width]);
     }

@@ -66,6 +66,23 @@ public static partial class Ops
             be.CopyBlocks(dy, 0, width, slot.GradOrZeros(), (long)index * width, (long)tokens * width, width, batch, accumulate: true));
     }
 
+    /// <summary>
+    /// One token of each sequence, a different one per sequence: [B, T, D] -> [B, D], row b = x[b, positions[b]] (CLIP's
+    /// end-of-text pooling). A gather of the rows of x viewed as a [B*T, D] table; the backward scatter-adds dy into them.
+    /// </summary>
+    public static Tensor SelectTokens(Tensor x, IReadOnlyList<int> positions)
+    {
+        Require(x.Rank == 3 && positions.Count == x.Shape[0] && positions.All(p => p >= 0 && p < x.Shape[1]),
+            $"SelectTokens: positions [{string.Join(", ", positions)}] do not pick one token of each sequence of {x.Describe()}.");
+        int batch = x.Shape[0], tokens = x.Shape[1], width = x.Shape[2];
+        var be = x.Backend;
+        var rows = Tensor.FromArray(be, [batch], positions.Select((p, b) => b * tokens + p).ToArray());
+        var y = Tensor.Zeros(be, [batch, width], x.DType);
+        be.EmbeddingForward(x, rows, y, batch, batch * tokens, width);
+        var slot = x.Slot;
+        return Tape.Record("SelectTokens", y, [x], dy => be.EmbeddingBackward(dy, rows, slot.GradOrZeros(), batch, batch * tokens, width));
+    }
+
     /// <summary>Prepends one learned token to every sequence: token [D] (any shape of D elements), x [B, N, D] -> [B, N+1, D].</summary>
     public static Tensor PrependToken(Tensor token, Tensor x)
     {

@@ -291,11 +291,11 @@ public sealed class CpuBackend : IBackend
         RoundInto(g, dx);
     }
 
-    public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale)
+    public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale, bool causal)
     {
         var mask = keyMask is null ? null : D<int>(keyMask);
-        if (Is64(x)) CpuSoftmax<double>.Forward(D<double>(x), mask, D<double>(y), batch, heads, queries, keys, scale);
-        else CpuSoftmax<float>.Forward(D<float>(x), mask, D<float>(y), batch, heads, queries, keys, (float)scale);
+        if (Is64(x)) CpuSoftmax<double>.Forward(D<double>(x), mask, D<double>(y), batch, heads, queries, keys, scale, causal);
+        else CpuSoftmax<float>.Forward(D<float>(x), mask, D<float>(y), batch, heads, queries, keys, (float)scale, causal);
     }
 
     public void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx, int rows, int keys, double scale)

@@ -6,11 +6,11 @@ namespace MedClip.Backends.Cpu;
 /// <summary>
 /// Masked, scaled softmax over the last axis of attention scores [batch*heads*queries, keys], vectorised per row.
 /// Padded keys get probability 0 exactly (their score becomes -inf, not a large negative number), so a fully padded
-/// row is all zeros.
+/// row is all zeros. Causal rows also drop the keys after their query (key k > query q), CLIP's text tower's mask.
 /// </summary>
 internal static class CpuSoftmax<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    public static void Forward(T[] x, int[]? keyMask, T[] y, int batch, int heads, int queries, int keys, T scale)
+    public static void Forward(T[] x, int[]? keyMask, T[] y, int batch, int heads, int queries, int keys, T scale, bool causal)
     {
         int rows = batch * heads * queries;
         CpuParallel.ForRows(rows, keys * 4L, (start, end) =>
@@ -27,6 +27,7 @@ internal static class CpuSoftmax<T> where T : unmanaged, IFloatingPointIeee754<T
                         if (mask[k] == 0) yr[k] = T.NegativeInfinity;
                     }
                 }
+                if (causal) yr[Math.Min(r % queries + 1, keys)..].Fill(T.NegativeInfinity);
                 // Subtracting the row's maximum keeps exp from overflowing; exp(-inf) = 0 drops the padded keys.
                 T max = TensorPrimitives.Max<T>(yr);
                 if (T.IsNegativeInfinity(max))

@@ -271,15 +271,15 @@ public sealed partial class CudaBackend
 
     // ---- attention softmax ---------------------------------------------------------------------------------------------
 
-    public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale)
+    public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale, bool causal)
     {
         SameType(nameof(SoftmaxForward), x, y);
         if (keyMask is not null && keyMask.DType != DType.I32)
             throw new ArgumentException($"SoftmaxForward: the key mask {keyMask.Describe()} must be I32.");
         int rows = batch * heads * queries;
         if (rows == 0 || keys == 0) return;
-        Launch("softmax.cu", "softmax_forward_" + Suffix(x), WarpRows(rows), P(x), OptionalP(keyMask), P(y), rows, heads * queries, keys,
-            Scalar(x, scale));
+        Launch("softmax.cu", "softmax_forward_" + Suffix(x), WarpRows(rows), P(x), OptionalP(keyMask), P(y), rows, heads * queries, queries, keys,
+            causal ? 1 : 0, Scalar(x, scale));
     }
 
     public void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx, int rows, int keys, double scale)

@@ -14,17 +14,29 @@ namespace MedClip.Data.Text;
 /// (ASCII 33-47, 58-64, 91-96, 123-126 and Unicode P*) becomes a word of its own. Symbols such as
 /// ° or × are not punctuation and stay inside their word, as in HF. Special tokens are cut out of
 /// the text first and pass whole, as PreTrainedTokenizer.tokenize does.
+/// CLIPTokenizer without ftfy runs it as BasicTokenizer(strip_accents=False, do_split_on_punc=False):
+/// <see cref="ForClip"/> keeps the cleanup, CJK spacing and NFC, lower-cases each word with Python's
+/// str.lower (<see cref="PythonLowerCase"/>) and neither strips accents nor splits punctuation.
 /// </summary>
 internal sealed class BertPreTokenizer
 {
     private readonly bool _lowerCase;
+    private readonly bool _bertRules;
     private readonly string[] _specialTokens;
 
-    public BertPreTokenizer(bool lowerCase, IEnumerable<string> specialTokens)
+    public BertPreTokenizer(bool lowerCase, IEnumerable<string> specialTokens) : this(lowerCase, specialTokens, bertRules: true)
+    {
+    }
+
+    private BertPreTokenizer(bool lowerCase, IEnumerable<string> specialTokens, bool bertRules)
     {
         _lowerCase = lowerCase;
+        _bertRules = bertRules;
         _specialTokens = specialTokens.Where(t => t.Length > 0).Distinct(StringComparer.Ordinal).ToArray();
     }
+
+    /// <summary>CLIPTokenizer's BasicTokenizer: lower-cased words, accents kept, punctuation not split off.</summary>
+    public static BertPreTokenizer ForClip(IEnumerable<string> specialTokens) => new(lowerCase: true, specialTokens, bertRules: false);
 
     /// <summary>Appends the words of <paramref name="text"/> to <paramref name="words"/>.</summary>
     public void Split(string text, List<string> words)
@@ -59,8 +71,9 @@ internal sealed class BertPreTokenizer
     private void SplitPlain(ReadOnlySpan<char> text, List<string> words, StringBuilder word)
     {
         string cleaned = Clean(text);
-        // NFC leaves the uncased result unchanged (folding decomposes anyway), so only cased text pays for it.
-        string normalized = _lowerCase ? cleaned : CanonicalComposition.Normalize(cleaned);
+        // NFC leaves BERT's uncased result unchanged (folding decomposes anyway), so only other text pays for it.
+        bool fold = _lowerCase && _bertRules;
+        string normalized = fold ? cleaned : CanonicalComposition.Normalize(cleaned);
         Span<char> folded = stackalloc char[UncasedCharacterFolding.MaxFoldedLength];
         foreach (Rune rune in normalized.EnumerateRunes())
         {
@@ -69,12 +82,12 @@ internal sealed class BertPreTokenizer
                 EndWord(word, words);
                 continue;
             }
-            int length = _lowerCase ? UncasedCharacterFolding.Fold(rune, folded) : rune.EncodeToUtf16(folded);
+            int length = fold ? UncasedCharacterFolding.Fold(rune, folded) : rune.EncodeToUtf16(folded);
             ReadOnlySpan<char> rest = folded[..length];
             while (!rest.IsEmpty)
             {
                 Rune.DecodeFromUtf16(rest, out Rune part, out int used);
-                if (IsPunctuation(part))
+                if (_bertRules && IsPunctuation(part))
                 {
                     EndWord(word, words);
                     word.Append(rest[..used]);
@@ -112,11 +125,11 @@ internal sealed class BertPreTokenizer
         return cleaned.ToString();
     }
 
-    private static void EndWord(StringBuilder word, List<string> words)
+    private void EndWord(StringBuilder word, List<string> words)
     {
         if (word.Length == 0)
             return;
-        words.Add(word.ToString());
+        words.Add(_lowerCase && !_bertRules ? PythonLowerCase.Lower(word.ToString()) : word.ToString());
         word.Clear();
     }
 

@@ -50,7 +50,7 @@ public sealed record EncodedBatch(int[] Ids, int[] AttentionMask, int Count, int
 /// "___" into [UNK] instead of three "_", and cannot strip accents under InvariantGlobalization.
 /// Only its greedy WordPiece loop would be usable, and that is the few lines of WordPieceEncoder.
 /// </remarks>
-public sealed class ReportTokenizer
+public sealed class ReportTokenizer : ITextTokenizer
 {
     public const string VocabularyFileName = "vocab.txt";
 

@@ -1,5 +1,6 @@
 using MedClip.Backends;
 using MedClip.Backends.Cpu;
+using MedClip.Models;
 using MedClip.Tensors;
 
 namespace MedClip.Tests.Backends.Cuda;
@@ -50,6 +51,21 @@ public class CudaBackendSelfTestTests(EmulatorFixture emulator)
         var (config, context) = BackendSelfTest.MicroModel();
         AssertAllPass(new BackendSelfTest(emulator.Backend, CpuBackend.Instance).TrainingChecks(config, batch: 3, context, bf16: bf16,
             fusedAttention: fusedAttention));
+    }
+
+    [EmulatorTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TwoTrainingSteps_ClipTextTower_MatchCpu(bool bf16)
+    {
+        // CLIP's text tower: causal attention with padding, quick_gelu, pooling at the end-of-text id (30 of 31, drawn at random).
+        var (config, context) = BackendSelfTest.MicroModel();
+        var text = config.Text with
+        {
+            ModelType = TextModelType.ClipText, EosTokenId = config.Text.VocabSize - 1,
+            Transformer = config.Text.Transformer with { Activation = Activation.QuickGelu },
+        };
+        AssertAllPass(new BackendSelfTest(emulator.Backend, CpuBackend.Instance).TrainingChecks(config with { Text = text }, batch: 3, context, bf16: bf16));
     }
 
     private static void AssertAllPass(IEnumerable<SelfTestCheck> checks, int? expected = null)
