@@ -53,7 +53,7 @@ internal static class DefaultRun
     /// <summary>Evaluation reads every test study: the impression, or the findings where there is none (retrieval's texts).</summary>
     public static readonly DatasetOptions EvaluationData = new() { Sections = [$"{ReportSectionNames.Impression}|{ReportSectionNames.Findings}"] };
 
-    public static int Execute(CancellationToken cancel)
+    public static int Execute()
     {
         var options = new TrainingOptions
         {
@@ -68,8 +68,8 @@ internal static class DefaultRun
             OutputDirectory = RunFolders.NewRun(),
         };
         Console.WriteLine($"medclip-train: training the tiny dual encoder on synthetic chest X-rays in {Path.GetFullPath(options.OutputDirectory)}");
-        var summary = RunTraining.Train(options, resume: false, collectiveTimeoutSeconds: null, cancel);
-        if (summary is null || summary.Interrupted || summary.LastCheckpoint is null) return 1;
+        var (summary, exitCode) = RunTraining.Train(options, resume: false, collectiveTimeoutSeconds: null);
+        if (exitCode != ExitCodes.Done || summary?.LastCheckpoint is null) return exitCode == ExitCodes.Done ? ExitCodes.Failed : exitCode;
         if (Distributed.DistributedLaunch.FromEnvironment().Rank != 0) return 0; // rank 0 evaluates
         string output = Commands.EvalCommand.DefaultOutput(options.OutputDirectory);
         string commandLine = $"medclip-train eval --checkpoint {options.OutputDirectory} --data synthetic --sections '{EvaluationData.Sections![0]}' --split test " +

@@ -2,7 +2,8 @@ using System.CommandLine;
 using MedClip.Cli;
 using MedClip.Cli.Commands;
 
-// medclip-train: each command lives in Commands/; errors a user can cause are one sentence on stderr and exit code 2.
+// medclip-train: each command lives in Commands/. Every way out is one sentence on stderr and a documented exit code
+// (ExitCodes): 2 for what the user can fix, 1 for a failure, 130/143 for a run interrupted by a signal; never a stack trace.
 var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical images and their reports.\n" +
     "With no command: train the tiny model on generated synthetic chest X-rays, then evaluate it.")
 {
@@ -17,21 +18,23 @@ var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical 
     ConvertCommand.Create(),
     KernelsCommand.Create(),
 };
-root.SetAction((_, cancel) => Task.FromResult(DefaultRun.Execute(cancel)));
+root.SetAction(_ => DefaultRun.Execute());
+CommandLineErrors.RefuseEmptyValues(root);
 GroupedHelp.Attach(root);
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
 {
-    Console.Error.WriteLine(parsed.Errors[0].Message);
-    return 2;
+    Console.Error.WriteLine(CommandLineErrors.Describe(parsed.Errors[0]));
+    return ExitCodes.Usage;
 }
 try
 {
-    return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    // Signals are not System.CommandLine's: training handles SIGINT and SIGTERM itself (InterruptSignals).
+    return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
 }
-catch (Exception e) when (e is UsageException or MedClip.Distributed.DistributedSetupException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or ArgumentException)
+catch (Exception e)
 {
-    Console.Error.WriteLine(e.Message);
-    return 2;
+    Console.Error.WriteLine(ExitCodes.Describe(e));
+    return ExitCodes.For(e);
 }

@@ -79,11 +79,15 @@ internal sealed class DataOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (Option option in new Option[] { _views, _sections, _labels, _uncertain, _reports, _imageColumn, _textColumn, _splitColumn, _csvSeparator, _allowOutsideRoot })
-        {
-            if (option != _uncertain || _mapUncertainLabels) command.Options.Add(option);
-        }
+        foreach (Option option in Options) command.Options.Add(option);
     }
+
+    /// <summary>The names of the options in this set (--views, --sections, ...).</summary>
+    public IEnumerable<string> Names => Options.Select(o => o.Name);
+
+    private IEnumerable<Option> Options =>
+        new Option[] { _views, _sections, _labels, _uncertain, _reports, _imageColumn, _textColumn, _splitColumn, _csvSeparator, _allowOutsideRoot }
+            .Where(option => option != _uncertain || _mapUncertainLabels);
 
     public DatasetOptions Read(ParseResult parsed)
     {

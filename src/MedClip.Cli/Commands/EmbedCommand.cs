@@ -26,6 +26,8 @@ internal static class EmbedCommand
         {
             string? imageArg = parsed.GetValue(images), textArg = parsed.GetValue(texts);
             if (imageArg is null && textArg is null) throw new UsageException("embed needs --images, --texts or both.");
+            string outPath = parsed.GetValue(output)!;
+            OutputFolders.RequireWritable(Path.GetDirectoryName(Path.GetFullPath(outPath))!, "--out");
             var model = EvalCommand.LoadModel(EvalCommand.ResolveCheckpoint(parsed.GetValue(checkpoint)!), parsed.GetValue(device)!);
             var tensors = new List<SafetensorsTensor>();
             if (imageArg is not null)
@@ -47,7 +49,6 @@ internal static class EmbedCommand
                 tensors.Add(SafetensorsTensor.FromFloat32("text_embeds", [e.Count, e.Dimension], e.Data));
                 Console.WriteLine($"{e.Count} texts embedded.");
             }
-            string outPath = parsed.GetValue(output)!;
             SafetensorsFile.Write(outPath, tensors);
             Console.WriteLine($"Embeddings: {Path.GetFullPath(outPath)}");
             return 0;

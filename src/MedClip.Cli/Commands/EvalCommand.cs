@@ -63,7 +63,9 @@ internal static class EvalCommand
     public static EvaluationReport? Run(string checkpoint, string dataSpec, string split, string device, string output, string commandLine,
         string? promptFile = null, UncertainLabels uncertain = UncertainLabels.Exclude, int seed = 0, DatasetOptions? dataOptions = null)
     {
+        OutputFolders.RequireWritable(output, "--out");
         var prompts = promptFile is null ? PromptSet.Default : PromptSet.Read(promptFile, EvaluationRun.Labels);
+        using var reading = CheckpointStore.OpenForReading(checkpoint); // training's retention leaves this checkpoint alone meanwhile
         var model = LoadModel(checkpoint, device);
         string runFolder = Path.GetDirectoryName(Path.GetFullPath(checkpoint))!;
         var progress = new ConsoleProgress();

@@ -35,6 +35,7 @@ internal static class PrepCommand
             string outDir = parsed.GetValue(output)!;
             int size = parsed.GetValue(imageSize) ?? 224;
             if (size is < 16 or > 4096) throw new UsageException($"--image-size {size} must be between 16 and 4096.");
+            OutputFolders.RequireWritable(outDir, "--out");
             var dataset = DatasetSpec.Parse(spec);
             if (dataset.Kind == DatasetSpec.Shards) throw new UsageException("prep reads a raw dataset; shards:DIR is already prepared.");
             var progress = new ConsoleProgress();

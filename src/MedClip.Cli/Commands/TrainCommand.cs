@@ -49,7 +49,7 @@ internal static class TrainCommand
         var seed = new Option<int>("--seed") { Description = "Seed of initialisation, data order and augmentation", DefaultValueFactory = _ => 0 }
             .In(G.Optimisation, "N");
         var output = new Option<string?>("--out") { Description = "Run folder (default runs/<date>-<time>)" }.In(G.Output, "DIR");
-        var resume = new Option<string?>("--resume") { Description = "Continue the run in DIR from its latest checkpoint" }.In(G.Output, "DIR");
+        var resume = new Option<string?>("--resume") { Description = "Continue the run in DIR from its latest checkpoint, with its saved options" }.In(G.Output, "DIR");
         var accumulation = CommonOptions.PositiveInt("--accumulation-steps", "Micro-batches summed into each optimizer step")
             .In(G.Optimisation, "N", defaults.AccumulationSteps);
         var noAugment = new Option<bool>("--no-augment") { Description = "No image augmentation (crop, rotation, intensity jitter)" }.In(G.Data);
@@ -60,6 +60,12 @@ internal static class TrainCommand
         var workers = CommonOptions.PositiveInt("--workers", "Data loader threads (default the number of cores)").In(G.Data, "N");
         var validateEvery = new Option<int?>("--val-every") { Description = "Validate every N steps and at the end; 0 never" }
             .In(G.Output, "N", defaults.ValidateEvery);
+        var adapters = CommonOptions.PositiveInt("--adapters", "Train only bottleneck adapters of this size, norms and projections").In(G.Model, "DIM");
+        var extendVocab = CommonOptions.PositiveInt("--extend-vocab", "Add N frequent report words to a --text-encoder vocabulary").In(G.Model, "N");
+        var saveEvery = CommonOptions.PositiveInt("--save-every", "Checkpoint every N steps, at the end and on SIGINT/SIGTERM")
+            .In(G.Output, "N", defaults.CheckpointEvery);
+        var keepCheckpoints = CommonOptions.PositiveInt("--keep-checkpoints", "Keep the newest K checkpoints").In(G.Output, "K", defaults.KeepCheckpoints);
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace the run in --out instead of refusing" }.In(G.Output);
         var reportTo = new Option<string>("--report-to")
         {
             Description = "jsonl and/or tensorboard, comma-separated",
@@ -80,7 +86,7 @@ internal static class TrainCommand
         {
             data, model, imageEncoder, textEncoder, imageSize, device, precision, attention, batchSize, steps, epochs, lr, lrTowers, weightDecay, lockImage, lockText,
             unlockLast, warmup, seed, output, resume, accumulation, sentenceKeep, dropPeriods, noAugment, workers, logEvery, validateEvery, reportTo, localLoss,
-            collectiveTimeout,
+            collectiveTimeout, adapters, extendVocab, saveEvery, keepCheckpoints, overwrite,
         };
         dataOptions.AddTo(command);
         command.SetAction((parsed, cancel) =>
@@ -104,6 +110,8 @@ internal static class TrainCommand
                 LockImage = parsed.GetValue(lockImage),
                 LockText = parsed.GetValue(lockText),
                 UnlockLast = parsed.GetValue(unlockLast),
+                Adapters = parsed.GetValue(adapters) ?? 0,
+                ExtendVocab = parsed.GetValue(extendVocab) ?? 0,
                 WarmupSteps = parsed.GetValue(warmup) ?? defaults.WarmupSteps,
                 Seed = parsed.GetValue(seed),
                 AccumulationSteps = parsed.GetValue(accumulation) ?? defaults.AccumulationSteps,
@@ -117,9 +125,16 @@ internal static class TrainCommand
                 ValidateEvery = parsed.GetValue(validateEvery) ?? defaults.ValidateEvery,
                 ImageSize = parsed.GetValue(imageSize),
                 ReportTo = MetricsReport.Parse(parsed.GetValue(reportTo)!),
-                OutputDirectory = resumeDir ?? parsed.GetValue(output) ?? RunFolders.NewRun(),
+                CheckpointEvery = parsed.GetValue(saveEvery) ?? defaults.CheckpointEvery,
+                KeepCheckpoints = parsed.GetValue(keepCheckpoints) ?? defaults.KeepCheckpoints,
+                OutputDirectory = parsed.GetValue(output) ?? RunFolders.NewRun(),
             };
-            return Task.FromResult(RunTraining.Train(options, resumeDir is not null, parsed.GetValue(collectiveTimeout), cancel) is null ? 1 : 0);
+            if (resumeDir is not null)
+            {
+                var given = parsed.CommandResult.Children.OfType<System.CommandLine.Parsing.OptionResult>().Where(r => !r.Implicit).Select(r => r.Option.Name).ToHashSet();
+                options = ResumedOptions.Merge(options, resumeDir, parsed.GetValue(output), given, dataOptions.Names);
+            }
+            return Task.FromResult(RunTraining.Train(options, resumeDir is not null, parsed.GetValue(collectiveTimeout), parsed.GetValue(overwrite)).ExitCode);
         });
         return command;
     }

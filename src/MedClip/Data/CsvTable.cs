@@ -46,6 +46,7 @@ public sealed class CsvTable
     /// <param name="separator">The field separator: ',' for CSV, '\t' for tab-separated files.</param>
     public static CsvTable Read(string path, bool skipMalformedRows = false, char separator = ',')
     {
+        IO.PosixFileSystem.RequireRegularFile(path);
         using Stream content = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)
             ? GzipFile.Decompress(path)
             : new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);

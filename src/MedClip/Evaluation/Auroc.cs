@@ -3,10 +3,12 @@ namespace MedClip.Evaluation;
 /// <summary>Area under the ROC curve by the rank-sum (Mann-Whitney U) formula, ties counted half.</summary>
 public static class Auroc
 {
-    /// <summary>AUROC of scores against binary labels; NaN when only one class is present.</summary>
+    /// <summary>AUROC of scores against binary labels; NaN when only one class is present or a score is not finite.</summary>
     public static double Compute(ReadOnlySpan<double> scores, ReadOnlySpan<bool> positive)
     {
         if (scores.Length != positive.Length) throw new ArgumentException("Scores and labels differ in length.");
+        foreach (double score in scores)
+            if (!double.IsFinite(score)) return double.NaN;
         int n = scores.Length;
         var order = new int[n];
         for (int i = 0; i < n; i++) order[i] = i;

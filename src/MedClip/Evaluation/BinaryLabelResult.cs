@@ -3,7 +3,7 @@ namespace MedClip.Evaluation;
 /// <summary>
 /// One label's binary classification result on a set of images: counts after uncertain labels are handled, AUROC with
 /// its bootstrap interval (and the value on each resample, NaN where it drew one class, for intervals of means), the ROC
-/// curve and the Youden operating point. When the images hold one class only the AUROC
+/// curve and the Youden operating point. When the images hold one class only, or a score is NaN or infinite, the AUROC
 /// is undefined: <see cref="Auroc"/> is null and <see cref="UndefinedReason"/> says why.
 /// </summary>
 public sealed record BinaryLabelResult(
@@ -35,14 +35,21 @@ public sealed record BinaryLabelResult(
             (0, 0) => "no image with a positive or negative label",
             (0, _) => $"only one class: no positive images ({negatives} negative)",
             (_, 0) => $"only one class: no negative images ({positives} positive)",
-            _ => null,
+            _ => NonFinite(s),
         };
         if (reason is not null) return Undefined(label, positives, negatives, excluded, reason);
         var roc = RocCurve.Compute(s, y);
         var resampled = new double[bootstrap.Resamples];
         for (int b = 0; b < resampled.Length; b++) resampled[b] = ResampledAuroc(scores, targets, bootstrap.Indices(b));
         return new BinaryLabelResult(label, positives, negatives, excluded, MedClip.Evaluation.Auroc.Compute(s, y),
-            Bootstrap.FromValues(resampled.Where(v => !double.IsNaN(v)).ToList(), resampled.Length), null, roc, RocCurve.Youden(roc), resampled);
+            Bootstrap.FromValues(resampled.ToList(), resampled.Length), null, roc, RocCurve.Youden(roc), resampled);
+    }
+
+    // A NaN or infinite score cannot be ranked (a diverged model, a bad checkpoint): the label's metrics are undefined.
+    private static string? NonFinite(double[] scores)
+    {
+        int nan = scores.Count(double.IsNaN), infinite = scores.Count(double.IsInfinity);
+        return nan + infinite == 0 ? null : $"{nan} NaN and {infinite} infinite scores of {scores.Length}: the model's outputs are not finite";
     }
 
     /// <summary>A result without an AUROC, for <paramref name="reason"/>.</summary>

@@ -40,8 +40,8 @@ public sealed class Bootstrap
     public ReadOnlySpan<int> Indices(int resample) => _indices[resample];
 
     /// <summary>
-    /// The interval of <paramref name="statistic"/>, evaluated on each resample's indices; resamples where it is NaN
-    /// (an AUROC whose resample drew one class only) are left out and not counted in <see cref="ConfidenceInterval.Valid"/>.
+    /// The interval of <paramref name="statistic"/>, evaluated on each resample's indices; resamples where it is not
+    /// finite (an AUROC whose resample drew one class only) are left out and not counted in <see cref="ConfidenceInterval.Valid"/>.
     /// Null when no resample gives a value.
     /// </summary>
     public ConfidenceInterval? Interval(Func<int[], double> statistic)
@@ -50,14 +50,15 @@ public sealed class Bootstrap
         foreach (var idx in _indices)
         {
             double v = statistic(idx);
-            if (!double.IsNaN(v)) values.Add(v);
+            if (double.IsFinite(v)) values.Add(v);
         }
         return FromValues(values, Resamples);
     }
 
-    /// <summary>The percentile interval of already computed resample values (NaN already removed).</summary>
+    /// <summary>The percentile interval of already computed resample values; non-finite values are left out.</summary>
     public static ConfidenceInterval? FromValues(List<double> values, int resamples)
     {
+        values.RemoveAll(v => !double.IsFinite(v));
         if (values.Count == 0) return null;
         values.Sort();
         double alpha = (1 - Level) / 2;

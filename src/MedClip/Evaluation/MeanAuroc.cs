@@ -19,7 +19,7 @@ public sealed record MeanAuroc(double? Value, ConfidenceInterval? Interval, IRea
             double sum = 0;
             foreach (var r in included) sum += r.ResampledAurocs[b];
             // NaN when any label drew one class in this resample: that resample is left out.
-            if (!double.IsNaN(sum)) values.Add(sum / included.Count);
+            if (double.IsFinite(sum)) values.Add(sum / included.Count);
         }
         return new MeanAuroc(included.Average(r => r.Auroc!.Value), Bootstrap.FromValues(values, resamples),
             included.Select(r => r.Label).ToList(), excluded);

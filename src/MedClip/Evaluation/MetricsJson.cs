@@ -6,7 +6,7 @@ namespace MedClip.Evaluation;
 
 /// <summary>
 /// metrics.json: every number of an evaluation with its name, interval and sample counts. An undefined value is null
-/// beside a "*_undefined_reason" string; retrieval uses open_clip's names (image_to_text_R@1, ..._mean_rank,
+/// beside a "*_undefined_reason" string (also a NaN or infinity, see <see cref="IO.FiniteJson"/>); retrieval uses open_clip's names (image_to_text_R@1, ..._mean_rank,
 /// ..._median_rank) and CLIP_benchmark's (text_retrieval_recall@k = image to text, image_retrieval_recall@k = text to image).
 /// </summary>
 public static class MetricsJson
@@ -67,7 +67,7 @@ public static class MetricsJson
     }
 
     public static void Write(string path, EvaluationReport report) =>
-        IO.AtomicFile.WriteAllText(path, Build(report).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        IO.AtomicFile.WriteAllText(path, IO.FiniteJson.Sanitize(Build(report)).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
 
     private static JsonObject Skips(Data.Loading.SkipCounter skipped) =>
         new(skipped.Counts.Select(c => KeyValuePair.Create(c.Key, (JsonNode?)c.Value)));

@@ -60,9 +60,10 @@ public sealed record RetrievalResult(RetrievalDirection ImageToText, RetrievalDi
         float best = float.NegativeInfinity;
         for (int c = 0; c < n; c++)
             if (group[c] == correctGroup) best = Math.Max(best, score(c));
+        // !(s < best) rather than s >= best: a NaN score (a diverged model) counts against the query, never for it.
         int ahead = 0;
         for (int c = 0; c < n; c++)
-            if (group[c] != correctGroup && score(c) >= best) ahead++;
+            if (group[c] != correctGroup && !(score(c) < best)) ahead++;
         return ahead + 1;
     }
 

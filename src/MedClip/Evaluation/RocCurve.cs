@@ -12,13 +12,17 @@ public sealed record OperatingPoint(double Threshold, double Sensitivity, double
 
 /// <summary>
 /// The ROC curve at every distinct score, as scikit-learn's <c>roc_curve(drop_intermediate=False)</c>: thresholds in
-/// descending order, preceded by (+inf, 0, 0).
+/// descending order, preceded by (+inf, 0, 0). Scores must be finite (<see cref="BinaryLabelResult"/> reports a label
+/// with non-finite scores as undefined).
 /// </summary>
 public static class RocCurve
 {
     public static IReadOnlyList<RocPoint> Compute(ReadOnlySpan<double> scores, ReadOnlySpan<bool> positive)
     {
         if (scores.Length != positive.Length) throw new ArgumentException("Scores and labels differ in length.");
+        // A NaN threshold equals no score, so the tie loop below would never advance: non-finite scores are refused.
+        foreach (double s in scores)
+            if (!double.IsFinite(s)) throw new ArgumentException($"A ROC curve needs finite scores, not {s}.");
         int n = scores.Length;
         var order = new int[n];
         for (int i = 0; i < n; i++) order[i] = i;

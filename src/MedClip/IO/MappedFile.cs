@@ -19,6 +19,7 @@ internal sealed unsafe class MappedFile : IDisposable
     {
         Path = path;
         Length = length;
+        PosixFileSystem.RequireRegularFile(path);
         _file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, mapName: null, capacity: 0, MemoryMappedFileAccess.Read);
         try
         {

@@ -66,6 +66,12 @@ public sealed class Bert : Module, ITextTower
     /// <summary>Freezes the tower except its last <paramref name="unlockLast"/> layers and the pooler (<see cref="TowerLock"/>).</summary>
     public void Lock(int unlockLast) => TowerLock.Apply(this, Layers, unlockLast, Pooler);
 
+    /// <summary>Inserts bottleneck adapters of <paramref name="dim"/> into every layer (<see cref="PostNormLayer.AddAdapters"/>).</summary>
+    public void AddAdapters(Init init, int dim)
+    {
+        foreach (var layer in Layers) layer.AddAdapters(init, dim);
+    }
+
     /// <summary>ids and attentionMask I32 [B, T] (mask 1 for tokens, 0 for padding) -> pooler output [B, D].</summary>
     public Tensor Forward(Tensor ids, Tensor attentionMask) => Encode(ids, attentionMask).PoolerOutput;
 

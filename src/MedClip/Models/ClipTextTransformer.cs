@@ -37,6 +37,11 @@ public sealed class ClipTextTransformer : Module, ITextTower
 
     public void Lock(int unlockLast) => TowerLock.Apply(this, Layers, unlockLast, FinalLayerNorm);
 
+    public void AddAdapters(Init init, int dim)
+    {
+        foreach (var layer in Layers) layer.AddAdapters(init, dim);
+    }
+
     public Tensor Forward(Tensor ids, Tensor attentionMask) => Encode(ids, attentionMask).PoolerOutput;
 
     /// <summary>HF's last_hidden_state [B, T, D] (after final_layer_norm) and pooler_output [B, D].</summary>

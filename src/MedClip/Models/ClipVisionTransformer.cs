@@ -38,6 +38,11 @@ public sealed class ClipVisionTransformer : Module, IVisionTower
 
     public void Lock(int unlockLast) => TowerLock.Apply(this, Layers, unlockLast, PostLayerNorm);
 
+    public void AddAdapters(Init init, int dim)
+    {
+        foreach (var layer in Layers) layer.AddAdapters(init, dim);
+    }
+
     public Tensor Forward(Tensor pixels) => Encode(pixels).PoolerOutput;
 
     /// <summary>pixels [B, C, H, W] -> HF's last_hidden_state [B, 1 + patches, D] (the encoder's output) and pooler_output = post_layernorm(CLS).</summary>

@@ -14,9 +14,13 @@ public enum CheckpointLayout
     ClipModel,
 }
 
-/// <summary>Sizes of an HF VisionTextDualEncoderModel or CLIPModel, and the layout its checkpoints are written in.</summary>
+/// <summary>
+/// Sizes of an HF VisionTextDualEncoderModel or CLIPModel, and the layout its checkpoints are written in;
+/// <paramref name="AdapterDim"/> &gt; 0 puts bottleneck adapters of that dimension into every layer of both towers
+/// (<see cref="Adapter"/>).
+/// </summary>
 public sealed record DualEncoderConfig(VisionConfig Vision, TextConfig Text, int ProjectionDim, double LogitScaleInit = DualEncoderConfig.ClipLogitScaleInit,
-    CheckpointLayout Layout = CheckpointLayout.VisionTextDualEncoder)
+    CheckpointLayout Layout = CheckpointLayout.VisionTextDualEncoder, int AdapterDim = 0)
 {
     /// <summary>
     /// Throws when <paramref name="backend"/> has no fused attention kernel for a tower's head dimension (the CUDA
@@ -53,6 +57,12 @@ public sealed class DualEncoder : Module
         VisualProjection = Child("visual_projection", new Linear(init, config.Vision.Transformer.Width, config.ProjectionDim, config.Vision.Transformer.InitializerRange, bias: false));
         TextProjection = Child("text_projection", new Linear(init, config.Text.Transformer.Width, config.ProjectionDim, config.Text.Transformer.InitializerRange, bias: false));
         LogitScale = Parameter("logit_scale", init.Constant(new Shape(), config.LogitScaleInit));
+        // Drawn after everything else, so that the other parameters start as they do without adapters.
+        if (config.AdapterDim > 0)
+        {
+            Vision.AddAdapters(init, config.AdapterDim);
+            Text.AddAdapters(init, config.AdapterDim);
+        }
     }
 
     public DualEncoderConfig Config { get; }

@@ -14,30 +14,45 @@ namespace MedClip.Models;
 /// </summary>
 public static class DualEncoderConfigJson
 {
+    /// <summary>The key of MedClip's adapter dimension, written only for a model with adapters (transformers ignores it).</summary>
+    public const string AdapterDimKey = "adapter_dim";
+
     /// <summary>config.json of the config's layout; a CLIPModel's context length is its text max_position_embeddings.</summary>
-    public static JsonObject ToJson(DualEncoderConfig config, int contextLength) => config.Layout == CheckpointLayout.ClipModel
-        ? new JsonObject
-        {
-            ["architectures"] = new JsonArray("CLIPModel"),
-            ["model_type"] = "clip",
-            ["projection_dim"] = config.ProjectionDim,
-            ["logit_scale_init_value"] = config.LogitScaleInit,
-            ["initializer_factor"] = 1.0,
-            ["torch_dtype"] = "float32",
-            ["text_config"] = TextJson(config.Text),
-            ["vision_config"] = VisionJson(config.Vision),
-        }
-        : new JsonObject
+    public static JsonObject ToJson(DualEncoderConfig config, int contextLength)
     {
-        ["architectures"] = new JsonArray("VisionTextDualEncoderModel"),
-        ["model_type"] = "vision-text-dual-encoder",
-        ["projection_dim"] = config.ProjectionDim,
-        ["logit_scale_init_value"] = config.LogitScaleInit,
-        ["context_length"] = contextLength,
-        ["torch_dtype"] = "float32",
-        ["vision_config"] = VisionJson(config.Vision),
-        ["text_config"] = TextJson(config.Text),
-    };
+        var o = config.Layout == CheckpointLayout.ClipModel
+            ? new JsonObject
+            {
+                ["architectures"] = new JsonArray("CLIPModel"),
+                ["model_type"] = "clip",
+                ["projection_dim"] = config.ProjectionDim,
+                ["logit_scale_init_value"] = config.LogitScaleInit,
+                ["initializer_factor"] = 1.0,
+                ["torch_dtype"] = "float32",
+                ["text_config"] = TextJson(config.Text),
+                ["vision_config"] = VisionJson(config.Vision),
+            }
+            : new JsonObject
+            {
+                ["architectures"] = new JsonArray("VisionTextDualEncoderModel"),
+                ["model_type"] = "vision-text-dual-encoder",
+                ["projection_dim"] = config.ProjectionDim,
+                ["logit_scale_init_value"] = config.LogitScaleInit,
+                ["context_length"] = contextLength,
+                ["torch_dtype"] = "float32",
+                ["vision_config"] = VisionJson(config.Vision),
+                ["text_config"] = TextJson(config.Text),
+            };
+        if (config.AdapterDim > 0) o[AdapterDimKey] = config.AdapterDim;
+        return o;
+    }
+
+    private static int AdapterDim(JsonObject root, string path)
+    {
+        int adapterDim = Get(root, AdapterDimKey, 0);
+        if (adapterDim < 0) throw new InvalidDataException($"'{path}': {AdapterDimKey} {adapterDim} must not be negative.");
+        return adapterDim;
+    }
 
     public static void Write(string path, DualEncoderConfig config, int contextLength) =>
         AtomicFile.WriteAllText(path, ToJson(config, contextLength).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
@@ -54,16 +69,17 @@ public static class DualEncoderConfigJson
         {
             var clipText = ReadText(WithModelType(root["text_config"] as JsonObject, "clip_text_model"), path);
             var clipVision = ReadVision(WithModelType(root["vision_config"] as JsonObject, "clip_vision_model"), path);
-            var clip = new DualEncoderConfig(clipVision, clipText, Get(root, "projection_dim", 512),
-                Get(root, "logit_scale_init_value", DualEncoderConfig.ClipLogitScaleInit), CheckpointLayout.ClipModel);
+            var clip = new DualEncoderConfig(clipVision, clipText, Size(root, "projection_dim", 512, MaxWidth, path),
+                Get(root, "logit_scale_init_value", DualEncoderConfig.ClipLogitScaleInit), CheckpointLayout.ClipModel, AdapterDim(root, path));
             return (clip, clipText.MaxPositions);
         }
         if (modelType != "vision-text-dual-encoder")
             throw new InvalidDataException($"'{path}' has model_type '{modelType}'; MedClip reads vision-text-dual-encoder and clip checkpoints.");
         var vision = ReadVision(Required<JsonObject>(root, "vision_config", path), path);
         var text = ReadText(Required<JsonObject>(root, "text_config", path), path);
-        var config = new DualEncoderConfig(vision, text, Get(root, "projection_dim", 512), Get(root, "logit_scale_init_value", DualEncoderConfig.ClipLogitScaleInit));
-        return (config, Get(root, "context_length", Math.Min(text.MaxPositions, 128)));
+        var config = new DualEncoderConfig(vision, text, Size(root, "projection_dim", 512, MaxWidth, path), Get(root, "logit_scale_init_value", DualEncoderConfig.ClipLogitScaleInit),
+            AdapterDim: AdapterDim(root, path));
+        return (config, Size(root, "context_length", Math.Min(text.MaxPositions, 128), text.MaxPositions, path));
     }
 
     public static JsonObject VisionJson(VisionConfig v)
@@ -138,9 +154,9 @@ public static class DualEncoderConfigJson
         };
         return modelType switch
         {
-            "vit" => new VisionConfig(Get(o, "image_size", 224), Get(o, "patch_size", 16), Get(o, "num_channels", 3), Get(o, "num_hidden_layers", 12),
+            "vit" => new VisionConfig(Size(o, "image_size", 224, MaxImageSize, path), Size(o, "patch_size", 16, MaxImageSize, path), Size(o, "num_channels", 3, MaxChannels, path), Size(o, "num_hidden_layers", 12, MaxLayers, path),
                 ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072, act: "gelu", eps: 1e-12), VisionModelType.Vit, positions),
-            "clip_vision_model" => new VisionConfig(Get(o, "image_size", 224), Get(o, "patch_size", 32), Get(o, "num_channels", 3), Get(o, "num_hidden_layers", 12),
+            "clip_vision_model" => new VisionConfig(Size(o, "image_size", 224, MaxImageSize, path), Size(o, "patch_size", 32, MaxImageSize, path), Size(o, "num_channels", 3, MaxChannels, path), Size(o, "num_hidden_layers", 12, MaxLayers, path),
                 ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072, act: "quick_gelu", eps: 1e-5), VisionModelType.ClipVision, positions),
             _ => throw new InvalidDataException($"'{path}': vision model_type '{modelType}' is not supported; use vit or clip_vision_model."),
         };
@@ -152,10 +168,12 @@ public static class DualEncoderConfigJson
         string modelType = Get(o, "model_type", "bert");
         return modelType switch
         {
-            "bert" => new TextConfig(Get(o, "vocab_size", 30522), Get(o, "max_position_embeddings", 512), Get(o, "type_vocab_size", 2),
-                Get(o, "num_hidden_layers", 12), ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072, act: "gelu", eps: 1e-12)),
-            "clip_text_model" => new TextConfig(Get(o, "vocab_size", 49408), Get(o, "max_position_embeddings", 77), TypeVocabSize: 0,
-                Get(o, "num_hidden_layers", 12), ReadTransformer(o, path, width: 512, heads: 8, intermediate: 2048, act: "quick_gelu", eps: 1e-5),
+            "bert" => new TextConfig(Size(o, "vocab_size", 30522, MaxVocabulary, path), Size(o, "max_position_embeddings", 512, MaxPositions, path),
+                Size(o, "type_vocab_size", 2, MaxTypes, path), Size(o, "num_hidden_layers", 12, MaxLayers, path),
+                ReadTransformer(o, path, width: 768, heads: 12, intermediate: 3072, act: "gelu", eps: 1e-12)),
+            "clip_text_model" => new TextConfig(Size(o, "vocab_size", 49408, MaxVocabulary, path), Size(o, "max_position_embeddings", 77, MaxPositions, path),
+                TypeVocabSize: 0, Size(o, "num_hidden_layers", 12, MaxLayers, path),
+                ReadTransformer(o, path, width: 512, heads: 8, intermediate: 2048, act: "quick_gelu", eps: 1e-5),
                 TextModelType.ClipText, Get(o, "eos_token_id", ClipTextTransformer.OpenAiEndOfTextId)),
             _ => throw new InvalidDataException($"'{path}': text model_type '{modelType}' is not supported; use bert or clip_text_model."),
         };
@@ -181,7 +199,8 @@ public static class DualEncoderConfigJson
         {
             throw new InvalidDataException($"'{path}': {e.Message}");
         }
-        return new TransformerConfig(Get(o, "hidden_size", width), Get(o, "num_attention_heads", heads), Get(o, "intermediate_size", intermediate),
+        return new TransformerConfig(Size(o, "hidden_size", width, MaxWidth, path), Size(o, "num_attention_heads", heads, MaxHeads, path),
+            Size(o, "intermediate_size", intermediate, MaxIntermediate, path),
             activation, Get(o, "layer_norm_eps", eps), Get(o, "initializer_range", 0.02));
     }
 
@@ -198,6 +217,7 @@ public static class DualEncoderConfigJson
     public static JsonObject ParseFile(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Config file '{path}' does not exist.", path);
+        PosixFileSystem.RequireRegularFile(path);
         try
         {
             return JsonNode.Parse(File.ReadAllText(path)) as JsonObject
@@ -211,6 +231,19 @@ public static class DualEncoderConfigJson
 
     private static T Required<T>(JsonObject o, string key, string path) where T : JsonNode =>
         o[key] as T ?? throw new InvalidDataException($"'{path}' has no '{key}' object.");
+
+    // Upper bounds for sizes read from a config, checked before anything is allocated: far above every released model
+    // (ViT-g is 1,408 wide, 6,144 intermediate, 40 layers), far below what would exhaust memory from a hand-edited value.
+    private const int MaxWidth = 16_384, MaxIntermediate = 65_536, MaxHeads = 256, MaxLayers = 256, MaxImageSize = 8_192, MaxChannels = 16,
+        MaxVocabulary = 1_000_000, MaxPositions = 65_536, MaxTypes = 64;
+
+    private static int Size(JsonObject o, string key, int fallback, int max, string path)
+    {
+        int value = Get(o, key, fallback);
+        if (value < 1 || value > max)
+            throw new InvalidDataException($"'{path}': {key} is {value}; it must be between 1 and {max:N0}.");
+        return value;
+    }
 
     private static T Get<T>(JsonObject o, string key, T fallback)
     {

@@ -13,6 +13,9 @@ public interface ITextTower
     /// <summary>Freezes the tower except its last <paramref name="unlockLast"/> layers and what follows them (<see cref="Nn.TowerLock"/>).</summary>
     void Lock(int unlockLast);
 
+    /// <summary>Inserts bottleneck adapters of <paramref name="dim"/> into every layer (<see cref="Nn.Adapter"/>).</summary>
+    void AddAdapters(Nn.Init init, int dim);
+
     /// <summary>Builds the tower the config names.</summary>
     static Nn.Module Create(Nn.Init init, TextConfig config) => config.ModelType switch
     {

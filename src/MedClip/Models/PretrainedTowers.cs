@@ -17,15 +17,18 @@ public sealed record PretrainedVision(string Folder, VisionConfig Config, Prepro
 /// <item>CLIPModel or CLIPVisionModel (openai/clip-vit-*): the vision_model.* half; text_model.*, the projections,
 /// logit_scale and position_ids buffers ignored;</item>
 /// <item>BERT family (bert-base, SciBERT, BioClinicalBERT, PubMedBERT): names with or without "bert.", old
-/// LayerNorm.gamma/beta names, cls.* heads and position_ids buffers ignored, a missing pooler left initialised.</item>
+/// LayerNorm.gamma/beta names, cls.* heads and position_ids buffers ignored, a missing pooler left initialised;</item>
+/// <item>a MedClip checkpoint (vision-text-dual-encoder): the vision_model.* or text_model.* half.</item>
 /// </list>
-/// Sizes, eps and activations come from the folder's config.json; a tensor that fits nothing is an error.
+/// Sizes, eps and activations come from the folder's config.json; a tensor that fits nothing is an error. Adapters the
+/// folder lacks keep their fresh near-identity start.
 /// </summary>
 public static class PretrainedTowers
 {
     public const string ConfigFile = "config.json";
     public const string SafetensorsWeights = "model.safetensors";
     public const string PyTorchWeights = "pytorch_model.bin";
+    private const string DualEncoderType = "vision-text-dual-encoder";
 
     /// <summary>The vision config (model_type vit, clip or clip_vision_model) and the preprocessing of an image encoder folder.</summary>
     public static PretrainedVision ReadVision(string folder)
@@ -37,8 +40,9 @@ public static class PretrainedTowers
         {
             "vit" or "clip_vision_model" => root,
             "clip" => DualEncoderConfigJson.WithModelType(root["vision_config"] as JsonObject, "clip_vision_model"),
+            DualEncoderType => root["vision_config"] as JsonObject ?? throw new InvalidDataException($"'{path}' has no 'vision_config' object."),
             _ => throw new InvalidDataException(
-                $"'{path}' has model_type '{modelType}'; --image-encoder takes a Hugging Face vit, clip or clip_vision_model folder."),
+                $"'{path}' has model_type '{modelType}'; --image-encoder takes a Hugging Face vit, clip or clip_vision_model folder or a MedClip checkpoint."),
         };
         if (vision["qkv_bias"] is JsonValue qkvBias && !qkvBias.GetValue<bool>())
             throw new InvalidDataException($"'{path}' sets qkv_bias false; MedClip's ViT always has query, key and value biases.");
@@ -58,8 +62,13 @@ public static class PretrainedTowers
         string path = ConfigPath(folder, "--text-encoder");
         var root = DualEncoderConfigJson.ParseFile(path);
         string? modelType = (string?)root["model_type"];
+        if (modelType == DualEncoderType)
+        {
+            root = root["text_config"] as JsonObject ?? throw new InvalidDataException($"'{path}' has no 'text_config' object.");
+            modelType = (string?)root["model_type"];
+        }
         if (modelType is not (null or "bert"))
-            throw new InvalidDataException($"'{path}' has model_type '{modelType}'; --text-encoder takes a Hugging Face BERT-family folder (model_type bert).");
+            throw new InvalidDataException($"'{path}' has model_type '{modelType}'; --text-encoder takes a Hugging Face BERT-family folder (model_type bert) or a MedClip checkpoint.");
         if ((string?)root["position_embedding_type"] is { } positions && positions != "absolute")
             throw new InvalidDataException($"'{path}' uses {positions} position embeddings; MedClip's BERT has absolute ones only.");
         var config = DualEncoderConfigJson.ReadText(root, path);
@@ -69,10 +78,51 @@ public static class PretrainedTowers
 
     /// <summary>Loads the folder's weights into the vision tower; returns notices for the user (e.g. a missing pooler).</summary>
     public static IReadOnlyList<string> LoadVision(IVisionTower tower, VisionConfig config, string folder) =>
-        Load((Module)tower, folder, config.ModelType == VisionModelType.ClipVision ? ClipVisionName : VitName);
+        Load((Module)tower, folder, IsDualEncoder(folder) ? name => TowerName(name, "vision_model.")
+            : config.ModelType == VisionModelType.ClipVision ? ClipVisionName : VitName);
 
     /// <summary>Loads the folder's weights into the text tower; returns notices for the user (e.g. a missing pooler).</summary>
-    public static IReadOnlyList<string> LoadText(ITextTower tower, string folder) => Load((Module)tower, folder, BertName);
+    /// <param name="addedTokenPieces">
+    /// For a vocabulary extended past the folder's (<see cref="Data.Text.VocabularyExtension"/>): per added token, in id
+    /// order after the pretrained ones, the pretrained pieces whose mean embedding it starts from.
+    /// </param>
+    public static IReadOnlyList<string> LoadText(ITextTower tower, string folder, IReadOnlyList<int[]>? addedTokenPieces = null)
+    {
+        Func<string, string?> map = IsDualEncoder(folder) ? name => TowerName(name, "text_model.") : BertName;
+        if (addedTokenPieces is not { Count: > 0 }) return Load((Module)tower, folder, map);
+        // ReadText accepts BERT folders only, so an extended vocabulary always grows a BERT's word embeddings.
+        var bert = (Bert)tower;
+        return Load(bert, folder, map, WordEmbeddingsName, table => ModuleWeights.CopyInto(Grown(table, addedTokenPieces, bert.WordEmbeddings.Weight.Shape[0]),
+            bert.WordEmbeddings.Weight));
+    }
+
+    private const string WordEmbeddingsName = "embeddings.word_embeddings.weight";
+
+    /// <summary>The pretrained table [rows, width] with one more row per added token, each the mean of its pieces' rows.</summary>
+    private static SafetensorsTensor Grown(SafetensorsTensor table, IReadOnlyList<int[]> addedTokenPieces, int rows)
+    {
+        if (table.Shape.Length != 2 || table.Shape[0] + addedTokenPieces.Count != rows)
+            throw new InvalidDataException($"'{table.Name}' has shape [{string.Join(", ", table.Shape)}], but the extended vocab.txt needs {rows - addedTokenPieces.Count} pretrained rows; its config.json vocab_size and vocab.txt disagree.");
+        int oldRows = (int)table.Shape[0], width = (int)table.Shape[1];
+        var values = new float[rows * width];
+        table.ToFloat32().CopyTo(values, 0);
+        for (int i = 0; i < addedTokenPieces.Count; i++)
+        {
+            var row = values.AsSpan((oldRows + i) * width, width);
+            foreach (int piece in addedTokenPieces[i])
+            {
+                for (int c = 0; c < width; c++) row[c] += values[piece * width + c] / addedTokenPieces[i].Length;
+            }
+        }
+        return SafetensorsTensor.FromFloat32(table.Name, [rows, width], values);
+    }
+
+    private static bool IsDualEncoder(string folder) =>
+        (string?)DualEncoderConfigJson.ParseFile(Path.Combine(folder, ConfigFile))["model_type"] == DualEncoderType;
+
+    /// <summary>A MedClip checkpoint's tensor of the tower under <paramref name="prefix"/>, without the prefix; the rest ignored.</summary>
+    private static string? TowerName(string name, string prefix) =>
+        name.StartsWith(prefix, StringComparison.Ordinal) ? name[prefix.Length..] : null;
 
     /// <summary>ViTModel names; ViTForImageClassification adds "vit." and a classifier.</summary>
     private static string? VitName(string name) =>
@@ -98,13 +148,21 @@ public static class PretrainedTowers
         return name;
     }
 
-    private static IReadOnlyList<string> Load(Module tower, string folder, Func<string, string?> map)
+    /// <param name="setAside">A parameter name whose tensor is handed to <paramref name="loadSetAside"/> instead of being copied as it is.</param>
+    private static IReadOnlyList<string> Load(Module tower, string folder, Func<string, string?> map, string? setAside = null,
+        Action<SafetensorsTensor>? loadSetAside = null)
     {
         var (source, tensors, file) = OpenWeights(folder);
         using (file)
         {
-            var mapped = tensors.Select(t => (Name: map(t.Name), Tensor: t)).Where(t => t.Name is not null).Select(t => (t.Name!, t.Tensor));
-            var keptInitialised = ModuleWeights.Assign(tower, mapped, source, optional: name => name.StartsWith("pooler.", StringComparison.Ordinal));
+            var mapped = tensors.Select(t => (Name: map(t.Name), Tensor: t)).Where(t => t.Name is not null).Select(t => (Name: t.Name!, t.Tensor)).ToList();
+            var special = mapped.Where(t => t.Name == setAside).ToList();
+            if (setAside is not null && special.Count != 1)
+                throw new InvalidDataException($"'{source}' has {special.Count} tensors for {setAside}, not one.");
+            static bool IsPooler(string name) => name.StartsWith("pooler.", StringComparison.Ordinal);
+            var keptInitialised = ModuleWeights.Assign(tower, mapped.Where(t => t.Name != setAside), source,
+                optional: name => IsPooler(name) || name == setAside || name.Contains(".adapter.", StringComparison.Ordinal)).Where(IsPooler).ToList();
+            if (setAside is not null) loadSetAside!(special[0].Tensor);
             return keptInitialised.Count == 0
                 ? []
                 : [$"'{source}' has no pooler ({string.Join(", ", keptInitialised)}); it stays freshly initialised and is trained from scratch."];

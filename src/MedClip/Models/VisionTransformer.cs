@@ -82,6 +82,11 @@ public sealed class VisionTransformer : Module, IVisionTower
 
     public void Lock(int unlockLast) => TowerLock.Apply(this, Layers, unlockLast, FinalLayerNorm, Pooler);
 
+    public void AddAdapters(Init init, int dim)
+    {
+        foreach (var layer in Layers) layer.AddAdapters(init, dim);
+    }
+
     /// <summary>pixels [B, C, H, W] (normalised) -> pooler output [B, D].</summary>
     public Tensor Forward(Tensor pixels) => Encode(pixels).PoolerOutput;
 

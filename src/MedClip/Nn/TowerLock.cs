@@ -20,4 +20,13 @@ public static class TowerLock
             foreach (var p in module.Parameters()) p.RequiresGrad = true;
         }
     }
+
+    /// <summary>Makes every adapter and layer norm below <paramref name="model"/> trainable again (Houlsby's adapter tuning).</summary>
+    public static void UnlockAdaptersAndNorms(Module model)
+    {
+        foreach (var module in model.Modules().Where(m => m is Adapter or LayerNorm))
+        {
+            foreach (var p in module.Parameters()) p.RequiresGrad = true;
+        }
+    }
 }

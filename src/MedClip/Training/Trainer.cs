@@ -10,7 +10,11 @@ using MedClip.Tensors;
 namespace MedClip.Training;
 
 /// <summary>How a run ended.</summary>
-public sealed record TrainingSummary(int Steps, double? LastLoss, double? LastValidationLoss, string? LastCheckpoint, bool Interrupted, TimeSpan Elapsed);
+public sealed record TrainingSummary(int Steps, double? LastLoss, double? LastValidationLoss, string? LastCheckpoint, bool Interrupted, TimeSpan Elapsed)
+{
+    /// <summary>Training samples skipped while loading, by reason, over the whole run (resumes included).</summary>
+    public IReadOnlyDictionary<string, long> Skipped { get; init; } = new Dictionary<string, long>();
+}
 
 /// <summary>Training stopped on purpose with a reason the user should read (e.g. repeated non-finite losses).</summary>
 public sealed class TrainingStoppedException(string message) : Exception(message);
@@ -33,12 +37,16 @@ public sealed class Trainer
     private readonly ITrainingObserver? _observer;
     private readonly AdamW _optimizer;
     private readonly ICommunicator _communicator;
+    private readonly long _trainableParameters, _totalParameters;
+    private readonly string? _dataSha256;
 
     /// <param name="filesForCheckpoints">Files copied into every checkpoint (vocab.txt, preprocessor_config.json).</param>
     /// <param name="communicator">The ranks of a data-parallel job; null trains in this process alone.</param>
+    /// <param name="dataSha256">The training data's listing hash (<see cref="TrainerState.ListingSha256"/>), recorded in checkpoints and checked on resume.</param>
     public Trainer(TrainingOptions options, DualEncoder model, int contextLength, IReadOnlyList<string> filesForCheckpoints, ITrainingObserver? observer = null,
-        ICommunicator? communicator = null)
+        ICommunicator? communicator = null, string? dataSha256 = null)
     {
+        _dataSha256 = dataSha256;
         options.Validate();
         _communicator = communicator ?? SingleProcessCommunicator.Instance;
         options.ValidateFor(_communicator.WorldSize);
@@ -47,12 +55,20 @@ public sealed class Trainer
         _contextLength = contextLength;
         _filesForCheckpoints = filesForCheckpoints;
         _observer = observer;
-        if (options.LockImage) model.Vision.Lock(options.UnlockLast);
-        if (options.LockText) model.Text.Lock(options.UnlockLast);
-        if (options.LockImage || options.LockText)
+        if (options.Adapters != model.Config.AdapterDim)
+            throw new ArgumentException($"--adapters {options.Adapters} does not match the model's adapter dimension {model.Config.AdapterDim}.");
+        bool adapters = options.Adapters > 0;
+        if (options.LockImage || adapters) model.Vision.Lock(options.UnlockLast);
+        if (options.LockText || adapters) model.Text.Lock(options.UnlockLast);
+        if (adapters) Nn.TowerLock.UnlockAdaptersAndNorms(model);
+        var named = model.NamedParameters().ToList();
+        _trainableParameters = named.Where(p => p.Tensor.RequiresGrad).Sum(p => p.Tensor.Length);
+        _totalParameters = named.Sum(p => p.Tensor.Length);
+        if (options.LockImage || options.LockText || adapters)
         {
-            var parameters = model.Parameters().ToList();
-            observer?.OnMessage($"Locked towers: {parameters.Where(p => p.RequiresGrad).Sum(p => p.Length):N0} of {parameters.Sum(p => p.Length):N0} parameters train.");
+            long adapterParameters = named.Where(p => p.Name.Contains(".adapter.", StringComparison.Ordinal)).Sum(p => p.Tensor.Length);
+            observer?.OnMessage($"{(adapters ? $"Adapters of dimension {options.Adapters}" : "Locked towers")}: {_trainableParameters:N0} of {_totalParameters:N0} parameters train" +
+                (adapters ? $" ({adapterParameters:N0} of them in adapters)." : "."));
         }
         if (options.Bf16)
         {
@@ -76,13 +92,36 @@ public sealed class Trainer
 
     private bool IsDistributed => _communicator.WorldSize > 1;
 
+    /// <summary>
+    /// Trains up to the total steps, or until <paramref name="cancel"/> (then writes a resumable checkpoint). A full disk
+    /// stops the run with a <see cref="TrainingStoppedException"/> naming the last complete checkpoint.
+    /// </summary>
     public TrainingSummary Run(IBatchSource train, IBatchSource? validation, string? resumeFrom, CancellationToken cancel)
+    {
+        try
+        {
+            return RunSteps(train, validation, resumeFrom, cancel);
+        }
+        catch (IOException e) when (IO.DiskFull.Is(e))
+        {
+            string? good = CheckpointStore.Latest(_options.OutputDirectory);
+            throw new TrainingStoppedException($"Training stopped: the disk is full ({e.Message}); " + (good is null
+                ? "no checkpoint was written."
+                : $"the last good checkpoint is {good}: free some space and continue with --resume {_options.OutputDirectory}."));
+        }
+    }
+
+    private TrainingSummary RunSteps(IBatchSource train, IBatchSource? validation, string? resumeFrom, CancellationToken cancel)
     {
         if (train.BatchesPerEpoch == 0)
             throw new InvalidOperationException($"The training split has fewer samples than one batch of {_options.BatchSize}; lower --batch-size or add data.");
         string output = _options.OutputDirectory;
         Directory.CreateDirectory(output);
-        var state = new TrainerState { TotalSteps = TotalSteps(train), BatchesPerEpoch = train.BatchesPerEpoch, Seed = _options.Seed };
+        var state = new TrainerState
+        {
+            TotalSteps = TotalSteps(train), BatchesPerEpoch = train.BatchesPerEpoch, Seed = _options.Seed,
+            TrainableParameters = _trainableParameters, TotalParameters = _totalParameters, DataSha256 = _dataSha256,
+        };
         if (resumeFrom is not null) state = Resume(resumeFrom, state);
         if (IsDistributed)
         {
@@ -100,36 +139,51 @@ public sealed class Trainer
         var clock = Stopwatch.StartNew();
         string? lastCheckpoint = null;
         int nonFinite = 0, imagesSinceLog = 0;
+        var collapse = new CollapseWarning(_observer);
         var window = Stopwatch.StartNew();
+        if (IsRoot && resumeFrom is not null) MetricsLog.KeepThrough(Path.Combine(output, RunFolder.MetricsFile), state.GlobalStep);
         using var metrics = IsRoot ? MetricsReport.Open(output, _options.ReportTo, append: resumeFrom is not null) : null;
 
-        using var batches = MicroBatches(train, state.ConsumedBatches).GetEnumerator();
+        using var batches = MicroBatches(train, state).GetEnumerator();
         while (state.GlobalStep < state.TotalSteps)
         {
-            if (StopRequested(cancel))
+            TrainingSummary Interrupted()
             {
+                _model.ZeroGrad(); // a step cut short leaves partial gradients; the weights are still the last step's
                 if (IsRoot)
                 {
                     lastCheckpoint = SaveCheckpoint(state);
                     _observer?.OnMessage($"Interrupted: resumable checkpoint written to {lastCheckpoint}.");
                 }
-                return new TrainingSummary(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint, true, clock.Elapsed);
+                return new TrainingSummary(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint, true, clock.Elapsed) { Skipped = state.Skipped };
             }
+            if (StopRequested(cancel)) return Interrupted();
 
             var stepClock = Stopwatch.StartNew();
             double loss = 0;
             int images = 0;
+            var consumed = state; // the data position and skip counts move with the step, not before it completes
             for (int micro = 0; micro < _options.AccumulationSteps; micro++)
             {
-                if (!batches.MoveNext()) throw new InvalidOperationException("The batch stream ended early.");
+                bool more;
+                try
+                {
+                    more = batches.MoveNext();
+                }
+                catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+                {
+                    return Interrupted(); // the loader was waiting on a slow or blocked file
+                }
+                if (!more) throw new InvalidOperationException("The batch stream ended early.");
                 var batch = batches.Current;
+                consumed = consumed.After(batch);
                 var lossTensor = TrainingLoss(batch);
                 var seed = Tensor.Scalar(lossTensor.Backend, 1.0 / _options.AccumulationSteps, lossTensor.DType);
                 lossTensor.Backward(seed);
                 loss += lossTensor.Item() / _options.AccumulationSteps;
                 images += batch.Count * _communicator.WorldSize;
             }
-            state = state with { ConsumedBatches = state.ConsumedBatches + _options.AccumulationSteps };
+            state = consumed with { ConsumedBatches = state.ConsumedBatches + _options.AccumulationSteps };
             if (IsDistributed)
             {
                 // With --local-loss each rank has its part of the loss; the global loss is their mean (identical values otherwise).
@@ -137,28 +191,33 @@ public sealed class Trainer
                 GradientAverage.Apply(_model.Parameters(), _communicator);
             }
 
-            if (!double.IsFinite(loss))
+            // A non-finite loss or gradient norm skips the step (the weights stay as they were); several in a row stop the run.
+            double gradNorm = double.IsFinite(loss) ? GradientClipping.ClipByGlobalNorm(_model.Parameters(), _options.MaxGradNorm) : double.NaN;
+            string? nonFiniteName = !double.IsFinite(loss) ? "loss" : !double.IsFinite(gradNorm) ? "gradient norm" : null;
+            if (nonFiniteName is not null)
             {
                 _model.ZeroGrad();
                 nonFinite++;
-                metrics?.Write(new JsonObject { ["step"] = state.GlobalStep, ["loss"] = null, ["skipped"] = "non-finite loss" });
-                _observer?.OnMessage($"Step {state.GlobalStep + 1}: loss is {loss}; the step was skipped.");
+                metrics?.Write(new JsonObject { ["step"] = state.GlobalStep, ["loss"] = loss, ["grad_norm"] = gradNorm, ["skipped"] = $"non-finite {nonFiniteName}" });
+                _observer?.OnMessage($"Step {state.GlobalStep + 1}: the {nonFiniteName} is {(nonFiniteName == "loss" ? loss : gradNorm)}; the step was skipped.");
                 if (nonFinite >= _options.MaxNonFiniteSteps)
                 {
-                    throw new TrainingStoppedException($"Training stopped: {nonFinite} consecutive non-finite losses (lower --lr or check the data); " +
-                        (lastCheckpoint is null ? "no checkpoint was written." : $"the last good checkpoint is {lastCheckpoint}."));
+                    string? good = lastCheckpoint ?? CheckpointStore.Latest(output);
+                    throw new TrainingStoppedException($"Training stopped: {nonFinite} consecutive steps with a non-finite loss or gradient norm (lower --lr or check the data); " +
+                        (good is null ? "no checkpoint was written." : $"the last good checkpoint is {good}."));
                 }
                 continue;
             }
             nonFinite = 0;
 
-            double gradNorm = GradientClipping.ClipByGlobalNorm(_model.Parameters(), _options.MaxGradNorm);
             double lr = schedule.At(state.GlobalStep);
             _optimizer.Update(lr);
             state = state with { GlobalStep = state.GlobalStep + 1, LastLoss = loss };
             imagesSinceLog += images;
 
-            double logitScale = Math.Exp(Math.Min(_model.LogitScale.Item(), Losses.InfoNceLoss.MaxLogitScale));
+            double rawLogitScale = _model.LogitScale.Item();
+            double logitScale = Math.Exp(Math.Min(rawLogitScale, Losses.InfoNceLoss.MaxLogitScale));
+            collapse.Check(rawLogitScale, gradNorm, state.GlobalStep);
             bool last = state.GlobalStep == state.TotalSteps;
             if (metrics is not null && (state.GlobalStep % _options.LogEvery == 0 || last))
             {
@@ -183,12 +242,17 @@ public sealed class Trainer
             if (validation is not null && IsRoot && _options.ValidateEvery > 0 && (state.GlobalStep % _options.ValidateEvery == 0 || last))
             {
                 double validationLoss = ValidationLoss(validation);
-                state = state with { LastValidationLoss = validationLoss };
+                if (!double.IsFinite(validationLoss))
+                    _observer?.OnMessage($"Step {state.GlobalStep}: the validation loss is {validationLoss}; it is logged as null and training goes on.");
+                state = state with { LastValidationLoss = double.IsFinite(validationLoss) ? validationLoss : null };
                 metrics!.Write(new JsonObject { ["step"] = state.GlobalStep, ["val_loss"] = validationLoss });
             }
             if (IsRoot && (state.GlobalStep % _options.CheckpointEvery == 0 || last)) lastCheckpoint = SaveCheckpoint(state);
         }
-        return new TrainingSummary(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint ?? CheckpointStore.Latest(output), false, clock.Elapsed);
+        return new TrainingSummary(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint ?? CheckpointStore.Latest(output), false, clock.Elapsed)
+        {
+            Skipped = state.Skipped,
+        };
     }
 
     /// <summary>Mean InfoNCE loss over the validation batches, without gradients.</summary>
@@ -231,14 +295,16 @@ public sealed class Trainer
         return IsDistributed ? _communicator.AllReduceSum([flag])[0] > 0 : flag > 0;
     }
 
-    // Micro-batches from a position counted from the start of training, crossing epoch boundaries.
-    private static IEnumerable<Batch> MicroBatches(IBatchSource source, long consumed)
+    // Micro-batches from where the state stands, crossing epoch boundaries: from the item position after the last
+    // consumed batch when the source tracks positions (exact with skipped items), else from the count of consumed batches.
+    private static IEnumerable<Batch> MicroBatches(IBatchSource source, TrainerState state)
     {
-        int epoch = (int)(consumed / source.BatchesPerEpoch);
-        int start = (int)(consumed % source.BatchesPerEpoch);
+        bool byPosition = state.EpochPosition is not null;
+        int epoch = byPosition ? state.Epoch : (int)(state.ConsumedBatches / source.BatchesPerEpoch);
+        int start = state.EpochPosition ?? (int)(state.ConsumedBatches % source.BatchesPerEpoch);
         while (true)
         {
-            foreach (var batch in source.Epoch(epoch, start)) yield return batch;
+            foreach (var batch in byPosition ? source.EpochFromPosition(epoch, start) : source.Epoch(epoch, start)) yield return batch;
             epoch++;
             start = 0;
         }
@@ -248,16 +314,23 @@ public sealed class Trainer
     {
         string checkpoint = CheckpointStore.Latest(from)
             ?? throw new DirectoryNotFoundException($"'{from}' holds no checkpoint to resume from.");
+        int savedAdapters = DualEncoderConfigJson.Read(Path.Combine(checkpoint, CheckpointStore.ConfigFile)).Config.AdapterDim;
+        if (savedAdapters != _options.Adapters)
+        {
+            throw new InvalidDataException(savedAdapters == 0
+                ? $"'{checkpoint}' was trained without adapters; resume it without --adapters."
+                : $"'{checkpoint}' was trained with --adapters {savedAdapters}; resume it with --adapters {savedAdapters}.");
+        }
+        var saved = TrainerState.Read(Path.Combine(checkpoint, CheckpointStore.StateFile));
+        saved.CheckContinuedBy(fresh, checkpoint);
         CheckpointWeights.Load(_model, checkpoint);
         CheckpointStore.LoadOptimizer(checkpoint, _optimizer);
-        var saved = TrainerState.Read(Path.Combine(checkpoint, CheckpointStore.StateFile));
-        if (saved.BatchesPerEpoch != fresh.BatchesPerEpoch || saved.Seed != fresh.Seed)
-        {
-            throw new InvalidOperationException(
-                $"'{checkpoint}' was trained with {saved.BatchesPerEpoch} batches per epoch and seed {saved.Seed}; this run has {fresh.BatchesPerEpoch} and {fresh.Seed}. Resume with the same data, --batch-size and --seed.");
-        }
         _observer?.OnMessage($"Resuming from {checkpoint} at step {saved.GlobalStep}.");
-        return saved with { TotalSteps = fresh.TotalSteps };
+        return saved with
+        {
+            TotalSteps = fresh.TotalSteps, TrainableParameters = fresh.TrainableParameters, TotalParameters = fresh.TotalParameters,
+            DataSha256 = saved.DataSha256 ?? fresh.DataSha256,
+        };
     }
 
     private string SaveCheckpoint(TrainerState state) =>

@@ -41,6 +41,16 @@ public sealed record TrainingOptions
     public bool LockText { get; init; }
     /// <summary>Layers at the top of a locked tower that stay trainable, with the norm and pooler after them.</summary>
     public int UnlockLast { get; init; }
+    /// <summary>
+    /// Bottleneck dimension of adapters in every layer of both towers (<see cref="MedClip.Nn.Adapter"/>); when positive, only
+    /// the adapters, layer norms, projections and logit scale train. 0: no adapters.
+    /// </summary>
+    public int Adapters { get; init; }
+    /// <summary>
+    /// Words of the training reports added to the pretrained text encoder's vocabulary (<see cref="MedClip.Data.Text.VocabularyExtension"/>);
+    /// needs <see cref="TextEncoder"/>. 0: the vocabulary as it is.
+    /// </summary>
+    public int ExtendVocab { get; init; }
     public int WarmupSteps { get; init; } = 50;
     public double WeightDecay { get; init; } = 0.1;
     public double Beta1 { get; init; } = 0.9;
@@ -84,7 +94,12 @@ public sealed record TrainingOptions
         if (LearningRate <= 0 || !double.IsFinite(LearningRate)) throw new ArgumentException($"--lr {LearningRate} must be a positive number.");
         if (LearningRateTowers is { } towers && (towers <= 0 || !double.IsFinite(towers))) throw new ArgumentException($"--lr-towers {towers} must be a positive number.");
         if (UnlockLast < 0) throw new ArgumentException($"--unlock-last {UnlockLast} must not be negative.");
-        if (UnlockLast > 0 && !LockImage && !LockText) throw new ArgumentException("--unlock-last only applies together with --lock-image or --lock-text.");
+        if (UnlockLast > 0 && !LockImage && !LockText && Adapters == 0)
+            throw new ArgumentException("--unlock-last only applies together with --lock-image, --lock-text or --adapters.");
+        if (ExtendVocab < 0) throw new ArgumentException($"--extend-vocab {ExtendVocab} must be positive (the number of words to add).");
+        if (ExtendVocab > 0 && TextEncoder is null)
+            throw new ArgumentException("--extend-vocab extends a pretrained vocabulary and needs --text-encoder; a vocabulary built from the reports already holds their words.");
+        if (Adapters < 0) throw new ArgumentException($"--adapters {Adapters} must be positive (the adapters' bottleneck dimension).");
         if (!(SentenceKeepProbability > 0 && SentenceKeepProbability <= 1))
             throw new ArgumentException($"--sentence-keep {SentenceKeepProbability} must be in (0, 1]; 1 trains on whole reports.");
         if (!(PeriodDropProbability >= 0 && PeriodDropProbability <= 1))
@@ -97,6 +112,8 @@ public sealed record TrainingOptions
         if (ValidateEvery < 0) throw new ArgumentException($"--val-every {ValidateEvery} must not be negative; 0 turns validation off.");
         if (ImageSize is <= 0) throw new ArgumentException($"--image-size {ImageSize} must be a positive number of pixels.");
         MetricsReport.Parse(string.Join(',', ReportTo));
+        if (CheckpointEvery < 1) throw new ArgumentException($"--save-every {CheckpointEvery} must be at least 1.");
+        if (KeepCheckpoints < 1) throw new ArgumentException($"--keep-checkpoints {KeepCheckpoints} must be at least 1.");
     }
 
     /// <summary>Checks that the global batch splits evenly over <paramref name="worldSize"/> ranks.</summary>

@@ -24,6 +24,9 @@ public static class TrainingRun
 {
     public const string OptionsFile = "train_options.json";
 
+    /// <summary>What --extend-vocab added and the tokenisation before and after (<see cref="VocabularyExtension.ToJson"/>).</summary>
+    public const string VocabExtensionFile = "vocab_extension.json";
+
     /// <param name="observer">Progress and messages; in a data-parallel job give it to rank 0 only.</param>
     /// <param name="communicator">The ranks of a data-parallel job; null trains in this process alone.</param>
     public static TrainingSummary Execute(TrainingOptions options, IBackend backend, ITrainingObserver? observer, bool resume, CancellationToken cancel,
@@ -61,13 +64,19 @@ public static class TrainingRun
         string vocabPath = Path.Combine(output, tokenizerFiles[0]);
         string preprocessorPath = Path.Combine(output, PreprocessorConfig.FileName);
         LoadedDataset? loaded = null;
+        // A resumed run checks that it continues the saved one (checkpoint, data, batches, seed) before it writes anything.
+        var resumePoint = resume && root ? ResumePoint(output) : default;
         if (root)
         {
             loaded = LoadData();
             observer?.OnMessage($"Data: {loaded}");
-            loaded.Summary.Save(output);
             if (loaded.Train.Count < options.BatchSize)
                 throw new InvalidDataException($"Only {loaded.Train.Count} usable training samples, fewer than one batch of {options.BatchSize}; lower --batch-size or add data.");
+            resumePoint.State?.CheckContinuedBy(new TrainerState
+            {
+                BatchesPerEpoch = loaded.Train.Count / options.BatchSize, Seed = options.Seed, DataSha256 = ListingSha256(loaded),
+            }, resumePoint.Checkpoint!);
+            loaded.Summary.Save(output);
 
             // A pretrained model or text encoder brings its own tokenizer; prepared shards bring the vocabulary their token
             // ids index; otherwise a vocabulary is built from the reports.
@@ -77,6 +86,15 @@ public static class TrainingRun
                     : options.TextEncoder is not null ? ReportTokenizer.FromFolder(options.TextEncoder)
                     : loaded.Tokens is not null ? ReportTokenizer.FromFolder(loaded.Tokens.VocabularyFolder)
                     : new ReportTokenizer(WordPieceVocabularyBuilder.Build(loaded.Train.Select(s => s.Text)));
+                if (options.ExtendVocab > 0)
+                {
+                    var pieces = fresh as ReportTokenizer
+                        ?? throw new ArgumentException("--extend-vocab extends a BERT vocabulary (vocab.txt); the starting model's tokenizer is CLIP's byte-level BPE.");
+                    var extension = VocabularyExtension.Build(pieces, loaded.Train.Select(s => s.Text).ToList(), options.ExtendVocab);
+                    observer?.OnMessage(extension.Describe(options.ExtendVocab));
+                    AtomicFile.WriteAllText(Path.Combine(output, VocabExtensionFile), extension.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                    fresh = extension.Tokenizer;
+                }
                 fresh.Save(output);
             }
             (start is not null ? CheckpointModel.ReadPreprocessor(start, preset.Config)
@@ -98,11 +116,22 @@ public static class TrainingRun
         // Stored token ids are used only when the run tokenises with exactly the vocabulary and casing they were made with.
         var wordPiece = tokenizer as ReportTokenizer;
         PreparedTokens? stored = data.Tokens is { } t && wordPiece is not null && t.MadeBy(vocabPath, wordPiece.LowerCase) ? t : null;
-        var textConfig = start is not null ? preset.Config.Text : pretrainedText ?? preset.Config.Text with { VocabSize = tokenizer.VocabularySize };
+        // An extended vocabulary grows the pretrained embedding table by the words added after the pretrained tokens.
+        IReadOnlyList<int[]>? addedPieces = null;
+        if (options.ExtendVocab > 0)
+        {
+            var pretrainedTokenizer = ReportTokenizer.FromFolder(options.TextEncoder!);
+            if (pretrainedTokenizer.VocabularySize != pretrainedText!.VocabSize)
+                throw new InvalidDataException($"'{Path.Combine(options.TextEncoder!, CheckpointStore.VocabFile)}' has {pretrainedTokenizer.VocabularySize} tokens but its config.json's vocab_size is {pretrainedText.VocabSize}; --extend-vocab needs the two equal.");
+            addedPieces = VocabularyExtension.PiecesOfAddedTokens(pretrainedTokenizer, wordPiece!);
+        }
+        var textConfig = start is not null ? preset.Config.Text
+            : pretrainedText is null ? preset.Config.Text with { VocabSize = tokenizer.VocabularySize }
+            : pretrainedText with { VocabSize = pretrainedText.VocabSize + (addedPieces?.Count ?? 0) };
         if (tokenizer.VocabularySize > textConfig.VocabSize)
             throw new InvalidDataException($"'{vocabPath}' has {tokenizer.VocabularySize} tokens but the text encoder's vocab_size is {textConfig.VocabSize}.");
 
-        var config = preset.Config with { Vision = vision, Text = textConfig };
+        var config = preset.Config with { Vision = vision, Text = textConfig, AdapterDim = options.Adapters };
         var model = new DualEncoder(new Init(backend, DType.F32, options.Seed), config);
         if (!resume)
         {
@@ -111,7 +140,7 @@ public static class TrainingRun
             var notices = new List<string>();
             if (start is not null) CheckpointWeights.Load(model, start);
             if (options.ImageEncoder is not null) notices.AddRange(PretrainedTowers.LoadVision(model.Vision, vision, options.ImageEncoder));
-            if (options.TextEncoder is not null) notices.AddRange(PretrainedTowers.LoadText(model.Text, options.TextEncoder));
+            if (options.TextEncoder is not null) notices.AddRange(PretrainedTowers.LoadText(model.Text, options.TextEncoder, addedPieces));
             foreach (string notice in notices) observer?.OnMessage(notice);
         }
         observer?.OnMessage($"Model: {StartingPoint.Describe(options)}, {model.Parameters().Sum(p => p.Length):N0} parameters on {backend.Name}");
@@ -131,18 +160,19 @@ public static class TrainingRun
             augmentText: sentences.ChangesTexts);
         var evalPreparer = new ImageTextPreparer<ImageTextSample>(images, null, s => s.ImagePath, Tokenize);
         using var train = new PrefetchingBatchLoader<ImageTextSample>(data.Train, options.BatchSize, options.Seed, trainPreparer.Prepare,
-            options.Workers, shuffle: true, dropLast: true, shard: communicator.WorldSize > 1 ? new BatchShard(communicator.Rank, communicator.WorldSize) : null);
+            options.Workers, shuffle: true, dropLast: true, shard: communicator.WorldSize > 1 ? new BatchShard(communicator.Rank, communicator.WorldSize) : null,
+            cancel: communicator.WorldSize > 1 ? default : cancel); // ranks stop together, at a step boundary
         using var validation = root && data.Validation.Count >= 2
             ? new PrefetchingBatchLoader<ImageTextSample>(data.Validation, options.BatchSize, options.Seed, evalPreparer.Prepare, options.Workers, shuffle: false)
             : null;
 
         var trainer = new Trainer(options, model, contextLength, [.. tokenizerFiles.Select(f => Path.Combine(output, f)), preprocessorPath], observer,
-            communicator);
+            communicator, ListingSha256(data));
         var summary = trainer.Run(train, validation, resume ? output : null, cancel);
-        if (root && train.Skipped.Total > 0)
+        if (root && summary.Skipped.Count > 0)
         {
-            observer?.OnMessage($"Skipped while loading: {train.Skipped.Summary()}");
-            foreach ((string reason, long count) in train.Skipped.Counts)
+            observer?.OnMessage($"Skipped while loading, over the whole run: {string.Join(", ", summary.Skipped.Select(s => $"{s.Key}: {s.Value}"))}");
+            foreach ((string reason, long count) in summary.Skipped)
                 data.Summary.Reject(reason, count);
             data.Summary.Save(output);
         }
@@ -158,5 +188,30 @@ public static class TrainingRun
         if (size % vision.PatchSize != 0)
             throw new ArgumentException($"--image-size {size} must be a multiple of the model's patch size, {vision.PatchSize}.");
         return vision with { ImageSize = size };
+    }
+
+    /// <summary>The options a run was started with (its train_options.json).</summary>
+    public static TrainingOptions ReadOptions(string runFolder)
+    {
+        string path = Path.Combine(runFolder, OptionsFile);
+        if (!File.Exists(path)) throw new FileNotFoundException($"'{runFolder}' has no {OptionsFile}, so it is not a run folder that can be resumed.", path);
+        try
+        {
+            PosixFileSystem.RequireRegularFile(path);
+            return JsonSerializer.Deserialize<TrainingOptions>(File.ReadAllText(path)) ?? throw new InvalidDataException($"'{path}' is empty.");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"'{path}' is not a valid options file: {e.Message}");
+        }
+    }
+
+    private static string ListingSha256(LoadedDataset data) => TrainerState.ListingSha256(data.Train.Select(s => (s.ImagePath, s.Text)));
+
+    private static (string? Checkpoint, TrainerState? State) ResumePoint(string output)
+    {
+        string checkpoint = CheckpointStore.Latest(output)
+            ?? throw new DirectoryNotFoundException($"'{output}' holds no checkpoint to resume from.");
+        return (checkpoint, TrainerState.Read(Path.Combine(checkpoint, CheckpointStore.StateFile)));
     }
 }

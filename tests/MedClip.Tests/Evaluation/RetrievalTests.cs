@@ -36,6 +36,13 @@ public class RetrievalTests
     }
 
     [Fact]
+    public void NaNEmbeddings_RankLast_NotFirst()
+    {
+        var result = RetrievalResult.Compute(Rows([float.NaN, 0], [0, 1], [1, 0]), Rows([1, 0], [0, 1], [0.5f, 0.5f]), [0, 1, 2]);
+        Assert.Equal(3, result.ImageToText.Ranks[0]);
+    }
+
+    [Fact]
     public void MedianRank_IsOpenClipsFlooredMedianOfZeroBasedRanks()
     {
         Assert.Equal(2, new RetrievalDirection("x", [1, 2, 3, 4]).MedianRank); // median(0,1,2,3) = 1.5 -> 1 + 1

@@ -30,6 +30,40 @@ public class ModelGradientTests
         CheckExceptKeyBias(() => layer.Forward(x, mask), x, layer.NamedParameters());
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void PreNormLayer_WithAdapters_EveryParameter(bool clipNames)
+    {
+        var init = new Init(CpuBackend.Instance, DType.F64, 11);
+        var layer = new PreNormLayer(init, Layer(Activation.QuickGelu), clipNames ? PreNormLayerNames.Clip : PreNormLayerNames.Vit);
+        layer.AddAdapters(init, 3);
+        RandomizeUpProjections(layer);
+        var x = Random(new Random(12), [2, 5, 8]);
+        var mask = Ints([2, 5], 1, 1, 1, 1, 1, 1, 1, 1, 0, 0);
+        CheckExceptKeyBias(() => layer.Forward(x, mask), x, layer.NamedParameters());
+    }
+
+    [Fact]
+    public void PostNormLayer_WithAdapters_EveryParameter()
+    {
+        var init = new Init(CpuBackend.Instance, DType.F64, 13);
+        var layer = new PostNormLayer(init, Layer(Activation.GeluErf));
+        layer.AddAdapters(init, 3);
+        RandomizeUpProjections(layer);
+        var x = Random(new Random(14), [2, 5, 8]);
+        var mask = Ints([2, 5], 1, 1, 1, 0, 0, 1, 1, 1, 1, 1);
+        CheckExceptKeyBias(() => layer.Forward(x, mask), x, layer.NamedParameters());
+    }
+
+    // A fresh adapter's near-zero up-projection would leave its down-projection's gradient tiny; probe trained-looking ones.
+    private static void RandomizeUpProjections(Module layer)
+    {
+        var ups = layer.NamedParameters().Where(p => p.Name.Contains(".adapter.up.")).ToList();
+        Assert.Equal(4, ups.Count);
+        for (int i = 0; i < ups.Count; i++) MedClip.Tests.Nn.AdapterTests.Randomize(ups[i].Tensor, 20 + i);
+    }
+
     [Fact]
     public void DualEncoder_TwoLayerViTAndBert_LossWithRespectToEveryParameter()
     {

@@ -16,7 +16,7 @@ public sealed class TrainerTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     /// <summary>Random but reproducible batches: batch i of epoch e is a function of (e, i) only.</summary>
-    internal sealed class RandomBatches(int batchesPerEpoch, bool poisonFirst = false) : IBatchSource
+    internal sealed class RandomBatches(int batchesPerEpoch, int poisonFrom = int.MaxValue) : IBatchSource
     {
         public int BatchesPerEpoch => batchesPerEpoch;
 
@@ -27,7 +27,7 @@ public sealed class TrainerTests : IDisposable
                 var rng = new Random(epoch * 1000 + i);
                 var pixels = new float[BatchSize * 3 * ImageSize * ImageSize];
                 for (int p = 0; p < pixels.Length; p++) pixels[p] = (float)(rng.NextDouble() * 2 - 1);
-                if (poisonFirst) pixels[0] = float.NaN;
+                if (epoch * batchesPerEpoch + i >= poisonFrom) pixels[0] = float.NaN;
                 var ids = new int[BatchSize * Context];
                 var mask = new int[BatchSize * Context];
                 for (int t = 0; t < ids.Length; t++)
@@ -40,10 +40,10 @@ public sealed class TrainerTests : IDisposable
         }
     }
 
-    internal static DualEncoder Model(int layers = 1)
+    internal static DualEncoder Model(int layers = 1, int adapters = 0)
     {
         var layer = new TransformerConfig(16, 2, 32, Activation.GeluErf, 1e-12);
-        var config = new DualEncoderConfig(new VisionConfig(ImageSize, 8, 3, layers, layer), new TextConfig(30, Context, 2, layers, layer), 8);
+        var config = new DualEncoderConfig(new VisionConfig(ImageSize, 8, 3, layers, layer), new TextConfig(30, Context, 2, layers, layer), 8, AdapterDim: adapters);
         return new DualEncoder(new Init(CpuBackend.Instance, DType.F32, 7), config);
     }
 
@@ -88,15 +88,156 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(expected, Losses(parted.OutputDirectory));
     }
 
+    [Theory]
+    [InlineData("fp32")]
+    [InlineData("bf16")]
+    public void Resume_WithAdapters_RepeatsTheUninterruptedLossesExactly(string precision)
+    {
+        var whole = Options("adapters-whole", precision) with { Adapters = 3 };
+        new Trainer(whole, Model(adapters: 3), Context, []).Run(new RandomBatches(3), null, null, CancellationToken.None);
+
+        var parted = Options("adapters-parted", precision) with { Adapters = 3 };
+        using var cancel = new CancellationTokenSource();
+        Assert.True(new Trainer(parted, Model(adapters: 3), Context, [], new CancelAt(3, cancel)).Run(new RandomBatches(3), null, null, cancel.Token).Interrupted);
+        var withoutAdapters = Assert.Throws<InvalidDataException>(() =>
+            new Trainer(parted with { Adapters = 0 }, Model(), Context, []).Run(new RandomBatches(3), null, parted.OutputDirectory, CancellationToken.None));
+        Assert.Contains("resume it with --adapters 3", withoutAdapters.Message);
+        var resumed = Model(adapters: 3);
+        new Trainer(parted, resumed, Context, []).Run(new RandomBatches(3), null, parted.OutputDirectory, CancellationToken.None);
+
+        Assert.Equal(Losses(whole.OutputDirectory), Losses(parted.OutputDirectory));
+        Assert.Equal(7, Losses(parted.OutputDirectory).Length);
+        using var final = MedClip.IO.SafetensorsFile.Read(Path.Combine(CheckpointStore.Latest(whole.OutputDirectory)!, CheckpointStore.WeightsFile));
+        foreach (var (name, tensor) in resumed.NamedParameters()) Assert.Equal(final[name].ToFloat32(), tensor.ToArray<float>());
+    }
+
+    [Fact]
+    public void Adapters_TrainOnlyAdaptersNormsProjectionsAndLogitScale_AndRecordTheCount()
+    {
+        var model = Model(layers: 2, adapters: 3);
+        var options = Options("adapters") with { Steps = 2, Adapters = 3, LearningRate = 1e-2 };
+        var messages = new Messages();
+
+        var changes = Changes(model, () => new Trainer(options, model, Context, [], messages).Run(new RandomBatches(2), null, null, CancellationToken.None));
+
+        static bool Trainable(string name) => !DualEncoder.IsTowerParameter(name) || name.Contains(".adapter.") || name.Contains("LayerNorm.")
+            || name.Contains("layernorm");
+        Assert.All(changes.Where(c => !Trainable(c.Key)), c => Assert.True(c.Value == 0, $"{c.Key} moved by {c.Value}."));
+        Assert.All(changes.Where(c => Trainable(c.Key) && c.Key != "logit_scale"), c => Assert.True(c.Value > 0, $"{c.Key} did not move."));
+        Assert.All(model.NamedParameters().Where(p => !Trainable(p.Name)), p => Assert.Null(p.Tensor.Grad));
+        // Two towers x 2 layers x 2 adapters x (16*3 + 3 + 3*16 + 16) parameters.
+        Assert.Equal(8 * 115, model.NamedParameters().Where(p => p.Name.Contains(".adapter.")).Sum(p => p.Tensor.Length));
+
+        long trainable = model.NamedParameters().Where(p => Trainable(p.Name)).Sum(p => p.Tensor.Length);
+        var state = TrainerState.Read(Path.Combine(CheckpointStore.Latest(options.OutputDirectory)!, CheckpointStore.StateFile));
+        Assert.Equal(trainable, state.TrainableParameters);
+        Assert.Equal(model.Parameters().Sum(p => p.Length), state.TotalParameters);
+        Assert.Contains(messages.Lines, m => m.StartsWith($"Adapters of dimension 3: {trainable:N0} of {state.TotalParameters:N0} parameters train ({8 * 115:N0} of them in adapters)"));
+    }
+
+    [Fact]
+    public void Adapters_OptionAndModelMustAgree() =>
+        Assert.Throws<ArgumentException>(() => new Trainer(Options("disagree") with { Adapters = 4 }, Model(adapters: 3), Context, []));
+
+    /// <summary>A loader over 14 items of which 2, 7 and 12 are always skipped: 11 usable, 2 full batches an epoch.</summary>
+    private static PrefetchingBatchLoader<int> SkippingLoader() => new(Enumerable.Range(0, 14).ToList(), BatchSize, seed: 3, (item, _) =>
+    {
+        if (item % 5 == 2) throw new SampleSkippedException("unreadable file", $"item {item} cannot be read");
+        var rng = new Random(item);
+        var pixels = new float[3 * ImageSize * ImageSize];
+        for (int p = 0; p < pixels.Length; p++) pixels[p] = (float)(rng.NextDouble() * 2 - 1);
+        int[] ids = [.. Enumerable.Range(0, Context).Select(_ => rng.Next(5, 30))];
+        return new PreparedSample(pixels, ids, [1, 1, 1, 1, 0, 0]);
+    }, workerCount: 2, dropLast: true);
+
+    [Fact]
+    public void Resume_WithSkippedItems_IsExact_AndSkipCountsAddUpOverTheRun()
+    {
+        var whole = Options("skips-whole");
+        using (var loader = SkippingLoader()) new Trainer(whole, Model(), Context, []).Run(loader, null, null, CancellationToken.None);
+
+        var parted = Options("skips-parted") with { CheckpointEvery = 1 };
+        using (var cancel = new CancellationTokenSource())
+        using (var loader = SkippingLoader())
+            Assert.True(new Trainer(parted, Model(), Context, [], new CancelAt(3, cancel)).Run(loader, null, null, cancel.Token).Interrupted);
+        TrainingSummary second;
+        using (var loader = SkippingLoader()) second = new Trainer(parted, Model(), Context, []).Run(loader, null, parted.OutputDirectory, CancellationToken.None);
+
+        Assert.Equal(Losses(whole.OutputDirectory), Losses(parted.OutputDirectory));
+        // 7 steps = epochs 0 to 2 (2 batches each) and epoch 3's first batch: the skips met on the way to each batch, summed.
+        long expected = 0;
+        using (var loader = SkippingLoader())
+        {
+            foreach (var (epoch, batches) in new[] { (0, 2), (1, 2), (2, 2), (3, 1) })
+            {
+                int usable = 0;
+                foreach (int item in loader.EpochOrder(epoch).TakeWhile(_ => usable < batches * BatchSize))
+                {
+                    if (item % 5 == 2) expected++;
+                    else usable++;
+                }
+            }
+        }
+        var state = TrainerState.Read(Path.Combine(second.LastCheckpoint!, CheckpointStore.StateFile));
+        Assert.Equal(expected, state.Skipped["unreadable file"]);
+        Assert.Equal(expected, second.Skipped["unreadable file"]);
+        Assert.True(expected > 3, "the count spans epochs");
+        Assert.Equal(7, Losses(parted.OutputDirectory).Length);
+    }
+
     [Fact]
     public void NonFiniteLoss_SkipsSteps_ThenStopsWithClearMessage()
     {
         var options = Options("nan") with { MaxNonFiniteSteps = 3 };
         var e = Assert.Throws<TrainingStoppedException>(() =>
-            new Trainer(options, Model(), Context, []).Run(new RandomBatches(3, poisonFirst: true), null, null, CancellationToken.None));
-        Assert.Contains("3 consecutive non-finite losses", e.Message);
+            new Trainer(options, Model(), Context, []).Run(new RandomBatches(3, poisonFrom: 0), null, null, CancellationToken.None));
+        Assert.Contains("3 consecutive steps with a non-finite loss or gradient norm", e.Message);
+        Assert.Contains("no checkpoint was written", e.Message);
         var lines = MetricsLog.Read(Path.Combine(options.OutputDirectory, "metrics.jsonl"));
         Assert.Equal(3, lines.Count(l => (string?)l["skipped"] == "non-finite loss"));
+        Assert.All(lines, l => Assert.Equal("not a finite number (NaN)", (string?)l["loss_undefined_reason"]));
+    }
+
+    [Fact]
+    public void NonFiniteLoss_AfterACheckpoint_NamesThatCheckpoint()
+    {
+        var options = Options("nan-late") with { MaxNonFiniteSteps = 2, CheckpointEvery = 2 };
+        var e = Assert.Throws<TrainingStoppedException>(() =>
+            new Trainer(options, Model(), Context, []).Run(new RandomBatches(3, poisonFrom: 3), null, null, CancellationToken.None));
+        Assert.EndsWith($"the last good checkpoint is {Path.Combine(options.OutputDirectory, "checkpoint-0000002")}.", e.Message);
+    }
+
+    [Fact]
+    public void NonFiniteValidationLoss_IsLoggedAsNullWithAReason_AndTrainingFinishes()
+    {
+        var options = Options("nan-val") with { Steps = 2, ValidateEvery = 1 };
+        var summary = new Trainer(options, Model(), Context, []).Run(new RandomBatches(3), new RandomBatches(1, poisonFrom: 0), null, CancellationToken.None);
+        Assert.Equal(2, summary.Steps);
+        Assert.Null(summary.LastValidationLoss);
+        var validation = MetricsLog.Read(Path.Combine(options.OutputDirectory, "metrics.jsonl")).Where(l => l.ContainsKey("val_loss")).ToList();
+        Assert.Equal(2, validation.Count);
+        Assert.All(validation, l => Assert.Null(l["val_loss"]));
+        Assert.All(validation, l => Assert.Equal("not a finite number (NaN)", (string?)l["val_loss_undefined_reason"]));
+        Assert.Null(TrainerState.Read(Path.Combine(summary.LastCheckpoint!, CheckpointStore.StateFile)).LastValidationLoss);
+    }
+
+    private sealed class Messages : ITrainingObserver
+    {
+        public List<string> Lines { get; } = [];
+
+        public void OnStep(StepReport report) { }
+
+        public void OnMessage(string message) => Lines.Add(message);
+    }
+
+    [Fact]
+    public void CollapsedLogitScale_IsWarnedAboutOnce()
+    {
+        var model = Model();
+        CpuBackend.Instance.Fill(model.LogitScale, -3.0);
+        var messages = new Messages();
+        new Trainer(Options("collapse") with { Steps = 3 }, model, Context, [], messages).Run(new RandomBatches(3), null, null, CancellationToken.None);
+        Assert.Single(messages.Lines, l => l.StartsWith("Warning: at step 1 the logit scale is -3.0", StringComparison.Ordinal));
     }
 
     [Fact]

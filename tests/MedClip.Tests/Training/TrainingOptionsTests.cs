@@ -64,8 +64,16 @@ public class TrainingOptionsTests
     public void UnlockLast_WithoutALockedTower_IsRefused()
     {
         var e = Assert.Throws<ArgumentException>(() => (new TrainingOptions() with { UnlockLast = 1 }).Validate());
-        Assert.Contains("--lock-image or --lock-text", e.Message);
+        Assert.Contains("--lock-image, --lock-text or --adapters", e.Message);
         (new TrainingOptions() with { UnlockLast = 1, LockText = true }).Validate();
+        (new TrainingOptions() with { UnlockLast = 1, Adapters = 8 }).Validate();
+    }
+
+    [Fact]
+    public void Adapters_NegativeDimension_IsRefused()
+    {
+        var e = Assert.Throws<ArgumentException>(() => (new TrainingOptions() with { Adapters = -1 }).Validate());
+        Assert.Contains("--adapters -1", e.Message);
     }
 }
 

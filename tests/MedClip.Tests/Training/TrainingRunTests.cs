@@ -57,6 +57,38 @@ public sealed class TrainingRunTests : IDisposable
     }
 
     [Fact]
+    public void Adapters_StartingFromAMedClipCheckpoint_TrainResumeAndLoadForInference()
+    {
+        string pretrained = Path.Combine(_dir, "pretrained");
+        TrainingRun.Execute(Options(1) with { OutputDirectory = pretrained }, CpuBackend.Instance, null, resume: false, CancellationToken.None);
+        string start = CheckpointStore.Latest(pretrained)!;
+        string run = Path.Combine(_dir, "adapters");
+        TrainingOptions Adapted(int steps, int adapters = 8) =>
+            Options(steps) with { OutputDirectory = run, ImageEncoder = start, TextEncoder = start, Adapters = adapters };
+
+        Assert.Equal(2, TrainingRun.Execute(Adapted(2), CpuBackend.Instance, null, resume: false, CancellationToken.None).Steps);
+        var wrong = Assert.Throws<InvalidDataException>(() => TrainingRun.Execute(Adapted(3, adapters: 4), CpuBackend.Instance, null, resume: true, CancellationToken.None));
+        Assert.Contains("resume it with --adapters 8", wrong.Message);
+        Assert.Equal(3, TrainingRun.Execute(Adapted(3), CpuBackend.Instance, null, resume: true, CancellationToken.None).Steps);
+
+        string checkpoint = CheckpointStore.Latest(run)!;
+        Assert.Contains("\"adapter_dim\": 8", File.ReadAllText(Path.Combine(checkpoint, CheckpointStore.ConfigFile)));
+        Assert.Equal(File.ReadAllText(Path.Combine(start, CheckpointStore.VocabFile)), File.ReadAllText(Path.Combine(checkpoint, CheckpointStore.VocabFile)));
+        using var before = SafetensorsFile.Read(Path.Combine(start, CheckpointStore.WeightsFile));
+        using var after = SafetensorsFile.Read(Path.Combine(checkpoint, CheckpointStore.WeightsFile));
+        // The towers' weights outside the adapters and layer norms are the starting checkpoint's, untouched.
+        var frozen = before.Tensors.Keys.Where(n => DualEncoder.IsTowerParameter(n) && !n.Contains("LayerNorm") && !n.Contains("layernorm")).ToList();
+        Assert.NotEmpty(frozen);
+        Assert.All(frozen, n => Assert.Equal(before[n].ToFloat32(), after[n].ToFloat32()));
+        Assert.Equal(2 * 4 * 2 * 4, after.Tensors.Keys.Count(n => n.Contains(".adapter.")));
+
+        var model = CheckpointModel.Load(checkpoint, CpuBackend.Instance);
+        Assert.Equal(8, model.Model.Config.AdapterDim);
+        foreach (var (name, tensor) in model.Model.NamedParameters()) Assert.Equal(after[name].ToFloat32(), tensor.ToArray<float>());
+        Assert.Equal(2, model.EncodeTexts(["no pleural effusion", "large right pleural effusion"]).Count);
+    }
+
+    [Fact]
     public void PretrainedTowers_EndUpInTheCheckpointWithTheirVocabularyAndPreprocessing()
     {
         string fixtures = Path.Combine(AppContext.BaseDirectory, "Fixtures", "Pretrained");
@@ -83,6 +115,61 @@ public sealed class TrainingRunTests : IDisposable
         Assert.Equal(ModelPresets.TinyLogitScaleInit, saved["logit_scale"].ToFloat32()[0], 4);
         Assert.Equal([8L, 16L], clip["visual_projection.weight"].Shape);
         Assert.Equal([128L, 16L], saved["visual_projection.weight"].Shape);
+    }
+
+    [Fact]
+    public void ExtendVocab_GrowsVocabularyAndEmbeddingTableTogether_EachNewRowTheMeanOfItsPieces()
+    {
+        string bertFolder = Path.Combine(AppContext.BaseDirectory, "Fixtures", "Pretrained", "bert");
+        // A learning rate of 1e-12 keeps the weights where loading put them, to within float32 rounding.
+        TrainingOptions Extended(int steps) => Options(steps) with { TextEncoder = bertFolder, ExtendVocab = 3, LearningRate = 1e-12, Augment = false };
+        var messages = new List<string>();
+        TrainingRun.Execute(Extended(1), CpuBackend.Instance, new Messages(messages), resume: false, CancellationToken.None);
+        Assert.Equal(2, TrainingRun.Execute(Extended(2), CpuBackend.Instance, null, resume: true, CancellationToken.None).Steps);
+
+        string checkpoint = CheckpointStore.Latest(_dir)!;
+        var pretrainedVocab = File.ReadAllLines(Path.Combine(bertFolder, "vocab.txt"));
+        var vocab = File.ReadAllLines(Path.Combine(checkpoint, "vocab.txt"));
+        var record = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(_dir, TrainingRun.VocabExtensionFile)))!;
+        var added = record["added"]!.AsArray().Select(w => (string)w!["word"]!).ToList();
+        Assert.Equal(3, added.Count);
+        Assert.Equal([.. pretrainedVocab, .. added], vocab);
+        Assert.True((double)record["pieces_per_word_after"]! < (double)record["pieces_per_word_before"]!);
+        Assert.Contains(messages, m => m.StartsWith("Vocabulary extended by 3 report words") && m.Contains("mean pieces per word"));
+
+        var model = CheckpointModel.Load(checkpoint, CpuBackend.Instance);
+        Assert.Equal(vocab.Length, model.Model.Config.Text.VocabSize);
+        var pretrainedTokenizer = MedClip.Data.Text.ReportTokenizer.FromFolder(bertFolder);
+        using var bert = SafetensorsFile.Read(Path.Combine(bertFolder, "model.safetensors"));
+        using var saved = SafetensorsFile.Read(Path.Combine(checkpoint, "model.safetensors"));
+        float[] before = bert["embeddings.word_embeddings.weight"].ToFloat32(), after = saved["text_model.embeddings.word_embeddings.weight"].ToFloat32();
+        int width = (int)bert["embeddings.word_embeddings.weight"].Shape[1];
+        Assert.Equal(vocab.Length * width, after.Length);
+        for (int i = 0; i < added.Count; i++)
+        {
+            int id = pretrainedVocab.Length + i;
+            Assert.Equal([id], ((MedClip.Data.Text.ReportTokenizer)model.Tokenizer).TokenIds(added[i]));
+            var pieces = pretrainedTokenizer.TokenIds(added[i]);
+            Assert.True(pieces.Count >= 2);
+            for (int c = 0; c < width; c++)
+                Assert.Equal(pieces.Average(p => before[p * width + c]), after[id * width + c], 5);
+        }
+        Assert.True(before.Zip(after, (x, y) => Math.Abs(x - y)).Max() < 1e-6);
+    }
+
+    private sealed class Messages(List<string> sink) : ITrainingObserver
+    {
+        public void OnStep(StepReport report) { }
+
+        public void OnMessage(string message) => sink.Add(message);
+    }
+
+    [Fact]
+    public void ExtendVocab_WithoutATextEncoder_IsOneClearSentence()
+    {
+        var e = Assert.Throws<ArgumentException>(() => (Options(1) with { ExtendVocab = 5 }).Validate());
+        Assert.Contains("--extend-vocab", e.Message);
+        Assert.Contains("--text-encoder", e.Message);
     }
 
     private static void AssertNear(SafetensorsTensor expected, SafetensorsTensor actual)

@@ -143,6 +143,9 @@ public sealed class ImagePreprocessor
     /// <summary>Opens, identifies and decodes, turning every way a file can be unusable into an <see cref="ImageRejectedException"/>.</summary>
     private Image<L16> Decode(string path)
     {
+        // Opening a FIFO blocks until a writer appears, which would hang the loader: such files are skipped unopened.
+        if (IO.PosixFileSystem.NotRegularFile(path) is { } kind)
+            throw new ImageRejectedException(path, ImageRejectedException.NotRegularFile, $"Image '{path}' is {kind}, not a regular file.");
         FileStream stream;
         try
         {

@@ -10,6 +10,7 @@ public sealed class ImageRejectedException(string path, string reason, string me
     : SampleSkippedException(reason, message, innerException)
 {
     public const string MissingFile = "missing file";
+    public const string NotRegularFile = "not a regular file";
     public const string UnreadableFile = "unreadable file";
     public const string EmptyFile = "empty file";
     public const string UnknownFormat = "unknown format";

@@ -45,6 +45,7 @@ public sealed record PreprocessorConfig(int ImageSize, IReadOnlyList<float> Imag
     /// </summary>
     public static PreprocessorConfig Read(string path)
     {
+        IO.PosixFileSystem.RequireRegularFile(path);
         JsonDocument document;
         try
         {

@@ -13,6 +13,8 @@ namespace MedClip.Data.Loading;
 /// <item>Data parallel: with a <see cref="BatchShard"/> the loader yields this rank's contiguous slice of every global
 /// batch of the single-process run (same shuffle, same per-sample seeds), so the ranks' slices together are exactly
 /// the single-process batches. Sharding needs drop-last, since a partial last batch would not split evenly.</item>
+/// <item>Cancellable: waiting for a batch ends with <see cref="OperationCanceledException"/> soon after the token given
+/// at construction is cancelled, even while a worker is stuck on a slow file.</item>
 /// <item>Bounded memory: at most <c>prefetchBatches</c> batches' worth of samples are prepared ahead of the consumer.</item>
 /// <item>Disposing the epoch's enumerator (foreach does, also when it breaks early), starting another epoch, or
 /// disposing the loader stops that epoch's workers and waits for them.</item>
@@ -27,13 +29,16 @@ public sealed class PrefetchingBatchLoader<TItem> : IBatchSource, IDisposable
     private readonly bool _shuffle;
     private readonly bool _dropLast;
     private readonly BatchShard? _shard;
+    private readonly CancellationToken _cancel;
     private readonly Lock _gate = new();
     private SamplePrefetcher<TItem>? _running;
     private bool _disposed;
 
     public PrefetchingBatchLoader(IReadOnlyList<TItem> items, int batchSize, int seed, Func<TItem, Random, PreparedSample> prepare,
-        int? workerCount = null, int prefetchBatches = 4, bool shuffle = true, bool dropLast = false, BatchShard? shard = null)
+        int? workerCount = null, int prefetchBatches = 4, bool shuffle = true, bool dropLast = false, BatchShard? shard = null,
+        CancellationToken cancel = default)
     {
+        _cancel = cancel;
         ArgumentNullException.ThrowIfNull(items);
         ArgumentNullException.ThrowIfNull(prepare);
         if (items.Count == 0)
@@ -114,10 +119,17 @@ public sealed class PrefetchingBatchLoader<TItem> : IBatchSource, IDisposable
     /// </summary>
     public IEnumerable<Batch> Epoch(int epoch, int startBatch)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(epoch);
         ArgumentOutOfRangeException.ThrowIfNegative(startBatch);
+        return EpochFromPosition(epoch, (int)Math.Min(int.MaxValue, (long)startBatch * BatchSize));
+    }
+
+    /// <summary>The batches of epoch <paramref name="epoch"/> from position <paramref name="startPosition"/> of its order (this rank's slice when sharded).</summary>
+    public IEnumerable<Batch> EpochFromPosition(int epoch, int startPosition)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(epoch);
+        ArgumentOutOfRangeException.ThrowIfNegative(startPosition);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return Batches(epoch, startBatch);
+        return Batches(epoch, startPosition);
     }
 
     public void Dispose()
@@ -129,11 +141,13 @@ public sealed class PrefetchingBatchLoader<TItem> : IBatchSource, IDisposable
         Stop(null);
     }
 
-    private IEnumerable<Batch> Batches(int epoch, int startBatch)
+    private IEnumerable<Batch> Batches(int epoch, int startPosition)
     {
         int[] order = ShardOrder(EpochOrder(epoch));
-        order = order[(int)Math.Min(order.Length, (long)startBatch * BatchSize)..];
+        int start = Math.Min(order.Length, startPosition);
+        order = order[start..];
         var skipped = new SkipCounter();
+        var skippedSince = new List<string>();
         SamplePrefetcher<TItem> prefetcher = Start(epoch, order, skipped);
         try
         {
@@ -141,30 +155,31 @@ public sealed class PrefetchingBatchLoader<TItem> : IBatchSource, IDisposable
             int usable = 0, batches = 0;
             for (int position = 0; position < order.Length; position++)
             {
-                SamplePrefetcher<TItem>.Result result = prefetcher.Take(position);
+                SamplePrefetcher<TItem>.Result result = prefetcher.Take(position, _cancel);
                 if (result.Failure is not null)
                     result.Failure.Throw();
                 if (result.Skip is not null)
                 {
                     skipped.Record(result.Skip);
+                    skippedSince.Add(result.Skip.Reason);
                     continue;
                 }
                 usable++;
                 pending.Add(result);
                 if (pending.Count == BatchSize)
                 {
-                    yield return Assemble(pending);
+                    yield return Assemble(pending, epoch, start + position + 1, skippedSince);
                     batches++;
                     pending.Clear();
                 }
             }
             if (pending.Count > 0 && !_dropLast)
             {
-                yield return Assemble(pending);
+                yield return Assemble(pending, epoch, start + order.Length, skippedSince);
                 batches++;
             }
-            // A resume that starts past the last item has nothing left to do, which is not an error.
-            if (batches == 0 && order.Length > 0)
+            // A resume that starts within the epoch may find only a remainder smaller than a batch, which is not an error.
+            if (batches == 0 && order.Length > 0 && start == 0)
                 throw new InvalidDataException(usable == 0
                     ? $"None of the {order.Length} items could be prepared, {skipped.Summary()}; for example: {skipped.FirstMessage(skipped.Counts[0].Key)}"
                     : $"Only {usable} of the {order.Length} items could be prepared, fewer than one batch of {BatchSize} with drop-last on ({skipped.Summary()}); lower the batch size or fix the skipped items.");
@@ -201,12 +216,13 @@ public sealed class PrefetchingBatchLoader<TItem> : IBatchSource, IDisposable
         prefetcher?.Dispose();
     }
 
-    private static Batch Assemble(List<SamplePrefetcher<TItem>.Result> results)
+    private static Batch Assemble(List<SamplePrefetcher<TItem>.Result> results, int epoch, int endPosition, List<string> skippedSince)
     {
         PreparedSample first = results[0].Sample!;
         int pixels = first.Pixels.Length, tokens = first.TokenIds.Length;
         var batch = new Batch(new float[results.Count * pixels], new int[results.Count * tokens], new int[results.Count * tokens],
-            [.. results.Select(r => r.ItemIndex)]);
+            [.. results.Select(r => r.ItemIndex)]) { Epoch = epoch, EndPosition = endPosition, SkippedBefore = [.. skippedSince] };
+        skippedSince.Clear();
         for (int i = 0; i < results.Count; i++)
         {
             PreparedSample sample = results[i].Sample!;

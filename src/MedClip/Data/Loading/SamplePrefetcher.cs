@@ -14,6 +14,7 @@ internal sealed class SamplePrefetcher<TItem> : IDisposable
     /// <summary>A prepared sample, a skip, or a failure to rethrow on the consumer's thread.</summary>
     internal sealed record Result(int ItemIndex, PreparedSample? Sample, SampleSkippedException? Skip, ExceptionDispatchInfo? Failure);
 
+    private const int CancelPollMilliseconds = 100;
     private readonly IReadOnlyList<TItem> _items;
     private readonly Func<TItem, Random, PreparedSample> _prepare;
     private readonly int[] _order;
@@ -45,8 +46,11 @@ internal sealed class SamplePrefetcher<TItem> : IDisposable
         }
     }
 
-    /// <summary>Waits for the result at <paramref name="position"/>; positions must be taken in order, once each.</summary>
-    public Result Take(int position)
+    /// <summary>
+    /// Waits for the result at <paramref name="position"/>; positions must be taken in order, once each. Throws
+    /// <see cref="OperationCanceledException"/> within a tenth of a second of <paramref name="cancel"/>, however long the item takes.
+    /// </summary>
+    public Result Take(int position, CancellationToken cancel = default)
     {
         Result? result;
         lock (_gate)
@@ -55,8 +59,9 @@ internal sealed class SamplePrefetcher<TItem> : IDisposable
             int slot = position % _slots.Length;
             while ((result = _slots[slot]) is null)
             {
-                Monitor.Wait(_gate);
+                Monitor.Wait(_gate, CancelPollMilliseconds);
                 ObjectDisposedException.ThrowIf(_disposed, this);
+                cancel.ThrowIfCancellationRequested();
             }
             _slots[slot] = null;
             _window.Release();
@@ -64,7 +69,11 @@ internal sealed class SamplePrefetcher<TItem> : IDisposable
         return result;
     }
 
-    /// <summary>Stops the workers and waits for them; a worker in the middle of an item finishes that item first.</summary>
+    /// <summary>
+    /// Stops the workers and waits for them; a worker in the middle of an item finishes that item first. A worker
+    /// still inside an item after <see cref="JoinPatience"/> (a read that blocks) is left to end on its own: it is a
+    /// background thread, and the semaphore and token it will touch are then not disposed.
+    /// </summary>
     public void Dispose()
     {
         lock (_gate)
@@ -75,11 +84,15 @@ internal sealed class SamplePrefetcher<TItem> : IDisposable
             _stop.Cancel();
             Monitor.PulseAll(_gate);
         }
-        foreach (Thread worker in _workers)
-            worker.Join();
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        bool joined = _workers.All(worker => worker.Join(TimeSpan.FromTicks(Math.Max(0, (JoinPatience - waited.Elapsed).Ticks))));
+        if (!joined)
+            return;
         _window.Dispose();
         _stop.Dispose();
     }
+
+    private static readonly TimeSpan JoinPatience = TimeSpan.FromSeconds(2);
 
     private void Work()
     {

@@ -24,6 +24,7 @@ public static class ManifestReader
     {
         if (!File.Exists(manifestPath))
             throw new FileNotFoundException($"Manifest '{manifestPath}' does not exist; give a CSV or JSONL file with '{options.ImageColumn}' and '{options.TextColumn}' columns.", manifestPath);
+        IO.PosixFileSystem.RequireRegularFile(manifestPath);
         string root = Path.GetFullPath(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!);
         var summary = new LoadSummary();
         var samples = new List<ImageTextSample>();
@@ -66,14 +67,18 @@ public static class ManifestReader
         return new RawDataset(samples, summary);
     }
 
-    /// <summary>The full path of <paramref name="image"/> under <paramref name="root"/>, or null when it leaves the root and that is not allowed.</summary>
+    /// <summary>
+    /// The full path of <paramref name="image"/> under <paramref name="root"/>, or null when it leaves the root and that is
+    /// not allowed: by its name, or through a symlink (in the image's path or the file itself) that resolves outside.
+    /// </summary>
     public static string? Resolve(string root, string image, bool allowOutsideRoot)
     {
         if (Path.IsPathRooted(image))
             return allowOutsideRoot ? Path.GetFullPath(image) : null;
         string full = Path.GetFullPath(Path.Combine(root, image));
+        if (allowOutsideRoot) return full;
         string prefix = root.EndsWith(Path.DirectorySeparatorChar) ? root : root + Path.DirectorySeparatorChar;
-        return allowOutsideRoot || full.StartsWith(prefix, StringComparison.Ordinal) ? full : null;
+        return full.StartsWith(prefix, StringComparison.Ordinal) && IO.PosixFileSystem.IsInside(full, root) ? full : null;
     }
 
     private static string? NormalizeSplit(string split) => split.Trim().ToLowerInvariant() switch

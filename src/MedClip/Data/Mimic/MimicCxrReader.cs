@@ -24,6 +24,7 @@ public static class MimicCxrReader
     public const string SkippedNoLabelRow = "no label row";
     public const string SkippedMissingImage = "missing image";
     public const string SkippedMissingReport = "missing report";
+    public const string SkippedReportNotRegularFile = "report not a regular file";
     public const string SkippedReportNotUtf8 = "report not UTF-8";
     public const string SkippedDuplicateDicom = "duplicate dicom_id";
     public const string SkippedDuplicateStudy = "duplicate study_id in label table";
@@ -129,6 +130,8 @@ public static class MimicCxrReader
     {
         if (!File.Exists(path))
             return (null, SkippedMissingReport);
+        if (IO.PosixFileSystem.NotRegularFile(path) is not null)
+            return (null, SkippedReportNotRegularFile);
         try
         {
             return (StrictUtf8.GetString(File.ReadAllBytes(path)).TrimStart('\uFEFF'), null);

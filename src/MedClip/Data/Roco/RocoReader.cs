@@ -75,6 +75,7 @@ public static partial class RocoReader
     private static List<(string Id, string Caption)> Captions(string path, LoadSummary summary)
     {
         var captions = new List<(string Id, string Caption)>();
+        IO.PosixFileSystem.RequireRegularFile(path);
         foreach (string line in File.ReadLines(path, Encoding.UTF8))
         {
             if (line.Length == 0)
