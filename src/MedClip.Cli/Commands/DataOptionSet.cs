@@ -53,6 +53,10 @@ internal sealed class DataOptionSet
     {
         Description = "Field separator; auto reads the header row", DefaultValueFactory = _ => "auto",
     }.In(OptionGroups.Manifest, "auto|comma|tab");
+    private readonly Option<string?> _labelColumns = new Option<string?>("--label-columns")
+    {
+        Description = "Label columns (1/0/-1/blank), comma-separated (default: columns of such values)",
+    }.In(OptionGroups.Manifest, "LIST");
     private readonly Option<bool> _allowOutsideRoot = new Option<bool>("--allow-outside-root") { Description = "Accept image paths outside the manifest's folder" }
         .In(OptionGroups.Manifest);
 
@@ -86,7 +90,7 @@ internal sealed class DataOptionSet
     public IEnumerable<string> Names => Options.Select(o => o.Name);
 
     private IEnumerable<Option> Options =>
-        new Option[] { _views, _sections, _labels, _uncertain, _reports, _imageColumn, _textColumn, _splitColumn, _csvSeparator, _allowOutsideRoot }
+        new Option[] { _views, _sections, _labels, _uncertain, _reports, _imageColumn, _textColumn, _splitColumn, _csvSeparator, _labelColumns, _allowOutsideRoot }
             .Where(option => option != _uncertain || _mapUncertainLabels);
 
     public DatasetOptions Read(ParseResult parsed)
@@ -104,6 +108,7 @@ internal sealed class DataOptionSet
             ImageColumn = parsed.GetValue(_imageColumn)!,
             TextColumn = parsed.GetValue(_textColumn)!,
             SplitColumn = parsed.GetValue(_splitColumn)!,
+            LabelColumns = parsed.GetValue(_labelColumns) is string labelColumns ? List(labelColumns) : null,
             AllowOutsideRoot = parsed.GetValue(_allowOutsideRoot),
             CsvSeparator = parsed.GetValue(_csvSeparator) switch { "comma" or "," => ',', "tab" or "\\t" => '\t', _ => null },
         };

@@ -1,5 +1,7 @@
 using System.CommandLine;
+using System.Text.Json;
 using MedClip.Data.Loading;
+using MedClip.Inference;
 using MedClip.IO;
 using MedClip.Models;
 
@@ -8,12 +10,12 @@ namespace MedClip.Cli.Commands;
 /// <summary>
 /// medclip-train embed --checkpoint DIR [--images FILE|DIR] [--texts FILE] [--device] --out FILE.safetensors:
 /// L2-normalised image_embeds [N, D] and text_embeds [M, D], rows in input order (a folder's images sorted by path);
-/// unreadable images are skipped and counted, and image_indices [N] gives each row's input position.
+/// unreadable images are skipped and counted, and image_indices [N] gives each row's input position. Beside them:
+/// logit_scale [1] (its log, as in Hugging Face: logits = exp(logit_scale) img txt^T) and, in the metadata,
+/// image_paths and texts (JSON lists in row order).
 /// </summary>
 internal static class EmbedCommand
 {
-    private static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png"];
-
     public static Command Create()
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint folder, or a run folder (its latest checkpoint).", Required = true };
@@ -29,7 +31,8 @@ internal static class EmbedCommand
             string outPath = parsed.GetValue(output)!;
             OutputFolders.RequireWritable(Path.GetDirectoryName(Path.GetFullPath(outPath))!, "--out");
             var model = EvalCommand.LoadModel(EvalCommand.ResolveCheckpoint(parsed.GetValue(checkpoint)!), parsed.GetValue(device)!);
-            var tensors = new List<SafetensorsTensor>();
+            var tensors = new List<SafetensorsTensor> { SafetensorsTensor.FromFloat32("logit_scale", [1], [(float)Math.Log(model.LogitScale)]) };
+            var metadata = new Dictionary<string, string>();
             if (imageArg is not null)
             {
                 var paths = ImagePaths(imageArg);
@@ -38,6 +41,7 @@ internal static class EmbedCommand
                 tensors.Add(SafetensorsTensor.FromFloat32("image_embeds", [e.Count, e.Dimension], e.Data));
                 // Which input each row is, since unreadable images are left out.
                 tensors.Add(SafetensorsTensor.FromInt32("image_indices", [kept.Length], kept));
+                metadata["image_paths"] = JsonSerializer.Serialize(kept.Select(i => paths[i]));
                 Console.WriteLine($"{e.Count} of {paths.Count} images embedded ({skipped.Summary()}).");
                 foreach (var (reason, _) in skipped.Counts) Console.WriteLine($"  e.g. {skipped.FirstMessage(reason)}");
             }
@@ -47,9 +51,10 @@ internal static class EmbedCommand
                 var lines = File.ReadAllLines(textArg);
                 var e = model.EncodeTexts(lines);
                 tensors.Add(SafetensorsTensor.FromFloat32("text_embeds", [e.Count, e.Dimension], e.Data));
+                metadata["texts"] = JsonSerializer.Serialize(lines);
                 Console.WriteLine($"{e.Count} texts embedded.");
             }
-            SafetensorsFile.Write(outPath, tensors);
+            SafetensorsFile.Write(outPath, tensors, metadata);
             Console.WriteLine($"Embeddings: {Path.GetFullPath(outPath)}");
             return 0;
         });
@@ -60,10 +65,6 @@ internal static class EmbedCommand
     {
         if (File.Exists(arg)) return [arg];
         if (!Directory.Exists(arg)) throw new UsageException($"--images '{arg}' is neither a file nor a folder.");
-        var paths = Directory.EnumerateFiles(arg, "*", SearchOption.AllDirectories)
-            .Where(p => ImageExtensions.Contains(Path.GetExtension(p).ToLowerInvariant()))
-            .OrderBy(p => p, StringComparer.Ordinal).ToList();
-        if (paths.Count == 0) throw new UsageException($"Folder '{arg}' holds no .jpg, .jpeg or .png images.");
-        return paths;
+        return ImageFolder.List(arg, "--images");
     }
 }

@@ -64,7 +64,6 @@ internal static class EvalCommand
         string? promptFile = null, UncertainLabels uncertain = UncertainLabels.Exclude, int seed = 0, DatasetOptions? dataOptions = null)
     {
         OutputFolders.RequireWritable(output, "--out");
-        var prompts = promptFile is null ? PromptSet.Default : PromptSet.Read(promptFile, EvaluationRun.Labels);
         using var reading = CheckpointStore.OpenForReading(checkpoint); // training's retention leaves this checkpoint alone meanwhile
         var model = LoadModel(checkpoint, device);
         string runFolder = Path.GetDirectoryName(Path.GetFullPath(checkpoint))!;
@@ -72,6 +71,7 @@ internal static class EvalCommand
         var report = progress.Run(() =>
         {
             var data = DatasetSpec.Parse(dataSpec).Load(runFolder, model.Images.Size, seed: 0, progress.OnMessage, options: dataOptions, progress: progress);
+            var prompts = promptFile is null ? PromptSet.Default : PromptSet.Read(promptFile, EvaluationRun.LabelsOf(data.Split(split)));
             var options = new EvaluationOptions(commandLine, checkpoint, dataSpec, split, prompts, uncertain, seed, StartingPoint: StartingPoint.ForCheckpoint(checkpoint));
             return EvaluationRun.Run(model, data.Split(split), data.Train, options, progress.OnMessage, progress);
         });

@@ -43,6 +43,9 @@ public sealed record DatasetOptions
     /// <summary>The manifest's field separator, ',' or '\t'; null detects it from the header row.</summary>
     public char? CsvSeparator { get; init; }
 
+    /// <summary>The manifest's label columns (1, 0, -1 or blank); null detects them (see <see cref="Manifest.ManifestReader"/>).</summary>
+    public IReadOnlyList<string>? LabelColumns { get; init; }
+
     /// <summary>Whether manifest paths may leave the manifest's folder ("..", absolute paths).</summary>
     public bool AllowOutsideRoot { get; init; }
 }

@@ -56,8 +56,18 @@ public static class EvaluationRun
     /// <summary>The probe fits on at most this many training images, drawn with the seed (all when fewer).</summary>
     public const int DefaultProbeMaxTrainImages = 10_000;
 
-    /// <summary>The labels scored zero-shot: every CheXpert label but "No Finding", whose negative prompt would read "no no finding".</summary>
+    /// <summary>The CheXpert labels scored zero-shot: all but "No Finding", whose negative prompt would read "no no finding".</summary>
     public static IReadOnlyList<string> Labels { get; } = ChexpertLabels.All.Where(l => l != "No Finding").ToList();
+
+    /// <summary>
+    /// The labels scored on <paramref name="samples"/>: the CheXpert ones of <see cref="Labels"/> they carry, or, when
+    /// they carry other names (a manifest's label columns), every label they carry in first-seen order.
+    /// </summary>
+    public static IReadOnlyList<string> LabelsOf(IReadOnlyList<ImageTextSample> samples)
+    {
+        var carried = samples.SelectMany(s => s.Labels.Keys).Distinct(StringComparer.Ordinal).ToList();
+        return carried.All(ChexpertLabels.All.Contains) ? Labels.Where(carried.Contains).ToList() : carried;
+    }
 
     public static EvaluationReport Run(CheckpointModel model, IReadOnlyList<ImageTextSample> split, IReadOnlyList<ImageTextSample> train,
         EvaluationOptions options, Action<string>? log = null, IProgress<WorkProgress>? progress = null)
@@ -74,12 +84,13 @@ public static class EvaluationRun
         log?.Invoke("Retrieval ...");
         var retrieval = Retrieval(model, images, evaluated);
 
+        var labels = LabelsOf(evaluated);
         bool hasLabels = evaluated.Any(s => s.Labels.Values.Any(v => v is not null));
         var probeTrainSkipped = new SkipCounter();
         if (!hasLabels)
         {
             const string notice = "the evaluated images carry no CheXpert labels, so zero-shot classification, the 5x200 task and the linear probe were skipped; retrieval ran";
-            return new EvaluationReport(options, evaluated, split.Count, skipped, checkpointHash, dataHash, model.LogitScale, Labels,
+            return new EvaluationReport(options, evaluated, split.Count, skipped, checkpointHash, dataHash, model.LogitScale, labels,
                 null, null, null, null, notice, retrieval, null, null, notice, 0, probeTrainSkipped, notice);
         }
 
@@ -88,13 +99,13 @@ public static class EvaluationRun
         var scores = new Dictionary<string, double[]>(StringComparer.Ordinal);
         var positiveDirections = new Dictionary<string, float[]>(StringComparer.Ordinal);
         var zeroShot = new List<BinaryLabelResult>();
-        foreach (string label in Labels)
+        foreach (string label in labels)
         {
             var (positive, negative) = ZeroShotClassifier.Directions(model, options.Prompts.For(label), label);
             positiveDirections[label] = positive;
             scores[label] = ZeroShotClassifier.Score(images, positive, negative, model.LogitScale);
             zeroShot.Add(BinaryLabelResult.Evaluate(label, scores[label], Targets(evaluated, label, options.Uncertain), bootstrap));
-            progress?.Report(new WorkProgress($"zero-shot AUROC, {options.Resamples} bootstrap resamples", zeroShot.Count, Labels.Count));
+            progress?.Report(new WorkProgress($"zero-shot AUROC, {options.Resamples} bootstrap resamples", zeroShot.Count, labels.Count));
         }
 
         log?.Invoke("5x200 ...");
@@ -110,8 +121,8 @@ public static class EvaluationRun
             fiveByTwoHundred = FiveByTwoHundredResult.Evaluate(sample, similarity, options.Seed, options.Resamples);
         }
 
-        var (probe, probeNotice, probeTrainImages) = Probe(model, evaluated, images, train, options, bootstrap, probeTrainSkipped, log, progress);
-        return new EvaluationReport(options, evaluated, split.Count, skipped, checkpointHash, dataHash, model.LogitScale, Labels,
+        var (probe, probeNotice, probeTrainImages) = Probe(model, labels, evaluated, images, train, options, bootstrap, probeTrainSkipped, log, progress);
+        return new EvaluationReport(options, evaluated, split.Count, skipped, checkpointHash, dataHash, model.LogitScale, labels,
             scores, zeroShot, MeanAuroc.Of(zeroShot, ChexpertLabels.Competition), fiveByTwoHundred, fiveNotice, retrieval,
             probe, probe is null ? null : MeanAuroc.Of(probe.Select(p => p.Result).ToList(), ChexpertLabels.Competition), probeNotice,
             probeTrainImages, probeTrainSkipped, null);
@@ -128,7 +139,7 @@ public static class EvaluationRun
         return RetrievalResult.Compute(images, model.EncodeTexts(texts), RetrievalResult.GroupsByTokens(tokenIds));
     }
 
-    private static (IReadOnlyList<ProbeLabelResult>?, string?, int) Probe(CheckpointModel model, IReadOnlyList<ImageTextSample> evaluated,
+    private static (IReadOnlyList<ProbeLabelResult>?, string?, int) Probe(CheckpointModel model, IReadOnlyList<string> labels, IReadOnlyList<ImageTextSample> evaluated,
         EmbeddingMatrix images, IReadOnlyList<ImageTextSample> train, EvaluationOptions options, Bootstrap bootstrap, SkipCounter trainSkipped,
         Action<string>? log, IProgress<WorkProgress>? progress)
     {
@@ -143,17 +154,17 @@ public static class EvaluationRun
         var (trainImages, kept) = model.EncodeImages(chosen.Select(i => train[i].ImagePath).ToList(), trainSkipped, progress, "linear probe: embedding training images");
         if (kept.Length == 0) return (null, "no training image could be read for the linear probe", 0);
         var trainSamples = kept.Select(k => train[chosen[k]]).ToList();
-        var results = new ProbeLabelResult[Labels.Count];
+        var results = new ProbeLabelResult[labels.Count];
         int fitted = 0;
-        Parallel.For(0, Labels.Count, l =>
+        Parallel.For(0, labels.Count, l =>
         {
-            string label = Labels[l];
+            string label = labels[l];
             var fit = LinearProbe.Train(label, trainImages, Targets(trainSamples, label, options.Uncertain), images);
             var targets = Targets(evaluated, label, options.Uncertain);
             results[l] = new ProbeLabelResult(fit, fit.Scores is null
                 ? BinaryLabelResult.Undefined(label, targets.Count(t => t == true), targets.Count(t => t == false), targets.Count(t => t is null), fit.UndefinedReason!)
                 : BinaryLabelResult.Evaluate(label, fit.Scores, targets, bootstrap));
-            progress?.Report(new WorkProgress("linear probe: fitting and bootstrap", Interlocked.Increment(ref fitted), Labels.Count));
+            progress?.Report(new WorkProgress("linear probe: fitting and bootstrap", Interlocked.Increment(ref fitted), labels.Count));
         });
         return (results, null, kept.Length);
     }

@@ -100,6 +100,24 @@ public sealed class EvaluationRunTests(TrainedCheckpointFixture fixture) : IClas
     }
 
     [Fact]
+    public void LabelsOutsideCheXpert_AreScoredZeroShot_WithTheirPrompts()
+    {
+        var renamed = fixture.Data.Test.Select(s => s with
+        {
+            Labels = new Dictionary<string, float?> { ["effusion"] = s.Labels["Pleural Effusion"], ["big heart"] = s.Labels["Cardiomegaly"] },
+        }).ToList();
+        Assert.Equal(["effusion", "big heart"], EvaluationRun.LabelsOf(renamed));
+        string path = Path.Combine(fixture.Run, "renamed-prompts.json");
+        File.WriteAllText(path, """{"effusion": {"positive": ["pleural effusion"], "negative": ["no pleural effusion"]}}""");
+        var report = EvaluationRun.Run(fixture.Model, renamed, [], Options(PromptSet.Read(path, EvaluationRun.LabelsOf(renamed))));
+        Assert.Equal(["effusion", "big heart"], report.ZeroShot!.Select(b => b.Label));
+        var reference = EvaluationRun.Run(fixture.Model, fixture.Data.Test, [], Options());
+        Assert.Equal(reference.ZeroShotScores!["Pleural Effusion"], report.ZeroShotScores!["effusion"]);
+        Assert.Equal(reference.ZeroShot!.Single(b => b.Label == "Pleural Effusion").Auroc, report.ZeroShot![0].Auroc);
+        Assert.Throws<InvalidDataException>(() => PromptSet.Read(path, EvaluationRun.Labels));
+    }
+
+    [Fact]
     public void CheckpointWithoutVocab_IsAClearError()
     {
         string copy = Path.Combine(fixture.Run, "no-vocab");

@@ -45,6 +45,39 @@ public sealed class PromptSetTests : IDisposable
     }
 
     [Fact]
+    public void ClassForm_ListsTemplatesPerLabel_InFileOrder()
+    {
+        var set = PromptSet.Read(Write("""{"Mass": ["{label}", "a mass in the lung"], "Normal": ["normal chest"]}"""));
+        Assert.Equal(PromptForm.Classes, set.Form);
+        Assert.Equal(["Mass", "Normal"], set.Labels);
+        Assert.Equal(["mass", "a mass in the lung"], set.ClassPrompts("Mass"));
+    }
+
+    [Fact]
+    public void AnyLabelName_IsAccepted_WhenTheDataCarriesIt()
+    {
+        var set = PromptSet.Read(Write("""{"Nodule": {"positive": ["{label}"], "negative": ["no {label}"]}}"""), ["Nodule", "Mass"]);
+        Assert.Equal(["Nodule"], set.Labels);
+    }
+
+    [Theory]
+    [InlineData("""{"a": ["x"], "b": {"positive": ["y"], "negative": ["z"]}}""", "mixes label -> [...]")]
+    [InlineData("""{"a": []}""", "'a' needs a list of one or more")]
+    [InlineData("""{}""", "at least one label")]
+    public void BadClassFile_IsOneClearSentence(string json, string expected)
+    {
+        var e = Assert.Throws<InvalidDataException>(() => PromptSet.Read(Write(json)));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void Evaluation_RefusesClassPrompts()
+    {
+        var e = Assert.Throws<InvalidDataException>(() => PromptSet.Read(Write("""{"Edema": ["edema"]}"""), EvaluationRun.Labels));
+        Assert.Contains("needs label -> {\"positive\"", e.Message);
+    }
+
+    [Fact]
     public void MeanDirection_AveragesThenRenormalises()
     {
         var m = new EmbeddingMatrix([1, 0, 0, 1], 2, 2).MeanDirection();

@@ -9,6 +9,8 @@ namespace MedClip.Data.Manifest;
 /// (train, validate or validation, test; rows of a manifest without one are training rows). Image paths are relative
 /// to the manifest's folder; a path that leaves it (an absolute path, or ".." climbing out) is refused unless
 /// <see cref="DatasetOptions.AllowOutsideRoot"/> is set. Unusable rows are skipped and counted by reason.
+/// Label columns hold 1 (positive), 0 (negative), -1 (uncertain) or blank (unknown), under any names: those that
+/// <see cref="DatasetOptions.LabelColumns"/> declares, else every other column whose values are all of that kind.
 /// </summary>
 public static class ManifestReader
 {
@@ -17,8 +19,6 @@ public static class ManifestReader
     public const string SkippedOutsideRoot = "image path outside the manifest's folder";
     public const string SkippedUnknownSplit = "unknown split";
     public const string SkippedMissingImage = "missing image";
-
-    private static readonly IReadOnlyDictionary<string, float?> NoLabels = new Dictionary<string, float?>();
 
     public static RawDataset Read(string manifestPath, DatasetOptions options)
     {
@@ -29,7 +29,9 @@ public static class ManifestReader
         var summary = new LoadSummary();
         var samples = new List<ImageTextSample>();
         int row = 0;
-        foreach (IReadOnlyDictionary<string, string>? fields in Rows(manifestPath, options, summary))
+        var rows = Rows(manifestPath, options, summary).ToList();
+        var labelColumns = LabelColumns(manifestPath, rows, options);
+        foreach (IReadOnlyDictionary<string, string>? fields in rows)
         {
             row++;
             if (fields is null)
@@ -61,7 +63,14 @@ public static class ManifestReader
                 continue;
             }
             string id = row.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            samples.Add(new ImageTextSample(path, fields.GetValueOrDefault(options.TextColumn, ""), split, "", id, Path.GetFileNameWithoutExtension(path), null, NoLabels));
+            var labels = new Dictionary<string, float?>(StringComparer.Ordinal);
+            foreach (string column in labelColumns)
+            {
+                if (!TryLabel(fields.GetValueOrDefault(column, ""), out float? value))
+                    throw new InvalidDataException($"Manifest '{manifestPath}' row {row}: label column '{column}' holds '{fields[column]}'; use 1, 0, -1 or blank.");
+                labels[column] = value;
+            }
+            samples.Add(new ImageTextSample(path, fields.GetValueOrDefault(options.TextColumn, ""), split, "", id, Path.GetFileNameWithoutExtension(path), null, labels));
             summary.CountKept();
         }
         return new RawDataset(samples, summary);
@@ -79,6 +88,33 @@ public static class ManifestReader
         if (allowOutsideRoot) return full;
         string prefix = root.EndsWith(Path.DirectorySeparatorChar) ? root : root + Path.DirectorySeparatorChar;
         return full.StartsWith(prefix, StringComparison.Ordinal) && IO.PosixFileSystem.IsInside(full, root) ? full : null;
+    }
+
+    /// <summary>The declared label columns (each must exist), or the detected ones in first-seen order.</summary>
+    private static IReadOnlyList<string> LabelColumns(string path, List<IReadOnlyDictionary<string, string>?> rows, DatasetOptions options)
+    {
+        var columns = rows.OfType<IReadOnlyDictionary<string, string>>().SelectMany(r => r.Keys).Distinct().ToList();
+        if (options.LabelColumns is { } declared)
+        {
+            if (declared.FirstOrDefault(c => !columns.Contains(c)) is { } missing)
+                throw new InvalidDataException($"Manifest '{path}' has no column '{missing}' named by --label-columns; its columns are {string.Join(", ", columns)}.");
+            return declared;
+        }
+        string[] reserved = [options.ImageColumn, options.TextColumn, options.SplitColumn];
+        return columns.Where(c => !reserved.Contains(c)
+            && rows.OfType<IReadOnlyDictionary<string, string>>().All(r => TryLabel(r.GetValueOrDefault(c, ""), out _))).ToList();
+    }
+
+    /// <summary>Reads 1, 0 or -1 (also as 1.0, 0.0, -1.0) and blank or JSON null as unknown; false for anything else.</summary>
+    private static bool TryLabel(string field, out float? value)
+    {
+        field = field.Trim();
+        value = null;
+        if (field.Length == 0 || field == "null") return true;
+        if (!double.TryParse(field, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double number)
+            || number is not (1 or 0 or -1)) return false;
+        value = (float)number;
+        return true;
     }
 
     private static string? NormalizeSplit(string split) => split.Trim().ToLowerInvariant() switch

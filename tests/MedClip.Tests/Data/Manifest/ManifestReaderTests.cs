@@ -118,4 +118,39 @@ public sealed class ManifestReaderTests : IDisposable
         Assert.Contains("wrong.csv", error.Message);
         Assert.Contains("'text'", error.Message);
     }
+
+    [Fact]
+    public void LabelColumns_AreDetected_WhenEveryValueIsALabel()
+    {
+        string manifest = Path.Combine(_root, "labels.csv");
+        File.WriteAllText(manifest,
+            "image,text,Nodule,mass,id,note\n" +
+            "img/a.jpg,A nodule.,1,,7,x\n" +
+            "img/b.jpg,No nodule.,0.0,-1,8,\n");
+        var samples = ManifestReader.Read(manifest, new DatasetOptions()).Samples;
+        Assert.Equal(["Nodule", "mass"], samples[0].Labels.Keys);
+        Assert.Equal(1f, samples[0].Labels["Nodule"]);
+        Assert.Null(samples[0].Labels["mass"]);
+        Assert.Equal(0f, samples[1].Labels["Nodule"]);
+        Assert.Equal(-1f, samples[1].Labels["mass"]);
+    }
+
+    [Fact]
+    public void LabelColumns_Declared_AreReadAndChecked()
+    {
+        string manifest = Path.Combine(_root, "labels.jsonl");
+        File.WriteAllLines(manifest,
+        [
+            """{"image": "img/a.jpg", "text": "A nodule.", "Nodule": 1, "flag": 0}""",
+            """{"image": "img/b.jpg", "text": "No nodule.", "Nodule": null, "flag": 1}""",
+        ]);
+        var samples = ManifestReader.Read(manifest, new DatasetOptions { LabelColumns = ["Nodule"] }).Samples;
+        Assert.Equal(["Nodule"], samples[0].Labels.Keys);
+        Assert.Null(samples[1].Labels["Nodule"]);
+
+        var missing = Assert.Throws<InvalidDataException>(() => ManifestReader.Read(manifest, new DatasetOptions { LabelColumns = ["Mass"] }));
+        Assert.Contains("has no column 'Mass' named by --label-columns", missing.Message);
+        var bad = Assert.Throws<InvalidDataException>(() => ManifestReader.Read(manifest, new DatasetOptions { LabelColumns = ["text"] }));
+        Assert.Contains("row 1: label column 'text' holds 'A nodule.'; use 1, 0, -1 or blank.", bad.Message);
+    }
 }
