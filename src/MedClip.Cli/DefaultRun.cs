@@ -71,9 +71,11 @@ internal static class DefaultRun
         var (summary, exitCode) = RunTraining.Train(options, resume: false, collectiveTimeoutSeconds: null);
         if (exitCode != ExitCodes.Done || summary?.LastCheckpoint is null) return exitCode == ExitCodes.Done ? ExitCodes.Failed : exitCode;
         if (Distributed.DistributedLaunch.FromEnvironment().Rank != 0) return 0; // rank 0 evaluates
-        string output = Path.Combine(options.OutputDirectory, "eval");
-        string commandLine = $"medclip-train eval --checkpoint {summary.LastCheckpoint} --data synthetic --sections '{EvaluationData.Sections![0]}' --split test " +
-            $"--device {options.Device} --out {output}   (the evaluation step of `medclip-train` without arguments)";
+        string output = Commands.EvalCommand.DefaultOutput(options.OutputDirectory);
+        string commandLine = $"medclip-train eval --checkpoint {options.OutputDirectory} --data synthetic --sections '{EvaluationData.Sections![0]}' --split test " +
+            $"--device {options.Device}   (the evaluation step of `medclip-train` without arguments)";
+        Console.WriteLine("Evaluating every test study, its impression or else its findings: more studies than the training count above, " +
+            "which left out the reports without an impression.");
         var report = Commands.EvalCommand.Run(summary.LastCheckpoint, "synthetic", "test", options.Device, output, commandLine, dataOptions: EvaluationData);
         return report is null ? 1 : 0;
     }

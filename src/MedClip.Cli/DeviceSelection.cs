@@ -45,7 +45,8 @@ internal static class DeviceSelection
         }
         catch (CudaUnavailableException e)
         {
-            Console.Error.WriteLine($"Using the CPU: {e.Message}");
+            // A machine without the NVIDIA driver is a CPU machine: say nothing. A driver that is there but unusable is worth one line.
+            if (!e.NoDriver) Console.Error.WriteLine($"Using the CPU: {e.Message}");
             return null;
         }
     }

@@ -4,7 +4,7 @@ using MedClip.Cli.Commands;
 
 // medclip-train: each command lives in Commands/. Every way out is one sentence on stderr and a documented exit code
 // (ExitCodes): 2 for what the user can fix, 1 for a failure, 130/143 for a run interrupted by a signal; never a stack trace.
-var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical images and their reports. " +
+var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical images and their reports.\n" +
     "With no command: train the tiny model on generated synthetic chest X-rays, then evaluate it.")
 {
     TrainCommand.Create(),
@@ -25,6 +25,7 @@ var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical 
 };
 root.SetAction(_ => DefaultRun.Execute());
 CommandLineErrors.RefuseEmptyValues(root);
+GroupedHelp.Attach(root);
 
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)

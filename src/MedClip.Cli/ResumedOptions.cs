@@ -29,6 +29,7 @@ internal static class ResumedOptions
         Defining("--batch-size", o => o.BatchSize, (o, s) => o with { BatchSize = s.BatchSize }),
         Defining("--accumulation-steps", o => o.AccumulationSteps, (o, s) => o with { AccumulationSteps = s.AccumulationSteps }),
         Defining("--seed", o => o.Seed, (o, s) => o with { Seed = s.Seed }),
+        Defining("--image-size", o => o.ImageSize, (o, s) => o with { ImageSize = s.ImageSize }),
         Free(["--steps", "--epochs"], o => (o.Steps, o.Epochs), (o, s) => o with { Steps = s.Steps, Epochs = s.Epochs }),
         Free(["--precision"], o => o.Precision, (o, s) => o with { Precision = s.Precision }),
         Free(["--attention"], o => o.Attention, (o, s) => o with { Attention = s.Attention }),
@@ -44,6 +45,9 @@ internal static class ResumedOptions
         Free(["--log-every"], o => o.LogEvery, (o, s) => o with { LogEvery = s.LogEvery }),
         Free(["--save-every"], o => o.CheckpointEvery, (o, s) => o with { CheckpointEvery = s.CheckpointEvery }),
         Free(["--keep-checkpoints"], o => o.KeepCheckpoints, (o, s) => o with { KeepCheckpoints = s.KeepCheckpoints }),
+        Free(["--wd"], o => o.WeightDecay, (o, s) => o with { WeightDecay = s.WeightDecay }),
+        Free(["--val-every"], o => o.ValidateEvery, (o, s) => o with { ValidateEvery = s.ValidateEvery }),
+        Free(["--report-to"], o => string.Join(',', o.ReportTo), (o, s) => o with { ReportTo = s.ReportTo }),
     ];
 
     /// <summary>

@@ -32,7 +32,7 @@ internal static class RunTraining
             if (communicator.WorldSize > 1)
                 Console.WriteLine($"Data parallel over {communicator.WorldSize} ranks ({communicator.Name}): global batch {options.BatchSize}, {options.BatchSize / Math.Max(1, communicator.WorldSize)} per rank.");
             var progress = new ConsoleProgress();
-            var summary = progress.Run("training", () => TrainingRun.Execute(options, backend, progress, resume, signals.Token, communicator));
+            var summary = progress.Run(() => TrainingRun.Execute(options, backend, progress, resume, signals.Token, communicator));
             Console.WriteLine($"Trained {summary.Steps} steps in {summary.Elapsed:hh\\:mm\\:ss}; last loss {summary.LastLoss:F4}" +
                 (summary.LastValidationLoss is double v ? $", validation loss {v:F4}" : "") + ".");
             Console.WriteLine($"Run folder: {Path.GetFullPath(options.OutputDirectory)} (metrics.jsonl, checkpoints)");

@@ -20,19 +20,19 @@ internal static class BenchCommand
     {
         var device = CommonOptions.Device();
         var model = CommonOptions.ModelPreset();
-        var batchSize = CommonOptions.PositiveInt("--batch-size", "Image-text pairs per step (default 32 for tiny, 64 for small, 256 for base).");
+        var batchSize = CommonOptions.PositiveInt("--batch-size", "Pairs per step (default 32 tiny, 64 small, 256 base)");
         var steps = CommonOptions.PositiveInt("--steps", $"Timed steps, after {StepBenchmark.DefaultWarmupSteps} warm-up steps (default {StepBenchmark.DefaultSteps}).");
         var precision = CommonOptions.Precision();
         var attention = CommonOptions.Attention();
-        var tf32 = new Option<bool>("--tf32") { Description = "With --device cuda and fp32: F32 GEMMs on TF32 tensor cores (about 1e-3 relative error), reported as precision tf32." };
-        var phases = new Option<bool>("--phase-times") { Description = "On a GPU, wait for the device between forward, backward and update to time each." };
+        var tf32 = new Option<bool>("--tf32") { Description = "CUDA fp32: F32 GEMMs on TF32 tensor cores (about 1e-3 relative error)" };
+        var phases = new Option<bool>("--phase-times") { Description = "On a GPU: wait for the device between forward, backward and update to time each" };
         var json = CommonOptions.Json();
-        var data = new Option<string?>("--data") { Description = "Time the data loader on this dataset instead of training steps. " + DataOptionSet.SpecDescription };
+        var data = new Option<string?>("--data") { Description = "Time the data loader on this dataset instead (docs/data.md)" };
         var dataOptions = new DataOptionSet();
         var imageSize = CommonOptions.PositiveInt("--image-size", "With --data: image side delivered (default 224).");
         var workers = CommonOptions.PositiveInt("--workers", "With --data: loader threads (default: one per core).");
-        var noAugment = new Option<bool>("--no-augment") { Description = "With --data: skip the training augmentation (to see its share of the time)." };
-        var command = new Command("bench", "Time full training steps (forward, InfoNCE, backward, clipping, AdamW) on random data, or with --data the data loader.")
+        var noAugment = new Option<bool>("--no-augment") { Description = "With --data: no augmentation (to see its share of the time)" };
+        var command = new Command("bench", "Time training steps on random data, or with --data the data loader.")
         {
             device, model, batchSize, steps, precision, attention, tf32, phases, json, data, imageSize, workers, noAugment,
         };

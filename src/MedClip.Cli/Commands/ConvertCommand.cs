@@ -10,7 +10,7 @@ internal static class ConvertCommand
     {
         var input = new Option<string>("--in") { Description = "PyTorch checkpoint (pytorch_model.bin, zip or legacy format).", Required = true };
         var output = new Option<string>("--out") { Description = "safetensors file to write (model.safetensors).", Required = true };
-        var command = new Command("convert", "Convert a PyTorch state dict (torch.save) to safetensors, refusing pickles that could run code.")
+        var command = new Command("convert", "Convert a PyTorch state dict to safetensors, refusing pickles that could run code.")
         {
             input, output,
         };

@@ -15,42 +15,56 @@ internal sealed class DataOptionSet
     private readonly bool _mapUncertainLabels;
 
 
-    public const string SpecDescription = "Dataset: synthetic, mimic:DIR, roco:DIR, manifest:FILE (CSV or JSONL) or shards:DIR (from prep).";
+    public const string SpecDescription = "mimic:DIR, roco:DIR, manifest:FILE, shards:DIR, or synthetic";
 
-    private readonly Option<string> _views = new("--views")
+    private readonly Option<string> _views = new Option<string>("--views")
     {
-        Description = "MIMIC ViewPosition values to keep, comma-separated, or 'all' (default PA,AP: frontal views).",
+        Description = "ViewPosition values to keep, or all",
         DefaultValueFactory = _ => string.Join(',', MimicCxrReader.FrontalViews),
-    };
+    }.In(OptionGroups.Mimic, "LIST");
 
-    private readonly Option<string?> _sections = new("--sections")
+    private readonly Option<string?> _sections = new Option<string?>("--sections")
     {
-        Description = "MIMIC report sections in order: impression, findings, last_paragraph, comparison, final, a|b.",
-    };
+        Description = "Report sections, e.g. final or 'impression|findings' (docs/report-text.md)",
+    }.In(OptionGroups.Mimic, "LIST");
 
-    private readonly Option<string> _labels = new("--labels")
+    private readonly Option<string> _labels = new Option<string>("--labels")
     {
-        Description = "MIMIC label table: chexpert or negbio.",
+        Description = "Label table.",
         DefaultValueFactory = _ => MimicCxrLayout.ChexpertSource,
-    };
+    }.In(OptionGroups.Mimic, $"{MimicCxrLayout.ChexpertSource}|{MimicCxrLayout.NegbioSource}");
 
-    private readonly Option<string?> _uncertain = new("--uncertain")
+    private readonly Option<string?> _uncertain = new Option<string?>("--uncertain")
     {
-        Description = "Uncertain (-1) labels: gloria (U-ones for Atelectasis, Edema, Pleural Effusion; U-zeros for Cardiomegaly, Consolidation; " +
-            "others kept), ones, zeros or keep, then optional ,Label=ones|zeros|keep overrides (default gloria; keep for synthetic).",
-    };
+        Description = "How -1 labels count: gloria|ones|zeros|keep[,Label=X]",
+    }.In(OptionGroups.Mimic, "P", "gloria");
 
-    private readonly Option<string?> _reports = new("--reports") { Description = "MIMIC-CXR reports folder (files/pXX/pSUBJECT/sSTUDY.txt) when the reports are not beside the images." };
-    private readonly Option<string> _imageColumn = new("--image-column") { Description = "Manifest column with the image path.", DefaultValueFactory = _ => "image" };
-    private readonly Option<string> _textColumn = new("--text-column") { Description = "Manifest column with the text.", DefaultValueFactory = _ => "text" };
-    private readonly Option<string> _splitColumn = new("--split-column") { Description = "Manifest column with the split (train, validate, test), if any.", DefaultValueFactory = _ => "split" };
-    private readonly Option<string?> _labelColumns = new("--label-columns") { Description = "Manifest label columns (1/0/-1/blank), comma-separated (default: columns holding only such values)." };
-    private readonly Option<bool> _allowOutsideRoot = new("--allow-outside-root") { Description = "Accept manifest image paths outside the manifest's folder ('..', absolute paths)." };
+    private readonly Option<string?> _reports = new Option<string?>("--reports") { Description = "Reports tree (files/pXX/pSUBJECT/sSTUDY.txt) if not beside the images" }
+        .In(OptionGroups.Mimic, "DIR");
+    private readonly Option<string> _imageColumn = new Option<string>("--image-column") { Description = "Column with the image path.", DefaultValueFactory = _ => "image" }
+        .In(OptionGroups.Manifest, "NAME");
+    private readonly Option<string> _textColumn = new Option<string>("--text-column") { Description = "Column with the text.", DefaultValueFactory = _ => "text" }
+        .In(OptionGroups.Manifest, "NAME");
+    private readonly Option<string> _splitColumn = new Option<string>("--split-column")
+    {
+        Description = "Column with the split (train, validate, test), if any", DefaultValueFactory = _ => "split",
+    }.In(OptionGroups.Manifest, "NAME");
+    private readonly Option<string> _csvSeparator = new Option<string>("--csv-separator")
+    {
+        Description = "Field separator; auto reads the header row", DefaultValueFactory = _ => "auto",
+    }.In(OptionGroups.Manifest, "auto|comma|tab");
+    private readonly Option<string?> _labelColumns = new Option<string?>("--label-columns")
+    {
+        Description = "Label columns (1/0/-1/blank), comma-separated (default: columns of such values)",
+    }.In(OptionGroups.Manifest, "LIST");
+    private readonly Option<bool> _allowOutsideRoot = new Option<bool>("--allow-outside-root") { Description = "Accept image paths outside the manifest's folder" }
+        .In(OptionGroups.Manifest);
 
     public DataOptionSet(bool mapUncertainLabels = true)
     {
         _mapUncertainLabels = mapUncertainLabels;
         _labels.AcceptOnlyFromAmong(MimicCxrLayout.ChexpertSource, MimicCxrLayout.NegbioSource);
+        _csvSeparator.AcceptOnlyFromAmong("auto", "comma", "tab", ",", "\\t");
         _uncertain.Validators.Add(result =>
         {
             if (result.GetValueOrDefault<string?>() is string text)
@@ -76,7 +90,7 @@ internal sealed class DataOptionSet
     public IEnumerable<string> Names => Options.Select(o => o.Name);
 
     private IEnumerable<Option> Options =>
-        new Option[] { _views, _sections, _labels, _uncertain, _reports, _imageColumn, _textColumn, _splitColumn, _labelColumns, _allowOutsideRoot }
+        new Option[] { _views, _sections, _labels, _uncertain, _reports, _imageColumn, _textColumn, _splitColumn, _csvSeparator, _labelColumns, _allowOutsideRoot }
             .Where(option => option != _uncertain || _mapUncertainLabels);
 
     public DatasetOptions Read(ParseResult parsed)
@@ -96,6 +110,7 @@ internal sealed class DataOptionSet
             SplitColumn = parsed.GetValue(_splitColumn)!,
             LabelColumns = parsed.GetValue(_labelColumns) is string labelColumns ? List(labelColumns) : null,
             AllowOutsideRoot = parsed.GetValue(_allowOutsideRoot),
+            CsvSeparator = parsed.GetValue(_csvSeparator) switch { "comma" or "," => ',', "tab" or "\\t" => '\t', _ => null },
         };
     }
 

@@ -15,31 +15,40 @@ internal static class EvalCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint folder, or a run folder (its latest checkpoint).", Required = true };
-        var data = new Option<string>("--data") { Description = DataOptionSet.SpecDescription, Required = true };
+        var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint folder, or a run folder (its latest checkpoint).", Required = true }
+            .In(OptionGroups.Model, "DIR");
+        var data = new Option<string>("--data") { Description = DataOptionSet.SpecDescription, Required = true }.In(OptionGroups.Data, "SPEC");
         var dataOptions = new DataOptionSet(mapUncertainLabels: false);
-        var split = new Option<string>("--split") { Description = "Split to evaluate: test, validate or train.", DefaultValueFactory = _ => "test" };
+        var split = new Option<string>("--split") { Description = "Split to evaluate.", DefaultValueFactory = _ => "test" }
+            .In(OptionGroups.Data, "test|validate|train");
         var device = CommonOptions.Device();
-        var output = new Option<string?>("--out") { Description = "Folder for metrics.json, predictions.csv and report.md (default <checkpoint>/eval)." };
-        var prompts = new Option<string?>("--prompts") { Description = "JSON file: label -> {\"positive\": [templates], \"negative\": [templates]} (default \"{label}\" vs \"no {label}\")." };
-        var uncertain = new Option<string>("--uncertain") { Description = "Uncertain (-1) labels: exclude, positive or negative.", DefaultValueFactory = _ => "exclude" };
+        var output = new Option<string?>("--out") { Description = "Output folder (default eval/ in the --checkpoint folder)" }.In(OptionGroups.Output, "DIR");
+        var prompts = new Option<string?>("--prompts") { Description = "JSON prompts per label (default \"{label}\" vs \"no {label}\")" }
+            .In(OptionGroups.Evaluation, "FILE");
+        var uncertain = new Option<string>("--uncertain") { Description = "How uncertain (-1) labels count.", DefaultValueFactory = _ => "exclude" }
+            .In(OptionGroups.Evaluation, "exclude|positive|negative");
         uncertain.AcceptOnlyFromAmong("exclude", "positive", "negative");
-        var seed = new Option<int>("--seed") { Description = "Seed of the bootstrap resamples and the 5x200 sample.", DefaultValueFactory = _ => 0 };
-        var command = new Command("eval", "Zero-shot AUROC with 95% CIs, 5x200 accuracy, retrieval and a linear probe on a dataset split.")
+        var seed = new Option<int>("--seed") { Description = "Seed of the bootstrap resamples and the 5x200 sample.", DefaultValueFactory = _ => 0 }
+            .In(OptionGroups.Evaluation, "N");
+        var command = new Command("eval", "Zero-shot AUROC with 95% CIs, 5x200, retrieval and a linear probe on a split.")
         {
             checkpoint, data, split, device, output, prompts, uncertain, seed,
         };
         dataOptions.AddTo(command);
         command.SetAction(parsed =>
         {
-            string dir = ResolveCheckpoint(parsed.GetValue(checkpoint)!);
+            string given = parsed.GetValue(checkpoint)!;
+            string dir = ResolveCheckpoint(given);
             string commandLine = "medclip-train " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).Select(QuoteArgument));
-            var report = Run(dir, parsed.GetValue(data)!, parsed.GetValue(split)!, parsed.GetValue(device)!, parsed.GetValue(output) ?? Path.Combine(dir, "eval"),
+            var report = Run(dir, parsed.GetValue(data)!, parsed.GetValue(split)!, parsed.GetValue(device)!, parsed.GetValue(output) ?? DefaultOutput(given),
                 commandLine, parsed.GetValue(prompts), BinaryTargets.Parse(parsed.GetValue(uncertain)!), parsed.GetValue(seed), dataOptions.Read(parsed));
             return report is null ? 1 : 0;
         });
         return command;
     }
+
+    /// <summary>eval/ inside the folder named by --checkpoint: a run folder's, or one checkpoint's (docs/cli.md).</summary>
+    public static string DefaultOutput(string checkpointArgument) => Path.Combine(checkpointArgument, "eval");
 
     public static string ResolveCheckpoint(string path) =>
         CheckpointStore.Latest(path) ?? (Directory.Exists(path) ? path : throw new UsageException($"Checkpoint folder '{path}' does not exist."));
@@ -58,10 +67,14 @@ internal static class EvalCommand
         using var reading = CheckpointStore.OpenForReading(checkpoint); // training's retention leaves this checkpoint alone meanwhile
         var model = LoadModel(checkpoint, device);
         string runFolder = Path.GetDirectoryName(Path.GetFullPath(checkpoint))!;
-        var data = DatasetSpec.Parse(dataSpec).Load(runFolder, model.Images.Size, seed: 0, Console.WriteLine, options: dataOptions);
-        var prompts = promptFile is null ? PromptSet.Default : PromptSet.Read(promptFile, EvaluationRun.LabelsOf(data.Split(split)));
-        var options = new EvaluationOptions(commandLine, checkpoint, dataSpec, split, prompts, uncertain, seed, StartingPoint: StartingPoint.ForCheckpoint(checkpoint));
-        var report = EvaluationRun.Run(model, data.Split(split), data.Train, options, Console.WriteLine);
+        var progress = new ConsoleProgress();
+        var report = progress.Run(() =>
+        {
+            var data = DatasetSpec.Parse(dataSpec).Load(runFolder, model.Images.Size, seed: 0, progress.OnMessage, options: dataOptions, progress: progress);
+            var prompts = promptFile is null ? PromptSet.Default : PromptSet.Read(promptFile, EvaluationRun.LabelsOf(data.Split(split)));
+            var options = new EvaluationOptions(commandLine, checkpoint, dataSpec, split, prompts, uncertain, seed, StartingPoint: StartingPoint.ForCheckpoint(checkpoint));
+            return EvaluationRun.Run(model, data.Split(split), data.Train, options, progress.OnMessage, progress);
+        });
         EvaluationOutputs.Write(report, output);
         Print(report, output);
         return report;

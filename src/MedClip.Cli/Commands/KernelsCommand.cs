@@ -17,11 +17,11 @@ internal static partial class KernelsCommand
     {
         var architectures = new Option<string>("--arch")
         {
-            Description = "Comma-separated compute architectures to compile for (sm_XY, as NVRTC's --gpu-architecture).",
+            Description = "Compute architectures, comma-separated (sm_XY)",
             DefaultValueFactory = _ => "sm_80,sm_90",
         };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object (every kernel's resources and every failure) instead of a table." };
-        var command = new Command("kernels", "Compile every CUDA kernel with NVRTC, without a GPU, and report each kernel's registers, spills and shared memory.")
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table" };
+        var command = new Command("kernels", "Compile every CUDA kernel with NVRTC (no GPU); report registers and spills.")
         {
             architectures, json,
         };

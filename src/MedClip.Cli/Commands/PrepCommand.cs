@@ -22,9 +22,9 @@ internal static class PrepCommand
         var workers = CommonOptions.PositiveInt("--workers", "Shards prepared at once (default: one per core).");
         var textEncoder = new Option<string?>("--text-encoder")
         {
-            Description = "Hugging Face text encoder folder whose vocab.txt tokenises the texts (default: a WordPiece vocabulary built from the training texts).",
+            Description = "Hugging Face folder whose vocab.txt tokenises (default: built from texts)",
         };
-        var command = new Command("prep", "Decode, square and resize a dataset once into memory-mapped uint8 shards with its texts and labels.")
+        var command = new Command("prep", "Decode and resize a dataset once into memory-mapped shards with texts and labels.")
         {
             data, output, imageSize, shardSize, workers, textEncoder,
         };
@@ -38,13 +38,14 @@ internal static class PrepCommand
             OutputFolders.RequireWritable(outDir, "--out");
             var dataset = DatasetSpec.Parse(spec);
             if (dataset.Kind == DatasetSpec.Shards) throw new UsageException("prep reads a raw dataset; shards:DIR is already prepared.");
-            var loaded = dataset.Load(outDir, size, seed: 0, Console.WriteLine, options: dataOptions.Read(parsed));
+            var progress = new ConsoleProgress();
+            var loaded = progress.Run(() => dataset.Load(outDir, size, seed: 0, progress.OnMessage, options: dataOptions.Read(parsed), progress: progress));
             Console.WriteLine($"Data: {loaded}");
             var tokenizer = parsed.GetValue(textEncoder) is string encoder
                 ? ReportTokenizer.FromFolder(encoder)
                 : new ReportTokenizer(WordPieceVocabularyBuilder.Build((loaded.Train.Count > 0 ? loaded.Train : [.. loaded.Validation, .. loaded.Test]).Select(s => s.Text)));
-            var result = DatasetPrep.Run(loaded, dataset.ToString(), outDir, size, tokenizer, parsed.GetValue(shardSize) ?? DatasetPrep.DefaultShardSize,
-                parsed.GetValue(workers), Console.WriteLine);
+            var result = progress.Run(() => DatasetPrep.Run(loaded, dataset.ToString(), outDir, size, tokenizer,
+                parsed.GetValue(shardSize) ?? DatasetPrep.DefaultShardSize, parsed.GetValue(workers), progress: progress));
             Console.WriteLine($"Prepared {result.Summary}");
             Console.WriteLine($"{result.Shards} shards ({result.ShardsReused} reused from an earlier run), {result.ImagesDecoded} images decoded in " +
                 $"{result.Elapsed.TotalSeconds:F1} s: {result.ImagesPerSecond:F1} images/s at {size} px.");

@@ -19,9 +19,9 @@ public static class SelftestCommand
         var device = new Option<string>("--device") { Description = "Backend to check against the CPU: cuda, auto or cpu.", DefaultValueFactory = _ => "cuda" };
         device.AcceptOnlyFromAmong(DeviceSelection.Names);
         var precision = CommonOptions.Precision();
-        var model = new Option<string>("--model") { Description = "Preset trained for the two-step comparison (tiny, small, base, or micro: 2+2 layers of width 16 for the emulator); the bf16 comparisons use micro and report the preset as info.", DefaultValueFactory = _ => "tiny" };
+        var model = new Option<string>("--model") { Description = "Preset to compare, or micro (2+2 layers of width 16)", DefaultValueFactory = _ => "tiny" };
         var batch = new Option<int>("--batch-size") { Description = "Batch of the training comparison.", DefaultValueFactory = _ => 4 };
-        var command = new Command("selftest", "Check every backend op, forward and backward, and a short training run against the CPU reference.")
+        var command = new Command("selftest", "Check every backend op and a short training run against the CPU reference.")
         {
             device, precision, model, batch,
         };

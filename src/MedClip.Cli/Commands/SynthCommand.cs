@@ -12,7 +12,7 @@ internal static class SynthCommand
         var outDir = new Option<string>("--out") { Description = "Folder to write the dataset to (new or empty).", Required = true };
         var studies = new Option<int>("--studies") { Description = "Number of studies, one frontal image and report each.", DefaultValueFactory = _ => 2000 };
         var imageSize = new Option<int>("--image-size") { Description = "Side of the square images in pixels.", DefaultValueFactory = _ => 64 };
-        var seed = new Option<int>("--seed") { Description = "Random seed; the same seed and size give byte-identical files.", DefaultValueFactory = _ => 0 };
+        var seed = new Option<int>("--seed") { Description = "Random seed; the same seed and size give the same bytes.", DefaultValueFactory = _ => 0 };
         studies.Validators.Add(result =>
         {
             if (result.GetValueOrDefault<int>() < 1)
@@ -24,7 +24,7 @@ internal static class SynthCommand
                 result.AddError("--image-size must be between 32 and 2048.");
         });
 
-        var command = new Command("synth", "Write a synthetic chest X-ray dataset (images, reports, CheXpert labels) in the MIMIC-CXR-JPG layout.")
+        var command = new Command("synth", "Write synthetic chest X-rays, reports and labels in the MIMIC-CXR-JPG layout.")
         {
             outDir, studies, imageSize, seed,
         };
@@ -38,7 +38,8 @@ internal static class SynthCommand
         SyntheticDatasetSummary summary;
         try
         {
-            summary = SyntheticChestXrayGenerator.Generate(outDir, studies, imageSize, seed);
+            var progress = new ConsoleProgress();
+            summary = progress.Run(() => SyntheticChestXrayGenerator.Generate(outDir, studies, imageSize, seed, progress));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -43,7 +43,8 @@ public sealed class CsvTable
     /// Reads the table. A record with more or fewer fields than the header is an error, or with
     /// <paramref name="skipMalformedRows"/> is left out and its line listed in <see cref="MalformedRows"/>.
     /// </summary>
-    public static CsvTable Read(string path, bool skipMalformedRows = false)
+    /// <param name="separator">The field separator: ',' for CSV, '\t' for tab-separated files.</param>
+    public static CsvTable Read(string path, bool skipMalformedRows = false, char separator = ',')
     {
         IO.PosixFileSystem.RequireRegularFile(path);
         using Stream content = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)
@@ -52,7 +53,7 @@ public sealed class CsvTable
         using var reader = new StreamReader(content, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
 
         int line = 1;
-        string[]? header = ReadRecord(reader, path, ref line);
+        string[]? header = ReadRecord(reader, path, separator, ref line);
         if (header is null)
             throw new InvalidDataException($"'{path}' is empty; it should start with a header row of column names.");
 
@@ -61,7 +62,7 @@ public sealed class CsvTable
         while (true)
         {
             int recordLine = line;
-            string[]? record = ReadRecord(reader, path, ref line);
+            string[]? record = ReadRecord(reader, path, separator, ref line);
             if (record is null)
                 break;
             if (record is [""])
@@ -80,7 +81,7 @@ public sealed class CsvTable
     }
 
     /// <summary>Reads one record; null at the end of the input. Counts line breaks in <paramref name="line"/>.</summary>
-    private static string[]? ReadRecord(StreamReader reader, string path, ref int line)
+    private static string[]? ReadRecord(StreamReader reader, string path, char separator, ref int line)
     {
         if (reader.Peek() < 0)
             return null;
@@ -120,7 +121,7 @@ public sealed class CsvTable
                 case '"' when field.Length == 0:
                     quoted = true;
                     break;
-                case ',':
+                case var _ when c == separator:
                     fields.Add(field.ToString());
                     field.Clear();
                     break;

@@ -40,6 +40,9 @@ public sealed record DatasetOptions
     /// <summary>The manifest's optional split column; rows of a manifest without it are all training rows.</summary>
     public string SplitColumn { get; init; } = "split";
 
+    /// <summary>The manifest's field separator, ',' or '\t'; null detects it from the header row.</summary>
+    public char? CsvSeparator { get; init; }
+
     /// <summary>The manifest's label columns (1, 0, -1 or blank); null detects them (see <see cref="Manifest.ManifestReader"/>).</summary>
     public IReadOnlyList<string>? LabelColumns { get; init; }
 

@@ -50,12 +50,12 @@ public sealed record DatasetSpec(string Kind, string? Path)
     /// an <see cref="InvalidDataException"/> whose message says why.
     /// </summary>
     public LoadedDataset Load(string workDirectory, int imageSize, int seed, Action<string>? log = null, int syntheticStudies = DefaultSyntheticStudies,
-        DatasetOptions? options = null)
+        DatasetOptions? options = null, IProgress<WorkProgress>? progress = null)
     {
         options ??= new DatasetOptions();
         LoadedDataset data = Kind == Shards
             ? ShardSet.Read(ExistingRoot(workDirectory))
-            : LoadedDataset.FromRaw(ReadRaw(workDirectory, imageSize, seed, log, syntheticStudies, options), TextPolicy(options));
+            : LoadedDataset.FromRaw(ReadRaw(workDirectory, imageSize, seed, log, syntheticStudies, options, progress), TextPolicy(options));
         if (data.Train.Count + data.Validation.Count + data.Test.Count == 0)
             throw new InvalidDataException($"Dataset {this} has no usable samples ({data.Summary}); check the path and the data options.");
         return data;
@@ -63,14 +63,14 @@ public sealed record DatasetSpec(string Kind, string? Path)
 
     /// <summary>The samples with their texts as the dataset gives them (raw reports, captions); not for shards:DIR.</summary>
     public RawDataset ReadRaw(string workDirectory, int imageSize, int seed, Action<string>? log = null, int syntheticStudies = DefaultSyntheticStudies,
-        DatasetOptions? options = null)
+        DatasetOptions? options = null, IProgress<WorkProgress>? progress = null)
     {
         options ??= new DatasetOptions();
         string root = Root(workDirectory);
         if (Kind == Synthetic && !File.Exists(System.IO.Path.Combine(root, MimicCxrLayout.SplitTable)))
         {
             log?.Invoke($"Generating {syntheticStudies} synthetic studies at {imageSize} px in {root} ...");
-            SyntheticChestXrayGenerator.Generate(root, syntheticStudies, imageSize, seed);
+            SyntheticChestXrayGenerator.Generate(root, syntheticStudies, imageSize, seed, progress);
         }
         ExistingRoot(workDirectory);
         return Kind switch

@@ -70,12 +70,12 @@ public static class EvaluationRun
     }
 
     public static EvaluationReport Run(CheckpointModel model, IReadOnlyList<ImageTextSample> split, IReadOnlyList<ImageTextSample> train,
-        EvaluationOptions options, Action<string>? log = null)
+        EvaluationOptions options, Action<string>? log = null, IProgress<WorkProgress>? progress = null)
     {
         if (split.Count == 0) throw new InvalidOperationException($"The {options.Split} split has no images to evaluate.");
         var skipped = new SkipCounter();
         log?.Invoke($"Encoding {split.Count} {options.Split} images ...");
-        var (images, kept) = model.EncodeImages(split.Select(s => s.ImagePath).ToList(), skipped);
+        var (images, kept) = model.EncodeImages(split.Select(s => s.ImagePath).ToList(), skipped, progress, $"embedding {options.Split} images");
         if (kept.Length == 0) throw new InvalidDataException($"None of the {split.Count} {options.Split} images could be read ({skipped.Summary()}).");
         var evaluated = kept.Select(i => split[i]).ToList();
         string checkpointHash = EvaluationHashes.Checkpoint(options.Checkpoint);
@@ -105,6 +105,7 @@ public static class EvaluationRun
             positiveDirections[label] = positive;
             scores[label] = ZeroShotClassifier.Score(images, positive, negative, model.LogitScale);
             zeroShot.Add(BinaryLabelResult.Evaluate(label, scores[label], Targets(evaluated, label, options.Uncertain), bootstrap));
+            progress?.Report(new WorkProgress($"zero-shot AUROC, {options.Resamples} bootstrap resamples", zeroShot.Count, labels.Count));
         }
 
         log?.Invoke("5x200 ...");
@@ -120,7 +121,7 @@ public static class EvaluationRun
             fiveByTwoHundred = FiveByTwoHundredResult.Evaluate(sample, similarity, options.Seed, options.Resamples);
         }
 
-        var (probe, probeNotice, probeTrainImages) = Probe(model, labels, evaluated, images, train, options, bootstrap, probeTrainSkipped, log);
+        var (probe, probeNotice, probeTrainImages) = Probe(model, labels, evaluated, images, train, options, bootstrap, probeTrainSkipped, log, progress);
         return new EvaluationReport(options, evaluated, split.Count, skipped, checkpointHash, dataHash, model.LogitScale, labels,
             scores, zeroShot, MeanAuroc.Of(zeroShot, ChexpertLabels.Competition), fiveByTwoHundred, fiveNotice, retrieval,
             probe, probe is null ? null : MeanAuroc.Of(probe.Select(p => p.Result).ToList(), ChexpertLabels.Competition), probeNotice,
@@ -140,7 +141,7 @@ public static class EvaluationRun
 
     private static (IReadOnlyList<ProbeLabelResult>?, string?, int) Probe(CheckpointModel model, IReadOnlyList<string> labels, IReadOnlyList<ImageTextSample> evaluated,
         EmbeddingMatrix images, IReadOnlyList<ImageTextSample> train, EvaluationOptions options, Bootstrap bootstrap, SkipCounter trainSkipped,
-        Action<string>? log)
+        Action<string>? log, IProgress<WorkProgress>? progress)
     {
         if (train.Count == 0) return (null, "the dataset has no training split to fit the linear probe on", 0);
         var chosen = Enumerable.Range(0, train.Count).ToArray();
@@ -150,10 +151,11 @@ public static class EvaluationRun
             chosen = [.. chosen.Take(options.ProbeMaxTrainImages).Order()];
         }
         log?.Invoke($"Linear probe: encoding {chosen.Length} training images ...");
-        var (trainImages, kept) = model.EncodeImages(chosen.Select(i => train[i].ImagePath).ToList(), trainSkipped);
+        var (trainImages, kept) = model.EncodeImages(chosen.Select(i => train[i].ImagePath).ToList(), trainSkipped, progress, "linear probe: embedding training images");
         if (kept.Length == 0) return (null, "no training image could be read for the linear probe", 0);
         var trainSamples = kept.Select(k => train[chosen[k]]).ToList();
         var results = new ProbeLabelResult[labels.Count];
+        int fitted = 0;
         Parallel.For(0, labels.Count, l =>
         {
             string label = labels[l];
@@ -162,6 +164,7 @@ public static class EvaluationRun
             results[l] = new ProbeLabelResult(fit, fit.Scores is null
                 ? BinaryLabelResult.Undefined(label, targets.Count(t => t == true), targets.Count(t => t == false), targets.Count(t => t is null), fit.UndefinedReason!)
                 : BinaryLabelResult.Evaluate(label, fit.Scores, targets, bootstrap));
+            progress?.Report(new WorkProgress("linear probe: fitting and bootstrap", Interlocked.Increment(ref fitted), labels.Count));
         });
         return (results, null, kept.Length);
     }

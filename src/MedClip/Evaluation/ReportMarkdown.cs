@@ -31,7 +31,7 @@ public static class ReportMarkdown
             md.AppendLine($"Score = softmax over the label's positive and negative prompt similarities (times the logit scale); prompts: {o.Prompts.Source} " +
                 "(several templates per side are averaged and renormalised). Blank labels count as negative.").AppendLine();
             var probe = r.Probe?.ToDictionary(p => p.Result.Label, p => p.Result);
-            md.AppendLine("| label | pos | neg | excl. | zero-shot AUROC [95% CI] | Youden threshold | sensitivity | specificity | linear probe AUROC [95% CI] |");
+            md.AppendLine("| label | pos | neg | excl. | zero-shot AUROC [95% CI] | Youden score threshold | sensitivity | specificity | linear probe AUROC [95% CI] |");
             md.AppendLine("|---|---:|---:|---:|---|---:|---:|---:|---|");
             foreach (var b in r.ZeroShot)
             {

@@ -1,5 +1,6 @@
 using MedClip.Autograd;
 using MedClip.Backends;
+using MedClip.Data;
 using MedClip.Data.Images;
 using MedClip.Data.Loading;
 using MedClip.Data.Text;
@@ -71,7 +72,8 @@ public sealed class CheckpointModel
     /// (missing, corrupt, ...) is counted in <paramref name="skipped"/> by reason and left out, so one bad file does
     /// not stop an evaluation.
     /// </summary>
-    public (EmbeddingMatrix Embeddings, int[] Kept) EncodeImages(IReadOnlyList<string> paths, SkipCounter skipped)
+    public (EmbeddingMatrix Embeddings, int[] Kept) EncodeImages(IReadOnlyList<string> paths, SkipCounter skipped,
+        IProgress<WorkProgress>? progress = null, string stage = "embedding images")
     {
         int size = Images.Size, length = Images.OutputLength, dim = Model.Config.ProjectionDim;
         var data = new List<float>(paths.Count * dim);
@@ -80,6 +82,7 @@ public sealed class CheckpointModel
         using var noGrad = GradMode.Disable();
         for (int start = 0; start < paths.Count; start += EncodeBatch)
         {
+            progress?.Report(new WorkProgress(stage, start, paths.Count));
             int count = Math.Min(EncodeBatch, paths.Count - start);
             var readable = new bool[count];
             Parallel.For(0, count, i =>
@@ -106,6 +109,7 @@ public sealed class CheckpointModel
             var tensor = Tensor.FromArray(Model.LogitScale.Backend, [rows, 3, size, size], pixels[..(rows * length)]);
             data.AddRange(Model.EncodeImages(tensor).ToArray<float>());
         }
+        progress?.Report(new WorkProgress(stage, paths.Count, paths.Count));
         return (new EmbeddingMatrix([.. data], kept.Count, dim), [.. kept]);
     }
 

@@ -188,7 +188,8 @@ public static class PretrainedTowers
     private static string ConfigPath(string folder, string option)
     {
         if (!Directory.Exists(folder))
-            throw new DirectoryNotFoundException($"{option} folder '{folder}' does not exist; give a Hugging Face model folder with a {ConfigFile}.");
+            throw new DirectoryNotFoundException($"{option} folder '{folder}' does not exist; give a Hugging Face model folder with a {ConfigFile}, " +
+                $"e.g. from `huggingface-cli download ORG/NAME --local-dir {folder}` on a machine with internet access (docs/pretrained-towers.md).");
         return Path.Combine(folder, ConfigFile);
     }
 

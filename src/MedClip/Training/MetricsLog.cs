@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 namespace MedClip.Training;
 
 /// <summary>metrics.jsonl: one JSON object per line, flushed as written so a crash loses nothing logged; NaN and infinity are written as null with a reason.</summary>
-public sealed class MetricsLog : IDisposable
+public sealed class MetricsLog : IMetricsSink
 {
     private readonly StreamWriter _writer;
 

@@ -133,13 +133,16 @@ public sealed class Trainer
         }
 
         var schedule = new LearningRateSchedule(_options.LearningRate, _options.WarmupSteps, state.TotalSteps);
+        if (_options.WarmupSteps >= state.TotalSteps)
+            _observer?.OnMessage($"Warning: --warmup {_options.WarmupSteps} is not shorter than the run's {state.TotalSteps} steps, so the learning rate " +
+                $"never reaches --lr {_options.LearningRate:G4}; lower --warmup or raise --steps.");
         var clock = Stopwatch.StartNew();
         string? lastCheckpoint = null;
         int nonFinite = 0, imagesSinceLog = 0;
         var collapse = new CollapseWarning(_observer);
         var window = Stopwatch.StartNew();
         if (IsRoot && resumeFrom is not null) MetricsLog.KeepThrough(Path.Combine(output, RunFolder.MetricsFile), state.GlobalStep);
-        using var metrics = IsRoot ? new MetricsLog(Path.Combine(output, RunFolder.MetricsFile), append: resumeFrom is not null) : null;
+        using var metrics = IsRoot ? MetricsReport.Open(output, _options.ReportTo, append: resumeFrom is not null) : null;
 
         using var batches = MicroBatches(train, state).GetEnumerator();
         while (state.GlobalStep < state.TotalSteps)
@@ -236,7 +239,7 @@ public sealed class Trainer
             }
             _observer?.OnStep(new StepReport(state.GlobalStep, state.TotalSteps, loss, lr, logitScale, images / Math.Max(1e-9, stepClock.Elapsed.TotalSeconds)));
 
-            if (validation is not null && IsRoot && (state.GlobalStep % _options.ValidateEvery == 0 || last))
+            if (validation is not null && IsRoot && _options.ValidateEvery > 0 && (state.GlobalStep % _options.ValidateEvery == 0 || last))
             {
                 double validationLoss = ValidationLoss(validation);
                 if (!double.IsFinite(validationLoss))

@@ -60,12 +60,17 @@ public sealed record TrainingOptions
     public int Seed { get; init; } = 0;
     public string OutputDirectory { get; init; } = "runs/default";
     public int LogEvery { get; init; } = 10;
+    /// <summary>Where logged metrics go: <see cref="MetricsReport.Jsonl"/> and/or <see cref="MetricsReport.TensorBoard"/>.</summary>
+    public string[] ReportTo { get; init; } = [MetricsReport.Jsonl];
+    /// <summary>Steps between validations (and always the last step); 0 turns validation off.</summary>
     public int ValidateEvery { get; init; } = 200;
     public int CheckpointEvery { get; init; } = 500;
     public int KeepCheckpoints { get; init; } = 2;
     /// <summary>Consecutive non-finite losses after which training stops.</summary>
     public int MaxNonFiniteSteps { get; init; } = 5;
     public int Workers { get; init; } = Environment.ProcessorCount;
+    /// <summary>Side of the square input images; null keeps the preset's or the pretrained image tower's.</summary>
+    public int? ImageSize { get; init; }
     public bool Augment { get; init; } = true;
     /// <summary>
     /// The probability that each sentence of a training report is kept, with or without image augmentation (<see cref="MedClip.Data.Text.SentenceSampling"/>);
@@ -102,6 +107,11 @@ public sealed record TrainingOptions
         if (Precision is not ("fp32" or "bf16")) throw new ArgumentException($"--precision {Precision} must be fp32 or bf16.");
         if (Attention is not ("gemm" or "fused")) throw new ArgumentException($"--attention {Attention} must be gemm or fused.");
         if (WarmupSteps < 0) throw new ArgumentException($"--warmup {WarmupSteps} must not be negative.");
+        if (!(WeightDecay >= 0 && double.IsFinite(WeightDecay))) throw new ArgumentException($"--wd {WeightDecay} must be a number of at least 0.");
+        if (Workers < 1) throw new ArgumentException($"--workers {Workers} must be at least 1.");
+        if (ValidateEvery < 0) throw new ArgumentException($"--val-every {ValidateEvery} must not be negative; 0 turns validation off.");
+        if (ImageSize is <= 0) throw new ArgumentException($"--image-size {ImageSize} must be a positive number of pixels.");
+        MetricsReport.Parse(string.Join(',', ReportTo));
         if (CheckpointEvery < 1) throw new ArgumentException($"--save-every {CheckpointEvery} must be at least 1.");
         if (KeepCheckpoints < 1) throw new ArgumentException($"--keep-checkpoints {KeepCheckpoints} must be at least 1.");
     }

@@ -50,12 +50,12 @@ public static class TrainingRun
             throw new ArgumentException($"--model '{start}' starts both towers from that folder; leave out --image-encoder and --text-encoder.");
         var pretrainedVision = options.ImageEncoder is null ? null : PretrainedTowers.ReadVision(options.ImageEncoder);
         var pretrainedText = options.TextEncoder is null ? null : PretrainedTowers.ReadText(options.TextEncoder);
-        var vision = pretrainedVision?.Config ?? preset.Config.Vision;
+        var vision = ImageSized(pretrainedVision?.Config ?? preset.Config.Vision, options.ImageSize, pretrainedVision is not null || start is not null);
         int imageSize = vision.ImageSize;
         int contextLength = Math.Min(preset.ContextLength, pretrainedText?.MaxPositions ?? int.MaxValue);
 
         LoadedDataset LoadData() => DatasetSpec.Parse(options.Data).Load(output, imageSize, options.Seed, observer is null ? null : observer.OnMessage,
-            options.SyntheticStudies, options.DataOptions);
+            options.SyntheticStudies, options.DataOptions, observer as IProgress<WorkProgress>);
         // The run folder keeps the tokenizer's files (vocab.txt and tokenizer_config.json, or CLIP's vocab.json, merges.txt
         // and two JSON files), which every checkpoint copies.
         bool clipTokenizer = (start is null ? pretrainedText ?? preset.Config.Text : preset.Config.Text).ModelType == TextModelType.ClipText;
@@ -178,6 +178,17 @@ public static class TrainingRun
             data.Summary.Save(output);
         }
         return summary;
+    }
+
+    // --image-size changes a preset's input size (its patch grid follows); a pretrained tower's position table is fixed, so it is refused there.
+    private static VisionConfig ImageSized(VisionConfig vision, int? imageSize, bool pretrained)
+    {
+        if (imageSize is not int size || size == vision.ImageSize) return vision;
+        if (pretrained)
+            throw new ArgumentException($"--image-size {size}: the pretrained image tower was trained at {vision.ImageSize} pixels and its position embeddings are not interpolated; leave --image-size out.");
+        if (size % vision.PatchSize != 0)
+            throw new ArgumentException($"--image-size {size} must be a multiple of the model's patch size, {vision.PatchSize}.");
+        return vision with { ImageSize = size };
     }
 
     /// <summary>The options a run was started with (its train_options.json).</summary>

@@ -10,13 +10,13 @@ namespace MedClip.Tests.Training;
 
 public sealed class TrainerTests : IDisposable
 {
-    private const int ImageSize = 16, Context = 6, BatchSize = 4;
+    internal const int ImageSize = 16, Context = 6, BatchSize = 4;
     private readonly string _dir = Directory.CreateTempSubdirectory("medclip-trainer-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     /// <summary>Random but reproducible batches: batch i of epoch e is a function of (e, i) only.</summary>
-    private sealed class RandomBatches(int batchesPerEpoch, int poisonFrom = int.MaxValue) : IBatchSource
+    internal sealed class RandomBatches(int batchesPerEpoch, int poisonFrom = int.MaxValue) : IBatchSource
     {
         public int BatchesPerEpoch => batchesPerEpoch;
 
@@ -40,7 +40,7 @@ public sealed class TrainerTests : IDisposable
         }
     }
 
-    private static DualEncoder Model(int layers = 1, int adapters = 0)
+    internal static DualEncoder Model(int layers = 1, int adapters = 0)
     {
         var layer = new TransformerConfig(16, 2, 32, Activation.GeluErf, 1e-12);
         var config = new DualEncoderConfig(new VisionConfig(ImageSize, 8, 3, layers, layer), new TextConfig(30, Context, 2, layers, layer), 8, AdapterDim: adapters);

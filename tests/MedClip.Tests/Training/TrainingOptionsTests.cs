@@ -76,3 +76,34 @@ public class TrainingOptionsTests
         Assert.Contains("--adapters -1", e.Message);
     }
 }
+
+public class TrainingOptionsFlagTests
+{
+    [Theory]
+    [InlineData("--wd")]
+    [InlineData("--workers")]
+    [InlineData("--val-every")]
+    [InlineData("--image-size")]
+    [InlineData("--report-to")]
+    public void OutOfRangeValues_AreRefusedNamingTheOption(string option)
+    {
+        var bad = option switch
+        {
+            "--wd" => new TrainingOptions { WeightDecay = -0.1 },
+            "--workers" => new TrainingOptions { Workers = 0 },
+            "--val-every" => new TrainingOptions { ValidateEvery = -1 },
+            "--image-size" => new TrainingOptions { ImageSize = 0 },
+            _ => new TrainingOptions { ReportTo = ["wandb"] },
+        };
+        var e = Assert.Throws<ArgumentException>(bad.Validate);
+        Assert.StartsWith(option, e.Message);
+    }
+
+    [Fact]
+    public void ReportTo_TakesACommaSeparatedListOfKnownSinks()
+    {
+        Assert.Equal(["jsonl", "tensorboard"], MetricsReport.Parse("jsonl, tensorboard"));
+        Assert.Throws<ArgumentException>(() => MetricsReport.Parse(""));
+        new TrainingOptions { WeightDecay = 0, ValidateEvery = 0, ImageSize = 32, ReportTo = ["tensorboard"] }.Validate();
+    }
+}

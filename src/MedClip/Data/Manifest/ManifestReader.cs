@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace MedClip.Data.Manifest;
 
 /// <summary>
-/// Reads a manifest: a CSV file (header row) or a JSONL file (.jsonl, one JSON object per line) with an image path
+/// Reads a manifest: a CSV or tab-separated file (header row; the separator detected or given) or a JSONL file (.jsonl, one JSON object per line) with an image path
 /// and a text per row, under the column names of <see cref="DatasetOptions"/>, and optionally a split column
 /// (train, validate or validation, test; rows of a manifest without one are training rows). Image paths are relative
 /// to the manifest's folder; a path that leaves it (an absolute path, or ".." climbing out) is refused unless
@@ -130,12 +130,29 @@ public static class ManifestReader
     {
         if (path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase))
             return JsonLines(path);
-        CsvTable table = CsvTable.Read(path, skipMalformedRows: true);
+        CsvTable table = CsvTable.Read(path, skipMalformedRows: true, options.CsvSeparator ?? DetectSeparator(path, options.ImageColumn));
         summary.CountSkipped(SkippedMalformedRow, table.MalformedRows.Count);
         foreach (string column in new[] { options.ImageColumn, options.TextColumn })
             table.ColumnIndex(column); // a missing column is an error naming the file, not a skip per row
         return table.Rows.Select(row => (IReadOnlyDictionary<string, string>?)table.Columns.Select((name, i) => (name, i))
             .DistinctBy(c => c.name).ToDictionary(c => c.name, c => row[c.i], StringComparer.Ordinal));
+    }
+
+    /// <summary>
+    /// Tab or comma, from the header row: the one that splits off the image column, else the one that splits the row
+    /// into more fields, else comma. open_clip's manifests are tab-separated, most others comma-separated.
+    /// </summary>
+    public static char DetectSeparator(string path, string imageColumn)
+    {
+        using var reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        string header = reader.ReadLine() ?? "";
+        char[] candidates = [',', '\t'];
+        foreach (char separator in candidates)
+        {
+            if (header.Split(separator).Any(column => column.Trim('"') == imageColumn))
+                return separator;
+        }
+        return header.Count(c => c == '\t') > header.Count(c => c == ',') ? '\t' : ',';
     }
 
     private static IEnumerable<IReadOnlyDictionary<string, string>?> JsonLines(string path)

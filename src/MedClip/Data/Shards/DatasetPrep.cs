@@ -33,7 +33,7 @@ public static class DatasetPrep
     public const int DefaultShardSize = 1000;
 
     public static PrepResult Run(LoadedDataset data, string source, string output, int imageSize, ReportTokenizer tokenizer,
-        int shardSize = DefaultShardSize, int? workers = null, Action<string>? log = null)
+        int shardSize = DefaultShardSize, int? workers = null, Action<string>? log = null, IProgress<WorkProgress>? progress = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(imageSize, 8);
         ArgumentOutOfRangeException.ThrowIfLessThan(shardSize, 1);
@@ -65,6 +65,7 @@ public static class DatasetPrep
             }
             records[shard] = record;
             int finished = Interlocked.Increment(ref done);
+            progress?.Report(new WorkProgress("preparing shards", finished, shards));
             log?.Invoke($"shard {finished}/{shards} ({decoded} images decoded, {decoded / Math.Max(clock.Elapsed.TotalSeconds, 1e-9):F1} images/s)");
         });
 

@@ -31,7 +31,7 @@ public static class SyntheticChestXrayGenerator
 
     private static readonly JpegEncoder Encoder = new() { Quality = 92, ColorType = JpegColorType.Luminance };
 
-    public static SyntheticDatasetSummary Generate(string outDir, int studies, int imageSize, int seed)
+    public static SyntheticDatasetSummary Generate(string outDir, int studies, int imageSize, int seed, IProgress<WorkProgress>? progress = null)
     {
         if (studies < 1)
             throw new ArgumentOutOfRangeException(nameof(studies), studies, "The number of studies must be at least 1.");
@@ -50,6 +50,7 @@ public static class SyntheticChestXrayGenerator
         Configuration imageConfiguration = Configuration.Default.Clone();
         imageConfiguration.MaxDegreeOfParallelism = 1;
         var labels = new IReadOnlyDictionary<string, float?>[plan.Count];
+        int done = 0;
         Parallel.For(0, plan.Count, i =>
         {
             PlannedStudy study = plan[i];
@@ -67,6 +68,7 @@ public static class SyntheticChestXrayGenerator
                 image.SaveAsJpeg(imagePath, Encoder);
             File.WriteAllText(Path.Combine(outDir, MimicCxrLayout.ReportPath(study.SubjectId, study.StudyId)), report);
             labels[i] = findings.Labels();
+            progress?.Report(new WorkProgress("generating studies", Interlocked.Increment(ref done), plan.Count));
         });
 
         WriteTables(outDir, plan, labels, imageSize);

@@ -57,6 +57,22 @@ public sealed class ManifestReaderTests : IDisposable
     }
 
     [Fact]
+    public void TabSeparated_OpenClipColumns_TheSeparatorIsDetectedFromTheHeader()
+    {
+        string manifest = Path.Combine(_root, "pairs.tsv");
+        File.WriteAllText(manifest, "filepath\ttitle\nimg/a.jpg\tSmall effusion, left.\nimg/b.jpg\tNo acute process.\n");
+        var openClip = new DatasetOptions { ImageColumn = "filepath", TextColumn = "title" };
+
+        Assert.Equal('\t', ManifestReader.DetectSeparator(manifest, "filepath"));
+        RawDataset data = ManifestReader.Read(manifest, openClip);
+        Assert.Equal(["Small effusion, left.", "No acute process."], data.Samples.Select(s => s.Text));
+
+        // Forced to commas, the header is one column and the error names what was found.
+        var error = Assert.Throws<InvalidDataException>(() => ManifestReader.Read(manifest, openClip with { CsvSeparator = ',' }));
+        Assert.Contains("no column 'filepath'", error.Message);
+    }
+
+    [Fact]
     public void Jsonl_WithoutSplitColumn_IsAllTraining_AndBadLinesAreCounted()
     {
         string manifest = Path.Combine(_root, "pairs.jsonl");

@@ -23,7 +23,11 @@ public class CudaException : Exception
 }
 
 /// <summary>CUDA cannot be used here (no driver, no device, a library missing): the message is one sentence for the user.</summary>
-public sealed class CudaUnavailableException(string message) : Exception(message);
+public sealed class CudaUnavailableException(string message, bool noDriver = false) : Exception(message)
+{
+    /// <summary>No NVIDIA driver library at all: a machine without a GPU, where falling back to the CPU needs no notice.</summary>
+    public bool NoDriver { get; } = noDriver;
+}
 
 /// <summary>A device allocation failed even after returning every cached block.</summary>
 public sealed class CudaOutOfMemoryException(string message) : CudaException(message);

@@ -129,7 +129,7 @@ public static class CudaLibraries
             return new LoadedLibraries(emulator.Path, emulator.Handle, emulator.Path, emulator.Handle, emulator.Path, emulator.Handle, IsEmulator: true);
         }
         var cuda = Load(search, ["libcuda.so.1"], null)
-            ?? throw new CudaUnavailableException("No CUDA driver found (libcuda.so.1): install the NVIDIA driver or use --device cpu.");
+            ?? throw new CudaUnavailableException("No CUDA driver found (libcuda.so.1): install the NVIDIA driver or use --device cpu.", noDriver: true);
         var nvrtc = Load(search, ["libnvrtc.so.13", "libnvrtc.so.12"], NvrtcBuiltins)
             ?? throw new CudaUnavailableException("No NVRTC found (libnvrtc.so.13 or .12): install the CUDA toolkit (or pip nvidia-cuda-nvrtc for CUDA 13, nvidia-cuda-nvrtc-cu12 for 12), set MEDCLIP_CUDA_LIB_PATH to its lib folder, or use --device cpu.");
         var cublas = Load(search, ["libcublas.so.13", "libcublas.so.12"], "libcublasLt")
