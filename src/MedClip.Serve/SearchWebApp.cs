@@ -1,4 +1,6 @@
 using System.Reflection;
+using System.Text;
+using System.Text.Json.Nodes;
 using MedClip.Inference;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -30,7 +32,7 @@ public static class SearchWebApp
         builder.Services.Configure<FormOptions>(f => f.MultipartBodyLengthLimit = options.MaxUploadBytes);
         var app = builder.Build();
         app.UseExceptionHandler(error => error.Run(context =>
-            Results.Json(new { error = "The server could not answer this request." }, statusCode: 500).ExecuteAsync(context)));
+            Error(500, "The server could not answer this request.").ExecuteAsync(context)));
         var thumbnails = new Thumbnails();
 
         app.MapGet("/", () => Asset("index.html"));
@@ -41,13 +43,13 @@ public static class SearchWebApp
         {
             if (string.IsNullOrWhiteSpace(q)) return Error(400, "Type a text to search for.");
             var query = state.WithModel(m => QueryEmbedding.OfText(m, q));
-            return Results.Json(new { query = q, results = Hits(state.Index.Search(query, Count(k))) });
+            return Json(new JsonObject { ["query"] = q, ["results"] = Hits(state.Index.Search(query, Count(k))) });
         });
         app.MapGet("/api/similar", (string? path, int? k) =>
         {
             if (state.IndexedFile(path) is null) return NotIndexed(path);
             var row = state.Index.RowOf(path!)!.Value;
-            return Results.Json(new { path, results = Hits(state.Index.Search(state.Index.Embeddings.Row(row), Count(k) + 1).Where(h => h.Row != row)) });
+            return Json(new JsonObject { ["path"] = path, ["results"] = Hits(state.Index.Search(state.Index.Embeddings.Row(row), Count(k) + 1).Where(h => h.Row != row)) });
         });
         app.MapGet("/api/image", (string? path) =>
             state.IndexedFile(path) is { } file ? Results.File(file, ContentType(file)) : NotIndexed(path));
@@ -56,17 +58,19 @@ public static class SearchWebApp
             : thumbnails.For(file) is { } jpeg ? Results.Bytes(jpeg, "image/jpeg")
             : Error(422, $"'{path}' can no longer be decoded."));
         app.MapGet("/api/report", (string? path) =>
-            state.IndexedFile(path) is { } file ? Results.Json(new { path, report = ImageReport.Find(file) }) : NotIndexed(path));
+            state.IndexedFile(path) is { } file ? Json(new JsonObject { ["path"] = path, ["report"] = ImageReport.Find(file) }) : NotIndexed(path));
         app.MapPost("/api/classify", (HttpRequest request) => Classify(request, state, options));
-        app.MapGet("/api/curves", () => state.Curves() is { } c
-            ? Results.Json(new
+        app.MapGet("/api/curves", () =>
+        {
+            var c = state.Curves();
+            return Json(new JsonObject
             {
-                source = c.Path,
-                loss = c.Loss.Select(p => new[] { p.Step, p.Value }),
-                val_loss = c.ValidationLoss.Select(p => new[] { p.Step, p.Value }),
-                logit_scale = c.LogitScale.Select(p => new[] { p.Step, p.Value }),
-            })
-            : Results.Json(new { source = (string?)null, loss = Array.Empty<double[]>(), val_loss = Array.Empty<double[]>(), logit_scale = Array.Empty<double[]>() }));
+                ["source"] = c?.Path,
+                ["loss"] = Series(c?.Loss),
+                ["val_loss"] = Series(c?.ValidationLoss),
+                ["logit_scale"] = Series(c?.LogitScale),
+            });
+        });
         return app;
     }
 
@@ -96,11 +100,17 @@ public static class SearchWebApp
             await using (var file = File.Create(temp)) await upload.CopyToAsync(file);
             var embedding = state.WithModel(m => QueryEmbedding.OfImage(m, temp));
             var p = state.Reader.Probabilities(embedding);
-            return Results.Json(new
+            return Json(new JsonObject
             {
-                name = upload.FileName,
-                form = state.Reader.Prompts.Form.ToString().ToLowerInvariant(),
-                labels = state.Reader.Texts.Select((t, i) => new { label = t.Label, probability = p[i], positive = t.Positive, negative = t.Negative }),
+                ["name"] = upload.FileName,
+                ["form"] = state.Reader.Prompts.Form.ToString().ToLowerInvariant(),
+                ["labels"] = new JsonArray([.. state.Reader.Texts.Select((t, i) => (JsonNode)new JsonObject
+                {
+                    ["label"] = t.Label,
+                    ["probability"] = p[i],
+                    ["positive"] = Strings(t.Positive),
+                    ["negative"] = Strings(t.Negative),
+                })]),
             });
         }
         catch (InvalidDataException e)
@@ -115,11 +125,21 @@ public static class SearchWebApp
 
     private static int Count(int? k) => Math.Clamp(k ?? 24, 1, MaxResults);
 
-    private static object Hits(IEnumerable<SearchHit> hits) => hits.Select(h => new { path = h.Path, score = h.Score });
+    private static JsonArray Hits(IEnumerable<SearchHit> hits) =>
+        new([.. hits.Select(h => (JsonNode)new JsonObject { ["path"] = h.Path, ["score"] = h.Score })]);
+
+    private static JsonArray Series(IEnumerable<(int Step, double Value)>? points) =>
+        new([.. (points ?? []).Select(p => (JsonNode)new JsonArray(p.Step, p.Value))]);
+
+    private static JsonArray? Strings(IEnumerable<string>? texts) => texts is null ? null : new([.. texts.Select(t => (JsonNode?)t)]);
+
+    // JSON written from nodes, so a trimmed build needs no reflection over anonymous types.
+    private static IResult Json(JsonNode body, int status = 200) =>
+        Results.Text(body.ToJsonString(), "application/json", Encoding.UTF8, status);
 
     private static IResult NotIndexed(string? path) => Error(404, $"'{path}' is not an image of this index.");
 
-    private static IResult Error(int status, string message) => Results.Json(new { error = message }, statusCode: status);
+    private static IResult Error(int status, string message) => Json(new JsonObject { ["error"] = message }, status);
 
     private static string ContentType(string path) => Path.GetExtension(path).ToLowerInvariant() == ".png" ? "image/png" : "image/jpeg";
 
