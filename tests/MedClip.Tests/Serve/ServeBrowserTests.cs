@@ -35,9 +35,17 @@ public sealed class ServeBrowserTests(ServedIndex served) : IClassFixture<Served
         Directory.Delete(_profile, recursive: true);
     }
 
-    private T Wait<T>(Func<IWebDriver, T?> until) where T : class => new WebDriverWait(Browser, TimeSpan.FromSeconds(60)).Until(until)!;
+    private T Wait<T>(Func<IWebDriver, T?> until) where T : class => Waiting().Until(until)!;
 
-    private void WaitFor(Func<IWebDriver, bool> until) => new WebDriverWait(Browser, TimeSpan.FromSeconds(60)).Until(until);
+    private void WaitFor(Func<IWebDriver, bool> until) => Waiting().Until(until);
+
+    // The curves page redraws every few seconds, so an element found a moment ago may have been replaced: look again.
+    private WebDriverWait Waiting()
+    {
+        var wait = new WebDriverWait(Browser, TimeSpan.FromSeconds(60));
+        wait.IgnoreExceptionTypes(typeof(StaleElementReferenceException));
+        return wait;
+    }
 
     private bool Script(string code) => ((IJavaScriptExecutor)Browser).ExecuteScript(code) is true;
 
@@ -88,8 +96,8 @@ public sealed class ServeBrowserTests(ServedIndex served) : IClassFixture<Served
         Screenshot("4-bad-upload");
 
         Browser.Navigate().GoToUrl(served.Url + "/curves");
-        var loss = Wait(b => b.FindElements(By.CssSelector("#loss-chart polyline[data-series=loss]")).FirstOrDefault());
-        Assert.Equal("3", loss.GetAttribute("data-count"));
+        string count = Wait(b => b.FindElements(By.CssSelector("#loss-chart polyline[data-series=loss]")).FirstOrDefault()?.GetAttribute("data-count"));
+        Assert.Equal("3", count);
         Assert.Single(Browser.FindElements(By.CssSelector("#scale-chart polyline[data-series=logit_scale]")));
         Assert.Contains("metrics.jsonl", Browser.FindElement(By.Id("curves-status")).Text);
         Screenshot("5-curves");
