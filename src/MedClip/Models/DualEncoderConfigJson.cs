@@ -106,10 +106,13 @@ public static class DualEncoderConfigJson
         return o;
     }
 
-    public static JsonObject TextJson(TextConfig t) => t.ModelType == TextModelType.ClipText
-        ? new JsonObject
+    /// <summary>A BertConfig or CLIPTextConfig object: the transformer's sizes, then each model type's own fields.</summary>
+    public static JsonObject TextJson(TextConfig t)
+    {
+        bool clip = t.ModelType == TextModelType.ClipText;
+        var o = new JsonObject
         {
-            ["model_type"] = "clip_text_model",
+            ["model_type"] = clip ? "clip_text_model" : "bert",
             ["vocab_size"] = t.VocabSize,
             ["hidden_size"] = t.Transformer.Width,
             ["num_hidden_layers"] = t.Layers,
@@ -119,27 +122,20 @@ public static class DualEncoderConfigJson
             ["layer_norm_eps"] = t.Transformer.LayerNormEps,
             ["initializer_range"] = t.Transformer.InitializerRange,
             ["max_position_embeddings"] = t.MaxPositions,
-            ["eos_token_id"] = t.EosTokenId,
-            ["attention_dropout"] = 0.0,
+        };
+        if (clip)
+        {
+            o["eos_token_id"] = t.EosTokenId;
+            o["attention_dropout"] = 0.0;
+            return o;
         }
-        : new JsonObject
-    {
-        ["model_type"] = "bert",
-        ["vocab_size"] = t.VocabSize,
-        ["hidden_size"] = t.Transformer.Width,
-        ["num_hidden_layers"] = t.Layers,
-        ["num_attention_heads"] = t.Transformer.Heads,
-        ["intermediate_size"] = t.Transformer.IntermediateSize,
-        ["hidden_act"] = ActivationName(t.Transformer.Activation),
-        ["layer_norm_eps"] = t.Transformer.LayerNormEps,
-        ["initializer_range"] = t.Transformer.InitializerRange,
-        ["max_position_embeddings"] = t.MaxPositions,
-        ["type_vocab_size"] = t.TypeVocabSize,
-        ["pad_token_id"] = 0,
-        ["position_embedding_type"] = "absolute",
-        ["hidden_dropout_prob"] = 0.0,
-        ["attention_probs_dropout_prob"] = 0.0,
-    };
+        o["type_vocab_size"] = t.TypeVocabSize;
+        o["pad_token_id"] = 0;
+        o["position_embedding_type"] = "absolute";
+        o["hidden_dropout_prob"] = 0.0;
+        o["attention_probs_dropout_prob"] = 0.0;
+        return o;
+    }
 
     /// <summary>A ViT or CLIP vision config object (transformers' ViTConfig / CLIPVisionConfig defaults for absent fields).</summary>
     public static VisionConfig ReadVision(JsonObject o, string path)
