@@ -16,7 +16,7 @@ internal sealed class InterruptSignals : IDisposable
     public const int InterruptedBySigint = 130, InterruptedBySigterm = 143;
 
     /// <summary>Far below the quickest deliberate second Ctrl-C, far above the gap between two copies of one kill.</summary>
-    private static readonly TimeSpan SameDelivery = TimeSpan.FromMilliseconds(25);
+    private static readonly TimeSpan SameDelivery = TimeSpan.FromMilliseconds(20);
 
     private readonly CancellationTokenSource _source = new();
     private readonly object _gate = new();
