@@ -25,12 +25,15 @@ public sealed class CpuBackend : IBackend
     {
     }
 
-    public Storage Allocate(DType dtype, long length) => dtype switch
+    public Storage Allocate(DType dtype, long length) => Allocate(dtype, length, this);
+
+    /// <summary>A zero-filled buffer whose tensors dispatch their ops to <paramref name="owner"/> (a decorator of this backend).</summary>
+    public Storage Allocate(DType dtype, long length, IBackend owner) => dtype switch
     {
-        DType.F32 => new CpuStorage<float>(this, length),
-        DType.F64 => new CpuStorage<double>(this, length),
-        DType.BF16 => new CpuStorage<ushort>(this, length),
-        DType.I32 => new CpuStorage<int>(this, length),
+        DType.F32 => new CpuStorage<float>(owner, length),
+        DType.F64 => new CpuStorage<double>(owner, length),
+        DType.BF16 => new CpuStorage<ushort>(owner, length),
+        DType.I32 => new CpuStorage<int>(owner, length),
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null),
     };
 
