@@ -46,7 +46,20 @@ public sealed class TimedCpuBackend(CpuBackend inner) : IBackend
         return storage;
     }
 
-    public void ReclaimUnreachable() => inner.ReclaimUnreachable();
+    public Storage AllocateUninitialized(DType dtype, long length)
+    {
+        long start = Stopwatch.GetTimestamp();
+        var storage = inner.Allocate(dtype, length, owner: this, zeroed: false);
+        Add("Allocate uninitialized", start, length * dtype.SizeInBytes());
+        return storage;
+    }
+
+    public void ReclaimUnreachable()
+    {
+        long start = Stopwatch.GetTimestamp();
+        inner.ReclaimUnreachable();
+        Add("ReclaimUnreachable", start);
+    }
 
     public void CopyFromHost<T>(ReadOnlySpan<T> source, Storage destination) where T : unmanaged
     {
