@@ -7,6 +7,7 @@ using MedClip.Cli.Commands;
 var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical images and their reports.\n" +
     "With no command: train the tiny model on generated synthetic chest X-rays, then evaluate it.")
 {
+    DefaultRun.SeedOption,
     TrainCommand.Create(),
     EvalCommand.Create(),
     EmbedCommand.Create(),
@@ -23,7 +24,7 @@ var root = new RootCommand("medclip-train: CLIP-style dual encoders for medical 
     KernelsCommand.Create(),
     ProbeCommand.Create(),
 };
-root.SetAction(_ => DefaultRun.Execute());
+root.SetAction(parse => DefaultRun.Execute(parse.GetValue(DefaultRun.SeedOption)));
 CommandLineErrors.RefuseEmptyValues(root);
 GroupedHelp.Attach(root);
 
