@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MedClip.Backends.Cpu;
 using MedClip.Backends.Cuda;
 using MedClip.Data;
 using MedClip.Data.Loading;
@@ -9,8 +10,9 @@ namespace MedClip.Cli.Commands;
 
 /// <summary>
 /// medclip-train bench [--device auto|cpu|cuda] [--model PRESET] [--batch-size N] [--steps N] [--precision fp32|bf16]
-/// [--attention gemm|fused] [--tf32] [--phase-times] [--json]:
-/// times full training steps on random data (see <see cref="StepBenchmark"/>).
+/// [--attention gemm|fused] [--tf32] [--phase-times] [--profile [FILE.md]] [--json]:
+/// times full training steps on random data (see <see cref="StepBenchmark"/>); --profile on the CPU adds the time of
+/// every backend op and the GC's work per step (<see cref="StepProfile"/>).
 /// With --data SPEC [--image-size PX] [--workers N] it times the input pipeline instead (<see cref="LoaderBenchmark"/>):
 /// images per second delivered from that dataset's training split with augmentation, --steps batches.
 /// </summary>
@@ -26,6 +28,11 @@ internal static class BenchCommand
         var attention = CommonOptions.Attention();
         var tf32 = new Option<bool>("--tf32") { Description = "CUDA fp32: F32 GEMMs on TF32 tensor cores (about 1e-3 relative error)" };
         var phases = new Option<bool>("--phase-times") { Description = "On a GPU: wait for the device between forward, backward and update to time each" };
+        var profile = new Option<string?>("--profile")
+        {
+            Description = "CPU: time every backend op and the GC; print the table, or write it to FILE.md",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
         var json = CommonOptions.Json();
         var data = new Option<string?>("--data") { Description = "Time the data loader on this dataset instead (docs/data.md)" };
         var dataOptions = new DataOptionSet();
@@ -34,7 +41,7 @@ internal static class BenchCommand
         var noAugment = new Option<bool>("--no-augment") { Description = "With --data: no augmentation (to see its share of the time)" };
         var command = new Command("bench", "Time training steps on random data, or with --data the data loader.")
         {
-            device, model, batchSize, steps, precision, attention, tf32, phases, json, data, imageSize, workers, noAugment,
+            device, model, batchSize, steps, precision, attention, tf32, phases, profile, json, data, imageSize, workers, noAugment,
         };
         dataOptions.AddTo(command);
         command.SetAction(parsed =>
@@ -56,9 +63,20 @@ internal static class BenchCommand
                 cuda.AllowTf32 = true;
             }
             var preset = ModelPresets.Resolve(parsed.GetValue(model)!);
-            var result = StepBenchmark.Run(backend, preset, parsed.GetValue(batchSize) ?? StepBenchmark.DefaultBatchSize(preset.Name),
-                parsed.GetValue(steps) ?? StepBenchmark.DefaultSteps, bf16: parsed.GetValue(precision) == "bf16",
-                fusedAttention: parsed.GetValue(attention) == "fused", phaseTimes: parsed.GetValue(phases));
+            int batch = parsed.GetValue(batchSize) ?? StepBenchmark.DefaultBatchSize(preset.Name);
+            int timedSteps = parsed.GetValue(steps) ?? StepBenchmark.DefaultSteps;
+            bool bf16 = parsed.GetValue(precision) == "bf16", fused = parsed.GetValue(attention) == "fused";
+            if (parsed.GetResult(profile) is not null)
+            {
+                if (backend is not CpuBackend cpu)
+                    throw new UsageException("--profile times the CPU backend's ops (a GPU runs them asynchronously); add --device cpu.");
+                var profiled = StepProfile.Run(cpu, preset, batch, timedSteps, bf16, fused);
+                Console.WriteLine(parsed.GetValue(json) ? profiled.Benchmark.ToJson() : Summary(profiled.Benchmark));
+                if (parsed.GetValue(profile) is string file) File.WriteAllText(file, profiled.ToMarkdown());
+                else (parsed.GetValue(json) ? Console.Error : Console.Out).Write(profiled.ToMarkdown());
+                return 0;
+            }
+            var result = StepBenchmark.Run(backend, preset, batch, timedSteps, bf16: bf16, fusedAttention: fused, phaseTimes: parsed.GetValue(phases));
             Console.WriteLine(parsed.GetValue(json) ? result.ToJson() : Summary(result));
             return 0;
         });

@@ -16,6 +16,12 @@ public interface IBackend
     Storage Allocate(DType dtype, long length);
 
     /// <summary>
+    /// A buffer for an op's output that the op overwrites whole (a forward result, a GEMM with beta = 0): its contents are
+    /// undefined, so a backend that reuses memory need not clear it. Backends without that distinction zero it anyway.
+    /// </summary>
+    Storage AllocateUninitialized(DType dtype, long length) => Allocate(dtype, length);
+
+    /// <summary>
     /// Called when a backward pass has freed its graph, so the step's activations are unreachable: a backend that caches
     /// device memory takes their blocks back now, and the next step finds them without a new device allocation.
     /// </summary>

@@ -49,6 +49,13 @@ public sealed class Tensor
     public static Tensor Zeros(IBackend backend, Shape shape, DType dtype = DType.F32) =>
         new(backend.Allocate(dtype, shape.Elements), shape);
 
+    /// <summary>
+    /// A tensor whose contents are undefined, for an op that overwrites every element (the backend may hand out reused
+    /// memory without clearing it).
+    /// </summary>
+    public static Tensor Empty(IBackend backend, Shape shape, DType dtype = DType.F32) =>
+        new(backend.AllocateUninitialized(dtype, shape.Elements), shape);
+
     public static Tensor FromArray<T>(IBackend backend, Shape shape, T[] data) where T : unmanaged
     {
         if (data.LongLength != shape.Elements)

@@ -41,8 +41,10 @@ public static class StepBenchmark
     /// <param name="bf16">bf16 mixed precision: <see cref="Autocast"/> forward, BF16 weight copies written by AdamW, the fused InfoNCE loss.</param>
     /// <param name="fusedAttention">The fused attention kernels (<see cref="FusedAttention"/>) instead of GEMMs and softmax.</param>
     /// <param name="phaseTimes">Wait for the device after the forward and the backward too, to time each phase.</param>
+    /// <param name="warmedUp">Called once the warm-up steps are done, before the first timed step (a profiler starts counting).</param>
     public static StepBenchmarkResult Run(IBackend backend, ModelPreset preset, int batchSize, int steps = DefaultSteps,
-        int warmupSteps = DefaultWarmupSteps, int seed = 0, bool bf16 = false, bool fusedAttention = false, bool phaseTimes = false)
+        int warmupSteps = DefaultWarmupSteps, int seed = 0, bool bf16 = false, bool fusedAttention = false, bool phaseTimes = false,
+        Action? warmedUp = null)
     {
         if (batchSize < 1 || steps < 1 || warmupSteps < 0)
             throw new ArgumentException($"StepBenchmark: batch size {batchSize} and steps {steps} must be positive and warm-up steps {warmupSteps} non-negative.");
@@ -62,6 +64,7 @@ public static class StepBenchmark
         long? reservedAfterWarmup = warmupSteps == 0 ? ReservedBytes(backend) : null;
         for (int step = 0; step < warmupSteps + steps; step++)
         {
+            if (step == warmupSteps) warmedUp?.Invoke();
             long start = Stopwatch.GetTimestamp();
             Tensor loss;
             using (Autocast.Bf16(bf16))

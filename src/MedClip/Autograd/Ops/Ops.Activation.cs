@@ -8,7 +8,7 @@ public static partial class Ops
     /// <summary>A pointwise activation; dx += dy * f'(x).</summary>
     public static Tensor Activate(Tensor x, Activation kind)
     {
-        var y = Like(x);
+        var y = EmptyLike(x);
         x.Backend.ActivationForward(kind, x, y);
         return Tape.Record(kind.ToString(), y, [x], dy => x.Backend.ActivationBackward(kind, x, dy, x.GradOrZeros()));
     }

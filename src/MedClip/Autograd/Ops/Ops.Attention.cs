@@ -23,7 +23,7 @@ public static partial class Ops
         Require(keyMask is null || (keyMask.DType == DType.I32 && keyMask.Length == (long)batch * keys),
             $"Softmax: key mask {keyMask?.Describe()} must be I32 [{batch}, {keys}] for scores {scores.Describe()}.");
         var be = scores.Backend;
-        var y = inPlace ? scores.View(scores.Shape) : Like(scores);
+        var y = inPlace ? scores.View(scores.Shape) : EmptyLike(scores);
         be.SoftmaxForward(scores, keyMask, y, batch, heads, queries, keys, scale, causal);
         var slot = scores.Slot; // the backward reads the probabilities only
         return Tape.Record("Softmax", y, [scores], dy => be.SoftmaxBackward(y, dy, slot.GradOrZeros(), batch * heads * queries, keys, scale));
@@ -66,10 +66,10 @@ public static partial class Ops
         var be = q.Backend;
         // Under bf16 autocast the output is BF16, the output projection's GEMM operand as it is (torch.autocast's
         // attention returns BF16 too); its gradient stays F32.
-        var o = Tensor.Zeros(be, q.Shape, Autocast.IsBf16 && q.DType == DType.F32 ? DType.BF16 : q.DType);
+        var o = Tensor.Empty(be, q.Shape, Autocast.IsBf16 && q.DType == DType.F32 ? DType.BF16 : q.DType);
         // BF16 q, k, v (bf16's, see SelfAttention): products on BF16 operands (tensor cores on CUDA, p, ds and dO rounded
         // to BF16 on every backend), statistics and sums F32.
-        var lse = Tensor.Zeros(be, [batch, heads, tokens], q.DType == DType.BF16 ? DType.F32 : q.DType);
+        var lse = Tensor.Empty(be, [batch, heads, tokens], q.DType == DType.BF16 ? DType.F32 : q.DType);
         be.AttentionForward(q, k, v, keyMask, o, lse, shape);
         return Tape.Record("Attention", o, [q, k, v], dO => be.AttentionBackward(q, k, v, keyMask, o, lse, dO,
             q.RequiresGrad ? q.GradOrZeros() : null, k.RequiresGrad ? k.GradOrZeros() : null, v.RequiresGrad ? v.GradOrZeros() : null, shape));

@@ -10,7 +10,7 @@ public static partial class Ops
         Require(table.Rank == 2 && ids.DType == DType.I32, $"Embedding: needs a [vocab, width] table and I32 ids, got {table.Describe()} and {ids.Describe()}.");
         int vocab = table.Shape[0], width = table.Shape[1], count = (int)ids.Length;
         var be = table.Backend;
-        var y = Tensor.Zeros(be, [.. ids.Shape.ToArray(), width], table.DType);
+        var y = Tensor.Empty(be, [.. ids.Shape.ToArray(), width], table.DType);
         be.EmbeddingForward(table, ids, y, count, vocab, width);
         return Tape.Record("Embedding", y, [table], dy => be.EmbeddingBackward(dy, ids, table.GradOrZeros(), count, vocab, width));
     }

@@ -36,7 +36,7 @@ public static partial class Ops
             outDims = [.. a.Shape.ToArray()[..^2], m, n];
             shape = new GemmShape(transA, transB, m, n, k, Batch: batch, StrideA: (long)m * k, StrideB: (long)k * n, StrideC: (long)m * n);
         }
-        var c = Tensor.Zeros(a.Backend, outDims, a.DType);
+        var c = Tensor.Empty(a.Backend, outDims, a.DType);
         // Under bf16 autocast the GEMMs read BF16 copies of A, B and dC; C and the gradients stay F32.
         bool bf16 = Autocast.Applies(a, b);
         var ga = bf16 ? Autocast.Operand(a) : a;
@@ -145,7 +145,7 @@ public static partial class Ops
     {
         var gemm = new LinearGemm("LinearActivation", x, weight, bias);
         var pre = gemm.Forward();
-        var y = Like(pre);
+        var y = EmptyLike(pre);
         var be = x.Backend;
         be.BiasActivationForward(kind, pre, bias, y, gemm.Rows, gemm.OutFeatures);
         return Tape.Record($"Linear+{kind}", y, [x, weight, bias], dy =>
@@ -238,7 +238,7 @@ public static partial class Ops
         /// <summary>x @ W^T into a new [..., out] tensor.</summary>
         public Tensor Forward()
         {
-            var y = Tensor.Zeros(_backend, [.. _xShape.ToArray()[..^1], OutFeatures], _weight.DType);
+            var y = Tensor.Empty(_backend, [.. _xShape.ToArray()[..^1], OutFeatures], _weight.DType);
             _backend.Gemm(_gx, _gw, y, new GemmShape(false, true, Rows, OutFeatures, InFeatures));
             return y;
         }

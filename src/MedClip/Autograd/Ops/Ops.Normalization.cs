@@ -45,7 +45,7 @@ public static partial class Ops
     {
         SameShape("AddLayerNorm", a, b);
         var (rows, cols, y, mean, rstd) = LayerNormOutputs("AddLayerNorm", a, gamma, beta, feedsGemms);
-        var sum = Like(a);
+        var sum = EmptyLike(a);
         a.Backend.AddLayerNormForward(a, b, sum, gamma, beta, y, mean, rstd, rows, cols, eps);
         // The tape keeps one output per node, so the two outputs are two nodes, as if the ops were unfused: h an Add of a
         // and b, and the layer norm a node on h with the statistics the fused pass saved. h has a gradient of its own
@@ -64,8 +64,8 @@ public static partial class Ops
         int cols = x.Shape.Last, rows = (int)x.Shape.Rows;
         Require(gamma.Length == cols && beta.Length == cols && gamma.DType == x.DType && beta.DType == x.DType,
             $"{op}: input {x.Describe()} does not match gamma {gamma.Describe()} and beta {beta.Describe()}.");
-        var y = Tensor.Zeros(x.Backend, x.Shape, feedsGemms && Autocast.IsBf16 && x.DType == DType.F32 ? DType.BF16 : x.DType);
-        return (rows, cols, y, Tensor.Zeros(x.Backend, [rows], x.DType), Tensor.Zeros(x.Backend, [rows], x.DType));
+        var y = Tensor.Empty(x.Backend, x.Shape, feedsGemms && Autocast.IsBf16 && x.DType == DType.F32 ? DType.BF16 : x.DType);
+        return (rows, cols, y, Tensor.Empty(x.Backend, [rows], x.DType), Tensor.Empty(x.Backend, [rows], x.DType));
     }
 
     // Records y = LayerNorm(x) computed with these statistics.

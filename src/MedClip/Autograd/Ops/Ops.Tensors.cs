@@ -21,7 +21,7 @@ public static partial class Ops
     public static Tensor Add(Tensor a, Tensor b, double alpha = 1, double beta = 1)
     {
         SameShape("Add", a, b);
-        var y = Like(a);
+        var y = EmptyLike(a);
         a.Backend.AddScaled(a, alpha, b, beta, y);
         return RecordAdd(y, a, b, alpha, beta);
     }
@@ -43,7 +43,7 @@ public static partial class Ops
         Require(perm.Length == x.Rank && perm.Order().SequenceEqual(Enumerable.Range(0, x.Rank)),
             $"Permute: ({string.Join(", ", perm)}) is not a permutation of the axes of {x.Describe()}.");
         var dims = x.Shape.ToArray();
-        var y = Tensor.Zeros(x.Backend, perm.Select(p => dims[p]).ToArray(), x.DType);
+        var y = Tensor.Empty(x.Backend, perm.Select(p => dims[p]).ToArray(), x.DType);
         x.Backend.Permute(x, y, dims, perm, accumulate: false);
         var (slot, be, permuted) = (x.Slot, x.Backend, y.Shape.ToArray());
         return Tape.Record("Permute", y, [x], dy =>
@@ -89,7 +89,7 @@ public static partial class Ops
         Require(x.Rank == 3 && token.Length == x.Shape[2], $"PrependToken: token {token.Describe()} does not fit sequences {x.Describe()}.");
         int batch = x.Shape[0], n = x.Shape[1], width = x.Shape[2];
         long rowStride = (long)(n + 1) * width;
-        var y = Tensor.Zeros(x.Backend, [batch, n + 1, width], x.DType);
+        var y = Tensor.Empty(x.Backend, [batch, n + 1, width], x.DType);
         x.Backend.CopyBlocks(token, 0, 0, y, 0, rowStride, width, batch, accumulate: false);
         x.Backend.CopyBlocks(x, 0, (long)n * width, y, width, rowStride, n * width, batch, accumulate: false);
         var (xSlot, tokenSlot, be, dtype) = (x.Slot, token.Slot, x.Backend, x.DType);
@@ -127,4 +127,7 @@ public static partial class Ops
         Require(a.Shape == b.Shape && a.DType == b.DType, $"{op}: {a.Describe()} and {b.Describe()} differ in shape or dtype.");
 
     internal static Tensor Like(Tensor x) => Tensor.Zeros(x.Backend, x.Shape, x.DType);
+
+    // An output of x's shape and dtype that the op writes whole.
+    internal static Tensor EmptyLike(Tensor x) => Tensor.Empty(x.Backend, x.Shape, x.DType);
 }

@@ -28,19 +28,33 @@ public sealed class CpuBackend : IBackend
     /// <summary>The managed attention takes any head dimension.</summary>
     public IReadOnlyList<int>? FusedAttentionHeadDims => null;
 
-    /// <summary>Managed arrays go back to the GC on its own schedule; nothing is cached here.</summary>
-    public void ReclaimUnreachable()
-    {
-    }
+    private readonly CpuBufferPool _pool = new();
 
-    public Storage Allocate(DType dtype, long length) => dtype switch
+    /// <summary>Takes back the arrays of the step's dead tensors for the next step (see <see cref="CpuBufferPool"/>).</summary>
+    public void ReclaimUnreachable() => _pool.Reclaim();
+
+    public Storage Allocate(DType dtype, long length) => Allocate(dtype, length, this);
+
+    public Storage AllocateUninitialized(DType dtype, long length) => Allocate(dtype, length, this, zeroed: false);
+
+    /// <summary>
+    /// A buffer whose tensors dispatch their ops to <paramref name="owner"/> (this backend or a decorator of it), zero-filled
+    /// unless the caller overwrites every element (<paramref name="zeroed"/> false).
+    /// </summary>
+    public Storage Allocate(DType dtype, long length, IBackend owner, bool zeroed = true) => dtype switch
     {
-        DType.F32 => new CpuStorage<float>(this, length),
-        DType.F64 => new CpuStorage<double>(this, length),
-        DType.BF16 => new CpuStorage<ushort>(this, length),
-        DType.I32 => new CpuStorage<int>(this, length),
+        DType.F32 => Lend(new CpuStorage<float>(owner, _pool.Rent<float>(length, zeroed))),
+        DType.F64 => Lend(new CpuStorage<double>(owner, _pool.Rent<double>(length, zeroed))),
+        DType.BF16 => Lend(new CpuStorage<ushort>(owner, _pool.Rent<ushort>(length, zeroed))),
+        DType.I32 => Lend(new CpuStorage<int>(owner, _pool.Rent<int>(length, zeroed))),
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null),
     };
+
+    private CpuStorage<T> Lend<T>(CpuStorage<T> storage) where T : unmanaged
+    {
+        _pool.Lend(storage, storage.Data, storage.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
+        return storage;
+    }
 
     public void CopyFromHost<T>(ReadOnlySpan<T> source, Storage destination) where T : unmanaged =>
         source.CopyTo(Array<T>(destination));
