@@ -61,6 +61,7 @@ public static class StepBenchmark
         long? reservedAfterWarmup = warmupSteps == 0 ? ReservedBytes(backend) : null;
         for (int step = 0; step < warmupSteps + steps; step++)
         {
+            using var stepMemory = backend.OpenScope();
             long start = Stopwatch.GetTimestamp();
             Tensor loss;
             using (Autocast.Bf16(bf16))

@@ -20,9 +20,16 @@ public sealed class CpuBackend : IBackend
     /// <summary>The managed attention takes any head dimension.</summary>
     public IReadOnlyList<int>? FusedAttentionHeadDims => null;
 
-    /// <summary>Managed arrays go back to the GC on its own schedule; nothing is cached here.</summary>
-    public void ReclaimUnreachable()
+    /// <summary>Managed arrays go back to the GC on its own schedule; a scope has nothing to release here.</summary>
+    public IDisposable OpenScope() => NoScope.Instance;
+
+    private sealed class NoScope : IDisposable
     {
+        public static readonly NoScope Instance = new();
+
+        public void Dispose()
+        {
+        }
     }
 
     public Storage Allocate(DType dtype, long length) => dtype switch
@@ -408,6 +415,12 @@ public sealed class CpuBackend : IBackend
     {
         if (Is64(x)) Run<double>(); else Run<float>();
         void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuAdamW<T>.SumOfSquares(D<T>(x), D<T>(sumSquares), x.Length);
+    }
+
+    public void ClipByNorm(Tensor x, Tensor sumSquares, double maxNorm)
+    {
+        double factor = maxNorm / (Math.Sqrt(sumSquares.Item()) + 1e-6);
+        if (factor < 1) Scale(x, factor);
     }
 
     public void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step, Tensor? bf16Copy = null)
