@@ -5,6 +5,10 @@
 // slices meet in dBias by atomicAdd. With one slice (the host's choice for few rows) the result is deterministic.
 // bias_backward_epilogue: the same sums, with a linear layer's other uses of its output gradient in the same read.
 // sum_of_squares: acc[0] += sum x^2: grid-stride partials, a block reduction, one atomicAdd per block.
+// clip_by_norm: global-norm clipping from that sum without a host round trip: every thread forms
+// factor = max_norm / (sqrt(sum_squares[0]) + 1e-6) in double (as the CPU reference does) and x *= (T)factor when
+// factor < 1. As on the host, a NaN norm leaves x as it is and an infinite one zeroes it (factor 0); either way the
+// caller's non-finite check skips the step.
 #include "common.cuh"
 
 // A linear layer's output gradient read once: bias_backward's sums (the same loop, so the same values), and for each
@@ -48,3 +52,14 @@ template <typename T> __device__ void sum_of_squares(const T* x, long long n, T*
 
 extern "C" __global__ void sum_of_squares_f32(const float* x, long long n, float* acc) { sum_of_squares<float>(x, n, acc); }
 extern "C" __global__ void sum_of_squares_f64(const double* x, long long n, double* acc) { sum_of_squares<double>(x, n, acc); }
+
+template <typename T> __device__ void clip_by_norm(T* x, const T* sum_squares, double max_norm, long long n)
+{
+    double factor = max_norm / (sqrt((double)sum_squares[0]) + 1e-6);
+    if (!(factor < 1)) return;
+    T f = (T)factor;
+    GRID_STRIDE_LOOP(i, n) x[i] *= f;
+}
+
+extern "C" __global__ void clip_by_norm_f32(float* x, const float* sum_squares, double max_norm, long long n) { clip_by_norm<float>(x, sum_squares, max_norm, n); }
+extern "C" __global__ void clip_by_norm_f64(double* x, const double* sum_squares, double max_norm, long long n) { clip_by_norm<double>(x, sum_squares, max_norm, n); }

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using MedClip.Tensors;
 
 namespace MedClip.Autograd;
@@ -52,14 +51,6 @@ public static class Tape
         if (gradient.Shape != output.Shape)
             throw new ArgumentException($"Backward(): gradient {gradient.Describe()} does not match output {output.Describe()}.");
 
-        RunBackward(output, gradient);
-        output.Backend.ReclaimUnreachable();
-    }
-
-    // Apart from Backward so that none of the graph's tensors is held by a local when the backend reclaims memory.
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void RunBackward(Tensor output, Tensor gradient)
-    {
         var order = TopologicalOrder(output.Slot);
         output.Backend.Axpy(1.0, gradient, output.GradOrZeros());
         for (int i = order.Count - 1; i >= 0; i--)

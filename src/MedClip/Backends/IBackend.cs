@@ -22,10 +22,12 @@ public interface IBackend
     Storage AllocateUninitialized(DType dtype, long length) => Allocate(dtype, length);
 
     /// <summary>
-    /// Called when a backward pass has freed its graph, so the step's activations are unreachable: a backend that caches
-    /// device memory takes their blocks back now, and the next step finds them without a new device allocation.
+    /// Opens a scope that owns the storage this backend allocates on the calling thread until it is disposed (or an inner
+    /// scope opens): disposing it releases that storage at once, and a released tensor fails in any later op instead of
+    /// reading memory that another tensor may hold. A training step runs in one, so its activations and gradients are
+    /// freed before the next step, never by the garbage collector. A backend with managed memory only may ignore it.
     /// </summary>
-    void ReclaimUnreachable();
+    IDisposable OpenScope();
     void CopyFromHost<T>(ReadOnlySpan<T> source, Storage destination) where T : unmanaged;
     void CopyToHost<T>(Storage source, Span<T> destination) where T : unmanaged;
 
@@ -242,6 +244,13 @@ public interface IBackend
 
     /// <summary>sumSquares[0] += sum of x^2 (accumulated over every gradient to get the global norm).</summary>
     void SumOfSquares(Tensor x, Tensor sumSquares);
+
+    /// <summary>
+    /// One gradient's share of global-norm clipping (torch.nn.utils.clip_grad_norm_), with the norm left on the device:
+    /// factor = maxNorm / (sqrt(sumSquares[0]) + 1e-6) in double, and x *= factor (in x's precision) when factor &lt; 1
+    /// (so a NaN norm leaves x as it is and an infinite one zeroes it).
+    /// </summary>
+    void ClipByNorm(Tensor x, Tensor sumSquares, double maxNorm);
 
     /// <summary>
     /// Decoupled AdamW on one parameter: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;

@@ -129,6 +129,11 @@ public sealed partial class BackendSelfTest
         foreach (int n in new[] { 7, 37 })
             yield return Run($"infonce fused forward+backward {n}x{n}", () => Op([R(n * n, 8), R(1), R(n * n)], [1, 2], (b, t) => b.InfoNceForwardBackward(t[0], t[1], t[2], n)));
         yield return Run("sum_of_squares n=2307", () => Op([R(2307), R(1)], [1], (b, t) => b.SumOfSquares(t[0], t[1])));
+        foreach (double sumSquares in new[] { 9.0, 0.25 })
+        {
+            string clipped = sumSquares > 1 ? "clipped" : "under the limit";
+            yield return Run($"clip_by_norm n=2307, {clipped}", () => Op([R(2307), Constant(sumSquares)], [0], (b, t) => b.ClipByNorm(t[0], t[1], 1.0)));
+        }
         yield return Run("adamw two steps n=769", AdamW);
         yield return Run("adamw multi-tensor, 5 tensors with own lr and decay, against the reference", () => AdamWMultiTensor(againstReference: true));
         yield return Run("adamw multi-tensor equals per-tensor adamw on the device, bit for bit", () => AdamWMultiTensor(againstReference: false), tolerance: 0);

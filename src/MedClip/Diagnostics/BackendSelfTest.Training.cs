@@ -138,6 +138,7 @@ public sealed partial class BackendSelfTest
         var run = new TrainingTrace([], [], []);
         for (int step = 0; step < steps; step++)
         {
+            using var stepMemory = backend.OpenScope();
             Tensor loss;
             using (Autocast.Bf16(bf16))
             using (FusedAttention.Enable(fusedAttention))

@@ -106,6 +106,7 @@ public sealed class CheckpointModel
                 rows++;
             }
             if (rows == 0) continue;
+            using var batchMemory = Model.LogitScale.Backend.OpenScope();
             var tensor = Tensor.FromArray(Model.LogitScale.Backend, [rows, 3, size, size], pixels[..(rows * length)]);
             data.AddRange(Model.EncodeImages(tensor).ToArray<float>());
         }
@@ -130,6 +131,7 @@ public sealed class CheckpointModel
         for (int start = 0; start < total; start += EncodeBatch)
         {
             int count = Math.Min(EncodeBatch, total - start);
+            using var batchMemory = Model.LogitScale.Backend.OpenScope();
             encodeBatch(start, count).ToArray<float>().CopyTo(data, start * dim);
         }
         return new EmbeddingMatrix(data, total, dim);

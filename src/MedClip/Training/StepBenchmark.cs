@@ -65,6 +65,7 @@ public static class StepBenchmark
         for (int step = 0; step < warmupSteps + steps; step++)
         {
             if (step == warmupSteps) warmedUp?.Invoke();
+            using var stepMemory = backend.OpenScope();
             long start = Stopwatch.GetTimestamp();
             Tensor loss;
             using (Autocast.Bf16(bf16))

@@ -52,7 +52,7 @@ public static class StepProfile
         _ when op.StartsWith("L2Normalize", StringComparison.Ordinal) || op.StartsWith("CrossEntropy", StringComparison.Ordinal)
             || op.StartsWith("InfoNce", StringComparison.Ordinal) || op.StartsWith("ExpScale", StringComparison.Ordinal) => "InfoNCE (L2 norm, logit scale, loss)",
         "SumOfSquares" or "ScaleByTensor" or "AdamW" or "AdamWMultiTensor" => "optimizer (clip, AdamW)",
-        "Allocate" or "Allocate uninitialized" or "ReclaimUnreachable" => "allocation (arrays, pool, forced GC)",
+        "Allocate" or "Allocate uninitialized" => "allocation (arrays, pool)",
         _ => "elementwise and copies",
     };
 

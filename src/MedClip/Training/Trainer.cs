@@ -158,6 +158,7 @@ public sealed class Trainer
                 return new TrainingSummary(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint, true, clock.Elapsed) { Skipped = state.Skipped };
             }
             if (StopRequested(cancel)) return Interrupted();
+            using var stepMemory = _model.LogitScale.Backend.OpenScope(); // the step's activations and gradients end with it
 
             var stepClock = Stopwatch.StartNew();
             double loss = 0;
@@ -192,7 +193,7 @@ public sealed class Trainer
             }
 
             // A non-finite loss or gradient norm skips the step (the weights stay as they were); several in a row stop the run.
-            double gradNorm = double.IsFinite(loss) ? GradientClipping.ClipByGlobalNorm(_model.Parameters(), _options.MaxGradNorm) : double.NaN;
+            double gradNorm = double.IsFinite(loss) ? GradientClipping.Norm(GradientClipping.ClipByGlobalNorm(_model.Parameters(), _options.MaxGradNorm)) : double.NaN;
             string? nonFiniteName = !double.IsFinite(loss) ? "loss" : !double.IsFinite(gradNorm) ? "gradient norm" : null;
             if (nonFiniteName is not null)
             {
@@ -264,6 +265,7 @@ public sealed class Trainer
         foreach (var batch in validation.Epoch(0, 0))
         {
             if (batch.Count < 2) continue;
+            using var batchMemory = _model.LogitScale.Backend.OpenScope();
             sum += ForwardLoss(batch).Item() * batch.Count;
             count += batch.Count;
         }

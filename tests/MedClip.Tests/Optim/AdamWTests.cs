@@ -50,12 +50,12 @@ public class AdamWTests
         var b = Tensor.FromArray(CpuBackend.Instance, [1], new[] { 1.0 });
         a.Grad = Tensor.FromArray(CpuBackend.Instance, [2], new[] { 3.0, 0.0 });
         b.Grad = Tensor.FromArray(CpuBackend.Instance, [1], new[] { 4.0 });
-        double norm = GradientClipping.ClipByGlobalNorm([a, b], maxNorm: 1.0);
+        double norm = GradientClipping.Norm(GradientClipping.ClipByGlobalNorm([a, b], maxNorm: 1.0));
         Assert.Equal(5.0, norm, 12);
         Assert.Equal(0.6, a.Grad.ToArray<double>()[0], 5);
         Assert.Equal(0.8, b.Grad.ToArray<double>()[0], 5);
 
-        double unclipped = GradientClipping.ClipByGlobalNorm([a, b], maxNorm: 10.0);
+        double unclipped = GradientClipping.Norm(GradientClipping.ClipByGlobalNorm([a, b], maxNorm: 10.0));
         Assert.Equal(1.0, unclipped, 5);
         Assert.Equal(0.6, a.Grad.ToArray<double>()[0], 5);
     }

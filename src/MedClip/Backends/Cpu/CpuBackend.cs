@@ -28,10 +28,19 @@ public sealed class CpuBackend : IBackend
     /// <summary>The managed attention takes any head dimension.</summary>
     public IReadOnlyList<int>? FusedAttentionHeadDims => null;
 
-    private readonly CpuBufferPool _pool = new();
+    /// <summary>Managed arrays go back to the GC on its own schedule; a scope has nothing to release here.</summary>
+    public IDisposable OpenScope() => NoScope.Instance;
 
-    /// <summary>Takes back the arrays of the step's dead tensors for the next step (see <see cref="CpuBufferPool"/>).</summary>
-    public void ReclaimUnreachable() => _pool.Reclaim();
+    private sealed class NoScope : IDisposable
+    {
+        public static readonly NoScope Instance = new();
+
+        public void Dispose()
+        {
+        }
+    }
+
+    private readonly CpuBufferPool _pool = new();
 
     public Storage Allocate(DType dtype, long length) => Allocate(dtype, length, this);
 
@@ -430,6 +439,12 @@ public sealed class CpuBackend : IBackend
     {
         if (Is64(x)) Run<double>(); else Run<float>();
         void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuAdamW<T>.SumOfSquares(D<T>(x), D<T>(sumSquares), x.Length);
+    }
+
+    public void ClipByNorm(Tensor x, Tensor sumSquares, double maxNorm)
+    {
+        double factor = maxNorm / (Math.Sqrt(sumSquares.Item()) + 1e-6);
+        if (factor < 1) Scale(x, factor);
     }
 
     public void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step, Tensor? bf16Copy = null)

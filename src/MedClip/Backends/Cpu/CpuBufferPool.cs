@@ -4,8 +4,8 @@ namespace MedClip.Backends.Cpu;
 /// Large arrays for CPU storages, reused across training steps instead of allocated afresh: a step's activations and
 /// gradients are hundreds of megabytes of large-object-heap arrays, whose allocation zeroes fresh memory and triggers
 /// full collections. Tensors are freed by the GC, so the pool lends an array with a weak reference to the storage that
-/// holds it and takes it back once that storage is dead: at <see cref="Reclaim"/> (the tape's end of a backward pass,
-/// after a forced collection) and, without forcing one, every <see cref="SweepAfterRents"/> rents (forward-only work).
+/// holds it and takes it back once the collector has found that storage dead, looking every <see cref="SweepAfterRents"/>
+/// rents; it never forces a collection.
 /// Arrays come back whole and are handed out only for the same type and length; a rented array is zeroed unless the
 /// caller overwrites it. Small arrays are left to the GC, whose young generation handles them cheaply.
 /// </summary>
@@ -19,13 +19,10 @@ internal sealed class CpuBufferPool
 
     public const int SweepAfterRents = 256;
 
-    // A full collection at Reclaim pays off only when a step rented at least this much since the last one.
-    private const long CollectAfterBytes = 32L << 20;
-
     private readonly Dictionary<(Type, long), Stack<Array>> _free = [];
     private readonly List<(WeakReference<object> Owner, Array Buffer, long Bytes)> _lent = [];
     private readonly Lock _gate = new();
-    private long _freeBytes, _bytesSinceCollect;
+    private long _freeBytes;
     private int _rentsSinceSweep;
 
     /// <summary>An array of exactly <paramref name="length"/> elements; zero-filled when <paramref name="zeroed"/>.</summary>
@@ -35,7 +32,6 @@ internal sealed class CpuBufferPool
         long bytes = length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
         lock (_gate)
         {
-            _bytesSinceCollect += bytes;
             if (++_rentsSinceSweep >= SweepAfterRents) SweepLocked();
             if (_free.TryGetValue((typeof(T), length), out var stack) && stack.Count > 0)
             {
@@ -53,18 +49,6 @@ internal sealed class CpuBufferPool
     {
         if (buffer.LongLength < MinPooledLength) return;
         lock (_gate) _lent.Add((new WeakReference<object>(owner), buffer, bytes));
-    }
-
-    /// <summary>After a backward pass: collects the step's dead tensors (when it rented enough to matter) and takes their arrays back.</summary>
-    public void Reclaim()
-    {
-        lock (_gate)
-        {
-            if (_bytesSinceCollect < CollectAfterBytes) return;
-            _bytesSinceCollect = 0;
-        }
-        GC.Collect();
-        Sweep();
     }
 
     /// <summary>Takes back the arrays of the owners the GC has found dead so far.</summary>

@@ -54,12 +54,7 @@ public sealed class TimedCpuBackend(CpuBackend inner) : IBackend
         return storage;
     }
 
-    public void ReclaimUnreachable()
-    {
-        long start = Stopwatch.GetTimestamp();
-        inner.ReclaimUnreachable();
-        Add("ReclaimUnreachable", start);
-    }
+    public IDisposable OpenScope() => inner.OpenScope();
 
     public void CopyFromHost<T>(ReadOnlySpan<T> source, Storage destination) where T : unmanaged
     {

@@ -540,6 +540,13 @@ public sealed partial class CudaBackend
         Launch("reduce.cu", "sum_of_squares_" + Suffix(x), Blocks(x.Length), P(x), x.Length, P(sumSquares));
     }
 
+    public void ClipByNorm(Tensor x, Tensor sumSquares, double maxNorm)
+    {
+        SameType(nameof(ClipByNorm), x, sumSquares);
+        if (x.Length == 0) return;
+        Launch("reduce.cu", "clip_by_norm_" + Suffix(x), Blocks(x.Length), P(x), P(sumSquares), maxNorm, x.Length);
+    }
+
     public void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step, Tensor? bf16Copy = null)
     {
         SameLength(parameter, gradient);
@@ -619,7 +626,7 @@ public sealed partial class CudaBackend
         if (chunks > int.MaxValue)
             throw new ArgumentException($"AdamWMultiTensor: {chunks:N0} chunks of {AdamWChunk} values exceed one launch; update the parameters in groups.");
         long tableInts = table.Length * 2L;
-        if (_adamwTable is null || _adamwTable.Length < tableInts) _adamwTable = (CudaStorage)Allocate(DType.I32, tableInts);
+        if (_adamwTable is null || _adamwTable.Length < tableInts) _adamwTable = NewStorage(DType.I32, tableInts, scoped: false);
         _device.MakeCurrent();
         // No wait for the copy: from pageable memory the driver stages the table before the call returns, and the previous
         // update's kernel, which read the same device table, ran earlier on the same stream.

@@ -37,7 +37,7 @@ public sealed partial class CudaBackend : IBackend, IDisposable
         var compiler = new KernelCompiler(_device.Architecture, _device.Name, options.CacheDirectory ?? KernelCompiler.DefaultCacheDirectory());
         _modules = new KernelModules(_device, compiler);
         _cublas = CreateCublas(options.AllowTf32);
-        _errorWord = (CudaStorage)Allocate(DType.I32, ErrorWordLength);
+        _errorWord = NewStorage(DType.I32, ErrorWordLength, scoped: false);
         TensorCoreAttention = _device.ComputeMajor >= 8; // mma.sync with BF16 operands
     }
 
@@ -48,16 +48,19 @@ public sealed partial class CudaBackend : IBackend, IDisposable
 
     // ---- memory ------------------------------------------------------------------------------------------------------
 
-    public void ReclaimUnreachable() => _arena.ReclaimUnreachable();
+    public IDisposable OpenScope() => _arena.OpenScope();
 
-    public Storage Allocate(DType dtype, long length)
+    public Storage Allocate(DType dtype, long length) => NewStorage(dtype, length, scoped: true);
+
+    // scoped: false for the backend's own buffers that live across steps (the error word, the AdamW table).
+    private CudaStorage NewStorage(DType dtype, long length, bool scoped)
     {
         _device.MakeCurrent();
-        if (length == 0) return new CudaStorage(this, dtype, 0, 0, null, 0);
+        if (length == 0) return new CudaStorage(this, dtype, 0, 0, null, 0, scoped);
         long bytes = length * dtype.SizeInBytes();
         var (pointer, bucket) = _arena.Rent(bytes, () => $"a {dtype} tensor of {length:N0} elements");
         Check(cuMemsetD8Async(pointer, 0, (nuint)bytes, _device.Stream), "cuMemsetD8Async");
-        return new CudaStorage(this, dtype, length, pointer, _arena, bucket);
+        return new CudaStorage(this, dtype, length, pointer, _arena, bucket, scoped);
     }
 
     public unsafe void CopyFromHost<T>(ReadOnlySpan<T> source, Storage destination) where T : unmanaged
@@ -79,22 +82,25 @@ public sealed partial class CudaBackend : IBackend, IDisposable
         if (destination.Length > s.Length)
             throw new ArgumentException($"CopyToHost: a {s.DType} storage of {s.Length} elements cannot fill {destination.Length}.");
         _device.MakeCurrent();
+        // The error word, when a kernel may have flagged one, comes back in the same wait as the data.
+        int* word = stackalloc int[ErrorWordLength];
+        bool checkErrors = EnqueueErrorWordRead(word);
         if (!destination.IsEmpty)
         {
             fixed (T* p = destination)
-            {
                 Check(cuMemcpyDtoHAsync_v2(p, s.Pointer, (nuint)(destination.Length * sizeof(T)), _device.Stream), "cuMemcpyDtoHAsync_v2");
-                Check(cuStreamSynchronize(_device.Stream), "cuStreamSynchronize");
-            }
         }
-        ThrowFlaggedErrors();
+        if (checkErrors || !destination.IsEmpty) Check(cuStreamSynchronize(_device.Stream), "cuStreamSynchronize");
+        if (checkErrors) ThrowFlaggedError(word);
     }
 
     /// <summary>Waits for every queued op and reports errors flagged on the device.</summary>
-    public void Synchronize()
+    public unsafe void Synchronize()
     {
+        int* word = stackalloc int[ErrorWordLength];
+        bool checkErrors = EnqueueErrorWordRead(word);
         _device.Synchronize();
-        ThrowFlaggedErrors();
+        if (checkErrors) ThrowFlaggedError(word);
     }
 
     // ---- fill and cast -------------------------------------------------------------------------------------------------
@@ -180,6 +186,9 @@ public sealed partial class CudaBackend : IBackend, IDisposable
         if (hostType is not null && HostDTypeOf(hostType) != s.DType)
             throw new ArgumentException($"{op}: the storage holds {s.DType}, not {hostType.Name}.");
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (s.IsReleased)
+            throw new InvalidOperationException($"{op}: a {s.DType} tensor of {s.Length:N0} elements is used after the scope that allocated it " +
+                "ended, and its device memory may hold another tensor now; allocate it outside that scope to keep it longer.");
         return s;
     }
 
@@ -230,13 +239,18 @@ public sealed partial class CudaBackend : IBackend, IDisposable
         return KernelArg.Pointer(_errorWord.Pointer);
     }
 
-    private unsafe void ThrowFlaggedErrors()
+    // Queues the copy of the error word into word when a kernel that can flag one ran since the last check.
+    private unsafe bool EnqueueErrorWordRead(int* word)
     {
-        if (!_errorWordArmed) return;
+        if (!_errorWordArmed) return false;
         _errorWordArmed = false;
-        int* word = stackalloc int[ErrorWordLength];
         Check(cuMemcpyDtoHAsync_v2(word, _errorWord.Pointer, ErrorWordLength * sizeof(int), _device.Stream), "cuMemcpyDtoHAsync_v2");
-        Check(cuStreamSynchronize(_device.Stream), "cuStreamSynchronize");
+        return true;
+    }
+
+    // After the wait for the word's copy: throws what the word says, and clears it on the device.
+    private unsafe void ThrowFlaggedError(int* word)
+    {
         if (word[0] == 0) return;
         Check(cuMemsetD32Async(_errorWord.Pointer, 0, ErrorWordLength, _device.Stream), "cuMemsetD32Async");
         throw word[0] switch

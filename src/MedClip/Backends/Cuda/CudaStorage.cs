@@ -3,20 +3,29 @@ using MedClip.Tensors;
 namespace MedClip.Backends.Cuda;
 
 /// <summary>
-/// Device memory of one tensor: a pointer into the <see cref="DeviceArena"/>, the element count and dtype. When the
-/// storage becomes unreachable its finalizer returns the block to the arena (see there).
+/// Device memory of one tensor: a pointer into the <see cref="DeviceArena"/>, the element count and dtype. Storage made
+/// inside a scope is released when the scope ends; any other goes back through its finalizer (see the arena).
 /// </summary>
 public sealed class CudaStorage : Storage
 {
     private readonly DeviceArena? _arena;
     private readonly long _bucket;
+    private readonly bool _pressure;
 
-    internal CudaStorage(CudaBackend backend, DType dtype, long length, ulong pointer, DeviceArena? arena, long bucket)
+    /// <param name="scoped">Whether the innermost scope open on this thread (if any) owns it.</param>
+    internal CudaStorage(CudaBackend backend, DType dtype, long length, ulong pointer, DeviceArena? arena, long bucket, bool scoped)
         : base(backend, dtype, length)
     {
         Pointer = pointer;
         _arena = arena;
         _bucket = bucket;
+        if (arena is null) GC.SuppressFinalize(this);
+        else if (!scoped || !arena.Track(this))
+        {
+            // Unscoped: the collector alone decides when it goes, so it is told what the storage holds on the device.
+            GC.AddMemoryPressure(bucket);
+            _pressure = true;
+        }
     }
 
     /// <summary>The device address of element 0 (0 for an empty tensor).</summary>
@@ -24,5 +33,20 @@ public sealed class CudaStorage : Storage
 
     public long Bytes => Length * DType.SizeInBytes();
 
-    ~CudaStorage() => _arena?.Return(Pointer, _bucket);
+    /// <summary>True once the scope that owned this storage has ended: its block may hold another tensor now.</summary>
+    public bool IsReleased { get; private set; }
+
+    internal void Release()
+    {
+        if (IsReleased) return;
+        IsReleased = true;
+        GC.SuppressFinalize(this);
+        _arena!.Release(Pointer, _bucket);
+    }
+
+    ~CudaStorage()
+    {
+        _arena!.ReturnFinalized(Pointer, _bucket);
+        if (_pressure) GC.RemoveMemoryPressure(_bucket);
+    }
 }

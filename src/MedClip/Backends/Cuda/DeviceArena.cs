@@ -10,14 +10,14 @@ namespace MedClip.Backends.Cuda;
 /// <para>Buckets: requests up to 1 MiB round up to a power of two (at least 512 bytes) and are carved from 8 MiB chunks;
 /// larger ones round up to a whole MiB and get their own cuMemAlloc. A block never changes bucket and is never freed
 /// back to the driver while the arena lives (except to retry an allocation that ran out of memory).</para>
-/// <para>Release: tensors are GC-managed, so a <see cref="CudaStorage"/>'s finalizer hands its block back through a
-/// lock-free queue (no CUDA call on the finalizer thread). That queue is drained only at a collection the arena forces
-/// itself, never after one the GC chose to run, so whether a step calls cuMemAlloc does not depend on the GC's timing:
-/// the tape calls <see cref="ReclaimUnreachable"/> after each backward pass, once the graph is freed, so every dead
-/// activation of the step is back in the free lists before the next step starts; and when a bucket is empty and at
-/// least <see cref="CollectAfterRents"/> blocks were rented since the last collection (gradients that died during the
-/// backward pass), the arena forces one more before it calls cuMemAlloc. Reuse is safe without events: every
-/// kernel runs on the one stream, so work queued on a dead buffer finishes before the next user's work starts.</para>
+/// <para>Release: a training step runs in a <see cref="Scope"/> (<see cref="IBackend.OpenScope"/>); every storage
+/// allocated on the scope's thread while it is the innermost open one is released when it is disposed, so the step's
+/// activations and gradients are back in the free lists before the next step starts, whatever the garbage collector
+/// does. A released storage fails in any later op. Storage allocated outside every scope (parameters, optimizer state,
+/// BF16 weight copies, inference) is returned by its finalizer through a lock-free queue (no CUDA call on the finalizer
+/// thread), drained when a bucket is empty; its bytes count as memory pressure so the collector schedules itself.
+/// Reuse is safe without events: every kernel runs on the one stream, so work queued on a released buffer finishes
+/// before the next user's work starts.</para>
 /// <para>Exact mode (the default under the emulator): every block is its own cuMemAlloc of exactly the requested size and
 /// is reused only for that size, so the emulator's guard page right after each allocation catches any kernel that
 /// writes or reads past the end of a tensor.</para>
@@ -27,7 +27,6 @@ public sealed class DeviceArena : IDisposable
     public const long MinBlock = 512;
     public const long SmallLimit = 1 << 20;
     public const long ChunkBytes = 8 << 20;
-    public const int CollectAfterRents = 32;
 
     private readonly CudaDevice _device;
     private readonly Dictionary<long, Stack<ulong>> _free = [];
@@ -35,7 +34,7 @@ public sealed class DeviceArena : IDisposable
     private readonly List<(ulong Pointer, long Bytes)> _deviceBlocks = [];
     private ulong _chunk;
     private long _chunkUsed = ChunkBytes;
-    private int _rentsSinceCollect;
+    private readonly List<Scope> _scopes = [];
     private volatile bool _disposed;
 
     public DeviceArena(CudaDevice device, bool exact)
@@ -53,8 +52,8 @@ public sealed class DeviceArena : IDisposable
     /// <summary>Bytes obtained from the driver and held by the arena.</summary>
     public long ReservedBytes { get; private set; }
 
-    /// <summary>Number of forced garbage collections (each returned dead tensors' blocks).</summary>
-    public long Collections { get; private set; }
+    /// <summary>Blocks rented and not yet released or finalised.</summary>
+    public long LiveBlocks { get; private set; }
 
     public static long BucketOf(long bytes)
     {
@@ -68,18 +67,51 @@ public sealed class DeviceArena : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         long bucket = Exact ? bytes : BucketOf(bytes);
-        _rentsSinceCollect++;
+        LiveBlocks++;
         if (TryPop(bucket, out ulong pointer)) return (pointer, bucket);
-        if (_rentsSinceCollect >= CollectAfterRents)
-        {
-            CollectDead();
-            if (TryPop(bucket, out pointer)) return (pointer, bucket);
-        }
+        DrainFinalized();
+        if (TryPop(bucket, out pointer)) return (pointer, bucket);
         return (Carve(bucket, bytes, describe), bucket);
     }
 
-    /// <summary>Called by a dead storage's finalizer (any thread): queues the block for reuse.</summary>
-    public void Return(ulong pointer, long bucket)
+    /// <summary>
+    /// Opens a scope on the calling thread: storage allocated on it until the scope is disposed (and no inner scope is
+    /// open) is released at disposal. Scopes close in the reverse order of opening.
+    /// </summary>
+    public Scope OpenScope()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var scope = new Scope(this, Environment.CurrentManagedThreadId);
+        lock (_scopes) _scopes.Add(scope);
+        return scope;
+    }
+
+    /// <summary>Hands a new storage to the innermost scope open on this thread; false when none is (the finalizer returns it).</summary>
+    internal bool Track(CudaStorage storage)
+    {
+        int thread = Environment.CurrentManagedThreadId;
+        lock (_scopes)
+        {
+            for (int i = _scopes.Count - 1; i >= 0; i--)
+            {
+                if (_scopes[i].Thread != thread) continue;
+                _scopes[i].Owned.Add(storage);
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Takes a released block back at once (the owning thread, at a scope's end).</summary>
+    internal void Release(ulong pointer, long bucket)
+    {
+        if (_disposed) return;
+        LiveBlocks--;
+        Push(pointer, bucket);
+    }
+
+    /// <summary>Called by an unscoped storage's finalizer (any thread): queues the block for reuse.</summary>
+    internal void ReturnFinalized(ulong pointer, long bucket)
     {
         if (!_disposed) _returned.Enqueue((pointer, bucket));
     }
@@ -95,29 +127,19 @@ public sealed class DeviceArena : IDisposable
         return false;
     }
 
-    private void DrainReturned()
+    private void Push(ulong pointer, long bucket)
+    {
+        if (!_free.TryGetValue(bucket, out var stack)) _free[bucket] = stack = new Stack<ulong>();
+        stack.Push(pointer);
+    }
+
+    private void DrainFinalized()
     {
         while (_returned.TryDequeue(out var block))
         {
-            if (!_free.TryGetValue(block.Bucket, out var stack)) _free[block.Bucket] = stack = new Stack<ulong>();
-            stack.Push(block.Pointer);
+            LiveBlocks--;
+            Push(block.Pointer, block.Bucket);
         }
-    }
-
-    /// <summary>Forces a full collection and takes back the blocks of every storage it finalised.</summary>
-    public void ReclaimUnreachable()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        CollectDead();
-    }
-
-    private void CollectDead()
-    {
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        _rentsSinceCollect = 0;
-        Collections++;
-        DrainReturned();
     }
 
     private ulong Carve(long bucket, long requested, Func<string> describe)
@@ -140,7 +162,7 @@ public sealed class DeviceArena : IDisposable
         if (result == CUDA_ERROR_OUT_OF_MEMORY)
         {
             // Give the driver back everything cached that is not a chunk, then try once more.
-            CollectDead();
+            DrainFinalized();
             ReleaseCachedLargeBlocks();
             result = cuMemAlloc_v2(out pointer, (nuint)bytes);
             if (result == CUDA_ERROR_OUT_OF_MEMORY)
@@ -169,6 +191,32 @@ public sealed class DeviceArena : IDisposable
                 _deviceBlocks.RemoveAll(b => b.Pointer == pointer);
                 ReservedBytes -= bucket;
             }
+        }
+    }
+
+    /// <summary>The storage of one step (or one batch): released together, in one pass, when disposed.</summary>
+    public sealed class Scope : IDisposable
+    {
+        private readonly DeviceArena _arena;
+        private bool _closed;
+
+        internal Scope(DeviceArena arena, int thread) => (_arena, Thread) = (arena, thread);
+
+        internal int Thread { get; }
+        internal List<CudaStorage> Owned { get; } = [];
+
+        public void Dispose()
+        {
+            if (_closed) return;
+            _closed = true;
+            lock (_arena._scopes)
+            {
+                if (_arena._scopes.FindLast(s => s.Thread == Thread) != this)
+                    throw new InvalidOperationException("A device memory scope was closed while a scope opened inside it on the same thread is still open.");
+                _arena._scopes.Remove(this);
+            }
+            foreach (var storage in Owned) storage.Release();
+            Owned.Clear();
         }
     }
 
