@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MedClip.Autograd;
 using MedClip.Backends.Cuda;
 using MedClip.Data;
 using MedClip.Data.Loading;
@@ -48,17 +49,17 @@ internal static class BenchCommand
                 Console.WriteLine(parsed.GetValue(json) ? loader.ToJson() : loader.ToString());
                 return 0;
             }
+            var compute = ComputePolicy.Parse(parsed.GetValue(precision)!, parsed.GetValue(attention)!);
             var backend = DeviceSelection.Resolve(parsed.GetValue(device)!);
             if (parsed.GetValue(tf32))
             {
                 if (backend is not CudaBackend cuda) throw new UsageException("--tf32 needs a CUDA device: TF32 is a tensor-core format, and the CPU computes in FP32.");
-                if (parsed.GetValue(precision) == "bf16") throw new UsageException("--tf32 applies to fp32 GEMMs; with --precision bf16 they run on BF16 operands.");
+                if (compute.Precision == Precision.Bf16) throw new UsageException("--tf32 applies to fp32 GEMMs; with --precision bf16 they run on BF16 operands.");
                 cuda.AllowTf32 = true;
             }
             var preset = ModelPresets.Resolve(parsed.GetValue(model)!);
             var result = StepBenchmark.Run(backend, preset, parsed.GetValue(batchSize) ?? StepBenchmark.DefaultBatchSize(preset.Name),
-                parsed.GetValue(steps) ?? StepBenchmark.DefaultSteps, bf16: parsed.GetValue(precision) == "bf16",
-                fusedAttention: parsed.GetValue(attention) == "fused", phaseTimes: parsed.GetValue(phases));
+                parsed.GetValue(steps) ?? StepBenchmark.DefaultSteps, compute: compute, phaseTimes: parsed.GetValue(phases));
             Console.WriteLine(parsed.GetValue(json) ? result.ToJson() : Summary(result));
             return 0;
         });

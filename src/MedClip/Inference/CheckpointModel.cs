@@ -106,7 +106,7 @@ public sealed class CheckpointModel
                 rows++;
             }
             if (rows == 0) continue;
-            var tensor = Tensor.FromArray(Model.LogitScale.Backend, [rows, 3, size, size], pixels[..(rows * length)]);
+            var tensor = Tensor.FromArray(Model.Backend, [rows, 3, size, size], pixels[..(rows * length)]);
             data.AddRange(Model.EncodeImages(tensor).ToArray<float>());
         }
         progress?.Report(new WorkProgress(stage, paths.Count, paths.Count));
@@ -116,7 +116,7 @@ public sealed class CheckpointModel
     public EmbeddingMatrix EncodeTexts(IReadOnlyList<string> texts) => Encode(texts.Count, (start, count) =>
     {
         var batch = Tokenizer.EncodeBatch(texts.Skip(start).Take(count).ToList(), ContextLength).TrimmedToLongest();
-        var backend = Model.LogitScale.Backend;
+        var backend = Model.Backend;
         var ids = Tensor.FromArray(backend, [count, batch.ContextLength], batch.Ids);
         var mask = Tensor.FromArray(backend, [count, batch.ContextLength], batch.AttentionMask);
         return Model.EncodeTexts(ids, mask);

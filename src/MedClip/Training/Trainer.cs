@@ -70,14 +70,16 @@ public sealed class Trainer
             observer?.OnMessage($"{(adapters ? $"Adapters of dimension {options.Adapters}" : "Locked towers")}: {_trainableParameters:N0} of {_totalParameters:N0} parameters train" +
                 (adapters ? $" ({adapterParameters:N0} of them in adapters)." : "."));
         }
-        if (options.Bf16)
+        if (model.Compute != options.Compute)
+            throw new ArgumentException($"The model was built for {model.Compute}, but the options ask for {options.Compute}.");
+        if (options.Precision == Precision.Bf16)
         {
             int copies = Nn.Bf16Weights.Attach(model);
             observer?.OnMessage($"bf16 mixed precision: {copies} linear weights keep BF16 copies; GEMMs take BF16 operands with FP32 accumulation and F32 outputs.");
         }
-        if (options.UsesFusedAttention)
+        if (options.Attention == AttentionKind.Fused)
         {
-            model.Config.CheckFusedAttention(model.LogitScale.Backend);
+            model.Config.CheckFusedAttention(model.Backend);
             observer?.OnMessage("Fused attention: FlashAttention-style kernels on the projections, no [tokens x tokens] scores kept.");
         }
         double towerScale = (options.LearningRateTowers ?? options.LearningRate) / options.LearningRate;
@@ -272,9 +274,7 @@ public sealed class Trainer
 
     private Tensor ForwardLoss(Batch batch)
     {
-        var (pixels, ids, mask) = BatchTensors.From(batch, _model.LogitScale.Backend, _model.Config.Vision.ImageSize, _contextLength);
-        using var autocast = Autocast.Bf16(_options.Bf16);
-        using var attention = FusedAttention.Enable(_options.UsesFusedAttention);
+        var (pixels, ids, mask) = Upload(batch);
         return _model.Loss(pixels, ids, mask);
     }
 
@@ -282,11 +282,12 @@ public sealed class Trainer
     private Tensor TrainingLoss(Batch batch)
     {
         if (!IsDistributed) return ForwardLoss(batch);
-        var (pixels, ids, mask) = BatchTensors.From(batch, _model.LogitScale.Backend, _model.Config.Vision.ImageSize, _contextLength);
-        using var autocast = Autocast.Bf16(_options.Bf16);
-        using var attention = FusedAttention.Enable(_options.UsesFusedAttention);
-        return Losses.DistributedInfoNceLoss.Compute(_model.EncodeImages(pixels), _model.EncodeTexts(ids, mask), _model.LogitScale, _communicator, _options.LocalLoss);
+        var (pixels, ids, mask) = Upload(batch);
+        return _model.Loss(pixels, ids, mask, _communicator, _options.LocalLoss);
     }
+
+    private (Tensor Pixels, Tensor Ids, Tensor Mask) Upload(Batch batch) =>
+        BatchTensors.From(batch, _model.Backend, _model.Config.Vision.ImageSize, _contextLength);
 
     // Cancellation (Ctrl-C) reaches the ranks at different moments; they agree on it before each step so that all stop at the same one.
     private bool StopRequested(CancellationToken cancel)

@@ -133,7 +133,7 @@ public static class TrainingRun
             throw new InvalidDataException($"'{vocabPath}' has {tokenizer.VocabularySize} tokens but the text encoder's vocab_size is {textConfig.VocabSize}.");
 
         var config = preset.Config with { Vision = vision, Text = textConfig, AdapterDim = options.Adapters };
-        var model = new DualEncoder(new Init(backend, DType.F32, options.Seed), config);
+        var model = new DualEncoder(new Init(backend, DType.F32, options.Seed, options.Compute), config);
         if (!resume)
         {
             // The projections and logit scale keep their fresh initialisation unless the run starts from a whole model;
