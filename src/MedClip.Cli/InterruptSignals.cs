@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 
 namespace MedClip.Cli;
@@ -6,15 +7,22 @@ namespace MedClip.Cli;
 /// SIGINT (Ctrl-C) and SIGTERM (what Slurm and Kubernetes send on preemption) alike: the first cancels
 /// <see cref="Token"/>, so training finishes its step, writes a resumable checkpoint and exits with
 /// <see cref="ExitCode"/>; a second aborts the process at once with the same code (the checkpoints already written stay).
+/// One kill can arrive twice (`dotnet run` forwards it and the process group gets it too), so a repeat of the same
+/// signal within <see cref="SameDelivery"/> counts as the first.
 /// </summary>
 internal sealed class InterruptSignals : IDisposable
 {
     /// <summary>Exit codes of an interrupted run, the shell's 128 + signal number.</summary>
     public const int InterruptedBySigint = 130, InterruptedBySigterm = 143;
 
+    /// <summary>Far below the quickest deliberate second Ctrl-C, far above the gap between two copies of one kill.</summary>
+    private static readonly TimeSpan SameDelivery = TimeSpan.FromMilliseconds(25);
+
     private readonly CancellationTokenSource _source = new();
+    private readonly object _gate = new();
+    private PosixSignal? _first;
+    private long _firstAt;
     private readonly PosixSignalRegistration[] _registrations;
-    private int _received;
 
     public InterruptSignals()
     {
@@ -36,10 +44,16 @@ internal sealed class InterruptSignals : IDisposable
     {
         context.Cancel = true; // the process goes on until the checkpoint is written
         int code = context.Signal == PosixSignal.SIGINT ? InterruptedBySigint : InterruptedBySigterm;
-        if (Interlocked.Increment(ref _received) > 1)
+        lock (_gate)
         {
-            Console.Error.WriteLine($"{context.Signal} again: stopping now without a checkpoint.");
-            Environment.Exit(code);
+            if (_first is { } first)
+            {
+                if (first == context.Signal && Stopwatch.GetElapsedTime(_firstAt) < SameDelivery) return;
+                Console.Error.WriteLine($"{context.Signal} again: stopping now without a checkpoint.");
+                Environment.Exit(code);
+            }
+            _first = context.Signal;
+            _firstAt = Stopwatch.GetTimestamp();
         }
         ExitCode = code;
         Console.Error.WriteLine($"{context.Signal}: finishing this step and writing a resumable checkpoint (send it again to stop at once).");

@@ -23,7 +23,7 @@ internal static class ClassifyCommand
         var images = new Option<string[]>("--images") { Description = "Image files to read.", AllowMultipleArgumentsPerToken = true };
         var imagesDir = new Option<string?>("--images-dir") { Description = "A folder of images (read in path order)." };
         var labels = new Option<string?>("--labels") { Description = "Comma-separated free-text labels: a softmax over them." };
-        var prompts = new Option<string?>("--prompts") { Description = "JSON prompt file: label -> [texts] (softmax) or label -> {positive, negative} (see docs)." };
+        var prompts = new Option<string?>("--prompts") { Description = "JSON prompts: label -> [texts] (softmax) or label -> {positive, negative}." };
         var output = new Option<string?>("--out") { Description = $"CSV file of the probabilities (needed for more than {MaxTableImages} images)." };
         var device = CommonOptions.Device();
         var command = new Command("classify", "Zero-shot probabilities of labels for images.") { checkpoint, images, imagesDir, labels, prompts, output, device };

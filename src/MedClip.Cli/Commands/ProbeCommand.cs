@@ -19,7 +19,7 @@ internal static class ProbeCommand
 
     public static Command Create()
     {
-        var command = new Command("probe", "Load the CUDA libraries, open the device and compile one kernel file for it; print one JSON line.");
+        var command = new Command("probe", "Load the CUDA libraries, open the device, compile one kernel file; print one JSON line.");
         command.SetAction(_ => Run());
         return command;
     }

@@ -16,7 +16,7 @@ internal static class ServeCommand
         var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint folder, or a run folder (its latest checkpoint).", Required = true };
         var index = new Option<string>("--index") { Description = "Index of the images to search, made by this checkpoint.", Required = true };
         var port = new Option<int>("--port") { Description = "Port to listen on (0: any free port).", DefaultValueFactory = _ => 8080 };
-        var host = new Option<string>("--host") { Description = "Address to bind; a non-loopback one exposes the app to the network.", DefaultValueFactory = _ => "127.0.0.1" };
+        var host = new Option<string>("--host") { Description = "Address to bind; any but loopback exposes the app to the network.", DefaultValueFactory = _ => "127.0.0.1" };
         var labels = new Option<string?>("--labels") { Description = "Comma-separated labels that uploads are read with (softmax)." };
         var prompts = new Option<string?>("--prompts") { Description = "JSON prompt file that uploads are read with (default: CheXpert labels)." };
         var maxUpload = CommonOptions.PositiveInt("--max-upload-mb", "Largest upload accepted, in MB (default 20).");

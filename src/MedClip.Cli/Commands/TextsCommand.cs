@@ -16,7 +16,7 @@ internal static class TextsCommand
         var split = new Option<string?>("--split") { Description = "Only this split: train, validate or test (default: all)." };
         split.AcceptOnlyFromAmong("train", "validate", "test");
         var output = new Option<string>("--out") { Description = "CSV file to write: ids, split, labels, official MIMIC sections, the text.", Required = true };
-        var command = new Command("texts", "Write the text the model reads for every study or image, with MIMIC-CXR's official sections, as CSV.")
+        var command = new Command("texts", "Write the text the model reads for every study or image, with MIMIC-CXR's sections, as CSV.")
         {
             data, split, output,
         };

@@ -72,7 +72,8 @@ public static class EvaluationRun
     public static EvaluationReport Run(CheckpointModel model, IReadOnlyList<ImageTextSample> split, IReadOnlyList<ImageTextSample> train,
         EvaluationOptions options, Action<string>? log = null, IProgress<WorkProgress>? progress = null)
     {
-        if (split.Count == 0) throw new InvalidOperationException($"The {options.Split} split has no images to evaluate.");
+        if (split.Count == 0)
+            throw new InvalidDataException($"The {options.Split} split of {options.DataSpec} has no studies to evaluate: choose another with --split or give data that has one.");
         var skipped = new SkipCounter();
         log?.Invoke($"Encoding {split.Count} {options.Split} images ...");
         var (images, kept) = model.EncodeImages(split.Select(s => s.ImagePath).ToList(), skipped, progress, $"embedding {options.Split} images");

@@ -29,6 +29,11 @@ public sealed class HelpTextTests
     [InlineData("convert")]
     [InlineData("kernels")]
     [InlineData("texts")]
+    [InlineData("classify")]
+    [InlineData("index")]
+    [InlineData("search")]
+    [InlineData("serve")]
+    [InlineData("probe")]
     public void EveryOption_IsOneShortLine_WithItsDefaultWrittenOnce(string command)
     {
         var (exitCode, output) = Run(command, "--help");
@@ -37,6 +42,16 @@ public sealed class HelpTextTests
         Assert.All(lines, line => Assert.True(line.Length <= MaxLine, $"{line.Length} characters: {line}"));
         Assert.DoesNotContain("[default:", output);
         Assert.All(lines.Where(l => l.TrimStart().StartsWith("--")), l => Assert.True(l.Split("(default ").Length <= 2, l));
+    }
+
+    [Fact]
+    public void TopLevelHelp_ListsEveryCommandOnOneShortLine()
+    {
+        var (exitCode, output) = Run("--help");
+        Assert.Equal(0, exitCode);
+        Assert.All(output.Split('\n'), line => Assert.True(line.Length <= MaxLine, $"{line.Length} characters: {line}"));
+        foreach (string command in new[] { "train", "eval", "classify", "serve", "texts", "probe" })
+            Assert.Contains($"\n  {command} ", output);
     }
 
     [Fact]

@@ -94,11 +94,25 @@ public sealed partial class ReliabilityCliTests(MpirunTraining fixture) : IClass
     }
 
     [Fact]
+    public void OneKillDeliveredTwice_StillWritesTheCheckpoint()
+    {
+        // As under `dotnet run`, which forwards the signal while the process group receives it too.
+        using var run = StartLongRun("sigterm-twice");
+        Assert.Equal(0, Kill(run.Id, Sigterm));
+        Thread.Sleep(5);
+        Assert.Equal(0, Kill(run.Id, Sigterm));
+        var (code, output) = Finish(run);
+        Assert.Equal(143, code);
+        Assert.DoesNotContain("SIGTERM again:", output);
+        Assert.NotNull(CheckpointStore.Latest(Folder("sigterm-twice")));
+    }
+
+    [Fact]
     public void SigintTwice_AbortsAtOnceWith130()
     {
         using var run = StartLongRun("sigint");
         Assert.Equal(0, Kill(run.Id, Sigint));
-        Thread.Sleep(50);
+        Thread.Sleep(75);
         Assert.Equal(0, Kill(run.Id, Sigint));
         var (code, output) = Finish(run);
         Assert.Equal(130, code);

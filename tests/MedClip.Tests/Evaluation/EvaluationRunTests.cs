@@ -36,6 +36,13 @@ public sealed class EvaluationRunTests(TrainedCheckpointFixture fixture) : IClas
         new("medclip-train eval (test)", fixture.Checkpoint, "synthetic", "test", prompts ?? PromptSet.Default, UncertainLabels.Exclude, Resamples: 50);
 
     [Fact]
+    public void AnEmptySplit_IsAUserErrorNamingTheSplitAndTheData()
+    {
+        var error = Assert.Throws<InvalidDataException>(() => EvaluationRun.Run(fixture.Model, [], fixture.Data.Train, Options()));
+        Assert.Equal("The test split of synthetic has no studies to evaluate: choose another with --split or give data that has one.", error.Message);
+    }
+
+    [Fact]
     public void UnreadableImages_AreSkippedAndCountedByReason()
     {
         var test = fixture.Data.Test.ToList();
