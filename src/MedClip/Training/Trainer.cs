@@ -179,10 +179,7 @@ public sealed class Trainer
                 if (!more) throw new InvalidOperationException("The batch stream ended early.");
                 var batch = batches.Current;
                 consumed = consumed.After(batch);
-                var lossTensor = TrainingLoss(batch);
-                var seed = Tensor.Scalar(lossTensor.Backend, 1.0 / _options.AccumulationSteps, lossTensor.DType);
-                lossTensor.Backward(seed);
-                loss += lossTensor.Item() / _options.AccumulationSteps;
+                loss += Step(batch) / _options.AccumulationSteps;
                 images += batch.Count * _communicator.WorldSize;
             }
             state = consumed with { ConsumedBatches = state.ConsumedBatches + _options.AccumulationSteps };
@@ -255,6 +252,17 @@ public sealed class Trainer
         {
             Skipped = state.Skipped,
         };
+    }
+
+    /// <summary>
+    /// One micro-batch: this rank's training loss (the global batch's when data parallel) and its backward, adding
+    /// 1 / accumulation steps of the gradient into the parameters' gradients. Returns the loss.
+    /// </summary>
+    public double Step(Batch batch)
+    {
+        var loss = TrainingLoss(batch);
+        loss.Backward(Tensor.Scalar(loss.Backend, 1.0 / _options.AccumulationSteps, loss.DType));
+        return loss.Item();
     }
 
     /// <summary>Mean InfoNCE loss over the validation batches, without gradients.</summary>
