@@ -228,9 +228,7 @@ public class CudaAttentionBenchmarks : CudaKernelBenchmark
         Backend.TensorCoreAttention = tensorCores;
         try
         {
-            Tensor o;
-            using (Autocast.Bf16(true))
-                o = Ops.FusedMultiHeadAttention(_q16, _k16, _v16, null, Heads);
+            var o = Ops.FusedMultiHeadAttention(_q16, _k16, _v16, null, Heads, Precision.Bf16);
             if (backward) o.Backward(_dO);
         }
         finally
@@ -253,10 +251,8 @@ public class CudaAttentionBenchmarks : CudaKernelBenchmark
 
     private void Attention(bool fused, bool bf16, bool backward)
     {
-        Tensor o;
-        using (Autocast.Bf16(bf16))
-        using (FusedAttention.Enable(fused))
-            o = Ops.MultiHeadAttention(_q, _k, _v, null, Heads);
+        var o = Ops.MultiHeadAttention(_q, _k, _v, null, Heads, policy: new ComputePolicy(bf16 ? Precision.Bf16 : Precision.Fp32,
+            fused ? AttentionKind.Fused : AttentionKind.Gemm));
         if (backward) o.Backward(_dO);
     }
 

@@ -263,8 +263,7 @@ public class CpuAttentionFusedBenchmarks
 
     private void Attention(bool fused, bool backward)
     {
-        Tensor o;
-        using (FusedAttention.Enable(fused)) o = Ops.MultiHeadAttention(_q, _k, _v, null, Heads);
+        var o = Ops.MultiHeadAttention(_q, _k, _v, null, Heads, policy: new ComputePolicy(Attention: fused ? AttentionKind.Fused : AttentionKind.Gemm));
         if (backward) o.Backward(_dO);
     }
 

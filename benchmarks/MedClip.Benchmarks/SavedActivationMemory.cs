@@ -22,8 +22,6 @@ public static class SavedActivationMemory
         var preset = ModelPresets.Get(presetName);
         var config = preset.Config;
         var backend = CpuBackend.Instance;
-        var model = new DualEncoder(new Init(backend, DType.F32, 0), config);
-        Bf16Weights.Attach(model); // the copies exist in every line, so they are not counted in any
         var pixels = new Init(backend, DType.F32, 1).Normal([batch, config.Vision.Channels, config.Vision.ImageSize, config.Vision.ImageSize], 1);
         var random = new Random(2);
         int tokens = batch * preset.ContextLength;
@@ -34,7 +32,11 @@ public static class SavedActivationMemory
         {
             foreach (bool fused in new[] { false, true })
             {
-                var (bytes, loss) = Measure(model, pixels, ids, mask, bf16, fused);
+                // A model per policy, built before the measurement starts: its parameters and BF16 weight copies are not counted.
+                var model = new DualEncoder(new Init(backend, DType.F32, 0, new ComputePolicy(bf16 ? Precision.Bf16 : Precision.Fp32,
+                    fused ? AttentionKind.Fused : AttentionKind.Gemm)), config);
+                Bf16Weights.Attach(model);
+                var (bytes, loss) = Measure(model, pixels, ids, mask);
                 Console.WriteLine($"  {(bf16 ? "bf16" : "fp32")}  {(fused ? "fused" : "gemm ")} attention  {bytes / 1048576.0,9:F1} MiB  (loss {loss:F6})");
             }
         }
@@ -43,13 +45,10 @@ public static class SavedActivationMemory
 
     // In its own frame, so that the graph is unreachable once it returns and the next measurement starts clean.
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    private static (long Bytes, double Loss) Measure(DualEncoder model, Tensor pixels, Tensor ids, Tensor mask, bool bf16, bool fused)
+    private static (long Bytes, double Loss) Measure(DualEncoder model, Tensor pixels, Tensor ids, Tensor mask)
     {
         long before = GC.GetTotalMemory(forceFullCollection: true);
-        Tensor loss;
-        using (Autocast.Bf16(bf16))
-        using (FusedAttention.Enable(fused))
-            loss = model.Loss(pixels, ids, mask);
+        var loss = model.Loss(pixels, ids, mask);
         long after = GC.GetTotalMemory(forceFullCollection: true);
         double value = loss.Item();
         GC.KeepAlive(loss);

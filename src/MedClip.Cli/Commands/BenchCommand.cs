@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MedClip.Backends.Cpu;
+using MedClip.Autograd;
 using MedClip.Backends.Cuda;
 using MedClip.Data;
 using MedClip.Data.Loading;
@@ -55,28 +56,28 @@ internal static class BenchCommand
                 Console.WriteLine(parsed.GetValue(json) ? loader.ToJson() : loader.ToString());
                 return 0;
             }
+            var compute = ComputePolicy.Parse(parsed.GetValue(precision)!, parsed.GetValue(attention)!);
             var backend = DeviceSelection.Resolve(parsed.GetValue(device)!);
             if (parsed.GetValue(tf32))
             {
                 if (backend is not CudaBackend cuda) throw new UsageException("--tf32 needs a CUDA device: TF32 is a tensor-core format, and the CPU computes in FP32.");
-                if (parsed.GetValue(precision) == "bf16") throw new UsageException("--tf32 applies to fp32 GEMMs; with --precision bf16 they run on BF16 operands.");
+                if (compute.Precision == Precision.Bf16) throw new UsageException("--tf32 applies to fp32 GEMMs; with --precision bf16 they run on BF16 operands.");
                 cuda.AllowTf32 = true;
             }
             var preset = ModelPresets.Resolve(parsed.GetValue(model)!);
             int batch = parsed.GetValue(batchSize) ?? StepBenchmark.DefaultBatchSize(preset.Name);
             int timedSteps = parsed.GetValue(steps) ?? StepBenchmark.DefaultSteps;
-            bool bf16 = parsed.GetValue(precision) == "bf16", fused = parsed.GetValue(attention) == "fused";
-            if (parsed.GetResult(profile) is not null)
+                        if (parsed.GetResult(profile) is not null)
             {
                 if (backend is not CpuBackend cpu)
                     throw new UsageException("--profile times the CPU backend's ops (a GPU runs them asynchronously); add --device cpu.");
-                var profiled = StepProfile.Run(cpu, preset, batch, timedSteps, bf16, fused);
+                var profiled = StepProfile.Run(cpu, preset, batch, timedSteps, compute);
                 Console.WriteLine(parsed.GetValue(json) ? profiled.Benchmark.ToJson() : Summary(profiled.Benchmark));
                 if (parsed.GetValue(profile) is string file) File.WriteAllText(file, profiled.ToMarkdown());
                 else (parsed.GetValue(json) ? Console.Error : Console.Out).Write(profiled.ToMarkdown());
                 return 0;
             }
-            var result = StepBenchmark.Run(backend, preset, batch, timedSteps, bf16: bf16, fusedAttention: fused, phaseTimes: parsed.GetValue(phases));
+            var result = StepBenchmark.Run(backend, preset, batch, timedSteps, compute: compute, phaseTimes: parsed.GetValue(phases));
             Console.WriteLine(parsed.GetValue(json) ? result.ToJson() : Summary(result));
             return 0;
         });

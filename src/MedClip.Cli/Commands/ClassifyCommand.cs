@@ -59,7 +59,7 @@ internal static class ClassifyCommand
                 (set.Form == PromptForm.Classes ? "softmax over the labels." : "each label from its positive and negative prompts."));
             foreach (var (reason, _) in skipped.Counts) Console.WriteLine($"  e.g. {skipped.FirstMessage(reason)}");
             Console.WriteLine($"Time: checkpoint {loaded.TotalSeconds:F2} s, prompts {(prompted - loaded).TotalSeconds:F2} s, " +
-                $"images {(read - prompted).TotalSeconds:F2} s ({model.Model.LogitScale.Backend.Name}).");
+                $"images {(read - prompted).TotalSeconds:F2} s ({model.Model.Backend.Name}).");
             return 0;
         });
         return command;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MedClip.Autograd;
 using MedClip.Backends;
 using MedClip.Backends.Cpu;
 using MedClip.Backends.Cuda;
@@ -43,12 +44,14 @@ public static class SelftestCommand
     {
         var backend = DeviceSelection.Resolve(deviceName);
         Console.WriteLine($"selftest: {Describe(backend)} against the CPU reference, {precision}");
+        bool bf16 = ComputePolicy.Parse(precision, "gemm").Precision == Precision.Bf16;
+        ComputePolicy fp32Fused = new(Precision.Fp32, AttentionKind.Fused), bf16Gemm = new(Precision.Bf16), bf16Fused = new(Precision.Bf16, AttentionKind.Fused);
         var test = new BackendSelfTest(backend, CpuBackend.Instance, DType.F32);
         var (config, context) = modelName == "micro" ? BackendSelfTest.MicroModel() : Preset(modelName);
         var checks = test.OpChecks();
-        if (precision == "bf16") checks = checks.Concat(test.Bf16Checks());
-        checks = checks.Concat(test.TrainingChecks(config, batch, context)).Concat(test.TrainingChecks(config, batch, context, fusedAttention: true));
-        if (precision == "bf16")
+        if (bf16) checks = checks.Concat(test.Bf16Checks());
+        checks = checks.Concat(test.TrainingChecks(config, batch, context)).Concat(test.TrainingChecks(config, batch, context, compute: fp32Fused));
+        if (bf16)
         {
             var (micro, microContext) = BackendSelfTest.MicroModel();
             // Fused under bf16 with one head of 16 (tensor-core kernels from compute capability 8.0; micro's 8 has none).
@@ -57,8 +60,8 @@ public static class SelftestCommand
                 Vision = micro.Vision with { Transformer = micro.Vision.Transformer with { Heads = 1 } },
                 Text = micro.Text with { Transformer = micro.Text.Transformer with { Heads = 1 } },
             };
-            checks = checks.Concat(test.TrainingChecks(micro, batch, microContext, bf16: true))
-                .Concat(test.TrainingChecks(oneHead, batch, microContext, bf16: true, fusedAttention: true))
+            checks = checks.Concat(test.TrainingChecks(micro, batch, microContext, compute: bf16Gemm))
+                .Concat(test.TrainingChecks(oneHead, batch, microContext, compute: bf16Fused))
                 .Concat(test.Bf16VersusFp32Checks(micro, batch, microContext));
         }
 
@@ -71,9 +74,9 @@ public static class SelftestCommand
         }
         foreach (var check in test.Tf32Checks())
             Console.WriteLine($"info {check} (TF32, reported separately)");
-        if (precision == "bf16" && modelName != "micro")
+        if (bf16 && modelName != "micro")
         {
-            foreach (var check in test.TrainingChecks(config, batch, context, bf16: true))
+            foreach (var check in test.TrainingChecks(config, batch, context, compute: bf16Gemm))
                 Console.WriteLine($"info {check} ({modelName}, where BF16 rounding flips let the backends drift apart; not counted)");
         }
         if (backend is CudaBackend cuda)

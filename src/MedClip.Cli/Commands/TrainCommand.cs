@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MedClip.Autograd;
 using MedClip.Distributed;
 using MedClip.Training;
 using G = MedClip.Cli.Commands.OptionGroups;
@@ -92,6 +93,7 @@ internal static class TrainCommand
         command.SetAction((parsed, cancel) =>
         {
             string? resumeDir = parsed.GetValue(resume);
+            var compute = ComputePolicy.Parse(parsed.GetValue(precision)!, parsed.GetValue(attention)!);
             var options = defaults with
             {
                 Data = parsed.GetValue(data)!,
@@ -100,8 +102,8 @@ internal static class TrainCommand
                 ImageEncoder = parsed.GetValue(imageEncoder),
                 TextEncoder = parsed.GetValue(textEncoder),
                 Device = parsed.GetValue(device)!,
-                Precision = parsed.GetValue(precision)!,
-                Attention = parsed.GetValue(attention)!,
+                Precision = compute.Precision,
+                Attention = compute.Attention,
                 BatchSize = parsed.GetValue(batchSize) ?? defaults.BatchSize,
                 Steps = parsed.GetValue(steps),
                 Epochs = parsed.GetValue(epochs),

@@ -23,6 +23,7 @@ public static class Tape
     /// <summary>Links <paramref name="output"/> to its inputs when any of them needs a gradient.</summary>
     public static Tensor Record(string op, Tensor output, Tensor?[] inputs, Action<Tensor> backward)
     {
+        output.IsOpOutput = true;
         if (!NeedsGrad(inputs)) return output;
         output.RequiresGrad = true;
         output.GradFn = new Node(op, inputs.Where(t => t is not null).Select(t => t!.Slot).ToArray(), backward);

@@ -26,7 +26,7 @@ public sealed partial class BackendSelfTest
 
     /// <summary>
     /// bf16 mixed precision: GEMMs with BF16 inputs accumulated in FP32 (against the CPU on the same rounded inputs), a
-    /// linear layer, an attention-style batched matmul and the MLP with its BF16 hidden layer under <see cref="Autocast"/>
+    /// linear layer, an attention-style batched matmul and the MLP with its BF16 hidden layer at <see cref="Precision.Bf16"/>
     /// forward and backward (the CPU emulates the same rounding), the fused attention's and the layer norms' BF16 outputs,
     /// and AdamW writing the BF16 weight copy.
     /// </summary>
@@ -40,13 +40,13 @@ public sealed partial class BackendSelfTest
             yield return Run("gemm BF16 inputs -> F32, NT 64x128x512", () => Bf16Gemm(DType.F32, 64, 128, 512), tolerance: 1e-5);
             yield return Run("gemm BF16 inputs -> BF16, NN 7x33x130", () => Bf16Gemm(DType.BF16, 7, 33, 130), tolerance: 1e-2);
         }
-        yield return Run("linear 13x130 -> 33 under bf16 autocast, forward and backward", () => AutocastLinear(13, 130, 33, null));
-        yield return Run("linear + erf GELU 13x130 -> 36 under bf16 autocast, forward and backward", () => AutocastLinear(13, 130, 36, Activation.GeluErf));
-        yield return Run("batched matmul 3 x 7x33 @ (9x33)^T under bf16 autocast, forward and backward", AutocastMatMul);
+        yield return Run("linear 13x130 -> 33 under bf16 autocast, forward and backward", () => Bf16Linear(13, 130, 33, null));
+        yield return Run("linear + erf GELU 13x130 -> 36 under bf16 autocast, forward and backward", () => Bf16Linear(13, 130, 36, Activation.GeluErf));
+        yield return Run("batched matmul 3 x 7x33 @ (9x33)^T under bf16 autocast, forward and backward", Bf16MatMul);
         // BF16 hidden values: an activation that lands within a last-bit difference of a BF16 rounding boundary rounds
         // one unit (2^-8) apart on the two backends, hence the looser tolerance.
         yield return Run("mlp 13x40 -> 36 -> 40, tanh GELU, BF16 hidden layer under bf16 autocast, forward and backward",
-            () => AutocastMlp(13, 40, 36, Activation.GeluTanh), tolerance: Bf16TrainingTolerance);
+            () => Bf16Mlp(13, 40, 36, Activation.GeluTanh), tolerance: Bf16TrainingTolerance);
         yield return Run("fused attention 3x37x2x32 with a BF16 output, of F32 and of BF16 inputs, padded keys, forward and backward",
             () => AttentionBf16Output(new AttentionShape(3, 37, 2, 32, 1 / Math.Sqrt(32)), [false, true]), tolerance: Bf16TrainingTolerance);
         // Three key tiles, whose running maximum p is rounded against (the CPU follows the kernels' tiles).
@@ -91,9 +91,9 @@ public sealed partial class BackendSelfTest
         return RelativeError(Download(actual), Download(expected));
     }
 
-    // Ops.Linear (or Ops.LinearActivation) on both backends under autocast: y, and dx, dW, db from a random dy (each
+    // Ops.Linear (or Ops.LinearActivation) on both backends at bf16 precision: y, and dx, dW, db from a random dy (each
     // gradient starts random: +=).
-    private double AutocastLinear(int rows, int inFeatures, int outFeatures, Activation? activation)
+    private double Bf16Linear(int rows, int inFeatures, int outFeatures, Activation? activation)
     {
         var x = R(rows * inFeatures);
         var w = R(outFeatures * inFeatures);
@@ -112,8 +112,7 @@ public sealed partial class BackendSelfTest
             var tx = Leaf(x, [rows, inFeatures], grads[0]);
             var tw = Leaf(w, [outFeatures, inFeatures], grads[1]);
             var tb = Leaf(bias, [outFeatures], grads[2]);
-            Tensor y;
-            using (Autocast.Bf16()) y = activation is { } kind ? Ops.LinearActivation(tx, tw, tb, kind) : Ops.Linear(tx, tw, tb);
+            var y = activation is { } kind ? Ops.LinearActivation(tx, tw, tb, kind, Precision.Bf16) : Ops.Linear(tx, tw, tb, precision: Precision.Bf16);
             y.Backward(pick(dy).View([rows, outFeatures]));
             return [y, tx.Grad!, tw.Grad!, tb.Grad!];
         }
@@ -122,9 +121,9 @@ public sealed partial class BackendSelfTest
         return Enumerable.Range(0, 4).Max(i => RelativeError(Download(actual[i]), Download(expected[i])));
     }
 
-    // Ops.Mlp on both backends under autocast: y, and the gradients of x and both layers' weights and biases from a random
+    // Ops.Mlp on both backends at bf16 precision: y, and the gradients of x and both layers' weights and biases from a random
     // dy (each gradient starts random: +=).
-    private double AutocastMlp(int rows, int width, int hidden, Activation kind)
+    private double Bf16Mlp(int rows, int width, int hidden, Activation kind)
     {
         var inputs = new[] { R(rows * width), R(hidden * width), R(hidden), R(width * hidden), R(width) };
         Shape[] shapes = [[rows, width], [hidden, width], [hidden], [width, hidden], [width]];
@@ -139,8 +138,7 @@ public sealed partial class BackendSelfTest
                 t.Grad = pick(grads[i]).View(shapes[i]);
                 return t;
             }).ToArray();
-            Tensor y;
-            using (Autocast.Bf16()) y = Ops.Mlp(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], kind);
+            var y = Ops.Mlp(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], kind, precision: Precision.Bf16);
             y.Backward(pick(dy).View([rows, width]));
             return [y, .. leaves.Select(t => t.Grad!)];
         }
@@ -149,8 +147,8 @@ public sealed partial class BackendSelfTest
         return Enumerable.Range(0, expected.Length).Max(i => RelativeError(Download(actual[i]), Download(expected[i])));
     }
 
-    // Ops.MatMul (scores = q k^T per batch) on both backends under autocast, forward and both input gradients.
-    private double AutocastMatMul()
+    // Ops.MatMul (scores = q k^T per batch) on both backends at bf16 precision, forward and both input gradients.
+    private double Bf16MatMul()
     {
         const int batch = 3, queries = 7, keys = 9, dim = 33;
         var q = R(batch * queries * dim);
@@ -161,8 +159,7 @@ public sealed partial class BackendSelfTest
             var tq = pick(q).View([batch, queries, dim]);
             var tk = pick(k).View([batch, keys, dim]);
             tq.RequiresGrad = tk.RequiresGrad = true;
-            Tensor y;
-            using (Autocast.Bf16()) y = Ops.MatMul(tq, tk, transB: true);
+            var y = Ops.MatMul(tq, tk, transB: true, precision: Precision.Bf16);
             y.Backward(pick(dy).View([batch, queries, keys]));
             return [y, tq.Grad!, tk.Grad!];
         }

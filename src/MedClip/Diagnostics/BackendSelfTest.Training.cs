@@ -22,14 +22,18 @@ public sealed partial class BackendSelfTest
     /// Trains the same model from the same initialisation on both backends for <paramref name="steps"/> AdamW steps and
     /// compares each step's loss, every parameter gradient of the first step, and parameter checksums at the end.
     /// </summary>
-    /// <param name="bf16">Both runs in bf16 mixed precision with the fused InfoNCE loss (the CPU emulating it), compared at <see cref="Bf16TrainingTolerance"/> unless a tolerance is given.</param>
-    /// <param name="fusedAttention">Both runs with <see cref="FusedAttention"/> (the attention kernels of <see cref="IBackend.AttentionForward"/>).</param>
+    /// <param name="compute">
+    /// Both runs' policy (fp32 with GEMM attention when null). Under bf16 (the fused InfoNCE loss, the CPU emulating the
+    /// precision) they are compared at <see cref="Bf16TrainingTolerance"/> unless a tolerance is given; with fused attention
+    /// both run the attention kernels of <see cref="IBackend.AttentionForward"/>.
+    /// </param>
     public IEnumerable<SelfTestCheck> TrainingChecks(DualEncoderConfig config, int batch, int context, int steps = 2, double? tolerance = null,
-        bool bf16 = false, bool fusedAttention = false)
+        ComputePolicy? compute = null)
     {
+        compute ??= ComputePolicy.Default;
+        bool bf16 = compute.Precision == Precision.Bf16, fusedAttention = compute.Attention == AttentionKind.Fused;
         // An iterator, so that the runs start when the checks are enumerated (after the op checks have printed).
-        var (first, second) = (TrainOrFail(_reference, config, batch, context, steps, bf16, fusedAttention),
-            TrainOrFail(_device, config, batch, context, steps, bf16, fusedAttention));
+        var (first, second) = (TrainOrFail(_reference, config, batch, context, steps, compute), TrainOrFail(_device, config, batch, context, steps, compute));
         string label = (bf16, fusedAttention) switch
         {
             (true, true) => " (bf16, fused attention)",
@@ -62,17 +66,18 @@ public sealed partial class BackendSelfTest
     /// <summary>The same training on the device in bf16 and in fp32, compared at <see cref="Bf16VersusFp32Tolerance"/>.</summary>
     public IEnumerable<SelfTestCheck> Bf16VersusFp32Checks(DualEncoderConfig config, int batch, int context, int steps = 2)
     {
-        var (fp32, bf16) = (TrainOrFail(_device, config, batch, context, steps, false), TrainOrFail(_device, config, batch, context, steps, true));
+        var (fp32, bf16) = (TrainOrFail(_device, config, batch, context, steps, ComputePolicy.Default),
+            TrainOrFail(_device, config, batch, context, steps, new ComputePolicy(Precision.Bf16)));
         foreach (var check in Compare(fp32, bf16, steps, Bf16VersusFp32Tolerance, " bf16 against fp32", "fp32", floor: 1e-2))
             yield return check;
     }
 
-    private (TrainingTrace? Run, string? Failure) TrainOrFail(IBackend backend, DualEncoderConfig config, int batch, int context, int steps, bool bf16,
-        bool fusedAttention = false)
+    private (TrainingTrace? Run, string? Failure) TrainOrFail(IBackend backend, DualEncoderConfig config, int batch, int context, int steps,
+        ComputePolicy compute)
     {
         try
         {
-            return (Train(backend, config, batch, context, steps, bf16, fusedAttention), null);
+            return (Train(backend, config, batch, context, steps, compute), null);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -120,10 +125,10 @@ public sealed partial class BackendSelfTest
     // What one backend's training produced: each step's loss, the first step's gradients, parameter checksums at the end.
     private sealed record TrainingTrace(List<double> Losses, Dictionary<string, double[]> Gradients, Dictionary<string, double> Checksums);
 
-    private TrainingTrace Train(IBackend backend, DualEncoderConfig config, int batch, int context, int steps, bool bf16, bool fusedAttention)
+    private TrainingTrace Train(IBackend backend, DualEncoderConfig config, int batch, int context, int steps, ComputePolicy compute)
     {
-        var model = new DualEncoder(new Init(backend, _dtype, 7), config);
-        if (bf16) Bf16Weights.Attach(model);
+        var model = new DualEncoder(new Init(backend, _dtype, 7, compute), config);
+        if (compute.Precision == Precision.Bf16) Bf16Weights.Attach(model);
         var parameters = model.NamedParameters().ToArray();
         var optimizer = new AdamW(WeightDecayPolicy.Groups(model), weightDecay: 0.1);
         var data = new Random(11);
@@ -139,10 +144,7 @@ public sealed partial class BackendSelfTest
         for (int step = 0; step < steps; step++)
         {
             using var stepMemory = backend.OpenScope();
-            Tensor loss;
-            using (Autocast.Bf16(bf16))
-            using (FusedAttention.Enable(fusedAttention))
-                loss = model.Loss(pixels, ids, mask);
+            var loss = model.Loss(pixels, ids, mask);
             run.Losses.Add(loss.Item());
             loss.Backward();
             if (step == 0)

@@ -106,8 +106,8 @@ public sealed class CheckpointModel
                 rows++;
             }
             if (rows == 0) continue;
-            using var batchMemory = Model.LogitScale.Backend.OpenScope();
-            var tensor = Tensor.FromArray(Model.LogitScale.Backend, [rows, 3, size, size], pixels[..(rows * length)]);
+            using var batchMemory = Model.Backend.OpenScope();
+            var tensor = Tensor.FromArray(Model.Backend, [rows, 3, size, size], pixels[..(rows * length)]);
             data.AddRange(Model.EncodeImages(tensor).ToArray<float>());
         }
         progress?.Report(new WorkProgress(stage, paths.Count, paths.Count));
@@ -117,7 +117,7 @@ public sealed class CheckpointModel
     public EmbeddingMatrix EncodeTexts(IReadOnlyList<string> texts) => Encode(texts.Count, (start, count) =>
     {
         var batch = Tokenizer.EncodeBatch(texts.Skip(start).Take(count).ToList(), ContextLength).TrimmedToLongest();
-        var backend = Model.LogitScale.Backend;
+        var backend = Model.Backend;
         var ids = Tensor.FromArray(backend, [count, batch.ContextLength], batch.Ids);
         var mask = Tensor.FromArray(backend, [count, batch.ContextLength], batch.AttentionMask);
         return Model.EncodeTexts(ids, mask);
@@ -131,7 +131,7 @@ public sealed class CheckpointModel
         for (int start = 0; start < total; start += EncodeBatch)
         {
             int count = Math.Min(EncodeBatch, total - start);
-            using var batchMemory = Model.LogitScale.Backend.OpenScope();
+            using var batchMemory = Model.Backend.OpenScope();
             encodeBatch(start, count).ToArray<float>().CopyTo(data, start * dim);
         }
         return new EmbeddingMatrix(data, total, dim);

@@ -19,11 +19,15 @@ namespace MedClip.Losses;
 /// </summary>
 public static class DistributedInfoNceLoss
 {
-    public static Tensor Compute(Tensor imageEmbeds, Tensor textEmbeds, Tensor logitScale, ICommunicator communicator, bool localLoss)
+    /// <param name="fused">
+    /// The global loss is the fused op, as <see cref="InfoNceLoss.Compute"/> in one process with the same flag; the local
+    /// loss's n x B logits are not square and always take the two cross-entropies.
+    /// </param>
+    public static Tensor Compute(Tensor imageEmbeds, Tensor textEmbeds, Tensor logitScale, ICommunicator communicator, bool localLoss, bool fused = false)
     {
         var allImages = Collectives.AllGather(imageEmbeds, communicator);
         var allTexts = Collectives.AllGather(textEmbeds, communicator);
-        if (!localLoss) return InfoNceLoss.Compute(allImages, allTexts, logitScale);
+        if (!localLoss) return InfoNceLoss.Compute(allImages, allTexts, logitScale, fused);
 
         int n = imageEmbeds.Shape[0];
         var targets = Tensor.FromArray(imageEmbeds.Backend, [n], Enumerable.Range(communicator.Rank * n, n).ToArray());

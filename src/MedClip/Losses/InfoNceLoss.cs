@@ -19,12 +19,9 @@ public static class InfoNceLoss
         return fused ? Ops.InfoNce(logits) : FromLogits(logits);
     }
 
-    /// <summary>Scaled similarities [images, texts] (logits_per_image in HF); F32 even under bf16 autocast.</summary>
-    public static Tensor Logits(Tensor imageEmbeds, Tensor textEmbeds, Tensor logitScale)
-    {
-        using var fp32 = Autocast.Fp32();
-        return Ops.ExpScale(Ops.MatMul(imageEmbeds, textEmbeds, transB: true), logitScale, MaxLogitScale);
-    }
+    /// <summary>Scaled similarities [images, texts] (logits_per_image in HF); an F32 GEMM under every precision.</summary>
+    public static Tensor Logits(Tensor imageEmbeds, Tensor textEmbeds, Tensor logitScale) =>
+        Ops.ExpScale(Ops.MatMul(imageEmbeds, textEmbeds, transB: true), logitScale, MaxLogitScale);
 
     public static Tensor FromLogits(Tensor logits)
     {

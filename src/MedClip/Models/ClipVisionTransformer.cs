@@ -12,11 +12,13 @@ namespace MedClip.Models;
 public sealed class ClipVisionTransformer : Module, IVisionTower
 {
     private readonly VisionConfig _config;
+    private readonly Precision _precision;
 
     public ClipVisionTransformer(Init init, VisionConfig config)
     {
         config.Validate();
         _config = config;
+        _precision = init.Compute.Precision;
         var t = config.Transformer;
         ClassEmbedding = ChildAt("vision_model.embeddings", new ModuleGroup()).AddParameter("class_embedding", init.Normal([t.Width], t.InitializerRange));
         PatchWeight = ChildAt("vision_model.embeddings.patch_embedding", new ModuleGroup())
@@ -51,7 +53,7 @@ public sealed class ClipVisionTransformer : Module, IVisionTower
         Ops.Require(pixels.Rank == 4 && pixels.Shape[1] == _config.Channels && pixels.Shape[2] == _config.ImageSize && pixels.Shape[3] == _config.ImageSize,
             $"ClipVisionTransformer: pixels {pixels.Describe()} must be [batch, {_config.Channels}, {_config.ImageSize}, {_config.ImageSize}].");
         var patches = Ops.Patchify(pixels, _config.PatchSize);
-        var x = Ops.Linear(patches, Ops.Reshape(PatchWeight, [Width, (int)(PatchWeight.Length / Width)]));
+        var x = Ops.Linear(patches, Ops.Reshape(PatchWeight, [Width, (int)(PatchWeight.Length / Width)]), precision: _precision);
         x = Ops.PrependToken(ClassEmbedding, x);
         x = Ops.AddPositionEmbedding(x, PositionEmbedding.Weight);
         x = PreLayerNorm.Forward(x);

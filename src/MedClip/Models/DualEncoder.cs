@@ -45,9 +45,12 @@ public sealed record DualEncoderConfig(VisionConfig Vision, TextConfig Text, int
 /// </summary>
 public sealed class DualEncoder : Module
 {
+    /// <param name="init">The backend, dtype and seed of the parameters, and the compute policy the model runs with.</param>
     public DualEncoder(Init init, DualEncoderConfig config)
     {
         Config = config;
+        Compute = init.Compute;
+        Backend = init.Backend;
         var vision = Child("vision_model", IVisionTower.Create(init, config.Vision));
         Vision = (IVisionTower)vision;
         var text = Child("text_model", ITextTower.Create(init, config.Text));
@@ -64,6 +67,12 @@ public sealed class DualEncoder : Module
     }
 
     public DualEncoderConfig Config { get; }
+
+    /// <summary>How the model computes, fixed when it is built.</summary>
+    public ComputePolicy Compute { get; }
+
+    /// <summary>Where the parameters live and the model computes.</summary>
+    public IBackend Backend { get; }
     public IVisionTower Vision { get; }
     public ITextTower Text { get; }
     public Linear VisualProjection { get; }
@@ -79,10 +88,16 @@ public sealed class DualEncoder : Module
     public Tensor EncodeTexts(Tensor ids, Tensor attentionMask) => Ops.L2Normalize(TextProjection.Forward(Text.Forward(ids, attentionMask)));
 
     /// <summary>
-    /// The training loss for a batch of matching (image, text) pairs. Inside a bf16 <see cref="Autocast"/> scope it is
-    /// the fused InfoNCE kernel (<see cref="Ops.InfoNce"/>: loss and gradient in one launch); in fp32 the two
-    /// cross-entropy ops, so fp32 runs repeat their earlier numbers exactly (the two differ only in the order of sums).
+    /// The training loss for a batch of matching (image, text) pairs, fused where the policy says so
+    /// (<see cref="ComputePolicy.FusedInfoNce"/>).
     /// </summary>
     public Tensor Loss(Tensor pixels, Tensor ids, Tensor attentionMask) =>
-        InfoNceLoss.Compute(EncodeImages(pixels), EncodeTexts(ids, attentionMask), LogitScale, fused: Autocast.IsBf16);
+        InfoNceLoss.Compute(EncodeImages(pixels), EncodeTexts(ids, attentionMask), LogitScale, Compute.FusedInfoNce);
+
+    /// <summary>
+    /// The data-parallel training loss of this rank's pairs: the global batch's InfoNCE loss
+    /// (<see cref="DistributedInfoNceLoss"/>), fused where the policy says so, as <see cref="Loss"/>.
+    /// </summary>
+    public Tensor Loss(Tensor pixels, Tensor ids, Tensor attentionMask, Distributed.ICommunicator communicator, bool localLoss) =>
+        DistributedInfoNceLoss.Compute(EncodeImages(pixels), EncodeTexts(ids, attentionMask), LogitScale, communicator, localLoss, Compute.FusedInfoNce);
 }

@@ -53,11 +53,13 @@ public sealed record VisionConfig(int ImageSize, int PatchSize, int Channels, in
 public sealed class VisionTransformer : Module, IVisionTower
 {
     private readonly VisionConfig _config;
+    private readonly Precision _precision;
 
     public VisionTransformer(Init init, VisionConfig config)
     {
         config.Validate();
         _config = config;
+        _precision = init.Compute.Precision;
         var t = config.Transformer;
         var embeddings = Child("embeddings", new ModuleGroup());
         ClassToken = embeddings.AddParameter("cls_token", init.Normal([1, 1, t.Width], t.InitializerRange));
@@ -98,7 +100,7 @@ public sealed class VisionTransformer : Module, IVisionTower
         int width = Width;
         var patches = Ops.Patchify(pixels, _config.PatchSize);
         var weight = Ops.Reshape(PatchWeight, [width, (int)(PatchWeight.Length / width)]);
-        var x = Ops.Linear(patches, weight, PatchBias);
+        var x = Ops.Linear(patches, weight, PatchBias, precision: _precision);
         x = Ops.PrependToken(ClassToken, x);
         x = Ops.AddPositionEmbedding(x, Ops.Reshape(PositionEmbeddings, [_config.Patches + 1, width]));
         foreach (var layer in Layers) x = layer.Forward(x, null);

@@ -5,7 +5,7 @@ namespace MedClip.Nn;
 
 /// <summary>
 /// bf16 mixed precision's weight copies: each <see cref="Linear"/> weight (the GEMM operands among the parameters) keeps
-/// a BF16 copy of its F32 master values, which <see cref="Autocast"/> reads in place of a cast per step and every
+/// a BF16 copy of its F32 master values, which <see cref="Tensor.Bf16Operand"/> lends in place of a cast per step and every
 /// AdamW update rewrites. Embedding tables, norms, biases, the patch kernel (used through a reshaped view) and the logit
 /// scale keep no copy.
 /// </summary>

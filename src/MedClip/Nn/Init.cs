@@ -1,15 +1,22 @@
+using MedClip.Autograd;
 using MedClip.Backends;
 using MedClip.Tensors;
 
 namespace MedClip.Nn;
 
-/// <summary>Creates parameter tensors with Hugging Face's default initialisation (normal with std initializer_range, zero biases).</summary>
-public sealed class Init(IBackend backend, DType dtype, int seed)
+/// <summary>
+/// What modules are built with: their parameters, created with Hugging Face's default initialisation (normal with std
+/// initializer_range, zero biases) on one backend in one dtype, and the compute policy their forward passes follow.
+/// </summary>
+public sealed class Init(IBackend backend, DType dtype, int seed, ComputePolicy? compute = null)
 {
     private readonly Random _random = new(seed);
 
     public IBackend Backend => backend;
     public DType DType => dtype;
+
+    /// <summary>How the modules built with this compute (<see cref="ComputePolicy.Default"/> when none is given).</summary>
+    public ComputePolicy Compute { get; } = compute ?? ComputePolicy.Default;
 
     public Tensor Normal(Shape shape, double std)
     {

@@ -6,8 +6,11 @@ namespace MedClip.Nn;
 /// <summary>torch.nn.Linear: weight [out, in], optional bias [out].</summary>
 public sealed class Linear : Module
 {
+    private readonly Precision _precision;
+
     public Linear(Init init, int inFeatures, int outFeatures, double std, bool bias = true)
     {
+        _precision = init.Compute.Precision;
         Weight = Parameter("weight", init.Normal([outFeatures, inFeatures], std));
         Bias = bias ? Parameter("bias", init.Constant([outFeatures], 0)) : null;
     }
@@ -15,25 +18,22 @@ public sealed class Linear : Module
     public Tensor Weight { get; }
     public Tensor? Bias { get; }
 
-    public Tensor Forward(Tensor x) => Ops.Linear(x, Weight, Bias);
-
-    /// <summary>Forward(x), stored in BF16 under bf16 autocast when <paramref name="storeBf16"/> (<see cref="Ops.Linear"/>).</summary>
-    public Tensor Forward(Tensor x, bool storeBf16) => Ops.Linear(x, Weight, Bias, storeBf16);
+    public Tensor Forward(Tensor x) => Ops.Linear(x, Weight, Bias, precision: _precision);
 
     /// <summary>activation(Forward(x)), with the bias add and the activation fused (<see cref="Ops.LinearActivation"/>).</summary>
     public Tensor Forward(Tensor x, Backends.Activation activation) =>
-        Ops.LinearActivation(x, Weight, Bias ?? throw new InvalidOperationException("A fused linear + activation needs a layer with a bias."), activation);
+        Ops.LinearActivation(x, Weight, Bias ?? throw new InvalidOperationException("A fused linear + activation needs a layer with a bias."), activation, _precision);
 
     /// <summary>
     /// output(activation(Forward(x))): a transformer MLP with this layer first (<see cref="Ops.Mlp"/>, which keeps the
-    /// hidden layer in BF16 under bf16 autocast).
+    /// hidden layer in BF16 under bf16).
     /// </summary>
     public Tensor ForwardMlp(Tensor x, Backends.Activation activation, Linear output, Tensor? residual = null) =>
         Ops.Mlp(x, Weight, Bias ?? throw new InvalidOperationException("An MLP's first layer needs a bias."), output.Weight, output.Bias, activation,
-            residual);
+            residual, _precision);
 
     /// <summary>residual + Forward(x) in one op (<see cref="Ops.Linear"/>): a residual branch's last layer.</summary>
-    public Tensor ForwardResidual(Tensor x, Tensor residual) => Ops.Linear(x, Weight, Bias, residual: residual);
+    public Tensor ForwardResidual(Tensor x, Tensor residual) => Ops.Linear(x, Weight, Bias, residual, _precision);
 }
 
 /// <summary>torch.nn.LayerNorm over the last axis (HF names weight/bias).</summary>
@@ -50,12 +50,10 @@ public sealed class LayerNorm : Module
     public Tensor Weight { get; }
     public Tensor Bias { get; }
 
-    /// <param name="feedsGemms">The output is only a GEMM operand: BF16 under bf16 autocast (<see cref="Ops.LayerNorm"/>).</param>
-    public Tensor Forward(Tensor x, bool feedsGemms = false) => Ops.LayerNorm(x, Weight, Bias, Eps, feedsGemms);
+    public Tensor Forward(Tensor x) => Ops.LayerNorm(x, Weight, Bias, Eps);
 
     /// <summary>(a + b, LN(a + b)) in one pass, for a residual stream that goes on (<see cref="Ops.AddLayerNormKeepingSum"/>).</summary>
-    public (Tensor Sum, Tensor Normalized) ForwardKeepingSum(Tensor a, Tensor b, bool feedsGemms = false) =>
-        Ops.AddLayerNormKeepingSum(a, b, Weight, Bias, Eps, feedsGemms);
+    public (Tensor Sum, Tensor Normalized) ForwardKeepingSum(Tensor a, Tensor b) => Ops.AddLayerNormKeepingSum(a, b, Weight, Bias, Eps);
 }
 
 /// <summary>torch.nn.Embedding: table [count, width].</summary>

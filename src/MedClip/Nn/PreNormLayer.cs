@@ -63,17 +63,16 @@ public sealed class PreNormLayer : Module
     public Tensor Forward(Tensor x, Tensor? keyMask, bool causal = false)
     {
         if (AttentionAdapter is not null && MlpAdapter is not null) return ForwardWithAdapters(x, keyMask, AttentionAdapter, MlpAdapter);
-        // Both norms feed only GEMMs (the q, k, v projections; the MLP), so bf16 stores them in BF16. Each residual add
-        // happens inside the branch's last linear op, so that the branch's output is no tensor of its own for the add to
-        // keep until the backward: x and h are kept anyway (by the two norms).
-        var h = AttentionOutput.ForwardResidual(Attention.Forward(LayerNormBefore.Forward(x, feedsGemms: true), keyMask, causal), x);
-        return Intermediate.ForwardMlp(LayerNormAfter.Forward(h, feedsGemms: true), _activation, Output, residual: h);
+        // Each residual add happens inside the branch's last linear op, so that the branch's output is no tensor of its own
+        // for the add to keep until the backward: x and h are kept anyway (by the two norms).
+        var h = AttentionOutput.ForwardResidual(Attention.Forward(LayerNormBefore.Forward(x), keyMask, causal), x);
+        return Intermediate.ForwardMlp(LayerNormAfter.Forward(h), _activation, Output, residual: h);
     }
 
     private Tensor ForwardWithAdapters(Tensor x, Tensor? keyMask, Adapter attentionAdapter, Adapter mlpAdapter)
     {
-        var attention = AttentionOutput.Forward(Attention.Forward(LayerNormBefore.Forward(x, feedsGemms: true), keyMask));
+        var attention = AttentionOutput.Forward(Attention.Forward(LayerNormBefore.Forward(x), keyMask));
         var h = Ops.Add(x, attentionAdapter.Forward(attention));
-        return Ops.Add(h, mlpAdapter.Forward(Intermediate.ForwardMlp(LayerNormAfter.Forward(h, feedsGemms: true), _activation, Output)));
+        return Ops.Add(h, mlpAdapter.Forward(Intermediate.ForwardMlp(LayerNormAfter.Forward(h), _activation, Output)));
     }
 }

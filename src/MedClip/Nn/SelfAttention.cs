@@ -7,11 +7,13 @@ namespace MedClip.Nn;
 public sealed class SelfAttention : Module
 {
     private readonly int _heads;
+    private readonly ComputePolicy _compute;
 
     /// <param name="names">The projections' names: BERT/ViT's query, key, value or CLIP's q_proj, k_proj, v_proj.</param>
     public SelfAttention(Init init, TransformerConfig config, (string Query, string Key, string Value)? names = null)
     {
         _heads = config.Heads;
+        _compute = init.Compute;
         var (q, k, v) = names ?? ("query", "key", "value");
         Query = Child(q, new Linear(init, config.Width, config.Width, config.InitializerRange));
         Key = Child(k, new Linear(init, config.Width, config.Width, config.InitializerRange));
@@ -24,9 +26,5 @@ public sealed class SelfAttention : Module
 
     /// <summary>x [B, T, D] -> context [B, T, D]; keyMask I32 [B, T] (1 keep, 0 padding) or null; causal: no key after its query.</summary>
     public Tensor Forward(Tensor x, Tensor? keyMask, bool causal = false)
-    {
-        // The fused attention reads BF16 q, k and v widened, so under bf16 they are stored in BF16.
-        bool storeBf16 = FusedAttention.IsEnabled && !causal && Autocast.IsBf16;
-        return Ops.MultiHeadAttention(Query.Forward(x, storeBf16), Key.Forward(x, storeBf16), Value.Forward(x, storeBf16), keyMask, _heads, causal);
-    }
+        => Ops.MultiHeadAttention(Query.Forward(x), Key.Forward(x), Value.Forward(x), keyMask, _heads, causal, _compute);
 }

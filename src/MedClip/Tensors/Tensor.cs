@@ -38,10 +38,32 @@ public sealed class Tensor
     public Tensor? Grad { get => Slot.Grad; set => Slot.Grad = value; }
 
     /// <summary>
-    /// bf16 mixed precision: this parameter's values rounded to BF16, the GEMM operand under <see cref="Autocast"/>.
+    /// bf16 mixed precision: this parameter's values rounded to BF16, its GEMM operand (<see cref="Bf16Operand"/>).
     /// Whoever writes the parameter keeps it current: the optimizer's update writes both, and loading weights refreshes it.
     /// </summary>
     public Tensor? Bf16Copy { get; set; }
+
+    // An op's output (Tape.Record marks it): written by its op and never again, so a cast of it stays current.
+    internal bool IsOpOutput { get; set; }
+
+    private Tensor? _bf16Cast;
+
+    /// <summary>
+    /// The BF16 GEMM operand standing for this tensor (bf16 mixed precision): the tensor itself when BF16, a parameter's
+    /// <see cref="Bf16Copy"/>, or its values rounded to nearest even. An op's output keeps its cast, so however many GEMMs
+    /// read an activation (the query, key and value projections of one input) it is cast once, torch.autocast's cast
+    /// cache; any other tensor (a leaf, a gradient) may still be written, so it is cast afresh on every call.
+    /// </summary>
+    public Tensor Bf16Operand()
+    {
+        if (DType == DType.BF16) return this;
+        if (Bf16Copy is { } copy) return copy;
+        if (_bf16Cast is { } cast) return cast;
+        var rounded = Zeros(Backend, Shape, DType.BF16);
+        Backend.Cast(this, rounded);
+        if (IsOpOutput) _bf16Cast = rounded;
+        return rounded;
+    }
 
     /// <summary>The recorded op that produced this tensor, or null for a leaf.</summary>
     public Node? GradFn { get => Slot.GradFn; internal set => Slot.GradFn = value; }

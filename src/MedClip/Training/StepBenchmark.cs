@@ -38,19 +38,23 @@ public static class StepBenchmark
         _ => 256,
     };
 
-    /// <param name="bf16">bf16 mixed precision: <see cref="Autocast"/> forward, BF16 weight copies written by AdamW, the fused InfoNCE loss.</param>
-    /// <param name="fusedAttention">The fused attention kernels (<see cref="FusedAttention"/>) instead of GEMMs and softmax.</param>
+    /// <param name="compute">
+    /// The model's policy (fp32 with GEMM attention when null); under bf16 AdamW also writes BF16 weight copies and the
+    /// loss is the fused InfoNCE.
+    /// </param>
     /// <param name="phaseTimes">Wait for the device after the forward and the backward too, to time each phase.</param>
     /// <param name="warmedUp">Called once the warm-up steps are done, before the first timed step (a profiler starts counting).</param>
     public static StepBenchmarkResult Run(IBackend backend, ModelPreset preset, int batchSize, int steps = DefaultSteps,
-        int warmupSteps = DefaultWarmupSteps, int seed = 0, bool bf16 = false, bool fusedAttention = false, bool phaseTimes = false,
+        int warmupSteps = DefaultWarmupSteps, int seed = 0, ComputePolicy? compute = null, bool phaseTimes = false,
         Action? warmedUp = null)
     {
+        compute ??= ComputePolicy.Default;
+        bool bf16 = compute.Precision == Precision.Bf16, fusedAttention = compute.Attention == AttentionKind.Fused;
         if (batchSize < 1 || steps < 1 || warmupSteps < 0)
             throw new ArgumentException($"StepBenchmark: batch size {batchSize} and steps {steps} must be positive and warm-up steps {warmupSteps} non-negative.");
         var config = preset.Config;
         if (fusedAttention) config.CheckFusedAttention(backend);
-        var model = new DualEncoder(new Init(backend, DType.F32, seed), config);
+        var model = new DualEncoder(new Init(backend, DType.F32, seed, compute), config);
         if (bf16) Bf16Weights.Attach(model);
         // Weight decay on 2-D weights only (linear layers, embedding tables); vectors, the logit scale and the rank-3/4
         // CLS token, ViT position table and patch kernel go undecayed. The PyTorch script uses the same rule.
@@ -67,10 +71,7 @@ public static class StepBenchmark
             if (step == warmupSteps) warmedUp?.Invoke();
             using var stepMemory = backend.OpenScope();
             long start = Stopwatch.GetTimestamp();
-            Tensor loss;
-            using (Autocast.Bf16(bf16))
-            using (FusedAttention.Enable(fusedAttention))
-                loss = model.Loss(pixels, ids, mask);
+            var loss = model.Loss(pixels, ids, mask);
             if (phaseTimes) WaitForDevice(backend);
             long afterForward = Stopwatch.GetTimestamp();
             loss.Backward();

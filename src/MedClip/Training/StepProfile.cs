@@ -1,3 +1,4 @@
+using MedClip.Autograd;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -16,12 +17,12 @@ namespace MedClip.Training;
 public static class StepProfile
 {
     public static StepProfileResult Run(CpuBackend cpu, ModelPreset preset, int batchSize, int steps = StepBenchmark.DefaultSteps,
-        bool bf16 = false, bool fusedAttention = false)
+        ComputePolicy? compute = null)
     {
         var timed = new TimedCpuBackend(cpu);
         GcCounters before = default;
         long start = 0;
-        var bench = StepBenchmark.Run(timed, preset, batchSize, steps, bf16: bf16, fusedAttention: fusedAttention, warmedUp: () =>
+        var bench = StepBenchmark.Run(timed, preset, batchSize, steps, compute: compute, warmedUp: () =>
         {
             timed.Reset();
             before = GcCounters.Now();
@@ -51,7 +52,7 @@ public static class StepProfile
         "EmbeddingForward" or "EmbeddingBackward" => "embedding",
         _ when op.StartsWith("L2Normalize", StringComparison.Ordinal) || op.StartsWith("CrossEntropy", StringComparison.Ordinal)
             || op.StartsWith("InfoNce", StringComparison.Ordinal) || op.StartsWith("ExpScale", StringComparison.Ordinal) => "InfoNCE (L2 norm, logit scale, loss)",
-        "SumOfSquares" or "ScaleByTensor" or "AdamW" or "AdamWMultiTensor" => "optimizer (clip, AdamW)",
+        "SumOfSquares" or "ClipByNorm" or "ScaleByTensor" or "AdamW" or "AdamWMultiTensor" => "optimizer (clip, AdamW)",
         "Allocate" or "Allocate uninitialized" => "allocation (arrays, pool)",
         _ => "elementwise and copies",
     };

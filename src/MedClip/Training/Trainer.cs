@@ -70,14 +70,16 @@ public sealed class Trainer
             observer?.OnMessage($"{(adapters ? $"Adapters of dimension {options.Adapters}" : "Locked towers")}: {_trainableParameters:N0} of {_totalParameters:N0} parameters train" +
                 (adapters ? $" ({adapterParameters:N0} of them in adapters)." : "."));
         }
-        if (options.Bf16)
+        if (model.Compute != options.Compute)
+            throw new ArgumentException($"The model was built for {model.Compute}, but the options ask for {options.Compute}.");
+        if (options.Precision == Precision.Bf16)
         {
             int copies = Nn.Bf16Weights.Attach(model);
             observer?.OnMessage($"bf16 mixed precision: {copies} linear weights keep BF16 copies; GEMMs take BF16 operands with FP32 accumulation and F32 outputs.");
         }
-        if (options.UsesFusedAttention)
+        if (options.Attention == AttentionKind.Fused)
         {
-            model.Config.CheckFusedAttention(model.LogitScale.Backend);
+            model.Config.CheckFusedAttention(model.Backend);
             observer?.OnMessage("Fused attention: FlashAttention-style kernels on the projections, no [tokens x tokens] scores kept.");
         }
         double towerScale = (options.LearningRateTowers ?? options.LearningRate) / options.LearningRate;
@@ -158,7 +160,7 @@ public sealed class Trainer
                 return new TrainingSummary(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint, true, clock.Elapsed) { Skipped = state.Skipped };
             }
             if (StopRequested(cancel)) return Interrupted();
-            using var stepMemory = _model.LogitScale.Backend.OpenScope(); // the step's activations and gradients end with it
+            using var stepMemory = _model.Backend.OpenScope(); // the step's activations and gradients end with it
 
             var stepClock = Stopwatch.StartNew();
             double loss = 0;
@@ -178,10 +180,7 @@ public sealed class Trainer
                 if (!more) throw new InvalidOperationException("The batch stream ended early.");
                 var batch = batches.Current;
                 consumed = consumed.After(batch);
-                var lossTensor = TrainingLoss(batch);
-                var seed = Tensor.Scalar(lossTensor.Backend, 1.0 / _options.AccumulationSteps, lossTensor.DType);
-                lossTensor.Backward(seed);
-                loss += lossTensor.Item() / _options.AccumulationSteps;
+                loss += Step(batch) / _options.AccumulationSteps;
                 images += batch.Count * _communicator.WorldSize;
             }
             state = consumed with { ConsumedBatches = state.ConsumedBatches + _options.AccumulationSteps };
@@ -256,6 +255,17 @@ public sealed class Trainer
         };
     }
 
+    /// <summary>
+    /// One micro-batch: this rank's training loss (the global batch's when data parallel) and its backward, adding
+    /// 1 / accumulation steps of the gradient into the parameters' gradients. Returns the loss.
+    /// </summary>
+    public double Step(Batch batch)
+    {
+        var loss = TrainingLoss(batch);
+        loss.Backward(Tensor.Scalar(loss.Backend, 1.0 / _options.AccumulationSteps, loss.DType));
+        return loss.Item();
+    }
+
     /// <summary>Mean InfoNCE loss over the validation batches, without gradients.</summary>
     public double ValidationLoss(IBatchSource validation)
     {
@@ -265,7 +275,7 @@ public sealed class Trainer
         foreach (var batch in validation.Epoch(0, 0))
         {
             if (batch.Count < 2) continue;
-            using var batchMemory = _model.LogitScale.Backend.OpenScope();
+            using var batchMemory = _model.Backend.OpenScope();
             sum += ForwardLoss(batch).Item() * batch.Count;
             count += batch.Count;
         }
@@ -274,9 +284,7 @@ public sealed class Trainer
 
     private Tensor ForwardLoss(Batch batch)
     {
-        var (pixels, ids, mask) = BatchTensors.From(batch, _model.LogitScale.Backend, _model.Config.Vision.ImageSize, _contextLength);
-        using var autocast = Autocast.Bf16(_options.Bf16);
-        using var attention = FusedAttention.Enable(_options.UsesFusedAttention);
+        var (pixels, ids, mask) = Upload(batch);
         return _model.Loss(pixels, ids, mask);
     }
 
@@ -284,11 +292,12 @@ public sealed class Trainer
     private Tensor TrainingLoss(Batch batch)
     {
         if (!IsDistributed) return ForwardLoss(batch);
-        var (pixels, ids, mask) = BatchTensors.From(batch, _model.LogitScale.Backend, _model.Config.Vision.ImageSize, _contextLength);
-        using var autocast = Autocast.Bf16(_options.Bf16);
-        using var attention = FusedAttention.Enable(_options.UsesFusedAttention);
-        return Losses.DistributedInfoNceLoss.Compute(_model.EncodeImages(pixels), _model.EncodeTexts(ids, mask), _model.LogitScale, _communicator, _options.LocalLoss);
+        var (pixels, ids, mask) = Upload(batch);
+        return _model.Loss(pixels, ids, mask, _communicator, _options.LocalLoss);
     }
+
+    private (Tensor Pixels, Tensor Ids, Tensor Mask) Upload(Batch batch) =>
+        BatchTensors.From(batch, _model.Backend, _model.Config.Vision.ImageSize, _contextLength);
 
     // Cancellation (Ctrl-C) reaches the ranks at different moments; they agree on it before each step so that all stop at the same one.
     private bool StopRequested(CancellationToken cancel)

@@ -1,3 +1,6 @@
+using System.Text.Json.Serialization;
+using MedClip.Autograd;
+
 namespace MedClip.Training;
 
 /// <summary>Every option of a training run, in one place (open_clip's params.py). Saved as the run's config.</summary>
@@ -10,12 +13,13 @@ public sealed record TrainingOptions
     public string? ImageEncoder { get; init; }
     public string? TextEncoder { get; init; }
     public string Device { get; init; } = "auto";
-    /// <summary>fp32, or bf16: mixed precision (<see cref="MedClip.Autograd.Autocast"/>), F32 master weights and AdamW state.</summary>
-    public string Precision { get; init; } = "fp32";
-    public bool Bf16 => Precision == "bf16";
-    /// <summary>gemm (permutes, batched GEMMs, masked softmax) or fused (<see cref="MedClip.Autograd.FusedAttention"/>).</summary>
-    public string Attention { get; init; } = "gemm";
-    public bool UsesFusedAttention => Attention == "fused";
+    /// <summary>fp32, or bf16: mixed precision (<see cref="Precision.Bf16"/>), F32 master weights and AdamW state.</summary>
+    public Precision Precision { get; init; } = Precision.Fp32;
+    /// <summary>gemm (permutes, batched GEMMs, masked softmax) or fused (<see cref="AttentionKind.Fused"/>).</summary>
+    public AttentionKind Attention { get; init; } = AttentionKind.Gemm;
+    /// <summary>The run's compute policy, handed to the model and the trainer.</summary>
+    [JsonIgnore]
+    public ComputePolicy Compute => new(Precision, Attention);
 
     /// <summary>
     /// Pairs per optimizer micro-step for the whole job: in data-parallel training the global batch, split evenly
@@ -104,8 +108,6 @@ public sealed record TrainingOptions
             throw new ArgumentException($"--sentence-keep {SentenceKeepProbability} must be in (0, 1]; 1 trains on whole reports.");
         if (!(PeriodDropProbability >= 0 && PeriodDropProbability <= 1))
             throw new ArgumentException($"--drop-periods {PeriodDropProbability} must be in [0, 1]; 0 keeps every period.");
-        if (Precision is not ("fp32" or "bf16")) throw new ArgumentException($"--precision {Precision} must be fp32 or bf16.");
-        if (Attention is not ("gemm" or "fused")) throw new ArgumentException($"--attention {Attention} must be gemm or fused.");
         if (WarmupSteps < 0) throw new ArgumentException($"--warmup {WarmupSteps} must not be negative.");
         if (!(WeightDecay >= 0 && double.IsFinite(WeightDecay))) throw new ArgumentException($"--wd {WeightDecay} must be a number of at least 0.");
         if (Workers < 1) throw new ArgumentException($"--workers {Workers} must be at least 1.");

@@ -34,6 +34,38 @@ public static class TrainingRun
         ICommunicator? communicator = null)
     {
         communicator ??= SingleProcessCommunicator.Instance;
+        var folder = PrepareRunFolder(options, observer, resume, communicator);
+        var model = BuildModel(options, backend, folder, resume, observer);
+        var (train, validation) = BuildLoaders(options, folder, communicator, cancel);
+        using (train)
+        using (validation)
+        {
+            var trainer = new Trainer(options, model, folder.ContextLength, [.. folder.TokenizerFiles.Select(f => Path.Combine(options.OutputDirectory, f)), folder.PreprocessorPath],
+                observer, communicator, ListingSha256(folder.Data));
+            var summary = trainer.Run(train, validation, resume ? options.OutputDirectory : null, cancel);
+            if (communicator.Rank == 0 && summary.Skipped.Count > 0)
+            {
+                observer?.OnMessage($"Skipped while loading, over the whole run: {string.Join(", ", summary.Skipped.Select(s => $"{s.Key}: {s.Value}"))}");
+                foreach ((string reason, long count) in summary.Skipped)
+                    folder.Data.Summary.Reject(reason, count);
+                folder.Data.Summary.Save(options.OutputDirectory);
+            }
+            return summary;
+        }
+    }
+
+    // What the run folder holds once prepared, and what the model and the loaders are built from.
+    private sealed record PreparedRun(LoadedDataset Data, ModelPreset Preset, VisionConfig Vision, TextConfig? PretrainedText, int ContextLength,
+        string[] TokenizerFiles, string VocabPath, string PreprocessorPath, ITextTokenizer Tokenizer)
+    {
+        public string? Start => Preset.Folder;
+    }
+
+    // Checks that all ranks were launched alike, loads the data, and on rank 0 writes the run folder (data summary,
+    // tokenizer files, preprocessor_config.json, train_options.json) while the other ranks wait for it and then read
+    // the same data and files.
+    private static PreparedRun PrepareRunFolder(TrainingOptions options, ITrainingObserver? observer, bool resume, ICommunicator communicator)
+    {
         bool root = communicator.Rank == 0;
         options.Validate();
         options.ValidateFor(communicator.WorldSize);
@@ -113,10 +145,17 @@ public static class TrainingRun
                 (tokenizerFiles[0], RankAgreement.Hash(File.ReadAllText(vocabPath)))]);
         }
         var data = loaded ?? throw new InvalidOperationException("unreachable: rank 0 always loads the data");
-        var tokenizer = ITextTokenizer.FromFolder(output);
-        // Stored token ids are used only when the run tokenises with exactly the vocabulary and casing they were made with.
-        var wordPiece = tokenizer as ReportTokenizer;
-        PreparedTokens? stored = data.Tokens is { } t && wordPiece is not null && t.MadeBy(vocabPath, wordPiece.LowerCase) ? t : null;
+        return new PreparedRun(data, preset, vision, pretrainedText, contextLength, tokenizerFiles, vocabPath, preprocessorPath,
+            ITextTokenizer.FromFolder(output));
+    }
+
+    // The model of the run folder's tokenizer, for the run's compute policy: the preset's, with pretrained towers loaded
+    // (and an extended vocabulary's embedding rows) when the run starts; a resumed run reloads everything from its checkpoint.
+    private static DualEncoder BuildModel(TrainingOptions options, IBackend backend, PreparedRun folder, bool resume, ITrainingObserver? observer)
+    {
+        var tokenizer = folder.Tokenizer;
+        var preset = folder.Preset;
+        var pretrainedText = folder.PretrainedText;
         // An extended vocabulary grows the pretrained embedding table by the words added after the pretrained tokens.
         IReadOnlyList<int[]>? addedPieces = null;
         if (options.ExtendVocab > 0)
@@ -124,29 +163,41 @@ public static class TrainingRun
             var pretrainedTokenizer = ReportTokenizer.FromFolder(options.TextEncoder!);
             if (pretrainedTokenizer.VocabularySize != pretrainedText!.VocabSize)
                 throw new InvalidDataException($"'{Path.Combine(options.TextEncoder!, CheckpointStore.VocabFile)}' has {pretrainedTokenizer.VocabularySize} tokens but its config.json's vocab_size is {pretrainedText.VocabSize}; --extend-vocab needs the two equal.");
-            addedPieces = VocabularyExtension.PiecesOfAddedTokens(pretrainedTokenizer, wordPiece!);
+            addedPieces = VocabularyExtension.PiecesOfAddedTokens(pretrainedTokenizer, (tokenizer as ReportTokenizer)!);
         }
-        var textConfig = start is not null ? preset.Config.Text
+        var textConfig = folder.Start is not null ? preset.Config.Text
             : pretrainedText is null ? preset.Config.Text with { VocabSize = tokenizer.VocabularySize }
             : pretrainedText with { VocabSize = pretrainedText.VocabSize + (addedPieces?.Count ?? 0) };
         if (tokenizer.VocabularySize > textConfig.VocabSize)
-            throw new InvalidDataException($"'{vocabPath}' has {tokenizer.VocabularySize} tokens but the text encoder's vocab_size is {textConfig.VocabSize}.");
+            throw new InvalidDataException($"'{folder.VocabPath}' has {tokenizer.VocabularySize} tokens but the text encoder's vocab_size is {textConfig.VocabSize}.");
 
-        var config = preset.Config with { Vision = vision, Text = textConfig, AdapterDim = options.Adapters };
-        var model = new DualEncoder(new Init(backend, DType.F32, options.Seed), config);
+        var config = preset.Config with { Vision = folder.Vision, Text = textConfig, AdapterDim = options.Adapters };
+        var model = new DualEncoder(new Init(backend, DType.F32, options.Seed, options.Compute), config);
         if (!resume)
         {
-            // The projections and logit scale keep their fresh initialisation unless the run starts from a whole model;
-            // a resumed run reloads everything from its checkpoint.
+            // The projections and logit scale keep their fresh initialisation unless the run starts from a whole model.
             var notices = new List<string>();
-            if (start is not null) CheckpointWeights.Load(model, start);
-            if (options.ImageEncoder is not null) notices.AddRange(PretrainedTowers.LoadVision(model.Vision, vision, options.ImageEncoder));
+            if (folder.Start is not null) CheckpointWeights.Load(model, folder.Start);
+            if (options.ImageEncoder is not null) notices.AddRange(PretrainedTowers.LoadVision(model.Vision, folder.Vision, options.ImageEncoder));
             if (options.TextEncoder is not null) notices.AddRange(PretrainedTowers.LoadText(model.Text, options.TextEncoder, addedPieces));
             foreach (string notice in notices) observer?.OnMessage(notice);
         }
         observer?.OnMessage($"Model: {StartingPoint.Describe(options)}, {model.Parameters().Sum(p => p.Length):N0} parameters on {backend.Name}");
+        return model;
+    }
 
-        var images = ImagePreprocessor.FromConfig(PreprocessorConfig.Read(preprocessorPath));
+    // The training loader (this rank's slice of every global batch, augmented) and on rank 0 the validation loader, both
+    // tokenising with the run folder's tokenizer (or the data's stored token ids when they were made with it).
+    private static (PrefetchingBatchLoader<ImageTextSample> Train, PrefetchingBatchLoader<ImageTextSample>? Validation) BuildLoaders(
+        TrainingOptions options, PreparedRun folder, ICommunicator communicator, CancellationToken cancel)
+    {
+        var data = folder.Data;
+        int contextLength = folder.ContextLength;
+        var tokenizer = folder.Tokenizer;
+        // Stored token ids are used only when the run tokenises with exactly the vocabulary and casing they were made with.
+        var wordPiece = tokenizer as ReportTokenizer;
+        PreparedTokens? stored = data.Tokens is { } t && wordPiece is not null && t.MadeBy(folder.VocabPath, wordPiece.LowerCase) ? t : null;
+        var images = ImagePreprocessor.FromConfig(PreprocessorConfig.Read(folder.PreprocessorPath));
         var sentences = new SentenceSampling(options.SentenceKeepProbability, options.PeriodDropProbability);
         (int[], int[]) Tokenize(ImageTextSample s, Random? rng)
         {
@@ -160,24 +211,13 @@ public static class TrainingRun
         var trainPreparer = new ImageTextPreparer<ImageTextSample>(images, options.Augment ? new ImageAugmentation() : null, s => s.ImagePath, Tokenize,
             augmentText: sentences.ChangesTexts);
         var evalPreparer = new ImageTextPreparer<ImageTextSample>(images, null, s => s.ImagePath, Tokenize);
-        using var train = new PrefetchingBatchLoader<ImageTextSample>(data.Train, options.BatchSize, options.Seed, trainPreparer.Prepare,
+        var train = new PrefetchingBatchLoader<ImageTextSample>(data.Train, options.BatchSize, options.Seed, trainPreparer.Prepare,
             options.Workers, shuffle: true, dropLast: true, shard: communicator.WorldSize > 1 ? new BatchShard(communicator.Rank, communicator.WorldSize) : null,
             cancel: communicator.WorldSize > 1 ? default : cancel); // ranks stop together, at a step boundary
-        using var validation = root && data.Validation.Count >= 2
+        var validation = communicator.Rank == 0 && data.Validation.Count >= 2
             ? new PrefetchingBatchLoader<ImageTextSample>(data.Validation, options.BatchSize, options.Seed, evalPreparer.Prepare, options.Workers, shuffle: false)
             : null;
-
-        var trainer = new Trainer(options, model, contextLength, [.. tokenizerFiles.Select(f => Path.Combine(output, f)), preprocessorPath], observer,
-            communicator, ListingSha256(data));
-        var summary = trainer.Run(train, validation, resume ? output : null, cancel);
-        if (root && summary.Skipped.Count > 0)
-        {
-            observer?.OnMessage($"Skipped while loading, over the whole run: {string.Join(", ", summary.Skipped.Select(s => $"{s.Key}: {s.Value}"))}");
-            foreach ((string reason, long count) in summary.Skipped)
-                data.Summary.Reject(reason, count);
-            data.Summary.Save(output);
-        }
-        return summary;
+        return (train, validation);
     }
 
     // --image-size changes a preset's input size (its patch grid follows); a pretrained tower's position table is fixed, so it is refused there.

@@ -44,9 +44,8 @@ public class TapeTests
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private static (Tensor Loss, WeakReference Input, WeakReference Branch) Forward(Tensor w, Tensor p, bool bf16)
     {
-        using var scope = Autocast.Bf16(bf16);
         var x = Ops.Reshape(Ops.Add(p, p), [1, 3]);
-        var branch = Ops.Linear(x, w);
+        var branch = Ops.Linear(x, w, precision: bf16 ? Precision.Bf16 : Precision.Fp32);
         var loss = Sum(Ops.Add(branch, x));
         return (loss, new WeakReference(x), new WeakReference(branch));
     }
@@ -74,9 +73,8 @@ public class TapeTests
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private static (Tensor Loss, WeakReference Q) Attention(Tensor p, bool bf16)
     {
-        using var scope = Autocast.Bf16(bf16);
         var q = Ops.Add(p, p, 1, 0.5);
-        var o = Ops.MultiHeadAttention(q, q, q, null, heads: 2);
+        var o = Ops.MultiHeadAttention(q, q, q, null, heads: 2, policy: new ComputePolicy(bf16 ? Precision.Bf16 : Precision.Fp32));
         return (Sum(Ops.Activate(o, MedClip.Backends.Activation.Tanh)), new WeakReference(q));
     }
 

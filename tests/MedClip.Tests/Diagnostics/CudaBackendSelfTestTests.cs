@@ -1,3 +1,4 @@
+using MedClip.Autograd;
 using MedClip.Backends;
 using MedClip.Backends.Cpu;
 using MedClip.Diagnostics;
@@ -31,7 +32,8 @@ public class CudaBackendSelfTestTests(EmulatorFixture emulator)
     public void TwoBf16TrainingSteps_MatchTheCpuEmulationOfBf16()
     {
         var (config, context) = BackendSelfTest.MicroModel();
-        AssertAllPass(new BackendSelfTest(emulator.Backend, CpuBackend.Instance).TrainingChecks(config, batch: 3, context, bf16: true));
+        AssertAllPass(new BackendSelfTest(emulator.Backend, CpuBackend.Instance).TrainingChecks(config, batch: 3, context,
+            compute: new ComputePolicy(Precision.Bf16)));
     }
 
     [EmulatorFact]
@@ -51,8 +53,8 @@ public class CudaBackendSelfTestTests(EmulatorFixture emulator)
     public void TwoTrainingSteps_MatchCpu_LossesGradientsAndParameters(bool bf16, bool fusedAttention)
     {
         var (config, context) = BackendSelfTest.MicroModel();
-        AssertAllPass(new BackendSelfTest(emulator.Backend, CpuBackend.Instance).TrainingChecks(config, batch: 3, context, bf16: bf16,
-            fusedAttention: fusedAttention));
+        AssertAllPass(new BackendSelfTest(emulator.Backend, CpuBackend.Instance).TrainingChecks(config, batch: 3, context,
+            compute: new ComputePolicy(bf16 ? Precision.Bf16 : Precision.Fp32, fusedAttention ? AttentionKind.Fused : AttentionKind.Gemm)));
     }
 
     [EmulatorTheory]
@@ -67,7 +69,8 @@ public class CudaBackendSelfTestTests(EmulatorFixture emulator)
             ModelType = TextModelType.ClipText, EosTokenId = config.Text.VocabSize - 1,
             Transformer = config.Text.Transformer with { Activation = Activation.QuickGelu },
         };
-        AssertAllPass(new BackendSelfTest(emulator.Backend, CpuBackend.Instance).TrainingChecks(config with { Text = text }, batch: 3, context, bf16: bf16));
+        AssertAllPass(new BackendSelfTest(emulator.Backend, CpuBackend.Instance).TrainingChecks(config with { Text = text }, batch: 3, context,
+            compute: new ComputePolicy(bf16 ? Precision.Bf16 : Precision.Fp32)));
     }
 
     private static void AssertAllPass(IEnumerable<SelfTestCheck> checks, int? expected = null)

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using MedClip.Autograd;
 using MedClip.Backends.Cpu;
 using MedClip.Models;
 using MedClip.Training;
@@ -31,7 +32,8 @@ public class StepBenchmarkTests
     [Fact]
     public void FusedAttention_IsRunAndReported()
     {
-        var result = StepBenchmark.Run(CpuBackend.Instance, ModelPresets.Get("tiny"), batchSize: 2, steps: 1, warmupSteps: 1, fusedAttention: true);
+        var result = StepBenchmark.Run(CpuBackend.Instance, ModelPresets.Get("tiny"), batchSize: 2, steps: 1, warmupSteps: 1,
+            compute: new ComputePolicy(Attention: AttentionKind.Fused));
 
         Assert.Equal("fused", result.Attention);
         Assert.True(double.IsFinite(result.StepMs) && result.StepMs > 0);

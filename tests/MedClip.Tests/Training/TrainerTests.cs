@@ -1,3 +1,4 @@
+using MedClip.Autograd;
 using MedClip.Backends;
 using MedClip.Backends.Cpu;
 using MedClip.Data.Loading;
@@ -40,11 +41,11 @@ public sealed class TrainerTests : IDisposable
         }
     }
 
-    internal static DualEncoder Model(int layers = 1, int adapters = 0)
+    internal static DualEncoder Model(int layers = 1, int adapters = 0, ComputePolicy? compute = null)
     {
         var layer = new TransformerConfig(16, 2, 32, Activation.GeluErf, 1e-12);
         var config = new DualEncoderConfig(new VisionConfig(ImageSize, 8, 3, layers, layer), new TextConfig(30, Context, 2, layers, layer), 8, AdapterDim: adapters);
-        return new DualEncoder(new Init(CpuBackend.Instance, DType.F32, 7), config);
+        return new DualEncoder(new Init(CpuBackend.Instance, DType.F32, 7, compute), config);
     }
 
     private sealed class CancelAt(int step, CancellationTokenSource source) : ITrainingObserver
@@ -59,7 +60,7 @@ public sealed class TrainerTests : IDisposable
 
     private TrainingOptions Options(string name, string precision = "fp32") => new()
     {
-        Precision = precision,
+        Precision = ComputePolicy.Parse(precision, "gemm").Precision,
         Steps = 7, BatchSize = BatchSize, LearningRate = 1e-3, WarmupSteps = 2, LogEvery = 1, ValidateEvery = 1000,
         CheckpointEvery = 1000, OutputDirectory = Path.Combine(_dir, name),
     };
@@ -73,14 +74,14 @@ public sealed class TrainerTests : IDisposable
     public void Resume_AfterInterruption_RepeatsTheUninterruptedLossesExactly(string precision)
     {
         var whole = Options("whole", precision);
-        new Trainer(whole, Model(), Context, []).Run(new RandomBatches(3), null, null, CancellationToken.None);
+        new Trainer(whole, Model(compute: whole.Compute), Context, []).Run(new RandomBatches(3), null, null, CancellationToken.None);
 
         var parted = Options("parted", precision);
         using var cancel = new CancellationTokenSource();
-        var first = new Trainer(parted, Model(), Context, [], new CancelAt(4, cancel)).Run(new RandomBatches(3), null, null, cancel.Token);
+        var first = new Trainer(parted, Model(compute: parted.Compute), Context, [], new CancelAt(4, cancel)).Run(new RandomBatches(3), null, null, cancel.Token);
         Assert.True(first.Interrupted);
         Assert.Equal(4, first.Steps);
-        var second = new Trainer(parted, Model(), Context, []).Run(new RandomBatches(3), null, parted.OutputDirectory, CancellationToken.None);
+        var second = new Trainer(parted, Model(compute: parted.Compute), Context, []).Run(new RandomBatches(3), null, parted.OutputDirectory, CancellationToken.None);
         Assert.Equal(7, second.Steps);
 
         var expected = Losses(whole.OutputDirectory);
@@ -94,15 +95,15 @@ public sealed class TrainerTests : IDisposable
     public void Resume_WithAdapters_RepeatsTheUninterruptedLossesExactly(string precision)
     {
         var whole = Options("adapters-whole", precision) with { Adapters = 3 };
-        new Trainer(whole, Model(adapters: 3), Context, []).Run(new RandomBatches(3), null, null, CancellationToken.None);
+        new Trainer(whole, Model(adapters: 3, compute: whole.Compute), Context, []).Run(new RandomBatches(3), null, null, CancellationToken.None);
 
         var parted = Options("adapters-parted", precision) with { Adapters = 3 };
         using var cancel = new CancellationTokenSource();
-        Assert.True(new Trainer(parted, Model(adapters: 3), Context, [], new CancelAt(3, cancel)).Run(new RandomBatches(3), null, null, cancel.Token).Interrupted);
+        Assert.True(new Trainer(parted, Model(adapters: 3, compute: parted.Compute), Context, [], new CancelAt(3, cancel)).Run(new RandomBatches(3), null, null, cancel.Token).Interrupted);
         var withoutAdapters = Assert.Throws<InvalidDataException>(() =>
-            new Trainer(parted with { Adapters = 0 }, Model(), Context, []).Run(new RandomBatches(3), null, parted.OutputDirectory, CancellationToken.None));
+            new Trainer(parted with { Adapters = 0 }, Model(compute: parted.Compute), Context, []).Run(new RandomBatches(3), null, parted.OutputDirectory, CancellationToken.None));
         Assert.Contains("resume it with --adapters 3", withoutAdapters.Message);
-        var resumed = Model(adapters: 3);
+        var resumed = Model(adapters: 3, compute: parted.Compute);
         new Trainer(parted, resumed, Context, []).Run(new RandomBatches(3), null, parted.OutputDirectory, CancellationToken.None);
 
         Assert.Equal(Losses(whole.OutputDirectory), Losses(parted.OutputDirectory));

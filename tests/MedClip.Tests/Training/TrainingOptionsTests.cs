@@ -28,23 +28,6 @@ public class TrainingOptionsTests
     }
 
     [Fact]
-    public void Precision_OtherThanFp32OrBf16_IsRefused()
-    {
-        var e = Assert.Throws<ArgumentException>(() => (new TrainingOptions() with { Precision = "fp16" }).Validate());
-        Assert.Equal("--precision fp16 must be fp32 or bf16.", e.Message);
-        (new TrainingOptions() with { Precision = "bf16" }).Validate();
-    }
-
-    [Fact]
-    public void Attention_OtherThanGemmOrFused_IsRefused()
-    {
-        var e = Assert.Throws<ArgumentException>(() => (new TrainingOptions() with { Attention = "flash" }).Validate());
-        Assert.Equal("--attention flash must be gemm or fused.", e.Message);
-        Assert.True((new TrainingOptions() with { Attention = "fused" }).UsesFusedAttention);
-        Assert.False(new TrainingOptions().UsesFusedAttention);
-    }
-
-    [Fact]
     public void AccumulationSteps_BelowOne_IsRefused()
     {
         var e = Assert.Throws<ArgumentException>(() => (new TrainingOptions() with { AccumulationSteps = 0 }).Validate());

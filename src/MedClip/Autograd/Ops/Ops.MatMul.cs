@@ -10,7 +10,8 @@ public static partial class Ops
     /// otherwise a and b have the same leading (batch) axes.
     /// With C = op(A) op(B): d op(A) = dC op(B)^T and d op(B) = op(A)^T dC, each written as one more GEMM with beta = 1.
     /// </summary>
-    public static Tensor MatMul(Tensor a, Tensor b, bool transA = false, bool transB = false)
+    /// <param name="precision">Under bf16 the GEMMs read BF16 operands of A, B and dC; C and the gradients stay F32.</param>
+    public static Tensor MatMul(Tensor a, Tensor b, bool transA = false, bool transB = false, Precision precision = Precision.Fp32)
     {
         Require(a.Rank >= 2 && b.Rank >= 2 && a.DType == b.DType, $"MatMul: needs matrices of one dtype, got {a.Describe()} and {b.Describe()}.");
         bool sharedB = b.Rank == 2 && !transA;
@@ -37,10 +38,9 @@ public static partial class Ops
             shape = new GemmShape(transA, transB, m, n, k, Batch: batch, StrideA: (long)m * k, StrideB: (long)k * n, StrideC: (long)m * n);
         }
         var c = Tensor.Empty(a.Backend, outDims, a.DType);
-        // Under bf16 autocast the GEMMs read BF16 copies of A, B and dC; C and the gradients stay F32.
-        bool bf16 = Autocast.Applies(a, b);
-        var ga = bf16 ? Autocast.Operand(a) : a;
-        var gb = bf16 ? Autocast.Operand(b) : b;
+        bool bf16 = GemmInBf16(precision, a, b);
+        var ga = bf16 ? a.Bf16Operand() : a;
+        var gb = bf16 ? b.Bf16Operand() : b;
         a.Backend.Gemm(ga, gb, c, shape);
         // The backward reads the operands (ga, gb: a and b themselves in fp32, their BF16 copies under bf16) and routes
         // to a and b by their slots.
@@ -48,7 +48,7 @@ public static partial class Ops
         return Tape.Record("MatMul", c, [a, b], dc =>
         {
             var s = shape;
-            var gdc = bf16 ? Autocast.Operand(dc) : dc;
+            var gdc = bf16 ? dc.Bf16Operand() : dc;
             if (slotA.RequiresGrad)
             {
                 be.Gemm(s.TransA ? gb : gdc, s.TransA ? gdc : gb, slotA.GradOrZeros(), s.TransA
@@ -65,31 +65,16 @@ public static partial class Ops
     }
 
     /// <summary>y = x @ weight^T + bias with weight [out, in] as in torch.nn.Linear; x is [..., in].</summary>
-    /// <param name="storeBf16">
-    /// Under bf16 autocast, store y in BF16 (rounded after the bias add) for a consumer that reads BF16: the fused
-    /// attention's q, k and v. The gradient stays F32.
-    /// </param>
     /// <param name="residual">
     /// A residual stream to add, y = residual + (x @ weight^T + bias), in the same op: the layer's own output is then
     /// not a tensor of its own that the add's node would keep alive until the backward (F32, [..., out]).
     /// </param>
-    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null, bool storeBf16 = false, Tensor? residual = null)
+    /// <param name="precision">Under bf16 both directions' GEMMs read BF16 operands (<see cref="LinearGemm"/>); y stays F32.</param>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null, Tensor? residual = null, Precision precision = Precision.Fp32)
     {
-        var gemm = new LinearGemm("Linear", x, weight, bias);
-        Require(residual is null || !storeBf16, "Linear: a residual stream is added in F32; it cannot be stored in BF16.");
+        var gemm = new LinearGemm("Linear", x, weight, bias, precision);
         var y = gemm.Forward();
-        var be = x.Backend;
-        if (storeBf16 && gemm.Bf16)
-        {
-            var rounded = Tensor.Zeros(be, y.Shape, DType.BF16);
-            if (bias is not null) be.AddBiasToBf16(y, bias, rounded, gemm.Rows, gemm.OutFeatures);
-            else be.Cast(y, rounded);
-            y = rounded;
-        }
-        else
-        {
-            AddBiasAndResidual("Linear", y, bias, residual, gemm.Rows, gemm.OutFeatures);
-        }
+        AddBiasAndResidual("Linear", y, bias, residual, gemm.Rows, gemm.OutFeatures);
         var residualSlot = residual?.Slot;
         return Tape.Record(residual is null ? "Linear" : "Linear+residual", y, [x, weight, bias, residual], dy =>
         {
@@ -141,9 +126,9 @@ public static partial class Ops
     /// <see cref="Linear"/>, then the bias add and the activation fused into one pass each way. With p the pre-activation
     /// (kept for backward): dp = dy * f'(p) and db = column sums of dp in one pass, then dx and dW from dp as in Linear.
     /// </summary>
-    public static Tensor LinearActivation(Tensor x, Tensor weight, Tensor bias, Activation kind)
+    public static Tensor LinearActivation(Tensor x, Tensor weight, Tensor bias, Activation kind, Precision precision = Precision.Fp32)
     {
-        var gemm = new LinearGemm("LinearActivation", x, weight, bias);
+        var gemm = new LinearGemm("LinearActivation", x, weight, bias, precision);
         var pre = gemm.Forward();
         var y = EmptyLike(pre);
         var be = x.Backend;
@@ -159,7 +144,7 @@ public static partial class Ops
 
     /// <summary>
     /// A transformer MLP, y = fc2(act(fc1(x))) with fc1 = (w1, b1) and fc2 = (w2, b2): <see cref="LinearActivation"/>
-    /// then <see cref="Linear"/>. Under bf16 autocast the hidden layer is kept in BF16 instead, as torch.autocast keeps a
+    /// then <see cref="Linear"/>. Under bf16 the hidden layer is kept in BF16 instead, as torch.autocast keeps a
     /// BF16 linear output and its activation: the first GEMM's F32 output becomes pre = bf16(x W1^T + b1) and
     /// h = bf16(act(pre)) in one pass (<see cref="IBackend.BiasActivationForwardBf16"/>), h is the second GEMM's operand
     /// as it is, and the backward computes dh = dy W2 in F32 and turns it into the BF16 operand dpre = bf16(dh act'(pre))
@@ -167,10 +152,12 @@ public static partial class Ops
     /// pre-activation and activation, and the activation's BF16 copy).
     /// </summary>
     /// <param name="residual">A residual stream added to y in the same op (see <see cref="Linear"/>).</param>
-    public static Tensor Mlp(Tensor x, Tensor w1, Tensor b1, Tensor w2, Tensor? b2, Activation kind, Tensor? residual = null)
+    public static Tensor Mlp(Tensor x, Tensor w1, Tensor b1, Tensor w2, Tensor? b2, Activation kind, Tensor? residual = null,
+        Precision precision = Precision.Fp32)
     {
-        if (!Autocast.Applies(x, w1) || !Autocast.Applies(x, w2)) return Linear(LinearActivation(x, w1, b1, kind), w2, b2, residual: residual);
-        var first = new LinearGemm("Mlp", x, w1, b1);
+        if (!GemmInBf16(precision, x, w1) || !GemmInBf16(precision, x, w2))
+            return Linear(LinearActivation(x, w1, b1, kind, precision), w2, b2, residual, precision);
+        var first = new LinearGemm("Mlp", x, w1, b1, precision);
         Require(w2.Rank == 2 && w2.Shape[1] == first.OutFeatures && (b2 is null || b2.Length == w2.Shape[0]),
             $"Mlp: second weight {w2.Describe()} and bias {b2?.Describe()} do not follow the first, {w1.Describe()}.");
         var be = x.Backend;
@@ -178,14 +165,14 @@ public static partial class Ops
         var pre = Tensor.Zeros(be, [rows, hidden], DType.BF16);
         var h = Tensor.Zeros(be, [rows, hidden], DType.BF16);
         be.BiasActivationForwardBf16(kind, first.Forward(), b1, pre, h, rows, hidden);
-        var w2Operand = Autocast.Operand(w2);
+        var w2Operand = w2.Bf16Operand();
         var y = Tensor.Zeros(be, [.. x.Shape.ToArray()[..^1], outFeatures], DType.F32);
         be.Gemm(h, w2Operand, y, new GemmShape(false, true, rows, outFeatures, hidden));
         AddBiasAndResidual("Mlp", y, b2, residual, rows, outFeatures);
         var residualSlot = residual?.Slot;
         return Tape.Record($"Mlp+{kind}", y, [x, w1, b1, w2, b2, residual], dy =>
         {
-            var dyOperand = OutputGradientEpilogue(dy, b2, residualSlot, bf16: true, rows, outFeatures) ?? Autocast.Operand(dy);
+            var dyOperand = OutputGradientEpilogue(dy, b2, residualSlot, bf16: true, rows, outFeatures) ?? dy.Bf16Operand();
             if (w2.RequiresGrad) be.Gemm(dyOperand, h, w2.GradOrZeros(), new GemmShape(true, false, outFeatures, hidden, rows, Beta: 1));
             var dh = Tensor.Zeros(be, [rows, hidden], DType.F32);
             be.Gemm(dyOperand, w2Operand, dh, new GemmShape(false, false, rows, hidden, outFeatures));
@@ -197,7 +184,7 @@ public static partial class Ops
     }
 
     /// <summary>
-    /// The GEMM of a linear layer, y = x @ W^T, and its backward: dx += dy @ W, dW += dy^T @ x. Under bf16 autocast both
+    /// The GEMM of a linear layer, y = x @ W^T, and its backward: dx += dy @ W, dW += dy^T @ x. Under bf16 both
     /// directions read BF16 copies of x, W (the parameter's kept copy) and dy; y, the gradients and the bias stay F32.
     /// It keeps x's slot and the operand the weight gradient reads: x itself in fp32, its BF16 copy under bf16 (so an
     /// F32 x need not outlive the forward, as with torch.autocast).
@@ -210,29 +197,29 @@ public static partial class Ops
         private readonly Shape _xShape;
         private readonly bool _bf16;
 
-        public LinearGemm(string op, Tensor x, Tensor weight, Tensor? bias)
+        public LinearGemm(string op, Tensor x, Tensor weight, Tensor? bias, Precision precision)
         {
             Require(weight.Rank == 2 && x.Shape.Last == weight.Shape[1],
                 $"{op}: input {x.Describe()} does not match weight {weight.Describe()} ([out, in]).");
-            // A BF16 activation (bf16 mixed precision keeps some) is a GEMM operand as it is, inside an autocast scope.
-            Require(x.DType == weight.DType || (x.DType == DType.BF16 && Autocast.Applies(x, weight)),
-                $"{op}: input {x.Describe()} and weight {weight.Describe()} differ in dtype; a BF16 input needs bf16 autocast.");
+            _bf16 = GemmInBf16(precision, x, weight);
+            // A BF16 activation (bf16 mixed precision keeps some) is a GEMM operand as it is, under bf16.
+            Require(x.DType == weight.DType || (x.DType == DType.BF16 && _bf16),
+                $"{op}: input {x.Describe()} and weight {weight.Describe()} differ in dtype; a BF16 input needs bf16 precision.");
             Require(bias is null || (bias.Length == weight.Shape[0] && bias.DType == weight.DType),
                 $"{op}: bias {bias?.Describe()} does not match weight {weight.Describe()}.");
             (_xSlot, _backend, _xShape, _weight) = (x.Slot, x.Backend, x.Shape, weight);
             Rows = (int)x.Shape.Rows;
             InFeatures = weight.Shape[1];
             OutFeatures = weight.Shape[0];
-            _bf16 = Autocast.Applies(x, weight);
-            _gx = _bf16 ? Autocast.Operand(x) : x;
-            _gw = _bf16 ? Autocast.Operand(weight) : weight;
+            _gx = _bf16 ? x.Bf16Operand() : x;
+            _gw = _bf16 ? weight.Bf16Operand() : weight;
         }
 
         public int Rows { get; }
         public int InFeatures { get; }
         public int OutFeatures { get; }
 
-        /// <summary>Whether the GEMMs run on BF16 operands (bf16 autocast).</summary>
+        /// <summary>Whether the GEMMs run on BF16 operands (bf16 precision).</summary>
         public bool Bf16 => _bf16;
 
         /// <summary>x @ W^T into a new [..., out] tensor.</summary>
@@ -244,15 +231,19 @@ public static partial class Ops
         }
 
         /// <summary>
-        /// dx = dy @ W; dW = dy^T @ x, each added into the gradient of an input that needs one. Under bf16 autocast dy may
+        /// dx = dy @ W; dW = dy^T @ x, each added into the gradient of an input that needs one. Under bf16 dy may
         /// already be the BF16 operand, or <paramref name="operand"/> its BF16 copy, made in the same pass as the bias gradient.
         /// </summary>
         public void Backward(Tensor dy, Tensor? operand = null)
         {
             var be = _backend;
-            var gdy = operand ?? (_bf16 ? Autocast.Operand(dy) : dy);
+            var gdy = operand ?? (_bf16 ? dy.Bf16Operand() : dy);
             if (_xSlot.RequiresGrad) be.Gemm(gdy, _gw, _xSlot.GradOrZeros(), new GemmShape(false, false, Rows, InFeatures, OutFeatures, Beta: 1));
             if (_weight.RequiresGrad) be.Gemm(gdy, _gx, _weight.GradOrZeros(), new GemmShape(true, false, OutFeatures, InFeatures, Rows, Beta: 1));
         }
     }
+
+    // Whether a GEMM of a and b reads BF16 operands: under bf16, of F32 tensors (cast) and BF16 ones (as they are).
+    private static bool GemmInBf16(Precision precision, Tensor a, Tensor b) =>
+        precision == Precision.Bf16 && a.DType is DType.F32 or DType.BF16 && b.DType is DType.F32 or DType.BF16;
 }

@@ -5,13 +5,9 @@ namespace MedClip.Autograd;
 public static partial class Ops
 {
     /// <summary>Layer norm over the last axis with affine gamma and beta.</summary>
-    /// <param name="feedsGemms">
-    /// The output is only ever a GEMM operand (a pre-LN layer's norms before the attention projections and the MLP): under
-    /// bf16 autocast it is then stored in BF16, the operand as it is, instead of F32 and a BF16 cast. Its gradient stays F32.
-    /// </param>
-    public static Tensor LayerNorm(Tensor x, Tensor gamma, Tensor beta, double eps, bool feedsGemms = false)
+    public static Tensor LayerNorm(Tensor x, Tensor gamma, Tensor beta, double eps)
     {
-        var (rows, cols, y, mean, rstd) = LayerNormOutputs("LayerNorm", x, gamma, beta, feedsGemms);
+        var (rows, cols, y, mean, rstd) = LayerNormOutputs("LayerNorm", x, gamma, beta);
         x.Backend.LayerNormForward(x, gamma, beta, y, mean, rstd, rows, cols, eps);
         return RecordLayerNorm(y, x, gamma, beta, mean, rstd);
     }
@@ -40,11 +36,10 @@ public static partial class Ops
     /// h = a + b and LayerNorm(h) in one forward pass, the pre-LN residual (ViT): h is the residual stream the layer goes
     /// on to add to, LayerNorm(h) the next sublayer's input.
     /// </summary>
-    public static (Tensor Sum, Tensor Normalized) AddLayerNormKeepingSum(Tensor a, Tensor b, Tensor gamma, Tensor beta, double eps,
-        bool feedsGemms = false)
+    public static (Tensor Sum, Tensor Normalized) AddLayerNormKeepingSum(Tensor a, Tensor b, Tensor gamma, Tensor beta, double eps)
     {
         SameShape("AddLayerNorm", a, b);
-        var (rows, cols, y, mean, rstd) = LayerNormOutputs("AddLayerNorm", a, gamma, beta, feedsGemms);
+        var (rows, cols, y, mean, rstd) = LayerNormOutputs("AddLayerNorm", a, gamma, beta);
         var sum = EmptyLike(a);
         a.Backend.AddLayerNormForward(a, b, sum, gamma, beta, y, mean, rstd, rows, cols, eps);
         // The tape keeps one output per node, so the two outputs are two nodes, as if the ops were unfused: h an Add of a
@@ -56,15 +51,13 @@ public static partial class Ops
         return (h, RecordLayerNorm(y, h, gamma, beta, mean, rstd));
     }
 
-    // Checks a layer norm's operands and allocates its output [rows, cols] (BF16 for GEMM operands under bf16 autocast)
-    // and statistics [rows].
-    private static (int Rows, int Cols, Tensor Y, Tensor Mean, Tensor Rstd) LayerNormOutputs(string op, Tensor x, Tensor gamma, Tensor beta,
-        bool feedsGemms = false)
+    // Checks a layer norm's operands and allocates its output [rows, cols] and statistics [rows].
+    private static (int Rows, int Cols, Tensor Y, Tensor Mean, Tensor Rstd) LayerNormOutputs(string op, Tensor x, Tensor gamma, Tensor beta)
     {
         int cols = x.Shape.Last, rows = (int)x.Shape.Rows;
         Require(gamma.Length == cols && beta.Length == cols && gamma.DType == x.DType && beta.DType == x.DType,
             $"{op}: input {x.Describe()} does not match gamma {gamma.Describe()} and beta {beta.Describe()}.");
-        var y = Tensor.Empty(x.Backend, x.Shape, feedsGemms && Autocast.IsBf16 && x.DType == DType.F32 ? DType.BF16 : x.DType);
+        var y = EmptyLike(x);
         return (rows, cols, y, Tensor.Empty(x.Backend, [rows], x.DType), Tensor.Empty(x.Backend, [rows], x.DType));
     }
 

@@ -113,6 +113,13 @@ public sealed class TimedCpuBackend(CpuBackend inner) : IBackend
         Add("Scale", start);
     }
 
+    public void ClipByNorm(Tensor x, Tensor sumSquares, double maxNorm)
+    {
+        long start = Stopwatch.GetTimestamp();
+        inner.ClipByNorm(x, sumSquares, maxNorm);
+        Add("ClipByNorm", start);
+    }
+
     public void ScaleByTensor(Tensor x, Tensor factor)
     {
         long start = Stopwatch.GetTimestamp();

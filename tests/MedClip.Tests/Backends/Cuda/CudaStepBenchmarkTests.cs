@@ -1,3 +1,4 @@
+using MedClip.Autograd;
 using MedClip.Backends;
 using MedClip.Backends.Cuda;
 using MedClip.Diagnostics;
@@ -17,7 +18,8 @@ public class CudaStepBenchmarkTests
         using var backend = EmulatorFixture.Create(exactAllocations: false);
         backend.AllowTf32 = true;
         var (config, context) = BackendSelfTest.MicroModel();
-        var result = StepBenchmark.Run(backend, new ModelPreset("micro", config, context), batchSize: 3, steps: 2, warmupSteps: 2, fusedAttention: true);
+        var result = StepBenchmark.Run(backend, new ModelPreset("micro", config, context), batchSize: 3, steps: 2, warmupSteps: 2,
+            compute: new ComputePolicy(Attention: AttentionKind.Fused));
 
         Assert.Equal("tf32", result.Precision);
         Assert.Equal("fused", result.Attention);
