@@ -20,6 +20,7 @@ public class GemmBenchmarks
     public int Size;
 
     private float[] a = [], b = [], c = [];
+    private static readonly CpuGemm Gemm = new(CpuGemmPaths.Host);
 
     [GlobalSetup]
     public void Setup()
@@ -45,7 +46,7 @@ public class GemmBenchmarks
     public void SgemmTransA() => Multiply(transA: true, transB: false);
 
     private void Multiply(bool transA, bool transB) =>
-        CpuGemm.Gemm(transA, transB, Size, Size, Size, 1f, a, 0, Size, 0, b, 0, Size, 0, 0f, c, 0, Size, 0, 1);
+        Gemm.Gemm(transA, transB, Size, Size, Size, 1f, a, 0, Size, 0, b, 0, Size, 0, 0f, c, 0, Size, 0, 1);
 
     private sealed class GflopsConfig : ManualConfig
     {

@@ -70,6 +70,6 @@ internal static class BenchCommand
         bench: {r.Model} ({r.Parameters:N0} parameters) on {r.Device}, {r.Precision}, {r.Attention} attention, batch {r.BatchSize}, median of {r.Steps} steps
           step      {r.StepMs,9:F1} ms{(r.PhaseTimes ? $"  (forward {r.ForwardMs:F1}, backward {r.BackwardMs:F1}, clip + AdamW {r.UpdateMs:F1})" : "")}
           images/s  {r.ImagesPerSecond,9:F1}
-          TFLOP/s   {r.Tflops,9:F4}  (6 x forward matmul multiply-adds per step){(r.Mfu is double mfu ? $"\n  MFU       {mfu,9:P1}" : "")}{(r.ReservedBytes is long bytes ? $"\n  device    {bytes / 1048576.0,9:N0} MiB reserved ({r.ReservedAfterWarmupBytes / 1048576.0:N0} after warm-up)" : "")}
+          TFLOP/s   {r.Tflops,9:F4}  (6 x forward matmul multiply-adds per step){(r.CpuGemm is string gemm ? $"\n  GEMM      {gemm,9}  (CPU vector path)" : "")}{(r.Mfu is double mfu ? $"\n  MFU       {mfu,9:P1}" : "")}{(r.ReservedBytes is long bytes ? $"\n  device    {bytes / 1048576.0,9:N0} MiB reserved ({r.ReservedAfterWarmupBytes / 1048576.0:N0} after warm-up)" : "")}
         """;
 }

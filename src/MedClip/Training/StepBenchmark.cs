@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using MedClip.Autograd;
 using MedClip.Backends;
+using MedClip.Backends.Cpu;
 using MedClip.Backends.Cuda;
 using MedClip.Models;
 using MedClip.Nn;
@@ -96,6 +97,7 @@ public static class StepBenchmark
             PeakTflops = peak,
             PeakSource = peakSource,
             Attention = fusedAttention ? "fused" : "gemm",
+            CpuGemm = backend is CpuBackend cpu ? CpuGemmPaths.Name(cpu.GemmPath) : null,
             ReservedBytes = reserved,
             ReservedAfterWarmupBytes = reservedAfterWarmup,
         };
@@ -169,6 +171,9 @@ public sealed record StepBenchmarkResult(string Device, string Model, int BatchS
     /// <summary>gemm or fused (see <see cref="FusedAttention"/>).</summary>
     public string Attention { get; init; } = "gemm";
 
+    /// <summary>The CPU backend's GEMM path (<see cref="CpuGemmPath"/>: scalar, vector256 or vector512); null on a GPU.</summary>
+    public string? CpuGemm { get; init; }
+
     /// <summary>
     /// Device memory reserved by the end (the CUDA arena's peak, comparable to torch.cuda.max_memory_reserved), in bytes;
     /// null on the CPU.
@@ -181,7 +186,7 @@ public sealed record StepBenchmarkResult(string Device, string Model, int BatchS
     /// <summary>
     /// The contract's single JSON line: device, model, batch_size, precision, step_ms, images_per_s, tflops, mfu; then
     /// attention, phase_times (whether the phase split was timed) with forward_ms, backward_ms and update_ms when it was,
-    /// and on CUDA peak_tflops with peak_source (datasheet or measured), reserved_mib and reserved_after_warmup_mib.
+    /// on the CPU cpu_gemm (the GEMM's vector width), and on CUDA peak_tflops with peak_source (datasheet or measured), reserved_mib and reserved_after_warmup_mib.
     /// </summary>
     public string ToJson()
     {
@@ -206,6 +211,7 @@ public sealed record StepBenchmarkResult(string Device, string Model, int BatchS
                 json.WriteNumber("backward_ms", Math.Round(BackwardMs, 2));
                 json.WriteNumber("update_ms", Math.Round(UpdateMs, 2));
             }
+            if (CpuGemm is string gemm) json.WriteString("cpu_gemm", gemm);
             if (PeakTflops is double peak) json.WriteNumber("peak_tflops", Math.Round(peak, 2));
             if (PeakSource is string source) json.WriteString("peak_source", source);
             if (ReservedBytes is long reserved) json.WriteNumber("reserved_mib", Math.Round(reserved / 1048576.0, 1));

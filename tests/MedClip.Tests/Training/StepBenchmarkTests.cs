@@ -14,10 +14,11 @@ public class StepBenchmarkTests
 
         using var json = JsonDocument.Parse(result.ToJson());
         // The contract's keys first; then the attention kernels, the phase split (timed on the CPU, which never runs
-        // ahead of the host), and on CUDA the reserved device memory.
+        // ahead of the host), on the CPU the GEMM's vector path, and on CUDA the reserved device memory.
         Assert.Equal(["device", "model", "batch_size", "precision", "step_ms", "images_per_s", "tflops", "mfu", "attention", "phase_times",
-            "forward_ms", "backward_ms", "update_ms"],
+            "forward_ms", "backward_ms", "update_ms", "cpu_gemm"],
             json.RootElement.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(CpuGemmPaths.Name(CpuGemmPaths.Host), json.RootElement.GetProperty("cpu_gemm").GetString());
         Assert.Equal("gemm", json.RootElement.GetProperty("attention").GetString());
         Assert.Equal("cpu", json.RootElement.GetProperty("device").GetString());
         Assert.Equal(2, json.RootElement.GetProperty("batch_size").GetInt32());

@@ -13,7 +13,15 @@ namespace MedClip.Backends.Cpu;
 /// </summary>
 public sealed class CpuBackend : IBackend
 {
-    public static CpuBackend Instance { get; } = new();
+    public static CpuBackend Instance { get; } = new(CpuGemmPaths.Host);
+
+    private readonly CpuGemm _gemm;
+
+    /// <param name="gemmPath">The GEMM's vector width (<see cref="CpuGemmPaths.Host"/>: the widest this CPU accelerates).</param>
+    public CpuBackend(CpuGemmPath gemmPath) => _gemm = new CpuGemm(gemmPath);
+
+    /// <summary>The vector width the GEMMs run at; every width gives the same bits.</summary>
+    public CpuGemmPath GemmPath => _gemm.Path;
 
     public string Name => "cpu";
 
@@ -125,12 +133,12 @@ public sealed class CpuBackend : IBackend
             // accumulation of the BF16 products.
             if (a.DType != b.DType || c.DType != DType.F32)
                 throw new NotSupportedException($"Gemm: the CPU backend multiplies BF16 A and B into an F32 C, not {a.Describe()} @ {b.Describe()} into {c.Describe()}.");
-            CpuGemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, (float)s.Alpha, Widen(a), 0, lda, s.StrideA, Widen(b), 0, ldb, s.StrideB, (float)s.Beta, D<float>(c), 0, s.N, s.StrideC, s.Batch);
+            _gemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, (float)s.Alpha, Widen(a), 0, lda, s.StrideA, Widen(b), 0, ldb, s.StrideB, (float)s.Beta, D<float>(c), 0, s.N, s.StrideC, s.Batch);
         }
         else if (Is64(a))
-            CpuGemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, s.Alpha, D<double>(a), 0, lda, s.StrideA, D<double>(b), 0, ldb, s.StrideB, s.Beta, D<double>(c), 0, s.N, s.StrideC, s.Batch);
+            _gemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, s.Alpha, D<double>(a), 0, lda, s.StrideA, D<double>(b), 0, ldb, s.StrideB, s.Beta, D<double>(c), 0, s.N, s.StrideC, s.Batch);
         else
-            CpuGemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, (float)s.Alpha, D<float>(a), 0, lda, s.StrideA, D<float>(b), 0, ldb, s.StrideB, (float)s.Beta, D<float>(c), 0, s.N, s.StrideC, s.Batch);
+            _gemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, (float)s.Alpha, D<float>(a), 0, lda, s.StrideA, D<float>(b), 0, ldb, s.StrideB, (float)s.Beta, D<float>(c), 0, s.N, s.StrideC, s.Batch);
     }
 
     public void AddBias(Tensor x, Tensor bias, int rows, int cols)

@@ -8,6 +8,7 @@ namespace MedClip.Tests.Backends.Cpu;
 /// (m*n*k &lt; 32768) and the packed path (ragged micro-tiles, several row blocks, rows too few for the cores, several
 /// slices of k, more than one 4096-wide column block) are exercised, serial, split over the cores, and over a batch.
 /// An element's tolerance is relative to its magnitude, |alpha| * sum_p |A[i,p] B[p,j]| + |beta C[i,j]|.
+/// Every case runs on each vector path this CPU accelerates (<see cref="CpuGemmPath"/>).
 /// </summary>
 public class CpuGemmTests
 {
@@ -23,111 +24,134 @@ public class CpuGemmTests
     // Cycled over the shapes: plain product, scaled accumulation into C, and negative scales.
     private static readonly (double Alpha, double Beta)[] Scales = [(1, 0), (0.5, 1), (-2, 0.25), (1.5, -1)];
 
-    public static TheoryData<bool, bool, int, int, int, double, double> Products()
+    /// <summary>The vector paths this CPU accelerates (both on an AVX-512 host).</summary>
+    public static CpuGemmPath[] VectorPaths =>
+        [.. new[] { CpuGemmPath.Vector256, CpuGemmPath.Vector512 }.Where(CpuGemmPaths.IsAccelerated)];
+
+    public static TheoryData<CpuGemmPath> Paths() => new(VectorPaths);
+
+    public static TheoryData<CpuGemmPath, bool, bool, int, int, int, double, double> Products()
     {
-        var data = new TheoryData<bool, bool, int, int, int, double, double>();
-        int caseIndex = 0;
-        foreach (bool transA in new[] { false, true })
-        foreach (bool transB in new[] { false, true })
-        foreach (var (m, n, k) in Sizes)
+        var data = new TheoryData<CpuGemmPath, bool, bool, int, int, int, double, double>();
+        foreach (var path in VectorPaths)
         {
-            var (alpha, beta) = Scales[caseIndex++ % Scales.Length];
-            data.Add(transA, transB, m, n, k, alpha, beta);
+            int caseIndex = 0;
+            foreach (bool transA in new[] { false, true })
+            foreach (bool transB in new[] { false, true })
+            foreach (var (m, n, k) in Sizes)
+            {
+                var (alpha, beta) = Scales[caseIndex++ % Scales.Length];
+                data.Add(path, transA, transB, m, n, k, alpha, beta);
+            }
         }
         return data;
     }
 
     [Theory]
     [MemberData(nameof(Products))]
-    public void Float_MatchesNaiveProduct(bool transA, bool transB, int m, int n, int k, double alpha, double beta) =>
-        CheckAgainstNaive<float>(new Case(transA, transB, m, n, k, alpha, beta), FloatTolerance);
+    public void Float_MatchesNaiveProduct(CpuGemmPath path, bool transA, bool transB, int m, int n, int k, double alpha, double beta) =>
+        CheckAgainstNaive<float>(path, new Case(transA, transB, m, n, k, alpha, beta), FloatTolerance);
 
     [Theory]
     [MemberData(nameof(Products))]
-    public void Double_MatchesNaiveProduct(bool transA, bool transB, int m, int n, int k, double alpha, double beta) =>
-        CheckAgainstNaive<double>(new Case(transA, transB, m, n, k, alpha, beta), DoubleTolerance);
+    public void Double_MatchesNaiveProduct(CpuGemmPath path, bool transA, bool transB, int m, int n, int k, double alpha, double beta) =>
+        CheckAgainstNaive<double>(path, new Case(transA, transB, m, n, k, alpha, beta), DoubleTolerance);
 
     [Theory]
-    [InlineData(13, 7, 33)]
-    [InlineData(127, 65, 200)]
-    public void BetaZero_OverwritesNaNInC(int m, int n, int k)
+    [MemberData(nameof(Paths))]
+    public void BetaZero_OverwritesNaNInC(CpuGemmPath path)
     {
-        CheckAgainstNaive<float>(new Case(false, true, m, n, k, 1, 0, FillCWithNaN: true), FloatTolerance);
-        CheckAgainstNaive<double>(new Case(true, false, m, n, k, 0.5, 0, FillCWithNaN: true), DoubleTolerance);
-    }
-
-    [Theory]
-    [InlineData(33, 65, 13)]
-    [InlineData(127, 200, 65)]
-    public void BetaOne_AccumulatesTwoProducts(int m, int n, int k)
-    {
-        var rng = new Random(7);
-        double[] a = RandomArray<double>(rng, m * k), b = RandomArray<double>(rng, k * n);
-        var once = new double[m * n];
-        var twice = new double[m * n];
-        CpuGemm.Gemm(false, false, m, n, k, 1.0, a, 0, k, 0, b, 0, n, 0, 0.0, once, 0, n, 0, 1);
-        CpuGemm.Gemm(false, false, m, n, k, 1.0, a, 0, k, 0, b, 0, n, 0, 0.0, twice, 0, n, 0, 1);
-        CpuGemm.Gemm(false, false, m, n, k, 1.0, a, 0, k, 0, b, 0, n, 0, 1.0, twice, 0, n, 0, 1);
-        for (int i = 0; i < once.Length; i++) Assert.Equal(2 * once[i], twice[i], 1e-12);
+        foreach (var (m, n, k) in new[] { (13, 7, 33), (127, 65, 200) })
+        {
+            CheckAgainstNaive<float>(path, new Case(false, true, m, n, k, 1, 0, FillCWithNaN: true), FloatTolerance);
+            CheckAgainstNaive<double>(path, new Case(true, false, m, n, k, 0.5, 0, FillCWithNaN: true), DoubleTolerance);
+        }
     }
 
     [Theory]
-    [InlineData(false, false, 7, 13, 33, 5)]
-    [InlineData(true, true, 65, 33, 127, 3)]
-    [InlineData(false, true, 200, 65, 65, 2)]
-    public void Batched_WithPaddedLeadingDimsAndOffsets(bool transA, bool transB, int m, int n, int k, int batch)
+    [MemberData(nameof(Paths))]
+    public void BetaOne_AccumulatesTwoProducts(CpuGemmPath path)
     {
-        CheckAgainstNaive<float>(new Case(transA, transB, m, n, k, 1.25, 0.5, batch, Padding: 3), FloatTolerance);
-        CheckAgainstNaive<double>(new Case(transA, transB, m, n, k, -1, 0, batch, Padding: 5), DoubleTolerance);
+        var gemm = new CpuGemm(path);
+        foreach (var (m, n, k) in new[] { (33, 65, 13), (127, 200, 65) })
+        {
+            var rng = new Random(7);
+            double[] a = RandomArray<double>(rng, m * k), b = RandomArray<double>(rng, k * n);
+            var once = new double[m * n];
+            var twice = new double[m * n];
+            gemm.Gemm(false, false, m, n, k, 1.0, a, 0, k, 0, b, 0, n, 0, 0.0, once, 0, n, 0, 1);
+            gemm.Gemm(false, false, m, n, k, 1.0, a, 0, k, 0, b, 0, n, 0, 0.0, twice, 0, n, 0, 1);
+            gemm.Gemm(false, false, m, n, k, 1.0, a, 0, k, 0, b, 0, n, 0, 1.0, twice, 0, n, 0, 1);
+            for (int i = 0; i < once.Length; i++) Assert.Equal(2 * once[i], twice[i], 1e-12);
+        }
     }
 
     [Theory]
-    [InlineData(true, false)]
-    [InlineData(false, true)]
-    public void Batched_StrideZeroBroadcastsOneOperand(bool broadcastA, bool broadcastB)
+    [MemberData(nameof(Paths))]
+    public void Batched_WithPaddedLeadingDimsAndOffsets(CpuGemmPath path)
     {
-        CheckAgainstNaive<float>(new Case(false, true, 33, 65, 13, 1, 0, 4, BroadcastA: broadcastA, BroadcastB: broadcastB), FloatTolerance);
-        CheckAgainstNaive<double>(new Case(true, false, 127, 65, 33, 1, 1, 3, BroadcastA: broadcastA, BroadcastB: broadcastB), DoubleTolerance);
+        foreach (var (transA, transB, m, n, k, batch) in new[] { (false, false, 7, 13, 33, 5), (true, true, 65, 33, 127, 3), (false, true, 200, 65, 65, 2) })
+        {
+            CheckAgainstNaive<float>(path, new Case(transA, transB, m, n, k, 1.25, 0.5, batch, Padding: 3), FloatTolerance);
+            CheckAgainstNaive<double>(path, new Case(transA, transB, m, n, k, -1, 0, batch, Padding: 5), DoubleTolerance);
+        }
     }
 
     [Theory]
-    [InlineData(8, 9, 10, 512)]
-    [InlineData(33, 65, 33, 6)]
-    public void Batched_ManyMatricesSplitOverCores(int m, int n, int k, int batch)
+    [MemberData(nameof(Paths))]
+    public void Batched_StrideZeroBroadcastsOneOperand(CpuGemmPath path)
     {
-        CheckAgainstNaive<float>(new Case(true, false, m, n, k, 1, 0, batch), FloatTolerance);
-        CheckAgainstNaive<double>(new Case(false, true, m, n, k, 1, 0.5, batch), DoubleTolerance);
+        foreach (var (broadcastA, broadcastB) in new[] { (true, false), (false, true) })
+        {
+            CheckAgainstNaive<float>(path, new Case(false, true, 33, 65, 13, 1, 0, 4, BroadcastA: broadcastA, BroadcastB: broadcastB), FloatTolerance);
+            CheckAgainstNaive<double>(path, new Case(true, false, 127, 65, 33, 1, 1, 3, BroadcastA: broadcastA, BroadcastB: broadcastB), DoubleTolerance);
+        }
     }
 
-    [Fact]
-    public void KZero_ScalesC()
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void Batched_ManyMatricesSplitOverCores(CpuGemmPath path)
     {
-        CheckAgainstNaive<double>(new Case(false, false, 7, 13, 0, 1, 0, FillCWithNaN: true), DoubleTolerance);
-        CheckAgainstNaive<double>(new Case(true, true, 65, 33, 0, 1, 0.5, 2), DoubleTolerance);
+        foreach (var (m, n, k, batch) in new[] { (8, 9, 10, 512), (33, 65, 33, 6) })
+        {
+            CheckAgainstNaive<float>(path, new Case(true, false, m, n, k, 1, 0, batch), FloatTolerance);
+            CheckAgainstNaive<double>(path, new Case(false, true, m, n, k, 1, 0.5, batch), DoubleTolerance);
+        }
     }
 
-    [Fact]
-    public void AlphaZero_DoesNotReadAOrB()
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void KZero_ScalesC(CpuGemmPath path)
+    {
+        CheckAgainstNaive<double>(path, new Case(false, false, 7, 13, 0, 1, 0, FillCWithNaN: true), DoubleTolerance);
+        CheckAgainstNaive<double>(path, new Case(true, true, 65, 33, 0, 1, 0.5, 2), DoubleTolerance);
+    }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void AlphaZero_DoesNotReadAOrB(CpuGemmPath path)
     {
         double[] a = [double.NaN, double.NaN], b = [double.NaN, double.NaN], c = [3, 4];
-        CpuGemm.Gemm(false, false, 1, 2, 1, 0.0, a, 0, 1, 0, b, 0, 2, 0, 2.0, c, 0, 2, 0, 1);
+        new CpuGemm(path).Gemm(false, false, 1, 2, 1, 0.0, a, 0, 1, 0, b, 0, 2, 0, 2.0, c, 0, 2, 0, 1);
         Assert.Equal([6.0, 8.0], c);
     }
 
-    [Fact]
-    public void BadArguments_Throw()
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void BadArguments_Throw(CpuGemmPath path)
     {
+        var gemm = new CpuGemm(path);
         var x = new float[16];
-        Assert.Throws<ArgumentOutOfRangeException>(() => CpuGemm.Gemm(false, false, 4, 4, 4, 1f, x, 0, 3, 0, x, 0, 4, 0, 0f, x, 0, 4, 0, 1));
-        Assert.Throws<ArgumentException>(() => CpuGemm.Gemm(false, false, 4, 4, 4, 1f, x, 1, 4, 0, x, 0, 4, 0, 0f, new float[16], 0, 4, 0, 1));
-        Assert.Throws<ArgumentException>(() => CpuGemm.Gemm(false, false, 2, 2, 2, 1f, x, 0, 2, 0, x, 0, 2, 0, 0f, new float[16], 0, 2, 2, 2));
+        Assert.Throws<ArgumentOutOfRangeException>(() => gemm.Gemm(false, false, 4, 4, 4, 1f, x, 0, 3, 0, x, 0, 4, 0, 0f, x, 0, 4, 0, 1));
+        Assert.Throws<ArgumentException>(() => gemm.Gemm(false, false, 4, 4, 4, 1f, x, 1, 4, 0, x, 0, 4, 0, 0f, new float[16], 0, 4, 0, 1));
+        Assert.Throws<ArgumentException>(() => gemm.Gemm(false, false, 2, 2, 2, 1f, x, 0, 2, 0, x, 0, 2, 0, 0f, new float[16], 0, 2, 2, 2));
     }
 
     /// <param name="Padding">extra columns in every leading dimension, plus the offset of each operand and the gap between batch entries</param>
     private sealed record Case(bool TransA, bool TransB, int M, int N, int K, double Alpha, double Beta, int Batch = 1,
         int Padding = 0, bool BroadcastA = false, bool BroadcastB = false, bool FillCWithNaN = false);
 
-    private static void CheckAgainstNaive<T>(Case t, double tolerance) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void CheckAgainstNaive<T>(CpuGemmPath path, Case t, double tolerance) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rng = new Random(((t.M * 31 + t.N) * 31 + t.K) * 31 + t.Batch);
         int aRows = t.TransA ? t.K : t.M, aCols = t.TransA ? t.M : t.K;
@@ -144,7 +168,7 @@ public class CpuGemmTests
         if (t.FillCWithNaN) Array.Fill(c, T.NaN);
         T[] before = (T[])c.Clone();
 
-        CpuGemm.Gemm(t.TransA, t.TransB, t.M, t.N, t.K, T.CreateChecked(t.Alpha), a, offset, lda, strideA,
+        new CpuGemm(path).Gemm(t.TransA, t.TransB, t.M, t.N, t.K, T.CreateChecked(t.Alpha), a, offset, lda, strideA,
             b, offset, ldb, strideB, T.CreateChecked(t.Beta), c, offset, ldc, strideC, t.Batch);
 
         // The reference reads plain doubles: converting per access would dominate the suite's time.
