@@ -21,8 +21,15 @@ public sealed class GradSlot
     /// <summary>True for leaves that want a gradient (parameters) and for results of ops on them.</summary>
     public bool RequiresGrad { get; set; }
 
+    private Tensor? _grad;
+    private bool _gradAllocatedHere;
+
     /// <summary>Accumulated gradient (same shape); backward adds into it, so it is cleared by the optimizer step.</summary>
-    public Tensor? Grad { get; set; }
+    public Tensor? Grad
+    {
+        get => _grad;
+        set => (_grad, _gradAllocatedHere) = (value, false);
+    }
 
     /// <summary>The recorded op that produced the tensor, or null for a leaf.</summary>
     public Node? GradFn { get; internal set; }
@@ -31,5 +38,19 @@ public sealed class GradSlot
     /// The gradient buffer, created as zeros on first use: in the tensor's dtype, but F32 for a BF16 activation (bf16
     /// mixed precision stores some activations in BF16 and keeps every gradient in F32).
     /// </summary>
-    public Tensor GradOrZeros() => Grad ??= Tensor.Zeros(_backend, _shape, _dtype == DType.BF16 ? DType.F32 : _dtype);
+    public Tensor GradOrZeros()
+    {
+        if (_grad is null) (_grad, _gradAllocatedHere) = (Tensor.Zeros(_backend, _shape, _dtype == DType.BF16 ? DType.F32 : _dtype), true);
+        return _grad;
+    }
+
+    /// <summary>
+    /// Drops an intermediate gradient once its node's backward has read it; a buffer <see cref="GradOrZeros"/> made is
+    /// nobody else's, so its memory goes back to the scope at once (a step's peak then holds few gradients at a time).
+    /// </summary>
+    internal void DropIntermediateGrad()
+    {
+        if (_gradAllocatedHere) _grad!.Storage.ReleaseEarly();
+        Grad = null;
+    }
 }

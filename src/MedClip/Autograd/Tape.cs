@@ -60,7 +60,7 @@ public static class Tape
             var node = t.GradFn!;
             if (t.Grad is not null) node.RunBackward(t.Grad);
             node.Free();
-            t.Grad = null; // intermediate gradients are not kept; leaves keep theirs
+            t.DropIntermediateGrad(); // intermediate gradients are not kept; leaves keep theirs
         }
     }
 

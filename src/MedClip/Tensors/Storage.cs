@@ -15,4 +15,12 @@ public abstract class Storage
     public IBackend Backend { get; }
     public DType DType { get; }
     public long Length { get; }
+
+    /// <summary>
+    /// Gives the memory back to the scope that owns this storage before the scope ends; no-op for storage no scope owns.
+    /// The storage must not be used afterwards (an op on it fails).
+    /// </summary>
+    public virtual void ReleaseEarly()
+    {
+    }
 }

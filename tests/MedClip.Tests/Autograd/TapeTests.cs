@@ -88,6 +88,33 @@ public class TapeTests
         Assert.Equal([3f, 3f, 3f], w.Grad!.ToArray<float>());
     }
 
+    /// <summary>
+    /// In a scope, an intermediate gradient's memory goes back as soon as its node's backward has read it; the leaf's
+    /// gradient stays, and a gradient someone else set is not released.
+    /// </summary>
+    [Fact]
+    public void Backward_InAScope_ReleasesIntermediateGradientsOnce_KeepsLeafOnes()
+    {
+        var cpu = CpuBackend.Instance;
+        int n = CpuBufferPool.MinPooledLength;
+        var w = Param(Enumerable.Repeat(0.5f, n).ToArray());
+        var seen = new List<Tensor>();
+        using (cpu.OpenScope())
+        {
+            var h = Ops.Activate(w, MedClip.Backends.Activation.Tanh);
+            // An op of our own that records the gradient reaching h and passes it on to h unchanged.
+            var y = Tape.Record("Spy", Tensor.Zeros(cpu, h.Shape), [h], dy =>
+            {
+                seen.Add(dy);
+                cpu.Axpy(1, dy, h.Slot.GradOrZeros());
+            });
+            Sum(y).Backward();
+            Assert.True(((CpuStorage<float>)seen[0].Storage).IsReleased);
+            Assert.False(((CpuStorage<float>)w.Grad!.Storage).IsReleased);
+            Assert.Equal(1 - MathF.Tanh(0.5f) * MathF.Tanh(0.5f), w.Grad!.ToArray<float>()[^1], 5);
+        }
+    }
+
     [Fact]
     public void Backward_TwiceThroughFreedGraph_IsAClearError()
     {

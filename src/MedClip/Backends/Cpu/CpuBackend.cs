@@ -28,17 +28,8 @@ public sealed class CpuBackend : IBackend
     /// <summary>The managed attention takes any head dimension.</summary>
     public IReadOnlyList<int>? FusedAttentionHeadDims => null;
 
-    /// <summary>Managed arrays go back to the GC on its own schedule; a scope has nothing to release here.</summary>
-    public IDisposable OpenScope() => NoScope.Instance;
-
-    private sealed class NoScope : IDisposable
-    {
-        public static readonly NoScope Instance = new();
-
-        public void Dispose()
-        {
-        }
-    }
+    /// <summary>Large arrays allocated in the scope go back to the buffer pool when it ends (see <see cref="CpuBufferPool"/>).</summary>
+    public IDisposable OpenScope() => _pool.OpenScope();
 
     private readonly CpuBufferPool _pool = new();
 
@@ -52,16 +43,16 @@ public sealed class CpuBackend : IBackend
     /// </summary>
     public Storage Allocate(DType dtype, long length, IBackend owner, bool zeroed = true) => dtype switch
     {
-        DType.F32 => Lend(new CpuStorage<float>(owner, _pool.Rent<float>(length, zeroed))),
-        DType.F64 => Lend(new CpuStorage<double>(owner, _pool.Rent<double>(length, zeroed))),
-        DType.BF16 => Lend(new CpuStorage<ushort>(owner, _pool.Rent<ushort>(length, zeroed))),
-        DType.I32 => Lend(new CpuStorage<int>(owner, _pool.Rent<int>(length, zeroed))),
+        DType.F32 => Tracked(new CpuStorage<float>(owner, _pool.Rent<float>(length, zeroed))),
+        DType.F64 => Tracked(new CpuStorage<double>(owner, _pool.Rent<double>(length, zeroed))),
+        DType.BF16 => Tracked(new CpuStorage<ushort>(owner, _pool.Rent<ushort>(length, zeroed))),
+        DType.I32 => Tracked(new CpuStorage<int>(owner, _pool.Rent<int>(length, zeroed))),
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null),
     };
 
-    private CpuStorage<T> Lend<T>(CpuStorage<T> storage) where T : unmanaged
+    private CpuStorage<T> Tracked<T>(CpuStorage<T> storage) where T : unmanaged
     {
-        _pool.Lend(storage, storage.Data, storage.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
+        _pool.Track(storage);
         return storage;
     }
 

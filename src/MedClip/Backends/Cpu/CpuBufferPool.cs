@@ -2,12 +2,14 @@ namespace MedClip.Backends.Cpu;
 
 /// <summary>
 /// Large arrays for CPU storages, reused across training steps instead of allocated afresh: a step's activations and
-/// gradients are hundreds of megabytes of large-object-heap arrays, whose allocation zeroes fresh memory and triggers
-/// full collections. Tensors are freed by the GC, so the pool lends an array with a weak reference to the storage that
-/// holds it and takes it back once the collector has found that storage dead, looking every <see cref="SweepAfterRents"/>
-/// rents; it never forces a collection.
-/// Arrays come back whole and are handed out only for the same type and length; a rented array is zeroed unless the
-/// caller overwrites it. Small arrays are left to the GC, whose young generation handles them cheaply.
+/// gradients are hundreds of megabytes of large-object-heap arrays, whose allocation touches fresh pages and triggers
+/// full collections.
+/// <para>Release: storage allocated on a thread while a <see cref="Scope"/> is its innermost open one comes back when the
+/// scope ends (a training step, a validation batch), as the device arena's does; a released storage fails in any later
+/// op. Other storage (parameters, optimizer state) is lent with a weak reference and its array comes back once the
+/// collector has found the owner dead, looked for every <see cref="SweepAfterRents"/> rents; no collection is forced.</para>
+/// Arrays are handed out again only for the same type and length; a rented array is zeroed unless the caller overwrites
+/// it. Small arrays are left to the GC, whose young generation handles them cheaply.
 /// </summary>
 internal sealed class CpuBufferPool
 {
@@ -20,7 +22,8 @@ internal sealed class CpuBufferPool
     public const int SweepAfterRents = 256;
 
     private readonly Dictionary<(Type, long), Stack<Array>> _free = [];
-    private readonly List<(WeakReference<object> Owner, Array Buffer, long Bytes)> _lent = [];
+    private readonly List<(WeakReference<object> Owner, Array Buffer)> _lent = [];
+    private readonly List<Scope> _scopes = [];
     private readonly Lock _gate = new();
     private long _freeBytes;
     private int _rentsSinceSweep;
@@ -29,14 +32,13 @@ internal sealed class CpuBufferPool
     public T[] Rent<T>(long length, bool zeroed) where T : unmanaged
     {
         if (length < MinPooledLength) return new T[length];
-        long bytes = length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
         lock (_gate)
         {
             if (++_rentsSinceSweep >= SweepAfterRents) SweepLocked();
             if (_free.TryGetValue((typeof(T), length), out var stack) && stack.Count > 0)
             {
                 var reused = (T[])stack.Pop();
-                _freeBytes -= bytes;
+                _freeBytes -= Bytes(reused);
                 if (zeroed) reused.AsSpan().Clear();
                 return reused;
             }
@@ -44,11 +46,36 @@ internal sealed class CpuBufferPool
         return zeroed ? new T[length] : GC.AllocateUninitializedArray<T>((int)length);
     }
 
-    /// <summary>Records that <paramref name="owner"/> holds <paramref name="buffer"/>: the array comes back when the owner is dead.</summary>
-    public void Lend(object owner, Array buffer, long bytes)
+    /// <summary>
+    /// Hands <paramref name="storage"/>'s array to the innermost scope open on this thread, or, outside every scope,
+    /// records that the storage holds it so the array comes back when the storage is dead.
+    /// </summary>
+    public void Track(ICpuStorage storage)
     {
-        if (buffer.LongLength < MinPooledLength) return;
-        lock (_gate) _lent.Add((new WeakReference<object>(owner), buffer, bytes));
+        if (storage.Buffer.LongLength < MinPooledLength) return;
+        int thread = Environment.CurrentManagedThreadId;
+        lock (_gate)
+        {
+            for (int i = _scopes.Count - 1; i >= 0; i--)
+            {
+                if (_scopes[i].Thread != thread) continue;
+                _scopes[i].Owned.Add(storage);
+                storage.OwningScope = _scopes[i];
+                return;
+            }
+            _lent.Add((new WeakReference<object>(storage), storage.Buffer));
+        }
+    }
+
+    /// <summary>
+    /// Opens a scope on the calling thread: storage tracked on it until the scope is disposed (and no inner scope is open)
+    /// is released at disposal. Scopes close in the reverse order of opening.
+    /// </summary>
+    public Scope OpenScope()
+    {
+        var scope = new Scope(this, Environment.CurrentManagedThreadId);
+        lock (_gate) _scopes.Add(scope);
+        return scope;
     }
 
     /// <summary>Takes back the arrays of the owners the GC has found dead so far.</summary>
@@ -65,17 +92,59 @@ internal sealed class CpuBufferPool
         for (int i = 0; i < _lent.Count; i++)
         {
             var lent = _lent[i];
-            if (lent.Owner.TryGetTarget(out _))
-            {
-                _lent[kept++] = lent;
-                continue;
-            }
-            if (_freeBytes + lent.Bytes > MaxFreeBytes) continue;
-            var key = (lent.Buffer.GetType().GetElementType()!, lent.Buffer.LongLength);
-            if (!_free.TryGetValue(key, out var stack)) _free[key] = stack = new Stack<Array>();
-            stack.Push(lent.Buffer);
-            _freeBytes += lent.Bytes;
+            if (lent.Owner.TryGetTarget(out _)) _lent[kept++] = lent;
+            else ReturnLocked(lent.Buffer);
         }
         _lent.RemoveRange(kept, _lent.Count - kept);
+    }
+
+    private void ReturnLocked(Array buffer)
+    {
+        long bytes = Bytes(buffer);
+        if (_freeBytes + bytes > MaxFreeBytes) return;
+        var key = (buffer.GetType().GetElementType()!, buffer.LongLength);
+        if (!_free.TryGetValue(key, out var stack)) _free[key] = stack = new Stack<Array>();
+        stack.Push(buffer);
+        _freeBytes += bytes;
+    }
+
+    private static long Bytes(Array buffer) => System.Buffer.ByteLength(buffer);
+
+    /// <summary>The storage of one step (or one batch): released together when disposed.</summary>
+    public sealed class Scope : IDisposable
+    {
+        private readonly CpuBufferPool _pool;
+        private bool _closed;
+
+        internal Scope(CpuBufferPool pool, int thread) => (_pool, Thread) = (pool, thread);
+
+        internal int Thread { get; }
+        internal List<ICpuStorage> Owned { get; } = [];
+
+        public void Dispose()
+        {
+            if (_closed) return;
+            _closed = true;
+            lock (_pool._gate)
+            {
+                if (_pool._scopes.FindLast(s => s.Thread == Thread) != this)
+                    throw new InvalidOperationException("A CPU memory scope was closed while a scope opened inside it on the same thread is still open.");
+                _pool._scopes.Remove(this);
+                foreach (var storage in Owned)
+                {
+                    if (storage.Release() is { } buffer) _pool.ReturnLocked(buffer);
+                }
+            }
+            Owned.Clear();
+        }
+
+        /// <summary>Takes one storage's array back before the scope ends (it stays on the list, released).</summary>
+        internal void ReleaseEarly(ICpuStorage storage)
+        {
+            lock (_pool._gate)
+            {
+                if (!_closed && storage.Release() is { } buffer) _pool.ReturnLocked(buffer);
+            }
+        }
     }
 }

@@ -11,6 +11,7 @@ public sealed class CudaStorage : Storage
     private readonly DeviceArena? _arena;
     private readonly long _bucket;
     private readonly bool _pressure;
+    private readonly bool _ownedByScope;
 
     /// <param name="scoped">Whether the innermost scope open on this thread (if any) owns it.</param>
     internal CudaStorage(CudaBackend backend, DType dtype, long length, ulong pointer, DeviceArena? arena, long bucket, bool scoped)
@@ -20,7 +21,8 @@ public sealed class CudaStorage : Storage
         _arena = arena;
         _bucket = bucket;
         if (arena is null) GC.SuppressFinalize(this);
-        else if (!scoped || !arena.Track(this))
+        else if (scoped && arena.Track(this)) _ownedByScope = true;
+        else
         {
             // Unscoped: the collector alone decides when it goes, so it is told what the storage holds on the device.
             GC.AddMemoryPressure(bucket);
@@ -35,6 +37,12 @@ public sealed class CudaStorage : Storage
 
     /// <summary>True once the scope that owned this storage has ended: its block may hold another tensor now.</summary>
     public bool IsReleased { get; private set; }
+
+    /// <summary>Back to the arena now when a scope owns it (the scope then skips it); a finalizer returns any other.</summary>
+    public override void ReleaseEarly()
+    {
+        if (_ownedByScope) Release();
+    }
 
     internal void Release()
     {
