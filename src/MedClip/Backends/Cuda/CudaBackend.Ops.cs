@@ -19,8 +19,8 @@ public sealed partial class CudaBackend
         if (sourceOffset < 0 || destinationOffset < 0 || sourceEnd > source.Length || destinationEnd > destination.Length)
             throw new ArgumentException($"CopyBlocks: {blocks} runs of {blockLength} reach past {source.Describe()} or {destination.Describe()}.");
         var grid = ((uint)Math.Min((blockLength + Threads - 1) / Threads, 64), (uint)Math.Min(blocks, 65535));
-        Launch("elementwise.cu", "copy_blocks_" + Suffix(source), grid, P(source), sourceOffset, sourceStride, P(destination),
-            destinationOffset, destinationStride, blockLength, blocks, accumulate);
+        Launch(Kernels.ElementwiseCu.CopyBlocks(KernelType(source), P(source), sourceOffset, sourceStride, P(destination), destinationOffset,
+            destinationStride, blockLength, blocks, accumulate ? 1 : 0), grid);
     }
 
     public void AddScaled(Tensor a, double alpha, Tensor b, double beta, Tensor y)
@@ -30,9 +30,9 @@ public sealed partial class CudaBackend
         SameType(nameof(AddScaled), a, b, y);
         if (a.Length == 0) return;
         if (Vectorizable(a, b, y))
-            Launch("elementwise.cu", "add_scaled_f32_vec4", Blocks(a.Length / 4), P(a), (float)alpha, P(b), (float)beta, P(y), a.Length / 4);
+            Launch(Kernels.ElementwiseCu.AddScaledF32Vec4(P(a), (float)alpha, P(b), (float)beta, P(y), a.Length / 4), Blocks(a.Length / 4));
         else
-            Launch("elementwise.cu", "add_scaled_" + Suffix(a), Blocks(a.Length), P(a), Scalar(a, alpha), P(b), Scalar(a, beta), P(y), a.Length);
+            Launch(Kernels.ElementwiseCu.AddScaled(KernelType(a), P(a), alpha, P(b), beta, P(y), a.Length), Blocks(a.Length));
     }
 
     public void Axpy(double alpha, Tensor x, Tensor y)
@@ -41,22 +41,22 @@ public sealed partial class CudaBackend
         SameType(nameof(Axpy), x, y);
         if (x.Length == 0) return;
         if (Vectorizable(x, y))
-            Launch("elementwise.cu", "axpy_f32_vec4", Blocks(x.Length / 4), (float)alpha, P(x), P(y), x.Length / 4);
+            Launch(Kernels.ElementwiseCu.AxpyF32Vec4((float)alpha, P(x), P(y), x.Length / 4), Blocks(x.Length / 4));
         else
-            Launch("elementwise.cu", "axpy_" + Suffix(x), Blocks(x.Length), Scalar(x, alpha), P(x), P(y), x.Length);
+            Launch(Kernels.ElementwiseCu.Axpy(KernelType(x), alpha, P(x), P(y), x.Length), Blocks(x.Length));
     }
 
     public void Scale(Tensor x, double alpha)
     {
         if (x.Length == 0) return;
-        Launch("elementwise.cu", "scale_" + Suffix(x), Blocks(x.Length), P(x), Scalar(x, alpha), x.Length);
+        Launch(Kernels.ElementwiseCu.Scale(KernelType(x), P(x), alpha, x.Length), Blocks(x.Length));
     }
 
     public void ScaleByTensor(Tensor x, Tensor factor)
     {
         SameType(nameof(ScaleByTensor), x, factor);
         if (x.Length == 0) return;
-        Launch("elementwise.cu", "scale_by_tensor_" + Suffix(x), Blocks(x.Length), P(x), P(factor), x.Length);
+        Launch(Kernels.ElementwiseCu.ScaleByTensor(KernelType(x), P(x), P(factor), x.Length), Blocks(x.Length));
     }
 
     // float4 paths: F32, a length that is a multiple of 4, 16-byte aligned addresses (arena blocks are 512-aligned; exact
@@ -77,7 +77,7 @@ public sealed partial class CudaBackend
         SameType(nameof(AddBias), x, bias);
         if (rows == 0 || cols == 0) return;
         var grid = ((uint)Math.Min((cols + Threads - 1) / Threads, 64), (uint)Math.Min(rows, 65535));
-        Launch("elementwise.cu", "add_bias_" + Suffix(x), grid, P(x), P(bias), rows, cols);
+        Launch(Kernels.ElementwiseCu.AddBias(KernelType(x), P(x), P(bias), rows, cols), grid);
     }
 
     public void AddBiasResidual(Tensor x, Tensor bias, Tensor residual, Tensor y, int rows, int cols)
@@ -87,9 +87,9 @@ public sealed partial class CudaBackend
         SameLength(x, y);
         if (rows == 0 || cols == 0) return;
         if (cols % 4 == 0 && Vectorizable(x, bias, residual, y))
-            Launch("elementwise.cu", "add_bias_residual_f32_vec4", RowGrid(rows, cols / 4), P(x), P(bias), P(residual), P(y), rows, cols / 4);
+            Launch(Kernels.ElementwiseCu.AddBiasResidualF32Vec4(P(x), P(bias), P(residual), P(y), rows, cols / 4), RowGrid(rows, cols / 4));
         else
-            Launch("elementwise.cu", "add_bias_residual_" + Suffix(x), RowGrid(rows, cols), P(x), P(bias), P(residual), P(y), rows, cols);
+            Launch(Kernels.ElementwiseCu.AddBiasResidual(KernelType(x), P(x), P(bias), P(residual), P(y), rows, cols), RowGrid(rows, cols));
     }
 
     public void AddBiasToBf16(Tensor x, Tensor bias, Tensor y, int rows, int cols)
@@ -100,9 +100,9 @@ public sealed partial class CudaBackend
         if (rows == 0 || cols == 0) return;
         // Four BF16 values are 8 bytes: aligned wherever the F32 rows are (tensors start on arena blocks).
         if (cols % 4 == 0 && Vectorizable(x, bias) && DeviceStorage(y).Pointer % 8 == 0)
-            Launch("elementwise.cu", "add_bias_to_bf16_vec4", RowGrid(rows, cols / 4), P(x), P(bias), P(y), rows, cols / 4);
+            Launch(Kernels.ElementwiseCu.AddBiasToBf16Vec4(P(x), P(bias), P(y), rows, cols / 4), RowGrid(rows, cols / 4));
         else
-            Launch("elementwise.cu", "add_bias_to_bf16", RowGrid(rows, cols), P(x), P(bias), P(y), rows, cols);
+            Launch(Kernels.ElementwiseCu.AddBiasToBf16(P(x), P(bias), P(y), rows, cols), RowGrid(rows, cols));
     }
 
     public void BiasBackward(Tensor dy, Tensor dBias, int rows, int cols)
@@ -110,7 +110,7 @@ public sealed partial class CudaBackend
         SameType(nameof(BiasBackward), dy, dBias);
         if (rows == 0 || cols == 0) return;
         var (grid, rowsPerSlice) = ColumnSlices(rows, cols);
-        Launch("reduce.cu", "bias_backward_" + Suffix(dy), grid, (32, 8), P(dy), P(dBias), rows, cols, rowsPerSlice);
+        Launch(Kernels.ReduceCu.BiasBackward(KernelType(dy), P(dy), P(dBias), rows, cols, rowsPerSlice), grid, (32, 8));
     }
 
     public void BiasBackwardEpilogue(Tensor dy, Tensor dBias, Tensor? dResidual, Tensor? dyBf16, int rows, int cols)
@@ -125,8 +125,8 @@ public sealed partial class CudaBackend
         }
         if (rows == 0 || cols == 0) return;
         var (grid, rowsPerSlice) = ColumnSlices(rows, cols);
-        Launch("reduce.cu", "bias_backward_epilogue_" + Suffix(dy), grid, (32, 8), P(dy), P(dBias), OptionalP(dResidual), OptionalP(dyBf16),
-            rows, cols, rowsPerSlice);
+        Launch(Kernels.ReduceCu.BiasBackwardEpilogue(KernelType(dy), P(dy), P(dBias), OptionalP(dResidual), OptionalP(dyBf16), rows, cols,
+            rowsPerSlice), grid, (32, 8));
     }
 
     // Column reductions: 32 columns per block along x, slices of rows along y so that narrow, tall inputs still launch a few
@@ -146,9 +146,12 @@ public sealed partial class CudaBackend
         bool bf16 = Bf16Output(nameof(LayerNormForward), x, y);
         SameType(nameof(LayerNormForward), x, gamma, beta, bf16 ? null : y, mean, rstd);
         if (rows == 0) return;
-        string kernel = bf16 ? "layernorm_forward_f32_bf16"
-            : cols % 4 == 0 && Vectorizable(x, gamma, beta, y) ? "layernorm_forward_f32_vec4" : "layernorm_forward_" + Suffix(x);
-        Launch("layernorm.cu", kernel, WarpRows(rows), P(x), P(gamma), P(beta), P(y), P(mean), P(rstd), rows, cols, Scalar(x, eps));
+        var (px, pGamma, pBeta, py, pMean, pRstd) = (P(x), P(gamma), P(beta), P(y), P(mean), P(rstd));
+        bool vec4 = !bf16 && cols % 4 == 0 && Vectorizable(x, gamma, beta, y);
+        var call = bf16 ? Kernels.LayernormCu.LayernormForwardF32Bf16(px, pGamma, pBeta, py, pMean, pRstd, rows, cols, (float)eps)
+            : vec4 ? Kernels.LayernormCu.LayernormForwardF32Vec4(px, pGamma, pBeta, py, pMean, pRstd, rows, cols, (float)eps)
+            : Kernels.LayernormCu.LayernormForward(KernelType(x), px, pGamma, pBeta, py, pMean, pRstd, rows, cols, eps);
+        Launch(call, WarpRows(rows));
     }
 
     // A BF16 output of F32 inputs (bf16 mixed precision's layer norms before a GEMM), after checking its size.
@@ -163,12 +166,13 @@ public sealed partial class CudaBackend
     {
         SameType(nameof(LayerNormBackward), x, dy, gamma, mean, rstd, dx, dGamma, dBeta);
         if (rows == 0) return;
-        string t = Suffix(x);
-        string input = cols % 4 == 0 && Vectorizable(dy, x, gamma, dx) ? "layernorm_backward_input_f32_vec4" : "layernorm_backward_input_" + t;
-        Launch("layernorm.cu", input, WarpRows(rows), P(dy), P(x), P(gamma), P(mean), P(rstd), P(dx), rows, cols);
+        var t = KernelType(x);
+        var (pdy, px, pGamma, pMean, pRstd, pdx) = (P(dy), P(x), P(gamma), P(mean), P(rstd), P(dx));
+        bool vec4 = cols % 4 == 0 && Vectorizable(dy, x, gamma, dx);
+        Launch(vec4 ? Kernels.LayernormCu.LayernormBackwardInputF32Vec4(pdy, px, pGamma, pMean, pRstd, pdx, rows, cols)
+            : Kernels.LayernormCu.LayernormBackwardInput(t, pdy, px, pGamma, pMean, pRstd, pdx, rows, cols), WarpRows(rows));
         var (grid, rowsPerSlice) = ColumnSlices(rows, cols);
-        Launch("layernorm.cu", "layernorm_backward_params_" + t, grid, (32, 8), P(dy), P(x), P(mean), P(rstd), P(dGamma),
-            P(dBeta), rows, cols, rowsPerSlice);
+        Launch(Kernels.LayernormCu.LayernormBackwardParams(t, pdy, px, pMean, pRstd, P(dGamma), P(dBeta), rows, cols, rowsPerSlice), grid, (32, 8));
     }
 
     public void AddLayerNormForward(Tensor a, Tensor b, Tensor? sum, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
@@ -179,9 +183,11 @@ public sealed partial class CudaBackend
         SameType(nameof(AddLayerNormForward), a, b, sum, gamma, beta, bf16 ? null : y, mean, rstd);
         if (rows == 0) return;
         bool vec4 = !bf16 && cols % 4 == 0 && Vectorizable(a, b, gamma, beta, y) && (sum is null || Vectorizable(sum));
-        string kernel = bf16 ? "add_layernorm_forward_f32_bf16" : vec4 ? "add_layernorm_forward_f32_vec4" : "add_layernorm_forward_" + Suffix(a);
-        Launch("layernorm.cu", kernel, WarpRows(rows), P(a), P(b),
-            OptionalP(sum), P(gamma), P(beta), P(y), P(mean), P(rstd), rows, cols, Scalar(a, eps));
+        var (pa, pb, pSum, pGamma, pBeta, py, pMean, pRstd) = (P(a), P(b), OptionalP(sum), P(gamma), P(beta), P(y), P(mean), P(rstd));
+        var call = bf16 ? Kernels.LayernormCu.AddLayernormForwardF32Bf16(pa, pb, pSum, pGamma, pBeta, py, pMean, pRstd, rows, cols, (float)eps)
+            : vec4 ? Kernels.LayernormCu.AddLayernormForwardF32Vec4(pa, pb, pSum, pGamma, pBeta, py, pMean, pRstd, rows, cols, (float)eps)
+            : Kernels.LayernormCu.AddLayernormForward(KernelType(a), pa, pb, pSum, pGamma, pBeta, py, pMean, pRstd, rows, cols, eps);
+        Launch(call, WarpRows(rows));
     }
 
     public void AddLayerNormBackward(Tensor dy, Tensor a, Tensor b, Tensor gamma, Tensor mean, Tensor rstd, Tensor? da, Tensor? db,
@@ -189,13 +195,13 @@ public sealed partial class CudaBackend
     {
         SameType(nameof(AddLayerNormBackward), a, dy, b, gamma, mean, rstd, da, db, dGamma, dBeta);
         if (rows == 0) return;
-        string t = Suffix(a);
+        var t = KernelType(a);
         bool vec4 = cols % 4 == 0 && Vectorizable(dy, a, b, gamma) && (da is null || Vectorizable(da)) && (db is null || Vectorizable(db));
-        Launch("layernorm.cu", vec4 ? "add_layernorm_backward_input_f32_vec4" : "add_layernorm_backward_input_" + t, WarpRows(rows), P(dy),
-            P(a), P(b), P(gamma), P(mean), P(rstd), OptionalP(da), OptionalP(db), rows, cols);
+        var (pdy, pa, pb, pGamma, pMean, pRstd, pda, pdb) = (P(dy), P(a), P(b), P(gamma), P(mean), P(rstd), OptionalP(da), OptionalP(db));
+        Launch(vec4 ? Kernels.LayernormCu.AddLayernormBackwardInputF32Vec4(pdy, pa, pb, pGamma, pMean, pRstd, pda, pdb, rows, cols)
+            : Kernels.LayernormCu.AddLayernormBackwardInput(t, pdy, pa, pb, pGamma, pMean, pRstd, pda, pdb, rows, cols), WarpRows(rows));
         var (grid, rowsPerSlice) = ColumnSlices(rows, cols);
-        Launch("layernorm.cu", "add_layernorm_backward_params_" + t, grid, (32, 8), P(dy), P(a), P(b), P(mean), P(rstd), P(dGamma),
-            P(dBeta), rows, cols, rowsPerSlice);
+        Launch(Kernels.LayernormCu.AddLayernormBackwardParams(t, pdy, pa, pb, pMean, pRstd, P(dGamma), P(dBeta), rows, cols, rowsPerSlice), grid, (32, 8));
     }
 
     // ---- activations ---------------------------------------------------------------------------------------------------
@@ -206,9 +212,9 @@ public sealed partial class CudaBackend
         SameType(nameof(ActivationForward), x, y);
         if (x.Length == 0) return;
         if (Vectorizable(x, y))
-            Launch("activation.cu", "activation_forward_f32_vec4", Blocks(x.Length / 4), (int)kind, P(x), P(y), x.Length / 4);
+            Launch(Kernels.ActivationCu.ActivationForwardF32Vec4((int)kind, P(x), P(y), x.Length / 4), Blocks(x.Length / 4));
         else
-            Launch("activation.cu", "activation_forward_" + Suffix(x), Blocks(x.Length), (int)kind, P(x), P(y), x.Length);
+            Launch(Kernels.ActivationCu.ActivationForward(KernelType(x), (int)kind, P(x), P(y), x.Length), Blocks(x.Length));
     }
 
     public void ActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx)
@@ -218,9 +224,9 @@ public sealed partial class CudaBackend
         SameType(nameof(ActivationBackward), x, dy, dx);
         if (x.Length == 0) return;
         if (Vectorizable(x, dy, dx))
-            Launch("activation.cu", "activation_backward_f32_vec4", Blocks(x.Length / 4), (int)kind, P(x), P(dy), P(dx), x.Length / 4);
+            Launch(Kernels.ActivationCu.ActivationBackwardF32Vec4((int)kind, P(x), P(dy), P(dx), x.Length / 4), Blocks(x.Length / 4));
         else
-            Launch("activation.cu", "activation_backward_" + Suffix(x), Blocks(x.Length), (int)kind, P(x), P(dy), P(dx), x.Length);
+            Launch(Kernels.ActivationCu.ActivationBackward(KernelType(x), (int)kind, P(x), P(dy), P(dx), x.Length), Blocks(x.Length));
     }
 
     public void BiasActivationForward(Activation kind, Tensor x, Tensor bias, Tensor y, int rows, int cols)
@@ -229,9 +235,9 @@ public sealed partial class CudaBackend
         SameType(nameof(BiasActivationForward), x, bias, y);
         if (rows == 0 || cols == 0) return;
         if (cols % 4 == 0 && Vectorizable(x, bias, y))
-            Launch("activation.cu", "bias_activation_forward_f32_vec4", RowGrid(rows, cols / 4), (int)kind, P(x), P(bias), P(y), rows, cols / 4);
+            Launch(Kernels.ActivationCu.BiasActivationForwardF32Vec4((int)kind, P(x), P(bias), P(y), rows, cols / 4), RowGrid(rows, cols / 4));
         else
-            Launch("activation.cu", "bias_activation_forward_" + Suffix(x), RowGrid(rows, cols), (int)kind, P(x), P(bias), P(y), rows, cols);
+            Launch(Kernels.ActivationCu.BiasActivationForward(KernelType(x), (int)kind, P(x), P(bias), P(y), rows, cols), RowGrid(rows, cols));
     }
 
     public void BiasActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
@@ -241,15 +247,15 @@ public sealed partial class CudaBackend
         SameType(nameof(BiasActivationBackward), x, dy, dx, dBias);
         if (rows == 0 || cols == 0) return;
         var (grid, rowsPerSlice) = ColumnSlices(rows, cols);
-        Launch("activation.cu", "bias_activation_backward_" + Suffix(x), grid, (32, 8), (int)kind, P(x), P(dy), P(dx), P(dBias), rows, cols,
-            rowsPerSlice);
+        Launch(Kernels.ActivationCu.BiasActivationBackward(KernelType(x), (int)kind, P(x), P(dy), P(dx), P(dBias), rows, cols, rowsPerSlice),
+            grid, (32, 8));
     }
 
     public void BiasActivationForwardBf16(Activation kind, Tensor x, Tensor bias, Tensor pre, Tensor y, int rows, int cols)
     {
         CheckBf16Hidden(nameof(BiasActivationForwardBf16), x, bias, pre, y);
         if (rows == 0 || cols == 0) return;
-        Launch("activation.cu", "bias_activation_forward_f32_to_bf16", RowGrid(rows, cols), (int)kind, P(x), P(bias), P(pre), P(y), rows, cols);
+        Launch(Kernels.ActivationCu.BiasActivationForwardF32ToBf16((int)kind, P(x), P(bias), P(pre), P(y), rows, cols), RowGrid(rows, cols));
     }
 
     public void BiasActivationBackwardBf16(Activation kind, Tensor pre, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
@@ -257,7 +263,7 @@ public sealed partial class CudaBackend
         CheckBf16Hidden(nameof(BiasActivationBackwardBf16), dy, dBias, pre, dx);
         if (rows == 0 || cols == 0) return;
         var (grid, rowsPerSlice) = ColumnSlices(rows, cols);
-        Launch("activation.cu", "bias_activation_backward_bf16", grid, (32, 8), (int)kind, P(pre), P(dy), P(dx), P(dBias), rows, cols, rowsPerSlice);
+        Launch(Kernels.ActivationCu.BiasActivationBackwardBf16((int)kind, P(pre), P(dy), P(dx), P(dBias), rows, cols, rowsPerSlice), grid, (32, 8));
     }
 
     // The F32 operands (a [rows, cols] matrix and a [cols] vector) and the two BF16 [rows, cols] ones of the BF16 hidden layer.
@@ -278,15 +284,15 @@ public sealed partial class CudaBackend
             throw new ArgumentException($"SoftmaxForward: the key mask {keyMask.Describe()} must be I32.");
         int rows = batch * heads * queries;
         if (rows == 0 || keys == 0) return;
-        Launch("softmax.cu", "softmax_forward_" + Suffix(x), WarpRows(rows), P(x), OptionalP(keyMask), P(y), rows, heads * queries, queries, keys,
-            causal ? 1 : 0, Scalar(x, scale));
+        Launch(Kernels.SoftmaxCu.SoftmaxForward(KernelType(x), P(x), OptionalP(keyMask), P(y), rows, heads * queries, queries, keys, causal ? 1 : 0,
+            scale), WarpRows(rows));
     }
 
     public void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx, int rows, int keys, double scale)
     {
         SameType(nameof(SoftmaxBackward), y, dy, dx);
         if (rows == 0 || keys == 0) return;
-        Launch("softmax.cu", "softmax_backward_" + Suffix(y), WarpRows(rows), P(y), P(dy), P(dx), rows, keys, Scalar(y, scale));
+        Launch(Kernels.SoftmaxCu.SoftmaxBackward(KernelType(y), P(y), P(dy), P(dx), rows, keys, scale), WarpRows(rows));
     }
 
     // ---- fused attention (kernels/attention.cu, attention_tc.cu) -------------------------------------------------------
@@ -320,61 +326,64 @@ public sealed partial class CudaBackend
     private bool UsesTensorCores(Tensor q, in AttentionShape s) =>
         TensorCoreAttention && q.DType == DType.BF16 && Array.IndexOf(TensorCoreAttentionHeadDims, s.HeadDim) >= 0;
 
-    // A fused attention kernel with its block: rows of the sequence per block (the grid's y) and threads.
-    private readonly record struct AttentionKernel(string Name, int Rows, int Threads);
-
-    // One call's kernels: the forward, dq, and dk with dv.
-    private readonly record struct AttentionKernels(string File, AttentionKernel Forward, AttentionKernel Dq, AttentionKernel DkDv);
-
-    // The tensor-core kernels (4 warps of 16 rows a block) or the CUDA-core kernels of the call's variant (a thread a row,
-    // two a key for dk and dv at head dimension 64).
-    private AttentionKernels KernelsFor(Tensor q, Tensor lse, in AttentionShape s, string variant, string output)
+    // A fused attention pass's block: rows of the sequence per block (the grid's y) and threads.
+    private readonly record struct AttentionBlock(int Rows, int Threads)
     {
-        if (UsesTensorCores(q, s))
-        {
-            var dim = s.HeadDim;
-            AttentionKernel Tc(string pass) => new($"attention_{pass}_tc_d{dim}", TensorCoreAttentionRows, TensorCoreAttentionThreads);
-            return new("attention_tc.cu", Tc("forward"), Tc("backward_dq"), Tc("backward_dkdv"));
-        }
-        static AttentionKernel ThreadPerRow(string name, int rows, int lanes = 1) => new(name, rows, rows * lanes);
-        return new("attention.cu", ThreadPerRow("attention_forward_" + variant + output, AttentionForwardQueries),
-            ThreadPerRow("attention_backward_dq_" + variant, AttentionDqQueries(lse)),
-            ThreadPerRow("attention_backward_dkdv_" + variant, AttentionDkDvKeys(lse), AttentionDkDvLanes(s.HeadDim)));
+        // The CUDA-core kernels: a thread a row, or lanes threads a key (dk and dv at head dimension 64).
+        public static AttentionBlock ThreadPerRow(int rows, int lanes = 1) => new(rows, rows * lanes);
     }
 
-    private void Launch(string file, AttentionKernel kernel, in AttentionShape s, params ReadOnlySpan<KernelArg> args) =>
-        Launch(file, kernel.Name, AttentionGrid(s, kernel.Rows), ((uint)kernel.Threads, 1), args);
+    private static readonly AttentionBlock TensorCoreBlock = new(TensorCoreAttentionRows, TensorCoreAttentionThreads);
+
+    private void Launch(in KernelCall call, in AttentionShape s, AttentionBlock block) =>
+        Launch(call, AttentionGrid(s, block.Rows), ((uint)block.Threads, 1));
 
     public void AttentionForward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, in AttentionShape shape)
     {
-        var (variant, output) = AttentionVariant(nameof(AttentionForward), shape, q, k, v, o, keyMask, lse);
+        var (dtype, bf16Output) = AttentionVariant(nameof(AttentionForward), shape, q, k, v, o, keyMask, lse);
         if (shape.Elements == 0) return;
         var s = shape;
-        var kernels = KernelsFor(q, lse, s, variant, output);
-        Launch(kernels.File, kernels.Forward, s, P(q), P(k), P(v), OptionalP(keyMask), P(o), P(lse), s.Heads, s.Tokens, Scalar(lse, s.Scale));
+        var (pq, pk, pv, mask, po, pLse) = (P(q), P(k), P(v), OptionalP(keyMask), P(o), P(lse));
+        if (UsesTensorCores(q, s))
+            Launch(Kernels.AttentionTcCu.AttentionForwardTc(s.HeadDim, pq, pk, pv, mask, po, pLse, s.Heads, s.Tokens, (float)s.Scale), s, TensorCoreBlock);
+        else
+            Launch(bf16Output ? Kernels.AttentionCu.AttentionForwardF32Bf16(s.HeadDim, pq, pk, pv, mask, po, pLse, s.Heads, s.Tokens, (float)s.Scale)
+                : Kernels.AttentionCu.AttentionForward(dtype, s.HeadDim, pq, pk, pv, mask, po, pLse, s.Heads, s.Tokens, s.Scale), s,
+                AttentionBlock.ThreadPerRow(AttentionForwardQueries));
     }
 
     public void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, Tensor dO, Tensor? dq, Tensor? dk,
         Tensor? dv, in AttentionShape shape)
     {
-        var (variant, output) = AttentionVariant(nameof(AttentionBackward), shape, q, k, v, o, keyMask, lse, dO, dq, dk, dv);
+        var (dtype, bf16Output) = AttentionVariant(nameof(AttentionBackward), shape, q, k, v, o, keyMask, lse, dO, dq, dk, dv);
         if (shape.Elements == 0 || (dq is null && dk is null && dv is null)) return;
         var s = shape;
-        var kernels = KernelsFor(q, lse, s, variant, output);
+        bool tensorCores = UsesTensorCores(q, s);
         Tensor Scratch(long n) => Tensor.Zeros(this, [checked((int)n)], lse.DType);
         var delta = Scratch(s.Rows);
-        string deltaKernel = q.DType == DType.BF16 ? "bf16" : Suffix(lse) + (o.DType == lse.DType ? "" : "_bf16");
-        Launch("attention.cu", "attention_delta_" + deltaKernel, Blocks(s.Rows), P(o), P(dO), P(delta), s.Heads, s.Tokens, s.HeadDim, s.Rows);
+        var (pq, pk, pv, mask, pdO, pLse, pDelta) = (P(q), P(k), P(v), OptionalP(keyMask), P(dO), P(lse), P(delta));
+        Launch(bf16Output ? Kernels.AttentionCu.AttentionDeltaF32Bf16(P(o), pdO, pDelta, s.Heads, s.Tokens, s.HeadDim, s.Rows)
+            : Kernels.AttentionCu.AttentionDelta(dtype, P(o), pdO, pDelta, s.Heads, s.Tokens, s.HeadDim, s.Rows), Blocks(s.Rows));
         if (dq is not null)
         {
-            Launch(kernels.File, kernels.Dq, s, P(q), P(k), P(v), OptionalP(keyMask), P(dO), P(lse), P(delta), P(dq), s.Heads, s.Tokens,
-                Scalar(lse, s.Scale));
+            var pdq = P(dq);
+            if (tensorCores)
+                Launch(Kernels.AttentionTcCu.AttentionBackwardDqTc(s.HeadDim, pq, pk, pv, mask, pdO, pLse, pDelta, pdq, s.Heads, s.Tokens, (float)s.Scale),
+                    s, TensorCoreBlock);
+            else
+                Launch(Kernels.AttentionCu.AttentionBackwardDq(dtype, s.HeadDim, pq, pk, pv, mask, pdO, pLse, pDelta, pdq, s.Heads, s.Tokens, s.Scale),
+                    s, AttentionBlock.ThreadPerRow(AttentionDqQueries(lse)));
         }
         if (dk is not null || dv is not null)
         {
             // One kernel writes both; a gradient nobody asked for goes to a scratch buffer.
-            Launch(kernels.File, kernels.DkDv, s, P(q), P(k), P(v), OptionalP(keyMask), P(dO), P(lse), P(delta), P(dk ?? Scratch(s.Elements)),
-                P(dv ?? Scratch(s.Elements)), s.Heads, s.Tokens, Scalar(lse, s.Scale));
+            var (pdk, pdv) = (P(dk ?? Scratch(s.Elements)), P(dv ?? Scratch(s.Elements)));
+            if (tensorCores)
+                Launch(Kernels.AttentionTcCu.AttentionBackwardDkdvTc(s.HeadDim, pq, pk, pv, mask, pdO, pLse, pDelta, pdk, pdv, s.Heads, s.Tokens,
+                    (float)s.Scale), s, TensorCoreBlock);
+            else
+                Launch(Kernels.AttentionCu.AttentionBackwardDkdv(dtype, s.HeadDim, pq, pk, pv, mask, pdO, pLse, pDelta, pdk, pdv, s.Heads, s.Tokens,
+                    s.Scale), s, AttentionBlock.ThreadPerRow(AttentionDkDvKeys(lse), AttentionDkDvLanes(s.HeadDim)));
         }
     }
 
@@ -383,12 +392,12 @@ public sealed partial class CudaBackend
         ((uint)(s.Batch * s.Heads), (uint)((s.Tokens + rowsPerBlock - 1) / rowsPerBlock));
 
     /// <summary>
-    /// Checks a fused attention call's sizes and types and names its kernels: the variant "f32_d64" (inputs, arithmetic
-    /// and everything else in one type), or "bf16_d64" (bf16 mixed precision with BF16 q, k, v and o, F32 arithmetic,
-    /// statistics and gradients), and the forward's output suffix, "_bf16" for a BF16 o of F32 inputs. lse holds the
-    /// arithmetic type; <paramref name="arithmetic"/> (dO and the gradients) must match it.
+    /// Checks a fused attention call's sizes and types and picks its kernels' variant: the dtype of everything (F32 or
+    /// F64), or BF16 for bf16 mixed precision's BF16 q, k, v and o with F32 arithmetic, statistics and gradients; and
+    /// whether the output is a BF16 o of F32 inputs. lse holds the arithmetic type; <paramref name="arithmetic"/> (dO and
+    /// the gradients) must match it.
     /// </summary>
-    private static (string Variant, string Output) AttentionVariant(string op, in AttentionShape s, Tensor q, Tensor k, Tensor v, Tensor o,
+    private static (DType Variant, bool Bf16Output) AttentionVariant(string op, in AttentionShape s, Tensor q, Tensor k, Tensor v, Tensor o,
         Tensor? keyMask, Tensor lse, params ReadOnlySpan<Tensor?> arithmetic)
     {
         SameType(op, q, k, v);
@@ -409,8 +418,7 @@ public sealed partial class CudaBackend
             throw new ArgumentException($"{op}: lse {lse.Describe()} must be [{s.Batch}, {s.Heads}, {s.Tokens}].");
         if ((long)s.Batch * s.Heads > int.MaxValue)
             throw new ArgumentException($"{op}: {s.Batch} x {s.Heads} (batch x heads) is more blocks than one launch takes.");
-        string variant = $"{(bf16Inputs ? "bf16" : Suffix(lse, op))}_d{s.HeadDim}";
-        return (variant, !bf16Inputs && o.DType == DType.BF16 ? "_bf16" : "");
+        return (bf16Inputs ? DType.BF16 : KernelType(lse, op), !bf16Inputs && o.DType == DType.BF16);
     }
 
     // ---- embeddings ----------------------------------------------------------------------------------------------------
@@ -419,14 +427,14 @@ public sealed partial class CudaBackend
     {
         SameType(nameof(EmbeddingForward), table, y);
         if (count == 0 || width == 0) return;
-        Launch("embedding.cu", "embedding_forward_" + Suffix(table), RowGrid(count, width), P(table), P(ids), P(y), count, vocab, width, ErrorWord());
+        Launch(Kernels.EmbeddingCu.EmbeddingForward(KernelType(table), P(table), P(ids), P(y), count, vocab, width, ErrorWord()), RowGrid(count, width));
     }
 
     public void EmbeddingBackward(Tensor dy, Tensor ids, Tensor dTable, int count, int vocab, int width)
     {
         SameType(nameof(EmbeddingBackward), dy, dTable);
         if (count == 0 || width == 0) return;
-        Launch("embedding.cu", "embedding_backward_" + Suffix(dy), RowGrid(count, width), P(dy), P(ids), P(dTable), count, vocab, width, ErrorWord());
+        Launch(Kernels.EmbeddingCu.EmbeddingBackward(KernelType(dy), P(dy), P(ids), P(dTable), count, vocab, width, ErrorWord()), RowGrid(count, width));
     }
 
     // Rows along y, columns along x.
@@ -457,13 +465,9 @@ public sealed partial class CudaBackend
             d[6 - rank + i] = sourceDims[perm[i]];
             s[6 - rank + i] = sourceStrides[perm[i]];
         }
-        string variant = x.DType switch
-        {
-            DType.I32 => "i32",
-            _ => Suffix(x),
-        };
-        Launch("permute.cu", "permute_" + variant, Blocks(x.Length), P(x), P(y), x.Length, d[0], d[1], d[2], d[3], d[4], d[5],
-            s[0], s[1], s[2], s[3], s[4], s[5], accumulate);
+        var dtype = x.DType == DType.I32 ? DType.I32 : KernelType(x);
+        Launch(Kernels.PermuteCu.Permute(dtype, P(x), P(y), x.Length, d[0], d[1], d[2], d[3], d[4], d[5], s[0], s[1], s[2], s[3], s[4], s[5],
+            accumulate ? 1 : 0), Blocks(x.Length));
     }
 
     // ---- L2 normalisation ----------------------------------------------------------------------------------------------
@@ -472,14 +476,14 @@ public sealed partial class CudaBackend
     {
         SameType(nameof(L2NormalizeForward), x, y, norms);
         if (rows == 0) return;
-        Launch("l2norm.cu", "l2norm_forward_" + Suffix(x), WarpRows(rows), P(x), P(y), P(norms), rows, cols);
+        Launch(Kernels.L2normCu.L2normForward(KernelType(x), P(x), P(y), P(norms), rows, cols), WarpRows(rows));
     }
 
     public void L2NormalizeBackward(Tensor y, Tensor dy, Tensor norms, Tensor dx, int rows, int cols)
     {
         SameType(nameof(L2NormalizeBackward), y, dy, norms, dx);
         if (rows == 0) return;
-        Launch("l2norm.cu", "l2norm_backward_" + Suffix(y), WarpRows(rows), P(y), P(dy), P(norms), P(dx), rows, cols);
+        Launch(Kernels.L2normCu.L2normBackward(KernelType(y), P(y), P(dy), P(norms), P(dx), rows, cols), WarpRows(rows));
     }
 
     // ---- losses --------------------------------------------------------------------------------------------------------
@@ -489,8 +493,8 @@ public sealed partial class CudaBackend
         SameType(nameof(CrossEntropyForward), logits, loss);
         int count = alongColumns ? cols : rows;
         if (count == 0) return;
-        Launch("crossentropy.cu", "crossentropy_forward_" + Suffix(logits), WarpRows(count), P(logits), P(targets), P(loss), rows, cols,
-            alongColumns, Scalar(logits, weight), ErrorWord());
+        Launch(Kernels.CrossentropyCu.CrossentropyForward(KernelType(logits), P(logits), P(targets), P(loss), rows, cols, alongColumns ? 1 : 0,
+            weight, ErrorWord()), WarpRows(count));
     }
 
     public void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor dLoss, Tensor dLogits, int rows, int cols, bool alongColumns,
@@ -499,8 +503,8 @@ public sealed partial class CudaBackend
         SameType(nameof(CrossEntropyBackward), logits, dLoss, dLogits);
         int count = alongColumns ? cols : rows;
         if (count == 0) return;
-        Launch("crossentropy.cu", "crossentropy_backward_" + Suffix(logits), WarpRows(count), P(logits), P(targets), P(dLoss), P(dLogits),
-            rows, cols, alongColumns, Scalar(logits, weight), ErrorWord());
+        Launch(Kernels.CrossentropyCu.CrossentropyBackward(KernelType(logits), P(logits), P(targets), P(dLoss), P(dLogits), rows, cols,
+            alongColumns ? 1 : 0, weight, ErrorWord()), WarpRows(count));
     }
 
     public void InfoNceForwardBackward(Tensor logits, Tensor loss, Tensor dLogits, int n)
@@ -510,7 +514,7 @@ public sealed partial class CudaBackend
             throw new ArgumentException($"InfoNceForwardBackward: logits {logits.Describe()} and dLogits {dLogits.Describe()} must be [{n}, {n}] and loss {loss.Describe()} one element.");
         if (n == 0) return;
         var stats = Tensor.Zeros(this, [2 * n], logits.DType);
-        Launch("infonce.cu", "infonce_" + Suffix(logits), (1, 1), P(logits), P(loss), P(dLogits), P(stats), n);
+        Launch(Kernels.InfonceCu.Infonce(KernelType(logits), P(logits), P(loss), P(dLogits), P(stats), n), (1, 1));
     }
 
     public void ExpScaleForward(Tensor x, Tensor logScale, Tensor y, double maxLogScale)
@@ -518,7 +522,7 @@ public sealed partial class CudaBackend
         SameLength(x, y);
         SameType(nameof(ExpScaleForward), x, logScale, y);
         if (x.Length == 0) return;
-        Launch("crossentropy.cu", "exp_scale_forward_" + Suffix(x), Blocks(x.Length), P(x), P(logScale), P(y), x.Length, Scalar(x, maxLogScale));
+        Launch(Kernels.CrossentropyCu.ExpScaleForward(KernelType(x), P(x), P(logScale), P(y), x.Length, maxLogScale), Blocks(x.Length));
     }
 
     public void ExpScaleBackward(Tensor x, Tensor logScale, Tensor dy, Tensor dx, Tensor? dLogScale, double maxLogScale)
@@ -527,8 +531,8 @@ public sealed partial class CudaBackend
         SameLength(x, dx);
         SameType(nameof(ExpScaleBackward), x, logScale, dy, dx, dLogScale);
         if (x.Length == 0) return;
-        Launch("crossentropy.cu", "exp_scale_backward_" + Suffix(x), Blocks(x.Length), P(x), P(logScale), P(dy), P(dx), OptionalP(dLogScale),
-            x.Length, Scalar(x, maxLogScale));
+        Launch(Kernels.CrossentropyCu.ExpScaleBackward(KernelType(x), P(x), P(logScale), P(dy), P(dx), OptionalP(dLogScale), x.Length, maxLogScale),
+            Blocks(x.Length));
     }
 
     // ---- optimizer -----------------------------------------------------------------------------------------------------
@@ -537,14 +541,14 @@ public sealed partial class CudaBackend
     {
         SameType(nameof(SumOfSquares), x, sumSquares);
         if (x.Length == 0) return;
-        Launch("reduce.cu", "sum_of_squares_" + Suffix(x), Blocks(x.Length), P(x), x.Length, P(sumSquares));
+        Launch(Kernels.ReduceCu.SumOfSquares(KernelType(x), P(x), x.Length, P(sumSquares)), Blocks(x.Length));
     }
 
     public void ClipByNorm(Tensor x, Tensor sumSquares, double maxNorm)
     {
         SameType(nameof(ClipByNorm), x, sumSquares);
         if (x.Length == 0) return;
-        Launch("reduce.cu", "clip_by_norm_" + Suffix(x), Blocks(x.Length), P(x), P(sumSquares), maxNorm, x.Length);
+        Launch(Kernels.ReduceCu.ClipByNorm(KernelType(x), P(x), P(sumSquares), maxNorm, x.Length), Blocks(x.Length));
     }
 
     public void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step, Tensor? bf16Copy = null)
@@ -555,10 +559,10 @@ public sealed partial class CudaBackend
             throw new ArgumentException($"AdamW: the copy {bf16Copy.Describe()} of {parameter.Describe()} must be BF16 of an F32 parameter of its size.");
         if (parameter.Length == 0) return;
         var k = Blocks(parameter.Length);
-        if (parameter.DType == DType.F64)
+        if (KernelType(parameter) == DType.F64)
         {
-            Launch("adamw.cu", "adamw_f64", k, P(parameter), P(gradient), P(m), P(v), parameter.Length, step.LearningRate, step.Beta1,
-                step.Beta2, step.Eps, 1 - step.LearningRate * step.WeightDecay, step.BiasCorrection1, Math.Sqrt(step.BiasCorrection2));
+            Launch(Kernels.AdamwCu.AdamwF64(P(parameter), P(gradient), P(m), P(v), parameter.Length, step.LearningRate, step.Beta1, step.Beta2,
+                step.Eps, 1 - step.LearningRate * step.WeightDecay, step.BiasCorrection1, Math.Sqrt(step.BiasCorrection2)), k);
             return;
         }
         // The derived constants in float, exactly as the CPU backend forms them.
@@ -566,12 +570,12 @@ public sealed partial class CudaBackend
         float decay = 1f - lr * (float)step.WeightDecay;
         if (bf16Copy is not null)
         {
-            Launch("adamw.cu", "adamw_f32_bf16", k, P(parameter), P(gradient), P(m), P(v), P(bf16Copy), parameter.Length, lr, (float)step.Beta1,
-                (float)step.Beta2, (float)step.Eps, decay, (float)step.BiasCorrection1, MathF.Sqrt((float)step.BiasCorrection2));
+            Launch(Kernels.AdamwCu.AdamwF32Bf16(P(parameter), P(gradient), P(m), P(v), P(bf16Copy), parameter.Length, lr, (float)step.Beta1,
+                (float)step.Beta2, (float)step.Eps, decay, (float)step.BiasCorrection1, MathF.Sqrt((float)step.BiasCorrection2)), k);
             return;
         }
-        Launch("adamw.cu", "adamw_" + Suffix(parameter), k, P(parameter), P(gradient), P(m), P(v), parameter.Length, lr, (float)step.Beta1,
-            (float)step.Beta2, (float)step.Eps, decay, (float)step.BiasCorrection1, MathF.Sqrt((float)step.BiasCorrection2));
+        Launch(Kernels.AdamwCu.AdamwF32(P(parameter), P(gradient), P(m), P(v), parameter.Length, lr, (float)step.Beta1, (float)step.Beta2,
+            (float)step.Eps, decay, (float)step.BiasCorrection1, MathF.Sqrt((float)step.BiasCorrection2)), k);
     }
 
     // The multi-tensor AdamW's table: 8 longs (64 bytes) per tensor, kept between steps and grown when needed; each
@@ -632,7 +636,7 @@ public sealed partial class CudaBackend
         // update's kernel, which read the same device table, ran earlier on the same stream.
         fixed (long* host = table)
             Check(cuMemcpyHtoDAsync_v2(_adamwTable.Pointer, host, (nuint)(table.Length * sizeof(long)), _device.Stream), "cuMemcpyHtoDAsync_v2");
-        Launch("adamw.cu", "adamw_multi_f32", ((uint)chunks, 1), KernelArg.Pointer(_adamwTable.Pointer), tensors.Length, (float)first.Beta1,
-            (float)first.Beta2, (float)first.Eps, (float)first.BiasCorrection1, MathF.Sqrt((float)first.BiasCorrection2));
+        Launch(Kernels.AdamwCu.AdamwMultiF32(new DevicePointer(_adamwTable.Pointer), tensors.Length, (float)first.Beta1, (float)first.Beta2,
+            (float)first.Eps, (float)first.BiasCorrection1, MathF.Sqrt((float)first.BiasCorrection2)), ((uint)chunks, 1));
     }
 }

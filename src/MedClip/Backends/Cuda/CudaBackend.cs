@@ -119,10 +119,10 @@ public sealed partial class CudaBackend : IBackend, IDisposable
                 Check(cuMemsetD32Async(s.Pointer, (uint)checked((int)value), (nuint)x.Length, _device.Stream), "cuMemsetD32Async");
                 break;
             case DType.F64:
-                Launch("elementwise.cu", "fill_f64", Blocks(x.Length), P(x), x.Length, value);
+                Launch(Kernels.ElementwiseCu.FillF64(P(x), x.Length, value), Blocks(x.Length));
                 break;
             case DType.BF16:
-                Launch("elementwise.cu", "fill_bf16", Blocks(x.Length), P(x), x.Length, (uint)BFloat16.FromSingle((float)value));
+                Launch(Kernels.ElementwiseCu.FillBf16(P(x), x.Length, BFloat16.FromSingle((float)value)), Blocks(x.Length));
                 break;
         }
     }
@@ -138,17 +138,12 @@ public sealed partial class CudaBackend : IBackend, IDisposable
                 (nuint)(source.Length * source.DType.SizeInBytes()), _device.Stream), "cuMemcpyDtoDAsync_v2");
             return;
         }
-        string kernel = $"cast_{CastName(source)}_to_{CastName(destination)}";
-        Launch("elementwise.cu", kernel, Blocks(source.Length), P(source), P(destination), source.Length);
+        Launch(Kernels.ElementwiseCu.CastTo(CastType(source), CastType(destination), P(source), P(destination), source.Length),
+            Blocks(source.Length));
     }
 
-    private static string CastName(Tensor t) => t.DType switch
-    {
-        DType.F32 => "f32",
-        DType.F64 => "f64",
-        DType.BF16 => "bf16",
-        _ => throw new NotSupportedException($"Cast: {t.Describe()} is not a floating-point tensor."),
-    };
+    private static DType CastType(Tensor t) => t.DType is DType.F32 or DType.F64 or DType.BF16 ? t.DType
+        : throw new NotSupportedException($"Cast: {t.Describe()} is not a floating-point tensor.");
 
     // ---- launching -----------------------------------------------------------------------------------------------------
 
@@ -160,21 +155,18 @@ public sealed partial class CudaBackend : IBackend, IDisposable
     /// <summary>One warp per row, 8 rows per block.</summary>
     private static (uint X, uint Y) WarpRows(long rows) => ((uint)Math.Max(1, (rows + 7) / 8), 1);
 
-    private void Launch(string file, string kernel, (uint X, uint Y) grid, params ReadOnlySpan<KernelArg> args) =>
-        Launch(file, kernel, grid, (Threads, 1), args);
+    private void Launch(in KernelCall call, (uint X, uint Y) grid) => Launch(call, grid, (Threads, 1));
 
-    private unsafe void Launch(string file, string kernel, (uint X, uint Y) grid, (uint X, uint Y) block, params ReadOnlySpan<KernelArg> args)
+    /// <summary>Queues a kernel that a typed handle of <see cref="Kernels"/> named and packed the arguments of.</summary>
+    private unsafe void Launch(in KernelCall call, (uint X, uint Y) grid, (uint X, uint Y) block)
     {
         _device.MakeCurrent();
-        var (function, parameters) = _modules.Function(file, kernel);
-        if (parameters != args.Length)
-            throw new InvalidOperationException($"Kernel {kernel} in {file} takes {parameters} arguments but was launched with {args.Length}.");
-        fixed (KernelArg* first = args)
-        {
-            void** pointers = stackalloc void*[Math.Max(1, args.Length)];
-            for (int i = 0; i < args.Length; i++) pointers[i] = first + i;
-            Check(cuLaunchKernel(function, grid.X, grid.Y, 1, block.X, block.Y, 1, 0, _device.Stream, pointers, null), $"cuLaunchKernel({kernel})");
-        }
+        nint function = _modules.Function(call.File, call.Kernel);
+        KernelArg* args = stackalloc KernelArg[KernelCall.MaxArguments];
+        call.CopyArguments(new Span<KernelArg>(args, KernelCall.MaxArguments));
+        void** pointers = stackalloc void*[KernelCall.MaxArguments];
+        for (int i = 0; i < call.Count; i++) pointers[i] = args + i;
+        Check(cuLaunchKernel(function, grid.X, grid.Y, 1, block.X, block.Y, 1, 0, _device.Stream, pointers, null), $"cuLaunchKernel({call.Kernel})");
     }
 
     // ---- operands ------------------------------------------------------------------------------------------------------
@@ -199,22 +191,17 @@ public sealed partial class CudaBackend : IBackend, IDisposable
     private CudaStorage DeviceStorage(Tensor t, [CallerMemberName] string op = "") => DeviceStorage(t.Storage, null, op);
 
     /// <summary>The device address of a tensor as a kernel argument.</summary>
-    private KernelArg P(Tensor t, [CallerMemberName] string op = "") => KernelArg.Pointer(DeviceStorage(t, op).Pointer);
+    private DevicePointer P(Tensor t, [CallerMemberName] string op = "") => new(DeviceStorage(t, op).Pointer);
 
     /// <summary>A null pointer for an absent optional tensor.</summary>
-    private KernelArg OptionalP(Tensor? t, [CallerMemberName] string op = "") => t is null ? KernelArg.Pointer(0) : P(t, op);
+    private DevicePointer OptionalP(Tensor? t, [CallerMemberName] string op = "") => t is null ? DevicePointer.Null : P(t, op);
 
-    /// <summary>"f32" or "f64": the kernel variant for a floating-point tensor's dtype.</summary>
-    private static string Suffix(Tensor t, [CallerMemberName] string op = "") => t.DType switch
-    {
-        DType.F32 => "f32",
-        DType.F64 => "f64",
-        _ => throw new NotSupportedException($"{op}: {t.Describe()} is {t.DType}; the CUDA kernels compute in F32 or F64 (cast BF16 first)."),
-    };
-
-    /// <summary>A scalar in the precision of the kernel variant chosen for <paramref name="like"/>.</summary>
-    /// (Each branch converts on its own: in a plain conditional the float would be promoted back to double.)
-    private static KernelArg Scalar(Tensor like, double value) => like.DType == DType.F64 ? (KernelArg)value : (KernelArg)(float)value;
+    /// <summary>
+    /// F32 or F64: the dtype that picks a kernel family's variant (<see cref="Kernels"/>) for a floating-point tensor;
+    /// the family passes its scalars in that precision.
+    /// </summary>
+    private static DType KernelType(Tensor t, [CallerMemberName] string op = "") => t.DType is DType.F32 or DType.F64 ? t.DType
+        : throw new NotSupportedException($"{op}: {t.Describe()} is {t.DType}; the CUDA kernels compute in F32 or F64 (cast BF16 first).");
 
     private static void SameLength(Tensor a, Tensor b, [CallerMemberName] string op = "")
     {
@@ -233,10 +220,10 @@ public sealed partial class CudaBackend : IBackend, IDisposable
 
     // ---- errors flagged by kernels -------------------------------------------------------------------------------------
 
-    private KernelArg ErrorWord()
+    private DevicePointer ErrorWord()
     {
         _errorWordArmed = true;
-        return KernelArg.Pointer(_errorWord.Pointer);
+        return new DevicePointer(_errorWord.Pointer);
     }
 
     // Queues the copy of the error word into word when a kernel that can flag one ran since the last check.

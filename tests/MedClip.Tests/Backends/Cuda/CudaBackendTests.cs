@@ -123,14 +123,6 @@ public class CudaBackendTests(EmulatorFixture emulator)
     }
 
     [Fact]
-    public void KernelParameterCounts_AreReadFromTheDeclarations()
-    {
-        Assert.Equal(5, KernelModules.ParameterCount(KernelCompiler.KernelSource("reduce.cu"), "reduce.cu", "bias_backward_f32"));
-        Assert.Equal(16, KernelModules.ParameterCount(KernelCompiler.KernelSource("permute.cu"), "permute.cu", "permute_f32"));
-        Assert.Throws<InvalidOperationException>(() => KernelModules.ParameterCount("", "none.cu", "missing"));
-    }
-
-    [Fact]
     public void MissingDriver_IsOneClearSentence()
     {
         var search = new CudaLibrarySearch(Emulator: false, EmulatorPath: null, LibraryPath: "/nonexistent", UseLoaderPath: false, Folders: [], AppContext.BaseDirectory);
