@@ -46,17 +46,19 @@ public sealed class Trainer
     public Trainer(TrainingOptions options, DualEncoder model, int contextLength, IReadOnlyList<string> filesForCheckpoints, ITrainingObserver? observer = null,
         ICommunicator? communicator = null, string? dataSha256 = null)
     {
+        // The options are validated where they are read (TrainingOptions.Validate); these guard the trainer's own invariants.
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.AccumulationSteps, 1); // every step draws a micro-batch
+        if (options.Adapters != model.Config.AdapterDim)
+            throw new ArgumentException($"The options ask for adapters of dimension {options.Adapters}, but the model was built with {model.Config.AdapterDim}.", nameof(model));
+        if (model.Compute != options.Compute)
+            throw new ArgumentException($"The model was built for {model.Compute}, but the options ask for {options.Compute}.", nameof(model));
         _dataSha256 = dataSha256;
-        options.Validate();
         _communicator = communicator ?? SingleProcessCommunicator.Instance;
-        options.ValidateFor(_communicator.WorldSize);
         _options = options;
         _model = model;
         _contextLength = contextLength;
         _filesForCheckpoints = filesForCheckpoints;
         _observer = observer;
-        if (options.Adapters != model.Config.AdapterDim)
-            throw new ArgumentException($"--adapters {options.Adapters} does not match the model's adapter dimension {model.Config.AdapterDim}.");
         bool adapters = options.Adapters > 0;
         if (options.LockImage || adapters) model.Vision.Lock(options.UnlockLast);
         if (options.LockText || adapters) model.Text.Lock(options.UnlockLast);
@@ -70,18 +72,13 @@ public sealed class Trainer
             observer?.OnMessage($"{(adapters ? $"Adapters of dimension {options.Adapters}" : "Locked towers")}: {_trainableParameters:N0} of {_totalParameters:N0} parameters train" +
                 (adapters ? $" ({adapterParameters:N0} of them in adapters)." : "."));
         }
-        if (model.Compute != options.Compute)
-            throw new ArgumentException($"The model was built for {model.Compute}, but the options ask for {options.Compute}.");
         if (options.Precision == Precision.Bf16)
         {
             int copies = Nn.Bf16Weights.Attach(model);
             observer?.OnMessage($"bf16 mixed precision: {copies} linear weights keep BF16 copies; GEMMs take BF16 operands with FP32 accumulation and F32 outputs.");
         }
         if (options.Attention == AttentionKind.Fused)
-        {
-            model.Config.CheckFusedAttention(model.Backend);
             observer?.OnMessage("Fused attention: FlashAttention-style kernels on the projections, no [tokens x tokens] scores kept.");
-        }
         double towerScale = (options.LearningRateTowers ?? options.LearningRate) / options.LearningRate;
         _optimizer = new AdamW(WeightDecayPolicy.Groups(model), options.Beta1, options.Beta2, options.Eps, options.WeightDecay,
             name => DualEncoder.IsTowerParameter(name) ? towerScale : 1.0);
@@ -100,6 +97,8 @@ public sealed class Trainer
     /// </summary>
     public TrainingSummary Run(IBatchSource train, IBatchSource? validation, string? resumeFrom, CancellationToken cancel)
     {
+        if (train.BatchesPerEpoch == 0) // TrainingRun refuses such data in a sentence; here it would loop forever over empty epochs
+            throw new ArgumentException("The training source has no batch in an epoch.", nameof(train));
         try
         {
             return RunSteps(train, validation, resumeFrom, cancel);
@@ -115,8 +114,6 @@ public sealed class Trainer
 
     private TrainingSummary RunSteps(IBatchSource train, IBatchSource? validation, string? resumeFrom, CancellationToken cancel)
     {
-        if (train.BatchesPerEpoch == 0)
-            throw new InvalidOperationException($"The training split has fewer samples than one batch of {_options.BatchSize}; lower --batch-size or add data.");
         string output = _options.OutputDirectory;
         Directory.CreateDirectory(output);
         var state = new TrainerState
