@@ -40,9 +40,22 @@ public sealed class GradSlot
     /// </summary>
     public Tensor GradOrZeros()
     {
-        if (_grad is null) (_grad, _gradAllocatedHere) = (Tensor.Zeros(_backend, _shape, _dtype == DType.BF16 ? DType.F32 : _dtype), true);
+        if (_grad is null) (_grad, _gradAllocatedHere) = (Tensor.Zeros(_backend, _shape, GradDType), true);
         return _grad;
     }
+
+    /// <summary>
+    /// Where a GEMM that covers the whole gradient writes it, and the GEMM's beta: the first write goes into a fresh,
+    /// uncleared buffer with beta 0 (nothing to zero first or read back), later ones add with beta 1.
+    /// </summary>
+    public (Tensor Grad, double Beta) GradForGemm()
+    {
+        if (_grad is not null) return (_grad, 1);
+        (_grad, _gradAllocatedHere) = (Tensor.Empty(_backend, _shape, GradDType), true);
+        return (_grad, 0);
+    }
+
+    private DType GradDType => _dtype == DType.BF16 ? DType.F32 : _dtype;
 
     /// <summary>
     /// Drops an intermediate gradient once its node's backward has read it; a buffer <see cref="GradOrZeros"/> made is

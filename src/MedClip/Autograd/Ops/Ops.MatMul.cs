@@ -51,15 +51,17 @@ public static partial class Ops
             var gdc = bf16 ? dc.Bf16Operand() : dc;
             if (slotA.RequiresGrad)
             {
-                be.Gemm(s.TransA ? gb : gdc, s.TransA ? gdc : gb, slotA.GradOrZeros(), s.TransA
-                    ? s with { TransA = s.TransB, TransB = true, M = s.K, N = s.M, K = s.N, Beta = 1, StrideA = s.StrideB, StrideB = s.StrideC, StrideC = s.StrideA }
-                    : s with { TransA = false, TransB = !s.TransB, M = s.M, N = s.K, K = s.N, Beta = 1, StrideA = s.StrideC, StrideB = s.StrideB, StrideC = s.StrideA });
+                var (da, beta) = slotA.GradForGemm();
+                be.Gemm(s.TransA ? gb : gdc, s.TransA ? gdc : gb, da, s.TransA
+                    ? s with { TransA = s.TransB, TransB = true, M = s.K, N = s.M, K = s.N, Beta = beta, StrideA = s.StrideB, StrideB = s.StrideC, StrideC = s.StrideA }
+                    : s with { TransA = false, TransB = !s.TransB, M = s.M, N = s.K, K = s.N, Beta = beta, StrideA = s.StrideC, StrideB = s.StrideB, StrideC = s.StrideA });
             }
             if (slotB.RequiresGrad)
             {
-                be.Gemm(s.TransB ? gdc : ga, s.TransB ? ga : gdc, slotB.GradOrZeros(), s.TransB
-                    ? s with { TransA = true, TransB = s.TransA, M = s.N, N = s.K, K = s.M, Beta = 1, StrideA = s.StrideC, StrideB = s.StrideA, StrideC = s.StrideB }
-                    : s with { TransA = !s.TransA, TransB = false, M = s.K, N = s.N, K = s.M, Beta = 1, StrideA = s.StrideA, StrideB = s.StrideC, StrideC = s.StrideB });
+                var (db, beta) = slotB.GradForGemm();
+                be.Gemm(s.TransB ? gdc : ga, s.TransB ? ga : gdc, db, s.TransB
+                    ? s with { TransA = true, TransB = s.TransA, M = s.N, N = s.K, K = s.M, Beta = beta, StrideA = s.StrideC, StrideB = s.StrideA, StrideC = s.StrideB }
+                    : s with { TransA = !s.TransA, TransB = false, M = s.K, N = s.N, K = s.M, Beta = beta, StrideA = s.StrideA, StrideB = s.StrideC, StrideC = s.StrideB });
             }
         });
     }
@@ -162,19 +164,23 @@ public static partial class Ops
             $"Mlp: second weight {w2.Describe()} and bias {b2?.Describe()} do not follow the first, {w1.Describe()}.");
         var be = x.Backend;
         int rows = first.Rows, hidden = first.OutFeatures, outFeatures = w2.Shape[0];
-        var pre = Tensor.Zeros(be, [rows, hidden], DType.BF16);
-        var h = Tensor.Zeros(be, [rows, hidden], DType.BF16);
+        var pre = Tensor.Empty(be, [rows, hidden], DType.BF16);
+        var h = Tensor.Empty(be, [rows, hidden], DType.BF16);
         be.BiasActivationForwardBf16(kind, first.Forward(), b1, pre, h, rows, hidden);
         var w2Operand = w2.Bf16Operand();
-        var y = Tensor.Zeros(be, [.. x.Shape.ToArray()[..^1], outFeatures], DType.F32);
+        var y = Tensor.Empty(be, [.. x.Shape.ToArray()[..^1], outFeatures], DType.F32);
         be.Gemm(h, w2Operand, y, new GemmShape(false, true, rows, outFeatures, hidden));
         AddBiasAndResidual("Mlp", y, b2, residual, rows, outFeatures);
         var residualSlot = residual?.Slot;
         return Tape.Record($"Mlp+{kind}", y, [x, w1, b1, w2, b2, residual], dy =>
         {
             var dyOperand = OutputGradientEpilogue(dy, b2, residualSlot, bf16: true, rows, outFeatures) ?? dy.Bf16Operand();
-            if (w2.RequiresGrad) be.Gemm(dyOperand, h, w2.GradOrZeros(), new GemmShape(true, false, outFeatures, hidden, rows, Beta: 1));
-            var dh = Tensor.Zeros(be, [rows, hidden], DType.F32);
+            if (w2.RequiresGrad)
+            {
+                var (dw2, beta) = w2.Slot.GradForGemm();
+                be.Gemm(dyOperand, h, dw2, new GemmShape(true, false, outFeatures, hidden, rows, Beta: beta));
+            }
+            var dh = Tensor.Empty(be, [rows, hidden], DType.F32);
             be.Gemm(dyOperand, w2Operand, dh, new GemmShape(false, false, rows, hidden, outFeatures));
             var dPre = Tensor.Zeros(be, [rows, hidden], DType.BF16);
             // The kernel always writes a bias gradient; an untracked one goes to a scratch buffer.
@@ -238,8 +244,16 @@ public static partial class Ops
         {
             var be = _backend;
             var gdy = operand ?? (_bf16 ? dy.Bf16Operand() : dy);
-            if (_xSlot.RequiresGrad) be.Gemm(gdy, _gw, _xSlot.GradOrZeros(), new GemmShape(false, false, Rows, InFeatures, OutFeatures, Beta: 1));
-            if (_weight.RequiresGrad) be.Gemm(gdy, _gx, _weight.GradOrZeros(), new GemmShape(true, false, OutFeatures, InFeatures, Rows, Beta: 1));
+            if (_xSlot.RequiresGrad)
+            {
+                var (dx, beta) = _xSlot.GradForGemm();
+                be.Gemm(gdy, _gw, dx, new GemmShape(false, false, Rows, InFeatures, OutFeatures, Beta: beta));
+            }
+            if (_weight.RequiresGrad)
+            {
+                var (dw, beta) = _weight.Slot.GradForGemm();
+                be.Gemm(gdy, _gx, dw, new GemmShape(true, false, OutFeatures, InFeatures, Rows, Beta: beta));
+            }
         }
     }
 

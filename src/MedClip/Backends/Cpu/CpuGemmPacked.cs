@@ -54,6 +54,11 @@ internal static class CpuGemmPacked<T, TVec, TOps>
     /// </summary>
     private static unsafe void GemmPacked(GemmOperands<T> g, int bi, bool parallel)
     {
+        if (parallel && g.K > KC && CeilDiv(g.M, MCMax) <= Environment.ProcessorCount)
+        {
+            GemmPackedRowsPerCore(g, bi);
+            return;
+        }
         int nr = NR;
         int units = parallel ? 2 * Environment.ProcessorCount : 1;
         int rowBlocks = Math.Max(CeilDiv(g.M, MCMax), Math.Min(CeilDiv(g.M, MR), units));
@@ -79,6 +84,38 @@ internal static class CpuGemmPacked<T, TVec, TOps>
                         panels * chunk / panelChunks, panels * (chunk + 1) / panelChunks, packedB);
                 });
             }
+        }
+    }
+
+    /// <summary>
+    /// One product with few rows and several slices of k (a weight gradient: k runs over the batch's tokens): each core
+    /// takes its rows (or panels) through every slice, packing the B panels it reads itself, so the product makes one
+    /// hand-off between cores instead of two per slice. Every tile sees the same slices in the same order as in
+    /// <see cref="GemmPacked"/>, so the results are the same bits.
+    /// </summary>
+    private static unsafe void GemmPackedRowsPerCore(GemmOperands<T> g, int bi)
+    {
+        int nr = NR, cores = Environment.ProcessorCount;
+        int rowBlocks = Math.Min(CeilDiv(g.M, MR), cores);
+        int mc = CeilDiv(CeilDiv(g.M, rowBlocks), MR) * MR;
+        rowBlocks = CeilDiv(g.M, mc);
+        for (int j0 = 0; j0 < g.N; j0 += NC)
+        {
+            int cols = Math.Min(NC, g.N - j0);
+            int panels = CeilDiv(cols, nr);
+            int panelChunks = Math.Min(panels, CeilDiv(cores, rowBlocks));
+            Parallel.For(0, rowBlocks * panelChunks, block =>
+            {
+                int chunk = block % panelChunks, i0 = block / panelChunks * mc;
+                int panel0 = panels * chunk / panelChunks, panel1 = panels * (chunk + 1) / panelChunks;
+                T* packedB = PackBuffer.ForB(KC * panels * nr);
+                for (int p0 = 0; p0 < g.K; p0 += KC)
+                {
+                    int kc = Math.Min(KC, g.K - p0);
+                    PackB(g, bi, j0, cols, p0, kc, panel0, panel1, packedB);
+                    MultiplyBlock(g, bi, i0, Math.Min(mc, g.M - i0), j0, cols, p0, kc, panel0, panel1, packedB);
+                }
+            });
         }
     }
 
