@@ -10,6 +10,9 @@ namespace MedClip.Backends.Cpu;
 /// collector has found the owner dead, looked for every <see cref="SweepAfterRents"/> rents; no collection is forced.</para>
 /// Arrays are handed out again only for the same type and length; a rented array is zeroed unless the caller overwrites
 /// it. Small arrays are left to the GC, whose young generation handles them cheaply.
+/// <para>Shapes that change from batch to batch (text padded to its batch's longest report) leave free arrays of lengths
+/// no later step asks for: a length not rented during the last <see cref="KeepUnusedScopes"/> scopes is dropped for the
+/// GC when a scope ends, so the free lists hold about one step's arrays.</para>
 /// </summary>
 internal sealed class CpuBufferPool
 {
@@ -21,12 +24,17 @@ internal sealed class CpuBufferPool
 
     public const int SweepAfterRents = 256;
 
+    /// <summary>Scopes a free length may go unrented before its arrays are dropped.</summary>
+    public const int KeepUnusedScopes = 4;
+
     private readonly Dictionary<(Type, long), Stack<Array>> _free = [];
+    private readonly Dictionary<(Type, long), long> _lastRented = [];
     private readonly List<(WeakReference<object> Owner, Array Buffer)> _lent = [];
     private readonly List<Scope> _scopes = [];
     private readonly Lock _gate = new();
     private long _freeBytes;
     private int _rentsSinceSweep;
+    private long _scopesEnded;
 
     /// <summary>An array of exactly <paramref name="length"/> elements; zero-filled when <paramref name="zeroed"/>.</summary>
     public T[] Rent<T>(long length, bool zeroed) where T : unmanaged
@@ -35,6 +43,7 @@ internal sealed class CpuBufferPool
         lock (_gate)
         {
             if (++_rentsSinceSweep >= SweepAfterRents) SweepLocked();
+            _lastRented[(typeof(T), length)] = _scopesEnded;
             if (_free.TryGetValue((typeof(T), length), out var stack) && stack.Count > 0)
             {
                 var reused = (T[])stack.Pop();
@@ -105,7 +114,26 @@ internal sealed class CpuBufferPool
         var key = (buffer.GetType().GetElementType()!, buffer.LongLength);
         if (!_free.TryGetValue(key, out var stack)) _free[key] = stack = new Stack<Array>();
         stack.Push(buffer);
+        _lastRented.TryAdd(key, _scopesEnded);
         _freeBytes += bytes;
+    }
+
+    // Drops the free arrays of lengths no scope has rented lately (and forgets those lengths).
+    private void DropStaleLocked()
+    {
+        _scopesEnded++;
+        List<(Type, long)>? stale = null;
+        foreach (var (key, last) in _lastRented)
+        {
+            if (_scopesEnded - last > KeepUnusedScopes) (stale ??= []).Add(key);
+        }
+        if (stale is null) return;
+        foreach (var key in stale)
+        {
+            _lastRented.Remove(key);
+            if (!_free.Remove(key, out var stack)) continue;
+            foreach (var buffer in stack) _freeBytes -= Bytes(buffer);
+        }
     }
 
     private static long Bytes(Array buffer) => System.Buffer.ByteLength(buffer);
@@ -134,6 +162,7 @@ internal sealed class CpuBufferPool
                 {
                     if (storage.Release() is { } buffer) _pool.ReturnLocked(buffer);
                 }
+                _pool.DropStaleLocked();
             }
             Owned.Clear();
         }

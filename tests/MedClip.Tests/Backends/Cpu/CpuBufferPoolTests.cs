@@ -27,6 +27,40 @@ public class CpuBufferPoolTests
         Assert.All(zeroed, x => Assert.Equal(0f, x));
     }
 
+    /// <summary>
+    /// A length that no scope rents any more (text padded to another batch's length) is dropped after
+    /// KeepUnusedScopes scopes; a length rented in every scope stays.
+    /// </summary>
+    [Fact]
+    public void FreeArraysOfALengthNoLongerRented_AreDropped()
+    {
+        var pool = new CpuBufferPool();
+        float[] once, every;
+        using (pool.OpenScope())
+        {
+            once = RentedArray(pool, Length + 1);
+            every = RentedArray(pool, Length);
+        }
+        for (int i = 0; i < CpuBufferPool.KeepUnusedScopes + 1; i++)
+        {
+            using (pool.OpenScope()) Assert.Same(every, RentedArray(pool, Length));
+        }
+        Assert.NotSame(once, pool.Rent<float>(Length + 1, zeroed: false));
+    }
+
+    [Fact]
+    public void FreeArraysOfARecentLength_AreKept()
+    {
+        var pool = new CpuBufferPool();
+        float[] kept;
+        using (pool.OpenScope()) kept = RentedArray(pool, Length + 1);
+        for (int i = 0; i < CpuBufferPool.KeepUnusedScopes - 1; i++)
+        {
+            using (pool.OpenScope()) RentedArray(pool, Length);
+        }
+        Assert.Same(kept, pool.Rent<float>(Length + 1, zeroed: false));
+    }
+
     [Fact]
     public void ReleasedStorage_FailsInOneSentence()
     {
@@ -99,6 +133,13 @@ public class CpuBufferPoolTests
         var small = pool.Rent<float>(16, zeroed: true);
         using (pool.OpenScope()) pool.Track(new CpuStorage<float>(Owner, small));
         Assert.NotSame(small, pool.Rent<float>(16, zeroed: false));
+    }
+
+    private static float[] RentedArray(CpuBufferPool pool, int length)
+    {
+        var array = pool.Rent<float>(length, zeroed: false);
+        pool.Track(new CpuStorage<float>(Owner, array));
+        return array;
     }
 
     private static CpuStorage<float> Rented(CpuBufferPool pool, float fill)
