@@ -27,7 +27,7 @@ internal static class RunTraining
         {
             if (communicator.Rank != 0)
                 return Outcome(TrainingRun.Execute(options, backend, null, resume, signals.Token, communicator), signals);
-            options.ValidateFor(communicator.WorldSize);
+            options.Validate(communicator.WorldSize); // before the folder is owned: a wrong value leaves nothing behind
             using var owner = Own(options.OutputDirectory, resume, overwrite);
             if (communicator.WorldSize > 1)
                 Console.WriteLine($"Data parallel over {communicator.WorldSize} ranks ({communicator.Name}): global batch {options.BatchSize}, {options.BatchSize / Math.Max(1, communicator.WorldSize)} per rank.");

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json.Nodes;
 using MedClip.Autograd;
 using MedClip.Data.Loading;
 using MedClip.Distributed;
@@ -46,17 +45,19 @@ public sealed class Trainer
     public Trainer(TrainingOptions options, DualEncoder model, int contextLength, IReadOnlyList<string> filesForCheckpoints, ITrainingObserver? observer = null,
         ICommunicator? communicator = null, string? dataSha256 = null)
     {
+        // The options are validated where they are read (TrainingOptions.Validate); these guard the trainer's own invariants.
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.AccumulationSteps, 1); // every step draws a micro-batch
+        if (options.Adapters != model.Config.AdapterDim)
+            throw new ArgumentException($"The options ask for adapters of dimension {options.Adapters}, but the model was built with {model.Config.AdapterDim}.", nameof(model));
+        if (model.Compute != options.Compute)
+            throw new ArgumentException($"The model was built for {model.Compute}, but the options ask for {options.Compute}.", nameof(model));
         _dataSha256 = dataSha256;
-        options.Validate();
         _communicator = communicator ?? SingleProcessCommunicator.Instance;
-        options.ValidateFor(_communicator.WorldSize);
         _options = options;
         _model = model;
         _contextLength = contextLength;
         _filesForCheckpoints = filesForCheckpoints;
         _observer = observer;
-        if (options.Adapters != model.Config.AdapterDim)
-            throw new ArgumentException($"--adapters {options.Adapters} does not match the model's adapter dimension {model.Config.AdapterDim}.");
         bool adapters = options.Adapters > 0;
         if (options.LockImage || adapters) model.Vision.Lock(options.UnlockLast);
         if (options.LockText || adapters) model.Text.Lock(options.UnlockLast);
@@ -70,18 +71,13 @@ public sealed class Trainer
             observer?.OnMessage($"{(adapters ? $"Adapters of dimension {options.Adapters}" : "Locked towers")}: {_trainableParameters:N0} of {_totalParameters:N0} parameters train" +
                 (adapters ? $" ({adapterParameters:N0} of them in adapters)." : "."));
         }
-        if (model.Compute != options.Compute)
-            throw new ArgumentException($"The model was built for {model.Compute}, but the options ask for {options.Compute}.");
         if (options.Precision == Precision.Bf16)
         {
             int copies = Nn.Bf16Weights.Attach(model);
             observer?.OnMessage($"bf16 mixed precision: {copies} linear weights keep BF16 copies; GEMMs take BF16 operands with FP32 accumulation and F32 outputs.");
         }
         if (options.Attention == AttentionKind.Fused)
-        {
-            model.Config.CheckFusedAttention(model.Backend);
             observer?.OnMessage("Fused attention: FlashAttention-style kernels on the projections, no [tokens x tokens] scores kept.");
-        }
         double towerScale = (options.LearningRateTowers ?? options.LearningRate) / options.LearningRate;
         _optimizer = new AdamW(WeightDecayPolicy.Groups(model), options.Beta1, options.Beta2, options.Eps, options.WeightDecay,
             name => DualEncoder.IsTowerParameter(name) ? towerScale : 1.0);
@@ -100,6 +96,8 @@ public sealed class Trainer
     /// </summary>
     public TrainingSummary Run(IBatchSource train, IBatchSource? validation, string? resumeFrom, CancellationToken cancel)
     {
+        if (train.BatchesPerEpoch == 0) // TrainingRun refuses such data in a sentence; here it would loop forever over empty epochs
+            throw new ArgumentException("The training source has no batch in an epoch.", nameof(train));
         try
         {
             return RunSteps(train, validation, resumeFrom, cancel);
@@ -115,10 +113,51 @@ public sealed class Trainer
 
     private TrainingSummary RunSteps(IBatchSource train, IBatchSource? validation, string? resumeFrom, CancellationToken cancel)
     {
-        if (train.BatchesPerEpoch == 0)
-            throw new InvalidOperationException($"The training split has fewer samples than one batch of {_options.BatchSize}; lower --batch-size or add data.");
-        string output = _options.OutputDirectory;
-        Directory.CreateDirectory(output);
+        Directory.CreateDirectory(_options.OutputDirectory);
+        var state = StartingState(train, resumeFrom);
+        var schedule = Schedule(state.TotalSteps);
+        var clock = Stopwatch.StartNew();
+        var collapse = new CollapseWarning(_observer);
+        using var log = IsRoot ? new StepLog(_options, train.BatchesPerEpoch, resumeFrom is null ? null : state.GlobalStep) : null;
+        string? lastCheckpoint = null;
+        int nonFinite = 0;
+
+        using var batches = MicroBatches(train, state).GetEnumerator();
+        while (state.GlobalStep < state.TotalSteps)
+        {
+            if (StopRequested(cancel)) return Interrupted(state, clock.Elapsed);
+            using var stepMemory = _model.Backend.OpenScope(); // the step's activations and gradients end with it
+
+            var stepClock = Stopwatch.StartNew();
+            if (AccumulateGradients(batches, state, cancel) is not { } step) return Interrupted(state, clock.Elapsed);
+            state = step.State;
+            // A non-finite loss or gradient norm skips the step (the weights stay as they were); several in a row stop the run.
+            double gradNorm = ClipGradients(step.Loss);
+            if (!double.IsFinite(step.Loss) || !double.IsFinite(gradNorm))
+            {
+                SkipNonFiniteStep(state, step.Loss, gradNorm, ++nonFinite, lastCheckpoint, log);
+                continue;
+            }
+            nonFinite = 0;
+
+            double lr = schedule.At(state.GlobalStep);
+            _optimizer.Update(lr);
+            state = state with { GlobalStep = state.GlobalStep + 1, LastLoss = step.Loss };
+            ReportStep(state, step, lr, gradNorm, stepClock.Elapsed, clock.Elapsed, collapse, log);
+            if (validation is not null && log is not null && _options.ValidateEvery > 0 && state.IsDue(_options.ValidateEvery))
+                state = Validated(state, validation, log);
+            if (IsRoot && state.IsDue(_options.CheckpointEvery)) lastCheckpoint = SaveCheckpoint(state);
+        }
+        return Summary(state, lastCheckpoint ?? CheckpointStore.Latest(_options.OutputDirectory), interrupted: false, clock.Elapsed);
+    }
+
+    // The micro-batches of one optimizer step, their gradients summed into the parameters, and the state after them.
+    private sealed record AccumulatedStep(TrainerState State, double Loss, int Images);
+
+    // The state the run starts from: a fresh one, or the checkpoint's when resuming; data parallel, every rank checks that
+    // all agree on it and takes rank 0's weights.
+    private TrainerState StartingState(IBatchSource train, string? resumeFrom)
+    {
         var state = new TrainerState
         {
             TotalSteps = TotalSteps(train), BatchesPerEpoch = train.BatchesPerEpoch, Seed = _options.Seed,
@@ -133,127 +172,108 @@ public sealed class Trainer
                 ("trainable parameters", _model.Parameters().Where(p => p.RequiresGrad).Sum(p => p.Length))]);
             GradientAverage.BroadcastParameters(_model.Parameters(), _communicator);
         }
-
-        var schedule = new LearningRateSchedule(_options.LearningRate, _options.WarmupSteps, state.TotalSteps);
-        if (_options.WarmupSteps >= state.TotalSteps)
-            _observer?.OnMessage($"Warning: --warmup {_options.WarmupSteps} is not shorter than the run's {state.TotalSteps} steps, so the learning rate " +
-                $"never reaches --lr {_options.LearningRate:G4}; lower --warmup or raise --steps.");
-        var clock = Stopwatch.StartNew();
-        string? lastCheckpoint = null;
-        int nonFinite = 0, imagesSinceLog = 0;
-        var collapse = new CollapseWarning(_observer);
-        var window = Stopwatch.StartNew();
-        if (IsRoot && resumeFrom is not null) MetricsLog.KeepThrough(Path.Combine(output, RunFolder.MetricsFile), state.GlobalStep);
-        using var metrics = IsRoot ? MetricsReport.Open(output, _options.ReportTo, append: resumeFrom is not null) : null;
-
-        using var batches = MicroBatches(train, state).GetEnumerator();
-        while (state.GlobalStep < state.TotalSteps)
-        {
-            TrainingSummary Interrupted()
-            {
-                _model.ZeroGrad(); // a step cut short leaves partial gradients; the weights are still the last step's
-                if (IsRoot)
-                {
-                    lastCheckpoint = SaveCheckpoint(state);
-                    _observer?.OnMessage($"Interrupted: resumable checkpoint written to {lastCheckpoint}.");
-                }
-                return new TrainingSummary(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint, true, clock.Elapsed) { Skipped = state.Skipped };
-            }
-            if (StopRequested(cancel)) return Interrupted();
-            using var stepMemory = _model.Backend.OpenScope(); // the step's activations and gradients end with it
-
-            var stepClock = Stopwatch.StartNew();
-            double loss = 0;
-            int images = 0;
-            var consumed = state; // the data position and skip counts move with the step, not before it completes
-            for (int micro = 0; micro < _options.AccumulationSteps; micro++)
-            {
-                bool more;
-                try
-                {
-                    more = batches.MoveNext();
-                }
-                catch (OperationCanceledException) when (cancel.IsCancellationRequested)
-                {
-                    return Interrupted(); // the loader was waiting on a slow or blocked file
-                }
-                if (!more) throw new InvalidOperationException("The batch stream ended early.");
-                var batch = batches.Current;
-                consumed = consumed.After(batch);
-                loss += Step(batch) / _options.AccumulationSteps;
-                images += batch.Count * _communicator.WorldSize;
-            }
-            state = consumed with { ConsumedBatches = state.ConsumedBatches + _options.AccumulationSteps };
-            if (IsDistributed)
-            {
-                // With --local-loss each rank has its part of the loss; the global loss is their mean (identical values otherwise).
-                loss = _communicator.AllReduceSum([loss])[0] / _communicator.WorldSize;
-                GradientAverage.Apply(_model.Parameters(), _communicator);
-            }
-
-            // A non-finite loss or gradient norm skips the step (the weights stay as they were); several in a row stop the run.
-            double gradNorm = double.IsFinite(loss) ? GradientClipping.Norm(GradientClipping.ClipByGlobalNorm(_model.Parameters(), _options.MaxGradNorm)) : double.NaN;
-            string? nonFiniteName = !double.IsFinite(loss) ? "loss" : !double.IsFinite(gradNorm) ? "gradient norm" : null;
-            if (nonFiniteName is not null)
-            {
-                _model.ZeroGrad();
-                nonFinite++;
-                metrics?.Write(new JsonObject { ["step"] = state.GlobalStep, ["loss"] = loss, ["grad_norm"] = gradNorm, ["skipped"] = $"non-finite {nonFiniteName}" });
-                _observer?.OnMessage($"Step {state.GlobalStep + 1}: the {nonFiniteName} is {(nonFiniteName == "loss" ? loss : gradNorm)}; the step was skipped.");
-                if (nonFinite >= _options.MaxNonFiniteSteps)
-                {
-                    string? good = lastCheckpoint ?? CheckpointStore.Latest(output);
-                    throw new TrainingStoppedException($"Training stopped: {nonFinite} consecutive steps with a non-finite loss or gradient norm (lower --lr or check the data); " +
-                        (good is null ? "no checkpoint was written." : $"the last good checkpoint is {good}."));
-                }
-                continue;
-            }
-            nonFinite = 0;
-
-            double lr = schedule.At(state.GlobalStep);
-            _optimizer.Update(lr);
-            state = state with { GlobalStep = state.GlobalStep + 1, LastLoss = loss };
-            imagesSinceLog += images;
-
-            double rawLogitScale = _model.LogitScale.Item();
-            double logitScale = Math.Exp(Math.Min(rawLogitScale, Losses.InfoNceLoss.MaxLogitScale));
-            collapse.Check(rawLogitScale, gradNorm, state.GlobalStep);
-            bool last = state.GlobalStep == state.TotalSteps;
-            if (metrics is not null && (state.GlobalStep % _options.LogEvery == 0 || last))
-            {
-                double imagesPerSecond = imagesSinceLog / Math.Max(1e-9, window.Elapsed.TotalSeconds);
-                metrics.Write(new JsonObject
-                {
-                    ["step"] = state.GlobalStep,
-                    ["epoch"] = Math.Round((double)state.ConsumedBatches / train.BatchesPerEpoch, 4),
-                    ["loss"] = loss,
-                    ["lr"] = lr,
-                    ["lr_towers"] = lr * (_options.LearningRateTowers ?? _options.LearningRate) / _options.LearningRate,
-                    ["logit_scale"] = logitScale,
-                    ["grad_norm"] = gradNorm,
-                    ["images_per_s"] = Math.Round(imagesPerSecond, 2),
-                    ["elapsed_s"] = Math.Round(clock.Elapsed.TotalSeconds, 2),
-                });
-                imagesSinceLog = 0;
-                window.Restart();
-            }
-            _observer?.OnStep(new StepReport(state.GlobalStep, state.TotalSteps, loss, lr, logitScale, images / Math.Max(1e-9, stepClock.Elapsed.TotalSeconds)));
-
-            if (validation is not null && IsRoot && _options.ValidateEvery > 0 && (state.GlobalStep % _options.ValidateEvery == 0 || last))
-            {
-                double validationLoss = ValidationLoss(validation);
-                if (!double.IsFinite(validationLoss))
-                    _observer?.OnMessage($"Step {state.GlobalStep}: the validation loss is {validationLoss}; it is logged as null and training goes on.");
-                state = state with { LastValidationLoss = double.IsFinite(validationLoss) ? validationLoss : null };
-                metrics!.Write(new JsonObject { ["step"] = state.GlobalStep, ["val_loss"] = validationLoss });
-            }
-            if (IsRoot && (state.GlobalStep % _options.CheckpointEvery == 0 || last)) lastCheckpoint = SaveCheckpoint(state);
-        }
-        return new TrainingSummary(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint ?? CheckpointStore.Latest(output), false, clock.Elapsed)
-        {
-            Skipped = state.Skipped,
-        };
+        return state;
     }
+
+    private LearningRateSchedule Schedule(int totalSteps)
+    {
+        if (_options.WarmupSteps >= totalSteps)
+            _observer?.OnMessage($"Warning: --warmup {_options.WarmupSteps} is not shorter than the run's {totalSteps} steps, so the learning rate " +
+                $"never reaches --lr {_options.LearningRate:G4}; lower --warmup or raise --steps.");
+        return new LearningRateSchedule(_options.LearningRate, _options.WarmupSteps, totalSteps);
+    }
+
+    // Forward and backward over the step's micro-batches; the loss is their mean (over the ranks too when data parallel,
+    // where the gradients are averaged). Null when cancelled while the loader waited for a batch.
+    private AccumulatedStep? AccumulateGradients(IEnumerator<Batch> batches, TrainerState state, CancellationToken cancel)
+    {
+        double loss = 0;
+        int images = 0;
+        var consumed = state; // the data position and skip counts move with the step, not before it completes
+        for (int micro = 0; micro < _options.AccumulationSteps; micro++)
+        {
+            if (NextBatch(batches, cancel) is not { } batch) return null;
+            consumed = consumed.After(batch);
+            loss += Step(batch) / _options.AccumulationSteps;
+            images += batch.Count * _communicator.WorldSize;
+        }
+        if (IsDistributed)
+        {
+            // With --local-loss each rank has its part of the loss; the global loss is their mean (identical values otherwise).
+            loss = _communicator.AllReduceSum([loss])[0] / _communicator.WorldSize;
+            GradientAverage.Apply(_model.Parameters(), _communicator);
+        }
+        return new AccumulatedStep(consumed with { ConsumedBatches = state.ConsumedBatches + _options.AccumulationSteps }, loss, images);
+    }
+
+    // The next micro-batch, or null when cancelled while the loader was waiting on a slow or blocked file.
+    private static Batch? NextBatch(IEnumerator<Batch> batches, CancellationToken cancel)
+    {
+        try
+        {
+            if (!batches.MoveNext()) throw new InvalidOperationException("The batch stream ended early.");
+            return batches.Current;
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            return null;
+        }
+    }
+
+    // Clips the gradients to --max-grad-norm and returns their global norm before clipping; NaN, untouched, after a non-finite loss.
+    private double ClipGradients(double loss) =>
+        double.IsFinite(loss) ? GradientClipping.Norm(GradientClipping.ClipByGlobalNorm(_model.Parameters(), _options.MaxGradNorm)) : double.NaN;
+
+    // Clears the step's gradients, logs it as skipped, and stops the run after --max-non-finite such steps in a row.
+    private void SkipNonFiniteStep(TrainerState state, double loss, double gradNorm, int consecutive, string? lastCheckpoint, StepLog? log)
+    {
+        string nonFinite = !double.IsFinite(loss) ? "loss" : "gradient norm";
+        _model.ZeroGrad();
+        log?.Skipped(state.GlobalStep, loss, gradNorm, nonFinite);
+        _observer?.OnMessage($"Step {state.GlobalStep + 1}: the {nonFinite} is {(nonFinite == "loss" ? loss : gradNorm)}; the step was skipped.");
+        if (consecutive < _options.MaxNonFiniteSteps) return;
+        string? good = lastCheckpoint ?? CheckpointStore.Latest(_options.OutputDirectory);
+        throw new TrainingStoppedException($"Training stopped: {consecutive} consecutive steps with a non-finite loss or gradient norm (lower --lr or check the data); " +
+            (good is null ? "no checkpoint was written." : $"the last good checkpoint is {good}."));
+    }
+
+    // A completed step: the collapse warnings, its metrics line (when due) and the observer's progress report.
+    private void ReportStep(TrainerState state, AccumulatedStep step, double lr, double gradNorm, TimeSpan stepTime, TimeSpan elapsed, CollapseWarning collapse,
+        StepLog? log)
+    {
+        double rawLogitScale = _model.LogitScale.Item();
+        double logitScale = Math.Exp(Math.Min(rawLogitScale, Losses.InfoNceLoss.MaxLogitScale));
+        collapse.Check(rawLogitScale, gradNorm, state.GlobalStep);
+        log?.Step(state, step.Loss, lr, logitScale, gradNorm, step.Images, elapsed);
+        _observer?.OnStep(new StepReport(state.GlobalStep, state.TotalSteps, step.Loss, lr, logitScale, step.Images / Math.Max(1e-9, stepTime.TotalSeconds)));
+    }
+
+    // Rank 0's validation loss after this step, logged; a non-finite one is kept in the state as null and training goes on.
+    private TrainerState Validated(TrainerState state, IBatchSource validation, StepLog log)
+    {
+        double validationLoss = ValidationLoss(validation);
+        if (!double.IsFinite(validationLoss))
+            _observer?.OnMessage($"Step {state.GlobalStep}: the validation loss is {validationLoss}; it is logged as null and training goes on.");
+        log.Validation(state.GlobalStep, validationLoss);
+        return state with { LastValidationLoss = double.IsFinite(validationLoss) ? validationLoss : null };
+    }
+
+    // A stop between steps or while the loader waited: the cut-short step's partial gradients are cleared (the weights are
+    // still the last step's) and rank 0 writes a resumable checkpoint.
+    private TrainingSummary Interrupted(TrainerState state, TimeSpan elapsed)
+    {
+        _model.ZeroGrad();
+        string? checkpoint = null;
+        if (IsRoot)
+        {
+            checkpoint = SaveCheckpoint(state);
+            _observer?.OnMessage($"Interrupted: resumable checkpoint written to {checkpoint}.");
+        }
+        return Summary(state, checkpoint, interrupted: true, elapsed);
+    }
+
+    private static TrainingSummary Summary(TrainerState state, string? lastCheckpoint, bool interrupted, TimeSpan elapsed) =>
+        new(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint, interrupted, elapsed) { Skipped = state.Skipped };
 
     /// <summary>
     /// One micro-batch: this rank's training loss (the global batch's when data parallel) and its backward, adding

@@ -49,6 +49,9 @@ public sealed record TrainerState
         return this with { Epoch = batch.EndPosition is null ? Epoch : batch.Epoch, EpochPosition = batch.EndPosition ?? EpochPosition, Skipped = skipped };
     }
 
+    /// <summary>Whether something done every <paramref name="every"/> steps and at the last is due after this step.</summary>
+    public bool IsDue(int every) => GlobalStep % every == 0 || GlobalStep == TotalSteps;
+
     /// <summary>Throws one sentence when <paramref name="fresh"/> (this run's data and options) cannot continue this saved state exactly.</summary>
     public void CheckContinuedBy(TrainerState fresh, string checkpoint)
     {

@@ -89,8 +89,13 @@ public sealed record TrainingOptions
     /// <summary>Size of the generated dataset when <see cref="Data"/> is "synthetic".</summary>
     public int SyntheticStudies { get; init; } = MedClip.Data.DatasetSpec.DefaultSyntheticStudies;
 
-    public void Validate()
+    /// <summary>
+    /// Checks every option value for a job of <paramref name="worldSize"/> ranks (1 in one process), throwing an
+    /// <see cref="ArgumentException"/> whose message names the option. Called where a command reads its options.
+    /// </summary>
+    public void Validate(int worldSize)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(worldSize, 1);
         if (BatchSize < 2) throw new ArgumentException($"--batch-size {BatchSize}: the contrastive loss needs at least 2 pairs per batch.");
         if (AccumulationSteps < 1) throw new ArgumentException($"--accumulation-steps {AccumulationSteps} must be at least 1.");
         if (Steps is <= 0) throw new ArgumentException($"--steps {Steps} must be positive.");
@@ -111,16 +116,12 @@ public sealed record TrainingOptions
         if (WarmupSteps < 0) throw new ArgumentException($"--warmup {WarmupSteps} must not be negative.");
         if (!(WeightDecay >= 0 && double.IsFinite(WeightDecay))) throw new ArgumentException($"--wd {WeightDecay} must be a number of at least 0.");
         if (Workers < 1) throw new ArgumentException($"--workers {Workers} must be at least 1.");
+        if (LogEvery < 1) throw new ArgumentException($"--log-every {LogEvery} must be at least 1.");
         if (ValidateEvery < 0) throw new ArgumentException($"--val-every {ValidateEvery} must not be negative; 0 turns validation off.");
         if (ImageSize is <= 0) throw new ArgumentException($"--image-size {ImageSize} must be a positive number of pixels.");
         MetricsReport.Parse(string.Join(',', ReportTo));
         if (CheckpointEvery < 1) throw new ArgumentException($"--save-every {CheckpointEvery} must be at least 1.");
         if (KeepCheckpoints < 1) throw new ArgumentException($"--keep-checkpoints {KeepCheckpoints} must be at least 1.");
-    }
-
-    /// <summary>Checks that the global batch splits evenly over <paramref name="worldSize"/> ranks.</summary>
-    public void ValidateFor(int worldSize)
-    {
         if (BatchSize % worldSize != 0)
             throw new ArgumentException($"--batch-size {BatchSize} is the global batch and must be divisible by the {worldSize} ranks; use a multiple of {worldSize}.");
     }

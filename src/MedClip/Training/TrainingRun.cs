@@ -1,4 +1,5 @@
 using System.Text.Json;
+using MedClip.Autograd;
 using MedClip.Backends;
 using MedClip.Data;
 using MedClip.Data.Images;
@@ -28,12 +29,17 @@ public static class TrainingRun
     /// <summary>What --extend-vocab added and the tokenisation before and after (<see cref="VocabularyExtension.ToJson"/>).</summary>
     public const string VocabExtensionFile = "vocab_extension.json";
 
+    /// <summary>
+    /// Validates the options (<see cref="TrainingOptions.Validate"/>), prepares the run folder, builds the model and the
+    /// loaders, and trains. A data set with fewer usable training samples than one batch is refused here.
+    /// </summary>
     /// <param name="observer">Progress and messages; in a data-parallel job give it to rank 0 only.</param>
     /// <param name="communicator">The ranks of a data-parallel job; null trains in this process alone.</param>
     public static TrainingSummary Execute(TrainingOptions options, IBackend backend, ITrainingObserver? observer, bool resume, CancellationToken cancel,
         ICommunicator? communicator = null)
     {
         communicator ??= SingleProcessCommunicator.Instance;
+        options.Validate(communicator.WorldSize);
         var folder = PrepareRunFolder(options, observer, resume, communicator);
         var model = BuildModel(options, backend, folder, resume, observer);
         var (train, validation) = BuildLoaders(options, folder, communicator, cancel);
@@ -67,8 +73,6 @@ public static class TrainingRun
     private static PreparedRun PrepareRunFolder(TrainingOptions options, ITrainingObserver? observer, bool resume, ICommunicator communicator)
     {
         bool root = communicator.Rank == 0;
-        options.Validate();
-        options.ValidateFor(communicator.WorldSize);
         RankAgreement.Check(communicator, [
             ("world size", communicator.WorldSize), ("global batch size (--batch-size)", options.BatchSize), ("seed", options.Seed),
             ("data (--data)", RankAgreement.Hash(options.Data)), ("model (--model)", RankAgreement.Hash(options.Model)),
@@ -172,6 +176,7 @@ public static class TrainingRun
             throw new InvalidDataException($"'{folder.VocabPath}' has {tokenizer.VocabularySize} tokens but the text encoder's vocab_size is {textConfig.VocabSize}.");
 
         var config = preset.Config with { Vision = folder.Vision, Text = textConfig, AdapterDim = options.Adapters };
+        if (options.Attention == AttentionKind.Fused) config.CheckFusedAttention(backend);
         var model = new DualEncoder(new Init(backend, DType.F32, options.Seed, options.Compute), config);
         if (!resume)
         {

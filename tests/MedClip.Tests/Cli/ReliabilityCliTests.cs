@@ -195,6 +195,15 @@ public sealed partial class ReliabilityCliTests(MpirunTraining fixture) : IClass
         Assert.Equal(expected, output.Trim());
     }
 
+    [Fact]
+    public void AWrongOptionValue_IsOneSentence_BeforeTheRunFolderIsMade()
+    {
+        var (code, output) = Run("train", "--device", "cpu", "--batch-size", "1", "--steps", "1", "--out", Folder("refused"));
+        Assert.Equal(2, code);
+        Assert.Equal("--batch-size 1: the contrastive loss needs at least 2 pairs per batch.", output.Trim());
+        Assert.False(Directory.Exists(Folder("refused")));
+    }
+
     [Theory]
     [InlineData("eval", "--checkpoint", "{dir}", "--data", "mimic:{data}", "--device", "cpu", "--out", "{file}/eval")]
     [InlineData("embed", "--checkpoint", "{dir}", "--texts", "{file}", "--device", "cpu", "--out", "{file}/embeds.safetensors")]

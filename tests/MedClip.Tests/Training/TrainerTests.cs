@@ -140,6 +140,14 @@ public sealed class TrainerTests : IDisposable
     public void Adapters_OptionAndModelMustAgree() =>
         Assert.Throws<ArgumentException>(() => new Trainer(Options("disagree") with { Adapters = 4 }, Model(adapters: 3), Context, []));
 
+    [Fact]
+    public void ASourceWithoutABatch_IsRefusedAsAnArgument_NotLoopedOver()
+    {
+        var trainer = new Trainer(Options("empty"), Model(), Context, []);
+        var e = Assert.Throws<ArgumentException>(() => trainer.Run(new RandomBatches(0), null, null, CancellationToken.None));
+        Assert.Equal("train", e.ParamName);
+    }
+
     /// <summary>A loader over 14 items of which 2, 7 and 12 are always skipped: 11 usable, 2 full batches an epoch.</summary>
     private static PrefetchingBatchLoader<int> SkippingLoader() => new(Enumerable.Range(0, 14).ToList(), BatchSize, seed: 3, (item, _) =>
     {

@@ -5,6 +5,7 @@ using MedClip.Evaluation;
 using MedClip.IO;
 using MedClip.Inference;
 using MedClip.Models;
+using MedClip.Tests.Distributed;
 using MedClip.Training;
 
 namespace MedClip.Tests.Training;
@@ -168,9 +169,27 @@ public sealed class TrainingRunTests : IDisposable
     [Fact]
     public void ExtendVocab_WithoutATextEncoder_IsOneClearSentence()
     {
-        var e = Assert.Throws<ArgumentException>(() => (Options(1) with { ExtendVocab = 5 }).Validate());
+        var e = Assert.Throws<ArgumentException>(() => (Options(1) with { ExtendVocab = 5 }).Validate(1));
         Assert.Contains("--extend-vocab", e.Message);
         Assert.Contains("--text-encoder", e.Message);
+    }
+
+    [Fact]
+    public void GlobalBatchNotDivisibleByTheRanks_IsOneClearSentence_BeforeAnythingIsWritten()
+    {
+        var options = Options(1) with { BatchSize = 6, OutputDirectory = Path.Combine(_dir, "odd") };
+        var e = Assert.Throws<ArgumentException>(() => ThreadedRanks.Run(4, comm =>
+            TrainingRun.Execute(options, CpuBackend.Instance, null, resume: false, CancellationToken.None, comm)));
+        Assert.Equal("--batch-size 6 is the global batch and must be divisible by the 4 ranks; use a multiple of 4.", e.Message);
+        Assert.False(Directory.Exists(options.OutputDirectory));
+    }
+
+    [Fact]
+    public void FewerTrainingSamplesThanOneBatch_IsOneClearSentence()
+    {
+        var options = Options(1) with { SyntheticStudies = 20, BatchSize = 40 };
+        var e = Assert.Throws<InvalidDataException>(() => TrainingRun.Execute(options, CpuBackend.Instance, null, resume: false, CancellationToken.None));
+        Assert.Matches(@"^Only \d+ usable training samples, fewer than one batch of 40; lower --batch-size or add data\.$", e.Message);
     }
 
     private static void AssertNear(SafetensorsTensor expected, SafetensorsTensor actual)

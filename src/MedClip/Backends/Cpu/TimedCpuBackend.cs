@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using MedClip.Tensors;
 
 namespace MedClip.Backends.Cpu;
@@ -28,9 +29,12 @@ public sealed class TimedCpuBackend(CpuBackend inner) : IBackend
         lock (_gate) _times.Clear();
     }
 
-    private void Add(string op, long start, long bytes = 0)
+    // Times the call made inside its using block and adds it to the op's totals; the op is the calling member's name
+    // unless given (GEMMs by shape, activations by kind).
+    private OpTimer Time([CallerMemberName] string op = "", long bytes = 0) => new(this, op, bytes);
+
+    private void Add(string op, long ticks, long bytes)
     {
-        long ticks = Stopwatch.GetTimestamp() - start;
         lock (_gate)
         {
             var t = _times.GetValueOrDefault(op);
@@ -38,100 +42,79 @@ public sealed class TimedCpuBackend(CpuBackend inner) : IBackend
         }
     }
 
+    private readonly struct OpTimer(TimedCpuBackend owner, string op, long bytes) : IDisposable
+    {
+        private readonly long _start = Stopwatch.GetTimestamp();
+
+        public void Dispose() => owner.Add(op, Stopwatch.GetTimestamp() - _start, bytes);
+    }
+
     public Storage Allocate(DType dtype, long length)
     {
-        long start = Stopwatch.GetTimestamp();
-        var storage = inner.Allocate(dtype, length, owner: this);
-        Add("Allocate", start, length * dtype.SizeInBytes());
-        return storage;
+        using (Time("Allocate", length * dtype.SizeInBytes())) return inner.Allocate(dtype, length, owner: this);
     }
 
     public Storage AllocateUninitialized(DType dtype, long length)
     {
-        long start = Stopwatch.GetTimestamp();
-        var storage = inner.Allocate(dtype, length, owner: this, zeroed: false);
-        Add("Allocate uninitialized", start, length * dtype.SizeInBytes());
-        return storage;
+        using (Time("Allocate uninitialized", length * dtype.SizeInBytes())) return inner.Allocate(dtype, length, owner: this, zeroed: false);
     }
 
     public IDisposable OpenScope() => inner.OpenScope();
 
     public void CopyFromHost<T>(ReadOnlySpan<T> source, Storage destination) where T : unmanaged
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.CopyFromHost(source, destination);
-        Add("CopyFromHost", start);
+        using (Time()) inner.CopyFromHost(source, destination);
     }
 
     public void CopyToHost<T>(Storage source, Span<T> destination) where T : unmanaged
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.CopyToHost(source, destination);
-        Add("CopyToHost", start);
+        using (Time()) inner.CopyToHost(source, destination);
     }
 
     public void Fill(Tensor x, double value)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.Fill(x, value);
-        Add("Fill", start);
+        using (Time()) inner.Fill(x, value);
     }
 
     public void Cast(Tensor source, Tensor destination)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.Cast(source, destination);
-        Add("Cast", start);
+        using (Time()) inner.Cast(source, destination);
     }
 
     public void CopyBlocks(Tensor source, long sourceOffset, long sourceStride, Tensor destination, long destinationOffset,
         long destinationStride, int blockLength, int blocks, bool accumulate)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.CopyBlocks(source, sourceOffset, sourceStride, destination, destinationOffset, destinationStride, blockLength, blocks, accumulate);
-        Add("CopyBlocks", start);
+        using (Time()) inner.CopyBlocks(source, sourceOffset, sourceStride, destination, destinationOffset, destinationStride, blockLength, blocks, accumulate);
     }
 
     public void AddScaled(Tensor a, double alpha, Tensor b, double beta, Tensor y)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.AddScaled(a, alpha, b, beta, y);
-        Add("AddScaled", start);
+        using (Time()) inner.AddScaled(a, alpha, b, beta, y);
     }
 
     public void Axpy(double alpha, Tensor x, Tensor y)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.Axpy(alpha, x, y);
-        Add("Axpy", start);
+        using (Time()) inner.Axpy(alpha, x, y);
     }
 
     public void Scale(Tensor x, double alpha)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.Scale(x, alpha);
-        Add("Scale", start);
+        using (Time()) inner.Scale(x, alpha);
     }
 
     public void ClipByNorm(Tensor x, Tensor sumSquares, double maxNorm)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.ClipByNorm(x, sumSquares, maxNorm);
-        Add("ClipByNorm", start);
+        using (Time()) inner.ClipByNorm(x, sumSquares, maxNorm);
     }
 
     public void ScaleByTensor(Tensor x, Tensor factor)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.ScaleByTensor(x, factor);
-        Add("ScaleByTensor", start);
+        using (Time()) inner.ScaleByTensor(x, factor);
     }
 
     public void Gemm(Tensor a, Tensor b, Tensor c, in GemmShape shape)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.Gemm(a, b, c, shape);
-        Add(GemmKey(shape), start);
+        using (Time(GemmKey(shape))) inner.Gemm(a, b, c, shape);
     }
 
     /// <summary>"Gemm NT 2080x512x128": transposes of A and B, M x N x K, then " batch B" for B products and " +=" for beta != 0.</summary>
@@ -140,231 +123,167 @@ public sealed class TimedCpuBackend(CpuBackend inner) : IBackend
 
     public void AddBias(Tensor x, Tensor bias, int rows, int cols)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.AddBias(x, bias, rows, cols);
-        Add("AddBias", start);
+        using (Time()) inner.AddBias(x, bias, rows, cols);
     }
 
     public void AddBiasResidual(Tensor x, Tensor bias, Tensor residual, Tensor y, int rows, int cols)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.AddBiasResidual(x, bias, residual, y, rows, cols);
-        Add("AddBiasResidual", start);
+        using (Time()) inner.AddBiasResidual(x, bias, residual, y, rows, cols);
     }
 
     public void AddBiasToBf16(Tensor x, Tensor bias, Tensor y, int rows, int cols)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.AddBiasToBf16(x, bias, y, rows, cols);
-        Add("AddBiasToBf16", start);
+        using (Time()) inner.AddBiasToBf16(x, bias, y, rows, cols);
     }
 
     public void BiasBackward(Tensor dy, Tensor dBias, int rows, int cols)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.BiasBackward(dy, dBias, rows, cols);
-        Add("BiasBackward", start);
+        using (Time()) inner.BiasBackward(dy, dBias, rows, cols);
     }
 
     public void BiasBackwardEpilogue(Tensor dy, Tensor dBias, Tensor? dResidual, Tensor? dyBf16, int rows, int cols)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.BiasBackwardEpilogue(dy, dBias, dResidual, dyBf16, rows, cols);
-        Add("BiasBackwardEpilogue", start);
+        using (Time()) inner.BiasBackwardEpilogue(dy, dBias, dResidual, dyBf16, rows, cols);
     }
 
     public void LayerNormForward(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int rows, int cols, double eps)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.LayerNormForward(x, gamma, beta, y, mean, rstd, rows, cols, eps);
-        Add("LayerNormForward", start);
+        using (Time()) inner.LayerNormForward(x, gamma, beta, y, mean, rstd, rows, cols, eps);
     }
 
     public void LayerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma, Tensor dBeta,
         int rows, int cols)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.LayerNormBackward(dy, x, gamma, mean, rstd, dx, dGamma, dBeta, rows, cols);
-        Add("LayerNormBackward", start);
+        using (Time()) inner.LayerNormBackward(dy, x, gamma, mean, rstd, dx, dGamma, dBeta, rows, cols);
     }
 
     public void AddLayerNormForward(Tensor a, Tensor b, Tensor? sum, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
         int rows, int cols, double eps)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.AddLayerNormForward(a, b, sum, gamma, beta, y, mean, rstd, rows, cols, eps);
-        Add("AddLayerNormForward", start);
+        using (Time()) inner.AddLayerNormForward(a, b, sum, gamma, beta, y, mean, rstd, rows, cols, eps);
     }
 
     public void AddLayerNormBackward(Tensor dy, Tensor a, Tensor b, Tensor gamma, Tensor mean, Tensor rstd, Tensor? da, Tensor? db,
         Tensor dGamma, Tensor dBeta, int rows, int cols)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.AddLayerNormBackward(dy, a, b, gamma, mean, rstd, da, db, dGamma, dBeta, rows, cols);
-        Add("AddLayerNormBackward", start);
+        using (Time()) inner.AddLayerNormBackward(dy, a, b, gamma, mean, rstd, da, db, dGamma, dBeta, rows, cols);
     }
 
     public void ActivationForward(Activation kind, Tensor x, Tensor y)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.ActivationForward(kind, x, y);
-        Add($"ActivationForward {kind}", start);
+        using (Time($"ActivationForward {kind}")) inner.ActivationForward(kind, x, y);
     }
 
     public void ActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.ActivationBackward(kind, x, dy, dx);
-        Add($"ActivationBackward {kind}", start);
+        using (Time($"ActivationBackward {kind}")) inner.ActivationBackward(kind, x, dy, dx);
     }
 
     public void BiasActivationForward(Activation kind, Tensor x, Tensor bias, Tensor y, int rows, int cols)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.BiasActivationForward(kind, x, bias, y, rows, cols);
-        Add($"BiasActivationForward {kind}", start);
+        using (Time($"BiasActivationForward {kind}")) inner.BiasActivationForward(kind, x, bias, y, rows, cols);
     }
 
     public void BiasActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.BiasActivationBackward(kind, x, dy, dx, dBias, rows, cols);
-        Add($"BiasActivationBackward {kind}", start);
+        using (Time($"BiasActivationBackward {kind}")) inner.BiasActivationBackward(kind, x, dy, dx, dBias, rows, cols);
     }
 
     public void BiasActivationForwardBf16(Activation kind, Tensor x, Tensor bias, Tensor pre, Tensor y, int rows, int cols)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.BiasActivationForwardBf16(kind, x, bias, pre, y, rows, cols);
-        Add($"BiasActivationForwardBf16 {kind}", start);
+        using (Time($"BiasActivationForwardBf16 {kind}")) inner.BiasActivationForwardBf16(kind, x, bias, pre, y, rows, cols);
     }
 
     public void BiasActivationBackwardBf16(Activation kind, Tensor pre, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.BiasActivationBackwardBf16(kind, pre, dy, dx, dBias, rows, cols);
-        Add($"BiasActivationBackwardBf16 {kind}", start);
+        using (Time($"BiasActivationBackwardBf16 {kind}")) inner.BiasActivationBackwardBf16(kind, pre, dy, dx, dBias, rows, cols);
     }
 
     public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale, bool causal)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.SoftmaxForward(x, keyMask, y, batch, heads, queries, keys, scale, causal);
-        Add("SoftmaxForward", start);
+        using (Time()) inner.SoftmaxForward(x, keyMask, y, batch, heads, queries, keys, scale, causal);
     }
 
     public void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx, int rows, int keys, double scale)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.SoftmaxBackward(y, dy, dx, rows, keys, scale);
-        Add("SoftmaxBackward", start);
+        using (Time()) inner.SoftmaxBackward(y, dy, dx, rows, keys, scale);
     }
 
     public void AttentionForward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, in AttentionShape shape)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.AttentionForward(q, k, v, keyMask, o, lse, shape);
-        Add("AttentionForward", start);
+        using (Time()) inner.AttentionForward(q, k, v, keyMask, o, lse, shape);
     }
 
     public void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, Tensor dO, Tensor? dq, Tensor? dk,
         Tensor? dv, in AttentionShape shape)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.AttentionBackward(q, k, v, keyMask, o, lse, dO, dq, dk, dv, shape);
-        Add("AttentionBackward", start);
+        using (Time()) inner.AttentionBackward(q, k, v, keyMask, o, lse, dO, dq, dk, dv, shape);
     }
 
     public void EmbeddingForward(Tensor table, Tensor ids, Tensor y, int count, int vocab, int width)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.EmbeddingForward(table, ids, y, count, vocab, width);
-        Add("EmbeddingForward", start);
+        using (Time()) inner.EmbeddingForward(table, ids, y, count, vocab, width);
     }
 
     public void EmbeddingBackward(Tensor dy, Tensor ids, Tensor dTable, int count, int vocab, int width)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.EmbeddingBackward(dy, ids, dTable, count, vocab, width);
-        Add("EmbeddingBackward", start);
+        using (Time()) inner.EmbeddingBackward(dy, ids, dTable, count, vocab, width);
     }
 
     public void Permute(Tensor x, Tensor y, ReadOnlySpan<int> sourceDims, ReadOnlySpan<int> perm, bool accumulate)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.Permute(x, y, sourceDims, perm, accumulate);
-        Add(accumulate ? "Permute +=" : "Permute", start);
+        using (Time(accumulate ? "Permute +=" : "Permute")) inner.Permute(x, y, sourceDims, perm, accumulate);
     }
 
     public void L2NormalizeForward(Tensor x, Tensor y, Tensor norms, int rows, int cols)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.L2NormalizeForward(x, y, norms, rows, cols);
-        Add("L2NormalizeForward", start);
+        using (Time()) inner.L2NormalizeForward(x, y, norms, rows, cols);
     }
 
     public void L2NormalizeBackward(Tensor y, Tensor dy, Tensor norms, Tensor dx, int rows, int cols)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.L2NormalizeBackward(y, dy, norms, dx, rows, cols);
-        Add("L2NormalizeBackward", start);
+        using (Time()) inner.L2NormalizeBackward(y, dy, norms, dx, rows, cols);
     }
 
     public void CrossEntropyForward(Tensor logits, Tensor targets, Tensor loss, int rows, int cols, bool alongColumns, double weight)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.CrossEntropyForward(logits, targets, loss, rows, cols, alongColumns, weight);
-        Add("CrossEntropyForward", start);
+        using (Time()) inner.CrossEntropyForward(logits, targets, loss, rows, cols, alongColumns, weight);
     }
 
     public void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor dLoss, Tensor dLogits, int rows, int cols, bool alongColumns,
         double weight)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.CrossEntropyBackward(logits, targets, dLoss, dLogits, rows, cols, alongColumns, weight);
-        Add("CrossEntropyBackward", start);
+        using (Time()) inner.CrossEntropyBackward(logits, targets, dLoss, dLogits, rows, cols, alongColumns, weight);
     }
 
     public void InfoNceForwardBackward(Tensor logits, Tensor loss, Tensor dLogits, int n)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.InfoNceForwardBackward(logits, loss, dLogits, n);
-        Add("InfoNceForwardBackward", start);
+        using (Time()) inner.InfoNceForwardBackward(logits, loss, dLogits, n);
     }
 
     public void ExpScaleForward(Tensor x, Tensor logScale, Tensor y, double maxLogScale)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.ExpScaleForward(x, logScale, y, maxLogScale);
-        Add("ExpScaleForward", start);
+        using (Time()) inner.ExpScaleForward(x, logScale, y, maxLogScale);
     }
 
     public void ExpScaleBackward(Tensor x, Tensor logScale, Tensor dy, Tensor dx, Tensor? dLogScale, double maxLogScale)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.ExpScaleBackward(x, logScale, dy, dx, dLogScale, maxLogScale);
-        Add("ExpScaleBackward", start);
+        using (Time()) inner.ExpScaleBackward(x, logScale, dy, dx, dLogScale, maxLogScale);
     }
 
     public void SumOfSquares(Tensor x, Tensor sumSquares)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.SumOfSquares(x, sumSquares);
-        Add("SumOfSquares", start);
+        using (Time()) inner.SumOfSquares(x, sumSquares);
     }
 
     public void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step, Tensor? bf16Copy = null)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.AdamW(parameter, gradient, m, v, step, bf16Copy);
-        Add("AdamW", start);
+        using (Time()) inner.AdamW(parameter, gradient, m, v, step, bf16Copy);
     }
 
     public void AdamWMultiTensor(ReadOnlySpan<AdamWTensor> tensors)
     {
-        long start = Stopwatch.GetTimestamp();
-        inner.AdamWMultiTensor(tensors);
-        Add("AdamWMultiTensor", start);
+        using (Time()) inner.AdamWMultiTensor(tensors);
     }
 }
 
