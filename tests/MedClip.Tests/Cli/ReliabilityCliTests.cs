@@ -44,20 +44,30 @@ public sealed partial class ReliabilityCliTests(MpirunTraining fixture) : IClass
         return (code, output);
     }
 
-    /// <summary>A training run in the background whose stderr is read as it comes, so a test can wait for a message.</summary>
+    /// <summary>
+    /// A training run in the background whose stdout and stderr are read as they come, so a test can wait for a message.
+    /// Both are drained from the start: a child blocked on a full stdout pipe holds the console's lock, and its signal
+    /// handler's stderr line would then never come.
+    /// </summary>
     private sealed class LongRun(Process process) : IDisposable
     {
         private readonly StringBuilder _errors = new();
+        private readonly StringBuilder _output = new();
 
         public int Id => process.Id;
 
-        public void StartReadingErrors()
+        public void StartReading()
         {
             process.ErrorDataReceived += (_, line) =>
             {
                 if (line.Data is not null) lock (_errors) _errors.AppendLine(line.Data);
             };
+            process.OutputDataReceived += (_, line) =>
+            {
+                if (line.Data is not null) lock (_output) _output.AppendLine(line.Data);
+            };
             process.BeginErrorReadLine();
+            process.BeginOutputReadLine();
         }
 
         public bool WaitForError(string text) =>
@@ -65,11 +75,10 @@ public sealed partial class ReliabilityCliTests(MpirunTraining fixture) : IClass
 
         public (int ExitCode, string Output) Finish()
         {
-            var output = process.StandardOutput.ReadToEndAsync();
             Assert.True(process.WaitForExit(Limit), "the run did not end");
-            process.WaitForExit(); // drains the stderr events
+            process.WaitForExit(); // drains the output and error events
             string all;
-            lock (_errors) all = output.Result + _errors;
+            lock (_output) lock (_errors) all = _output.ToString() + _errors;
             Assert.DoesNotContain("   at ", all);
             return (process.ExitCode, all);
         }
@@ -86,7 +95,7 @@ public sealed partial class ReliabilityCliTests(MpirunTraining fixture) : IClass
         };
         var process = Process.Start(start)!;
         var longRun = new LongRun(process);
-        longRun.StartReadingErrors();
+        longRun.StartReading();
         string metrics = Path.Combine(Folder(run), RunFolder.MetricsFile);
         bool started = SpinWait.SpinUntil(() => process.HasExited || (File.Exists(metrics) && File.ReadAllLines(metrics).Length >= 1), Limit);
         Assert.True(started && !process.HasExited, "the training run did not start");
