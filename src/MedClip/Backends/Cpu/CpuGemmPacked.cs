@@ -61,9 +61,7 @@ internal static class CpuGemmPacked<T, TVec, TOps>
         }
         int nr = NR;
         int units = parallel ? 2 * Environment.ProcessorCount : 1;
-        int rowBlocks = Math.Max(CeilDiv(g.M, MCMax), Math.Min(CeilDiv(g.M, MR), units));
-        int mc = CeilDiv(CeilDiv(g.M, rowBlocks), MR) * MR;
-        rowBlocks = CeilDiv(g.M, mc);
+        var (rowBlocks, mc) = RowBlocks(g.M, Math.Max(CeilDiv(g.M, MCMax), Math.Min(CeilDiv(g.M, MR), units)));
         for (int j0 = 0; j0 < g.N; j0 += NC)
         {
             int cols = Math.Min(NC, g.N - j0);
@@ -96,9 +94,7 @@ internal static class CpuGemmPacked<T, TVec, TOps>
     private static unsafe void GemmPackedRowsPerCore(GemmOperands<T> g, int bi)
     {
         int nr = NR, cores = Environment.ProcessorCount;
-        int rowBlocks = Math.Min(CeilDiv(g.M, MR), cores);
-        int mc = CeilDiv(CeilDiv(g.M, rowBlocks), MR) * MR;
-        rowBlocks = CeilDiv(g.M, mc);
+        var (rowBlocks, mc) = RowBlocks(g.M, Math.Min(CeilDiv(g.M, MR), cores));
         for (int j0 = 0; j0 < g.N; j0 += NC)
         {
             int cols = Math.Min(NC, g.N - j0);
@@ -117,6 +113,13 @@ internal static class CpuGemmPacked<T, TVec, TOps>
                 }
             });
         }
+    }
+
+    // Splits m rows into about `wanted` blocks of whole MR-row panels: the block count and the rows per block.
+    private static (int Blocks, int Rows) RowBlocks(int m, int wanted)
+    {
+        int mc = CeilDiv(CeilDiv(m, wanted), MR) * MR;
+        return (CeilDiv(m, mc), mc);
     }
 
     private static void ForEach(bool parallel, int count, Action<int> body)
