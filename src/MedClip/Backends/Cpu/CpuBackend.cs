@@ -6,10 +6,10 @@ using MedClip.Tensors;
 namespace MedClip.Backends.Cpu;
 
 /// <summary>
-/// The managed reference backend. Each op writes its kernel call once, in a local Run<T>, and picks T from the dtype
-/// (double for F64, else float) in one line: the kernels are generic over float and double, so the
-/// same code serves training (F32) and gradient checks (F64). BF16 is a storage format here (cast it to F32 to compute),
-/// except as GEMM operands: bf16 mixed precision is emulated by an F32 GEMM of the exactly widened BF16 values.
+/// The managed reference backend. Each op writes its kernel call once, in a small struct op generic over the element
+/// type, and one dispatch picks the type (double for F64, else float): the kernels are generic over float and double,
+/// so the same code serves training (F32) and gradient checks (F64). BF16 is a storage format here (cast it to F32 to
+/// compute), except as GEMM operands: bf16 mixed precision is emulated by an F32 GEMM of the exactly widened BF16 values.
 /// </summary>
 public sealed class CpuBackend : IBackend
 {
@@ -106,31 +106,46 @@ public sealed class CpuBackend : IBackend
     }
 
     public void CopyBlocks(Tensor source, long sourceOffset, long sourceStride, Tensor destination, long destinationOffset,
-        long destinationStride, int blockLength, int blocks, bool accumulate)
+        long destinationStride, int blockLength, int blocks, bool accumulate) =>
+        Dispatch(source, new CopyBlocksOp(source, sourceOffset, sourceStride, destination, destinationOffset, destinationStride, blockLength, blocks, accumulate));
+
+    private readonly struct CopyBlocksOp(Tensor source, long sourceOffset, long sourceStride, Tensor destination, long destinationOffset,
+        long destinationStride, int blockLength, int blocks, bool accumulate) : ITypedOp
     {
-        if (Is64(source)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.CopyBlocks(D<T>(source), sourceOffset, sourceStride, D<T>(destination), destinationOffset, destinationStride, blockLength, blocks, accumulate);
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuElementwise<T>.CopyBlocks(of[source], sourceOffset, sourceStride, of[destination], destinationOffset, destinationStride, blockLength, blocks, accumulate);
     }
 
     public void AddScaled(Tensor a, double alpha, Tensor b, double beta, Tensor y)
     {
         SameLength(a, b);
         SameLength(a, y);
-        if (Is64(a)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.AddScaled(D<T>(a), T.CreateTruncating(alpha), D<T>(b), T.CreateTruncating(beta), D<T>(y), a.Length);
+        Dispatch(a, new AddScaledOp(a, alpha, b, beta, y));
+    }
+
+    private readonly struct AddScaledOp(Tensor a, double alpha, Tensor b, double beta, Tensor y) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuElementwise<T>.AddScaled(of[a], T.CreateTruncating(alpha), of[b], T.CreateTruncating(beta), of[y], a.Length);
     }
 
     public void Axpy(double alpha, Tensor x, Tensor y)
     {
         SameLength(x, y);
-        if (Is64(x)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.Axpy(T.CreateTruncating(alpha), D<T>(x), D<T>(y), x.Length);
+        Dispatch(x, new AxpyOp(alpha, x, y));
     }
 
-    public void Scale(Tensor x, double alpha)
+    private readonly struct AxpyOp(double alpha, Tensor x, Tensor y) : ITypedOp
     {
-        if (Is64(x)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.Scale(D<T>(x), T.CreateTruncating(alpha), x.Length);
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuElementwise<T>.Axpy(T.CreateTruncating(alpha), of[x], of[y], x.Length);
+    }
+
+    public void Scale(Tensor x, double alpha) => Dispatch(x, new ScaleOp(x, alpha));
+
+    private readonly struct ScaleOp(Tensor x, double alpha) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.Scale(of[x], T.CreateTruncating(alpha), x.Length);
     }
 
     public void ScaleByTensor(Tensor x, Tensor factor) => Scale(x, factor.Item());
@@ -140,31 +155,40 @@ public sealed class CpuBackend : IBackend
         CheckGemmExtent(a, s.TransA ? (long)s.K * s.M : (long)s.M * s.K, s.StrideA, s.Batch, "A", s);
         CheckGemmExtent(b, s.TransB ? (long)s.N * s.K : (long)s.K * s.N, s.StrideB, s.Batch, "B", s);
         CheckGemmExtent(c, (long)s.M * s.N, s.StrideC, s.Batch, "C", s);
-        int lda = s.TransA ? s.M : s.K, ldb = s.TransB ? s.K : s.N;
         if (a.DType == DType.BF16 || b.DType == DType.BF16)
         {
             // bf16 emulation: the operands are exact in float, so an F32 GEMM of their widened values is an FP32
             // accumulation of the BF16 products.
             if (a.DType != b.DType || c.DType != DType.F32)
                 throw new NotSupportedException($"Gemm: the CPU backend multiplies BF16 A and B into an F32 C, not {a.Describe()} @ {b.Describe()} into {c.Describe()}.");
-            _gemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, (float)s.Alpha, Widen(a), 0, lda, s.StrideA, Widen(b), 0, ldb, s.StrideB, (float)s.Beta, D<float>(c), 0, s.N, s.StrideC, s.Batch);
+            RunGemm(_gemm, Widened(a), Widened(b), D<float>(c), s);
         }
-        else if (Is64(a))
-            _gemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, s.Alpha, D<double>(a), 0, lda, s.StrideA, D<double>(b), 0, ldb, s.StrideB, s.Beta, D<double>(c), 0, s.N, s.StrideC, s.Batch);
-        else
-            _gemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, (float)s.Alpha, D<float>(a), 0, lda, s.StrideA, D<float>(b), 0, ldb, s.StrideB, (float)s.Beta, D<float>(c), 0, s.N, s.StrideC, s.Batch);
+        else Dispatch(a, new GemmOp(_gemm, a, b, c, s));
     }
 
-    public void AddBias(Tensor x, Tensor bias, int rows, int cols)
+    private readonly struct GemmOp(CpuGemm gemm, Tensor a, Tensor b, Tensor c, GemmShape s) : ITypedOp
     {
-        if (Is64(x)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.AddBias(D<T>(x), D<T>(bias), rows, cols);
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => RunGemm(gemm, of[a], of[b], of[c], s);
     }
 
-    public void AddBiasResidual(Tensor x, Tensor bias, Tensor residual, Tensor y, int rows, int cols)
+    private static void RunGemm<T>(CpuGemm gemm, T[] a, T[] b, T[] c, in GemmShape s) where T : unmanaged, IFloatingPointIeee754<T> =>
+        gemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, T.CreateTruncating(s.Alpha), a, 0, s.TransA ? s.M : s.K, s.StrideA,
+            b, 0, s.TransB ? s.K : s.N, s.StrideB, T.CreateTruncating(s.Beta), c, 0, s.N, s.StrideC, s.Batch);
+
+    public void AddBias(Tensor x, Tensor bias, int rows, int cols) => Dispatch(x, new AddBiasOp(x, bias, rows, cols));
+
+    private readonly struct AddBiasOp(Tensor x, Tensor bias, int rows, int cols) : ITypedOp
     {
-        if (Is64(x)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.AddBiasResidual(D<T>(x), D<T>(bias), D<T>(residual), D<T>(y), rows, cols);
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.AddBias(of[x], of[bias], rows, cols);
+    }
+
+    public void AddBiasResidual(Tensor x, Tensor bias, Tensor residual, Tensor y, int rows, int cols) =>
+        Dispatch(x, new AddBiasResidualOp(x, bias, residual, y, rows, cols));
+
+    private readonly struct AddBiasResidualOp(Tensor x, Tensor bias, Tensor residual, Tensor y, int rows, int cols) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuElementwise<T>.AddBiasResidual(of[x], of[bias], of[residual], of[y], rows, cols);
     }
 
     public void AddBiasToBf16(Tensor x, Tensor bias, Tensor y, int rows, int cols)
@@ -194,10 +218,11 @@ public sealed class CpuBackend : IBackend
         if (dyBf16 is not null) Cast(dy, dyBf16);
     }
 
-    public void BiasBackward(Tensor dy, Tensor dBias, int rows, int cols)
+    public void BiasBackward(Tensor dy, Tensor dBias, int rows, int cols) => Dispatch(dy, new BiasBackwardOp(dy, dBias, rows, cols));
+
+    private readonly struct BiasBackwardOp(Tensor dy, Tensor dBias, int rows, int cols) : ITypedOp
     {
-        if (Is64(dy)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.BiasBackward(D<T>(dy), D<T>(dBias), rows, cols);
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.BiasBackward(of[dy], of[dBias], rows, cols);
     }
 
     public void LayerNormForward(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int rows, int cols, double eps)
@@ -208,14 +233,23 @@ public sealed class CpuBackend : IBackend
             CpuLayerNorm<float>.Forward(D<float>(x), D<float>(gamma), D<float>(beta), wide, D<float>(mean), D<float>(rstd), rows, cols, (float)eps);
             RoundInto(wide, y);
         }
-        else if (Is64(x)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuLayerNorm<T>.Forward(D<T>(x), D<T>(gamma), D<T>(beta), D<T>(y), D<T>(mean), D<T>(rstd), rows, cols, T.CreateTruncating(eps));
+        else Dispatch(x, new LayerNormForwardOp(x, gamma, beta, y, mean, rstd, rows, cols, eps));
     }
 
-    public void LayerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma, Tensor dBeta, int rows, int cols)
+    private readonly struct LayerNormForwardOp(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int rows, int cols, double eps) : ITypedOp
     {
-        if (Is64(x)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuLayerNorm<T>.Backward(D<T>(dy), D<T>(x), D<T>(gamma), D<T>(mean), D<T>(rstd), D<T>(dx), D<T>(dGamma), D<T>(dBeta), rows, cols);
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuLayerNorm<T>.Forward(of[x], of[gamma], of[beta], of[y], of[mean], of[rstd], rows, cols, T.CreateTruncating(eps));
+    }
+
+    public void LayerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma, Tensor dBeta, int rows, int cols) =>
+        Dispatch(x, new LayerNormBackwardOp(dy, x, gamma, mean, rstd, dx, dGamma, dBeta, rows, cols));
+
+    private readonly struct LayerNormBackwardOp(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma, Tensor dBeta,
+        int rows, int cols) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuLayerNorm<T>.Backward(of[dy], of[x], of[gamma], of[mean], of[rstd], of[dx], of[dGamma], of[dBeta], rows, cols);
     }
 
     public void AddLayerNormForward(Tensor a, Tensor b, Tensor? sum, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
@@ -228,45 +262,73 @@ public sealed class CpuBackend : IBackend
             CpuLayerNorm<float>.AddForward(D<float>(a), D<float>(b), D<float>(sum), D<float>(gamma), D<float>(beta), wide, D<float>(mean), D<float>(rstd), rows, cols, (float)eps);
             RoundInto(wide, y);
         }
-        else if (Is64(a)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuLayerNorm<T>.AddForward(D<T>(a), D<T>(b), Optional<T>(sum), D<T>(gamma), D<T>(beta), D<T>(y), D<T>(mean), D<T>(rstd), rows, cols, T.CreateTruncating(eps));
+        else Dispatch(a, new AddLayerNormForwardOp(a, b, sum, gamma, beta, y, mean, rstd, rows, cols, eps));
+    }
+
+    private readonly struct AddLayerNormForwardOp(Tensor a, Tensor b, Tensor? sum, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
+        int rows, int cols, double eps) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuLayerNorm<T>.AddForward(of[a], of[b], of.Optional(sum), of[gamma], of[beta], of[y], of[mean], of[rstd], rows, cols, T.CreateTruncating(eps));
     }
 
     public void AddLayerNormBackward(Tensor dy, Tensor a, Tensor b, Tensor gamma, Tensor mean, Tensor rstd, Tensor? da, Tensor? db,
-        Tensor dGamma, Tensor dBeta, int rows, int cols)
+        Tensor dGamma, Tensor dBeta, int rows, int cols) =>
+        Dispatch(a, new AddLayerNormBackwardOp(dy, a, b, gamma, mean, rstd, da, db, dGamma, dBeta, rows, cols));
+
+    private readonly struct AddLayerNormBackwardOp(Tensor dy, Tensor a, Tensor b, Tensor gamma, Tensor mean, Tensor rstd, Tensor? da, Tensor? db,
+        Tensor dGamma, Tensor dBeta, int rows, int cols) : ITypedOp
     {
-        if (Is64(a)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuLayerNorm<T>.AddBackward(D<T>(dy), D<T>(a), D<T>(b), D<T>(gamma), D<T>(mean), D<T>(rstd), Optional<T>(da), Optional<T>(db), D<T>(dGamma), D<T>(dBeta), rows, cols);
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuLayerNorm<T>.AddBackward(of[dy], of[a], of[b], of[gamma], of[mean], of[rstd], of.Optional(da), of.Optional(db), of[dGamma], of[dBeta], rows, cols);
     }
 
     public void ActivationForward(Activation kind, Tensor x, Tensor y)
     {
         SameLength(x, y);
-        if (Is64(x)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuActivations<T>.Forward(kind, D<T>(x), D<T>(y), x.Length);
+        Dispatch(x, new ActivationForwardOp(kind, x, y));
+    }
+
+    private readonly struct ActivationForwardOp(Activation kind, Tensor x, Tensor y) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuActivations<T>.Forward(kind, of[x], of[y], x.Length);
     }
 
     public void ActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx)
     {
         SameLength(x, dy);
         SameLength(x, dx);
-        if (Is64(x)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuActivations<T>.Backward(kind, D<T>(x), D<T>(dy), D<T>(dx), x.Length);
+        Dispatch(x, new ActivationBackwardOp(kind, x, dy, dx));
+    }
+
+    private readonly struct ActivationBackwardOp(Activation kind, Tensor x, Tensor dy, Tensor dx) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuActivations<T>.Backward(kind, of[x], of[dy], of[dx], x.Length);
     }
 
     public void BiasActivationForward(Activation kind, Tensor x, Tensor bias, Tensor y, int rows, int cols)
     {
         SameLength(x, y);
-        if (Is64(x)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuActivations<T>.BiasForward(kind, D<T>(x), D<T>(bias), D<T>(y), rows, cols);
+        Dispatch(x, new BiasActivationForwardOp(kind, x, bias, y, rows, cols));
+    }
+
+    private readonly struct BiasActivationForwardOp(Activation kind, Tensor x, Tensor bias, Tensor y, int rows, int cols) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuActivations<T>.BiasForward(kind, of[x], of[bias], of[y], rows, cols);
     }
 
     public void BiasActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
     {
         SameLength(x, dy);
         SameLength(x, dx);
-        if (Is64(x)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuActivations<T>.BiasBackward(kind, D<T>(x), D<T>(dy), D<T>(dx), D<T>(dBias), rows, cols);
+        Dispatch(x, new BiasActivationBackwardOp(kind, x, dy, dx, dBias, rows, cols));
+    }
+
+    private readonly struct BiasActivationBackwardOp(Activation kind, Tensor x, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuActivations<T>.BiasBackward(kind, of[x], of[dy], of[dx], of[dBias], rows, cols);
     }
 
     // bf16 mixed precision's BF16 values: rounded to nearest even from F32 (outputs computed in F32 as the CUDA kernels
@@ -286,7 +348,8 @@ public sealed class CpuBackend : IBackend
             for (int i = s; i < e; i++) wide[i] = BFloat16.ToSingle(rounded[i]);
         });
 
-    // An F32 tensor's values, or a BF16 one's widened to F32 (bf16 mixed precision's BF16 activations).
+    // An F32 tensor's values, or a BF16 one's widened to F32, exactly (a bf16 is the top half of a float): bf16 mixed
+    // precision's BF16 activations and GEMM operands.
     private static float[] Widened(Tensor t)
     {
         if (t.DType != DType.BF16) return D<float>(t);
@@ -316,59 +379,88 @@ public sealed class CpuBackend : IBackend
         RoundInto(g, dx);
     }
 
-    public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale, bool causal)
+    public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale, bool causal) =>
+        Dispatch(x, new SoftmaxForwardOp(x, Optional<int>(keyMask), y, batch, heads, queries, keys, scale, causal));
+
+    private readonly struct SoftmaxForwardOp(Tensor x, int[]? mask, Tensor y, int batch, int heads, int queries, int keys, double scale, bool causal) : ITypedOp
     {
-        var mask = keyMask is null ? null : D<int>(keyMask);
-        if (Is64(x)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuSoftmax<T>.Forward(D<T>(x), mask, D<T>(y), batch, heads, queries, keys, T.CreateTruncating(scale), causal);
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuSoftmax<T>.Forward(of[x], mask, of[y], batch, heads, queries, keys, T.CreateTruncating(scale), causal);
     }
 
-    public void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx, int rows, int keys, double scale)
+    public void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx, int rows, int keys, double scale) =>
+        Dispatch(y, new SoftmaxBackwardOp(y, dy, dx, rows, keys, scale));
+
+    private readonly struct SoftmaxBackwardOp(Tensor y, Tensor dy, Tensor dx, int rows, int keys, double scale) : ITypedOp
     {
-        if (Is64(y)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuSoftmax<T>.Backward(D<T>(y), D<T>(dy), D<T>(dx), rows, keys, T.CreateTruncating(scale));
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuSoftmax<T>.Backward(of[y], of[dy], of[dx], rows, keys, T.CreateTruncating(scale));
     }
 
     public void AttentionForward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, in AttentionShape shape)
     {
         var mask = Optional<int>(keyMask);
-        if (Is64(q)) CpuAttention<double>.Forward(D<double>(q), D<double>(k), D<double>(v), mask, D<double>(o), D<double>(lse), shape);
-        else if (o.DType == DType.BF16)
+        if (o.DType == DType.BF16)
         {
             // bf16 mixed precision's BF16 output (of F32 or BF16 inputs): computed in F32, then rounded.
             var wide = new float[o.Length];
             CpuAttention<float>.Forward(Widened(q), Widened(k), Widened(v), mask, wide, D<float>(lse), shape, bf16Operands: q.DType == DType.BF16);
             RoundInto(wide, o);
         }
-        else CpuAttention<float>.Forward(D<float>(q), D<float>(k), D<float>(v), mask, D<float>(o), D<float>(lse), shape);
+        else Dispatch(q, new AttentionForwardOp(q, k, v, mask, o, lse, shape));
+    }
+
+    private readonly struct AttentionForwardOp(Tensor q, Tensor k, Tensor v, int[]? mask, Tensor o, Tensor lse, AttentionShape shape) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuAttention<T>.Forward(of[q], of[k], of[v], mask, of[o], of[lse], shape);
     }
 
     public void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, Tensor dO, Tensor? dq, Tensor? dk,
         Tensor? dv, in AttentionShape shape)
     {
         var mask = Optional<int>(keyMask);
-        if (Is64(q))
+        if (AnyBf16(q, k, v, o))
         {
-            CpuAttention<double>.Backward(D<double>(q), D<double>(k), D<double>(v), mask, D<double>(o), D<double>(lse), D<double>(dO),
-                Optional<double>(dq), Optional<double>(dk), Optional<double>(dv), shape);
-        }
-        else
-        {
+            // bf16 mixed precision's BF16 operands or output, widened: the arithmetic and the gradients are F32.
             CpuAttention<float>.Backward(Widened(q), Widened(k), Widened(v), mask, Widened(o), D<float>(lse), D<float>(dO),
                 Optional<float>(dq), Optional<float>(dk), Optional<float>(dv), shape, bf16Operands: q.DType == DType.BF16);
         }
+        else Dispatch(q, new AttentionBackwardOp(q, k, v, mask, o, lse, dO, dq, dk, dv, shape));
     }
 
-    public void EmbeddingForward(Tensor table, Tensor ids, Tensor y, int count, int vocab, int width)
+    private readonly struct AttentionBackwardOp(Tensor q, Tensor k, Tensor v, int[]? mask, Tensor o, Tensor lse, Tensor dO, Tensor? dq, Tensor? dk,
+        Tensor? dv, AttentionShape shape) : ITypedOp
     {
-        if (Is64(table)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuEmbedding<T>.Forward(D<T>(table), D<int>(ids), D<T>(y), count, vocab, width);
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuAttention<T>.Backward(of[q], of[k], of[v], mask, of[o], of[lse], of[dO], of.Optional(dq), of.Optional(dk), of.Optional(dv), shape);
     }
 
-    public void EmbeddingBackward(Tensor dy, Tensor ids, Tensor dTable, int count, int vocab, int width)
+    private static bool AnyBf16(params ReadOnlySpan<Tensor> tensors)
     {
-        if (Is64(dy)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuEmbedding<T>.Backward(D<T>(dy), D<int>(ids), D<T>(dTable), count, vocab, width);
+        foreach (var t in tensors)
+        {
+            if (t.DType == DType.BF16) return true;
+        }
+        return false;
+    }
+
+    public void EmbeddingForward(Tensor table, Tensor ids, Tensor y, int count, int vocab, int width) =>
+        Dispatch(table, new EmbeddingForwardOp(table, D<int>(ids), y, count, vocab, width));
+
+    private readonly struct EmbeddingForwardOp(Tensor table, int[] ids, Tensor y, int count, int vocab, int width) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuEmbedding<T>.Forward(of[table], ids, of[y], count, vocab, width);
+    }
+
+    public void EmbeddingBackward(Tensor dy, Tensor ids, Tensor dTable, int count, int vocab, int width) =>
+        Dispatch(dy, new EmbeddingBackwardOp(dy, D<int>(ids), dTable, count, vocab, width));
+
+    private readonly struct EmbeddingBackwardOp(Tensor dy, int[] ids, Tensor dTable, int count, int vocab, int width) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuEmbedding<T>.Backward(of[dy], ids, of[dTable], count, vocab, width);
     }
 
     public void Permute(Tensor x, Tensor y, ReadOnlySpan<int> sourceDims, ReadOnlySpan<int> perm, bool accumulate)
@@ -383,53 +475,73 @@ public sealed class CpuBackend : IBackend
         }
     }
 
-    public void L2NormalizeForward(Tensor x, Tensor y, Tensor norms, int rows, int cols)
+    public void L2NormalizeForward(Tensor x, Tensor y, Tensor norms, int rows, int cols) => Dispatch(x, new L2NormalizeForwardOp(x, y, norms, rows, cols));
+
+    private readonly struct L2NormalizeForwardOp(Tensor x, Tensor y, Tensor norms, int rows, int cols) : ITypedOp
     {
-        if (Is64(x)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuL2Normalize<T>.Forward(D<T>(x), D<T>(y), D<T>(norms), rows, cols);
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuL2Normalize<T>.Forward(of[x], of[y], of[norms], rows, cols);
     }
 
-    public void L2NormalizeBackward(Tensor y, Tensor dy, Tensor norms, Tensor dx, int rows, int cols)
+    public void L2NormalizeBackward(Tensor y, Tensor dy, Tensor norms, Tensor dx, int rows, int cols) =>
+        Dispatch(y, new L2NormalizeBackwardOp(y, dy, norms, dx, rows, cols));
+
+    private readonly struct L2NormalizeBackwardOp(Tensor y, Tensor dy, Tensor norms, Tensor dx, int rows, int cols) : ITypedOp
     {
-        if (Is64(y)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuL2Normalize<T>.Backward(D<T>(y), D<T>(dy), D<T>(norms), D<T>(dx), rows, cols);
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuL2Normalize<T>.Backward(of[y], of[dy], of[norms], of[dx], rows, cols);
     }
 
-    public void CrossEntropyForward(Tensor logits, Tensor targets, Tensor loss, int rows, int cols, bool alongColumns, double weight)
+    public void CrossEntropyForward(Tensor logits, Tensor targets, Tensor loss, int rows, int cols, bool alongColumns, double weight) =>
+        Dispatch(logits, new CrossEntropyForwardOp(logits, D<int>(targets), loss, rows, cols, alongColumns, weight));
+
+    private readonly struct CrossEntropyForwardOp(Tensor logits, int[] targets, Tensor loss, int rows, int cols, bool alongColumns, double weight) : ITypedOp
     {
-        if (Is64(logits)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuCrossEntropy<T>.Forward(D<T>(logits), D<int>(targets), D<T>(loss), rows, cols, alongColumns, T.CreateTruncating(weight));
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuCrossEntropy<T>.Forward(of[logits], targets, of[loss], rows, cols, alongColumns, T.CreateTruncating(weight));
     }
 
-    public void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor dLoss, Tensor dLogits, int rows, int cols, bool alongColumns, double weight)
+    public void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor dLoss, Tensor dLogits, int rows, int cols, bool alongColumns, double weight) =>
+        Dispatch(logits, new CrossEntropyBackwardOp(logits, D<int>(targets), dLoss, dLogits, rows, cols, alongColumns, weight));
+
+    private readonly struct CrossEntropyBackwardOp(Tensor logits, int[] targets, Tensor dLoss, Tensor dLogits, int rows, int cols, bool alongColumns,
+        double weight) : ITypedOp
     {
-        if (Is64(logits)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuCrossEntropy<T>.Backward(D<T>(logits), D<int>(targets), D<T>(dLoss), D<T>(dLogits), rows, cols, alongColumns, T.CreateTruncating(weight));
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuCrossEntropy<T>.Backward(of[logits], targets, of[dLoss], of[dLogits], rows, cols, alongColumns, T.CreateTruncating(weight));
     }
 
-    public void InfoNceForwardBackward(Tensor logits, Tensor loss, Tensor dLogits, int n)
+    public void InfoNceForwardBackward(Tensor logits, Tensor loss, Tensor dLogits, int n) => Dispatch(logits, new InfoNceOp(logits, loss, dLogits, n));
+
+    private readonly struct InfoNceOp(Tensor logits, Tensor loss, Tensor dLogits, int n) : ITypedOp
     {
-        if (Is64(logits)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuInfoNce<T>.ForwardBackward(D<T>(logits), D<T>(loss), D<T>(dLogits), n);
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuInfoNce<T>.ForwardBackward(of[logits], of[loss], of[dLogits], n);
     }
 
     public void ExpScaleForward(Tensor x, Tensor logScale, Tensor y, double maxLogScale)
     {
         SameLength(x, y);
-        if (Is64(x)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuExpScale<T>.Forward(D<T>(x), D<T>(logScale), D<T>(y), x.Length, T.CreateTruncating(maxLogScale));
+        Dispatch(x, new ExpScaleForwardOp(x, logScale, y, maxLogScale));
     }
 
-    public void ExpScaleBackward(Tensor x, Tensor logScale, Tensor dy, Tensor dx, Tensor? dLogScale, double maxLogScale)
+    private readonly struct ExpScaleForwardOp(Tensor x, Tensor logScale, Tensor y, double maxLogScale) : ITypedOp
     {
-        if (Is64(x)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuExpScale<T>.Backward(D<T>(x), D<T>(logScale), D<T>(dy), D<T>(dx), dLogScale is null ? null : D<T>(dLogScale), x.Length, T.CreateTruncating(maxLogScale));
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuExpScale<T>.Forward(of[x], of[logScale], of[y], x.Length, T.CreateTruncating(maxLogScale));
     }
 
-    public void SumOfSquares(Tensor x, Tensor sumSquares)
+    public void ExpScaleBackward(Tensor x, Tensor logScale, Tensor dy, Tensor dx, Tensor? dLogScale, double maxLogScale) =>
+        Dispatch(x, new ExpScaleBackwardOp(x, logScale, dy, dx, dLogScale, maxLogScale));
+
+    private readonly struct ExpScaleBackwardOp(Tensor x, Tensor logScale, Tensor dy, Tensor dx, Tensor? dLogScale, double maxLogScale) : ITypedOp
     {
-        if (Is64(x)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuAdamW<T>.SumOfSquares(D<T>(x), D<T>(sumSquares), x.Length);
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuExpScale<T>.Backward(of[x], of[logScale], of[dy], of[dx], of.Optional(dLogScale), x.Length, T.CreateTruncating(maxLogScale));
+    }
+
+    public void SumOfSquares(Tensor x, Tensor sumSquares) => Dispatch(x, new SumOfSquaresOp(x, sumSquares));
+
+    private readonly struct SumOfSquaresOp(Tensor x, Tensor sumSquares) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuAdamW<T>.SumOfSquares(of[x], of[sumSquares], x.Length);
     }
 
     public void ClipByNorm(Tensor x, Tensor sumSquares, double maxNorm)
@@ -441,9 +553,7 @@ public sealed class CpuBackend : IBackend
     public void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step, Tensor? bf16Copy = null)
     {
         SameLength(parameter, gradient);
-        AdamWStep hyper = step; // a local function cannot capture an in parameter
-        if (Is64(parameter)) Run<double>(); else Run<float>();
-        void Run<T>() where T : unmanaged, IFloatingPointIeee754<T> => CpuAdamW<T>.Update(D<T>(parameter), D<T>(gradient), D<T>(m), D<T>(v), parameter.Length, hyper);
+        Dispatch(parameter, new AdamWOp(parameter, gradient, m, v, step));
         if (bf16Copy is not null)
         {
             if (bf16Copy.DType != DType.BF16 || parameter.DType != DType.F32)
@@ -452,24 +562,40 @@ public sealed class CpuBackend : IBackend
         }
     }
 
+    private readonly struct AdamWOp(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamWStep step) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuAdamW<T>.Update(of[parameter], of[gradient], of[m], of[v], parameter.Length, step);
+    }
+
     public void AdamWMultiTensor(ReadOnlySpan<AdamWTensor> tensors)
     {
         foreach (var t in tensors) AdamW(t.Parameter, t.Gradient, t.M, t.V, t.Step, t.Bf16Copy);
     }
 
-    // The float values of a BF16 tensor (exact: a bf16 is the top half of a float).
-    private static float[] Widen(Tensor t)
+    // ---- the element type ------------------------------------------------------------------------------------------
+
+    /// <summary>An op written once over its element type T; Dispatch picks T.</summary>
+    private interface ITypedOp
     {
-        var bits = D<ushort>(t);
-        var wide = new float[t.Length];
-        CpuParallel.ForElements(t.Length, (s, e) =>
-        {
-            for (int i = s; i < e; i++) wide[i] = BFloat16.ToSingle(bits[i]);
-        });
-        return wide;
+        void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T>;
     }
 
-    private static bool Is64(Tensor t) => t.DType == DType.F64;
+    // The one place an op's element type is chosen, from the tensor that leads it: double for F64, else float (BF16 and
+    // I32 operands then fail in Operands, naming the op). A struct op is specialised per T and allocates nothing.
+    private static void Dispatch<TOp>(Tensor lead, TOp op, [CallerMemberName] string name = "") where TOp : struct, ITypedOp
+    {
+        if (lead.DType == DType.F64) op.Run(new Operands<double>(name));
+        else op.Run(new Operands<float>(name));
+    }
+
+    /// <summary>The arrays behind an op's tensors at its element type, checked as they are read (errors name the op).</summary>
+    private readonly struct Operands<T>(string op) where T : unmanaged
+    {
+        public T[] this[Tensor t] => D<T>(t, op);
+
+        public T[]? Optional(Tensor? t) => t is null ? null : D<T>(t, op);
+    }
 
     // The array behind a tensor, checked to hold T (a mixed-dtype call names the op and the tensor).
     private static T[] D<T>(Tensor t, [CallerMemberName] string op = "") where T : unmanaged =>
