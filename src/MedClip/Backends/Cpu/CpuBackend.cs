@@ -11,7 +11,7 @@ namespace MedClip.Backends.Cpu;
 /// so the same code serves training (F32) and gradient checks (F64). BF16 is a storage format here (cast it to F32 to
 /// compute), except as GEMM operands: bf16 mixed precision is emulated by an F32 GEMM of the exactly widened BF16 values.
 /// </summary>
-public sealed class CpuBackend : IBackend
+public sealed partial class CpuBackend : IBackend
 {
     public static CpuBackend Instance { get; } = new(CpuGemmPaths.Host);
 
@@ -223,64 +223,6 @@ public sealed class CpuBackend : IBackend
     private readonly struct BiasBackwardOp(Tensor dy, Tensor dBias, int rows, int cols) : ITypedOp
     {
         public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.BiasBackward(of[dy], of[dBias], rows, cols);
-    }
-
-    public void LayerNormForward(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int rows, int cols, double eps)
-    {
-        if (y.DType == DType.BF16)
-        {
-            var wide = new float[y.Length];
-            CpuLayerNorm<float>.Forward(D<float>(x), D<float>(gamma), D<float>(beta), wide, D<float>(mean), D<float>(rstd), rows, cols, (float)eps);
-            RoundInto(wide, y);
-        }
-        else Dispatch(x, new LayerNormForwardOp(x, gamma, beta, y, mean, rstd, rows, cols, eps));
-    }
-
-    private readonly struct LayerNormForwardOp(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int rows, int cols, double eps) : ITypedOp
-    {
-        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
-            CpuLayerNorm<T>.Forward(of[x], of[gamma], of[beta], of[y], of[mean], of[rstd], rows, cols, T.CreateTruncating(eps));
-    }
-
-    public void LayerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma, Tensor dBeta, int rows, int cols) =>
-        Dispatch(x, new LayerNormBackwardOp(dy, x, gamma, mean, rstd, dx, dGamma, dBeta, rows, cols));
-
-    private readonly struct LayerNormBackwardOp(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma, Tensor dBeta,
-        int rows, int cols) : ITypedOp
-    {
-        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
-            CpuLayerNorm<T>.Backward(of[dy], of[x], of[gamma], of[mean], of[rstd], of[dx], of[dGamma], of[dBeta], rows, cols);
-    }
-
-    public void AddLayerNormForward(Tensor a, Tensor b, Tensor? sum, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
-        int rows, int cols, double eps)
-    {
-        if (y.DType == DType.BF16)
-        {
-            if (sum is null) throw new ArgumentException("AddLayerNormForward: a BF16 output needs the sum kept (it cannot hold the F32 sum).");
-            var wide = new float[y.Length];
-            CpuLayerNorm<float>.AddForward(D<float>(a), D<float>(b), D<float>(sum), D<float>(gamma), D<float>(beta), wide, D<float>(mean), D<float>(rstd), rows, cols, (float)eps);
-            RoundInto(wide, y);
-        }
-        else Dispatch(a, new AddLayerNormForwardOp(a, b, sum, gamma, beta, y, mean, rstd, rows, cols, eps));
-    }
-
-    private readonly struct AddLayerNormForwardOp(Tensor a, Tensor b, Tensor? sum, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
-        int rows, int cols, double eps) : ITypedOp
-    {
-        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
-            CpuLayerNorm<T>.AddForward(of[a], of[b], of.Optional(sum), of[gamma], of[beta], of[y], of[mean], of[rstd], rows, cols, T.CreateTruncating(eps));
-    }
-
-    public void AddLayerNormBackward(Tensor dy, Tensor a, Tensor b, Tensor gamma, Tensor mean, Tensor rstd, Tensor? da, Tensor? db,
-        Tensor dGamma, Tensor dBeta, int rows, int cols) =>
-        Dispatch(a, new AddLayerNormBackwardOp(dy, a, b, gamma, mean, rstd, da, db, dGamma, dBeta, rows, cols));
-
-    private readonly struct AddLayerNormBackwardOp(Tensor dy, Tensor a, Tensor b, Tensor gamma, Tensor mean, Tensor rstd, Tensor? da, Tensor? db,
-        Tensor dGamma, Tensor dBeta, int rows, int cols) : ITypedOp
-    {
-        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
-            CpuLayerNorm<T>.AddBackward(of[dy], of[a], of[b], of[gamma], of[mean], of[rstd], of.Optional(da), of.Optional(db), of[dGamma], of[dBeta], rows, cols);
     }
 
     public void ActivationForward(Activation kind, Tensor x, Tensor y)
