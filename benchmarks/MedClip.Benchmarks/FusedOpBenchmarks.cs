@@ -89,7 +89,7 @@ public sealed partial class FusedOpWorkload
     }
 
     public void BiasActivationForwardBf16Hidden() =>
-        _backend.BiasActivationForwardBf16(Kind, _x, _bias, Bf16(ref _pre16), Bf16(ref _y16), Rows, _cols);
+        _backend.BiasActivationForward(Kind, _x, _bias, Bf16(ref _y16), Rows, _cols, Bf16(ref _pre16));
 
     public void BiasActivationBackwardFusedThenCast()
     {
@@ -98,7 +98,7 @@ public sealed partial class FusedOpWorkload
     }
 
     public void BiasActivationBackwardBf16Hidden() =>
-        _backend.BiasActivationBackwardBf16(Kind, Bf16(ref _pre16), _dy, Bf16(ref _dx16), _dBias, Rows, _cols);
+        _backend.BiasActivationBackward(Kind, Bf16(ref _pre16), _dy, Bf16(ref _dx16), _dBias, Rows, _cols);
 
     // ---- a linear layer's output [rows, 768] (y here, as the GEMM leaves it) and what follows it, in place as Ops.Linear
     // does: the bias and the residual stream (b here) it joins, ViT's attention output and MLP projections; or the bias
@@ -118,12 +118,12 @@ public sealed partial class FusedOpWorkload
         _backend.Cast(_y, Bf16(ref _y16));
     }
 
-    public void BiasToBf16Fused() => _backend.AddBiasToBf16(_y, _bias, Bf16(ref _y16), Rows, _cols);
+    public void BiasToBf16Fused() => _backend.AddBias(_y, _bias, Rows, _cols, Bf16(ref _y16));
 }
 
 /// <summary>
 /// Bias + erf GELU on the CPU over [256 x 197, 3072], fused against AddBias then ActivationForward (and backward against
-/// ActivationBackward then BiasBackward); and bf16's BF16 hidden layer (BiasActivationForwardBf16/BackwardBf16) against
+/// ActivationBackward then BiasBackward); and bf16's BF16 hidden layer (BiasActivationForward/Backward on a BF16 pre-activation) against
 /// the fused F32 op followed by the cast to the next GEMMs' BF16 operand. Run: dotnet run -c Release --project
 /// benchmarks/MedClip.Benchmarks -- --filter '*Cpu*Fused*' --job short.
 /// </summary>

@@ -58,7 +58,7 @@ public sealed partial class BackendSelfTest
         foreach (int cols in new[] { 130, 132 })
         {
             yield return Run($"add_bias_to_bf16 13x{cols}{(cols % 4 == 0 ? " (float4)" : "")}",
-                () => Op([R(13 * cols), R(cols), Bf16Zeros(13 * cols)], [2], (b, t) => b.AddBiasToBf16(t[0], t[1], t[2], 13, cols)));
+                () => Op([R(13 * cols), R(cols), Bf16Zeros(13 * cols)], [2], (b, t) => b.AddBias(t[0], t[1], 13, cols, t[2])));
         }
         yield return Run("layernorm and add+layernorm (sum kept) 7x132 with a BF16 output", LayerNormBf16Output, tolerance: Bf16TrainingTolerance);
         yield return Run("adamw two steps n=769 writing the BF16 copy", AdamWBf16Copy);

@@ -175,7 +175,11 @@ public sealed partial class CpuBackend : IBackend
         gemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, T.CreateTruncating(s.Alpha), a, 0, s.TransA ? s.M : s.K, s.StrideA,
             b, 0, s.TransB ? s.K : s.N, s.StrideB, T.CreateTruncating(s.Beta), c, 0, s.N, s.StrideC, s.Batch);
 
-    public void AddBias(Tensor x, Tensor bias, int rows, int cols) => Dispatch(x, new AddBiasOp(x, bias, rows, cols));
+    public void AddBias(Tensor x, Tensor bias, int rows, int cols, Tensor? y = null)
+    {
+        if (y is null) Dispatch(x, new AddBiasOp(x, bias, rows, cols));
+        else AddBiasToBf16(x, bias, y, rows, cols);
+    }
 
     private readonly struct AddBiasOp(Tensor x, Tensor bias, int rows, int cols) : ITypedOp
     {
@@ -191,10 +195,11 @@ public sealed partial class CpuBackend : IBackend
             CpuElementwise<T>.AddBiasResidual(of[x], of[bias], of[residual], of[y], rows, cols);
     }
 
-    public void AddBiasToBf16(Tensor x, Tensor bias, Tensor y, int rows, int cols)
+    // y = bf16(x + bias), x only read: the F32 sums of AddBias, rounded.
+    private static void AddBiasToBf16(Tensor x, Tensor bias, Tensor y, int rows, int cols)
     {
         if (x.DType != DType.F32 || bias.DType != DType.F32 || y.DType != DType.BF16)
-            throw new ArgumentException($"AddBiasToBf16: F32 x and bias into a BF16 y, not {x.Describe()}, {bias.Describe()} and {y.Describe()}.");
+            throw new ArgumentException($"AddBias: an output y is BF16 and x and bias F32, not {x.Describe()}, {bias.Describe()} and {y.Describe()}.");
         var (wide, b, rounded) = (D<float>(x), D<float>(bias), D<ushort>(y));
         CpuParallel.ForRows(rows, cols, (start, end) =>
         {
@@ -248,10 +253,11 @@ public sealed partial class CpuBackend : IBackend
         public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuActivations<T>.Backward(kind, of[x], of[dy], of[dx], x.Length);
     }
 
-    public void BiasActivationForward(Activation kind, Tensor x, Tensor bias, Tensor y, int rows, int cols)
+    public void BiasActivationForward(Activation kind, Tensor x, Tensor bias, Tensor y, int rows, int cols, Tensor? pre = null)
     {
         SameLength(x, y);
-        Dispatch(x, new BiasActivationForwardOp(kind, x, bias, y, rows, cols));
+        if (pre is null) Dispatch(x, new BiasActivationForwardOp(kind, x, bias, y, rows, cols));
+        else Bf16HiddenForward(kind, x, bias, pre, y, rows, cols);
     }
 
     private readonly struct BiasActivationForwardOp(Activation kind, Tensor x, Tensor bias, Tensor y, int rows, int cols) : ITypedOp
@@ -264,7 +270,8 @@ public sealed partial class CpuBackend : IBackend
     {
         SameLength(x, dy);
         SameLength(x, dx);
-        Dispatch(x, new BiasActivationBackwardOp(kind, x, dy, dx, dBias, rows, cols));
+        if (x.DType == DType.BF16) Bf16HiddenBackward(kind, x, dy, dx, dBias, rows, cols);
+        else Dispatch(x, new BiasActivationBackwardOp(kind, x, dy, dx, dBias, rows, cols));
     }
 
     private readonly struct BiasActivationBackwardOp(Activation kind, Tensor x, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols) : ITypedOp
@@ -300,7 +307,8 @@ public sealed partial class CpuBackend : IBackend
         return wide;
     }
 
-    public void BiasActivationForwardBf16(Activation kind, Tensor x, Tensor bias, Tensor pre, Tensor y, int rows, int cols)
+    // bf16's hidden layer: pre = bf16(x + bias), y = bf16(f(pre)), x only read.
+    private static void Bf16HiddenForward(Activation kind, Tensor x, Tensor bias, Tensor pre, Tensor y, int rows, int cols)
     {
         // In F32 through the unfused CPU ops, rounding where the CUDA kernel rounds: pre after the bias add, y after f.
         long n = (long)rows * cols;
@@ -314,7 +322,8 @@ public sealed partial class CpuBackend : IBackend
         RoundInto(output, y);
     }
 
-    public void BiasActivationBackwardBf16(Activation kind, Tensor pre, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
+    // bf16's hidden layer: g = dy f'(pre) in F32, dx = bf16(g), dBias += column sums of g.
+    private static void Bf16HiddenBackward(Activation kind, Tensor pre, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
     {
         var g = new float[(long)rows * cols];
         CpuActivations<float>.BiasBackward(kind, Widened(pre), D<float>(dy), g, D<float>(dBias), rows, cols);

@@ -72,8 +72,13 @@ public sealed partial class CudaBackend
 
     // ---- bias ----------------------------------------------------------------------------------------------------------
 
-    public void AddBias(Tensor x, Tensor bias, int rows, int cols)
+    public void AddBias(Tensor x, Tensor bias, int rows, int cols, Tensor? y = null)
     {
+        if (y is not null)
+        {
+            AddBiasToBf16(x, bias, y, rows, cols);
+            return;
+        }
         SameType(nameof(AddBias), x, bias);
         if (rows == 0 || cols == 0) return;
         var grid = ((uint)Math.Min((cols + Threads - 1) / Threads, 64), (uint)Math.Min(rows, 65535));
@@ -92,11 +97,12 @@ public sealed partial class CudaBackend
             Launch(Kernels.ElementwiseCu.AddBiasResidual(KernelType(x), P(x), P(bias), P(residual), P(y), rows, cols), RowGrid(rows, cols));
     }
 
-    public void AddBiasToBf16(Tensor x, Tensor bias, Tensor y, int rows, int cols)
+    // y = bf16(x + bias), x only read.
+    private void AddBiasToBf16(Tensor x, Tensor bias, Tensor y, int rows, int cols)
     {
-        SameLength(x, y);
+        SameLength(x, y, nameof(AddBias));
         if (x.DType != DType.F32 || bias.DType != DType.F32 || y.DType != DType.BF16)
-            throw new ArgumentException($"AddBiasToBf16: F32 x and bias into a BF16 y, not {x.Describe()}, {bias.Describe()} and {y.Describe()}.");
+            throw new ArgumentException($"AddBias: an output y is BF16 and x and bias F32, not {x.Describe()}, {bias.Describe()} and {y.Describe()}.");
         if (rows == 0 || cols == 0) return;
         // Four BF16 values are 8 bytes: aligned wherever the F32 rows are (tensors start on arena blocks).
         if (cols % 4 == 0 && Vectorizable(x, bias) && DeviceStorage(y).Pointer % 8 == 0)
@@ -164,8 +170,15 @@ public sealed partial class CudaBackend
             Launch(Kernels.ActivationCu.ActivationBackward(KernelType(x), (int)kind, P(x), P(dy), P(dx), x.Length), Blocks(x.Length));
     }
 
-    public void BiasActivationForward(Activation kind, Tensor x, Tensor bias, Tensor y, int rows, int cols)
+    public void BiasActivationForward(Activation kind, Tensor x, Tensor bias, Tensor y, int rows, int cols, Tensor? pre = null)
     {
+        if (pre is not null)
+        {
+            CheckBf16Hidden(nameof(BiasActivationForward), x, bias, pre, y);
+            if (rows == 0 || cols == 0) return;
+            Launch(Kernels.ActivationCu.BiasActivationForwardF32ToBf16((int)kind, P(x), P(bias), P(pre), P(y), rows, cols), RowGrid(rows, cols));
+            return;
+        }
         SameLength(x, y);
         SameType(nameof(BiasActivationForward), x, bias, y);
         if (rows == 0 || cols == 0) return;
@@ -177,6 +190,15 @@ public sealed partial class CudaBackend
 
     public void BiasActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
     {
+        if (x.DType == DType.BF16)
+        {
+            CheckBf16Hidden(nameof(BiasActivationBackward), dy, dBias, x, dx);
+            if (rows == 0 || cols == 0) return;
+            var (bf16Grid, bf16RowsPerSlice) = ColumnSlices(rows, cols);
+            Launch(Kernels.ActivationCu.BiasActivationBackwardBf16((int)kind, P(x), P(dy), P(dx), P(dBias), rows, cols, bf16RowsPerSlice),
+                bf16Grid, (32, 8));
+            return;
+        }
         SameLength(x, dy);
         SameLength(x, dx);
         SameType(nameof(BiasActivationBackward), x, dy, dx, dBias);
@@ -184,21 +206,6 @@ public sealed partial class CudaBackend
         var (grid, rowsPerSlice) = ColumnSlices(rows, cols);
         Launch(Kernels.ActivationCu.BiasActivationBackward(KernelType(x), (int)kind, P(x), P(dy), P(dx), P(dBias), rows, cols, rowsPerSlice),
             grid, (32, 8));
-    }
-
-    public void BiasActivationForwardBf16(Activation kind, Tensor x, Tensor bias, Tensor pre, Tensor y, int rows, int cols)
-    {
-        CheckBf16Hidden(nameof(BiasActivationForwardBf16), x, bias, pre, y);
-        if (rows == 0 || cols == 0) return;
-        Launch(Kernels.ActivationCu.BiasActivationForwardF32ToBf16((int)kind, P(x), P(bias), P(pre), P(y), rows, cols), RowGrid(rows, cols));
-    }
-
-    public void BiasActivationBackwardBf16(Activation kind, Tensor pre, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
-    {
-        CheckBf16Hidden(nameof(BiasActivationBackwardBf16), dy, dBias, pre, dx);
-        if (rows == 0 || cols == 0) return;
-        var (grid, rowsPerSlice) = ColumnSlices(rows, cols);
-        Launch(Kernels.ActivationCu.BiasActivationBackwardBf16((int)kind, P(pre), P(dy), P(dx), P(dBias), rows, cols, rowsPerSlice), grid, (32, 8));
     }
 
     // The F32 operands (a [rows, cols] matrix and a [cols] vector) and the two BF16 [rows, cols] ones of the BF16 hidden layer.

@@ -67,7 +67,7 @@ public class CpuFusedOpTests
     [InlineData(67, 130)]
     [InlineData(197, 300)]
     [InlineData(37, 3)]
-    public void AddBiasToBf16_IsAddBiasThenCast(int rows, int cols)
+    public void AddBias_IntoBf16_IsAddBiasThenCast(int rows, int cols)
     {
         var rng = new Random(rows + 7 * cols);
         int n = rows * cols;
@@ -78,10 +78,10 @@ public class CpuFusedOpTests
         var expected = Tensor.Zeros(Cpu, [n], DType.BF16);
         Cpu.Cast(biased, expected);
         var fused = Tensor.Zeros(Cpu, [n], DType.BF16);
-        Cpu.AddBiasToBf16(Make(x, DType.F32), Make(bias, DType.F32), fused, rows, cols);
+        Cpu.AddBias(Make(x, DType.F32), Make(bias, DType.F32), rows, cols, fused);
 
         Assert.Equal(expected.ToArray<ushort>(), fused.ToArray<ushort>());
-        Assert.Throws<ArgumentException>(() => Cpu.AddBiasToBf16(Make(x, DType.F32), Make(bias, DType.F32), Make(x, DType.F32), rows, cols));
+        Assert.Throws<ArgumentException>(() => Cpu.AddBias(Make(x, DType.F32), Make(bias, DType.F32), rows, cols, Make(x, DType.F32)));
     }
 
     [Theory]
