@@ -50,7 +50,9 @@ internal static class CpuWorkers
             int asleep = Volatile.Read(ref sleeping);
             if (asleep > 0) Wake.Release(asleep);
             loop.Drain();
-            while (Volatile.Read(ref loop.Finished) < count) Thread.SpinWait(20);
+            // Spin, then yield to other threads (a worker on a busy machine may need this core to finish).
+            var wait = new SpinWait();
+            while (Volatile.Read(ref loop.Finished) < count) wait.SpinOnce(sleep1Threshold: -1);
         }
         finally
         {
