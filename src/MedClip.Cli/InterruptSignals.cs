@@ -58,5 +58,8 @@ internal sealed class InterruptSignals : IDisposable
         ExitCode = code;
         Console.Error.WriteLine($"{context.Signal}: finishing this step and writing a resumable checkpoint (send it again to stop at once).");
         _source.Cancel();
+        // The window runs from the end of this handling too: on a loaded machine the message and the cancellation can
+        // take longer than the window, and a copy of the same kill waiting behind them is still the same delivery.
+        lock (_gate) _firstAt = Stopwatch.GetTimestamp();
     }
 }
