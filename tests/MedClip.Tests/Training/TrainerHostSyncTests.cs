@@ -24,9 +24,9 @@ public sealed class TrainerHostSyncTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     /// <summary>The batches of another source, with the emulator's counts noted as each one is drawn.</summary>
-    private sealed class CountingBatches(IBatchSource inner, Func<(long Syncs, long Copies)> counts) : IBatchSource
+    private sealed class CountingBatches(IBatchSource inner, Func<(long Syncs, long Copies, long TableWrites)> counts) : IBatchSource
     {
-        public List<(long Syncs, long Copies)> CountsAtDraw { get; } = [];
+        public List<(long Syncs, long Copies, long TableWrites)> CountsAtDraw { get; } = [];
 
         public int BatchesPerEpoch => inner.BatchesPerEpoch;
 
@@ -55,15 +55,18 @@ public sealed class TrainerHostSyncTests : IDisposable
             Steps = 7, BatchSize = TrainerTests.BatchSize, LearningRate = 1e-3, WarmupSteps = 2, LogEvery = 3, ValidateEvery = 0,
             CheckpointEvery = 1000, OutputDirectory = Path.Combine(_dir, "run"),
         };
-        var batches = new CountingBatches(new TrainerTests.RandomBatches(4), () => (hostSyncs(), copies()));
+        var batches = new CountingBatches(new TrainerTests.RandomBatches(4), () => (hostSyncs(), copies(), backend.AdamWTableWrites));
 
         new Trainer(options, model, TrainerTests.Context, []).Run(batches, null, null, CancellationToken.None);
 
-        // Step k (1-based) runs between draws k and k + 1; steps 3 and 6 log. Each step reads its loss, its gradient norm
-        // and the logit scale (a wait each); the first read also fetches the kernels' error word.
+        // Step k (1-based) runs between draws k and k + 1; steps 3 and 6 log. A step that does not log never waits; one
+        // that logs reads the step ledger (with the kernels' error word, in the same wait) and the logit scale. AdamW's
+        // table went to the device in the first step and is not written again.
         var draws = batches.CountsAtDraw;
         Assert.Equal(7, draws.Count);
-        var perStep = Enumerable.Range(2, 5).Select(step => (Step: step, draws[step].Syncs - draws[step - 1].Syncs, draws[step].Copies - draws[step - 1].Copies));
-        Assert.Equal(new (int, long, long)[] { (2, 3, 4), (3, 3, 4), (4, 3, 4), (5, 3, 4), (6, 3, 4) }, perStep);
+        var perStep = Enumerable.Range(2, 5).Select(step => (Step: step, draws[step].Syncs - draws[step - 1].Syncs, draws[step].Copies - draws[step - 1].Copies,
+            draws[step].TableWrites - draws[step - 1].TableWrites));
+        Assert.Equal(new (int, long, long, long)[] { (2, 0, 0, 0), (3, 2, 3, 0), (4, 0, 0, 0), (5, 0, 0, 0), (6, 2, 3, 0) }, perStep);
+        Assert.Equal(1, draws[1].TableWrites);
     }
 }

@@ -11,7 +11,7 @@ namespace MedClip.Backends.Cpu;
 /// same code serves training (F32) and gradient checks (F64). BF16 is a storage format here (cast it to F32 to compute),
 /// except as GEMM operands: bf16 mixed precision is emulated by an F32 GEMM of the exactly widened BF16 values.
 /// </summary>
-public sealed class CpuBackend : IBackend
+public sealed partial class CpuBackend : IBackend
 {
     public static CpuBackend Instance { get; } = new(CpuGemmPaths.Host);
 
