@@ -14,8 +14,9 @@ With --resolve it reads the JSON line of `medclip-train probe` instead (the file
 loaded from) and checks that each of those libraries exports every function bound to it, as one JSON line.
 
 The headers need not match the driver the program will meet: these enum values and signatures are part of CUDA's
-stable ABI. Debian ships CUDA 11.8's headers in nvidia-cuda-dev (non-free); without installing it:
+stable ABI. Debian ships CUDA 11.8's headers in nvidia-cuda-dev (non-free; 12.5's in experimental); without installing it:
     apt-get download nvidia-cuda-dev && dpkg-deb -x nvidia-cuda-dev_*.deb x   # then --include x/usr/include
+CUDA 12's cuda_fp16.h includes <nv/target>, which that package lacks: copy CCCL's libcudacxx/include/nv beside them.
 """
 import argparse
 import os

@@ -40,20 +40,25 @@ internal sealed class CpuBufferPool
     public T[] Rent<T>(long length, bool zeroed) where T : unmanaged
     {
         if (length < MinPooledLength) return new T[length];
+        T[]? reused = null;
         lock (_gate)
         {
             if (++_rentsSinceSweep >= SweepAfterRents) SweepLocked();
             _lastRented[(typeof(T), length)] = _scopesEnded;
             if (_free.TryGetValue((typeof(T), length), out var stack) && stack.Count > 0)
             {
-                var reused = (T[])stack.Pop();
+                reused = (T[])stack.Pop();
                 _freeBytes -= Bytes(reused);
-                if (zeroed) reused.AsSpan().Clear();
-                return reused;
             }
         }
-        return zeroed ? new T[length] : GC.AllocateUninitializedArray<T>((int)length);
+        if (reused is null) return zeroed ? new T[length] : GC.AllocateUninitializedArray<T>((int)length);
+        if (zeroed) ClearOnAllCores(reused);
+        return reused;
     }
+
+    // Outside the lock, on every core: a training step zero-fills about 150 MiB of reused gradient buffers.
+    private static void ClearOnAllCores<T>(T[] array) where T : unmanaged =>
+        CpuParallel.ForElements(array.Length, (start, end) => array.AsSpan(start, end - start).Clear());
 
     /// <summary>
     /// Hands <paramref name="storage"/>'s array to the innermost scope open on this thread, or, outside every scope,

@@ -2,7 +2,8 @@ namespace MedClip.Backends.Cpu;
 
 /// <summary>
 /// Splits row loops over the cores when there is enough work to pay for the hand-off. The split depends only on the
-/// sizes and the core count, so reductions that combine per-task partials in task order are deterministic.
+/// sizes and the core count, so reductions that combine per-task partials in task order are deterministic. The tasks are
+/// finer than the cores (for balance) and run on <see cref="CpuWorkers"/>: one thread per core.
 /// </summary>
 internal static class CpuParallel
 {
@@ -19,13 +20,9 @@ internal static class CpuParallel
             body(0, 0, rows);
             return 1;
         }
-        Parallel.For(0, tasks, OneWorkerPerCore, i => body(i, (int)((long)rows * i / tasks), (int)((long)rows * (i + 1) / tasks)));
+        CpuWorkers.For(tasks, i => body(i, (int)((long)rows * i / tasks), (int)((long)rows * (i + 1) / tasks)));
         return tasks;
     }
-
-    // The tasks are finer than the cores (for balance), but at most one thread per core works on them: the thread pool
-    // would otherwise add workers when the cores are busy (the data loader's threads), and they would only take turns.
-    private static readonly ParallelOptions OneWorkerPerCore = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
 
     /// <summary>Calls body(start, end) over disjoint row ranges covering [0, rows).</summary>
     public static void ForRows(int rows, long workPerRow, Action<int, int> body) =>
