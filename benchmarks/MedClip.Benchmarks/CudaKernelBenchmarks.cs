@@ -123,14 +123,14 @@ public class CudaGemmBenchmarks : CudaKernelBenchmark
     };
 }
 
-/// <summary>Row kernels over [rows, width] activations: a ViT-B/16 batch of 64 (64 x 197 tokens, width 768) and BERT-base at 128 tokens.</summary>
-public class CudaRowKernelBenchmarks : CudaKernelBenchmark
+/// <summary>Erf GELU over [rows, 768] activations: a ViT-B/16 batch of 64 (64 x 197 tokens) and BERT-base at 128 tokens.</summary>
+public class CudaGeluBenchmarks : CudaKernelBenchmark
 {
     [Params(12608, 16384)]
     public int Rows;
 
     private const int Width = 768;
-    private Tensor _x = null!, _y = null!, _gamma = null!, _beta = null!, _mean = null!, _rstd = null!, _dy = null!, _dx = null!, _dGamma = null!, _dBeta = null!;
+    private Tensor _x = null!, _y = null!, _dy = null!, _dx = null!;
 
     protected override void Setup()
     {
@@ -138,20 +138,7 @@ public class CudaRowKernelBenchmarks : CudaKernelBenchmark
         _y = Tensor.Zeros(Backend, [Rows, Width]);
         _dy = Random([Rows, Width], 2);
         _dx = Tensor.Zeros(Backend, [Rows, Width]);
-        _gamma = Random([Width], 3);
-        _beta = Random([Width], 4);
-        _dGamma = Tensor.Zeros(Backend, [Width]);
-        _dBeta = Tensor.Zeros(Backend, [Width]);
-        _mean = Tensor.Zeros(Backend, [Rows]);
-        _rstd = Tensor.Zeros(Backend, [Rows]);
-        Backend.LayerNormForward(_x, _gamma, _beta, _y, _mean, _rstd, Rows, Width, 1e-12);
     }
-
-    [Benchmark(OperationsPerInvoke = Repeats)]
-    public void LayerNormForward() => Repeat(() => Backend.LayerNormForward(_x, _gamma, _beta, _y, _mean, _rstd, Rows, Width, 1e-12));
-
-    [Benchmark(OperationsPerInvoke = Repeats)]
-    public void LayerNormBackward() => Repeat(() => Backend.LayerNormBackward(_dy, _x, _gamma, _mean, _rstd, _dx, _dGamma, _dBeta, Rows, Width));
 
     [Benchmark(OperationsPerInvoke = Repeats)]
     public void GeluForward() => Repeat(() => Backend.ActivationForward(Activation.GeluErf, _x, _y));
@@ -159,18 +146,9 @@ public class CudaRowKernelBenchmarks : CudaKernelBenchmark
     [Benchmark(OperationsPerInvoke = Repeats)]
     public void GeluBackward() => Repeat(() => Backend.ActivationBackward(Activation.GeluErf, _x, _dy, _dx));
 
-    public override (double Flops, double Bytes) Work(string method, ParameterInstances parameters)
-    {
-        double elements = (double)Get(parameters, nameof(Rows)) * Width;
-        double tensors = method switch
-        {
-            nameof(LayerNormForward) => 2,  // x in, y out (mean, rstd and gamma are small)
-            nameof(LayerNormBackward) => 4, // dy, x in; dx read and written (+=)
-            nameof(GeluForward) => 2,
-            _ => 4,                          // x, dy in; dx read and written
-        };
-        return (0, elements * tensors * 4);
-    }
+    // x in, y out; or x, dy in and dx read and written (+=).
+    public override (double Flops, double Bytes) Work(string method, ParameterInstances parameters) =>
+        (0, (double)Get(parameters, nameof(Rows)) * Width * (method == nameof(GeluForward) ? 2 : 4) * 4);
 }
 
 /// <summary>Attention softmax over [batch x heads x queries, keys] scores: batch 64, 12 heads, 197 tokens (ViT-B/16).</summary>
@@ -412,46 +390,6 @@ public class CudaBiasActivationFusedBenchmarks : CudaKernelBenchmark
 }
 
 /// <summary>
-/// Residual add + layer norm over [256 x 197, 768] (<see cref="FusedOpWorkload"/>), fused (keeping the sum as pre-LN
-/// does, and not, as post-LN does) against the unfused launches, and the post-LN backward. GB/s is the fused op's
-/// compulsory traffic: forward reads a and b and writes y (and the sum when kept), backward reads dy, a and b and
-/// updates da and db.
-/// </summary>
-public class CudaAddLayerNormFusedBenchmarks : CudaKernelBenchmark
-{
-    private FusedOpWorkload _work = null!;
-
-    protected override void Setup() => _work = FusedOpWorkload.AddLayerNorm(Backend);
-
-    [Benchmark(OperationsPerInvoke = Repeats)]
-    public void ForwardUnfused() => Repeat(_work.AddLayerNormForwardUnfused);
-
-    [Benchmark(OperationsPerInvoke = Repeats)]
-    public void ForwardFusedKeepingSum() => Repeat(_work.AddLayerNormForwardFusedKeepingSum);
-
-    [Benchmark(OperationsPerInvoke = Repeats)]
-    public void ForwardFused() => Repeat(_work.AddLayerNormForwardFused);
-
-    [Benchmark(OperationsPerInvoke = Repeats)]
-    public void BackwardUnfused() => Repeat(_work.AddLayerNormBackwardUnfused);
-
-    [Benchmark(OperationsPerInvoke = Repeats)]
-    public void BackwardFused() => Repeat(_work.AddLayerNormBackwardFused);
-
-    // The unfused forward is counted as the fused one that keeps the sum, as it does.
-    public override (double Flops, double Bytes) Work(string method, ParameterInstances parameters)
-    {
-        double tensors = method switch
-        {
-            nameof(ForwardUnfused) or nameof(ForwardFusedKeepingSum) => 4,
-            nameof(ForwardFused) => 3,
-            _ => 7,
-        };
-        return (0, tensors * FusedOpWorkload.Rows * FusedOpWorkload.Width * 4);
-    }
-}
-
-/// <summary>
 /// A linear layer's epilogue over [256 x 197, 768] (see <see cref="CpuLinearEpilogueBenchmarks"/>): bias and residual in
 /// one pass against AddBias then Axpy; bias and the rounding to BF16 against AddBias then Cast. GB/s is the fused op's
 /// compulsory traffic for all four, so an unfused row's rate is the fused op's work over its time.
@@ -520,7 +458,7 @@ public sealed class CudaKernelConfig : ManualConfig
 public static class CudaKernelBenchmarkRunner
 {
     public static readonly Type[] Types =
-        [typeof(CudaGemmBenchmarks), typeof(CudaRowKernelBenchmarks), typeof(CudaSoftmaxBenchmarks), typeof(CudaAdamWBenchmarks), typeof(CudaInfoNceBenchmarks),
+        [typeof(CudaGemmBenchmarks), typeof(CudaLayerNormBenchmarks), typeof(CudaGeluBenchmarks), typeof(CudaSoftmaxBenchmarks), typeof(CudaAdamWBenchmarks), typeof(CudaInfoNceBenchmarks),
         typeof(CudaBiasActivationFusedBenchmarks), typeof(CudaAddLayerNormFusedBenchmarks), typeof(CudaLinearEpilogueBenchmarks), typeof(CudaAttentionBenchmarks)];
 
     /// <summary>Null when a real CUDA device can be opened, else the sentence saying why the benchmarks are skipped.</summary>

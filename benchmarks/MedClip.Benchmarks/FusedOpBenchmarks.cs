@@ -10,11 +10,11 @@ namespace MedClip.Benchmarks;
 /// <summary>
 /// The fused ops against the unfused sequences they replace, on any backend, at the base preset's shapes: a ViT-B/16
 /// batch of 256 (256 x 197 token rows), the MLP's first layer (3,072 wide, erf GELU) for bias + activation and the
-/// residual stream (768 wide) for add + layer norm. Every method runs one forward or backward of one layer; the
-/// benchmarks decide how to time it (CPU below; CUDA in CudaKernelBenchmarks.cs, run on a device with
-/// <c>MedClip.Benchmarks cuda --filter '*Fused*'</c>).
+/// residual stream (768 wide) for add + layer norm (its methods in LayerNormBenchmarks.cs). Every method runs one
+/// forward or backward of one layer; the benchmarks decide how to time it (CPU below; CUDA in CudaKernelBenchmarks.cs,
+/// run on a device with <c>MedClip.Benchmarks cuda --filter '*Fused*'</c>).
 /// </summary>
-public sealed class FusedOpWorkload
+public sealed partial class FusedOpWorkload
 {
     public const int Rows = 256 * 197, Width = 768, Intermediate = 3072;
     private const Activation Kind = Activation.GeluErf;
@@ -89,7 +89,7 @@ public sealed class FusedOpWorkload
     }
 
     public void BiasActivationForwardBf16Hidden() =>
-        _backend.BiasActivationForwardBf16(Kind, _x, _bias, Bf16(ref _pre16), Bf16(ref _y16), Rows, _cols);
+        _backend.BiasActivationForward(Kind, _x, _bias, Bf16(ref _y16), Rows, _cols, Bf16(ref _pre16));
 
     public void BiasActivationBackwardFusedThenCast()
     {
@@ -98,7 +98,7 @@ public sealed class FusedOpWorkload
     }
 
     public void BiasActivationBackwardBf16Hidden() =>
-        _backend.BiasActivationBackwardBf16(Kind, Bf16(ref _pre16), _dy, Bf16(ref _dx16), _dBias, Rows, _cols);
+        _backend.BiasActivationBackward(Kind, Bf16(ref _pre16), _dy, Bf16(ref _dx16), _dBias, Rows, _cols);
 
     // ---- a linear layer's output [rows, 768] (y here, as the GEMM leaves it) and what follows it, in place as Ops.Linear
     // does: the bias and the residual stream (b here) it joins, ViT's attention output and MLP projections; or the bias
@@ -118,39 +118,12 @@ public sealed class FusedOpWorkload
         _backend.Cast(_y, Bf16(ref _y16));
     }
 
-    public void BiasToBf16Fused() => _backend.AddBiasToBf16(_y, _bias, Bf16(ref _y16), Rows, _cols);
-
-    // ---- residual add + layer norm: s = a + b; y = LN(s); backward ds = LN'(dy), da += ds, db += ds ----
-
-    public void AddLayerNormForwardUnfused()
-    {
-        _backend.AddScaled(_x, 1, _b!, 1, _sum!);
-        _backend.LayerNormForward(_sum!, _gamma!, _beta!, _y, _mean!, _rstd!, Rows, _cols, 1e-12);
-    }
-
-    /// <summary>Pre-LN (ViT): the sum is kept as the residual stream.</summary>
-    public void AddLayerNormForwardFusedKeepingSum() =>
-        _backend.AddLayerNormForward(_x, _b!, _sum, _gamma!, _beta!, _y, _mean!, _rstd!, Rows, _cols, 1e-12);
-
-    /// <summary>Post-LN (BERT): the sum is not kept.</summary>
-    public void AddLayerNormForwardFused() =>
-        _backend.AddLayerNormForward(_x, _b!, null, _gamma!, _beta!, _y, _mean!, _rstd!, Rows, _cols, 1e-12);
-
-    public void AddLayerNormBackwardUnfused()
-    {
-        _backend.LayerNormBackward(_dy, _sum!, _gamma!, _mean!, _rstd!, _dSum!, _dGamma!, _dBeta!, Rows, _cols);
-        _backend.Axpy(1, _dSum!, _dx);
-        _backend.Axpy(1, _dSum!, _db!);
-    }
-
-    /// <summary>Post-LN: the sum has no other use; pre-LN's backward is the unfused one (layer norm into h's gradient).</summary>
-    public void AddLayerNormBackwardFused() =>
-        _backend.AddLayerNormBackward(_dy, _x, _b!, _gamma!, _mean!, _rstd!, _dx, _db, _dGamma!, _dBeta!, Rows, _cols);
+    public void BiasToBf16Fused() => _backend.AddBias(_y, _bias, Rows, _cols, Bf16(ref _y16));
 }
 
 /// <summary>
 /// Bias + erf GELU on the CPU over [256 x 197, 3072], fused against AddBias then ActivationForward (and backward against
-/// ActivationBackward then BiasBackward); and bf16's BF16 hidden layer (BiasActivationForwardBf16/BackwardBf16) against
+/// ActivationBackward then BiasBackward); and bf16's BF16 hidden layer (BiasActivationForward/Backward on a BF16 pre-activation) against
 /// the fused F32 op followed by the cast to the next GEMMs' BF16 operand. Run: dotnet run -c Release --project
 /// benchmarks/MedClip.Benchmarks -- --filter '*Cpu*Fused*' --job short.
 /// </summary>
@@ -185,35 +158,6 @@ public class CpuBiasActivationFusedBenchmarks
 
     [Benchmark, BenchmarkCategory("BackwardBf16")]
     public void BackwardBf16Hidden() => _work.BiasActivationBackwardBf16Hidden();
-}
-
-/// <summary>
-/// Residual add + layer norm on the CPU over [256 x 197, 768], fused (keeping the sum, as pre-LN does, and not, as
-/// post-LN does) against AddScaled then LayerNormForward, and the post-LN backward against LayerNormBackward then two
-/// Axpy.
-/// </summary>
-[GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory), CategoriesColumn]
-public class CpuAddLayerNormFusedBenchmarks
-{
-    private FusedOpWorkload _work = null!;
-
-    [GlobalSetup]
-    public void Setup() => _work = FusedOpWorkload.AddLayerNorm(CpuBackend.Instance);
-
-    [Benchmark(Baseline = true), BenchmarkCategory("Forward")]
-    public void ForwardUnfused() => _work.AddLayerNormForwardUnfused();
-
-    [Benchmark, BenchmarkCategory("Forward")]
-    public void ForwardFusedKeepingSum() => _work.AddLayerNormForwardFusedKeepingSum();
-
-    [Benchmark, BenchmarkCategory("Forward")]
-    public void ForwardFused() => _work.AddLayerNormForwardFused();
-
-    [Benchmark(Baseline = true), BenchmarkCategory("Backward")]
-    public void BackwardUnfused() => _work.AddLayerNormBackwardUnfused();
-
-    [Benchmark, BenchmarkCategory("Backward")]
-    public void BackwardFused() => _work.AddLayerNormBackwardFused();
 }
 
 /// <summary>

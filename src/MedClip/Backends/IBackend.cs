@@ -70,20 +70,18 @@ public interface IBackend
 
     // ---- bias ------------------------------------------------------------------------------------------------------
 
-    /// <summary>x[r, c] += bias[c] for a [rows, cols] x (position embeddings use cols = tokens*width).</summary>
-    void AddBias(Tensor x, Tensor bias, int rows, int cols);
+    /// <summary>
+    /// x[r, c] += bias[c] for a [rows, cols] x (position embeddings use cols = tokens*width). Given a BF16
+    /// <paramref name="y"/> (F32 x and bias: bf16's q, k and v, rounded to GEMM operands), x is only read and
+    /// y = bf16(x + bias) in one pass, the values of the add then <see cref="Cast"/>.
+    /// </summary>
+    void AddBias(Tensor x, Tensor bias, int rows, int cols, Tensor? y = null);
 
     /// <summary>
     /// y[r, c] = (x[r, c] + bias[c]) + residual[r, c] over [rows, cols]: a linear layer's bias and the residual stream it
     /// joins, in one pass; the sums of <see cref="AddBias"/> then <see cref="Axpy"/>, in their order. y may be x.
     /// </summary>
     void AddBiasResidual(Tensor x, Tensor bias, Tensor residual, Tensor y, int rows, int cols);
-
-    /// <summary>
-    /// y[r, c] = bf16(x[r, c] + bias[c]) for F32 x and bias and a BF16 y: a linear layer's bias and the rounding of its
-    /// output to a BF16 operand (bf16's q, k and v), in one pass; the values of <see cref="AddBias"/> then <see cref="Cast"/>.
-    /// </summary>
-    void AddBiasToBf16(Tensor x, Tensor bias, Tensor y, int rows, int cols);
 
     /// <summary>dBias[c] += sum over r of dy[r, c].</summary>
     void BiasBackward(Tensor dy, Tensor dBias, int rows, int cols);
@@ -136,24 +134,18 @@ public interface IBackend
 
     /// <summary>
     /// A linear layer's bias and activation in one pass over [rows, cols]: x[r, c] += bias[c] in place (x keeps the
-    /// pre-activation for the backward) and y = f(x).
+    /// pre-activation for the backward) and y = f(x). bf16's MLP hidden layer, kept in BF16, passes a BF16
+    /// <paramref name="pre"/> and a BF16 y for the F32 GEMM output x and F32 bias: x is then only read,
+    /// pre = bf16(x + bias) and y = bf16(f(pre)), the activation of the rounded pre-activation.
     /// </summary>
-    void BiasActivationForward(Activation kind, Tensor x, Tensor bias, Tensor y, int rows, int cols);
+    void BiasActivationForward(Activation kind, Tensor x, Tensor bias, Tensor y, int rows, int cols, Tensor? pre = null);
 
-    /// <summary>With g = dy * f'(x): dx += g and dBias[c] += sum over r of g[r, c], in one pass.</summary>
+    /// <summary>
+    /// With g = dy * f'(x): dx += g and dBias[c] += sum over r of g[r, c], in one pass. A BF16 x (the pre-activation
+    /// of bf16's hidden layer, with F32 dy and dBias) takes a BF16 dx, overwritten with bf16(g): it is only the next
+    /// GEMMs' operand.
+    /// </summary>
     void BiasActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols);
-
-    /// <summary>
-    /// bf16 mixed precision's MLP hidden layer, kept in BF16: from the F32 GEMM output x and F32 bias, pre = bf16(x + bias)
-    /// and y = bf16(f(pre)) (the activation of the rounded pre-activation), both BF16 [rows, cols]; x is only read.
-    /// </summary>
-    void BiasActivationForwardBf16(Activation kind, Tensor x, Tensor bias, Tensor pre, Tensor y, int rows, int cols);
-
-    /// <summary>
-    /// Backward of <see cref="BiasActivationForwardBf16"/>: with g = dy * f'(pre) for BF16 pre and F32 dy, dx = bf16(g)
-    /// (BF16, overwritten: it is only the next GEMMs' operand) and dBias += column sums of g (F32).
-    /// </summary>
-    void BiasActivationBackwardBf16(Activation kind, Tensor pre, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols);
 
     // ---- attention softmax -----------------------------------------------------------------------------------------
 

@@ -46,8 +46,8 @@ public static class TrainingRun
         using (train)
         using (validation)
         {
-            var trainer = new Trainer(options, model, folder.ContextLength, [.. folder.TokenizerFiles.Select(f => Path.Combine(options.OutputDirectory, f)), folder.PreprocessorPath],
-                observer, communicator, ListingSha256(folder.Data));
+            var runFiles = folder.Layout.TokenizerFiles.Select(f => Path.Combine(options.OutputDirectory, f)).Append(folder.Layout.PreprocessorPath);
+            var trainer = new Trainer(options, model, folder.Layout.ContextLength, [.. runFiles], observer, communicator, ListingSha256(folder.Data));
             var summary = trainer.Run(train, validation, resume ? options.OutputDirectory : null, cancel);
             if (communicator.Rank == 0 && summary.Skipped.Count > 0)
             {
@@ -61,8 +61,11 @@ public static class TrainingRun
     }
 
     // What the run folder holds once prepared, and what the model and the loaders are built from.
-    private sealed record PreparedRun(LoadedDataset Data, ModelPreset Preset, VisionConfig Vision, TextConfig? PretrainedText, int ContextLength,
-        string[] TokenizerFiles, string VocabPath, string PreprocessorPath, ITextTokenizer Tokenizer)
+    private sealed record PreparedRun(RunLayout Layout, LoadedDataset Data, ITextTokenizer Tokenizer);
+
+    // What the run starts from and where its files go, known before any data is read.
+    private sealed record RunLayout(ModelPreset Preset, PretrainedVision? PretrainedVision, TextConfig? PretrainedText, VisionConfig Vision,
+        int ContextLength, string[] TokenizerFiles, string VocabPath, string PreprocessorPath)
     {
         public string? Start => Preset.Folder;
     }
@@ -72,14 +75,27 @@ public static class TrainingRun
     // the same data and files.
     private static PreparedRun PrepareRunFolder(TrainingOptions options, ITrainingObserver? observer, bool resume, ICommunicator communicator)
     {
-        bool root = communicator.Rank == 0;
+        CheckLaunchedAlike(options, resume, communicator);
+        Directory.CreateDirectory(options.OutputDirectory);
+        var layout = Layout(options);
+        var loaded = communicator.Rank == 0 ? WriteRunFolder(options, layout, observer, resume) : null;
+        if (communicator.WorldSize > 1) loaded = ReadRunFolderOnEveryRank(options, layout, observer, communicator, loaded);
+        var data = loaded ?? throw new InvalidOperationException("unreachable: rank 0 always loads the data");
+        return new PreparedRun(layout, data, ITextTokenizer.FromFolder(options.OutputDirectory));
+    }
+
+    private static void CheckLaunchedAlike(TrainingOptions options, bool resume, ICommunicator communicator) =>
         RankAgreement.Check(communicator, [
             ("world size", communicator.WorldSize), ("global batch size (--batch-size)", options.BatchSize), ("seed", options.Seed),
             ("data (--data)", RankAgreement.Hash(options.Data)), ("model (--model)", RankAgreement.Hash(options.Model)),
             ("training options", RankAgreement.Hash(JsonSerializer.Serialize(options with { Workers = 0 }, TrainingJsonContext.Default.TrainingOptions))),
             ("resume (--resume)", resume ? 1 : 0)]);
-        string output = options.OutputDirectory;
-        Directory.CreateDirectory(output);
+
+    // The preset and pretrained towers the run starts from, the image size and context length they allow, and the run
+    // folder's tokenizer files (vocab.txt and tokenizer_config.json, or CLIP's vocab.json, merges.txt and two JSON
+    // files), which every checkpoint copies.
+    private static RunLayout Layout(TrainingOptions options)
+    {
         var preset = ModelPresets.Resolve(options.Model);
         string? start = preset.Folder;
         if (start is not null && (options.ImageEncoder ?? options.TextEncoder) is not null)
@@ -87,70 +103,75 @@ public static class TrainingRun
         var pretrainedVision = options.ImageEncoder is null ? null : PretrainedTowers.ReadVision(options.ImageEncoder);
         var pretrainedText = options.TextEncoder is null ? null : PretrainedTowers.ReadText(options.TextEncoder);
         var vision = ImageSized(pretrainedVision?.Config ?? preset.Config.Vision, options.ImageSize, pretrainedVision is not null || start is not null);
-        int imageSize = vision.ImageSize;
         int contextLength = Math.Min(preset.ContextLength, pretrainedText?.MaxPositions ?? int.MaxValue);
-
-        LoadedDataset LoadData() => DatasetSpec.Parse(options.Data).Load(output, imageSize, options.Seed, observer is null ? null : observer.OnMessage,
-            options.SyntheticStudies, options.DataOptions, observer as IProgress<WorkProgress>);
-        // The run folder keeps the tokenizer's files (vocab.txt and tokenizer_config.json, or CLIP's vocab.json, merges.txt
-        // and two JSON files), which every checkpoint copies.
         bool clipTokenizer = (start is null ? pretrainedText ?? preset.Config.Text : preset.Config.Text).ModelType == TextModelType.ClipText;
         string[] tokenizerFiles = clipTokenizer
             ? [ClipTokenizer.VocabularyFileName, ClipTokenizer.MergesFileName, ClipTokenizer.ConfigFileName, ClipTokenizer.SpecialTokensFileName]
             : [CheckpointStore.VocabFile, BertTokenizerConfigJson.FileName];
-        string vocabPath = Path.Combine(output, tokenizerFiles[0]);
-        string preprocessorPath = Path.Combine(output, PreprocessorConfig.FileName);
-        LoadedDataset? loaded = null;
-        // A resumed run checks that it continues the saved one (checkpoint, data, batches, seed) before it writes anything.
-        var resumePoint = resume && root ? ResumePoint(output) : default;
-        if (root)
-        {
-            loaded = LoadData();
-            observer?.OnMessage($"Data: {loaded}");
-            if (loaded.Train.Count < options.BatchSize)
-                throw new InvalidDataException($"Only {loaded.Train.Count} usable training samples, fewer than one batch of {options.BatchSize}; lower --batch-size or add data.");
-            resumePoint.State?.CheckContinuedBy(new TrainerState
-            {
-                BatchesPerEpoch = loaded.Train.Count / options.BatchSize, Seed = options.Seed, DataSha256 = ListingSha256(loaded),
-            }, resumePoint.Checkpoint!);
-            loaded.Summary.Save(output);
+        string output = options.OutputDirectory;
+        return new RunLayout(preset, pretrainedVision, pretrainedText, vision, contextLength, tokenizerFiles, Path.Combine(output, tokenizerFiles[0]),
+            Path.Combine(output, PreprocessorConfig.FileName));
+    }
 
-            // A pretrained model or text encoder brings its own tokenizer; prepared shards bring the vocabulary their token
-            // ids index; otherwise a vocabulary is built from the reports.
-            if (!resume || !File.Exists(vocabPath))
-            {
-                var fresh = start is not null ? preset.Config.Text.ReadTokenizer(start)
-                    : options.TextEncoder is not null ? ReportTokenizer.FromFolder(options.TextEncoder)
-                    : loaded.Tokens is not null ? ReportTokenizer.FromFolder(loaded.Tokens.VocabularyFolder)
-                    : new ReportTokenizer(WordPieceVocabularyBuilder.Build(loaded.Train.Select(s => s.Text)));
-                if (options.ExtendVocab > 0)
-                {
-                    var pieces = fresh as ReportTokenizer
-                        ?? throw new ArgumentException("--extend-vocab extends a BERT vocabulary (vocab.txt); the starting model's tokenizer is CLIP's byte-level BPE.");
-                    var extension = VocabularyExtension.Build(pieces, loaded.Train.Select(s => s.Text).ToList(), options.ExtendVocab);
-                    observer?.OnMessage(extension.Describe(options.ExtendVocab));
-                    AtomicFile.WriteAllText(Path.Combine(output, VocabExtensionFile), extension.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-                    fresh = extension.Tokenizer;
-                }
-                fresh.Save(output);
-            }
-            (start is not null ? CheckpointModel.ReadPreprocessor(start, preset.Config)
-                : pretrainedVision?.Preprocessor ?? PreprocessorConfig.ForViT(imageSize)).Write(preprocessorPath);
-            File.WriteAllText(Path.Combine(output, OptionsFile), JsonSerializer.Serialize(options, TrainingJsonContext.Default.TrainingOptions));
-        }
-        if (communicator.WorldSize > 1)
+    private static LoadedDataset LoadData(TrainingOptions options, RunLayout layout, ITrainingObserver? observer) =>
+        DatasetSpec.Parse(options.Data).Load(options.OutputDirectory, layout.Vision.ImageSize, options.Seed, observer is null ? null : observer.OnMessage,
+            options.SyntheticStudies, options.DataOptions, observer as IProgress<WorkProgress>);
+
+    // Rank 0: loads the data and writes the run folder. A resumed run checks that it continues the saved one
+    // (checkpoint, data, batches, seed) before it writes anything.
+    private static LoadedDataset WriteRunFolder(TrainingOptions options, RunLayout layout, ITrainingObserver? observer, bool resume)
+    {
+        string output = options.OutputDirectory;
+        var resumePoint = resume ? ResumePoint(output) : default;
+        var loaded = LoadData(options, layout, observer);
+        observer?.OnMessage($"Data: {loaded}");
+        if (loaded.Train.Count < options.BatchSize)
+            throw new InvalidDataException($"Only {loaded.Train.Count} usable training samples, fewer than one batch of {options.BatchSize}; lower --batch-size or add data.");
+        resumePoint.State?.CheckContinuedBy(new TrainerState
         {
-            // The other ranks wait until rank 0 has written the run folder, then read the same data and files.
-            communicator.AllGather([0L]);
-            loaded ??= LoadData();
-            RankAgreement.Check(communicator, [
-                ("number of training samples", loaded.Train.Count),
-                ("training data (file names and texts)", RankAgreement.Hash(string.Join('\n', loaded.Train.Select(s => Path.GetFileName(s.ImagePath) + '\t' + s.Text)))),
-                (tokenizerFiles[0], RankAgreement.Hash(File.ReadAllText(vocabPath)))]);
+            BatchesPerEpoch = loaded.Train.Count / options.BatchSize, Seed = options.Seed, DataSha256 = ListingSha256(loaded),
+        }, resumePoint.Checkpoint!);
+        loaded.Summary.Save(output);
+        if (!resume || !File.Exists(layout.VocabPath)) WriteTokenizer(options, layout, loaded, observer);
+        (layout.Start is not null ? CheckpointModel.ReadPreprocessor(layout.Start, layout.Preset.Config)
+            : layout.PretrainedVision?.Preprocessor ?? PreprocessorConfig.ForViT(layout.Vision.ImageSize)).Write(layout.PreprocessorPath);
+        File.WriteAllText(Path.Combine(output, OptionsFile), JsonSerializer.Serialize(options, TrainingJsonContext.Default.TrainingOptions));
+        return loaded;
+    }
+
+    // A pretrained model or text encoder brings its own tokenizer; prepared shards bring the vocabulary their token ids
+    // index; otherwise a vocabulary is built from the reports. --extend-vocab then adds the reports' frequent words.
+    private static void WriteTokenizer(TrainingOptions options, RunLayout layout, LoadedDataset loaded, ITrainingObserver? observer)
+    {
+        var fresh = layout.Start is not null ? layout.Preset.Config.Text.ReadTokenizer(layout.Start)
+            : options.TextEncoder is not null ? ReportTokenizer.FromFolder(options.TextEncoder)
+            : loaded.Tokens is not null ? ReportTokenizer.FromFolder(loaded.Tokens.VocabularyFolder)
+            : new ReportTokenizer(WordPieceVocabularyBuilder.Build(loaded.Train.Select(s => s.Text)));
+        if (options.ExtendVocab > 0)
+        {
+            var pieces = fresh as ReportTokenizer
+                ?? throw new ArgumentException("--extend-vocab extends a BERT vocabulary (vocab.txt); the starting model's tokenizer is CLIP's byte-level BPE.");
+            var extension = VocabularyExtension.Build(pieces, loaded.Train.Select(s => s.Text).ToList(), options.ExtendVocab);
+            observer?.OnMessage(extension.Describe(options.ExtendVocab));
+            AtomicFile.WriteAllText(Path.Combine(options.OutputDirectory, VocabExtensionFile),
+                extension.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            fresh = extension.Tokenizer;
         }
-        var data = loaded ?? throw new InvalidOperationException("unreachable: rank 0 always loads the data");
-        return new PreparedRun(data, preset, vision, pretrainedText, contextLength, tokenizerFiles, vocabPath, preprocessorPath,
-            ITextTokenizer.FromFolder(output));
+        fresh.Save(options.OutputDirectory);
+    }
+
+    // In a multi-rank job the other ranks wait until rank 0 has written the run folder, then read the same data and
+    // files, and every rank checks that all hold the same training data and vocabulary.
+    private static LoadedDataset ReadRunFolderOnEveryRank(TrainingOptions options, RunLayout layout, ITrainingObserver? observer,
+        ICommunicator communicator, LoadedDataset? loaded)
+    {
+        communicator.AllGather([0L]);
+        loaded ??= LoadData(options, layout, observer);
+        RankAgreement.Check(communicator, [
+            ("number of training samples", loaded.Train.Count),
+            ("training data (file names and texts)", RankAgreement.Hash(string.Join('\n', loaded.Train.Select(s => Path.GetFileName(s.ImagePath) + '\t' + s.Text)))),
+            (layout.TokenizerFiles[0], RankAgreement.Hash(File.ReadAllText(layout.VocabPath)))]);
+        return loaded;
     }
 
     // The model of the run folder's tokenizer, for the run's compute policy: the preset's, with pretrained towers loaded
@@ -158,8 +179,8 @@ public static class TrainingRun
     private static DualEncoder BuildModel(TrainingOptions options, IBackend backend, PreparedRun folder, bool resume, ITrainingObserver? observer)
     {
         var tokenizer = folder.Tokenizer;
-        var preset = folder.Preset;
-        var pretrainedText = folder.PretrainedText;
+        var preset = folder.Layout.Preset;
+        var pretrainedText = folder.Layout.PretrainedText;
         // An extended vocabulary grows the pretrained embedding table by the words added after the pretrained tokens.
         IReadOnlyList<int[]>? addedPieces = null;
         if (options.ExtendVocab > 0)
@@ -169,21 +190,21 @@ public static class TrainingRun
                 throw new InvalidDataException($"'{Path.Combine(options.TextEncoder!, CheckpointStore.VocabFile)}' has {pretrainedTokenizer.VocabularySize} tokens but its config.json's vocab_size is {pretrainedText.VocabSize}; --extend-vocab needs the two equal.");
             addedPieces = VocabularyExtension.PiecesOfAddedTokens(pretrainedTokenizer, (tokenizer as ReportTokenizer)!);
         }
-        var textConfig = folder.Start is not null ? preset.Config.Text
+        var textConfig = folder.Layout.Start is not null ? preset.Config.Text
             : pretrainedText is null ? preset.Config.Text with { VocabSize = tokenizer.VocabularySize }
             : pretrainedText with { VocabSize = pretrainedText.VocabSize + (addedPieces?.Count ?? 0) };
         if (tokenizer.VocabularySize > textConfig.VocabSize)
-            throw new InvalidDataException($"'{folder.VocabPath}' has {tokenizer.VocabularySize} tokens but the text encoder's vocab_size is {textConfig.VocabSize}.");
+            throw new InvalidDataException($"'{folder.Layout.VocabPath}' has {tokenizer.VocabularySize} tokens but the text encoder's vocab_size is {textConfig.VocabSize}.");
 
-        var config = preset.Config with { Vision = folder.Vision, Text = textConfig, AdapterDim = options.Adapters };
+        var config = preset.Config with { Vision = folder.Layout.Vision, Text = textConfig, AdapterDim = options.Adapters };
         if (options.Attention == AttentionKind.Fused) config.CheckFusedAttention(backend);
         var model = new DualEncoder(new Init(backend, DType.F32, options.Seed, options.Compute), config);
         if (!resume)
         {
             // The projections and logit scale keep their fresh initialisation unless the run starts from a whole model.
             var notices = new List<string>();
-            if (folder.Start is not null) CheckpointWeights.Load(model, folder.Start);
-            if (options.ImageEncoder is not null) notices.AddRange(PretrainedTowers.LoadVision(model.Vision, folder.Vision, options.ImageEncoder));
+            if (folder.Layout.Start is not null) CheckpointWeights.Load(model, folder.Layout.Start);
+            if (options.ImageEncoder is not null) notices.AddRange(PretrainedTowers.LoadVision(model.Vision, folder.Layout.Vision, options.ImageEncoder));
             if (options.TextEncoder is not null) notices.AddRange(PretrainedTowers.LoadText(model.Text, options.TextEncoder, addedPieces));
             foreach (string notice in notices) observer?.OnMessage(notice);
         }
@@ -197,12 +218,12 @@ public static class TrainingRun
         TrainingOptions options, PreparedRun folder, ICommunicator communicator, CancellationToken cancel)
     {
         var data = folder.Data;
-        int contextLength = folder.ContextLength;
+        int contextLength = folder.Layout.ContextLength;
         var tokenizer = folder.Tokenizer;
         // Stored token ids are used only when the run tokenises with exactly the vocabulary and casing they were made with.
         var wordPiece = tokenizer as ReportTokenizer;
-        PreparedTokens? stored = data.Tokens is { } t && wordPiece is not null && t.MadeBy(folder.VocabPath, wordPiece.LowerCase) ? t : null;
-        var images = ImagePreprocessor.FromConfig(PreprocessorConfig.Read(folder.PreprocessorPath));
+        PreparedTokens? stored = data.Tokens is { } t && wordPiece is not null && t.MadeBy(folder.Layout.VocabPath, wordPiece.LowerCase) ? t : null;
+        var images = ImagePreprocessor.FromConfig(PreprocessorConfig.Read(folder.Layout.PreprocessorPath));
         var sentences = new SentenceSampling(options.SentenceKeepProbability, options.PeriodDropProbability);
         (int[], int[]) Tokenize(ImageTextSample s, Random? rng)
         {

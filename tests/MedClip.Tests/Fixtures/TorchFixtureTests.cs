@@ -6,20 +6,16 @@ using MedClip.Losses;
 using MedClip.Nn;
 using MedClip.Tensors;
 using Xunit.Abstractions;
+using static MedClip.Tests.Fixtures.TorchFixture;
 
 namespace MedClip.Tests.Fixtures;
 
 /// <summary>
 /// Our float32 CPU forward and backward against the float64 PyTorch reference written by
-/// tools/reference/make_fixtures.py, tensor by tensor: max|ours - ref| / max|ref| must stay below 1e-5.
-/// Gradients are those of (y * dy).sum() with the fixture's dy, or of the scalar loss.
+/// tools/reference/make_fixtures.py, tensor by tensor (<see cref="TorchFixture"/>). Layer norm's is in LayerNormTests.
 /// </summary>
 public sealed class TorchFixtureTests(ITestOutputHelper output)
 {
-    private const double Tolerance = 1e-5;
-
-    private static IBackend Cpu => CpuBackend.Instance;
-
     /// <summary>The fixtures' layer: hidden 24, 3 heads, intermediate 40, erf GELU, eps 1e-12.</summary>
     private static TransformerConfig BlockConfig(SafetensorsFile f) => new(
         Width: int.Parse(f.Metadata["hidden_size"]),
@@ -27,21 +23,6 @@ public sealed class TorchFixtureTests(ITestOutputHelper output)
         IntermediateSize: int.Parse(f.Metadata["intermediate_size"]),
         Activation: Ops.ParseActivation(f.Metadata["hidden_act"]),
         LayerNormEps: double.Parse(f.Metadata["layer_norm_eps"]));
-
-    [Fact]
-    public void LayerNorm_MatchesTorch()
-    {
-        SafetensorsFile f = Load("layernorm.safetensors");
-        Tensor x = Input(f, "x"), weight = Input(f, "weight"), bias = Input(f, "bias");
-
-        Tensor y = Ops.LayerNorm(x, weight, bias, double.Parse(f.Metadata["eps"]));
-        y.Backward(Input(f, "dy", requiresGrad: false));
-
-        AssertClose(f, "y", y);
-        AssertClose(f, "grad.x", x.Grad);
-        AssertClose(f, "grad.weight", weight.Grad);
-        AssertClose(f, "grad.bias", bias.Grad);
-    }
 
     [Fact]
     public void GeluErf_MatchesTorch() => AssertActivationMatches("gelu_erf.safetensors", Activation.GeluErf);
@@ -138,48 +119,5 @@ public sealed class TorchFixtureTests(ITestOutputHelper output)
         AssertClose(f, "grad.logit_scale", logitScale.Grad);
     }
 
-    private static SafetensorsFile Load(string name) =>
-        SafetensorsFile.Read(Path.Combine(AppContext.BaseDirectory, "Fixtures", name));
-
-    /// <summary>The fixture tensor as a float32 CPU tensor (I32 for masks), a gradient-tracking leaf unless told otherwise.</summary>
-    private static Tensor Input(SafetensorsFile f, string name, bool requiresGrad = true)
-    {
-        SafetensorsTensor stored = f[name];
-        Shape shape = stored.Shape.Select(d => checked((int)d)).ToArray();
-        Tensor tensor = stored.DType == SafetensorsDType.I32
-            ? Tensor.FromArray(Cpu, shape, stored.ToInt32())
-            : Tensor.FromArray(Cpu, shape, stored.ToFloat32());
-        tensor.Name = name;
-        tensor.RequiresGrad = requiresGrad;
-        return tensor;
-    }
-
-    /// <summary>
-    /// max|ours - ref| / scale below the tolerance, where scale is max|ref| unless given. A reference that is
-    /// exactly zero must be matched exactly.
-    /// </summary>
-    private void AssertClose(SafetensorsFile f, string name, Tensor? ours, double? scale = null)
-    {
-        Assert.True(ours is not null, $"{name}: we computed no tensor (no gradient reached it).");
-        SafetensorsTensor reference = f[name];
-        Assert.True(reference.Shape.SequenceEqual(ours.Shape.ToArray().Select(d => (long)d)),
-            $"{name}: our shape {ours.Shape} differs from the reference's [{string.Join(", ", reference.Shape)}].");
-        float[] expected = reference.ToFloat32(), actual = ours.ToArray<float>();
-        double maxError = 0, maxReference = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            maxError = Math.Max(maxError, Math.Abs((double)actual[i] - expected[i]));
-            maxReference = Math.Max(maxReference, Math.Abs((double)expected[i]));
-        }
-        double denominator = scale ?? maxReference;
-        if (denominator == 0)
-        {
-            Assert.True(maxError == 0, $"{name}: the reference is exactly zero but ours reaches {maxError:E3}.");
-            return;
-        }
-        double relative = maxError / denominator;
-        output.WriteLine($"{f.Path}: {name} relative error {relative:E2}");
-        Assert.True(relative < Tolerance,
-            $"{name}: relative error {relative:E3} (max |ours - ref| = {maxError:E3}, scale {denominator:E3}) is not below {Tolerance:E0}.");
-    }
+    private void AssertClose(SafetensorsFile f, string name, Tensor? ours, double? scale = null) => TorchFixture.AssertClose(output, f, name, ours, scale);
 }

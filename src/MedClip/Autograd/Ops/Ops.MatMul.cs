@@ -148,7 +148,7 @@ public static partial class Ops
     /// A transformer MLP, y = fc2(act(fc1(x))) with fc1 = (w1, b1) and fc2 = (w2, b2): <see cref="LinearActivation"/>
     /// then <see cref="Linear"/>. Under bf16 the hidden layer is kept in BF16 instead, as torch.autocast keeps a
     /// BF16 linear output and its activation: the first GEMM's F32 output becomes pre = bf16(x W1^T + b1) and
-    /// h = bf16(act(pre)) in one pass (<see cref="IBackend.BiasActivationForwardBf16"/>), h is the second GEMM's operand
+    /// h = bf16(act(pre)) in one pass (<see cref="IBackend.BiasActivationForward"/> with a BF16 pre), h is the second GEMM's operand
     /// as it is, and the backward computes dh = dy W2 in F32 and turns it into the BF16 operand dpre = bf16(dh act'(pre))
     /// and b1's gradient in one pass. Kept for the backward: 4 bytes per hidden value (pre and h) instead of 10 (F32
     /// pre-activation and activation, and the activation's BF16 copy).
@@ -166,7 +166,7 @@ public static partial class Ops
         int rows = first.Rows, hidden = first.OutFeatures, outFeatures = w2.Shape[0];
         var pre = Tensor.Empty(be, [rows, hidden], DType.BF16);
         var h = Tensor.Empty(be, [rows, hidden], DType.BF16);
-        be.BiasActivationForwardBf16(kind, first.Forward(), b1, pre, h, rows, hidden);
+        be.BiasActivationForward(kind, first.Forward(), b1, h, rows, hidden, pre);
         var w2Operand = w2.Bf16Operand();
         var y = Tensor.Empty(be, [.. x.Shape.ToArray()[..^1], outFeatures], DType.F32);
         be.Gemm(h, w2Operand, y, new GemmShape(false, true, rows, outFeatures, hidden));
@@ -184,7 +184,7 @@ public static partial class Ops
             be.Gemm(dyOperand, w2Operand, dh, new GemmShape(false, false, rows, hidden, outFeatures));
             var dPre = Tensor.Zeros(be, [rows, hidden], DType.BF16);
             // The kernel always writes a bias gradient; an untracked one goes to a scratch buffer.
-            be.BiasActivationBackwardBf16(kind, pre, dh, dPre, b1.RequiresGrad ? b1.GradOrZeros() : Like(b1), rows, hidden);
+            be.BiasActivationBackward(kind, pre, dh, dPre, b1.RequiresGrad ? b1.GradOrZeros() : Like(b1), rows, hidden);
             first.Backward(dPre);
         });
     }

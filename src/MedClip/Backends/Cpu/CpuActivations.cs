@@ -1,10 +1,88 @@
 using System.Buffers;
 using System.Numerics;
-using System.Numerics.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using MedClip.Tensors;
 
 namespace MedClip.Backends.Cpu;
+
+// CpuBackend's activations, alone and fused with the bias add before them.
+public sealed partial class CpuBackend
+{
+    public void ActivationForward(Activation kind, Tensor x, Tensor y)
+    {
+        SameLength(x, y);
+        Dispatch(x, new ActivationForwardOp(kind, x, y));
+    }
+
+    private readonly struct ActivationForwardOp(Activation kind, Tensor x, Tensor y) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuActivations<T>.Forward(kind, of[x], of[y], x.Length);
+    }
+
+    public void ActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx)
+    {
+        SameLength(x, dy);
+        SameLength(x, dx);
+        Dispatch(x, new ActivationBackwardOp(kind, x, dy, dx));
+    }
+
+    private readonly struct ActivationBackwardOp(Activation kind, Tensor x, Tensor dy, Tensor dx) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuActivations<T>.Backward(kind, of[x], of[dy], of[dx], x.Length);
+    }
+
+    public void BiasActivationForward(Activation kind, Tensor x, Tensor bias, Tensor y, int rows, int cols, Tensor? pre = null)
+    {
+        SameLength(x, y);
+        if (pre is null) Dispatch(x, new BiasActivationForwardOp(kind, x, bias, y, rows, cols));
+        else Bf16HiddenForward(kind, x, bias, pre, y, rows, cols);
+    }
+
+    private readonly struct BiasActivationForwardOp(Activation kind, Tensor x, Tensor bias, Tensor y, int rows, int cols) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuActivations<T>.BiasForward(kind, of[x], of[bias], of[y], rows, cols);
+    }
+
+    public void BiasActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
+    {
+        SameLength(x, dy);
+        SameLength(x, dx);
+        if (x.DType == DType.BF16) Bf16HiddenBackward(kind, x, dy, dx, dBias, rows, cols);
+        else Dispatch(x, new BiasActivationBackwardOp(kind, x, dy, dx, dBias, rows, cols));
+    }
+
+    private readonly struct BiasActivationBackwardOp(Activation kind, Tensor x, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuActivations<T>.BiasBackward(kind, of[x], of[dy], of[dx], of[dBias], rows, cols);
+    }
+
+    // bf16's hidden layer: pre = bf16(x + bias), y = bf16(f(pre)), x only read.
+    private static void Bf16HiddenForward(Activation kind, Tensor x, Tensor bias, Tensor pre, Tensor y, int rows, int cols)
+    {
+        // In F32 through the unfused CPU ops, rounding where the CUDA kernel rounds: pre after the bias add, y after f.
+        long n = (long)rows * cols;
+        var hidden = new float[n];
+        System.Array.Copy(D<float>(x), hidden, n);
+        CpuElementwise<float>.AddBias(hidden, D<float>(bias), rows, cols);
+        RoundInto(hidden, pre);
+        WidenInto(D<ushort>(pre), hidden);
+        var output = new float[n];
+        CpuActivations<float>.Forward(kind, hidden, output, n);
+        RoundInto(output, y);
+    }
+
+    // bf16's hidden layer: g = dy f'(pre) in F32, dx = bf16(g), dBias += column sums of g.
+    private static void Bf16HiddenBackward(Activation kind, Tensor pre, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
+    {
+        var g = new float[(long)rows * cols];
+        CpuActivations<float>.BiasBackward(kind, Widened(pre), D<float>(dy), g, D<float>(dBias), rows, cols);
+        RoundInto(g, dx);
+    }
+}
 
 /// <summary>
 /// Pointwise activations: one small struct per function (value and derivative side by side) and one shared loop

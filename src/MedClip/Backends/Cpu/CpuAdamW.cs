@@ -1,7 +1,48 @@
 using System.Numerics;
-using System.Numerics.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using MedClip.Tensors;
 
 namespace MedClip.Backends.Cpu;
+
+// CpuBackend's gradient clipping and AdamW.
+public sealed partial class CpuBackend
+{
+    public void SumOfSquares(Tensor x, Tensor sumSquares) => Dispatch(x, new SumOfSquaresOp(x, sumSquares));
+
+    private readonly struct SumOfSquaresOp(Tensor x, Tensor sumSquares) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuAdamW<T>.SumOfSquares(of[x], of[sumSquares], x.Length);
+    }
+
+    public void ClipByNorm(Tensor x, Tensor sumSquares, double maxNorm)
+    {
+        double factor = maxNorm / (Math.Sqrt(sumSquares.Item()) + 1e-6);
+        if (factor < 1) Scale(x, factor);
+    }
+
+    public void AdamW(Tensor parameter, Tensor gradient, Tensor m, Tensor v, in AdamWStep step, Tensor? bf16Copy = null)
+    {
+        SameLength(parameter, gradient);
+        Dispatch(parameter, new AdamWOp(parameter, gradient, m, v, step));
+        if (bf16Copy is not null)
+        {
+            if (bf16Copy.DType != DType.BF16 || parameter.DType != DType.F32)
+                throw new ArgumentException($"AdamW: the copy {bf16Copy.Describe()} of {parameter.Describe()} must be BF16 of an F32 parameter.");
+            Cast(parameter, bf16Copy);
+        }
+    }
+
+    private readonly struct AdamWOp(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamWStep step) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuAdamW<T>.Update(of[parameter], of[gradient], of[m], of[v], parameter.Length, step);
+    }
+
+    public void AdamWMultiTensor(ReadOnlySpan<AdamWTensor> tensors)
+    {
+        foreach (var t in tensors) AdamW(t.Parameter, t.Gradient, t.M, t.V, t.Step, t.Bf16Copy);
+    }
+}
 
 /// <summary>Decoupled AdamW (Loshchilov and Hutter; torch.optim.AdamW's update order) and the squared-norm reduction.</summary>
 internal static class CpuAdamW<T> where T : unmanaged, IFloatingPointIeee754<T>

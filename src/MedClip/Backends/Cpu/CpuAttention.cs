@@ -1,8 +1,60 @@
 using System.Numerics;
-using System.Numerics.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using MedClip.Tensors;
 
 namespace MedClip.Backends.Cpu;
+
+// CpuBackend's fused attention: F32 or F64 through the one dtype dispatch; bf16's BF16 operands or output widened to F32.
+public sealed partial class CpuBackend
+{
+    public void AttentionForward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, in AttentionShape shape)
+    {
+        var mask = Optional<int>(keyMask);
+        if (o.DType == DType.BF16)
+        {
+            // bf16 mixed precision's BF16 output (of F32 or BF16 inputs): computed in F32, then rounded.
+            var wide = new float[o.Length];
+            CpuAttention<float>.Forward(Widened(q), Widened(k), Widened(v), mask, wide, D<float>(lse), shape, bf16Operands: q.DType == DType.BF16);
+            RoundInto(wide, o);
+        }
+        else Dispatch(q, new AttentionForwardOp(q, k, v, mask, o, lse, shape));
+    }
+
+    private readonly struct AttentionForwardOp(Tensor q, Tensor k, Tensor v, int[]? mask, Tensor o, Tensor lse, AttentionShape shape) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuAttention<T>.Forward(of[q], of[k], of[v], mask, of[o], of[lse], shape);
+    }
+
+    public void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor? keyMask, Tensor o, Tensor lse, Tensor dO, Tensor? dq, Tensor? dk,
+        Tensor? dv, in AttentionShape shape)
+    {
+        var mask = Optional<int>(keyMask);
+        if (AnyBf16(q, k, v, o))
+        {
+            // bf16 mixed precision's BF16 operands or output, widened: the arithmetic and the gradients are F32.
+            CpuAttention<float>.Backward(Widened(q), Widened(k), Widened(v), mask, Widened(o), D<float>(lse), D<float>(dO),
+                Optional<float>(dq), Optional<float>(dk), Optional<float>(dv), shape, bf16Operands: q.DType == DType.BF16);
+        }
+        else Dispatch(q, new AttentionBackwardOp(q, k, v, mask, o, lse, dO, dq, dk, dv, shape));
+    }
+
+    private readonly struct AttentionBackwardOp(Tensor q, Tensor k, Tensor v, int[]? mask, Tensor o, Tensor lse, Tensor dO, Tensor? dq, Tensor? dk,
+        Tensor? dv, AttentionShape shape) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuAttention<T>.Backward(of[q], of[k], of[v], mask, of[o], of[lse], of[dO], of.Optional(dq), of.Optional(dk), of.Optional(dv), shape);
+    }
+
+    private static bool AnyBf16(params ReadOnlySpan<Tensor> tensors)
+    {
+        foreach (var t in tensors)
+        {
+            if (t.DType == DType.BF16) return true;
+        }
+        return false;
+    }
+}
 
 /// <summary>
 /// Fused multi-head attention on [batch, tokens, heads*dim] q, k, v (see <see cref="IBackend.AttentionForward"/>): one

@@ -30,7 +30,7 @@ internal sealed class CpuBufferPool
     private readonly Dictionary<(Type, long), Stack<Array>> _free = [];
     private readonly Dictionary<(Type, long), long> _lastRented = [];
     private readonly List<(WeakReference<object> Owner, Array Buffer)> _lent = [];
-    private readonly List<Scope> _scopes = [];
+    private readonly ScopeStack<Scope> _scopes = new();
     private readonly Lock _gate = new();
     private long _freeBytes;
     private int _rentsSinceSweep;
@@ -67,14 +67,12 @@ internal sealed class CpuBufferPool
     public void Track(ICpuStorage storage)
     {
         if (storage.Buffer.LongLength < MinPooledLength) return;
-        int thread = Environment.CurrentManagedThreadId;
         lock (_gate)
         {
-            for (int i = _scopes.Count - 1; i >= 0; i--)
+            if (_scopes.Innermost() is { } scope)
             {
-                if (_scopes[i].Thread != thread) continue;
-                _scopes[i].Owned.Add(storage);
-                storage.OwningScope = _scopes[i];
+                scope.Owned.Add(storage);
+                storage.OwningScope = scope;
                 return;
             }
             _lent.Add((new WeakReference<object>(storage), storage.Buffer));
@@ -87,8 +85,8 @@ internal sealed class CpuBufferPool
     /// </summary>
     public Scope OpenScope()
     {
-        var scope = new Scope(this, Environment.CurrentManagedThreadId);
-        lock (_gate) _scopes.Add(scope);
+        var scope = new Scope(this);
+        lock (_gate) _scopes.Open(scope);
         return scope;
     }
 
@@ -149,9 +147,8 @@ internal sealed class CpuBufferPool
         private readonly CpuBufferPool _pool;
         private bool _closed;
 
-        internal Scope(CpuBufferPool pool, int thread) => (_pool, Thread) = (pool, thread);
+        internal Scope(CpuBufferPool pool) => _pool = pool;
 
-        internal int Thread { get; }
         internal List<ICpuStorage> Owned { get; } = [];
 
         public void Dispose()
@@ -160,9 +157,7 @@ internal sealed class CpuBufferPool
             _closed = true;
             lock (_pool._gate)
             {
-                if (_pool._scopes.FindLast(s => s.Thread == Thread) != this)
-                    throw new InvalidOperationException("A CPU memory scope was closed while a scope opened inside it on the same thread is still open.");
-                _pool._scopes.Remove(this);
+                _pool._scopes.Close(this, "CPU memory");
                 foreach (var storage in Owned)
                 {
                     if (storage.Release() is { } buffer) _pool.ReturnLocked(buffer);

@@ -1,6 +1,51 @@
 using System.Numerics;
+using MedClip.Tensors;
 
 namespace MedClip.Backends.Cpu;
+
+// CpuBackend's cross-entropy and CLIP's clamped logit scale.
+public sealed partial class CpuBackend
+{
+    public void CrossEntropyForward(Tensor logits, Tensor targets, Tensor loss, int rows, int cols, bool alongColumns, double weight) =>
+        Dispatch(logits, new CrossEntropyForwardOp(logits, D<int>(targets), loss, rows, cols, alongColumns, weight));
+
+    private readonly struct CrossEntropyForwardOp(Tensor logits, int[] targets, Tensor loss, int rows, int cols, bool alongColumns, double weight) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuCrossEntropy<T>.Forward(of[logits], targets, of[loss], rows, cols, alongColumns, T.CreateTruncating(weight));
+    }
+
+    public void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor dLoss, Tensor dLogits, int rows, int cols, bool alongColumns, double weight) =>
+        Dispatch(logits, new CrossEntropyBackwardOp(logits, D<int>(targets), dLoss, dLogits, rows, cols, alongColumns, weight));
+
+    private readonly struct CrossEntropyBackwardOp(Tensor logits, int[] targets, Tensor dLoss, Tensor dLogits, int rows, int cols, bool alongColumns,
+        double weight) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuCrossEntropy<T>.Backward(of[logits], targets, of[dLoss], of[dLogits], rows, cols, alongColumns, T.CreateTruncating(weight));
+    }
+
+    public void ExpScaleForward(Tensor x, Tensor logScale, Tensor y, double maxLogScale)
+    {
+        SameLength(x, y);
+        Dispatch(x, new ExpScaleForwardOp(x, logScale, y, maxLogScale));
+    }
+
+    private readonly struct ExpScaleForwardOp(Tensor x, Tensor logScale, Tensor y, double maxLogScale) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuExpScale<T>.Forward(of[x], of[logScale], of[y], x.Length, T.CreateTruncating(maxLogScale));
+    }
+
+    public void ExpScaleBackward(Tensor x, Tensor logScale, Tensor dy, Tensor dx, Tensor? dLogScale, double maxLogScale) =>
+        Dispatch(x, new ExpScaleBackwardOp(x, logScale, dy, dx, dLogScale, maxLogScale));
+
+    private readonly struct ExpScaleBackwardOp(Tensor x, Tensor logScale, Tensor dy, Tensor dx, Tensor? dLogScale, double maxLogScale) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuExpScale<T>.Backward(of[x], of[logScale], of[dy], of[dx], of.Optional(dLogScale), x.Length, T.CreateTruncating(maxLogScale));
+    }
+}
 
 /// <summary>
 /// Cross-entropy along the rows or the columns of a [rows, cols] logits matrix (CLIP's image->text and text->image

@@ -1,7 +1,112 @@
 using System.Numerics;
-using System.Numerics.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using MedClip.Tensors;
 
 namespace MedClip.Backends.Cpu;
+
+// CpuBackend's copies, axpy-like updates and bias adds.
+public sealed partial class CpuBackend
+{
+    public void CopyBlocks(Tensor source, long sourceOffset, long sourceStride, Tensor destination, long destinationOffset,
+        long destinationStride, int blockLength, int blocks, bool accumulate) =>
+        Dispatch(source, new CopyBlocksOp(source, sourceOffset, sourceStride, destination, destinationOffset, destinationStride, blockLength, blocks, accumulate));
+
+    private readonly struct CopyBlocksOp(Tensor source, long sourceOffset, long sourceStride, Tensor destination, long destinationOffset,
+        long destinationStride, int blockLength, int blocks, bool accumulate) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuElementwise<T>.CopyBlocks(of[source], sourceOffset, sourceStride, of[destination], destinationOffset, destinationStride, blockLength, blocks, accumulate);
+    }
+
+    public void AddScaled(Tensor a, double alpha, Tensor b, double beta, Tensor y)
+    {
+        SameLength(a, b);
+        SameLength(a, y);
+        Dispatch(a, new AddScaledOp(a, alpha, b, beta, y));
+    }
+
+    private readonly struct AddScaledOp(Tensor a, double alpha, Tensor b, double beta, Tensor y) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuElementwise<T>.AddScaled(of[a], T.CreateTruncating(alpha), of[b], T.CreateTruncating(beta), of[y], a.Length);
+    }
+
+    public void Axpy(double alpha, Tensor x, Tensor y)
+    {
+        SameLength(x, y);
+        Dispatch(x, new AxpyOp(alpha, x, y));
+    }
+
+    private readonly struct AxpyOp(double alpha, Tensor x, Tensor y) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuElementwise<T>.Axpy(T.CreateTruncating(alpha), of[x], of[y], x.Length);
+    }
+
+    public void Scale(Tensor x, double alpha) => Dispatch(x, new ScaleOp(x, alpha));
+
+    private readonly struct ScaleOp(Tensor x, double alpha) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.Scale(of[x], T.CreateTruncating(alpha), x.Length);
+    }
+
+    public void ScaleByTensor(Tensor x, Tensor factor) => Scale(x, factor.Item());
+
+    public void AddBias(Tensor x, Tensor bias, int rows, int cols, Tensor? y = null)
+    {
+        if (y is null) Dispatch(x, new AddBiasOp(x, bias, rows, cols));
+        else AddBiasToBf16(x, bias, y, rows, cols);
+    }
+
+    private readonly struct AddBiasOp(Tensor x, Tensor bias, int rows, int cols) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.AddBias(of[x], of[bias], rows, cols);
+    }
+
+    public void AddBiasResidual(Tensor x, Tensor bias, Tensor residual, Tensor y, int rows, int cols) =>
+        Dispatch(x, new AddBiasResidualOp(x, bias, residual, y, rows, cols));
+
+    private readonly struct AddBiasResidualOp(Tensor x, Tensor bias, Tensor residual, Tensor y, int rows, int cols) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuElementwise<T>.AddBiasResidual(of[x], of[bias], of[residual], of[y], rows, cols);
+    }
+
+    // y = bf16(x + bias), x only read: the F32 sums of AddBias, rounded.
+    private static void AddBiasToBf16(Tensor x, Tensor bias, Tensor y, int rows, int cols)
+    {
+        if (x.DType != DType.F32 || bias.DType != DType.F32 || y.DType != DType.BF16)
+            throw new ArgumentException($"AddBias: an output y is BF16 and x and bias F32, not {x.Describe()}, {bias.Describe()} and {y.Describe()}.");
+        var (wide, b, rounded) = (D<float>(x), D<float>(bias), D<ushort>(y));
+        CpuParallel.ForRows(rows, cols, (start, end) =>
+        {
+            var sum = new float[cols];
+            for (int r = start; r < end; r++)
+            {
+                System.Numerics.Tensors.TensorPrimitives.Add(wide.AsSpan(r * cols, cols), b.AsSpan(0, cols), sum);
+                var row = rounded.AsSpan(r * cols, cols);
+                for (int c = 0; c < cols; c++) row[c] = BFloat16.FromSingle(sum[c]);
+            }
+        });
+    }
+
+    // The three ops in turn: the same values, the sums in BiasBackward's order.
+    public void BiasBackwardEpilogue(Tensor dy, Tensor dBias, Tensor? dResidual, Tensor? dyBf16, int rows, int cols)
+    {
+        if (dyBf16 is not null && (dy.DType != DType.F32 || dyBf16.DType != DType.BF16))
+            throw new ArgumentException($"BiasBackwardEpilogue: a BF16 copy is of an F32 dy, not {dy.Describe()} into {dyBf16.Describe()}.");
+        BiasBackward(dy, dBias, rows, cols);
+        if (dResidual is not null) Axpy(1, dy, dResidual);
+        if (dyBf16 is not null) Cast(dy, dyBf16);
+    }
+
+    public void BiasBackward(Tensor dy, Tensor dBias, int rows, int cols) => Dispatch(dy, new BiasBackwardOp(dy, dBias, rows, cols));
+
+    private readonly struct BiasBackwardOp(Tensor dy, Tensor dBias, int rows, int cols) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuElementwise<T>.BiasBackward(of[dy], of[dBias], rows, cols);
+    }
+}
 
 /// <summary>Fill, copies, scaled adds and bias: flat loops vectorised by TensorPrimitives and split over the cores.</summary>
 internal static class CpuElementwise<T> where T : unmanaged, IFloatingPointIeee754<T>

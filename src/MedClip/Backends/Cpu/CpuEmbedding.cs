@@ -1,7 +1,30 @@
 using System.Numerics;
-using System.Numerics.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using MedClip.Tensors;
 
 namespace MedClip.Backends.Cpu;
+
+// CpuBackend's embedding lookup and its gradient.
+public sealed partial class CpuBackend
+{
+    public void EmbeddingForward(Tensor table, Tensor ids, Tensor y, int count, int vocab, int width) =>
+        Dispatch(table, new EmbeddingForwardOp(table, D<int>(ids), y, count, vocab, width));
+
+    private readonly struct EmbeddingForwardOp(Tensor table, int[] ids, Tensor y, int count, int vocab, int width) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuEmbedding<T>.Forward(of[table], ids, of[y], count, vocab, width);
+    }
+
+    public void EmbeddingBackward(Tensor dy, Tensor ids, Tensor dTable, int count, int vocab, int width) =>
+        Dispatch(dy, new EmbeddingBackwardOp(dy, D<int>(ids), dTable, count, vocab, width));
+
+    private readonly struct EmbeddingBackwardOp(Tensor dy, int[] ids, Tensor dTable, int count, int vocab, int width) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuEmbedding<T>.Backward(of[dy], ids, of[dTable], count, vocab, width);
+    }
+}
 
 /// <summary>Embedding lookup (row gather) and its gradient (scatter-add into the table).</summary>
 internal static class CpuEmbedding<T> where T : unmanaged, IFloatingPointIeee754<T>

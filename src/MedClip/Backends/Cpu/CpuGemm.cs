@@ -1,8 +1,46 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using MedClip.Tensors;
 
 namespace MedClip.Backends.Cpu;
+
+// CpuBackend's GEMM: F32 or F64 operands through the one dtype dispatch; bf16's BF16 operands as an F32 GEMM of their
+// exactly widened values.
+public sealed partial class CpuBackend
+{
+    public void Gemm(Tensor a, Tensor b, Tensor c, in GemmShape s)
+    {
+        CheckGemmExtent(a, s.TransA ? (long)s.K * s.M : (long)s.M * s.K, s.StrideA, s.Batch, "A", s);
+        CheckGemmExtent(b, s.TransB ? (long)s.N * s.K : (long)s.K * s.N, s.StrideB, s.Batch, "B", s);
+        CheckGemmExtent(c, (long)s.M * s.N, s.StrideC, s.Batch, "C", s);
+        if (a.DType == DType.BF16 || b.DType == DType.BF16)
+        {
+            // bf16 emulation: the operands are exact in float, so an F32 GEMM of their widened values is an FP32
+            // accumulation of the BF16 products.
+            if (a.DType != b.DType || c.DType != DType.F32)
+                throw new NotSupportedException($"Gemm: the CPU backend multiplies BF16 A and B into an F32 C, not {a.Describe()} @ {b.Describe()} into {c.Describe()}.");
+            RunGemm(_gemm, Widened(a), Widened(b), D<float>(c), s);
+        }
+        else Dispatch(a, new GemmOp(_gemm, a, b, c, s));
+    }
+
+    private readonly struct GemmOp(CpuGemm gemm, Tensor a, Tensor b, Tensor c, GemmShape s) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => RunGemm(gemm, of[a], of[b], of[c], s);
+    }
+
+    private static void RunGemm<T>(CpuGemm gemm, T[] a, T[] b, T[] c, in GemmShape s) where T : unmanaged, IFloatingPointIeee754<T> =>
+        gemm.Gemm(s.TransA, s.TransB, s.M, s.N, s.K, T.CreateTruncating(s.Alpha), a, 0, s.TransA ? s.M : s.K, s.StrideA,
+            b, 0, s.TransB ? s.K : s.N, s.StrideB, T.CreateTruncating(s.Beta), c, 0, s.N, s.StrideC, s.Batch);
+
+    private static void CheckGemmExtent(Tensor t, long matrix, long stride, int batch, string which, in GemmShape s)
+    {
+        long needed = matrix + (batch - 1) * stride;
+        if (t.Length < needed)
+            throw new ArgumentException($"Gemm: operand {which} {t.Describe()} has {t.Length} elements but {s} needs {needed}.");
+    }
+}
 
 /// <summary>
 /// Row-major strided-batched GEMM for the CPU backend, generic over float and double, at the vector width of its

@@ -1,6 +1,18 @@
 using System.Numerics;
+using MedClip.Tensors;
 
 namespace MedClip.Backends.Cpu;
+
+// CpuBackend's fused InfoNCE.
+public sealed partial class CpuBackend
+{
+    public void InfoNceForwardBackward(Tensor logits, Tensor loss, Tensor dLogits, int n) => Dispatch(logits, new InfoNceOp(logits, loss, dLogits, n));
+
+    private readonly struct InfoNceOp(Tensor logits, Tensor loss, Tensor dLogits, int n) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuInfoNce<T>.ForwardBackward(of[logits], of[loss], of[dLogits], n);
+    }
+}
 
 /// <summary>
 /// The fused symmetric InfoNCE reference: with r_i, c_j the log-sum-exps of row i and column j of a square L,

@@ -1,7 +1,27 @@
 using System.Numerics;
-using System.Numerics.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using MedClip.Tensors;
 
 namespace MedClip.Backends.Cpu;
+
+// CpuBackend's row-wise L2 normalisation.
+public sealed partial class CpuBackend
+{
+    public void L2NormalizeForward(Tensor x, Tensor y, Tensor norms, int rows, int cols) => Dispatch(x, new L2NormalizeForwardOp(x, y, norms, rows, cols));
+
+    private readonly struct L2NormalizeForwardOp(Tensor x, Tensor y, Tensor norms, int rows, int cols) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuL2Normalize<T>.Forward(of[x], of[y], of[norms], rows, cols);
+    }
+
+    public void L2NormalizeBackward(Tensor y, Tensor dy, Tensor norms, Tensor dx, int rows, int cols) =>
+        Dispatch(y, new L2NormalizeBackwardOp(y, dy, norms, dx, rows, cols));
+
+    private readonly struct L2NormalizeBackwardOp(Tensor y, Tensor dy, Tensor norms, Tensor dx, int rows, int cols) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> => CpuL2Normalize<T>.Backward(of[y], of[dy], of[norms], of[dx], rows, cols);
+    }
+}
 
 /// <summary>Row-wise L2 normalisation y = x / max(||x||, 1e-12), as torch.nn.functional.normalize.</summary>
 internal static class CpuL2Normalize<T> where T : unmanaged, IFloatingPointIeee754<T>

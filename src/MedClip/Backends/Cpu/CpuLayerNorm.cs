@@ -1,7 +1,70 @@
 using System.Numerics;
-using System.Numerics.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using MedClip.Tensors;
 
 namespace MedClip.Backends.Cpu;
+
+// CpuBackend's layer norm: F32 and F64 through the one dtype dispatch; a BF16 y computed in F32 and rounded.
+public sealed partial class CpuBackend
+{
+    public void LayerNormForward(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int rows, int cols, double eps)
+    {
+        if (y.DType == DType.BF16)
+        {
+            var wide = new float[y.Length];
+            CpuLayerNorm<float>.Forward(D<float>(x), D<float>(gamma), D<float>(beta), wide, D<float>(mean), D<float>(rstd), rows, cols, (float)eps);
+            RoundInto(wide, y);
+        }
+        else Dispatch(x, new LayerNormForwardOp(x, gamma, beta, y, mean, rstd, rows, cols, eps));
+    }
+
+    private readonly struct LayerNormForwardOp(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd, int rows, int cols, double eps) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuLayerNorm<T>.Forward(of[x], of[gamma], of[beta], of[y], of[mean], of[rstd], rows, cols, T.CreateTruncating(eps));
+    }
+
+    public void LayerNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma, Tensor dBeta, int rows, int cols) =>
+        Dispatch(x, new LayerNormBackwardOp(dy, x, gamma, mean, rstd, dx, dGamma, dBeta, rows, cols));
+
+    private readonly struct LayerNormBackwardOp(Tensor dy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dx, Tensor dGamma, Tensor dBeta,
+        int rows, int cols) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuLayerNorm<T>.Backward(of[dy], of[x], of[gamma], of[mean], of[rstd], of[dx], of[dGamma], of[dBeta], rows, cols);
+    }
+
+    public void AddLayerNormForward(Tensor a, Tensor b, Tensor? sum, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
+        int rows, int cols, double eps)
+    {
+        if (y.DType == DType.BF16)
+        {
+            if (sum is null) throw new ArgumentException("AddLayerNormForward: a BF16 output needs the sum kept (it cannot hold the F32 sum).");
+            var wide = new float[y.Length];
+            CpuLayerNorm<float>.AddForward(D<float>(a), D<float>(b), D<float>(sum), D<float>(gamma), D<float>(beta), wide, D<float>(mean), D<float>(rstd), rows, cols, (float)eps);
+            RoundInto(wide, y);
+        }
+        else Dispatch(a, new AddLayerNormForwardOp(a, b, sum, gamma, beta, y, mean, rstd, rows, cols, eps));
+    }
+
+    private readonly struct AddLayerNormForwardOp(Tensor a, Tensor b, Tensor? sum, Tensor gamma, Tensor beta, Tensor y, Tensor mean, Tensor rstd,
+        int rows, int cols, double eps) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuLayerNorm<T>.AddForward(of[a], of[b], of.Optional(sum), of[gamma], of[beta], of[y], of[mean], of[rstd], rows, cols, T.CreateTruncating(eps));
+    }
+
+    public void AddLayerNormBackward(Tensor dy, Tensor a, Tensor b, Tensor gamma, Tensor mean, Tensor rstd, Tensor? da, Tensor? db,
+        Tensor dGamma, Tensor dBeta, int rows, int cols) =>
+        Dispatch(a, new AddLayerNormBackwardOp(dy, a, b, gamma, mean, rstd, da, db, dGamma, dBeta, rows, cols));
+
+    private readonly struct AddLayerNormBackwardOp(Tensor dy, Tensor a, Tensor b, Tensor gamma, Tensor mean, Tensor rstd, Tensor? da, Tensor? db,
+        Tensor dGamma, Tensor dBeta, int rows, int cols) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuLayerNorm<T>.AddBackward(of[dy], of[a], of[b], of[gamma], of[mean], of[rstd], of.Optional(da), of.Optional(db), of[dGamma], of[dBeta], rows, cols);
+    }
+}
 
 /// <summary>
 /// Layer norm over the last axis, alone or fused with the residual add before it (s = a + b, y = LN(s)). Forward saves

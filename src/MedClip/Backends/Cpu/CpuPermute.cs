@@ -1,4 +1,23 @@
+using System.Numerics;
+using MedClip.Tensors;
+
 namespace MedClip.Backends.Cpu;
+
+// CpuBackend's permutes, of F32, F64 or I32 tensors.
+public sealed partial class CpuBackend
+{
+    public void Permute(Tensor x, Tensor y, ReadOnlySpan<int> sourceDims, ReadOnlySpan<int> perm, bool accumulate)
+    {
+        SameLength(x, y);
+        int[] dims = sourceDims.ToArray(), order = perm.ToArray();
+        switch (x.DType)
+        {
+            case DType.F64: CpuPermute<double>.Run(D<double>(x), D<double>(y), dims, order, accumulate); break;
+            case DType.I32: CpuPermute<int>.Run(D<int>(x), D<int>(y), dims, order, accumulate); break;
+            default: CpuPermute<float>.Run(D<float>(x), D<float>(y), dims, order, accumulate); break;
+        }
+    }
+}
 
 /// <summary>
 /// Axis permutation of a contiguous tensor (rank up to 6): y's axis i is x's axis perm[i]. The innermost output axis is

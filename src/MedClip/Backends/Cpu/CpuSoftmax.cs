@@ -1,7 +1,30 @@
 using System.Numerics;
-using System.Numerics.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using MedClip.Tensors;
 
 namespace MedClip.Backends.Cpu;
+
+// CpuBackend's attention softmax.
+public sealed partial class CpuBackend
+{
+    public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale, bool causal) =>
+        Dispatch(x, new SoftmaxForwardOp(x, Optional<int>(keyMask), y, batch, heads, queries, keys, scale, causal));
+
+    private readonly struct SoftmaxForwardOp(Tensor x, int[]? mask, Tensor y, int batch, int heads, int queries, int keys, double scale, bool causal) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuSoftmax<T>.Forward(of[x], mask, of[y], batch, heads, queries, keys, T.CreateTruncating(scale), causal);
+    }
+
+    public void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx, int rows, int keys, double scale) =>
+        Dispatch(y, new SoftmaxBackwardOp(y, dy, dx, rows, keys, scale));
+
+    private readonly struct SoftmaxBackwardOp(Tensor y, Tensor dy, Tensor dx, int rows, int keys, double scale) : ITypedOp
+    {
+        public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
+            CpuSoftmax<T>.Backward(of[y], of[dy], of[dx], rows, keys, T.CreateTruncating(scale));
+    }
+}
 
 /// <summary>
 /// Masked, scaled softmax over the last axis of attention scores [batch*heads*queries, keys], vectorised per row.

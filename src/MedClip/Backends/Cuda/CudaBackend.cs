@@ -155,6 +155,30 @@ public sealed partial class CudaBackend : IBackend, IDisposable
     /// <summary>One warp per row, 8 rows per block.</summary>
     private static (uint X, uint Y) WarpRows(long rows) => ((uint)Math.Max(1, (rows + 7) / 8), 1);
 
+    // Rows along y, columns along x.
+    private static (uint X, uint Y) RowGrid(int rows, int cols) => ((uint)Math.Min((cols + Threads - 1) / Threads, 64), (uint)Math.Min(rows, 65535));
+
+    // Column reductions: 32 columns per block along x, slices of rows along y so that narrow, tall inputs still launch a few
+    // blocks per multiprocessor; up to 256 rows stay in one slice (deterministic).
+    private ((uint X, uint Y) Grid, int RowsPerSlice) ColumnSlices(int rows, int cols)
+    {
+        long columnBlocks = (cols + 31) / 32;
+        long wanted = Math.Max(1, 4L * _device.Multiprocessors / columnBlocks);
+        int rowsPerSlice = (int)Math.Max(256, (rows + wanted - 1) / wanted);
+        return (((uint)columnBlocks, (uint)((rows + rowsPerSlice - 1) / rowsPerSlice)), rowsPerSlice);
+    }
+
+    // float4 paths: F32, a length that is a multiple of 4, 16-byte aligned addresses (arena blocks are 512-aligned; exact
+    // emulator blocks are aligned when their size is a multiple of 16).
+    private bool Vectorizable(params ReadOnlySpan<Tensor> tensors)
+    {
+        foreach (var t in tensors)
+        {
+            if (t.DType != DType.F32 || t.Length % 4 != 0 || DeviceStorage(t).Pointer % 16 != 0) return false;
+        }
+        return true;
+    }
+
     private void Launch(in KernelCall call, (uint X, uint Y) grid) => Launch(call, grid, (Threads, 1));
 
     /// <summary>Queues a kernel that a typed handle of <see cref="Kernels"/> named and packed the arguments of.</summary>

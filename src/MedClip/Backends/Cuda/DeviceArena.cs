@@ -34,7 +34,7 @@ public sealed class DeviceArena : IDisposable
     private readonly List<(ulong Pointer, long Bytes)> _deviceBlocks = [];
     private ulong _chunk;
     private long _chunkUsed = ChunkBytes;
-    private readonly List<Scope> _scopes = [];
+    private readonly ScopeStack<Scope> _scopes = new();
     private volatile bool _disposed;
 
     public DeviceArena(CudaDevice device, bool exact)
@@ -81,25 +81,20 @@ public sealed class DeviceArena : IDisposable
     public Scope OpenScope()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var scope = new Scope(this, Environment.CurrentManagedThreadId);
-        lock (_scopes) _scopes.Add(scope);
+        var scope = new Scope(this);
+        lock (_scopes) _scopes.Open(scope);
         return scope;
     }
 
     /// <summary>Hands a new storage to the innermost scope open on this thread; false when none is (the finalizer returns it).</summary>
     internal bool Track(CudaStorage storage)
     {
-        int thread = Environment.CurrentManagedThreadId;
         lock (_scopes)
         {
-            for (int i = _scopes.Count - 1; i >= 0; i--)
-            {
-                if (_scopes[i].Thread != thread) continue;
-                _scopes[i].Owned.Add(storage);
-                return true;
-            }
+            if (_scopes.Innermost() is not { } scope) return false;
+            scope.Owned.Add(storage);
+            return true;
         }
-        return false;
     }
 
     /// <summary>Takes a released block back at once (the owning thread, at a scope's end).</summary>
@@ -200,21 +195,15 @@ public sealed class DeviceArena : IDisposable
         private readonly DeviceArena _arena;
         private bool _closed;
 
-        internal Scope(DeviceArena arena, int thread) => (_arena, Thread) = (arena, thread);
+        internal Scope(DeviceArena arena) => _arena = arena;
 
-        internal int Thread { get; }
         internal List<CudaStorage> Owned { get; } = [];
 
         public void Dispose()
         {
             if (_closed) return;
             _closed = true;
-            lock (_arena._scopes)
-            {
-                if (_arena._scopes.FindLast(s => s.Thread == Thread) != this)
-                    throw new InvalidOperationException("A device memory scope was closed while a scope opened inside it on the same thread is still open.");
-                _arena._scopes.Remove(this);
-            }
+            lock (_arena._scopes) _arena._scopes.Close(this, "device memory");
             foreach (var storage in Owned) storage.Release();
             Owned.Clear();
         }

@@ -2,11 +2,12 @@ using MedClip.Backends;
 using MedClip.Backends.Cpu;
 using MedClip.Diagnostics;
 using MedClip.Tensors;
+using static MedClip.Tests.Backends.OpOperands;
 
 namespace MedClip.Tests.Backends.Cuda;
 
 /// <summary>
-/// The fused CUDA kernels (bias + activation, residual add + layer norm, attention) against the CPU reference under the emulator, at
+/// The fused CUDA kernels (bias + activation, the linear epilogues, attention) against the CPU reference under the emulator, at
 /// an odd width (67 x 130: scalar kernels) and a float4 one (128 x 512: the *_vec4 kernels in F32), forward and backward,
 /// in F32 (relative error 1e-5) and F64 (1e-10), as the selftest measures them.
 /// </summary>
@@ -25,15 +26,6 @@ public class CudaFusedOpTests(EmulatorFixture emulator)
         return cases;
     }
 
-    public static TheoryData<int, int, DType, bool> AddLayerNormCases() => new()
-    {
-        { 67, 130, DType.F32, true },
-        { 67, 130, DType.F32, false },
-        { 128, 512, DType.F32, true },
-        { 128, 512, DType.F32, false },
-        { 67, 130, DType.F64, false },
-    };
-
     [EmulatorTheory]
     [MemberData(nameof(BiasActivationCases))]
     public void BiasActivation_ForwardAndBackward_MatchCpu(Activation kind, int rows, int cols, DType dtype)
@@ -47,29 +39,6 @@ public class CudaFusedOpTests(EmulatorFixture emulator)
         Run([x, bias, y], (b, t) => b.BiasActivationForward(kind, t[0], t[1], t[2], rows, cols), dtype, outputs: [0, 2]);
         Run([x, Pair(rng, n, dtype), Pair(rng, n, dtype), Pair(rng, cols, dtype)], (b, t) => b.BiasActivationBackward(kind, t[0], t[1], t[2], t[3], rows, cols),
             dtype, outputs: [2, 3]);
-    }
-
-    [EmulatorTheory]
-    [MemberData(nameof(AddLayerNormCases))]
-    public void AddLayerNorm_ForwardAndBackward_MatchCpu(int rows, int cols, DType dtype, bool keepSum)
-    {
-        var rng = new Random(rows + cols);
-        int n = rows * cols;
-        var a = Pair(rng, n, dtype, 2);
-        var b = Pair(rng, n, dtype);
-        var (sum, gamma, beta, y, mean, rstd) = (Pair(rng, n, dtype), Pair(rng, cols, dtype), Pair(rng, cols, dtype), Pair(rng, n, dtype),
-            Pair(rng, rows, dtype), Pair(rng, rows, dtype));
-        Run([a, b, sum, gamma, beta, y, mean, rstd], (be, t) => be.AddLayerNormForward(t[0], t[1], keepSum ? t[2] : null, t[3], t[4], t[5], t[6],
-            t[7], rows, cols, 1e-5), dtype, outputs: keepSum ? [2, 5, 6, 7] : [5, 6, 7]);
-        // The backward (which never reads a kept sum) with the statistics each side computed, with and without a
-        // gradient for b.
-        if (keepSum) return;
-        foreach (bool bothGradients in new[] { true, false })
-        {
-            Run([Pair(rng, n, dtype), a, b, gamma, mean, rstd, Pair(rng, n, dtype), Pair(rng, n, dtype), Pair(rng, cols, dtype), Pair(rng, cols, dtype)],
-                (be, t) => be.AddLayerNormBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], bothGradients ? t[7] : null, t[8], t[9], rows, cols),
-                dtype, outputs: [6, 7, 8, 9]);
-        }
     }
 
     public static TheoryData<int, int, int, int, DType> AttentionCases() => new()
@@ -108,7 +77,7 @@ public class CudaFusedOpTests(EmulatorFixture emulator)
     [InlineData(67, 130, DType.F32)]
     [InlineData(128, 512, DType.F32)]
     [InlineData(67, 130, DType.F64)]
-    public void AddBiasResidual_AndAddBiasToBf16_MatchCpu(int rows, int cols, DType dtype)
+    public void AddBiasResidual_AndAddBiasIntoBf16_MatchCpu(int rows, int cols, DType dtype)
     {
         var rng = new Random(rows + cols);
         int n = rows * cols;
@@ -117,7 +86,7 @@ public class CudaFusedOpTests(EmulatorFixture emulator)
         Run([x, bias, residual], (be, t) => be.AddBiasResidual(t[0], t[1], t[2], t[0], rows, cols), dtype, outputs: [0], tolerance: 0);
         if (dtype != DType.F32) return;
         var y = new Operand(Tensor.Zeros(CpuBackend.Instance, [n], DType.BF16), Tensor.Zeros(emulator.Backend, [n], DType.BF16));
-        Run([x, bias, y], (be, t) => be.AddBiasToBf16(t[0], t[1], t[2], rows, cols), dtype, outputs: [0, 2], tolerance: 0);
+        Run([x, bias, y], (be, t) => be.AddBias(t[0], t[1], rows, cols, t[2]), dtype, outputs: [0, 2], tolerance: 0);
         Assert.Contains(Get(y.Device), v => v != 0);
     }
 
@@ -141,28 +110,6 @@ public class CudaFusedOpTests(EmulatorFixture emulator)
             outputs: [1, 2, 3]);
         if (bf16Copy) Assert.Contains(Get(copy.Device), v => v != 0);
         else Assert.DoesNotContain(Get(copy.Device), v => v != 0);
-    }
-
-    /// <summary>bf16 mixed precision's BF16 layer-norm outputs: plain, and fused with the residual add keeping the sum.</summary>
-    [EmulatorFact]
-    public void LayerNorm_Bf16Output_MatchesCpu()
-    {
-        const int rows = 67, cols = 132;
-        var rng = new Random(8);
-        int n = rows * cols;
-        Operand Bf16() => new(Tensor.Zeros(CpuBackend.Instance, [n], DType.BF16), Tensor.Zeros(emulator.Backend, [n], DType.BF16));
-        var (x, b, gamma, beta, mean, rstd, sum) = (Pair(rng, n, DType.F32, 2), Pair(rng, n, DType.F32), Pair(rng, cols, DType.F32), Pair(rng, cols, DType.F32),
-            Pair(rng, rows, DType.F32), Pair(rng, rows, DType.F32), Pair(rng, n, DType.F32));
-        // One BF16 unit (2^-8) where a value lies within a last-bit difference of a rounding boundary.
-        Run([x, gamma, beta, Bf16(), mean, rstd], (be, t) => be.LayerNormForward(t[0], t[1], t[2], t[3], t[4], t[5], rows, cols, 1e-5), DType.F32,
-            outputs: [3, 4, 5], tolerance: 4e-3);
-        var y = Bf16();
-        Run([x, b, sum, gamma, beta, y, mean, rstd], (be, t) => be.AddLayerNormForward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], rows, cols, 1e-5),
-            DType.F32, outputs: [2, 5, 6, 7], tolerance: 4e-3);
-        Assert.Contains(Get(y.Device), v => v != 0);
-        var e = Assert.Throws<ArgumentException>(() => emulator.Backend.AddLayerNormForward(x.Device, b.Device, null, gamma.Device, beta.Device, y.Device,
-            mean.Device, rstd.Device, rows, cols, 1e-5));
-        Assert.Equal("AddLayerNormForward: a BF16 output needs the sum kept (it cannot hold the F32 sum).", e.Message);
     }
 
     /// <summary>
@@ -251,32 +198,5 @@ public class CudaFusedOpTests(EmulatorFixture emulator)
         config.CheckFusedAttention(CpuBackend.Instance);
     }
 
-    private readonly record struct Operand(Tensor Cpu, Tensor Device);
-
-    private Operand Pair(Random rng, int n, DType dtype, double scale = 1)
-    {
-        var values = Enumerable.Range(0, n).Select(_ => scale * (rng.NextDouble() * 2 - 1)).ToArray();
-        Tensor On(IBackend backend) => dtype == DType.F64
-            ? Tensor.FromArray(backend, [n], values)
-            : Tensor.FromArray(backend, [n], Array.ConvertAll(values, v => (float)v));
-        return new(On(CpuBackend.Instance), On(emulator.Backend));
-    }
-
-    private static void Run(Operand[] operands, Action<IBackend, Tensor[]> op, DType dtype, int[] outputs, double? tolerance = null)
-    {
-        op(CpuBackend.Instance, operands.Select(o => o.Cpu).ToArray());
-        op(operands[0].Device.Backend, operands.Select(o => o.Device).ToArray());
-        foreach (int i in outputs)
-        {
-            double error = BackendSelfTest.RelativeError(Get(operands[i].Device), Get(operands[i].Cpu));
-            Assert.True(error <= (tolerance ?? (dtype == DType.F64 ? 1e-10 : 1e-5)), $"operand {i}: relative error {error:E2}");
-        }
-    }
-
-    private static double[] Get(Tensor t) => t.DType switch
-    {
-        DType.F64 => t.ToArray<double>(),
-        DType.BF16 => Array.ConvertAll(t.ToArray<ushort>(), v => (double)BFloat16.ToSingle(v)),
-        _ => Array.ConvertAll(t.ToArray<float>(), v => (double)v),
-    };
+    private Operand Pair(Random rng, int n, DType dtype, double scale = 1) => OpOperands.Pair(emulator.Backend, rng, n, dtype, scale);
 }
