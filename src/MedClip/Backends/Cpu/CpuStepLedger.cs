@@ -39,5 +39,5 @@ public sealed partial class CpuBackend
     }
 
     // A one-element F32 or F64 tensor's value, in double.
-    private static double ScalarValue(Tensor t) => Is64(t) ? D<double>(t)[0] : D<float>(t)[0];
+    private static double ScalarValue(Tensor t) => t.DType == DType.F64 ? D<double>(t)[0] : D<float>(t)[0];
 }
