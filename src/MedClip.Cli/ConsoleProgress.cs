@@ -8,8 +8,8 @@ namespace MedClip.Cli;
 /// <summary>
 /// Renders progress: on a terminal, Spectre.Console bars with the time left, one per stage as it starts (generating
 /// data, preparing shards, embedding, bootstrap, probe, training: the training bar appears at the first step, not
-/// while data is generated); otherwise (logs, CI) plain lines, a stage at each quarter and training every
-/// <see cref="PlainEvery"/> steps.
+/// while data is generated); otherwise (logs, CI) plain lines, a stage at each quarter and training at the first report
+/// <see cref="PlainEvery"/> or more steps after the last line (the trainer reports every --log-every steps).
 /// </summary>
 internal sealed class ConsoleProgress : ITrainingObserver, IProgress<WorkProgress>
 {
@@ -18,6 +18,7 @@ internal sealed class ConsoleProgress : ITrainingObserver, IProgress<WorkProgres
     private readonly Dictionary<string, ProgressTask> _tasks = [];
     private readonly Dictionary<string, (Stopwatch Clock, int Quarter)> _plain = [];
     private readonly Lock _lock = new();
+    private int _plainStep; // the step of the last plain training line
 
     public static bool Interactive => !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
 
@@ -56,8 +57,9 @@ internal sealed class ConsoleProgress : ITrainingObserver, IProgress<WorkProgres
                 task.Description = Markup.Escape($"{r.Step}/{r.TotalSteps} loss {r.Loss:F3} lr {r.LearningRate:0.0e0} {r.ImagesPerSecond:F0} img/s");
             }
         }
-        else if (r.Step % PlainEvery == 0 || r.Step == r.TotalSteps)
+        else if (r.Step - _plainStep >= PlainEvery || r.Step == r.TotalSteps)
         {
+            _plainStep = r.Step;
             Console.WriteLine(line);
         }
     }

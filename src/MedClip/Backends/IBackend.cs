@@ -257,7 +257,36 @@ public interface IBackend
     /// backend updates every F32 tensor in one kernel launch.
     /// </summary>
     void AdamWMultiTensor(ReadOnlySpan<AdamWTensor> tensors);
+
+    // ---- the training step's ledger (StepLedgerLayout): what the step did, kept on the device until the host reads it --
+
+    /// <summary>
+    /// Adds a micro-batch's loss to the open step's: ledger[Loss] = (first ? 0 : ledger[Loss]) + loss[0] / accumulationSteps,
+    /// in double (ledger F64, loss a one-element F32 or F64 tensor).
+    /// </summary>
+    void AccumulateLoss(Tensor loss, Tensor ledger, int accumulationSteps, bool first);
+
+    /// <summary>
+    /// Closes the open step: when its loss or sumSquares[0] (the squared gradient norm) is not finite the step is marked
+    /// skipped and recorded in the ring of <paramref name="recordCapacity"/> records, otherwise it is marked applied and
+    /// both counts advance (<see cref="StepLedgerLayout"/>).
+    /// </summary>
+    void CloseStep(Tensor sumSquares, Tensor ledger, int recordCapacity);
+
+    /// <summary>
+    /// <see cref="AdamWMultiTensor"/> with the step read from the ledger: nothing when it marks the step skipped, else
+    /// t = ledger[Updates] and each tensor's learning rate schedule[ledger[Steps] - 1] * its scale (schedule F64, by steps
+    /// applied before the update). The result equals <see cref="AdamWMultiTensor"/> with the same numbers formed on the host.
+    /// </summary>
+    void AdamWScheduled(ReadOnlySpan<AdamWParameter> parameters, double beta1, double beta2, double eps, Tensor ledger, Tensor schedule);
 }
+
+/// <summary>
+/// One parameter of a scheduled AdamW update (<see cref="IBackend.AdamWScheduled"/>): its state, optional BF16 copy, its
+/// factor on the scheduled learning rate and its weight decay.
+/// </summary>
+public readonly record struct AdamWParameter(Tensor Parameter, Tensor Gradient, Tensor M, Tensor V, Tensor? Bf16Copy, double LearningRateScale,
+    double WeightDecay);
 
 /// <summary>One parameter of a multi-tensor AdamW update: its state, optional BF16 copy and its own hyperparameters.</summary>
 public readonly record struct AdamWTensor(Tensor Parameter, Tensor Gradient, Tensor M, Tensor V, Tensor? Bf16Copy, AdamWStep Step);

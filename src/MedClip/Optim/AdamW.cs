@@ -55,6 +55,24 @@ public sealed class AdamW
         foreach (var u in updates) u.Parameter.Grad = null;
     }
 
+    /// <summary>
+    /// The trainer's update: the step count and learning rate (times each parameter's scale) come from the ledger on the
+    /// device, and nothing changes when it marks the step skipped; then clears the gradients. The same numbers as
+    /// <see cref="Update(double)"/> with the schedule's rate. <see cref="Step"/> is not advanced here: the trainer sets it
+    /// (<see cref="RestoreStep"/>) from each read of the ledger.
+    /// </summary>
+    public void Update(StepLedger ledger)
+    {
+        var updates = new List<AdamWParameter>(_state.Length);
+        foreach (var (_, p, decay, scale, m, v) in _state)
+        {
+            if (p.Grad is not null) updates.Add(new AdamWParameter(p, p.Grad, m, v, p.Bf16Copy, scale, decay ? WeightDecay : 0));
+        }
+        if (updates.Count > 0)
+            updates[0].Parameter.Backend.AdamWScheduled(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(updates), Beta1, Beta2, Eps, ledger.Ledger, ledger.Schedule);
+        foreach (var u in updates) u.Parameter.Grad = null;
+    }
+
     /// <summary>Restores the step count when resuming (moments are restored through <see cref="State"/>).</summary>
     public void RestoreStep(int step) => Step = step;
 }

@@ -52,7 +52,8 @@ public static class StepProfile
         "EmbeddingForward" or "EmbeddingBackward" => "embedding",
         _ when op.StartsWith("L2Normalize", StringComparison.Ordinal) || op.StartsWith("CrossEntropy", StringComparison.Ordinal)
             || op.StartsWith("InfoNce", StringComparison.Ordinal) || op.StartsWith("ExpScale", StringComparison.Ordinal) => "InfoNCE (L2 norm, logit scale, loss)",
-        "SumOfSquares" or "ClipByNorm" or "ScaleByTensor" or "AdamW" or "AdamWMultiTensor" => "optimizer (clip, AdamW)",
+        "SumOfSquares" or "ClipByNorm" or "ScaleByTensor" or "AdamW" or "AdamWMultiTensor" or "AdamWScheduled" or "AccumulateLoss" or "CloseStep"
+            => "optimizer (clip, AdamW)",
         "Allocate" or "Allocate uninitialized" => "allocation (arrays, pool)",
         _ => "elementwise and copies",
     };

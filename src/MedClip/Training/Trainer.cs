@@ -26,6 +26,8 @@ public sealed class TrainingStoppedException(string message) : Exception(message
 /// Data parallel (a communicator with several ranks): each rank trains on its slice of every global batch, the loss is
 /// the InfoNCE loss of the global batch (<see cref="Losses.DistributedInfoNceLoss"/>), gradients are averaged over the ranks
 /// before clipping, and only rank 0 logs, validates and writes checkpoints; every rank resumes from the same checkpoint.
+/// A step does not wait for the device: its loss, and whether it was skipped for a non-finite loss or gradient norm,
+/// stay in a <see cref="StepLedger"/> there until a metrics line, a validation or a checkpoint is due.
 /// </summary>
 public sealed class Trainer
 {
@@ -119,40 +121,73 @@ public sealed class Trainer
         var clock = Stopwatch.StartNew();
         var collapse = new CollapseWarning(_observer);
         using var log = IsRoot ? new StepLog(_options, train.BatchesPerEpoch, resumeFrom is null ? null : state.GlobalStep) : null;
-        string? lastCheckpoint = null;
-        int nonFinite = 0;
+        var ledger = new StepLedger(_model.Backend, LearningRates(schedule, state.TotalSteps), _optimizer.Step, state.GlobalStep, state.LastLoss,
+            LedgerCapacity);
+        var run = new RunProgress(ledger, _optimizer, new NonFiniteSteps(_options, _observer), log);
+        int imagesSinceReport = 0, unread = 0;
 
         using var batches = MicroBatches(train, state).GetEnumerator();
         while (state.GlobalStep < state.TotalSteps)
         {
-            if (StopRequested(cancel)) return Interrupted(state, clock.Elapsed);
+            if (StopRequested(cancel)) return Interrupted(run.Reconciled(state), run, clock.Elapsed);
             using var stepMemory = _model.Backend.OpenScope(); // the step's activations and gradients end with it
 
             var stepClock = Stopwatch.StartNew();
-            if (AccumulateGradients(batches, state, cancel) is not { } step) return Interrupted(state, clock.Elapsed);
-            state = step.State;
-            // A non-finite loss or gradient norm skips the step (the weights stay as they were); several in a row stop the run.
-            double gradNorm = ClipGradients(step.Loss);
-            if (!double.IsFinite(step.Loss) || !double.IsFinite(gradNorm))
-            {
-                SkipNonFiniteStep(state, step.Loss, gradNorm, ++nonFinite, lastCheckpoint, log);
-                continue;
-            }
-            nonFinite = 0;
+            if (AccumulateGradients(batches, state, ledger, cancel) is not { } step) return Interrupted(run.Reconciled(state), run, clock.Elapsed);
+            // Counted as applied until a read of the ledger says otherwise: a step whose loss or gradient norm is not finite
+            // is skipped on the device (the weights stay as they were), and several in a row stop the run.
+            state = step.State with { GlobalStep = state.GlobalStep + 1 };
+            var sumSquares = GradientClipping.ClipByGlobalNorm(_model.Parameters(), _options.MaxGradNorm) ?? Tensor.Zeros(_model.Backend, new Shape());
+            ledger.Close(sumSquares);
+            _optimizer.Update(ledger);
+            imagesSinceReport += step.Images;
+            if (!ReadDue(state, ++unread)) continue;
 
-            double lr = schedule.At(state.GlobalStep);
-            _optimizer.Update(lr);
-            state = state with { GlobalStep = state.GlobalStep + 1, LastLoss = step.Loss };
-            ReportStep(state, step, lr, gradNorm, stepClock.Elapsed, clock.Elapsed, collapse, log);
+            unread = 0;
+            var reading = ledger.Read(); // the step's one wait for the device
+            state = run.Reconciled(state, reading);
+            if (reading.LastSkipped) continue;
+            ReportStep(state, reading, schedule.At(state.GlobalStep - 1), step.Images, imagesSinceReport, stepClock.Elapsed, clock.Elapsed, collapse, log);
+            imagesSinceReport = 0;
             if (validation is not null && log is not null && _options.ValidateEvery > 0 && state.IsDue(_options.ValidateEvery))
                 state = Validated(state, validation, log);
-            if (IsRoot && state.IsDue(_options.CheckpointEvery)) lastCheckpoint = SaveCheckpoint(state);
+            if (IsRoot && state.IsDue(_options.CheckpointEvery)) run.LastCheckpoint = SaveCheckpoint(state);
         }
-        return Summary(state, lastCheckpoint ?? CheckpointStore.Latest(_options.OutputDirectory), interrupted: false, clock.Elapsed);
+        return Summary(state, run.LastCheckpoint ?? CheckpointStore.Latest(_options.OutputDirectory), interrupted: false, clock.Elapsed);
+    }
+
+    // Skipped steps the device records between two reads of the ledger; the host reads it at least this often.
+    private int LedgerCapacity => Math.Min(_options.LogEvery, 1024);
+
+    // The host reads the ledger when a metrics line, a validation or a checkpoint may be due (the run's last step
+    // included), judged by the step count that takes every step since the last read as applied; that count is never
+    // behind the true one, so no due step is passed over. And before the ledger's records of skipped steps could fill.
+    private bool ReadDue(TrainerState assumed, int unread) =>
+        assumed.IsDue(_options.LogEvery) || assumed.IsDue(_options.CheckpointEvery) || (_options.ValidateEvery > 0 && assumed.IsDue(_options.ValidateEvery))
+        || unread >= LedgerCapacity;
+
+    // The learning rate of every step, by steps applied before it: the table AdamW reads on the device.
+    private static double[] LearningRates(LearningRateSchedule schedule, int totalSteps) =>
+        [.. Enumerable.Range(0, totalSteps).Select(schedule.At)];
+
+    // A run's device ledger, its skipped-step reports and its last checkpoint: what a read of the ledger brings up to date.
+    private sealed class RunProgress(StepLedger ledger, AdamW optimizer, NonFiniteSteps nonFinite, StepLog? log)
+    {
+        public string? LastCheckpoint { get; set; }
+
+        public TrainerState Reconciled(TrainerState state) => Reconciled(state, ledger.Read());
+
+        // The state as the ledger has it (skipped steps did not count; AdamW's t likewise), after reporting the skipped steps.
+        public TrainerState Reconciled(TrainerState state, StepLedgerReading reading)
+        {
+            nonFinite.Report(reading.Skipped, LastCheckpoint, log);
+            optimizer.RestoreStep(reading.Updates);
+            return state with { GlobalStep = reading.Steps, LastLoss = reading.AppliedLoss };
+        }
     }
 
     // The micro-batches of one optimizer step, their gradients summed into the parameters, and the state after them.
-    private sealed record AccumulatedStep(TrainerState State, double Loss, int Images);
+    private sealed record AccumulatedStep(TrainerState State, int Images);
 
     // The state the run starts from: a fresh one, or the checkpoint's when resuming; data parallel, every rank checks that
     // all agree on it and takes rank 0's weights.
@@ -183,27 +218,31 @@ public sealed class Trainer
         return new LearningRateSchedule(_options.LearningRate, _options.WarmupSteps, totalSteps);
     }
 
-    // Forward and backward over the step's micro-batches; the loss is their mean (over the ranks too when data parallel,
-    // where the gradients are averaged). Null when cancelled while the loader waited for a batch.
-    private AccumulatedStep? AccumulateGradients(IEnumerator<Batch> batches, TrainerState state, CancellationToken cancel)
+    // Forward and backward over the step's micro-batches; the loss is their mean, added up in the ledger on the device
+    // (data parallel: over the ranks too, on the host, where the gradients are averaged). Null when cancelled while the
+    // loader waited for a batch.
+    private AccumulatedStep? AccumulateGradients(IEnumerator<Batch> batches, TrainerState state, StepLedger ledger, CancellationToken cancel)
     {
-        double loss = 0;
+        double rankLoss = 0;
         int images = 0;
         var consumed = state; // the data position and skip counts move with the step, not before it completes
         for (int micro = 0; micro < _options.AccumulationSteps; micro++)
         {
             if (NextBatch(batches, cancel) is not { } batch) return null;
             consumed = consumed.After(batch);
-            loss += Step(batch) / _options.AccumulationSteps;
+            var loss = Step(batch);
+            if (IsDistributed) rankLoss += loss.Item() / _options.AccumulationSteps;
+            else ledger.AddLoss(loss, _options.AccumulationSteps, first: micro == 0);
             images += batch.Count * _communicator.WorldSize;
         }
         if (IsDistributed)
         {
             // With --local-loss each rank has its part of the loss; the global loss is their mean (identical values otherwise).
-            loss = _communicator.AllReduceSum([loss])[0] / _communicator.WorldSize;
+            double loss = _communicator.AllReduceSum([rankLoss])[0] / _communicator.WorldSize;
+            ledger.AddLoss(Tensor.Scalar(_model.Backend, loss, DType.F64), 1, first: true);
             GradientAverage.Apply(_model.Parameters(), _communicator);
         }
-        return new AccumulatedStep(consumed with { ConsumedBatches = state.ConsumedBatches + _options.AccumulationSteps }, loss, images);
+        return new AccumulatedStep(consumed with { ConsumedBatches = state.ConsumedBatches + _options.AccumulationSteps }, images);
     }
 
     // The next micro-batch, or null when cancelled while the loader was waiting on a slow or blocked file.
@@ -220,32 +259,17 @@ public sealed class Trainer
         }
     }
 
-    // Clips the gradients to --max-grad-norm and returns their global norm before clipping; NaN, untouched, after a non-finite loss.
-    private double ClipGradients(double loss) =>
-        double.IsFinite(loss) ? GradientClipping.Norm(GradientClipping.ClipByGlobalNorm(_model.Parameters(), _options.MaxGradNorm)) : double.NaN;
-
-    // Clears the step's gradients, logs it as skipped, and stops the run after --max-non-finite such steps in a row.
-    private void SkipNonFiniteStep(TrainerState state, double loss, double gradNorm, int consecutive, string? lastCheckpoint, StepLog? log)
+    // An applied step the ledger was read after: the collapse warnings, its metrics line (when due) and the observer's
+    // progress report. Reading the logit scale is the one other wait for the device.
+    private void ReportStep(TrainerState state, StepLedgerReading reading, double lr, int stepImages, int imagesSinceReport, TimeSpan stepTime,
+        TimeSpan elapsed, CollapseWarning collapse, StepLog? log)
     {
-        string nonFinite = !double.IsFinite(loss) ? "loss" : "gradient norm";
-        _model.ZeroGrad();
-        log?.Skipped(state.GlobalStep, loss, gradNorm, nonFinite);
-        _observer?.OnMessage($"Step {state.GlobalStep + 1}: the {nonFinite} is {(nonFinite == "loss" ? loss : gradNorm)}; the step was skipped.");
-        if (consecutive < _options.MaxNonFiniteSteps) return;
-        string? good = lastCheckpoint ?? CheckpointStore.Latest(_options.OutputDirectory);
-        throw new TrainingStoppedException($"Training stopped: {consecutive} consecutive steps with a non-finite loss or gradient norm (lower --lr or check the data); " +
-            (good is null ? "no checkpoint was written." : $"the last good checkpoint is {good}."));
-    }
-
-    // A completed step: the collapse warnings, its metrics line (when due) and the observer's progress report.
-    private void ReportStep(TrainerState state, AccumulatedStep step, double lr, double gradNorm, TimeSpan stepTime, TimeSpan elapsed, CollapseWarning collapse,
-        StepLog? log)
-    {
+        double gradNorm = Math.Sqrt(reading.SumSquares);
         double rawLogitScale = _model.LogitScale.Item();
         double logitScale = Math.Exp(Math.Min(rawLogitScale, Losses.InfoNceLoss.MaxLogitScale));
         collapse.Check(rawLogitScale, gradNorm, state.GlobalStep);
-        log?.Step(state, step.Loss, lr, logitScale, gradNorm, step.Images, elapsed);
-        _observer?.OnStep(new StepReport(state.GlobalStep, state.TotalSteps, step.Loss, lr, logitScale, step.Images / Math.Max(1e-9, stepTime.TotalSeconds)));
+        log?.Step(state, reading.Loss, lr, logitScale, gradNorm, imagesSinceReport, elapsed);
+        _observer?.OnStep(new StepReport(state.GlobalStep, state.TotalSteps, reading.Loss, lr, logitScale, stepImages / Math.Max(1e-9, stepTime.TotalSeconds)));
     }
 
     // Rank 0's validation loss after this step, logged; a non-finite one is kept in the state as null and training goes on.
@@ -259,14 +283,14 @@ public sealed class Trainer
     }
 
     // A stop between steps or while the loader waited: the cut-short step's partial gradients are cleared (the weights are
-    // still the last step's) and rank 0 writes a resumable checkpoint.
-    private TrainingSummary Interrupted(TrainerState state, TimeSpan elapsed)
+    // still the last step's) and rank 0 writes a resumable checkpoint. The state is the ledger's (read by the caller).
+    private TrainingSummary Interrupted(TrainerState state, RunProgress run, TimeSpan elapsed)
     {
         _model.ZeroGrad();
         string? checkpoint = null;
         if (IsRoot)
         {
-            checkpoint = SaveCheckpoint(state);
+            checkpoint = run.LastCheckpoint = SaveCheckpoint(state);
             _observer?.OnMessage($"Interrupted: resumable checkpoint written to {checkpoint}.");
         }
         return Summary(state, checkpoint, interrupted: true, elapsed);
@@ -275,15 +299,13 @@ public sealed class Trainer
     private static TrainingSummary Summary(TrainerState state, string? lastCheckpoint, bool interrupted, TimeSpan elapsed) =>
         new(state.GlobalStep, state.LastLoss, state.LastValidationLoss, lastCheckpoint, interrupted, elapsed) { Skipped = state.Skipped };
 
-    /// <summary>
-    /// One micro-batch: this rank's training loss (the global batch's when data parallel) and its backward, adding
-    /// 1 / accumulation steps of the gradient into the parameters' gradients. Returns the loss.
-    /// </summary>
-    public double Step(Batch batch)
+    // One micro-batch: this rank's training loss (the global batch's when data parallel) and its backward, adding
+    // 1 / accumulation steps of the gradient into the parameters' gradients. Returns the loss, left on the device.
+    private Tensor Step(Batch batch)
     {
         var loss = TrainingLoss(batch);
         loss.Backward(Tensor.Scalar(loss.Backend, 1.0 / _options.AccumulationSteps, loss.DType));
-        return loss.Item();
+        return loss;
     }
 
     /// <summary>Mean InfoNCE loss over the validation batches, without gradients.</summary>

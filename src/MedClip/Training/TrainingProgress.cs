@@ -1,6 +1,9 @@
 namespace MedClip.Training;
 
-/// <summary>What the trainer reports after each optimizer step, for a progress bar.</summary>
+/// <summary>
+/// What the trainer reports for a progress bar after a step it read the device's results for: every --log-every steps, at
+/// validation and checkpoint steps and at the last (reading them every step would make the host wait for the device).
+/// </summary>
 public sealed record StepReport(int Step, int TotalSteps, double Loss, double LearningRate, double LogitScale, double ImagesPerSecond);
 
 /// <summary>Receives progress; the console renders it, tests ignore it.</summary>

@@ -16,8 +16,11 @@ public sealed class TrainerTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    /// <summary>Random but reproducible batches: batch i of epoch e is a function of (e, i) only.</summary>
-    internal sealed class RandomBatches(int batchesPerEpoch, int poisonFrom = int.MaxValue) : IBatchSource
+    /// <summary>
+    /// Random but reproducible batches: batch i of epoch e is a function of (e, i) only. Batches from the run's
+    /// <paramref name="poisonFrom"/>-th (0-based) up to <paramref name="poisonUntil"/> hold a NaN pixel.
+    /// </summary>
+    internal sealed class RandomBatches(int batchesPerEpoch, int poisonFrom = int.MaxValue, int poisonUntil = int.MaxValue) : IBatchSource
     {
         public int BatchesPerEpoch => batchesPerEpoch;
 
@@ -28,7 +31,7 @@ public sealed class TrainerTests : IDisposable
                 var rng = new Random(epoch * 1000 + i);
                 var pixels = new float[BatchSize * 3 * ImageSize * ImageSize];
                 for (int p = 0; p < pixels.Length; p++) pixels[p] = (float)(rng.NextDouble() * 2 - 1);
-                if (epoch * batchesPerEpoch + i >= poisonFrom) pixels[0] = float.NaN;
+                if (epoch * batchesPerEpoch + i >= poisonFrom && epoch * batchesPerEpoch + i < poisonUntil) pixels[0] = float.NaN;
                 var ids = new int[BatchSize * Context];
                 var mask = new int[BatchSize * Context];
                 for (int t = 0; t < ids.Length; t++)

@@ -245,10 +245,13 @@ CUresult cuCtxSetCurrent(CUcontext context) {
 
 // Every call that makes the host wait for the device (a stream, context or event synchronisation, or a synchronous copy
 // to host memory; an asynchronous one is waited for by the synchronisation after it), counted so that tests can hold a
-// training step to the waits it is allowed; read through medclip_emu_host_syncs.
+// training step to the waits it is allowed; read through medclip_emu_host_syncs. Copies to host memory, synchronous or
+// not, are counted apart (medclip_emu_device_to_host_copies): each is a read the host will wait for.
 static std::atomic<long long> host_syncs{0};
+static std::atomic<long long> device_to_host_copies{0};
 
 EMU_EXPORT long long medclip_emu_host_syncs(void) { return host_syncs.load(); }
+EMU_EXPORT long long medclip_emu_device_to_host_copies(void) { return device_to_host_copies.load(); }
 
 CUresult cuCtxSynchronize(void) {
     host_syncs++;
@@ -283,6 +286,7 @@ CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t bytes) {
 }
 CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t bytes) {
     host_syncs++;
+    device_to_host_copies++;
     return copy(dst, reinterpret_cast<const void*>(src), bytes, false, true, nullptr);
 }
 CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes) {
@@ -292,6 +296,7 @@ CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t bytes, CU
     return copy(reinterpret_cast<void*>(dst), src, bytes, true, false, stream);
 }
 CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t bytes, CUstream stream) {
+    device_to_host_copies++;
     return copy(dst, reinterpret_cast<const void*>(src), bytes, false, true, stream);
 }
 CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUstream stream) {

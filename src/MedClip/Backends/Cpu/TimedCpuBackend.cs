@@ -271,6 +271,21 @@ public sealed class TimedCpuBackend(CpuBackend inner) : IBackend
     {
         using (Time()) inner.AdamWMultiTensor(tensors);
     }
+
+    public void AccumulateLoss(Tensor loss, Tensor ledger, int accumulationSteps, bool first)
+    {
+        using (Time()) inner.AccumulateLoss(loss, ledger, accumulationSteps, first);
+    }
+
+    public void CloseStep(Tensor sumSquares, Tensor ledger, int recordCapacity)
+    {
+        using (Time()) inner.CloseStep(sumSquares, ledger, recordCapacity);
+    }
+
+    public void AdamWScheduled(ReadOnlySpan<AdamWParameter> parameters, double beta1, double beta2, double eps, Tensor ledger, Tensor schedule)
+    {
+        using (Time()) inner.AdamWScheduled(parameters, beta1, beta2, eps, ledger, schedule);
+    }
 }
 
 /// <summary>One op's totals: calls, wall time in <see cref="Stopwatch"/> ticks, and bytes (for allocations).</summary>

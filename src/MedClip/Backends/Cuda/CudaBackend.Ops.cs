@@ -50,13 +50,13 @@ public sealed partial class CudaBackend
             (float)step.Eps, decay, (float)step.BiasCorrection1, MathF.Sqrt((float)step.BiasCorrection2)), k);
     }
 
-    // The multi-tensor AdamW's table: 8 longs (64 bytes) per tensor, kept between steps and grown when needed; each
+    // The multi-tensor AdamW's table: 8 longs (64 bytes) per tensor, kept between steps and written when it changed; each
     // block of the launch updates one chunk of AdamWChunk values (ADAMW_CHUNK in adamw.cu).
     private const int AdamWTableLongs = 8;
     private const int AdamWChunk = 4096;
-    private CudaStorage? _adamwTable;
+    private readonly KeptTable _adamwTable = new();
 
-    public unsafe void AdamWMultiTensor(ReadOnlySpan<AdamWTensor> tensors)
+    public void AdamWMultiTensor(ReadOnlySpan<AdamWTensor> tensors)
     {
         if (tensors.IsEmpty) return;
         var first = tensors[0].Step;
@@ -101,14 +101,7 @@ public sealed partial class CudaBackend
         if (chunks == 0) return;
         if (chunks > int.MaxValue)
             throw new ArgumentException($"AdamWMultiTensor: {chunks:N0} chunks of {AdamWChunk} values exceed one launch; update the parameters in groups.");
-        long tableInts = table.Length * 2L;
-        if (_adamwTable is null || _adamwTable.Length < tableInts) _adamwTable = NewStorage(DType.I32, tableInts, scoped: false);
-        _device.MakeCurrent();
-        // No wait for the copy: from pageable memory the driver stages the table before the call returns, and the previous
-        // update's kernel, which read the same device table, ran earlier on the same stream.
-        fixed (long* host = table)
-            Check(cuMemcpyHtoDAsync_v2(_adamwTable.Pointer, host, (nuint)(table.Length * sizeof(long)), _device.Stream), "cuMemcpyHtoDAsync_v2");
-        Launch(Kernels.AdamwCu.AdamwMultiF32(new DevicePointer(_adamwTable.Pointer), tensors.Length, (float)first.Beta1, (float)first.Beta2,
+        Launch(Kernels.AdamwCu.AdamwMultiF32(_adamwTable.Write(this, table), tensors.Length, (float)first.Beta1, (float)first.Beta2,
             (float)first.Eps, (float)first.BiasCorrection1, MathF.Sqrt((float)first.BiasCorrection2)), ((uint)chunks, 1));
     }
 }

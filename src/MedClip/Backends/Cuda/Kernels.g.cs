@@ -121,6 +121,10 @@ internal static class Kernels
         public static KernelCall AdamwMultiF32(DevicePointer tensors, int count, float beta1, float beta2, float eps, float biasCorrection1, float sqrtBiasCorrection2) =>
             new(File, "adamw_multi_f32", tensors, count, beta1, beta2, eps, biasCorrection1, sqrtBiasCorrection2);
 
+        /// <summary><c>adamw_multi_scheduled_f32(const adamw_scheduled_tensor* tensors, const unsigned long long* gradients, int count, double beta1, double beta2, float eps, const double* step, const double* schedule)</c></summary>
+        public static KernelCall AdamwMultiScheduledF32(DevicePointer tensors, DevicePointer gradients, int count, double beta1, double beta2, float eps, DevicePointer step, DevicePointer schedule) =>
+            new(File, "adamw_multi_scheduled_f32", tensors, gradients, count, beta1, beta2, eps, step, schedule);
+
         /// <summary><c>adamw_{dtype}</c>, picked by dtype: <see cref="AdamwF32"/>, <see cref="AdamwF64"/>.</summary>
         public static KernelCall Adamw(DType dtype, DevicePointer p, DevicePointer g, DevicePointer m, DevicePointer v, long n, double lr, double beta1, double beta2, double eps, double decay, double biasCorrection1, double sqrtBiasCorrection2) => dtype switch
         {
@@ -1062,6 +1066,44 @@ internal static class Kernels
             DType.F32 => SoftmaxBackwardF32(y, dy, dx, rows, keys, (float)scale),
             DType.F64 => SoftmaxBackwardF64(y, dy, dx, rows, keys, scale),
             _ => throw new NotSupportedException($"kernels/softmax.cu has no softmax_backward_{{dtype}} kernel for {dtype}."),
+        };
+    }
+
+    /// <summary>The kernels of kernels/step_ledger.cu.</summary>
+    internal static class StepLedgerCu
+    {
+        private const string File = "step_ledger.cu";
+
+        /// <summary><c>accumulate_loss_f32(const float* loss, double* ledger, int accumulation, int first)</c></summary>
+        public static KernelCall AccumulateLossF32(DevicePointer loss, DevicePointer ledger, int accumulation, int first) =>
+            new(File, "accumulate_loss_f32", loss, ledger, accumulation, first);
+
+        /// <summary><c>accumulate_loss_f64(const double* loss, double* ledger, int accumulation, int first)</c></summary>
+        public static KernelCall AccumulateLossF64(DevicePointer loss, DevicePointer ledger, int accumulation, int first) =>
+            new(File, "accumulate_loss_f64", loss, ledger, accumulation, first);
+
+        /// <summary><c>close_step_f32(const float* sum_squares, double* ledger, int capacity)</c></summary>
+        public static KernelCall CloseStepF32(DevicePointer sumSquares, DevicePointer ledger, int capacity) =>
+            new(File, "close_step_f32", sumSquares, ledger, capacity);
+
+        /// <summary><c>close_step_f64(const double* sum_squares, double* ledger, int capacity)</c></summary>
+        public static KernelCall CloseStepF64(DevicePointer sumSquares, DevicePointer ledger, int capacity) =>
+            new(File, "close_step_f64", sumSquares, ledger, capacity);
+
+        /// <summary><c>accumulate_loss_{dtype}</c>, picked by dtype: <see cref="AccumulateLossF32"/>, <see cref="AccumulateLossF64"/>.</summary>
+        public static KernelCall AccumulateLoss(DType dtype, DevicePointer loss, DevicePointer ledger, int accumulation, int first) => dtype switch
+        {
+            DType.F32 => AccumulateLossF32(loss, ledger, accumulation, first),
+            DType.F64 => AccumulateLossF64(loss, ledger, accumulation, first),
+            _ => throw new NotSupportedException($"kernels/step_ledger.cu has no accumulate_loss_{{dtype}} kernel for {dtype}."),
+        };
+
+        /// <summary><c>close_step_{dtype}</c>, picked by dtype: <see cref="CloseStepF32"/>, <see cref="CloseStepF64"/>.</summary>
+        public static KernelCall CloseStep(DType dtype, DevicePointer sumSquares, DevicePointer ledger, int capacity) => dtype switch
+        {
+            DType.F32 => CloseStepF32(sumSquares, ledger, capacity),
+            DType.F64 => CloseStepF64(sumSquares, ledger, capacity),
+            _ => throw new NotSupportedException($"kernels/step_ledger.cu has no close_step_{{dtype}} kernel for {dtype}."),
         };
     }
 }
