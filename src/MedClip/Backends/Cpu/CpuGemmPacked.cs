@@ -57,7 +57,7 @@ internal static class CpuGemmPacked<T, TVec, TOps>
         int nr = NR;
         var (rowBlocks, mc) = RowBlocks(g.M, Math.Min(CeilDiv(g.M, MR), parts));
         int panelChunks = Math.Max(1, parts / rowBlocks);
-        ForEach(rowBlocks * panelChunks, piece =>
+        CpuWorkers.For(rowBlocks * panelChunks, piece =>
         {
             int chunk = piece % panelChunks, i0 = piece / panelChunks * mc;
             T* packedB = PackBuffer.ForB(KC * CeilDiv(NC, nr) * nr);
@@ -80,11 +80,6 @@ internal static class CpuGemmPacked<T, TVec, TOps>
     {
         int mc = CeilDiv(CeilDiv(m, wanted), MR) * MR;
         return (CeilDiv(m, mc), mc);
-    }
-
-    private static void ForEach(int count, Action<int> body)
-    {
-        CpuWorkers.For(count, body);
     }
 
     /// <summary>Packs panels [panel0, panel1) of op(B)[p0 .. p0+kc, j0 .. j0+cols) into their slots of packedB.</summary>
