@@ -1,8 +1,8 @@
 // activation.cu: pointwise activations, forward y = f(x) and backward dx += dy * f'(x), for
 // kind 0 erf GELU 0.5 x (1 + erf(x/sqrt 2)), 1 tanh GELU 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))),
 // 2 quick GELU x sigmoid(1.702 x), 3 tanh, 4 relu (the order of the C# Activation enum); and fused with the bias add of
-// the linear layer before them: x[r, c] += bias[c] and y = f(x) in one pass (x keeps the pre-activation), and backward
-// g = dy * f'(x), dx += g, dBias[c] += sum over r of g in one pass.
+// the linear layer before them: p = x[r, c] + bias[c], y = f(p) and x = f'(p) in one pass (x keeps the derivative, so
+// the backward need not evaluate f' again), and backward g = dy * x, dx += g, dBias[c] += sum over r of g in one pass.
 // Trick: the kind is a launch argument, so every thread takes the same branch and one kernel serves all five. The
 // *_f32_vec4 variants move float4 (16 bytes) per thread when n (for the bias kernels: cols) is a multiple of 4 and the
 // pointers are aligned. The fused backward is laid out like reduce.cu's bias_backward (block (32, 8) over 32 adjacent
@@ -96,7 +96,8 @@ extern "C" __global__ void activation_backward_f32_vec4(int kind, const float* x
     }
 }
 
-// x[r, c] += bias[c]; y = f(x). Rows along blockIdx.y (striding), columns along x, as elementwise.cu's add_bias.
+// p = x[r, c] + bias[c]; y = f(p); x = f'(p). Rows along blockIdx.y (striding), columns along x, as elementwise.cu's
+// add_bias.
 template <typename T> __device__ void bias_activation_forward(int kind, T* x, const T* bias, T* y, int rows, int cols)
 {
     for (int r = blockIdx.y; r < rows; r += gridDim.y)
@@ -105,7 +106,7 @@ template <typename T> __device__ void bias_activation_forward(int kind, T* x, co
         for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += blockDim.x * gridDim.x)
         {
             T v = x[base + c] + bias[c];
-            x[base + c] = v;
+            x[base + c] = derivative(kind, v);
             y[base + c] = activate(kind, v);
         }
     }
@@ -126,7 +127,7 @@ extern "C" __global__ void bias_activation_forward_f32_vec4(int kind, float* x, 
         {
             float4 v = x4[c], b = b4[c];
             v = make_float4(v.x + b.x, v.y + b.y, v.z + b.z, v.w + b.w);
-            x4[c] = v;
+            x4[c] = make_float4(derivative(kind, v.x), derivative(kind, v.y), derivative(kind, v.z), derivative(kind, v.w));
             y4[c] = make_float4(activate(kind, v.x), activate(kind, v.y), activate(kind, v.z), activate(kind, v.w));
         }
     }
@@ -138,9 +139,10 @@ template <typename T> __device__ __forceinline__ void store_gradient(T* at, T g)
 __device__ __forceinline__ void store_gradient(unsigned short* at, float g) { *at = float_to_bf16(g); }
 
 // Block (32, 8): column c = blockIdx.x * 32 + threadIdx.x, rows of the slice blockIdx.y strided by threadIdx.y.
-// T: dy, dbias and the arithmetic; X and DX: how x and dx are stored (T, or BF16 for the hidden layer).
-template <typename T, typename X, typename DX> __device__ void bias_activation_backward(int kind, const X* x, const T* dy, DX* dx, T* dbias,
-    int rows, int cols, int rows_per_slice)
+// T: dy, dbias and the arithmetic; X and DX: how the kept tensor and dx are stored (T, or BF16 for the hidden layer).
+// The kept tensor is f'(p) (kind < 0) or, for the BF16 hidden layer, p itself, whose f' is evaluated here.
+template <typename T, typename X, typename DX> __device__ void bias_activation_backward(int kind, const X* kept, const T* dy, DX* dx,
+    T* dbias, int rows, int cols, int rows_per_slice)
 {
     int c = blockIdx.x * 32 + threadIdx.x;
     int first = blockIdx.y * rows_per_slice, last = min(rows, first + rows_per_slice);
@@ -150,7 +152,8 @@ template <typename T, typename X, typename DX> __device__ void bias_activation_b
         for (int r = first + threadIdx.y; r < last; r += blockDim.y)
         {
             long long at = (long long)r * cols + c;
-            T g = dy[at] * derivative(kind, (T)widen(x[at]));
+            T k = (T)widen(kept[at]);
+            T g = dy[at] * (kind < 0 ? k : derivative(kind, k));
             store_gradient(dx + at, g);
             sum += g;
         }
@@ -158,8 +161,8 @@ template <typename T, typename X, typename DX> __device__ void bias_activation_b
     add_column_partials(sum, c, cols, dbias);
 }
 
-extern "C" __global__ void bias_activation_backward_f32(int kind, const float* x, const float* dy, float* dx, float* dbias, int rows, int cols, int rows_per_slice) { bias_activation_backward<float, float, float>(kind, x, dy, dx, dbias, rows, cols, rows_per_slice); }
-extern "C" __global__ void bias_activation_backward_f64(int kind, const double* x, const double* dy, double* dx, double* dbias, int rows, int cols, int rows_per_slice) { bias_activation_backward<double, double, double>(kind, x, dy, dx, dbias, rows, cols, rows_per_slice); }
+extern "C" __global__ void bias_activation_backward_f32(const float* fprime, const float* dy, float* dx, float* dbias, int rows, int cols, int rows_per_slice) { bias_activation_backward<float, float, float>(-1, fprime, dy, dx, dbias, rows, cols, rows_per_slice); }
+extern "C" __global__ void bias_activation_backward_f64(const double* fprime, const double* dy, double* dx, double* dbias, int rows, int cols, int rows_per_slice) { bias_activation_backward<double, double, double>(-1, fprime, dy, dx, dbias, rows, cols, rows_per_slice); }
 
 // bf16 mixed precision's MLP (Ops.Mlp): the hidden layer is kept in BF16, as a BF16 linear output and activation are in
 // torch.autocast. Forward from the F32 GEMM output x: pre = bf16(x + bias), y = bf16(f(pre)), the activation of the

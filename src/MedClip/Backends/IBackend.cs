@@ -133,19 +133,20 @@ public interface IBackend
     void ActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx);
 
     /// <summary>
-    /// A linear layer's bias and activation in one pass over [rows, cols]: x[r, c] += bias[c] in place (x keeps the
-    /// pre-activation for the backward) and y = f(x). bf16's MLP hidden layer, kept in BF16, passes a BF16
-    /// <paramref name="pre"/> and a BF16 y for the F32 GEMM output x and F32 bias: x is then only read,
-    /// pre = bf16(x + bias) and y = bf16(f(pre)), the activation of the rounded pre-activation.
+    /// A linear layer's bias and activation in one pass over [rows, cols]: with p[r, c] = x[r, c] + bias[c],
+    /// y = f(p) and x = f'(p) in place, the derivative the backward reads (so it need not evaluate f' again).
+    /// bf16's MLP hidden layer, kept in BF16, passes a BF16 <paramref name="pre"/> and a BF16 y for the F32 GEMM output
+    /// x and F32 bias: x is then only read, pre = bf16(x + bias) and y = bf16(f(pre)), the activation of the rounded
+    /// pre-activation.
     /// </summary>
     void BiasActivationForward(Activation kind, Tensor x, Tensor bias, Tensor y, int rows, int cols, Tensor? pre = null);
 
     /// <summary>
-    /// With g = dy * f'(x): dx += g and dBias[c] += sum over r of g[r, c], in one pass. A BF16 x (the pre-activation
-    /// of bf16's hidden layer, with F32 dy and dBias) takes a BF16 dx, overwritten with bf16(g): it is only the next
-    /// GEMMs' operand.
+    /// With g = dy * f'(p): dx += g and dBias[c] += sum over r of g[r, c], in one pass. <paramref name="kept"/> is
+    /// what the forward kept: f'(p) itself in F32/F64 (kind is then not read), or bf16's BF16 pre-activation p, with F32
+    /// dy and dBias and a BF16 dx, overwritten with bf16(g): it is only the next GEMMs' operand.
     /// </summary>
-    void BiasActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols);
+    void BiasActivationBackward(Activation kind, Tensor kept, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols);
 
     // ---- attention softmax -----------------------------------------------------------------------------------------
 

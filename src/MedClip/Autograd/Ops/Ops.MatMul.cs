@@ -125,21 +125,22 @@ public static partial class Ops
 
     /// <summary>
     /// y = act(x @ weight^T + bias), a linear layer and its activation (the MLP's first half): the GEMM as in
-    /// <see cref="Linear"/>, then the bias add and the activation fused into one pass each way. With p the pre-activation
-    /// (kept for backward): dp = dy * f'(p) and db = column sums of dp in one pass, then dx and dW from dp as in Linear.
+    /// <see cref="Linear"/>, then the bias add and the activation fused into one pass each way. With p the
+    /// pre-activation, the forward keeps f'(p) in the GEMM's output buffer; the backward forms dp = dy * f'(p) and
+    /// db = column sums of dp in one pass, then dx and dW from dp as in Linear.
     /// </summary>
     public static Tensor LinearActivation(Tensor x, Tensor weight, Tensor bias, Activation kind, Precision precision = Precision.Fp32)
     {
         var gemm = new LinearGemm("LinearActivation", x, weight, bias, precision);
-        var pre = gemm.Forward();
-        var y = EmptyLike(pre);
+        var derivative = gemm.Forward();
+        var y = EmptyLike(derivative);
         var be = x.Backend;
-        be.BiasActivationForward(kind, pre, bias, y, gemm.Rows, gemm.OutFeatures);
+        be.BiasActivationForward(kind, derivative, bias, y, gemm.Rows, gemm.OutFeatures);
         return Tape.Record($"Linear+{kind}", y, [x, weight, bias], dy =>
         {
-            var dPre = Like(pre);
+            var dPre = Like(derivative);
             // The kernel always writes a bias gradient; an untracked one goes to a scratch buffer.
-            be.BiasActivationBackward(kind, pre, dy, dPre, bias.RequiresGrad ? bias.GradOrZeros() : Like(bias), gemm.Rows, gemm.OutFeatures);
+            be.BiasActivationBackward(kind, derivative, dy, dPre, bias.RequiresGrad ? bias.GradOrZeros() : Like(bias), gemm.Rows, gemm.OutFeatures);
             gemm.Backward(dPre);
         });
     }

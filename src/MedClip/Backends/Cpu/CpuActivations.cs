@@ -46,18 +46,18 @@ public sealed partial class CpuBackend
             CpuActivations<T>.BiasForward(kind, of[x], of[bias], of[y], rows, cols);
     }
 
-    public void BiasActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
+    public void BiasActivationBackward(Activation kind, Tensor kept, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
     {
-        SameLength(x, dy);
-        SameLength(x, dx);
-        if (x.DType == DType.BF16) Bf16HiddenBackward(kind, x, dy, dx, dBias, rows, cols);
-        else Dispatch(x, new BiasActivationBackwardOp(kind, x, dy, dx, dBias, rows, cols));
+        SameLength(kept, dy);
+        SameLength(kept, dx);
+        if (kept.DType == DType.BF16) Bf16HiddenBackward(kind, kept, dy, dx, dBias, rows, cols);
+        else Dispatch(kept, new BiasActivationBackwardOp(kept, dy, dx, dBias, rows, cols));
     }
 
-    private readonly struct BiasActivationBackwardOp(Activation kind, Tensor x, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols) : ITypedOp
+    private readonly struct BiasActivationBackwardOp(Tensor derivative, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols) : ITypedOp
     {
         public void Run<T>(Operands<T> of) where T : unmanaged, IFloatingPointIeee754<T> =>
-            CpuActivations<T>.BiasBackward(kind, of[x], of[dy], of[dx], of[dBias], rows, cols);
+            CpuActivations<T>.BiasBackwardFromDerivative(of[derivative], of[dy], of[dx], of[dBias], rows, cols);
     }
 
     // bf16's hidden layer: pre = bf16(x + bias), y = bf16(f(pre)), x only read.
@@ -88,9 +88,10 @@ public sealed partial class CpuBackend
 /// Pointwise activations: one small struct per function (value and derivative side by side) and one shared loop
 /// that splits the tensor over the cores. Tanh, quick GELU and tanh GELU run vectorised through TensorPrimitives;
 /// erf GELU has its own vectorised float kernel and is exact (erf per element) in double. The fused bias + activation
-/// runs the same loop with the bias added to each cache-sized piece just before the function reads it (and, backward,
-/// the bias gradient summed from each piece while it is in cache), on the same spans as the unfused ops, so every element
-/// is computed exactly as bias add then activation computes it.
+/// runs the same loop with the bias added to each cache-sized piece just before the function reads it, and keeps f'
+/// of the piece in place of the pre-activation, so the fused backward only multiplies (and sums the bias gradient from
+/// each piece while it is in cache). Both run on the same spans as the unfused ops, so every element is computed
+/// exactly as bias add, activation and activation backward compute it.
 /// </summary>
 internal static class CpuActivations<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -99,13 +100,17 @@ internal static class CpuActivations<T> where T : unmanaged, IFloatingPointIeee7
     /// <summary>dx += dy * f'(x).</summary>
     public static void Backward(Activation kind, T[] x, T[] dy, T[] dx, long length) => Run(kind, new(x, dy, dx, null, length, 0), backward: true);
 
-    /// <summary>x[r, c] += bias[c]; y = f(x).</summary>
+    /// <summary>With p[r, c] = x[r, c] + bias[c]: y = f(p) and x = f'(p), all that the backward needs.</summary>
     public static void BiasForward(Activation kind, T[] x, T[] bias, T[] y, int rows, int cols) =>
         Run(kind, new(x, null, y, bias, (long)rows * cols, cols), backward: false);
 
     /// <summary>g = dy * f'(x); dx += g; dBias[c] += sum over rows of g.</summary>
     public static void BiasBackward(Activation kind, T[] x, T[] dy, T[] dx, T[] dBias, int rows, int cols) =>
         Run(kind, new(x, dy, dx, dBias, (long)rows * cols, cols), backward: true);
+
+    /// <summary>g = dy * derivative, the f' kept by <see cref="BiasForward"/>; dx += g; dBias[c] += sum over rows of g.</summary>
+    public static void BiasBackwardFromDerivative(T[] derivative, T[] dy, T[] dx, T[] dBias, int rows, int cols) =>
+        Backward(new(derivative, dy, dx, dBias, (long)rows * cols, cols), derivativeOf: null);
 
     // One call's operands: forward y = f(x (+ bias)) into Output, backward dx += dy * f'(x) into Output; Bias is the bias
     // forward and its gradient backward, per column of rows of Cols elements (absent in the unfused ops).
@@ -124,35 +129,56 @@ internal static class CpuActivations<T> where T : unmanaged, IFloatingPointIeee7
         }
     }
 
-    private static void Run<TOp>(Operands o, bool backward) where TOp : IActivation
+    private static void Run<TOp>(Operands o, bool backward) where TOp : IActivation<TOp>
     {
-        if (!backward)
+        if (backward)
         {
-            CpuParallel.ForElements(o.Length, (start, end) => ForPieces(start, end, (s, e) =>
-            {
-                if (o.Bias is { } bias) ForRowRuns(s, e, o.Cols, (at, column, n) => TensorPrimitives.Add(o.X.AsSpan(at, n), bias.AsSpan(column, n), o.X.AsSpan(at, n)));
-                TOp.Forward(o.X.AsSpan(s, e - s), o.Output.AsSpan(s, e - s));
-            }));
+            Backward(o, static (x, d) => TOp.Derivative(x, d));
             return;
         }
-        // The bias gradient goes through per-task partial sums, added in task order (deterministic).
+        CpuParallel.ForElements(o.Length, (start, end) => ForPieces(start, end, (s, e) =>
+        {
+            var x = o.X.AsSpan(s, e - s);
+            var y = o.Output.AsSpan(s, e - s);
+            if (o.Bias is not { } bias)
+            {
+                TOp.Forward(x, y);
+                return;
+            }
+            ForRowRuns(s, e, o.Cols, (at, column, n) => TensorPrimitives.Add(o.X.AsSpan(at, n), bias.AsSpan(column, n), o.X.AsSpan(at, n)));
+            TOp.ForwardKeepingDerivative(x, y);
+        }));
+    }
+
+    // dx += dy * d and dBias += column sums of dy * d, with d each piece's derivative: derivativeOf(X) computed into a
+    // scratch piece, or X itself where derivativeOf is null (X holds f' already). The bias gradient goes through
+    // per-task partial sums, added in task order (deterministic).
+    private static void Backward(Operands o, DerivativeOf? derivativeOf)
+    {
         CpuParallel.ReduceElements<T>(o.Length, o.Cols, o.Bias is null ? [] : [o.Bias], (start, end, partials) =>
         {
-            var derivative = ArrayPool<T>.Shared.Rent(Math.Min(end - start, 2 * Piece));
+            var scratch = derivativeOf is null ? null : ArrayPool<T>.Shared.Rent(Math.Min(end - start, 2 * Piece));
             ForPieces(start, end, (s, e) =>
             {
-                var d = derivative.AsSpan(0, e - s);
-                TOp.Derivative(o.X.AsSpan(s, e - s), d);
+                // d[first + i] is the derivative of element s + i.
+                var (d, first) = (o.X, s);
+                if (derivativeOf is not null)
+                {
+                    derivativeOf(o.X.AsSpan(s, e - s), scratch.AsSpan(0, e - s));
+                    (d, first) = (scratch!, 0);
+                }
                 var outs = o.Output.AsSpan(s, e - s);
-                TensorPrimitives.MultiplyAdd<T>(o.Dy.AsSpan(s, e - s), d, outs, outs);
+                TensorPrimitives.MultiplyAdd<T>(o.Dy.AsSpan(s, e - s), d.AsSpan(first, e - s), outs, outs);
                 if (partials.Length == 0) return;
                 var dBias = partials[0];
                 ForRowRuns(s, e, o.Cols, (at, column, n) =>
-                    TensorPrimitives.MultiplyAdd<T>(o.Dy.AsSpan(at, n), derivative.AsSpan(at - s, n), dBias.AsSpan(column, n), dBias.AsSpan(column, n)));
+                    TensorPrimitives.MultiplyAdd<T>(o.Dy.AsSpan(at, n), d.AsSpan(first + at - s, n), dBias.AsSpan(column, n), dBias.AsSpan(column, n)));
             });
-            ArrayPool<T>.Shared.Return(derivative);
+            if (scratch is not null) ArrayPool<T>.Shared.Return(scratch);
         });
     }
+
+    private delegate void DerivativeOf(ReadOnlySpan<T> x, Span<T> d);
 
     // Each task's span is worked in pieces that stay in cache between the bias add and the function (or, backward, the
     // derivative and its two uses). A piece is Piece to 2*Piece - 1 elements, or the whole span when that is shorter, so
@@ -183,10 +209,18 @@ internal static class CpuActivations<T> where T : unmanaged, IFloatingPointIeee7
         }
     }
 
-    private interface IActivation
+    // Derivative may write over its own x (dydx the same span): every element is read before it is written.
+    private interface IActivation<TSelf> where TSelf : IActivation<TSelf>
     {
         static abstract void Forward(ReadOnlySpan<T> x, Span<T> y);
         static abstract void Derivative(ReadOnlySpan<T> x, Span<T> dydx);
+
+        /// <summary>y = f(x), then x = f'(x).</summary>
+        static virtual void ForwardKeepingDerivative(Span<T> x, Span<T> y)
+        {
+            TSelf.Forward(x, y);
+            TSelf.Derivative(x, x);
+        }
     }
 
     private static T C(double v) => T.CreateChecked(v);
@@ -195,7 +229,7 @@ internal static class CpuActivations<T> where T : unmanaged, IFloatingPointIeee7
     // Double (the gradient checks) evaluates erf exactly. Float runs eight at a time: the tail Phi(-|x|) =
     // exp(-x^2/2) erfcx(|x|/sqrt2) / 2 comes from Erf.ScaledComplement, and Phi(x) is 1 - tail for x >= 0 and the tail
     // itself below, so no 1 + erf cancels: relative error 1e-7 on average and below 6e-7 (5 ulp) for every x.
-    private readonly struct GeluErf : IActivation
+    private readonly struct GeluErf : IActivation<GeluErf>
     {
         public static void Forward(ReadOnlySpan<T> x, Span<T> y)
         {
@@ -205,6 +239,30 @@ internal static class CpuActivations<T> where T : unmanaged, IFloatingPointIeee7
                 return;
             }
             for (int i = 0; i < x.Length; i++) y[i] = C(0.5) * x[i] * (T.One + C(Erf.Evaluate(double.CreateChecked(x[i]) * Math.Sqrt(0.5))));
+        }
+
+        // Phi and phi once for both: the float value and derivative are those of Forward and Derivative, bit for bit.
+        public static void ForwardKeepingDerivative(Span<T> x, Span<T> y)
+        {
+            if (typeof(T) != typeof(float))
+            {
+                Forward(x, y);
+                Derivative(x, x);
+                return;
+            }
+            var xf = MemoryMarshal.Cast<T, float>(x);
+            var yf = MemoryMarshal.Cast<T, float>(y);
+            int i = 0, width = Vector256<float>.Count;
+            for (; i + width <= xf.Length; i += width)
+            {
+                var v = Vector256.Create<float>(xf.Slice(i, width));
+                var (cdf, density) = Normal(v);
+                (v * cdf).CopyTo(yf.Slice(i, width));
+                Vector256.FusedMultiplyAdd(v, density, cdf).CopyTo(xf.Slice(i, width));
+            }
+            if (i == xf.Length) return;
+            Forward(x[i..], y[i..]);
+            Derivative(x[i..], x[i..]);
         }
 
         public static void Derivative(ReadOnlySpan<T> x, Span<T> d)
@@ -272,7 +330,7 @@ internal static class CpuActivations<T> where T : unmanaged, IFloatingPointIeee7
 
     // 0.5 x (1 + tanh(u)), u = sqrt(2/pi)(x + 0.044715 x^3);
     // d/dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi)(1 + 3*0.044715 x^2)
-    private readonly struct GeluTanh : IActivation
+    private readonly struct GeluTanh : IActivation<GeluTanh>
     {
         private static readonly T K = C(Math.Sqrt(2 / Math.PI));
         private static readonly T A = C(0.044715);
@@ -308,7 +366,7 @@ internal static class CpuActivations<T> where T : unmanaged, IFloatingPointIeee7
     }
 
     // x * sigmoid(1.702 x); d/dx = s + 1.702 x s (1 - s)
-    private readonly struct QuickGelu : IActivation
+    private readonly struct QuickGelu : IActivation<QuickGelu>
     {
         private static readonly T K = C(1.702);
 
@@ -321,14 +379,17 @@ internal static class CpuActivations<T> where T : unmanaged, IFloatingPointIeee7
 
         public static void Derivative(ReadOnlySpan<T> x, Span<T> d)
         {
-            TensorPrimitives.Multiply(x, K, d);
-            TensorPrimitives.Sigmoid<T>(d, d);
-            for (int i = 0; i < x.Length; i++) d[i] += K * x[i] * d[i] * (T.One - d[i]);
+            var s = ArrayPool<T>.Shared.Rent(x.Length);
+            var sigmoid = s.AsSpan(0, x.Length);
+            TensorPrimitives.Multiply(x, K, sigmoid);
+            TensorPrimitives.Sigmoid<T>(sigmoid, sigmoid);
+            for (int i = 0; i < x.Length; i++) d[i] = sigmoid[i] + K * x[i] * sigmoid[i] * (T.One - sigmoid[i]);
+            ArrayPool<T>.Shared.Return(s);
         }
     }
 
     // d/dx tanh x = 1 - tanh^2 x
-    private readonly struct TanhOp : IActivation
+    private readonly struct TanhOp : IActivation<TanhOp>
     {
         public static void Forward(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Tanh(x, y);
 
@@ -341,7 +402,7 @@ internal static class CpuActivations<T> where T : unmanaged, IFloatingPointIeee7
         }
     }
 
-    private readonly struct Relu : IActivation
+    private readonly struct Relu : IActivation<Relu>
     {
         public static void Forward(ReadOnlySpan<T> x, Span<T> y) => TensorPrimitives.Max(x, T.Zero, y);
 

@@ -180,9 +180,9 @@ public sealed class TimedCpuBackend(CpuBackend inner) : IBackend
         using (Time($"BiasActivationForward{(pre is null ? "" : "Bf16")} {kind}")) inner.BiasActivationForward(kind, x, bias, y, rows, cols, pre);
     }
 
-    public void BiasActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
+    public void BiasActivationBackward(Activation kind, Tensor kept, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
     {
-        using (Time($"BiasActivationBackward{(x.DType == DType.BF16 ? "Bf16" : "")} {kind}")) inner.BiasActivationBackward(kind, x, dy, dx, dBias, rows, cols);
+        using (Time($"BiasActivationBackward{(kept.DType == DType.BF16 ? "Bf16" : "")} {kind}")) inner.BiasActivationBackward(kind, kept, dy, dx, dBias, rows, cols);
     }
 
     public void SoftmaxForward(Tensor x, Tensor? keyMask, Tensor y, int batch, int heads, int queries, int keys, double scale, bool causal)

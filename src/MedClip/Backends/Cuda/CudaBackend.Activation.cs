@@ -46,23 +46,23 @@ public sealed partial class CudaBackend
             Launch(Kernels.ActivationCu.BiasActivationForward(KernelType(x), (int)kind, P(x), P(bias), P(y), rows, cols), RowGrid(rows, cols));
     }
 
-    public void BiasActivationBackward(Activation kind, Tensor x, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
+    public void BiasActivationBackward(Activation kind, Tensor kept, Tensor dy, Tensor dx, Tensor dBias, int rows, int cols)
     {
-        if (x.DType == DType.BF16)
+        if (kept.DType == DType.BF16)
         {
-            CheckBf16Hidden(nameof(BiasActivationBackward), dy, dBias, x, dx);
+            CheckBf16Hidden(nameof(BiasActivationBackward), dy, dBias, kept, dx);
             if (rows == 0 || cols == 0) return;
             var (bf16Grid, bf16RowsPerSlice) = ColumnSlices(rows, cols);
-            Launch(Kernels.ActivationCu.BiasActivationBackwardBf16((int)kind, P(x), P(dy), P(dx), P(dBias), rows, cols, bf16RowsPerSlice),
+            Launch(Kernels.ActivationCu.BiasActivationBackwardBf16((int)kind, P(kept), P(dy), P(dx), P(dBias), rows, cols, bf16RowsPerSlice),
                 bf16Grid, (32, 8));
             return;
         }
-        SameLength(x, dy);
-        SameLength(x, dx);
-        SameType(nameof(BiasActivationBackward), x, dy, dx, dBias);
+        SameLength(kept, dy);
+        SameLength(kept, dx);
+        SameType(nameof(BiasActivationBackward), kept, dy, dx, dBias);
         if (rows == 0 || cols == 0) return;
         var (grid, rowsPerSlice) = ColumnSlices(rows, cols);
-        Launch(Kernels.ActivationCu.BiasActivationBackward(KernelType(x), (int)kind, P(x), P(dy), P(dx), P(dBias), rows, cols, rowsPerSlice),
+        Launch(Kernels.ActivationCu.BiasActivationBackward(KernelType(kept), P(kept), P(dy), P(dx), P(dBias), rows, cols, rowsPerSlice),
             grid, (32, 8));
     }
 

@@ -51,13 +51,13 @@ internal static class Kernels
         public static KernelCall BiasActivationForwardF32Vec4(int kind, DevicePointer x, DevicePointer bias, DevicePointer y, int rows, int cols4) =>
             new(File, "bias_activation_forward_f32_vec4", kind, x, bias, y, rows, cols4);
 
-        /// <summary><c>bias_activation_backward_f32(int kind, const float* x, const float* dy, float* dx, float* dbias, int rows, int cols, int rows_per_slice)</c></summary>
-        public static KernelCall BiasActivationBackwardF32(int kind, DevicePointer x, DevicePointer dy, DevicePointer dx, DevicePointer dbias, int rows, int cols, int rowsPerSlice) =>
-            new(File, "bias_activation_backward_f32", kind, x, dy, dx, dbias, rows, cols, rowsPerSlice);
+        /// <summary><c>bias_activation_backward_f32(const float* fprime, const float* dy, float* dx, float* dbias, int rows, int cols, int rows_per_slice)</c></summary>
+        public static KernelCall BiasActivationBackwardF32(DevicePointer fprime, DevicePointer dy, DevicePointer dx, DevicePointer dbias, int rows, int cols, int rowsPerSlice) =>
+            new(File, "bias_activation_backward_f32", fprime, dy, dx, dbias, rows, cols, rowsPerSlice);
 
-        /// <summary><c>bias_activation_backward_f64(int kind, const double* x, const double* dy, double* dx, double* dbias, int rows, int cols, int rows_per_slice)</c></summary>
-        public static KernelCall BiasActivationBackwardF64(int kind, DevicePointer x, DevicePointer dy, DevicePointer dx, DevicePointer dbias, int rows, int cols, int rowsPerSlice) =>
-            new(File, "bias_activation_backward_f64", kind, x, dy, dx, dbias, rows, cols, rowsPerSlice);
+        /// <summary><c>bias_activation_backward_f64(const double* fprime, const double* dy, double* dx, double* dbias, int rows, int cols, int rows_per_slice)</c></summary>
+        public static KernelCall BiasActivationBackwardF64(DevicePointer fprime, DevicePointer dy, DevicePointer dx, DevicePointer dbias, int rows, int cols, int rowsPerSlice) =>
+            new(File, "bias_activation_backward_f64", fprime, dy, dx, dbias, rows, cols, rowsPerSlice);
 
         /// <summary><c>bias_activation_forward_f32_to_bf16(int kind, const float* x, const float* bias, unsigned short* pre, unsigned short* y, int rows, int cols)</c></summary>
         public static KernelCall BiasActivationForwardF32ToBf16(int kind, DevicePointer x, DevicePointer bias, DevicePointer pre, DevicePointer y, int rows, int cols) =>
@@ -92,10 +92,10 @@ internal static class Kernels
         };
 
         /// <summary><c>bias_activation_backward_{dtype}</c>, picked by dtype: <see cref="BiasActivationBackwardF32"/>, <see cref="BiasActivationBackwardF64"/>.</summary>
-        public static KernelCall BiasActivationBackward(DType dtype, int kind, DevicePointer x, DevicePointer dy, DevicePointer dx, DevicePointer dbias, int rows, int cols, int rowsPerSlice) => dtype switch
+        public static KernelCall BiasActivationBackward(DType dtype, DevicePointer fprime, DevicePointer dy, DevicePointer dx, DevicePointer dbias, int rows, int cols, int rowsPerSlice) => dtype switch
         {
-            DType.F32 => BiasActivationBackwardF32(kind, x, dy, dx, dbias, rows, cols, rowsPerSlice),
-            DType.F64 => BiasActivationBackwardF64(kind, x, dy, dx, dbias, rows, cols, rowsPerSlice),
+            DType.F32 => BiasActivationBackwardF32(fprime, dy, dx, dbias, rows, cols, rowsPerSlice),
+            DType.F64 => BiasActivationBackwardF64(fprime, dy, dx, dbias, rows, cols, rowsPerSlice),
             _ => throw new NotSupportedException($"kernels/activation.cu has no bias_activation_backward_{{dtype}} kernel for {dtype}."),
         };
     }
