@@ -49,10 +49,12 @@ if [[ "${MEDCLIP_CUDA:-}" == emulator ]]; then
     bench_args=(--model "$root/tools/gpu/emulator-model.json" --batch-size 4 --steps 1)
     torch_args=(--model tiny --batch-size 4 --steps 1)
     selftest_args=(--model micro)
+    pretrained_args=(--val-every 0)
 else
     bench_args=(--model base --steps 5)
     torch_args=(--model base --steps 5)
     selftest_args=()
+    pretrained_args=()
 fi
 
 printf 'step\tstatus\trc\tseconds\tlimit_s\tnote\n' >"$scratch/steps.tsv"
@@ -123,19 +125,19 @@ else
     not_run sanitizer-racecheck "no compute-sanitizer on PATH"
 fi
 
-# Pretrained towers against transformers: the fixtures' towers, then a checkpoint trained from them, loaded by
-# VisionTextDualEncoderModel, gives the same text embeddings as `embed`.
+# Pretrained towers on the device: a checkpoint trained from the fixtures' towers, and its text embeddings from `embed`.
+# Where transformers runs, VisionTextDualEncoderModel loads that checkpoint and must give the same embeddings.
+fixtures="$root/tests/MedClip.Tests/Fixtures/Pretrained"
+run="$scratch/pretrained-run"
+printf 'no pleural effusion\nLung clear.\nmild cardiomegaly with left base opacity\n' >"$scratch/pretrained-texts.txt"
+step pretrained-train 60 "$cli" train --data synthetic --image-encoder "$fixtures/clip" --text-encoder "$fixtures/bert" \
+    --steps 2 --batch-size 8 --out "$run" --device cuda "${pretrained_args[@]}"
+checkpoint="$(ls -d "$run"/checkpoint-* 2>/dev/null | tail -n 1)"
+step pretrained-embed 30 "$cli" embed --checkpoint "$checkpoint" --texts "$scratch/pretrained-texts.txt" \
+    --out "$scratch/pretrained-embeds.safetensors" --device cuda
 if [[ -n "$torch_why" ]] || ! "$python" -c "import transformers, safetensors" >/dev/null 2>&1; then
     not_run pretrained-parity "${torch_why:-$python has no transformers and safetensors}"
 else
-    fixtures="$root/tests/MedClip.Tests/Fixtures/Pretrained"
-    run="$scratch/pretrained-run"
-    printf 'no pleural effusion\nLung clear.\nmild cardiomegaly with left base opacity\n' >"$scratch/pretrained-texts.txt"
-    step pretrained-train 60 "$cli" train --data synthetic --image-encoder "$fixtures/clip" --text-encoder "$fixtures/bert" \
-        --steps 2 --batch-size 8 --out "$run" --device cuda
-    checkpoint="$(ls -d "$run"/checkpoint-* 2>/dev/null | tail -n 1)"
-    step pretrained-embed 30 "$cli" embed --checkpoint "$checkpoint" --texts "$scratch/pretrained-texts.txt" \
-        --out "$scratch/pretrained-embeds.safetensors" --device cuda
     step pretrained-parity 60 "$python" "$root/tools/reference/check_pretrained_transformers.py" --checkpoint "$checkpoint" \
         --texts "$scratch/pretrained-texts.txt" --embeds "$scratch/pretrained-embeds.safetensors"
 fi

@@ -78,7 +78,8 @@ public sealed partial class GpuCheckPackTests(ITestOutputHelper output) : IDispo
 
         using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(@out, "report.json")));
         var steps = report.RootElement.GetProperty("steps").EnumerateArray().ToDictionary(s => s.GetProperty("name").GetString()!);
-        foreach (string name in new[] { "probe", "selftest-fp32", "selftest-bf16", "bench-bf16", "bench-bf16-fused", "bench-fp32", "kernel-bench" })
+        foreach (string name in new[] { "probe", "selftest-fp32", "selftest-bf16", "bench-bf16", "bench-bf16-fused", "bench-fp32", "kernel-bench",
+            "pretrained-train", "pretrained-embed" })
         {
             Assert.Equal("ran", steps[name].GetProperty("status").GetString());
             Assert.Equal(0, steps[name].GetProperty("rc").GetInt32());
@@ -87,6 +88,7 @@ public sealed partial class GpuCheckPackTests(ITestOutputHelper output) : IDispo
         Assert.Empty(steps["probe"].GetProperty("symbols").GetProperty("missing").EnumerateArray());
         Assert.True(steps["selftest-fp32"].GetProperty("passed").GetInt32() > 50);
         Assert.Equal("emulator-model.json", steps["bench-fp32"].GetProperty("result").GetProperty("model").GetString());
+        Assert.Equal("not run", steps["pretrained-parity"].GetProperty("status").GetString());
         Assert.Equal("not run", steps["torch-bf16-eager"].GetProperty("status").GetString());
         Assert.Equal("not run", steps["torch-bf16-compiled"].GetProperty("status").GetString());
     }
