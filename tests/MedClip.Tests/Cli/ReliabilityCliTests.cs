@@ -89,7 +89,9 @@ public sealed partial class ReliabilityCliTests(MpirunTraining fixture) : IClass
     /// <summary>A long training run in the background, returned once it has logged a step.</summary>
     private LongRun StartLongRun(string run)
     {
-        var start = new ProcessStartInfo(MpirunTraining.Dotnet, fixture.TrainArguments(run, steps: 2000)[1..])
+        // Through `env --default-signal=INT` (exec, same pid): a test run started as a background job inherits SIGINT
+        // ignored, as every job does, and .NET then keeps it ignored, so the SIGINT tests would wait in vain.
+        var start = new ProcessStartInfo("env", ["--default-signal=INT", MpirunTraining.Dotnet, .. fixture.TrainArguments(run, steps: 2000)[1..]])
         {
             RedirectStandardOutput = true, RedirectStandardError = true,
         };
