@@ -355,13 +355,15 @@ internal static class CpuActivations<T> where T : unmanaged, IFloatingPointIeee7
 
         public static void Derivative(ReadOnlySpan<T> x, Span<T> d)
         {
-            var t = new T[x.Length];
+            var rented = ArrayPool<T>.Shared.Rent(x.Length);
+            var t = rented.AsSpan(0, x.Length);
             TanhOfInner(x, t);
             for (int i = 0; i < x.Length; i++)
             {
                 T inner = K * (T.One + C(3) * A * x[i] * x[i]);
                 d[i] = C(0.5) * (T.One + t[i]) + C(0.5) * x[i] * (T.One - t[i] * t[i]) * inner;
             }
+            ArrayPool<T>.Shared.Return(rented);
         }
     }
 
