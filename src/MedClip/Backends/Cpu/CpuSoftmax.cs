@@ -36,19 +36,16 @@ internal static class CpuSoftmax<T> where T : unmanaged, IFloatingPointIeee754<T
     public static void Forward(T[] x, int[]? keyMask, T[] y, int batch, int heads, int queries, int keys, T scale, bool causal)
     {
         int rows = batch * heads * queries;
+        var padded = keyMask is null ? null : PaddedRuns(keyMask, batch, keys);
         CpuParallel.ForRows(rows, keys * 4L, (start, end) =>
         {
             for (int r = start; r < end; r++)
             {
                 var yr = y.AsSpan(r * keys, keys);
                 TensorPrimitives.Multiply(x.AsSpan(r * keys, keys), scale, yr);
-                if (keyMask is not null)
+                if (padded is not null)
                 {
-                    var mask = keyMask.AsSpan(r / (heads * queries) * keys, keys);
-                    for (int k = 0; k < keys; k++)
-                    {
-                        if (mask[k] == 0) yr[k] = T.NegativeInfinity;
-                    }
+                    foreach (var (first, last) in padded[r / (heads * queries)]) yr[first..last].Fill(T.NegativeInfinity);
                 }
                 if (causal) yr[Math.Min(r % queries + 1, keys)..].Fill(T.NegativeInfinity);
                 // Subtracting the row's maximum keeps exp from overflowing; exp(-inf) = 0 drops the padded keys.
@@ -63,6 +60,28 @@ internal static class CpuSoftmax<T> where T : unmanaged, IFloatingPointIeee754<T
                 TensorPrimitives.Divide(yr, TensorPrimitives.Sum<T>(yr), yr);
             }
         });
+    }
+
+    // Each sequence's padded keys (mask 0) as runs [first, last), found once instead of in every row of its heads and
+    // queries: usually one run, the padding after the text.
+    private static (int First, int Last)[][] PaddedRuns(int[] keyMask, int batch, int keys)
+    {
+        var runs = new (int, int)[batch][];
+        var found = new List<(int, int)>();
+        for (int b = 0; b < batch; b++)
+        {
+            found.Clear();
+            var mask = keyMask.AsSpan(b * keys, keys);
+            for (int k = 0; k < keys; k++)
+            {
+                if (mask[k] != 0) continue;
+                int first = k;
+                while (k < keys && mask[k] == 0) k++;
+                found.Add((first, k));
+            }
+            runs[b] = [.. found];
+        }
+        return runs;
     }
 
     /// <summary>dx += scale * y * (dy - sum(dy*y)).</summary>

@@ -116,6 +116,37 @@ public class CpuKernelTests
         Assert.Equal([.. expected, .. expected], y.ToArray<float>(), (a, b) => Math.Abs(a - b) <= 1e-7f);
     }
 
+    /// <summary>
+    /// Padded keys anywhere in a sequence (leading, inside, trailing, every key) get probability 0 exactly in every head
+    /// and query of that sequence; the kept keys match a softmax in double.
+    /// </summary>
+    [Fact]
+    public void Softmax_PaddedKeysInRuns_AreZeroAndTheRestMatchesDouble()
+    {
+        int[][] masks = [[0, 1, 1, 0, 0, 1, 0], [1, 1, 1, 1, 1, 0, 0], [0, 0, 0, 0, 0, 0, 0], [1, 0, 1, 0, 1, 0, 1]];
+        const int batch = 4, heads = 2, queries = 3, keys = 7;
+        const double scale = 0.37;
+        var rng = new Random(7);
+        float[] scores = Enumerable.Range(0, batch * heads * queries * keys).Select(_ => (float)(rng.NextDouble() * 8 - 4)).ToArray();
+        var y = Tensor.FromArray(Cpu, [batch, heads, queries, keys], Enumerable.Repeat(float.NaN, scores.Length).ToArray());
+        Cpu.SoftmaxForward(Tensor.FromArray(Cpu, [batch, heads, queries, keys], scores), Tensor.FromArray(Cpu, [batch, keys], masks.SelectMany(m => m).ToArray()),
+            y, batch, heads, queries, keys, scale, causal: false);
+
+        float[] actual = y.ToArray<float>();
+        for (int row = 0; row < batch * heads * queries; row++)
+        {
+            var mask = masks[row / (heads * queries)];
+            double[] e = Enumerable.Range(0, keys).Select(k => mask[k] == 0 ? 0 : Math.Exp(scale * scores[row * keys + k])).ToArray();
+            double sum = e.Sum();
+            for (int k = 0; k < keys; k++)
+            {
+                float value = actual[row * keys + k];
+                if (mask[k] == 0) Assert.Equal(0f, value);
+                else Assert.Equal(e[k] / sum, value, 1e-6);
+            }
+        }
+    }
+
     [Theory]
     [InlineData(new[] { 5, 37, 6, 64 }, new[] { 0, 2, 1, 3 })]
     [InlineData(new[] { 4, 3, 8, 16, 8, 16 }, new[] { 0, 2, 4, 1, 3, 5 })]
