@@ -138,9 +138,12 @@ extern "C" __global__ void bias_activation_forward_f32_vec4(int kind, float* x, 
 template <typename T> __device__ __forceinline__ void store_gradient(T* at, T g) { *at += g; }
 __device__ __forceinline__ void store_gradient(unsigned short* at, float g) { *at = float_to_bf16(g); }
 
+// f'(p) from what the forward kept: f'(p) itself in F32/F64, or the BF16 hidden layer's p, whose f' is evaluated here.
+template <typename T> __device__ __forceinline__ T derivative_from_kept(int, T kept) { return kept; }
+__device__ __forceinline__ float derivative_from_kept(int kind, unsigned short pre) { return derivative(kind, bf16_to_float(pre)); }
+
 // Block (32, 8): column c = blockIdx.x * 32 + threadIdx.x, rows of the slice blockIdx.y strided by threadIdx.y.
 // T: dy, dbias and the arithmetic; X and DX: how the kept tensor and dx are stored (T, or BF16 for the hidden layer).
-// The kept tensor is f'(p) (kind < 0) or, for the BF16 hidden layer, p itself, whose f' is evaluated here.
 template <typename T, typename X, typename DX> __device__ void bias_activation_backward(int kind, const X* kept, const T* dy, DX* dx,
     T* dbias, int rows, int cols, int rows_per_slice)
 {
@@ -152,8 +155,7 @@ template <typename T, typename X, typename DX> __device__ void bias_activation_b
         for (int r = first + threadIdx.y; r < last; r += blockDim.y)
         {
             long long at = (long long)r * cols + c;
-            T k = (T)widen(kept[at]);
-            T g = dy[at] * (kind < 0 ? k : derivative(kind, k));
+            T g = dy[at] * derivative_from_kept(kind, kept[at]);
             store_gradient(dx + at, g);
             sum += g;
         }
@@ -161,8 +163,8 @@ template <typename T, typename X, typename DX> __device__ void bias_activation_b
     add_column_partials(sum, c, cols, dbias);
 }
 
-extern "C" __global__ void bias_activation_backward_f32(const float* fprime, const float* dy, float* dx, float* dbias, int rows, int cols, int rows_per_slice) { bias_activation_backward<float, float, float>(-1, fprime, dy, dx, dbias, rows, cols, rows_per_slice); }
-extern "C" __global__ void bias_activation_backward_f64(const double* fprime, const double* dy, double* dx, double* dbias, int rows, int cols, int rows_per_slice) { bias_activation_backward<double, double, double>(-1, fprime, dy, dx, dbias, rows, cols, rows_per_slice); }
+extern "C" __global__ void bias_activation_backward_f32(const float* fprime, const float* dy, float* dx, float* dbias, int rows, int cols, int rows_per_slice) { bias_activation_backward<float, float, float>(0, fprime, dy, dx, dbias, rows, cols, rows_per_slice); }
+extern "C" __global__ void bias_activation_backward_f64(const double* fprime, const double* dy, double* dx, double* dbias, int rows, int cols, int rows_per_slice) { bias_activation_backward<double, double, double>(0, fprime, dy, dx, dbias, rows, cols, rows_per_slice); }
 
 // bf16 mixed precision's MLP (Ops.Mlp): the hidden layer is kept in BF16, as a BF16 linear output and activation are in
 // torch.autocast. Forward from the F32 GEMM output x: pre = bf16(x + bias), y = bf16(f(pre)), the activation of the
